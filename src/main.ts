@@ -1,0 +1,64 @@
+// argv → one of tend's modes. The only place that calls process.exit.
+import { parseCommandLine, UsageError, USAGE, type Command } from './cli/args';
+import { runCheck, runSchema } from './cli/check';
+import { runClient } from './cli/client';
+import { runTini } from './process/tini';
+import { runSupervisor } from './supervisor/run';
+import { adoptEarlySignals } from './early-signals';
+import pkg from '../package.json';
+
+export const EXIT_USAGE = 2;
+export const EXIT_INTERNAL = 70;
+
+async function dispatch(command: Command): Promise<number> {
+  switch (command.kind) {
+    case 'run':
+      return runSupervisor(command);
+    case 'tini':
+      return runTini(command);
+    case 'check':
+      return runCheck(command);
+    case 'schema':
+      return runSchema();
+    case 'client':
+      // Client commands are short-lived: default actions for signals are right.
+      adoptEarlySignals(() => process.exit(130));
+      return runClient(command.command, command.socket);
+    case 'version':
+      process.stdout.write(`tend ${pkg.version}\n`);
+      return 0;
+    case 'help':
+      process.stdout.write(USAGE);
+      return 0;
+  }
+}
+
+async function main(): Promise<void> {
+  let command: Command;
+  try {
+    command = parseCommandLine(process.argv.slice(2));
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`tend: ${error.message}\n`);
+      process.exitCode = EXIT_USAGE;
+      return;
+    }
+    throw error;
+  }
+  process.exitCode = await dispatch(command);
+}
+
+main().then(
+  () => {
+    // Let pending asynchronous writes to stdout/stderr finish before exiting.
+    const code = process.exitCode ?? 0;
+    const finish = (): never => process.exit(code);
+    if (process.stdout.writableLength === 0 && process.stderr.writableLength === 0) finish();
+    process.stdout.once('drain', finish);
+    process.stderr.once('drain', finish);
+  },
+  (error: unknown) => {
+    process.stderr.write(`tend: internal error: ${error instanceof Error ? error.stack : String(error)}\n`);
+    process.exit(EXIT_INTERNAL);
+  },
+);

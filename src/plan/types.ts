@@ -1,0 +1,142 @@
+// The Plan: a manifest after parsing, interpolation, validation and defaulting.
+// Everything downstream (supervisor, process layer, control) trusts it and never
+// re-validates. Durations are milliseconds, sizes bytes, signals numbers.
+
+export type Milliseconds = number;
+
+export type RestartPolicyName = 'always' | 'on-failure' | 'never';
+export type DependencyCondition = 'started' | 'ready' | 'completed';
+export type ServiceType = 'longrun' | 'oneshot';
+export type ConsoleMode = 'prefix' | 'raw' | 'inherit' | 'none';
+export type LogFormat = 'text' | 'json';
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+export type Tracking = 'auto' | 'cgroup' | 'proc';
+
+/** How a command runs: an argv array, or a string handed to /bin/sh -c. */
+export interface CommandSpec {
+  readonly argv: readonly string[];
+  /** True when the manifest gave a string; argv is then ['/bin/sh', '-c', string]. */
+  readonly shell: boolean;
+}
+
+/** A check run against a service: readiness (ready:) or liveness (healthcheck:). */
+export type ProbeCheck =
+  | { readonly kind: 'command'; readonly command: CommandSpec }
+  | { readonly kind: 'tcp'; readonly host: string; readonly port: number }
+  | { readonly kind: 'http'; readonly url: string }
+  /** A regular expression matched against each line of the service's stdout and stderr. */
+  | { readonly kind: 'log'; readonly pattern: string }
+  /** s6 style: the service writes a newline to this fd when it is ready. */
+  | { readonly kind: 'notify_fd'; readonly fd: number };
+
+export interface ReadyProbe {
+  readonly check: ProbeCheck;
+  readonly interval: Milliseconds;
+  /** Give up (the start fails) when not ready after this long. */
+  readonly timeout: Milliseconds;
+}
+
+export interface HealthCheck {
+  /** Liveness checks are command, tcp or http only. */
+  readonly check: Extract<ProbeCheck, { kind: 'command' | 'tcp' | 'http' }>;
+  readonly interval: Milliseconds;
+  readonly timeout: Milliseconds;
+  readonly retries: number;
+  readonly startPeriod: Milliseconds;
+}
+
+export interface Backoff {
+  readonly initial: Milliseconds;
+  readonly max: Milliseconds;
+  readonly factor: number;
+  /** Fraction of the delay added or removed at random, 0..1. */
+  readonly jitter: number;
+  /** A run that stays up this long resets the backoff. */
+  readonly resetAfter: Milliseconds;
+}
+
+export interface RestartPlan {
+  readonly policy: RestartPolicyName;
+  readonly backoff: Backoff;
+  /** At most `count` restarts within `window`, then the service is fatal. null: no limit. */
+  readonly limit: { readonly count: number; readonly window: Milliseconds } | null;
+}
+
+export interface Dependency {
+  readonly name: string;
+  readonly condition: DependencyCondition;
+}
+
+export interface LogPlan {
+  readonly console: ConsoleMode;
+  /** Absolute path, or null when the service logs to no file. */
+  readonly file: string | null;
+  readonly maxSize: number;
+  readonly keep: number;
+  readonly compress: boolean;
+}
+
+export interface ServicePlan {
+  readonly name: string;
+  readonly command: CommandSpec;
+  readonly main: boolean;
+  readonly type: ServiceType;
+  readonly autostart: boolean;
+  readonly dependsOn: readonly Dependency[];
+  readonly ready: ReadyProbe | null;
+  readonly healthcheck: HealthCheck | null;
+  readonly restart: RestartPlan;
+  readonly successExitCodes: readonly number[];
+  readonly critical: boolean;
+  readonly stopSignal: number;
+  readonly stopCommand: CommandSpec | null;
+  readonly stopTimeout: Milliseconds;
+  /** User name or numeric uid, as written; resolved at spawn time. */
+  readonly user: string | number | null;
+  readonly group: string | number | null;
+  /** Absolute path, or null for tend's own cwd. */
+  readonly cwd: string | null;
+  readonly stdin: 'null' | 'inherit';
+  /**
+   * The service's own environment layer: each env_file in order, then env, with
+   * `null` values already taken from tend's environment. The spawner puts it over
+   * tend's environment and adds TEND_SERVICE, TEND_INSTANCE and TEND_SOCKET.
+   */
+  readonly env: Readonly<Record<string, string>>;
+  /** Cron expression (oneshot only), or null. */
+  readonly schedule: string | null;
+  readonly log: LogPlan;
+}
+
+export interface SocketGrant {
+  readonly user?: string | number;
+  readonly group?: string | number;
+  readonly access: 'read' | 'control';
+}
+
+export interface SettingsPlan {
+  readonly shutdownTimeout: Milliseconds;
+  readonly shutdownDelay: Milliseconds;
+  readonly socket: string | null;
+  /** Mode bits for the socket file; null means the default (0600, or 0666 with socket_allow). */
+  readonly socketMode: number | null;
+  readonly socketAllow: readonly SocketGrant[];
+  readonly logFormat: LogFormat;
+  readonly logLevel: LogLevel;
+  readonly tracking: Tracking;
+  readonly http: { readonly host: string; readonly port: number } | null;
+  readonly httpStatus: boolean;
+}
+
+export interface Plan {
+  /** Absolute path of the manifest, or null in tini mode. */
+  readonly file: string | null;
+  readonly settings: SettingsPlan;
+  /** Services in manifest order. */
+  readonly services: readonly ServicePlan[];
+  readonly main: string | null;
+  /** Topological start waves: every service of a wave depends only on earlier waves. */
+  readonly startWaves: readonly (readonly string[])[];
+  /** The reverse: a service stops only after every service that depends on it. */
+  readonly stopWaves: readonly (readonly string[])[];
+}

@@ -1,0 +1,133 @@
+// Shared test rig: runs the real, built tend (bin/tend.cjs → dist/tend.cjs) with real
+// children, and waits on conditions with deadlines — never on fixed sleeps.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(__dirname, '..', '..');
+export const TEND_BIN = join(ROOT, 'bin', 'tend.cjs');
+
+/** A fresh temporary directory for one test. */
+export function tempDir(prefix = 'tend-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Writes a manifest into dir and returns its path. */
+export function writeManifest(dir: string, yaml: string, name = 'tend.yaml'): string {
+  const file = join(dir, name);
+  writeFileSync(file, yaml);
+  return file;
+}
+
+/** Polls `condition` until it returns a truthy value or the deadline passes. */
+export async function waitFor<T>(condition: () => T | Promise<T>, { timeout = 10_000, interval = 10, what = 'condition' } = {}): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeout;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await condition();
+      if (value) return value as NonNullable<T>;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeout} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, interval));
+  }
+}
+
+/** Reads a file, or '' when it does not exist yet. */
+export function readText(file: string): string {
+  return existsSync(file) ? readFileSync(file, 'utf8') : '';
+}
+
+export interface RunningTend {
+  readonly child: ChildProcess;
+  stdout: string;
+  stderr: string;
+  /** Resolves with tend's exit code (or 128+signal) once it has exited. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Waits until stdout+stderr match the pattern. */
+  waitOutput(pattern: RegExp | string, timeout?: number): Promise<void>;
+}
+
+export interface StartOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Run tend as PID 1 of a new PID namespace (unshare --pid --fork --mount-proc). */
+  pid1?: boolean;
+  stdin?: 'pipe' | 'ignore';
+}
+
+function baseEnv(extra: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv {
+  const env = { ...process.env, ...extra };
+  delete env.NODE_EXTRA_CA_CERTS; // costs ~60 ms of start-up on this machine (FINDINGS)
+  return env;
+}
+
+/** Starts tend with the given arguments. */
+export function startTend(args: readonly string[], options: StartOptions = {}): RunningTend {
+  const argv = options.pid1
+    ? ['unshare', '--pid', '--fork', '--mount-proc', '--kill-child', process.execPath, TEND_BIN, ...args]
+    : [process.execPath, TEND_BIN, ...args];
+  const child = spawn(argv[0]!, argv.slice(1), {
+    env: baseEnv(options.env),
+    cwd: options.cwd ?? ROOT,
+    stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe'],
+  });
+  const running: RunningTend = {
+    child,
+    stdout: '',
+    stderr: '',
+    exited: new Promise((resolveExit) => {
+      child.on('exit', (code, signal) => resolveExit({ code, signal }));
+    }),
+    waitOutput: (pattern, timeout = 10_000) =>
+      waitFor(() => {
+        const text = running.stdout + running.stderr;
+        return typeof pattern === 'string' ? text.includes(pattern) : pattern.test(text);
+      }, { timeout, what: `output ${String(pattern)}\n--- stdout:\n${running.stdout}\n--- stderr:\n${running.stderr}` }).then(() => undefined),
+  };
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => { running.stdout += d; });
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => { running.stderr += d; });
+  return running;
+}
+
+/** Runs tend to completion and returns its exit code and output. */
+export function runTendSync(args: readonly string[], options: StartOptions & { input?: string; timeout?: number } = {}) {
+  const argv = options.pid1
+    ? ['unshare', '--pid', '--fork', '--mount-proc', '--kill-child', process.execPath, TEND_BIN, ...args]
+    : [process.execPath, TEND_BIN, ...args];
+  const result = spawnSync(argv[0]!, argv.slice(1), {
+    env: baseEnv(options.env),
+    cwd: options.cwd ?? ROOT,
+    input: options.input,
+    encoding: 'utf8',
+    timeout: options.timeout ?? 20_000,
+  });
+  return { code: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
+}
+
+let namespaceSupport: boolean | undefined;
+
+/**
+ * Whether `unshare --pid --fork --mount-proc` works here. Tests that need it skip
+ * with a printed reason when it does not — unless TEND_REQUIRE_NS=1 (set by .ci/run),
+ * which turns the skip into a failure so CI can never pass by skipping them.
+ */
+export function canUnshare(): boolean {
+  if (namespaceSupport === undefined) {
+    const probe = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'true'], { encoding: 'utf8' });
+    namespaceSupport = probe.status === 0;
+    if (!namespaceSupport) {
+      const why = probe.error?.message ?? probe.stderr.trim();
+      if (process.env.TEND_REQUIRE_NS === '1') {
+        throw new Error(`TEND_REQUIRE_NS=1 but unshare --pid --fork --mount-proc fails: ${why}`);
+      }
+      console.warn(`skipping PID-namespace tests: unshare --pid --fork --mount-proc fails here (${why})`);
+    }
+  }
+  return namespaceSupport;
+}
