@@ -1,0 +1,298 @@
+// One service's lifecycle: spawn, readiness, health, exit, restart with backoff, stop.
+// The runner owns its timers and watches and changes state only through `enter`, which
+// checks the transition table. When and whether to start (dependencies, shutdown) is
+// the supervisor's decision, not the runner's.
+import type { ServicePlan } from '../plan/types';
+import type { ExitStatus, Spawned, SpawnSpec } from '../process/spawn';
+import { describeExit } from '../process/spawn';
+import { canTransition, isUp, pidOf, type ServiceState, type StopIntent } from './state';
+import { decideRestart, NO_HISTORY, succeeded, formatDuration, type RestartHistory } from './restart';
+import { ReadyWatch, HealthWatch, type Health, type Spawner } from './probes';
+
+/** What a runner needs from the world, injected so the supervisor wires it once. */
+export interface RunnerContext {
+  readonly spawn: Spawner;
+  readonly tracker: {
+    leafFor(service: string): string | null;
+    noteSpawned(service: string, pid: number): void;
+    processesOf(service: string): number[];
+    stopService(service: string, options: { signal: number | null; timeout: number }): Promise<{ killed: number[]; stuck: number[] }>;
+  };
+  /** Routes the child's stdout/stderr; calls onLine for every line (log probes). */
+  readonly attachOutput: (service: ServicePlan, spawned: Spawned, onLine: (line: string) => void) => void;
+  readonly log: {
+    info(message: string): void;
+    warn(message: string): void;
+    error(message: string): void;
+    debug(message: string): void;
+  };
+  readonly now: () => number;
+  readonly random: () => number;
+  /** Called after every state change. */
+  readonly changed: (runner: ServiceRunner, previous: ServiceState) => void;
+}
+
+export class ServiceRunner {
+  state: ServiceState = { id: 'stopped', byHand: false };
+  restarts = 0;
+  lastExit: ExitStatus | null = null;
+  health: Health | null = null;
+  /** Set once its process has been spawned at least once since the last queue(). */
+  startedAt: number | null = null;
+
+  private history: RestartHistory = NO_HISTORY;
+  private spawned: Spawned | null = null;
+  private readyWatch: ReadyWatch | null = null;
+  private healthWatch: HealthWatch | null = null;
+  private backoffTimer: NodeJS.Timeout | undefined;
+  private stopping: Promise<void> | null = null;
+  /** Bumped on every spawn, so a stale exit of an earlier run is never mistaken. */
+  private generation = 0;
+
+  constructor(public plan: ServicePlan, private readonly ctx: RunnerContext) {}
+
+  get name(): string {
+    return this.plan.name;
+  }
+
+  /** Wants to run: waits in `starting` until the supervisor calls launch(). */
+  queue(): void {
+    clearTimeout(this.backoffTimer);
+    if (this.state.id === 'starting' || isUp(this.state) || this.state.id === 'stopping') return;
+    this.enter({ id: 'starting', pid: null, since: this.ctx.now() });
+  }
+
+  /** Whether the runner waits for the supervisor to launch it. */
+  get waiting(): boolean {
+    return this.state.id === 'starting' && this.state.pid === null;
+  }
+
+  /** Dependencies are met: spawn now — after stopping what the last run left behind. */
+  async launch(): Promise<void> {
+    if (!this.waiting) return;
+    const leftovers = this.ctx.tracker.processesOf(this.name);
+    if (leftovers.length > 0) {
+      this.ctx.log.info(`${this.name}: stopping ${leftovers.length} process(es) left by its previous run before it starts again`);
+      await this.ctx.tracker.stopService(this.name, { signal: this.plan.stopSignal, timeout: this.plan.stopTimeout });
+      if (!this.waiting) return; // stopped or shut down meanwhile
+    }
+    this.spawnNow();
+  }
+
+  private spawnNow(): void {
+    const plan = this.plan;
+    const spec: SpawnSpec = {
+      service: plan.name,
+      argv: plan.command.argv,
+      env: plan.env,
+      cwd: plan.cwd,
+      user: plan.user,
+      group: plan.group,
+      stdin: plan.stdin,
+      output: plan.log.console === 'inherit' ? 'inherit' : 'pipe',
+      notifyFd: plan.ready?.check.kind === 'notify_fd' ? plan.ready.check.fd : null,
+      cgroup: this.ctx.tracker.leafFor(plan.name),
+      session: 'new',
+    };
+    const spawned = this.ctx.spawn(spec);
+    const generation = ++this.generation;
+    this.spawned = spawned;
+    this.startedAt = this.ctx.now();
+    if (spawned.pid > 0) this.ctx.tracker.noteSpawned(plan.name, spawned.pid);
+    this.ctx.attachOutput(plan, spawned, (line) => this.readyWatch?.line(line));
+    void spawned.exit.then((exit) => {
+      if (generation === this.generation) this.exited(exit);
+    });
+    if (spawned.pid <= 0) return; // could not spawn at all: the exit promise says why
+
+    this.ctx.log.info(`${plan.name}: started (pid ${spawned.pid})`);
+    if (plan.ready !== null) {
+      this.enter({ id: 'starting', pid: spawned.pid, since: this.ctx.now() });
+      this.readyWatch = new ReadyWatch(plan.ready, plan, spawned, this.ctx.spawn, {
+        onReady: () => this.becameReady(),
+        onTimeout: (reason) => {
+          this.ctx.log.warn(`${plan.name}: not ready after ${formatDuration(plan.ready?.timeout ?? 0)} (${reason})`);
+          void this.stop('not-ready');
+        },
+      });
+    } else {
+      this.enter({ id: 'running', pid: spawned.pid, since: this.ctx.now() });
+      this.startHealth();
+    }
+  }
+
+  private becameReady(): void {
+    this.readyWatch = null;
+    if (this.state.id !== 'starting' || this.state.pid === null) return;
+    this.ctx.log.info(`${this.name}: ready`);
+    this.enter({ id: 'ready', pid: this.state.pid, since: this.ctx.now() });
+    this.startHealth();
+  }
+
+  private startHealth(): void {
+    const check = this.plan.healthcheck;
+    if (check === null || this.plan.type === 'oneshot') return;
+    this.health = 'starting';
+    this.healthWatch = new HealthWatch(check, this.plan, this.ctx.spawn, {
+      onChange: (health, reason) => {
+        this.health = health;
+        if (health === 'unhealthy') this.ctx.log.warn(`${this.name}: unhealthy after ${check.retries} failed checks (${reason})`);
+        else this.ctx.log.info(`${this.name}: healthy`);
+        this.ctx.changed(this, this.state);
+      },
+      onUnhealthy: () => {
+        if (this.plan.restart.policy !== 'never') void this.stop('unhealthy');
+      },
+    });
+  }
+
+  private cancelWatches(): void {
+    this.readyWatch?.cancel();
+    this.readyWatch = null;
+    this.healthWatch?.cancel();
+    this.healthWatch = null;
+  }
+
+  /** The service's own process was reaped. */
+  private exited(exit: ExitStatus): void {
+    this.lastExit = exit;
+    this.spawned = null;
+    this.cancelWatches();
+    const description = describeExit(exit);
+    if (this.state.id === 'stopping') {
+      this.ctx.log.info(`${this.name}: ${description}`);
+      return; // stop() decides what follows, once every process it owns is gone
+    }
+    const uptime = this.startedAt === null ? 0 : this.ctx.now() - this.startedAt;
+    if (this.plan.type === 'oneshot' && succeeded(this.plan, exit)) {
+      this.ctx.log.info(`${this.name}: completed`);
+      this.enter({ id: 'completed', exit });
+      return;
+    }
+    const level = succeeded(this.plan, exit) ? 'info' : 'warn';
+    this.ctx.log[level](`${this.name}: ${description}`);
+    this.afterRun(exit, uptime, null);
+  }
+
+  /** What follows a run that ended on its own, was unhealthy, or never got ready. */
+  private afterRun(exit: ExitStatus, uptime: number, notReady: string | null): void {
+    const decision = decideRestart({
+      service: this.plan, exit, uptime, history: this.history, now: this.ctx.now(), random: this.ctx.random(),
+    });
+    switch (decision.kind) {
+      case 'restart': {
+        this.history = decision.history;
+        this.restarts += 1;
+        this.ctx.log.info(`${this.name}: restarting in ${formatDuration(decision.delay)}`);
+        this.enter({ id: 'backoff', until: this.ctx.now() + decision.delay, delay: decision.delay });
+        this.backoffTimer = setTimeout(() => {
+          if (this.state.id === 'backoff') this.enter({ id: 'starting', pid: null, since: this.ctx.now() });
+        }, decision.delay);
+        return;
+      }
+      case 'give-up': {
+        const reason = decision.reason;
+        this.ctx.log.error(`${this.name}: gave up: ${reason}`);
+        if (this.plan.type === 'oneshot') this.enter({ id: 'failed', reason });
+        else this.enter({ id: 'fatal', reason });
+        return;
+      }
+      case 'stay-down':
+        if (notReady !== null) {
+          this.enter(this.plan.type === 'oneshot' ? { id: 'failed', reason: notReady } : { id: 'fatal', reason: notReady });
+        } else if (this.plan.type === 'oneshot') {
+          this.enter({ id: 'failed', reason: describeExit(exit) });
+        } else {
+          this.enter({ id: 'exited', exit });
+        }
+        return;
+    }
+  }
+
+  /**
+   * Stops the service and everything it owns (SPEC §3): stop_command, or the stop
+   * signal + SIGCONT; SIGKILL after stop_timeout. Resolves when it has stopped.
+   */
+  stop(intent: StopIntent): Promise<void> {
+    if (this.stopping !== null) return this.stopping;
+    clearTimeout(this.backoffTimer);
+    const byHand = intent === 'stop';
+    if (this.waiting || this.state.id === 'backoff') {
+      this.enter({ id: 'stopped', byHand });
+      return Promise.resolve();
+    }
+    const owned = this.ctx.tracker.processesOf(this.name);
+    if (!isUp(this.state) && owned.length === 0) {
+      if (this.state.id !== 'stopped') this.enter({ id: 'stopped', byHand });
+      else if (byHand) this.state = { id: 'stopped', byHand };
+      return Promise.resolve();
+    }
+    const since = this.ctx.now();
+    const startedAt = this.startedAt;
+    const pid = pidOf(this.state);
+    const exitSeen = this.spawned?.exit ?? Promise.resolve(this.lastExit);
+    this.cancelWatches();
+    this.enter({ id: 'stopping', pid, since, intent });
+    this.ctx.log.info(`${this.name}: stopping`);
+    this.stopping = this.runStop().then(async () => {
+      await exitSeen;
+      this.stopping = null;
+      const took = this.ctx.now() - since;
+      this.ctx.log.info(`${this.name}: stopped in ${formatDuration(took)}`);
+      if (intent === 'unhealthy' || intent === 'not-ready') {
+        const exit = this.lastExit ?? { kind: 'signaled' as const, signal: this.plan.stopSignal };
+        const reason = intent === 'not-ready' ? `not ready within ${formatDuration(this.plan.ready?.timeout ?? 0)}` : null;
+        this.afterRun(exit, startedAt === null ? 0 : since - startedAt, reason);
+      } else if (intent === 'restart') {
+        this.enter({ id: 'starting', pid: null, since: this.ctx.now() });
+      } else {
+        this.enter({ id: 'stopped', byHand });
+      }
+    });
+    return this.stopping;
+  }
+
+  private async runStop(): Promise<void> {
+    const plan = this.plan;
+    let signal: number | null = plan.stopSignal;
+    if (plan.stopCommand !== null) {
+      const command = this.ctx.spawn({
+        service: plan.name, argv: plan.stopCommand.argv, env: plan.env, cwd: plan.cwd, user: plan.user,
+        group: plan.group, stdin: 'null', output: 'null', notifyFd: null, cgroup: null, session: 'new',
+      });
+      const exit = await command.exit;
+      if (exit.kind === 'exited' && exit.code === 0) signal = null;
+      else this.ctx.log.warn(`${plan.name}: stop_command ${describeExit(exit)}; sending ${plan.stopSignal} instead`);
+    }
+    const { killed, stuck } = await this.ctx.tracker.stopService(plan.name, { signal, timeout: plan.stopTimeout });
+    if (killed.length > 0) {
+      this.ctx.log.warn(`${plan.name}: killed with SIGKILL after ${formatDuration(plan.stopTimeout)} (pids ${killed.join(', ')} ignored the stop signal)`);
+    }
+    if (stuck.length > 0) {
+      this.ctx.log.error(`${plan.name}: pids ${stuck.join(', ')} survived SIGKILL for 2s (stuck in the kernel?); counting the service as stopped`);
+    }
+  }
+
+  /** Forget the backoff and restart counters (a start by hand). */
+  resetHistory(): void {
+    this.history = NO_HISTORY;
+  }
+
+  /** Cancels timers and watches without touching processes (shutdown, reload removal). */
+  cancelPending(): void {
+    clearTimeout(this.backoffTimer);
+    this.cancelWatches();
+    if (this.waiting || this.state.id === 'backoff') this.enter({ id: 'stopped', byHand: false });
+  }
+
+  private enter(next: ServiceState): void {
+    const previous = this.state;
+    if (previous !== next && !canTransition(previous.id, next.id)) {
+      this.ctx.log.error(`${this.name}: refused illegal transition ${previous.id} → ${next.id}`);
+      return;
+    }
+    this.state = next;
+    if (!isUp(next)) this.health = null;
+    this.ctx.changed(this, previous);
+  }
+}

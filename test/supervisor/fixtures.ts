@@ -1,0 +1,57 @@
+// Hand-built Plans for the supervisor's pure unit tests.
+import type { Plan, ServicePlan, SettingsPlan } from '../../src/plan/types';
+
+export function service(name: string, overrides: Partial<ServicePlan> = {}): ServicePlan {
+  return {
+    name,
+    command: { argv: ['sleep', '1000'], shell: false },
+    main: false,
+    type: 'longrun',
+    autostart: true,
+    dependsOn: [],
+    ready: null,
+    healthcheck: null,
+    restart: {
+      policy: 'always',
+      backoff: { initial: 100, max: 30_000, factor: 2, jitter: 0.1, resetAfter: 10_000 },
+      limit: null,
+    },
+    successExitCodes: [0],
+    critical: false,
+    stopSignal: 15,
+    stopCommand: null,
+    stopTimeout: 5000,
+    user: null,
+    group: null,
+    cwd: null,
+    stdin: 'null',
+    env: {},
+    schedule: null,
+    log: { console: 'prefix', file: null, maxSize: 10_000_000, keep: 5, compress: false },
+    ...overrides,
+  };
+}
+
+export const SETTINGS: SettingsPlan = {
+  shutdownTimeout: 9000,
+  shutdownDelay: 0,
+  socket: null,
+  socketMode: null,
+  socketAllow: [],
+  logFormat: 'text',
+  logLevel: 'info',
+  tracking: 'auto',
+  http: null,
+  httpStatus: false,
+};
+
+export function plan(services: ServicePlan[], settings: Partial<SettingsPlan> = {}): Plan {
+  return {
+    file: '/tmp/tend.yaml',
+    settings: { ...SETTINGS, ...settings },
+    services,
+    main: services.find((s) => s.main)?.name ?? null,
+    startWaves: [services.map((s) => s.name)],
+    stopWaves: [services.map((s) => s.name)],
+  };
+}
