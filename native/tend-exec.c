@@ -1,0 +1,222 @@
+/*
+ * tend-exec: the few steps child_process cannot take between fork and exec.
+ *
+ * tend spawns this helper with child_process, so libuv owns its pid and reaps it; the
+ * helper then execs the service in place, and that pid becomes the service's pid. Before
+ * exec it does, in this order:
+ *
+ *   1. join the service's cgroup v2 leaf (write "0" to <leaf>/cgroup.procs) while still
+ *      privileged, so that everything the service forks — even at once — is inside it;
+ *   2. initgroups + setgid + setuid: libuv's own uid/gid support calls setgroups(0, NULL)
+ *      and loses the user's supplementary groups;
+ *   3. setsid (a service: its own session and process group, detached from any terminal)
+ *      or setpgid(0, 0) + tcsetpgrp (tini mode: its own group in tend's session, and the
+ *      terminal's foreground group when stdin is a terminal, as tini does);
+ *   4. move the readiness pipe onto the fd the service asked for (s6 notification-fd);
+ *   5. chdir (after setuid, so the directory is checked with the service's permissions);
+ *   6. reset every signal disposition to default and unblock the mask;
+ *   7. execvp.
+ *
+ * A failure at any step is reported on fd 3, a close-on-exec pipe tend reads: a line
+ * "<step> <errno> <detail>". A successful exec closes the pipe with nothing written. The
+ * helper then exits 127 when the command does not exist and 126 otherwise, so exit codes
+ * stay exact and tend can say precisely what went wrong.
+ *
+ * Usage: tend-exec [-c LEAF] [-u USER] [-g GROUP] [-H] [-s | -f] [-n FD] [-d DIR] -- ARGV...
+ *   -c LEAF   cgroup v2 directory to join        -u USER   name or uid
+ *   -g GROUP  name or gid                        -H        set HOME/USER/LOGNAME if unset
+ *   -s        setsid                             -f        own process group, tty foreground
+ *   -n FD     move the pipe on fd 4 to FD        -d DIR    working directory
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#define ERROR_FD 3  /* the report pipe as tend hands it over */
+#define NOTIFY_FD 4 /* the readiness pipe as tend hands it over */
+#define HIGH_FD 100 /* where both are parked so they cannot collide with the target fd */
+
+static int report_fd = -1;
+
+/* Reports a failed step and exits. The report is a single write() of a short line, so it
+ * is atomic on a pipe; a failed write changes nothing (tend then sees only the code). */
+static void fail(const char *step, int err, const char *detail) {
+  char line[PATH_MAX + 128];
+  int n = snprintf(line, sizeof line, "%s %d %s\n", step, err, detail ? detail : "");
+  if (n < 0) n = 0;
+  if ((size_t)n >= sizeof line) n = sizeof line - 1;
+  int fd = report_fd >= 0 ? report_fd : STDERR_FILENO;
+  ssize_t ignored = write(fd, line, (size_t)n);
+  (void)ignored;
+  _exit(strcmp(step, "exec") == 0 && err == ENOENT ? 127 : 126); /* not found: 127 */
+}
+
+static int parse_id(const char *text, unsigned long *out) {
+  char *end;
+  if (*text == '\0') return 0;
+  errno = 0;
+  unsigned long value = strtoul(text, &end, 10);
+  if (errno != 0 || *end != '\0' || value > 0xfffffffeUL) return 0;
+  *out = value;
+  return 1;
+}
+
+/* Moves fd to a close-on-exec descriptor >= HIGH_FD; returns it, or -1 if fd is not open. */
+static int park(int fd) {
+  int high = fcntl(fd, F_DUPFD_CLOEXEC, HIGH_FD);
+  if (high < 0) return -1;
+  close(fd);
+  return high;
+}
+
+int main(int argc, char **argv) {
+  const char *leaf = NULL, *user = NULL, *group = NULL, *dir = NULL;
+  int user_env = 0, session = 0 /* 's' or 'f' */, notify_target = -1;
+  int i = 1;
+
+  /* Park the report pipe first so every later failure can be reported. */
+  report_fd = park(ERROR_FD);
+
+  for (; i < argc; i++) {
+    const char *arg = argv[i];
+    if (strcmp(arg, "--") == 0) { i++; break; }
+    if (arg[0] != '-' || arg[1] == '\0' || arg[2] != '\0') fail("usage", EINVAL, arg);
+    char flag = arg[1];
+    if (flag == 'H') { user_env = 1; continue; }
+    if (flag == 's' || flag == 'f') { session = flag; continue; }
+    if (i + 1 >= argc) fail("usage", EINVAL, arg);
+    const char *value = argv[++i];
+    switch (flag) {
+      case 'c': leaf = value; break;
+      case 'u': user = value; break;
+      case 'g': group = value; break;
+      case 'd': dir = value; break;
+      case 'n': {
+        unsigned long fd;
+        if (!parse_id(value, &fd) || fd > 1024) fail("usage", EINVAL, value);
+        notify_target = (int)fd;
+        break;
+      }
+      default: fail("usage", EINVAL, arg);
+    }
+  }
+  if (i >= argc) fail("usage", EINVAL, "no command after --");
+  char **command = argv + i;
+
+  int notify_fd = notify_target >= 0 ? park(NOTIFY_FD) : -1;
+  if (notify_target >= 0 && notify_fd < 0) fail("notify", errno, "readiness pipe missing");
+
+  /* 1. The cgroup: writing "0" moves the writer itself. Done first, while still root. */
+  if (leaf != NULL) {
+    char path[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof path, "%s/cgroup.procs", leaf) >= sizeof path) fail("cgroup", ENAMETOOLONG, leaf);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) fail("cgroup", errno, leaf);
+    if (write(fd, "0", 1) != 1) fail("cgroup", errno, leaf);
+    close(fd);
+  }
+
+  /* 2. Identity. Look everything up before dropping privileges. */
+  if (user != NULL || group != NULL) {
+    uid_t uid = (uid_t)-1;
+    gid_t gid = getgid();
+    const char *name = NULL, *home = "/";
+    struct passwd *pw = NULL;
+    unsigned long number;
+
+    if (user != NULL) {
+      errno = 0;
+      if (parse_id(user, &number)) {
+        uid = (uid_t)number;
+        pw = getpwuid(uid); /* a numeric uid with no passwd entry is allowed */
+      } else {
+        pw = getpwnam(user);
+        if (pw == NULL) fail("user", errno ? errno : ENOENT, user);
+        uid = pw->pw_uid;
+      }
+      if (pw != NULL) {
+        gid = pw->pw_gid;
+        name = pw->pw_name;
+        home = pw->pw_dir;
+      }
+    }
+    if (group != NULL) {
+      if (parse_id(group, &number)) {
+        gid = (gid_t)number;
+      } else {
+        errno = 0;
+        struct group *gr = getgrnam(group);
+        if (gr == NULL) fail("group", errno ? errno : ENOENT, group);
+        gid = gr->gr_gid;
+      }
+    }
+    if (user_env) {
+      /* tend removed the inherited values unless the service's env sets them. */
+      setenv("HOME", home, 0);
+      if (name != NULL) {
+        setenv("USER", name, 0);
+        setenv("LOGNAME", name, 0);
+      }
+    }
+    /* Supplementary groups: the user's, as login, su and gosu give them (initgroups reads
+     * /etc/group through NSS); only the primary group when the uid has no passwd entry. */
+    if (name != NULL) {
+      if (initgroups(name, gid) != 0) fail("initgroups", errno, name);
+    } else {
+      if (setgroups(1, &gid) != 0) fail("setgroups", errno, group ? group : user);
+    }
+    /* setgid before setuid: once the uid is dropped, changing the gid is not allowed. */
+    if (setgid(gid) != 0) fail("setgid", errno, group ? group : user);
+    if (uid != (uid_t)-1 && setuid(uid) != 0) fail("setuid", errno, user);
+  }
+
+  /* 3. Session and process group. */
+  if (session == 's') {
+    /* Its own session: no controlling terminal, and its own process group, so a signal to
+     * the group reaches the service and not tend. EPERM means the helper already leads a
+     * group (libuv's detached spawn ran setsid): harmless, it is then a session leader. */
+    if (setsid() < 0 && errno != EPERM) fail("setsid", errno, NULL);
+  } else if (session == 'f') {
+    if (setpgid(0, 0) != 0) fail("setpgid", errno, NULL);
+    /* Hand the terminal's foreground to the new group, as tini does. A background group
+     * calling tcsetpgrp gets SIGTTOU, which stops it: ignore SIGTTOU around the call (the
+     * dispositions are reset below anyway). ENOTTY: stdin is no terminal — nothing to do.
+     * ENXIO / EPERM: a terminal that is not ours (not tend's controlling tty) — likewise. */
+    if (isatty(STDIN_FILENO)) {
+      signal(SIGTTOU, SIG_IGN);
+      if (tcsetpgrp(STDIN_FILENO, getpgrp()) != 0 && errno != ENOTTY && errno != ENXIO && errno != EPERM)
+        fail("tcsetpgrp", errno, NULL);
+    }
+  }
+
+  /* 4. The readiness pipe on the fd the service expects; dup2 clears close-on-exec. */
+  if (notify_fd >= 0) {
+    if (dup2(notify_fd, notify_target) < 0) fail("notify", errno, NULL);
+    close(notify_fd);
+  }
+
+  /* 5. Working directory, checked with the service's own permissions. */
+  if (dir != NULL && chdir(dir) != 0) fail("chdir", errno, dir);
+
+  /* 6. Default dispositions and an empty mask: a service must not inherit tend's (libuv
+   * resets them before exec'ing the helper, but steps above changed SIGTTOU). EINVAL for
+   * SIGKILL, SIGSTOP and glibc's reserved real-time signals is expected. */
+  for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+
+  /* 7. exec; the report pipe is close-on-exec, so success shows as an empty read. */
+  execvp(command[0], command);
+  fail("exec", errno, command[0]);
+  return 127;
+}

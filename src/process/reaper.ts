@@ -1,0 +1,124 @@
+// Reaps every child of tend that libuv does not wait for: orphans re-parented to tend (as
+// PID 1, or as child subreaper) and anything else that ends up its child.
+//
+// It never calls waitpid(-1): libuv reaps the children it spawned one pid at a time, and
+// a pid reaped by someone else loses its exit status for good. Instead, on SIGCHLD (and on
+// a slow unref'd safety timer, since SIGCHLD coalesces and a signal can arrive before the
+// handler exists) it lists tend's direct children and reaps, with WNOHANG, only those
+// that are not in libuv's set — repeating until a pass reaps nothing.
+import { readFileSync, readdirSync } from 'node:fs';
+import { prctlSetChildSubreaper, waitpidNoHang } from '../../native/libc';
+import { isLibuvChild } from './spawn';
+
+export interface Reaped {
+  readonly pid: number;
+  /** The raw wait status (decode with exitedCode / signaledSignal from native/libc). */
+  readonly status: number;
+}
+
+/** Called after every pass that SIGCHLD or the timer triggered, with what it reaped (maybe nothing). */
+export type ReapListener = (reaped: readonly Reaped[]) => void;
+
+export interface Reaper {
+  /** Orphans reaped so far (tend's zombies_reaped_total). */
+  readonly reaped: number;
+  /** Listens for passes; the tracker and supervisor re-scan on them. Returns an unsubscribe. */
+  onReap(listener: ReapListener): () => void;
+  /** Runs a pass now (tests, and the sweep's final reap). */
+  reapNow(): readonly Reaped[];
+  stop(): void;
+}
+
+const SAFETY_INTERVAL_MS = 1000;
+
+/** tend's direct children, from /proc/self/task/<tid>/children (every thread's list). */
+export function directChildren(): number[] {
+  const pids: number[] = [];
+  let tasks: string[];
+  try {
+    tasks = readdirSync('/proc/self/task');
+  } catch {
+    return pids;
+  }
+  for (const tid of tasks) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/self/task/${tid}/children`, 'utf8');
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    for (const field of text.split(' ')) if (field !== '' && field !== '\n') pids.push(Number(field));
+  }
+  return pids;
+}
+
+let running: Reaper | null = null;
+
+/**
+ * Starts the reaper (once per process). Registers tend as child subreaper when it is not
+ * PID 1, so orphans of its services come to tend rather than to the host's init.
+ */
+export function startReaper(): Reaper {
+  if (running !== null) return running;
+  if (process.pid !== 1) prctlSetChildSubreaper();
+
+  let count = 0;
+  const listeners = new Set<ReapListener>();
+
+  const pass = (): Reaped[] => {
+    const reaped: Reaped[] = [];
+    for (;;) {
+      let progress = false;
+      for (const pid of directChildren()) {
+        if (isLibuvChild(pid)) continue;
+        const result = waitpidNoHang(pid);
+        if (result !== null) {
+          reaped.push(result);
+          progress = true;
+        }
+      }
+      // A reaped orphan's own children were re-parented to us as it died: look again.
+      if (!progress) break;
+    }
+    count += reaped.length;
+    return reaped;
+  };
+
+  const onSignal = (): void => {
+    const reaped = pass();
+    for (const listener of listeners) {
+      try {
+        listener(reaped);
+      } catch (error) {
+        // A listener's bug must not stop reaping; surface it where it cannot be lost.
+        process.nextTick(() => { throw error; });
+      }
+    }
+  };
+
+  process.on('SIGCHLD', onSignal);
+  const timer = setInterval(onSignal, SAFETY_INTERVAL_MS);
+  timer.unref();
+  // Anything that ended before the handler existed.
+  process.nextTick(onSignal);
+
+  const reaper: Reaper = {
+    get reaped() { return count; },
+    onReap(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    reapNow: () => {
+      const reaped = pass();
+      return reaped;
+    },
+    stop() {
+      process.removeListener('SIGCHLD', onSignal);
+      clearInterval(timer);
+      listeners.clear();
+      running = null;
+    },
+  };
+  running = reaper;
+  return reaper;
+}
