@@ -21,7 +21,10 @@ export function writeManifest(dir: string, yaml: string, name = 'tend.yaml'): st
 }
 
 /** Polls `condition` until it returns a truthy value or the deadline passes. */
-export async function waitFor<T>(condition: () => T | Promise<T>, { timeout = 10_000, interval = 10, what = 'condition' } = {}): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  condition: () => T | Promise<T>,
+  { timeout = 10_000, interval = 10, what = 'condition' as string | (() => string) } = {},
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeout;
   let last: unknown;
   for (;;) {
@@ -32,7 +35,8 @@ export async function waitFor<T>(condition: () => T | Promise<T>, { timeout = 10
       last = error;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeout} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+      const subject = typeof what === 'function' ? what() : what;
+      throw new Error(`timed out after ${timeout} ms waiting for ${subject}${last ? `: ${String(last)}` : ''}`);
     }
     await new Promise((r) => setTimeout(r, interval));
   }
@@ -51,6 +55,10 @@ export interface RunningTend {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Waits until stdout+stderr match the pattern. */
   waitOutput(pattern: RegExp | string, timeout?: number): Promise<void>;
+  /** tend's own pid as seen from here (under unshare, the child of unshare). */
+  tendPid(): Promise<number>;
+  /** Sends a signal to tend itself (not to unshare). */
+  signal(signal: NodeJS.Signals): Promise<void>;
 }
 
 export interface StartOptions {
@@ -77,7 +85,7 @@ export function startTend(args: readonly string[], options: StartOptions = {}): 
     cwd: options.cwd ?? ROOT,
     stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe'],
   });
-  const running: RunningTend = {
+  const running = {
     child,
     stdout: '',
     stderr: '',
@@ -88,7 +96,14 @@ export function startTend(args: readonly string[], options: StartOptions = {}): 
       waitFor(() => {
         const text = running.stdout + running.stderr;
         return typeof pattern === 'string' ? text.includes(pattern) : pattern.test(text);
-      }, { timeout, what: `output ${String(pattern)}\n--- stdout:\n${running.stdout}\n--- stderr:\n${running.stderr}` }).then(() => undefined),
+      }, { timeout, what: () => `output ${String(pattern)}\n--- stdout:\n${running.stdout}\n--- stderr:\n${running.stderr}` }).then(() => undefined),
+  } as RunningTend;
+  running.tendPid = async () => {
+    if (!options.pid1) return child.pid!;
+    return waitFor(() => childrenOf(child.pid!)[0], { what: 'tend to start under unshare' });
+  };
+  running.signal = async (signal) => {
+    process.kill(await running.tendPid(), signal);
   };
   child.stdout!.setEncoding('utf8').on('data', (d: string) => { running.stdout += d; });
   child.stderr!.setEncoding('utf8').on('data', (d: string) => { running.stderr += d; });
@@ -130,4 +145,24 @@ export function canUnshare(): boolean {
     }
   }
   return namespaceSupport;
+}
+
+/** Direct children of a process, from /proc (as seen from this namespace). */
+export function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Lines of a file, without the empty last one. */
+export function lines(file: string): string[] {
+  return readText(file).split('\n').filter((line) => line.length > 0);
+}
+
+/** Milliseconds since the test started it. */
+export function stopwatch(): () => number {
+  const t0 = performance.now();
+  return () => performance.now() - t0;
 }
