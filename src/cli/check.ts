@@ -1,9 +1,70 @@
-// STUB — replaced by the config work (issue 2).
-export async function runCheck(_command: { config: string | null; json: boolean }): Promise<number> {
-  process.stderr.write('tend check: not implemented yet\n');
-  return 70;
+// `tend check`: validate the manifest and show the plan tend would run — or every
+// mistake, located, and exit 2. `tend schema`: the manifest's JSON Schema.
+import { loadPlan, formatIssue, resolveManifestPath, redactedPlan, type ConfigIssue, type Plan, type ServicePlan } from '../plan/index';
+import { manifestJsonSchema } from '../config/schema';
+import { signalName } from '../process/signals';
+
+const EXIT_OK = 0;
+const EXIT_INVALID = 2;
+
+export async function runCheck(command: { config: string | null; json: boolean }): Promise<number> {
+  const where = resolveManifestPath(command.config, process.env);
+  if (!where.ok) {
+    process.stderr.write(`tend: ${where.message}\n`);
+    return EXIT_INVALID;
+  }
+  const result = await loadPlan(where.path, process.env);
+  writeWarnings(result.warnings);
+  if (!result.ok) {
+    process.stderr.write(result.issues.map((issue) => `${formatIssue(issue)}\n`).join(''));
+    const count = result.issues.length;
+    process.stderr.write(`tend: ${where.path}: ${count} ${count === 1 ? 'problem' : 'problems'}; nothing was started\n`);
+    return EXIT_INVALID;
+  }
+  process.stdout.write(command.json ? `${JSON.stringify(redactedPlan(result.plan), null, 2)}\n` : describePlan(where.path, result.plan));
+  return EXIT_OK;
 }
+
 export function runSchema(): number {
-  process.stderr.write('tend schema: not implemented yet\n');
-  return 70;
+  process.stdout.write(`${JSON.stringify(manifestJsonSchema(), null, 2)}\n`);
+  return EXIT_OK;
+}
+
+function writeWarnings(warnings: readonly ConfigIssue[]): void {
+  for (const warning of warnings) process.stderr.write(`${formatIssue({ ...warning, message: `warning: ${warning.message}` })}\n`);
+}
+
+/** The plan for a person: what starts when, what is main, and how each service behaves. */
+export function describePlan(file: string, plan: Plan): string {
+  const lines: string[] = [];
+  const count = plan.services.length;
+  lines.push(`${file}: ok, ${count} ${count === 1 ? 'service' : 'services'}, main: ${plan.main ?? '(none: tend runs until stopped or nothing is left to run)'}`);
+  lines.push('', 'start waves:');
+  plan.startWaves.forEach((wave, index) => lines.push(`  ${index + 1}. ${wave.join(', ')}`));
+  lines.push('', 'stop waves:');
+  plan.stopWaves.forEach((wave, index) => lines.push(`  ${index + 1}. ${wave.join(', ')}`));
+  lines.push('', 'services:');
+  const width = Math.max(...plan.services.map((s) => s.name.length));
+  for (const service of plan.services) {
+    lines.push(`  ${service.name.padEnd(width)}  ${traits(service).join(', ')}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function traits(service: ServicePlan): string[] {
+  const out: string[] = [service.main ? `${service.type} (main)` : service.type];
+  out.push(`restart ${service.restart.policy}${service.restart.limit ? ` (at most ${service.restart.limit.count} in ${seconds(service.restart.limit.window)})` : ''}`);
+  if (service.dependsOn.length > 0) out.push(`after ${service.dependsOn.map((d) => `${d.name} ${d.condition}`).join(', ')}`);
+  if (service.ready) out.push(`ready: ${service.ready.check.kind}`);
+  if (service.healthcheck) out.push(`healthcheck: ${service.healthcheck.check.kind} every ${seconds(service.healthcheck.interval)}`);
+  if (service.schedule) out.push(`schedule "${service.schedule}"`);
+  if (!service.autostart) out.push('autostart off');
+  if (service.critical) out.push('critical');
+  if (service.user !== null) out.push(`user ${service.user}`);
+  out.push(`stop ${service.stopCommand ? 'by stop_command' : signalName(service.stopSignal)} then SIGKILL after ${seconds(service.stopTimeout)}`);
+  return out;
+}
+
+function seconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
 }

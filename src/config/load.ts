@@ -1,0 +1,91 @@
+// The config pipeline, one visible step after another:
+//   read → parse YAML (positions, duplicate keys) → interpolate ${VAR} → schema (zod)
+//   → cross-key rules → env_file and env.
+// Every step returns problems as values; the loader reports all of them together,
+// sorted by position. Nothing here throws for a bad manifest.
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import type { ConfigIssue } from './issues';
+import { byPosition, formatIssue } from './issues';
+import { parseYaml } from './source';
+import { interpolateDocument, type Env } from './interpolate';
+import { manifestSchema, type Manifest } from './schema';
+import { fromZodIssues } from './zod-issues';
+import { checkSemantics } from './semantics';
+import { serviceEnv } from './env';
+import { writableCgroup2 } from './cgroup';
+
+export interface LoadedManifest {
+  /** Absolute path of the manifest. */
+  readonly file: string;
+  /** Directory relative paths resolve from. */
+  readonly dir: string;
+  readonly manifest: Manifest;
+  /** Each service's own environment layer (env_files, then env). */
+  readonly env: ReadonlyMap<string, Readonly<Record<string, string>>>;
+  /** Not errors: e.g. a variable that was not set. */
+  readonly warnings: readonly ConfigIssue[];
+}
+
+export type ManifestResult =
+  | { readonly ok: true; readonly loaded: LoadedManifest }
+  | { readonly ok: false; readonly issues: readonly ConfigIssue[]; readonly warnings: readonly ConfigIssue[] };
+
+export interface LoadOptions {
+  /** For tests: whether a writable cgroup v2 exists (default: look at /proc/self/mountinfo). */
+  readonly cgroupWritable?: () => { ok: true } | { ok: false; reason: string };
+}
+
+export async function loadManifest(file: string, tendEnv: Env, options: LoadOptions = {}): Promise<ManifestResult> {
+  const absolute = resolve(file);
+  const dir = dirname(absolute);
+
+  let text: string;
+  try {
+    text = await readFile(absolute, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : String(code ?? error);
+    return { ok: false, issues: [{ file, line: null, col: null, path: '', message: `cannot read the manifest: ${why}` }], warnings: [] };
+  }
+
+  const parsed = parseYaml(file, text);
+  if (!parsed.ok) return { ok: false, issues: parsed.issues, warnings: [] };
+  const { source } = parsed;
+
+  const interpolation = interpolateDocument(source, tendEnv);
+  const raw: unknown = source.doc.toJS();
+
+  const schema = manifestSchema.safeParse(raw, { reportInput: true });
+  const schemaIssues = schema.success ? [] : fromZodIssues(schema.error.issues, source, manifestSchema);
+  const semanticIssues = checkSemantics(raw, {
+    source,
+    cgroupWritable: options.cgroupWritable ?? writableCgroup2,
+  });
+  const issues = [...interpolation.issues, ...schemaIssues, ...semanticIssues];
+
+  const env = new Map<string, Readonly<Record<string, string>>>();
+  if (schema.success) {
+    for (const [name, service] of Object.entries(schema.data.services)) {
+      const result = await serviceEnv(name, service, dir, tendEnv, source);
+      if (result.ok) env.set(name, result.env);
+      else issues.push(...result.issues);
+    }
+  }
+
+  if (issues.length > 0 || !schema.success) {
+    return { ok: false, issues: unique(issues).sort(byPosition), warnings: interpolation.warnings };
+  }
+  return { ok: true, loaded: { file: absolute, dir, manifest: schema.data, env, warnings: interpolation.warnings } };
+}
+
+/** Two steps can notice the same thing; say it once. */
+function unique(issues: readonly ConfigIssue[]): ConfigIssue[] {
+  const seen = new Set<string>();
+  return issues.filter((issue) => {
+    const line = formatIssue(issue);
+    if (seen.has(line)) return false;
+    seen.add(line);
+    return true;
+  });
+}

@@ -1,0 +1,285 @@
+// Step 3: the shape of a manifest, key by key (SPEC §2), as one zod 4 schema. Objects are
+// strict (unknown keys are errors). Leaf values are parsed here, once — durations to ms,
+// sizes to bytes, signals to numbers, commands to argv — so nothing downstream parses
+// again. Defaults are not here: they depend on a service's role and live in src/plan.
+// The same schema, read on its input side, is what `tend schema` prints.
+import { z } from 'zod';
+import { Cron } from 'croner';
+import { signalNumber, signalNames } from '../process/signals';
+import { parseDuration, parseSize, parseHostPort, DURATION_HINT, SIZE_HINT } from './units';
+import { closest } from './suggest';
+import { describeValue } from './describe';
+
+const duration = (what: string) =>
+  z
+    .union([z.number(), z.string()], { error: (issue) => `expected ${DURATION_HINT}, got ${describeValue(issue.input)}` })
+    .transform((value, ctx) => {
+      const ms = parseDuration(value);
+      if (ms !== null) return ms;
+      ctx.addIssue({ code: 'custom', input: value, message: `expected ${DURATION_HINT}, got ${describeValue(value)}` });
+      return z.NEVER;
+    })
+    .describe(`${what} (${DURATION_HINT})`);
+
+const size = (what: string) =>
+  z
+    .union([z.number(), z.string()], { error: (issue) => `expected ${SIZE_HINT}, got ${describeValue(issue.input)}` })
+    .transform((value, ctx) => {
+      const bytes = parseSize(value);
+      if (bytes !== null) return bytes;
+      ctx.addIssue({ code: 'custom', input: value, message: `expected ${SIZE_HINT}, got ${describeValue(value)}` });
+      return z.NEVER;
+    })
+    .describe(`${what} (${SIZE_HINT})`);
+
+const signal = (what: string) =>
+  z
+    .union([z.string(), z.number().int()], { error: (issue) => `expected a signal name or number, got ${describeValue(issue.input)}` })
+    .transform((value, ctx) => {
+      const number = signalNumber(value);
+      if (number !== null) return number;
+      const guess = typeof value === 'string' ? closest(value.toUpperCase().startsWith('SIG') ? value : `SIG${value}`, signalNames()) : null;
+      ctx.addIssue({ code: 'custom', input: value, message: `unknown signal ${describeValue(value)}${guess ? `; did you mean "${guess}"?` : ''}` });
+      return z.NEVER;
+    })
+    .describe(`${what}: a name (TERM, SIGTERM) or a number`);
+
+/** argv array, or a string run by /bin/sh -c. */
+const command = (what: string) =>
+  z
+    .union([z.string().min(1, 'the command is empty'), z.array(z.string()).min(1, 'the command is empty')], {
+      error: (issue) => `expected a command (an argv list or a shell string), got ${describeValue(issue.input)}`,
+    })
+    .transform((value) => (typeof value === 'string' ? { argv: ['/bin/sh', '-c', value], shell: true } : { argv: value, shell: false }))
+    .describe(`${what}: an argv list, or a string run with /bin/sh -c`);
+
+const hostPort = (what: string) =>
+  z.string().transform((value, ctx) => {
+    const parsed = parseHostPort(value);
+    if (parsed) return parsed;
+    ctx.addIssue({ code: 'custom', input: value, message: `expected "host:port" with a port from 1 to 65535, got ${describeValue(value)}` });
+    return z.NEVER;
+  }).describe(what);
+
+const tcpTarget = z
+  .union([z.string(), z.number().int()], { error: (issue) => `expected "host:port" or a port number, got ${describeValue(issue.input)}` })
+  .transform((value, ctx) => {
+    // A bare port probes loopback: the service runs in the same network namespace.
+    const parsed = typeof value === 'number' || /^\d+$/.test(value) ? parseHostPort(`127.0.0.1:${value}`) : parseHostPort(value);
+    if (parsed) return parsed;
+    ctx.addIssue({ code: 'custom', input: value, message: `expected "host:port" or a port number, got ${describeValue(value)}` });
+    return z.NEVER;
+  })
+  .describe('connect to this "host:port" (or port on 127.0.0.1); success when the connection opens');
+
+const httpUrl = z
+  .string()
+  .refine((value) => {
+    try {
+      const url = new URL(value);
+      return url.protocol === 'http:' || url.protocol === 'https:';
+    } catch {
+      return false;
+    }
+  }, { error: (issue) => `expected an http:// or https:// URL, got ${describeValue(issue.input)}` })
+  .describe('GET this URL; success on a 2xx or 3xx status');
+
+const logPattern = z
+  .string()
+  .refine((value) => {
+    try {
+      new RegExp(value);
+      return true;
+    } catch {
+      return false;
+    }
+  }, { error: (issue) => `invalid regular expression ${describeValue(issue.input)}` })
+  .describe('a regular expression; ready when a line of the service output matches');
+
+const cron = z
+  .string()
+  .transform((value, ctx) => {
+    try {
+      new Cron(value, { paused: true });
+      return value;
+    } catch (error) {
+      const reason = error instanceof Error ? error.message.replace(/^CronPattern: /, '') : String(error);
+      ctx.addIssue({ code: 'custom', input: value, message: `invalid cron expression ${describeValue(value)}: ${reason}` });
+      return z.NEVER;
+    }
+  })
+  .describe('cron expression (oneshot only): run on this schedule, in tend\'s time zone');
+
+const userOrGroup = (what: string) =>
+  z.union([z.string().min(1), z.number().int().nonnegative()], { error: (issue) => `expected a ${what} name or id, got ${describeValue(issue.input)}` });
+
+const intAtLeast = (min: number) => z.number().int().min(min);
+
+export const RESTART_POLICIES = ['always', 'on-failure', 'never'] as const;
+export const PROBE_KINDS = ['command', 'tcp', 'http', 'log', 'notify_fd'] as const;
+export const HEALTH_KINDS = ['command', 'tcp', 'http'] as const;
+
+const restartPolicy = z.enum(RESTART_POLICIES);
+
+const restartLong = z.strictObject({
+  policy: restartPolicy.optional(),
+  backoff: z
+    .strictObject({
+      initial: duration('first delay before a restart').optional(),
+      max: duration('longest delay').optional(),
+      factor: z.number().min(1).describe('each delay is the previous one times this').optional(),
+      jitter: z.number().min(0).max(1).describe('fraction of the delay added or removed at random, 0..1').optional(),
+      reset_after: duration('a run that stays up this long resets the delay').optional(),
+    })
+    .optional(),
+  limit: z
+    .strictObject({
+      count: intAtLeast(0).describe('at most this many restarts'),
+      window: duration('within this window; then the service is fatal'),
+    })
+    .optional(),
+});
+
+const conditionEnum = z.enum(['started', 'ready', 'completed']);
+
+const dependsOn = z
+  .union([
+    z.array(z.string()),
+    z.record(z.string(), z.union([z.strictObject({ condition: conditionEnum.optional() }), z.null()])),
+  ], { error: (issue) => `expected a list of service names or a map of name: { condition }, got ${describeValue(issue.input)}` })
+  .describe('services to wait for: a list (condition started) or name: { condition: started | ready | completed }');
+
+const readyProbe = z
+  .strictObject({
+    command: command('succeeds when it exits 0').optional(),
+    tcp: tcpTarget.optional(),
+    http: httpUrl.optional(),
+    log: logPattern.optional(),
+    notify_fd: intAtLeast(3).describe('the service writes a newline to this fd when ready (s6 style)').optional(),
+    interval: duration('time between checks').optional(),
+    timeout: duration('give up (the start fails) when not ready after this long').optional(),
+  })
+  .describe('readiness: exactly one of command | tcp | http | log | notify_fd');
+
+const healthcheck = z
+  .strictObject({
+    command: command('succeeds when it exits 0').optional(),
+    tcp: tcpTarget.optional(),
+    http: httpUrl.optional(),
+    interval: duration('time between checks').optional(),
+    timeout: duration('a check taking longer fails').optional(),
+    retries: intAtLeast(1).describe('consecutive failures before the service is restarted per its policy').optional(),
+    start_period: duration('failures during this time after start do not count').optional(),
+  })
+  .describe('liveness: exactly one of command | tcp | http');
+
+const logSettings = z.strictObject({
+  console: z.enum(['prefix', 'raw', 'inherit', 'none']).describe('prefix: "name | line"; raw: lines as they are; inherit: tend\'s own fds; none: discard').optional(),
+  file: z.string().min(1).describe('also write to this file (relative to the manifest), rotated by size').optional(),
+  max_size: size('rotate the file at this size').optional(),
+  keep: intAtLeast(0).describe('rotated files kept').optional(),
+  compress: z.boolean().describe('gzip rotated files').optional(),
+});
+
+export const ENV_NAME = /^[^=\0]+$/;
+
+const service = z.strictObject({
+  command: command('what to run'),
+  main: z.boolean().describe('the container lives and dies with this service (at most one)').optional(),
+  type: z.enum(['longrun', 'oneshot']).describe('longrun: keeps running; oneshot: runs to completion').optional(),
+  autostart: z.boolean().describe('false: defined, started only by `tend start`').optional(),
+  depends_on: dependsOn.optional(),
+  ready: readyProbe.optional(),
+  healthcheck: healthcheck.optional(),
+  restart: z
+    .union([restartPolicy, restartLong], {
+      error: (issue) => `expected always | on-failure | never or a map { policy, backoff, limit }, got ${describeValue(issue.input)}`,
+    })
+    .describe('always | on-failure | never, or { policy, backoff, limit }')
+    .optional(),
+  success_exit_codes: z.array(z.number().int().min(0).max(255)).describe('exit codes that count as success').optional(),
+  critical: z.boolean().describe('when it gives up, shut the container down').optional(),
+  stop_signal: signal('sent to stop the service').optional(),
+  stop_command: command('run to stop the service instead of stop_signal').optional(),
+  stop_timeout: duration('after this, SIGKILL to everything the service owns').optional(),
+  user: userOrGroup('user').describe('run as this user (name or uid), with its groups').optional(),
+  group: userOrGroup('group').describe('run with this primary group (name or gid)').optional(),
+  cwd: z.string().min(1).describe('working directory, relative to the manifest').optional(),
+  stdin: z.union([z.null(), z.enum(['null', 'inherit'])], {
+    error: (issue) => `expected null | inherit, got ${describeValue(issue.input)}`,
+  }).describe('null: /dev/null; inherit: tend\'s stdin (main only)').optional(),
+  env: z
+    .record(
+      z.string().regex(ENV_NAME, 'an environment variable name cannot be empty or contain "=" or NUL'),
+      z.union([z.string(), z.number(), z.boolean(), z.null()], {
+        // Never echo the value: it may be a secret.
+        error: 'expected a string, number, boolean or null',
+      }),
+    )
+    .describe('extra environment; null takes the value from tend\'s environment')
+    .optional(),
+  env_file: z
+    .union([z.string().min(1), z.array(z.string().min(1)).min(1)], {
+      error: (issue) => `expected a file name or a list of them, got ${describeValue(issue.input)}`,
+    })
+    .describe('dotenv files read in order, relative to the manifest')
+    .optional(),
+  schedule: cron.optional(),
+  log: logSettings.describe('where the service output goes').optional(),
+});
+
+export const SOCKET_MODE = /^0?[0-7]{3}$/;
+
+const settings = z.strictObject({
+  shutdown_timeout: duration('hard deadline for the whole ordered shutdown').optional(),
+  shutdown_delay: duration('after SIGTERM, wait this long before stopping anything').optional(),
+  socket: z.string().min(1).describe('control socket path').optional(),
+  socket_mode: z
+    .union([z.string().regex(SOCKET_MODE, 'expected octal permission bits like "0600"'), z.number()])
+    .transform((value, ctx) => {
+      if (typeof value === 'string') return parseInt(value, 8);
+      // YAML 1.2 reads 0600 as the decimal 600; the loader words this with the source text.
+      ctx.addIssue({ code: 'custom', input: value, message: 'unquoted socket_mode', params: { unquotedSocketMode: value } });
+      return z.NEVER;
+    })
+    .describe('control socket permission bits, quoted octal ("0600")')
+    .optional(),
+  socket_allow: z
+    .array(
+      z.strictObject({
+        user: userOrGroup('user').optional(),
+        group: userOrGroup('group').optional(),
+        access: z.enum(['read', 'control']).describe('read: status, health, logs, events, version, wait; control: everything').optional(),
+      }),
+    )
+    .describe('who else may use the control socket (checked by SO_PEERCRED)')
+    .optional(),
+  log_format: z.enum(['text', 'json']).describe('tend\'s own log and service lines: readable text or JSON records').optional(),
+  log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).optional(),
+  tracking: z.enum(['auto', 'cgroup', 'proc']).describe('how escaped descendants are found').optional(),
+  http: hostPort('serve /healthz /readyz /metrics /status on "host:port"').optional(),
+  http_status: z.boolean().describe('serve /status on a non-loopback listener too').optional(),
+});
+
+/** Service names become log prefixes, cgroup directories and TEND_SERVICE values. */
+export const SERVICE_NAME = /^[A-Za-z][A-Za-z0-9_.-]*$/;
+
+export const manifestSchema = z
+  .strictObject({
+    settings: settings.optional(),
+    services: z.record(
+      z.string().regex(SERVICE_NAME, 'a service name starts with a letter and has only letters, digits, _ . and -'),
+      service,
+    ),
+  })
+  .describe('tend manifest');
+
+export type Manifest = z.output<typeof manifestSchema>;
+export type ServiceConfig = Manifest['services'][string];
+export type SettingsConfig = NonNullable<Manifest['settings']>;
+
+/** The manifest's JSON Schema (input side: what a user writes). */
+export function manifestJsonSchema(): Record<string, unknown> {
+  const schema = z.toJSONSchema(manifestSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  return { ...schema, title: 'tend manifest' };
+}

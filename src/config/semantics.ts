@@ -1,0 +1,137 @@
+// Step 4: rules that span keys or services (SPEC §2): one main, known and acyclic
+// dependencies, conditions a dependency can meet, schedule and stdin only where they
+// make sense, one probe kind, a usable cgroup for `tracking: cgroup`. These read the
+// raw (interpolated) document defensively, so they run — and report — even when the
+// schema found problems elsewhere: the user sees every mistake at once.
+import type { ConfigIssue } from './issues';
+import { joinPath } from './issues';
+import { locate, type Source } from './source';
+import { didYouMean } from './suggest';
+import { findCycles } from './cycles';
+import { PROBE_KINDS, HEALTH_KINDS } from './schema';
+
+export interface SemanticContext {
+  readonly source: Source;
+  /** Whether a writable cgroup v2 exists here; asked only when `tracking: cgroup`. */
+  readonly cgroupWritable: () => { ok: true } | { ok: false; reason: string };
+}
+
+type Raw = Record<string, unknown>;
+
+function record(value: unknown): Raw | null {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Raw) : null;
+}
+
+interface Edge {
+  readonly from: string;
+  readonly to: string;
+  readonly condition: unknown;
+  /** Path of the entry naming the dependency, and whether to point at its key. */
+  readonly path: readonly PropertyKey[];
+  readonly anchor: 'key' | 'value';
+}
+
+function edgesOf(name: string, service: Raw): Edge[] {
+  const deps = service.depends_on;
+  const base = ['services', name, 'depends_on'];
+  if (Array.isArray(deps)) {
+    return deps.flatMap((to, index) => (typeof to === 'string' ? [{ from: name, to, condition: 'started', path: [...base, index], anchor: 'value' as const }] : []));
+  }
+  const map = record(deps);
+  if (!map) return [];
+  return Object.entries(map).map(([to, spec]) => ({ from: name, to, condition: record(spec)?.condition ?? 'started', path: [...base, to], anchor: 'key' as const }));
+}
+
+export function checkSemantics(raw: unknown, context: SemanticContext): ConfigIssue[] {
+  const { source } = context;
+  const issues: ConfigIssue[] = [];
+  const report = (path: readonly PropertyKey[], message: string, anchor: 'key' | 'value' = 'value') =>
+    issues.push({ file: source.file, ...locate(source, path, anchor), path: joinPath(path), message });
+
+  const root = record(raw);
+  if (root === null) {
+    // An empty file, or a document that is a list or a scalar.
+    report([], raw === null || raw === undefined ? 'the manifest is empty; define services:' : 'expected a map with settings: and services:');
+    return issues;
+  }
+  const services = record(root.services);
+  if (services !== null && Object.keys(services).length === 0) report(['services'], 'define at least one service');
+
+  const entries = Object.entries(services ?? {}).flatMap(([name, value]) => {
+    const service = record(value);
+    return service ? [[name, service] as const] : [];
+  });
+  const byName = new Map(entries);
+
+  // At most one main.
+  const mains = entries.filter(([, s]) => s.main === true).map(([name]) => name);
+  for (const extra of mains.slice(1)) {
+    report(['services', extra, 'main'], `only one service can be main; "${mains[0]}" is main already`);
+  }
+
+  const edges = entries.flatMap(([name, service]) => edgesOf(name, service));
+  for (const edge of edges) {
+    const target = byName.get(edge.to);
+    if (!services || !(edge.to in services)) {
+      report(edge.path, `unknown service "${edge.to}"${didYouMean(edge.to, byName.keys())}`, edge.anchor);
+      continue;
+    }
+    if (!target) continue;
+    const conditionPath = [...edge.path, 'condition'];
+    if (edge.condition === 'ready' && target.ready === undefined) {
+      report(conditionPath, `"${edge.to}" has no ready probe; add ready: to "${edge.to}" or use condition: started`);
+    }
+    if (edge.condition === 'completed' && (target.type ?? 'longrun') !== 'oneshot') {
+      report(conditionPath, `"${edge.to}" is a longrun and never completes; condition: completed needs type: oneshot`);
+    }
+  }
+
+  const order = entries.map(([name]) => name);
+  for (const cycle of findCycles(order, edges.filter((e) => byName.has(e.to)).map((e) => [e.from, e.to] as const))) {
+    const first = cycle.loop[0]!;
+    const also = cycle.others.length > 0 ? ` (also involving ${cycle.others.join(', ')})` : '';
+    report(['services', first, 'depends_on'], `dependency cycle: ${[...cycle.loop, first].join(' -> ')}${also}`);
+  }
+
+  for (const [name, service] of entries) {
+    const at = (key: string) => ['services', name, key];
+    const isMain = service.main === true;
+    if (service.schedule !== undefined && service.schedule !== null) {
+      if (isMain) report(at('schedule'), 'schedule cannot be used on main: main runs once and its exit ends the container');
+      else if ((service.type ?? 'longrun') !== 'oneshot') report(at('schedule'), `schedule needs type: oneshot ("${name}" is a longrun)`);
+    }
+    if (service.stdin === 'inherit' && !isMain) report(at('stdin'), 'stdin: inherit is only allowed on main (only one process can own tend\'s stdin)');
+    checkProbeKinds(service.ready, at('ready'), PROBE_KINDS, report);
+    checkProbeKinds(service.healthcheck, at('healthcheck'), HEALTH_KINDS, report);
+  }
+
+  const settings = record(root.settings);
+  if (settings?.tracking === 'cgroup') {
+    const cgroup = context.cgroupWritable();
+    if (!cgroup.ok) report(['settings', 'tracking'], `cgroup needs a writable cgroup v2 hierarchy: ${cgroup.reason}; use auto or proc`);
+  }
+  const allow = settings?.socket_allow;
+  if (Array.isArray(allow)) {
+    allow.forEach((grant, index) => {
+      const entry = record(grant);
+      if (entry && (entry.user === undefined) === (entry.group === undefined)) {
+        report(['settings', 'socket_allow', index], 'expected exactly one of user or group');
+      }
+    });
+  }
+  return issues;
+}
+
+function checkProbeKinds(
+  probe: unknown,
+  path: readonly PropertyKey[],
+  kinds: readonly string[],
+  report: (path: readonly PropertyKey[], message: string) => void,
+): void {
+  const map = record(probe);
+  if (!map) return;
+  const present = kinds.filter((kind) => map[kind] !== undefined);
+  if (present.length === 1) return;
+  const expected = `expected exactly one of ${kinds.join(' | ')}`;
+  report(path, present.length === 0 ? `${expected}, got none` : `${expected}, got ${present.join(' and ')}`);
+}

@@ -1,0 +1,105 @@
+// Step 1: YAML text → a Document that remembers where every node came from. Syntax
+// errors and duplicate keys become located issues; `locate` maps a key path back to
+// line:col for the later steps, which work on plain values.
+import { LineCounter, parseDocument, isMap, isSeq, isScalar, isPair, type Document, type Node, type ParsedNode } from 'yaml';
+import type { ConfigIssue } from './issues';
+import { joinPath } from './issues';
+
+export interface Source {
+  /** The manifest path as given, used in messages. */
+  readonly file: string;
+  readonly doc: Document.Parsed;
+  readonly lineCounter: LineCounter;
+}
+
+export type ParseResult = { readonly ok: true; readonly source: Source } | { readonly ok: false; readonly issues: ConfigIssue[] };
+
+export function parseYaml(file: string, text: string): ParseResult {
+  const lineCounter = new LineCounter();
+  // uniqueKeys (the default) makes a duplicate key an error rather than last-one-wins.
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, keepSourceTokens: false });
+  if (doc.errors.length === 0) return { ok: true, source: { file, doc, lineCounter } };
+  const issues = doc.errors.map((error): ConfigIssue => {
+    const { line, col } = lineCounter.linePos(error.pos[0]);
+    const key = error.code === 'DUPLICATE_KEY' ? duplicateKeyPath(doc, error.pos[0]) : '';
+    const message = error.code === 'DUPLICATE_KEY' ? 'duplicate key' : `invalid YAML: ${firstLine(error.message)}`;
+    return { file, line, col, path: key, message };
+  });
+  return { ok: false, issues };
+}
+
+function firstLine(message: string): string {
+  return (message.split('\n')[0] ?? message).replace(/ at line \d+, column \d+:?$/, '');
+}
+
+/** The dotted path of the duplicated key at `offset`, found by walking the tree. */
+function duplicateKeyPath(doc: Document.Parsed, offset: number): string {
+  const path: PropertyKey[] = [];
+  let node: unknown = doc.contents;
+  for (;;) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => p.key && isNodeAt(p.key, offset)) ?? node.items.find((p) => contains(p.value, offset));
+      if (!pair) break;
+      path.push(keyText(pair.key));
+      if (isNodeAt(pair.key, offset)) break;
+      node = pair.value;
+    } else if (isSeq(node)) {
+      const index = node.items.findIndex((item) => contains(item, offset));
+      if (index === -1) break;
+      path.push(index);
+      node = node.items[index];
+    } else break;
+  }
+  return joinPath(path);
+}
+
+function isNodeAt(node: unknown, offset: number): boolean {
+  return isScalar(node) && node.range?.[0] === offset;
+}
+
+function contains(node: unknown, offset: number): boolean {
+  const range = (node as Node | null)?.range;
+  return !!range && range[0] <= offset && offset < range[2];
+}
+
+function keyText(key: unknown): string {
+  return isScalar(key) ? String(key.value) : String(key);
+}
+
+export type Anchor = 'key' | 'value';
+
+/**
+ * line:col of the node at `path`: the key itself (`at: 'key'`, for unknown keys) or its
+ * value. When the path does not exist (a missing required key), the deepest node that
+ * does is used, so the message still points into the right block.
+ */
+export function locate(source: Source, path: readonly PropertyKey[], at: Anchor = 'value'): { line: number; col: number } {
+  let node: unknown = source.doc.contents;
+  let offset = (node as ParsedNode | null)?.range?.[0] ?? 0;
+  for (let i = 0; i < path.length; i++) {
+    const segment = path[i]!;
+    const last = i === path.length - 1;
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && keyText(p.key) === String(segment));
+      if (!pair) break;
+      const keyOffset = (pair.key as ParsedNode | null)?.range?.[0];
+      const valueOffset = (pair.value as ParsedNode | null)?.range?.[0];
+      // An empty value (`ready:`) has no useful range of its own: point at the key.
+      const valueIsEmpty = pair.value === null || (isScalar(pair.value) && pair.value.value === null && pair.value.source === '');
+      offset = (last && at === 'key') || valueIsEmpty || valueOffset === undefined ? keyOffset ?? offset : valueOffset;
+      node = pair.value;
+    } else if (isSeq(node)) {
+      const item = node.items[Number(segment)] as ParsedNode | undefined;
+      if (!item) break;
+      offset = item.range?.[0] ?? offset;
+      node = item;
+    } else break;
+  }
+  return source.lineCounter.linePos(offset);
+}
+
+/** The source text of the scalar at `path` as written (e.g. `0600`), or null. */
+export function sourceText(source: Source, path: readonly PropertyKey[]): string | null {
+  const node = source.doc.getIn(path, true);
+  return isScalar(node) && typeof node.source === 'string' ? node.source : null;
+}

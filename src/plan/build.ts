@@ -1,0 +1,144 @@
+// A validated manifest → the Plan: every default applied (from defaults.ts), relative
+// paths made absolute, the graph's waves computed, the whole thing frozen. Pure: no
+// filesystem, no environment — the config step already read what had to be read.
+import { resolve } from 'node:path';
+import type { LoadedManifest } from '../config/load';
+import type { ServiceConfig, SettingsConfig } from '../config/schema';
+import type {
+  Dependency, HealthCheck, LogPlan, Plan, ProbeCheck, ReadyProbe, RestartPlan, ServicePlan, SettingsPlan,
+} from './types';
+import { DEFAULTS, defaultRestartPolicy } from './defaults';
+import { startWaves, stopWaves } from './graph';
+import { deepFreeze } from './freeze';
+
+export function buildPlan(loaded: LoadedManifest): Plan {
+  const services = Object.entries(loaded.manifest.services).map(([name, config]) =>
+    buildService(name, config, loaded.dir, loaded.env.get(name) ?? {}));
+  return deepFreeze({
+    file: loaded.file,
+    settings: buildSettings(loaded.manifest.settings ?? {}),
+    services,
+    main: services.find((s) => s.main)?.name ?? null,
+    startWaves: startWaves(services),
+    stopWaves: stopWaves(services),
+  });
+}
+
+function buildSettings(config: SettingsConfig): SettingsPlan {
+  const d = DEFAULTS.settings;
+  return {
+    shutdownTimeout: config.shutdown_timeout ?? d.shutdownTimeout,
+    shutdownDelay: config.shutdown_delay ?? d.shutdownDelay,
+    socket: config.socket ?? null,
+    socketMode: config.socket_mode ?? null,
+    socketAllow: (config.socket_allow ?? []).map((grant) => ({
+      ...(grant.user !== undefined ? { user: grant.user } : {}),
+      ...(grant.group !== undefined ? { group: grant.group } : {}),
+      access: grant.access ?? d.grantAccess,
+    })),
+    logFormat: config.log_format ?? d.logFormat,
+    logLevel: config.log_level ?? d.logLevel,
+    tracking: config.tracking ?? d.tracking,
+    http: config.http ?? null,
+    httpStatus: config.http_status ?? d.httpStatus,
+  };
+}
+
+function buildService(name: string, config: ServiceConfig, dir: string, env: Readonly<Record<string, string>>): ServicePlan {
+  const d = DEFAULTS.service;
+  const main = config.main ?? d.main;
+  const type = config.type ?? d.type;
+  return {
+    name,
+    command: config.command,
+    main,
+    type,
+    autostart: config.autostart ?? d.autostart,
+    dependsOn: dependencies(config.depends_on),
+    ready: config.ready ? readyProbe(config.ready) : null,
+    healthcheck: config.healthcheck ? healthcheck(config.healthcheck) : null,
+    restart: restartPlan(config.restart, defaultRestartPolicy({ main, type })),
+    successExitCodes: config.success_exit_codes ?? [...d.successExitCodes],
+    critical: config.critical ?? d.critical,
+    stopSignal: config.stop_signal ?? d.stopSignal,
+    stopCommand: config.stop_command ?? null,
+    stopTimeout: config.stop_timeout ?? d.stopTimeout,
+    user: config.user ?? null,
+    group: config.group ?? null,
+    cwd: config.cwd === undefined ? null : resolve(dir, config.cwd),
+    stdin: config.stdin === 'inherit' ? 'inherit' : d.stdin,
+    env: { ...env },
+    schedule: config.schedule ?? null,
+    log: logPlan(config.log ?? {}, dir),
+  };
+}
+
+function dependencies(config: ServiceConfig['depends_on']): Dependency[] {
+  if (config === undefined) return [];
+  if (Array.isArray(config)) return config.map((name) => ({ name, condition: 'started' }));
+  return Object.entries(config).map(([name, spec]) => ({ name, condition: spec?.condition ?? 'started' }));
+}
+
+type ProbeConfig = NonNullable<ServiceConfig['ready']>;
+type HealthConfig = NonNullable<ServiceConfig['healthcheck']>;
+
+/** The one probe kind present (the config step made sure there is exactly one). */
+function probeCheck(config: ProbeConfig | HealthConfig): ProbeCheck {
+  if (config.command) return { kind: 'command', command: config.command };
+  if (config.tcp) return { kind: 'tcp', host: config.tcp.host, port: config.tcp.port };
+  if (config.http) return { kind: 'http', url: config.http };
+  if ('log' in config && config.log !== undefined) return { kind: 'log', pattern: config.log };
+  if ('notify_fd' in config && config.notify_fd !== undefined) return { kind: 'notify_fd', fd: config.notify_fd };
+  throw new Error('probe without a kind reached buildPlan'); // a bug: semantics rejects it
+}
+
+function readyProbe(config: ProbeConfig): ReadyProbe {
+  return {
+    check: probeCheck(config),
+    interval: config.interval ?? DEFAULTS.ready.interval,
+    timeout: config.timeout ?? DEFAULTS.ready.timeout,
+  };
+}
+
+function healthcheck(config: HealthConfig): HealthCheck {
+  const check = probeCheck(config);
+  if (check.kind === 'log' || check.kind === 'notify_fd') throw new Error(`healthcheck of kind ${check.kind} reached buildPlan`);
+  const d = DEFAULTS.healthcheck;
+  return {
+    check,
+    interval: config.interval ?? d.interval,
+    timeout: config.timeout ?? d.timeout,
+    retries: config.retries ?? d.retries,
+    startPeriod: config.start_period ?? d.startPeriod,
+  };
+}
+
+function restartPlan(config: ServiceConfig['restart'], policy: RestartPlan['policy']): RestartPlan {
+  const d = DEFAULTS.backoff;
+  if (config === undefined || typeof config === 'string') {
+    return { policy: config ?? policy, backoff: { ...d }, limit: null };
+  }
+  const backoff = config.backoff ?? {};
+  return {
+    policy: config.policy ?? policy,
+    backoff: {
+      initial: backoff.initial ?? d.initial,
+      max: backoff.max ?? d.max,
+      factor: backoff.factor ?? d.factor,
+      jitter: backoff.jitter ?? d.jitter,
+      resetAfter: backoff.reset_after ?? d.resetAfter,
+    },
+    limit: config.limit ? { count: config.limit.count, window: config.limit.window } : null,
+  };
+}
+
+function logPlan(config: NonNullable<ServiceConfig['log']>, dir: string): LogPlan {
+  const d = DEFAULTS.log;
+  return {
+    console: config.console ?? d.console,
+    file: config.file === undefined ? null : resolve(dir, config.file),
+    maxSize: config.max_size ?? d.maxSize,
+    keep: config.keep ?? d.keep,
+    compress: config.compress ?? d.compress,
+  };
+}
