@@ -1,0 +1,65 @@
+// /metrics in the Prometheus text exposition format (version 0.0.4), rendered from the
+// same StatusDocument that `tend status --json` prints, plus tend's own figures.
+import { SERVICE_STATES, HEALTH_STATES, type StatusDocument, type LastExit } from '../control/api';
+import { signalNumber } from '../process/signals';
+
+export interface TendFigures {
+  readonly zombiesReaped: number;
+  readonly residentBytes: number;
+  /** Event-loop delay, seconds (mean over the last interval). */
+  readonly eventLoopLag: number;
+  readonly startTime: number;
+}
+
+/** Label values escape backslash, double quote and newline. */
+function label(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+function exitCode(exit: LastExit): number {
+  return 'code' in exit ? exit.code : 128 + (signalNumber(exit.signal) ?? 0);
+}
+
+export function renderMetrics(status: StatusDocument, figures: TendFigures): string {
+  const out: string[] = [];
+  const family = (name: string, type: 'gauge' | 'counter', help: string): void => {
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+  };
+  const services = status.services;
+
+  family('tend_service_up', 'gauge', 'Whether the service has a running process (1) or not (0).');
+  for (const s of services) out.push(`tend_service_up{service="${label(s.name)}"} ${s.pid === null ? 0 : 1}`);
+
+  family('tend_service_state', 'gauge', 'The service state, one series per state, 1 for the current one.');
+  for (const s of services) {
+    for (const state of SERVICE_STATES) out.push(`tend_service_state{service="${label(s.name)}",state="${state}"} ${s.state === state ? 1 : 0}`);
+  }
+
+  family('tend_service_restarts_total', 'counter', 'Restarts of the service by its restart policy since tend started.');
+  for (const s of services) out.push(`tend_service_restarts_total{service="${label(s.name)}"} ${s.restarts}`);
+
+  family('tend_service_last_exit_code', 'gauge', 'Exit status of the last run (128+N for signal N); absent before the first exit.');
+  for (const s of services) if (s.last_exit !== null) out.push(`tend_service_last_exit_code{service="${label(s.name)}"} ${exitCode(s.last_exit)}`);
+
+  family('tend_service_processes', 'gauge', 'Processes the service owns, escaped descendants included.');
+  for (const s of services) out.push(`tend_service_processes{service="${label(s.name)}"} ${s.processes.length}`);
+
+  family('tend_service_health', 'gauge', 'Liveness as the healthcheck sees it, one series per value, 1 for the current one.');
+  for (const s of services) {
+    for (const health of HEALTH_STATES) out.push(`tend_service_health{service="${label(s.name)}",health="${health}"} ${s.health === health ? 1 : 0}`);
+  }
+
+  family('tend_orphan_processes', 'gauge', 'Re-parented processes that match no service.');
+  out.push(`tend_orphan_processes ${status.orphans.length}`);
+  family('tend_zombies_reaped_total', 'counter', 'Processes tend reaped that it did not start itself (orphans).');
+  out.push(`tend_zombies_reaped_total ${figures.zombiesReaped}`);
+  family('tend_resident_memory_bytes', 'gauge', "tend's resident set size.");
+  out.push(`tend_resident_memory_bytes ${figures.residentBytes}`);
+  family('tend_event_loop_lag_seconds', 'gauge', "Mean delay of tend's event loop.");
+  out.push(`tend_event_loop_lag_seconds ${figures.eventLoopLag.toFixed(6)}`);
+  family('tend_start_time_seconds', 'gauge', 'When tend started, seconds since the epoch.');
+  out.push(`tend_start_time_seconds ${(figures.startTime / 1000).toFixed(3)}`);
+  family('tend_shutting_down', 'gauge', 'Whether an ordered shutdown is under way.');
+  out.push(`tend_shutting_down ${status.shutting_down ? 1 : 0}`);
+  return `${out.join('\n')}\n`;
+}
