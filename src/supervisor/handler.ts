@@ -1,0 +1,322 @@
+// The supervisor's side of the control socket: ControlHandler over the Supervisor.
+// Snapshots out, commands in; waiting is done on the event stream, never by polling.
+import { signalName } from '../process/signals';
+import type { ExitStatus } from '../process/spawn';
+import {
+  fail, ok,
+  type ActionOutcome, type ActionResult, type CallContext, type ControlHandler, type HealthDocument, type LastExit,
+  type LogLine, type ProcessInfo, type ReloadSummary, type Result, type ServiceStatus, type ShutdownResult,
+  type SignalResult, type StatusDocument, type TendEvent, type Unsubscribe, type WaitCondition, type WaitResult,
+} from '../control/api';
+import { isUp, isSettled, pidOf } from './state';
+import type { Supervisor, SupervisorEvent } from './supervisor';
+import type { ServiceRunner } from './service';
+
+export interface HandlerDeps {
+  readonly supervisor: Supervisor;
+  readonly tracker: {
+    processesOf(service: string): number[];
+    orphans(): number[];
+    signalService(service: string, signal: number): number[];
+    describe?(pid: number): { command: string | null; escaped: boolean } | null;
+  };
+  readonly logs: {
+    recent(service: string, lines: number | null): readonly LogLine[];
+    follow(service: string, listener: (line: LogLine) => void): Unsubscribe;
+  };
+  readonly reload: () => Promise<{ ok: true; summary: ReloadSummary } | { ok: false; problems: string[] }>;
+  readonly log: { info(message: string): void };
+}
+
+export function lastExitOf(exit: ExitStatus | null): LastExit | null {
+  if (exit === null) return null;
+  switch (exit.kind) {
+    case 'exited':
+      return { code: exit.code };
+    case 'signaled':
+      return { signal: signalName(exit.signal) };
+    case 'failed':
+      return { code: exit.code };
+  }
+}
+
+function reasonOf(runner: ServiceRunner): string | null {
+  const state = runner.state;
+  switch (state.id) {
+    case 'fatal':
+    case 'failed':
+      return state.reason;
+    case 'stopped':
+      return state.byHand ? 'stopped by hand' : null;
+    default:
+      return null;
+  }
+}
+
+/** Has the service reached what `start` waits for: ready (with a probe), completed (oneshot), else up? */
+function started(runner: ServiceRunner): boolean {
+  const state = runner.state;
+  if (runner.plan.type === 'oneshot') return state.id === 'completed';
+  if (runner.plan.ready !== null) return state.id === 'ready';
+  return state.id === 'running' || state.id === 'ready';
+}
+
+function conditionHolds(runner: ServiceRunner, until: WaitCondition): boolean {
+  switch (until) {
+    case 'running':
+      return (isUp(runner.state) && runner.state.id !== 'starting') || runner.state.id === 'completed';
+    case 'ready':
+      return started(runner);
+    case 'stopped':
+      return isSettled(runner.state);
+  }
+}
+
+/** The condition can no longer be met without a new command. */
+function conditionLost(runner: ServiceRunner, until: WaitCondition): string | null {
+  if (until === 'stopped') return null;
+  const state = runner.state;
+  if (state.id === 'fatal' || state.id === 'failed') return `${runner.name} is ${state.id}: ${state.reason}`;
+  if (state.id === 'exited') return `${runner.name} exited (${JSON.stringify(lastExitOf(state.exit))})`;
+  if (state.id === 'stopped') return `${runner.name} is stopped`;
+  return null;
+}
+
+export class SupervisorHandler implements ControlHandler {
+  private readonly listeners = new Set<(event: TendEvent) => void>();
+
+  constructor(private readonly deps: HandlerDeps) {}
+
+  /** Fed every supervisor event (wired in run.ts). */
+  publish(event: SupervisorEvent | TendEvent): void {
+    let out: TendEvent | null = null;
+    switch (event.type) {
+      case 'state': {
+        const runner = this.deps.supervisor.runners.get(event.service);
+        out = { type: 'state', time: event.time, service: event.service, from: event.from, to: event.to, pid: runner === undefined ? null : pidOf(runner.state), reason: runner === undefined ? null : reasonOf(runner) };
+        break;
+      }
+      case 'health':
+        out = { type: 'health', time: event.time, service: event.service, health: event.health === null ? 'none' : event.health as 'starting' | 'healthy' | 'unhealthy' };
+        break;
+      case 'phase':
+        if (event.phase === 'shutting-down') out = { type: 'shutdown', time: event.time, reason: 'shutdown begins' };
+        break;
+      default:
+        out = event;
+    }
+    if (out === null) return;
+    for (const listener of [...this.listeners]) listener(out);
+  }
+
+  private unknown(names: readonly string[]): Result<never> | null {
+    const runners = this.deps.supervisor.runners;
+    const missing = names.filter((name) => !runners.has(name));
+    if (missing.length === 0) return null;
+    const known = [...runners.keys()].join(', ');
+    return fail('unknown_service', `unknown service${missing.length > 1 ? 's' : ''} ${missing.map((m) => `"${m}"`).join(', ')} (known: ${known})`);
+  }
+
+  private serviceStatus(runner: ServiceRunner, now: number): ServiceStatus {
+    const state = runner.state;
+    const pid = pidOf(state);
+    const processes = this.deps.tracker.processesOf(runner.name);
+    const since = 'since' in state ? state.since : null;
+    const info: ProcessInfo[] | undefined = this.deps.tracker.describe === undefined ? undefined
+      : processes.map((p) => ({ pid: p, command: null, escaped: false, ...this.deps.tracker.describe?.(p) }));
+    return {
+      name: runner.name,
+      type: runner.plan.type,
+      main: runner.plan.main,
+      state: state.id,
+      pid,
+      since,
+      uptime_ms: pid !== null && runner.startedAt !== null ? now - runner.startedAt : null,
+      restarts: runner.restarts,
+      last_exit: lastExitOf(runner.lastExit),
+      health: runner.plan.healthcheck === null ? 'none' : runner.health ?? 'none',
+      processes,
+      ...(info === undefined ? {} : { process_info: info }),
+      reason: reasonOf(runner),
+      next_start: state.id === 'backoff' ? state.until : null,
+    };
+  }
+
+  status(names: readonly string[]): Result<StatusDocument> {
+    const unknown = this.unknown(names);
+    if (unknown !== null) return unknown;
+    const now = Date.now();
+    const runners = [...this.deps.supervisor.runners.values()].filter((r) => names.length === 0 || names.includes(r.name));
+    return ok({
+      services: runners.map((r) => this.serviceStatus(r, now)),
+      orphans: this.deps.tracker.orphans(),
+      shutting_down: this.deps.supervisor.phase === 'shutting-down' || this.deps.supervisor.phase === 'done',
+    });
+  }
+
+  /** main runs, its ready probe (and every other ready probe of a running service) passes, no shutdown. */
+  health(): HealthDocument {
+    const supervisor = this.deps.supervisor;
+    const shuttingDown = supervisor.phase === 'shutting-down' || supervisor.phase === 'done';
+    if (shuttingDown) return { healthy: false, reason: 'shutting down', shutting_down: true };
+    const main = supervisor.main;
+    if (main !== null && !started(main)) {
+      return { healthy: false, reason: `main ${main.name} is ${main.state.id}`, shutting_down: false };
+    }
+    for (const runner of supervisor.runners.values()) {
+      if (runner.plan.ready === null || runner.plan.type === 'oneshot' || !runner.plan.autostart) continue;
+      if (runner.state.id === 'stopped' && runner.state.byHand) continue;
+      if (runner.state.id !== 'ready') return { healthy: false, reason: `${runner.name} is not ready (${runner.state.id})`, shutting_down: false };
+    }
+    return { healthy: true, reason: main === null ? 'all ready probes pass' : `main ${main.name} is ${main.state.id}`, shutting_down: false };
+  }
+
+  private outcomes(names: readonly string[], before: Map<string, string>): ActionResult {
+    const runners = this.deps.supervisor.runners;
+    const services: ActionOutcome[] = names.map((name) => {
+      const state = runners.get(name)?.state.id ?? 'stopped';
+      return { name, state, changed: before.get(name) !== state };
+    });
+    return { services };
+  }
+
+  private snapshot(names: readonly string[]): Map<string, string> {
+    return new Map(names.map((n) => [n, this.deps.supervisor.runners.get(n)?.state.id ?? 'stopped']));
+  }
+
+  private refuseWhileShuttingDown(): Result<never> | null {
+    const phase = this.deps.supervisor.phase;
+    return phase === 'shutting-down' || phase === 'done' ? fail('shutting_down', 'tend is shutting down') : null;
+  }
+
+  async start(names: readonly string[], options: { readonly wait: boolean }, context: CallContext): Promise<Result<ActionResult>> {
+    const refused = this.unknown(names) ?? this.refuseWhileShuttingDown();
+    if (refused !== null) return refused;
+    const before = this.snapshot(names);
+    this.deps.log.info(`start ${names.join(', ')} (requested by pid ${context.caller.pid})`);
+    await this.deps.supervisor.startByHand(names);
+    if (options.wait) {
+      for (const name of names) {
+        const waited = await this.wait(name, 'ready', context);
+        if (!waited.ok) return waited.reason === 'failed' ? fail('failed', `${name} did not start: ${waited.message}`) : waited;
+      }
+    }
+    return ok(this.outcomes(names, before));
+  }
+
+  async stop(names: readonly string[], options: { readonly wait: boolean }, context: CallContext): Promise<Result<ActionResult>> {
+    const refused = this.unknown(names);
+    if (refused !== null) return refused;
+    const supervisor = this.deps.supervisor;
+    if (supervisor.main !== null && names.includes(supervisor.main.name)) {
+      // Stopping main ends the container: it is the ordered shutdown.
+      this.shutdown(context);
+      return ok(this.outcomes(names, this.snapshot(names)));
+    }
+    const before = this.snapshot(names);
+    this.deps.log.info(`stop ${names.join(', ')} (requested by pid ${context.caller.pid})`);
+    const stopping = supervisor.stopByHand(names);
+    if (options.wait) await stopping;
+    return ok(this.outcomes(names, before));
+  }
+
+  async restart(names: readonly string[], options: { readonly wait: boolean }, context: CallContext): Promise<Result<ActionResult>> {
+    const refused = this.unknown(names) ?? this.refuseWhileShuttingDown();
+    if (refused !== null) return refused;
+    const before = this.snapshot(names);
+    this.deps.log.info(`restart ${names.join(', ')} (requested by pid ${context.caller.pid})`);
+    const restarting = this.deps.supervisor.restartByHand(names);
+    if (options.wait) {
+      await restarting;
+      for (const name of names) {
+        const waited = await this.wait(name, 'ready', context);
+        if (!waited.ok) return waited.reason === 'failed' ? fail('failed', `${name} did not come back: ${waited.message}`) : waited;
+      }
+    }
+    // A restart always changes the service, even when it ends in the state it began in.
+    return ok({ services: this.outcomes(names, before).services.map((outcome) => ({ ...outcome, changed: true })) });
+  }
+
+  signal(name: string, signal: number, options: { readonly mainOnly: boolean }): Result<SignalResult> {
+    const refused = this.unknown([name]);
+    if (refused !== null) return refused;
+    const runner = this.deps.supervisor.runners.get(name)!;
+    let pids: number[];
+    if (options.mainOnly) {
+      const pid = pidOf(runner.state);
+      pids = [];
+      if (pid !== null) {
+        try {
+          process.kill(pid, signal);
+          pids.push(pid);
+        } catch {
+          // it exited meanwhile: delivered to nobody
+        }
+      }
+    } else {
+      pids = this.deps.tracker.signalService(name, signal);
+    }
+    return ok({ name, signal: signalName(signal), pids });
+  }
+
+  wait(name: string, until: WaitCondition, context: CallContext): Promise<Result<WaitResult>> {
+    const refused = this.unknown([name]);
+    if (refused !== null) return Promise.resolve(refused);
+    const check = (): Result<WaitResult> | null => {
+      const runner = this.deps.supervisor.runners.get(name);
+      if (runner === undefined) return fail('unknown_service', `${name} was removed by a reload`);
+      if (conditionHolds(runner, until)) return ok({ name, state: runner.state.id });
+      // A service waiting in `starting` for a start by hand has not lost anything yet.
+      const lost = conditionLost(runner, until);
+      return lost === null ? null : fail('failed', lost);
+    };
+    const now = check();
+    if (now !== null) return Promise.resolve(now);
+    return new Promise((resolve) => {
+      const finish = (result: Result<WaitResult>): void => {
+        unsubscribe();
+        context.signal.removeEventListener('abort', aborted);
+        resolve(result);
+      };
+      const aborted = (): void => finish(fail('timeout', `gave up waiting for ${name} to be ${until}`));
+      const unsubscribe = this.subscribe((event) => {
+        if (event.type !== 'state' || event.service !== name) return;
+        // A restart passes through stopping/backoff: only settled, non-restarting states end a wait.
+        const result = check();
+        if (result !== null) finish(result);
+      });
+      context.signal.addEventListener('abort', aborted, { once: true });
+    });
+  }
+
+  logs(name: string, lines: number | null): Result<readonly LogLine[]> {
+    const refused = this.unknown([name]);
+    return refused ?? ok(this.deps.logs.recent(name, lines));
+  }
+
+  followLogs(name: string, listener: (line: LogLine) => void): Result<Unsubscribe> {
+    const refused = this.unknown([name]);
+    return refused ?? ok(this.deps.logs.follow(name, listener));
+  }
+
+  async reload(context: CallContext): Promise<Result<ReloadSummary>> {
+    const refused = this.refuseWhileShuttingDown();
+    if (refused !== null) return refused;
+    this.deps.log.info(`reload requested by pid ${context.caller.pid}`);
+    const result = await this.deps.reload();
+    if (!result.ok) return fail('invalid_manifest', `the manifest has ${result.problems.length} problem(s); nothing changed`, result.problems);
+    return ok(result.summary);
+  }
+
+  shutdown(context: CallContext): Result<ShutdownResult> {
+    const supervisor = this.deps.supervisor;
+    const already = supervisor.phase === 'shutting-down' || supervisor.phase === 'done';
+    if (!already) void supervisor.shutdown(`requested over the control socket by pid ${context.caller.pid}`, true);
+    return ok({ already });
+  }
+
+  subscribe(listener: (event: TendEvent) => void): Unsubscribe {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}
