@@ -1,0 +1,229 @@
+// The contract between the control socket and the supervisor. The supervisor implements
+// ControlHandler; the server (server.ts) parses requests, checks access and limits, and
+// calls it. The socket side never reaches into a service: it asks for snapshots and
+// submits commands, and every expected failure comes back as a value with a reason.
+//
+// Wire names are snake_case (`last_exit`, `uptime_ms`) because these documents are
+// printed verbatim by `tend status --json` and served at /status; times are epoch ms.
+
+/** Service states, part of the API (SPEC §4). `completed` and `failed` are oneshot only. */
+export const SERVICE_STATES = [
+  'stopped', 'starting', 'running', 'ready', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed',
+] as const;
+export type ServiceStateName = (typeof SERVICE_STATES)[number];
+
+/** Liveness as the healthcheck sees it; `none` when the service has no healthcheck. */
+export const HEALTH_STATES = ['none', 'starting', 'healthy', 'unhealthy'] as const;
+export type HealthName = (typeof HEALTH_STATES)[number];
+
+/** The closed set of error codes a reply can carry. */
+export const ERROR_CODES = [
+  'bad_request', // not JSON, not UTF-8, wrong shape, bad argument (an unknown signal name)
+  'unknown_command',
+  'unknown_service',
+  'forbidden', // the peer may not connect, or has read access and asked for a change
+  'too_large', // a request line over the limit; the connection is closed after the reply
+  'busy', // too many clients or too many requests in flight on one connection
+  'idle_timeout', // sent before closing a connection that asked nothing for too long
+  'failed', // the command ran and did not succeed (a oneshot failed, a start gave up)
+  'timeout', // `wait` reached its deadline
+  'shutting_down', // tend is stopping and refuses changes
+  'invalid_manifest', // reload found a broken manifest and changed nothing; see `problems`
+  'internal', // a bug in tend: the handler threw
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** An expected failure: what the client prints, and why. */
+export interface Failure {
+  readonly ok: false;
+  readonly reason: ErrorCode;
+  /** One line naming the subject and the cause: `unknown service "wbe" (known: web, db)`. */
+  readonly message: string;
+  /** For invalid_manifest: every problem, one line each, as `tend check` prints them. */
+  readonly problems?: readonly string[];
+}
+
+export type Result<T> = { readonly ok: true; readonly value: T } | Failure;
+
+export function ok<T>(value: T): Result<T> {
+  return { ok: true, value };
+}
+
+export function fail(reason: ErrorCode, message: string, problems?: readonly string[]): Failure {
+  return problems === undefined ? { ok: false, reason, message } : { ok: false, reason, message, problems };
+}
+
+export type Unsubscribe = () => void;
+
+/** How the last run ended: an exit code, or the signal that killed it (`SIGKILL`). */
+export type LastExit = { readonly code: number } | { readonly signal: string };
+
+/** One process a service owns, for `tend status -v`. */
+export interface ProcessInfo {
+  readonly pid: number;
+  /** comm or argv[0] as /proc showed it; null once it could not be read. */
+  readonly command: string | null;
+  /** True when it left the service's process group or session (setsid, double fork). */
+  readonly escaped: boolean;
+}
+
+export interface ServiceStatus {
+  readonly name: string;
+  readonly type: 'longrun' | 'oneshot';
+  readonly main: boolean;
+  readonly state: ServiceStateName;
+  /** The service's own process, as seen from tend's PID namespace; null when none runs. */
+  readonly pid: number | null;
+  /** When the service entered its current state (epoch ms); null if it never ran. */
+  readonly since: number | null;
+  /** How long its current process has run; null when none runs. */
+  readonly uptime_ms: number | null;
+  readonly restarts: number;
+  readonly last_exit: LastExit | null;
+  readonly health: HealthName;
+  /** Every pid the service owns, its own process and escaped descendants included. */
+  readonly processes: readonly number[];
+  /** The same pids with detail, when the supervisor has it (shown by `tend status -v`). */
+  readonly process_info?: readonly ProcessInfo[];
+  /** Why it is fatal, failed, backing off or stopped by hand; null otherwise. */
+  readonly reason?: string | null;
+  /** backoff: when the next start is due (epoch ms). */
+  readonly next_start?: number | null;
+}
+
+export interface StatusDocument {
+  readonly services: readonly ServiceStatus[];
+  /** Pids that match no service: `(orphans)`, swept at shutdown. */
+  readonly orphans: readonly number[];
+  readonly shutting_down: boolean;
+}
+
+/** `tend health` (Docker HEALTHCHECK): healthy when main runs, its ready probes pass and no shutdown is under way. */
+export interface HealthDocument {
+  readonly healthy: boolean;
+  /** One line: `main web is ready`, `shutting down`, `main web is backoff (exit 1)`. */
+  readonly reason: string;
+  readonly shutting_down: boolean;
+}
+
+/** What start/stop/restart did to each named service (and, for start, the dependencies it had to start). */
+export interface ActionOutcome {
+  readonly name: string;
+  /** The state when the command finished (or was accepted, without wait). */
+  readonly state: ServiceStateName;
+  /** False when the service already was where the command would put it. */
+  readonly changed: boolean;
+}
+
+export interface ActionResult {
+  readonly services: readonly ActionOutcome[];
+}
+
+export interface SignalResult {
+  readonly name: string;
+  /** The signal's canonical name (`SIGHUP`). */
+  readonly signal: string;
+  /** The pids it was delivered to; empty when the service owns no process (not an error). */
+  readonly pids: readonly number[];
+}
+
+/** `running` means running or ready; `ready` waits for the ready probe (a oneshot: completed); `stopped` any state in which nothing runs. */
+export type WaitCondition = 'running' | 'ready' | 'stopped';
+
+export interface WaitResult {
+  readonly name: string;
+  readonly state: ServiceStateName;
+}
+
+export interface LogLine {
+  readonly service: string;
+  readonly stream: 'stdout' | 'stderr';
+  readonly time: number;
+  readonly line: string;
+}
+
+export interface ReloadSummary {
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+  readonly changed: readonly string[];
+  readonly unchanged: readonly string[];
+  /** Changes that wait for the next start of tend: a changed main, socket, http, tracking, log_format. */
+  readonly pending: readonly string[];
+}
+
+export interface ShutdownResult {
+  /** True when a shutdown was already under way: this request changed nothing. */
+  readonly already: boolean;
+}
+
+export interface VersionInfo {
+  readonly tend: string;
+  readonly protocol: number;
+  readonly pid: number;
+}
+
+/** What `tend events` streams. Wording for humans lives in src/cli/format.ts. */
+export type TendEvent =
+  | {
+      readonly type: 'state';
+      readonly time: number;
+      readonly service: string;
+      readonly from: ServiceStateName;
+      readonly to: ServiceStateName;
+      readonly pid: number | null;
+      readonly reason?: string | null;
+    }
+  | { readonly type: 'exit'; readonly time: number; readonly service: string; readonly pid: number; readonly exit: LastExit }
+  | { readonly type: 'health'; readonly time: number; readonly service: string; readonly health: HealthName }
+  | { readonly type: 'reload'; readonly time: number; readonly summary: ReloadSummary }
+  | { readonly type: 'shutdown'; readonly time: number; readonly reason: string };
+
+/** Who is asking; handed to the handler so it can log who stopped what. */
+export interface Caller {
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/**
+ * Passed with every call that may wait. `signal` aborts when the client went away (or
+ * its `wait` timed out): stop waiting and release listeners; the change itself goes on.
+ */
+export interface CallContext {
+  readonly caller: Caller;
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Implemented by the supervisor. Names are validated here, not by the server: an
+ * unknown name is `fail('unknown_service', ...)`, and nothing is done when any named
+ * service is unknown. Methods never throw for expected failures; a throw is reported
+ * to the client as `internal` and logged through the server's onNotice.
+ */
+export interface ControlHandler {
+  /** The named services (all, in manifest order, when `names` is empty). */
+  status(names: readonly string[]): Result<StatusDocument>;
+  health(): HealthDocument;
+  /** With `wait`, resolves once each is started (ready when it has a ready probe; a oneshot completed). */
+  start(names: readonly string[], options: { readonly wait: boolean }, context: CallContext): Promise<Result<ActionResult>>;
+  /** With `wait`, resolves once every process each owns is gone. `stop <main>` is `shutdown`. */
+  stop(names: readonly string[], options: { readonly wait: boolean }, context: CallContext): Promise<Result<ActionResult>>;
+  restart(names: readonly string[], options: { readonly wait: boolean }, context: CallContext): Promise<Result<ActionResult>>;
+  /** `signal` is a validated number. Every process the service owns, or only its own with `mainOnly`. */
+  signal(name: string, signal: number, options: { readonly mainOnly: boolean }, context: CallContext): Result<SignalResult>;
+  /**
+   * Resolves when the condition holds, or with `failed` when it never can (waiting for
+   * ready on a service that went fatal). No deadline of its own: the server enforces
+   * `--timeout` by aborting `context.signal` and replies `timeout` itself.
+   */
+  wait(name: string, until: WaitCondition, context: CallContext): Promise<Result<WaitResult>>;
+  /** The last `lines` lines kept in memory (all of them when null), oldest first. */
+  logs(name: string, lines: number | null): Result<readonly LogLine[]>;
+  /** Lines from now on. Called right after logs() in the same tick, so nothing is lost or doubled. */
+  followLogs(name: string, listener: (line: LogLine) => void): Result<Unsubscribe>;
+  /** Re-reads the manifest; a broken one changes nothing: fail('invalid_manifest', ..., problems). */
+  reload(context: CallContext): Promise<Result<ReloadSummary>>;
+  /** Begins the ordered shutdown, as SIGTERM does, and returns at once. */
+  shutdown(context: CallContext): Result<ShutdownResult>;
+  subscribe(listener: (event: TendEvent) => void): Unsubscribe;
+}

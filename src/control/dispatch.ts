@@ -1,0 +1,134 @@
+// A validated request → the handler call → the reply. Access and limits were checked by
+// the connection; what is left here is translating arguments (signal names, defaults,
+// the `wait` deadline) and turning the handler's Results into reply lines.
+import { signalNumber } from '../process/signals';
+import type { CallContext, ControlHandler, ErrorCode, Result, Unsubscribe } from './api';
+import { PROTOCOL_VERSION, type Reply, type Request, type RequestId } from './protocol';
+
+export type Dispatched =
+  /** `watchExit`: shutdown --wait; keep the connection open, not idle, until tend exits. */
+  | { readonly kind: 'reply'; readonly reply: Reply; readonly watchExit?: boolean }
+  /**
+   * A following command. The connection calls `open` synchronously and writes its reply
+   * at once: the backlog and the subscription then happen in one tick, so no line is
+   * lost or sent twice between them.
+   */
+  | { readonly kind: 'stream'; readonly open: (emit: (event: unknown) => void) => { readonly reply: Reply; readonly unsubscribe: Unsubscribe | null } };
+
+export interface DispatchContext extends CallContext {
+  readonly handler: ControlHandler;
+  readonly version: string;
+}
+
+export function replyOk(id: RequestId | null, result: unknown): Reply {
+  return { id, ok: true, result };
+}
+
+export function replyError(id: RequestId | null, code: ErrorCode, message: string, problems?: readonly string[]): Reply {
+  return { id, ok: false, error: problems === undefined ? { code, message } : { code, message, problems } };
+}
+
+function fromResult<T>(id: RequestId, result: Result<T>, map: (value: T) => unknown = (v) => v): Reply {
+  return result.ok ? replyOk(id, map(result.value)) : replyError(id, result.reason, result.message, result.problems);
+}
+
+function reply(value: Reply, watchExit = false): Dispatched {
+  return { kind: 'reply', reply: value, watchExit };
+}
+
+/** `250ms`, `10s`, `1m30s`: for messages only. */
+export function formatMs(ms: number): string {
+  if (ms < 1000) return `${ms}ms`;
+  if (ms < 60_000) return `${Math.round(ms / 100) / 10}s`;
+  const minutes = Math.floor(ms / 60_000);
+  const seconds = Math.round((ms % 60_000) / 1000);
+  return seconds === 0 ? `${minutes}m` : `${minutes}m${seconds}s`;
+}
+
+async function waitWithDeadline(request: Extract<Request, { cmd: 'wait' }>, context: DispatchContext): Promise<Reply> {
+  const { id, args } = request;
+  const until = args.until ?? 'running';
+  const timeout = args.timeout_ms ?? null;
+  // Our own controller: aborted by the deadline, and by the client going away.
+  const controller = new AbortController();
+  const forward = (): void => controller.abort();
+  context.signal.addEventListener('abort', forward, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const deadline = timeout === null ? null : new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeout);
+    });
+    const waiting = context.handler.wait(args.name, until, { caller: context.caller, signal: controller.signal });
+    const outcome = deadline === null ? await waiting : await Promise.race([waiting, deadline]);
+    if (outcome !== 'timeout') return fromResult(id, outcome);
+    controller.abort();
+    const now = context.handler.status([args.name]);
+    const state = now.ok ? now.value.services[0]?.state : undefined;
+    return replyError(id, 'timeout', `${args.name}: not ${until} after ${formatMs(timeout ?? 0)}${state === undefined ? '' : ` (state: ${state})`}`);
+  } finally {
+    clearTimeout(timer);
+    context.signal.removeEventListener('abort', forward);
+    controller.abort(); // release the handler's listeners whatever happened
+  }
+}
+
+export async function dispatch(request: Request, context: DispatchContext): Promise<Dispatched> {
+  const { handler } = context;
+  const call: CallContext = { caller: context.caller, signal: context.signal };
+  switch (request.cmd) {
+    case 'status':
+      return reply(fromResult(request.id, handler.status(request.args.names ?? [])));
+    case 'health':
+      return reply(replyOk(request.id, handler.health()));
+    case 'start':
+    case 'stop':
+    case 'restart': {
+      const { names, wait } = request.args;
+      const result = await handler[request.cmd](names, { wait: wait ?? true }, call);
+      return reply(fromResult(request.id, result));
+    }
+    case 'signal': {
+      const { name, signal, main } = request.args;
+      const number = signalNumber(signal);
+      if (number === null) return reply(replyError(request.id, 'bad_request', `unknown signal "${signal}" (write TERM, SIGTERM or 15)`));
+      return reply(fromResult(request.id, handler.signal(name, number, { mainOnly: main ?? false }, call)));
+    }
+    case 'wait':
+      return reply(await waitWithDeadline(request, context));
+    case 'logs': {
+      const { id, args } = request;
+      if (args.follow !== true) return reply(fromResult(id, handler.logs(args.name, args.lines ?? null), (lines) => ({ lines })));
+      return {
+        kind: 'stream',
+        open: (emit) => {
+          const backlog = handler.logs(args.name, args.lines ?? null);
+          if (!backlog.ok) return { reply: fromResult(id, backlog), unsubscribe: null };
+          const following = handler.followLogs(args.name, emit);
+          if (!following.ok) return { reply: fromResult(id, following), unsubscribe: null };
+          return { reply: replyOk(id, { lines: backlog.value }), unsubscribe: following.value };
+        },
+      };
+    }
+    case 'reload':
+      return reply(fromResult(request.id, await handler.reload(call)));
+    case 'shutdown': {
+      const result = handler.shutdown(call);
+      return reply(fromResult(request.id, result), result.ok && request.args.wait === true);
+    }
+    case 'version':
+      return reply(replyOk(request.id, { tend: context.version, protocol: PROTOCOL_VERSION, pid: process.pid }));
+    case 'events': {
+      const { id } = request;
+      return {
+        kind: 'stream',
+        open: (emit) => ({ reply: replyOk(id, {}), unsubscribe: handler.subscribe(emit) }),
+      };
+    }
+    default:
+      return unreachable(request);
+  }
+}
+
+function unreachable(value: never): never {
+  throw new Error(`unhandled request ${JSON.stringify(value)}`);
+}

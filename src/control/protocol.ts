@@ -1,0 +1,197 @@
+// The control protocol: one JSON object per line, both ways.
+//   request  {"id":1,"cmd":"status","args":{"names":["web"]}}
+//   reply    {"id":1,"ok":true,"result":{...}}
+//            {"id":1,"ok":false,"error":{"code":"unknown_service","message":"..."}}
+//   event    {"id":1,"event":{...}}   after the reply to `logs` with follow and `events`,
+//                                     until the client closes
+// A reply to something that had no usable id (bad JSON, a refused peer) carries id null.
+// Requests are parsed here with zod, once; the server and handler then trust them.
+import { z } from 'zod';
+import {
+  ERROR_CODES, HEALTH_STATES, SERVICE_STATES,
+  type ActionResult, type ErrorCode, type HealthDocument, type LogLine, type ReloadSummary,
+  type ShutdownResult, type SignalResult, type StatusDocument, type TendEvent, type VersionInfo, type WaitResult,
+} from './api';
+
+/** Bumped on any incompatible change; `version` returns it. */
+export const PROTOCOL_VERSION = 1;
+
+/** A request line longer than this (bytes, without the newline) is refused and the connection closed. */
+export const MAX_LINE_BYTES = 64 * 1024;
+
+// ---------------------------------------------------------------------------------------
+// requests
+
+const id = z.union([z.number().int().min(0).max(Number.MAX_SAFE_INTEGER), z.string().max(128)]);
+export type RequestId = z.infer<typeof id>;
+
+const name = z.string().min(1).max(256);
+const names = z.array(name).max(1024);
+
+/** Arguments of each command. Strict: a misspelt argument is an error, never ignored. */
+export const requestArgs = {
+  status: z.strictObject({ names: names.optional() }),
+  health: z.strictObject({}),
+  start: z.strictObject({ names: names.min(1), wait: z.boolean().optional() }),
+  stop: z.strictObject({ names: names.min(1), wait: z.boolean().optional() }),
+  restart: z.strictObject({ names: names.min(1), wait: z.boolean().optional() }),
+  signal: z.strictObject({ name, signal: z.union([z.string().min(1).max(32), z.number().int()]), main: z.boolean().optional() }),
+  wait: z.strictObject({
+    name,
+    until: z.enum(['running', 'ready', 'stopped']).optional(),
+    // setTimeout's ceiling (about 24.8 days); null or absent waits without a deadline.
+    timeout_ms: z.number().int().min(0).max(2 ** 31 - 1).nullable().optional(),
+  }),
+  logs: z.strictObject({ name, lines: z.number().int().min(0).max(1_000_000).nullable().optional(), follow: z.boolean().optional() }),
+  reload: z.strictObject({}),
+  // wait: keep the connection open (and exempt from the idle timeout) until tend exits.
+  shutdown: z.strictObject({ wait: z.boolean().optional() }),
+  version: z.strictObject({}),
+  events: z.strictObject({}),
+} as const;
+
+export type Command = keyof typeof requestArgs;
+export const COMMANDS = Object.keys(requestArgs) as Command[];
+export type ArgsOf<C extends Command> = z.infer<(typeof requestArgs)[C]>;
+
+/** A parsed, validated request: a union discriminated on `cmd`. */
+export type Request = { [C in Command]: { readonly id: RequestId; readonly cmd: C; readonly args: ArgsOf<C> } }[Command];
+
+/** Commands `socket_allow: read` permits; everything else needs control access. */
+export const READ_COMMANDS: ReadonlySet<Command> = new Set<Command>(['status', 'health', 'logs', 'events', 'version', 'wait']);
+
+const envelope = z.object({ id, cmd: z.string().max(64), args: z.unknown().optional() });
+
+export type ParsedRequest =
+  | { readonly ok: true; readonly request: Request }
+  | { readonly ok: false; readonly id: RequestId | null; readonly code: ErrorCode; readonly message: string };
+
+function isCommand(cmd: string): cmd is Command {
+  return Object.hasOwn(requestArgs, cmd);
+}
+
+function describeIssue(error: z.ZodError, prefix: string): string {
+  const issue = error.issues[0];
+  if (issue === undefined) return 'invalid request';
+  const path = [prefix, ...issue.path.map(String)].filter((p) => p !== '').join('.');
+  return path === '' ? issue.message : `${path}: ${issue.message}`;
+}
+
+/** Parses one request line (already decoded as UTF-8). */
+export function parseRequest(line: string): ParsedRequest {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch (error) {
+    // RangeError too: absurdly deep nesting must not escape as an exception.
+    return { ok: false, id: null, code: 'bad_request', message: `not JSON: ${error instanceof Error ? error.message : String(error)}` };
+  }
+  const parsed = envelope.safeParse(value);
+  if (!parsed.success) {
+    const maybeId = id.safeParse((value as { id?: unknown } | null)?.id);
+    return { ok: false, id: maybeId.success ? maybeId.data : null, code: 'bad_request', message: describeIssue(parsed.error, '') };
+  }
+  const { cmd } = parsed.data;
+  if (!isCommand(cmd)) {
+    return { ok: false, id: parsed.data.id, code: 'unknown_command', message: `unknown command "${cmd}" (known: ${COMMANDS.join(', ')})` };
+  }
+  const args = requestArgs[cmd].safeParse(parsed.data.args ?? {});
+  if (!args.success) return { ok: false, id: parsed.data.id, code: 'bad_request', message: `${cmd}: ${describeIssue(args.error, 'args')}` };
+  return { ok: true, request: { id: parsed.data.id, cmd, args: args.data } as Request };
+}
+
+// ---------------------------------------------------------------------------------------
+// replies and events
+
+export interface ErrorBody {
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly problems?: readonly string[];
+}
+
+export type Reply =
+  | { readonly id: RequestId | null; readonly ok: true; readonly result: unknown }
+  | { readonly id: RequestId | null; readonly ok: false; readonly error: ErrorBody };
+
+export interface EventLine {
+  readonly id: RequestId;
+  readonly event: unknown;
+}
+
+/** What each command's successful reply carries. */
+export interface ResultOf {
+  status: StatusDocument;
+  health: HealthDocument;
+  start: ActionResult;
+  stop: ActionResult;
+  restart: ActionResult;
+  signal: SignalResult;
+  wait: WaitResult;
+  logs: { readonly lines: readonly LogLine[] };
+  reload: ReloadSummary;
+  shutdown: ShutdownResult;
+  version: VersionInfo;
+  events: Record<string, never>;
+}
+
+/** What each following command streams as events. */
+export interface EventOf {
+  logs: LogLine;
+  events: TendEvent;
+}
+
+// Schemas of what the server sends, for the client. Objects are loose: a newer server
+// may add fields and an older client must still read what it knows.
+const stateName = z.enum(SERVICE_STATES);
+const healthName = z.enum(HEALTH_STATES);
+const lastExit = z.union([z.looseObject({ code: z.number() }), z.looseObject({ signal: z.string() })]);
+const strings = z.array(z.string());
+const actionResult = z.looseObject({ services: z.array(z.looseObject({ name: z.string(), state: stateName, changed: z.boolean() })) });
+
+export const resultSchemas = {
+  status: z.looseObject({
+    services: z.array(z.looseObject({
+      name: z.string(),
+      type: z.enum(['longrun', 'oneshot']),
+      main: z.boolean(),
+      state: stateName,
+      pid: z.number().nullable(),
+      since: z.number().nullable(),
+      uptime_ms: z.number().nullable(),
+      restarts: z.number(),
+      last_exit: lastExit.nullable(),
+      health: healthName,
+      processes: z.array(z.number()),
+      process_info: z.array(z.looseObject({ pid: z.number(), command: z.string().nullable(), escaped: z.boolean() })).optional(),
+      reason: z.string().nullable().optional(),
+      next_start: z.number().nullable().optional(),
+    })),
+    orphans: z.array(z.number()),
+    shutting_down: z.boolean(),
+  }),
+  health: z.looseObject({ healthy: z.boolean(), reason: z.string(), shutting_down: z.boolean() }),
+  start: actionResult,
+  stop: actionResult,
+  restart: actionResult,
+  signal: z.looseObject({ name: z.string(), signal: z.string(), pids: z.array(z.number()) }),
+  wait: z.looseObject({ name: z.string(), state: stateName }),
+  logs: z.looseObject({ lines: z.array(z.looseObject({ service: z.string(), stream: z.enum(['stdout', 'stderr']), time: z.number(), line: z.string() })) }),
+  reload: z.looseObject({ added: strings, removed: strings, changed: strings, unchanged: strings, pending: strings }),
+  shutdown: z.looseObject({ already: z.boolean() }),
+  version: z.looseObject({ tend: z.string(), protocol: z.number(), pid: z.number() }),
+  events: z.looseObject({}),
+};
+
+export const logEventSchema = resultSchemas.logs.shape.lines.element;
+
+/** Any line the server sends. The error code is read as a string: a newer server may know more. */
+export const serverLineSchema = z.union([
+  z.object({ id: id.nullable(), ok: z.literal(true), result: z.unknown() }),
+  z.object({ id: id.nullable(), ok: z.literal(false), error: z.object({ code: z.string(), message: z.string(), problems: strings.optional() }) }),
+  z.object({ id, event: z.unknown() }),
+]);
+export type ServerLine = z.infer<typeof serverLineSchema>;
+
+export function isErrorCode(code: string): code is ErrorCode {
+  return (ERROR_CODES as readonly string[]).includes(code);
+}
