@@ -57,7 +57,9 @@ export async function loadManifest(file: string, tendEnv: Env, options: LoadOpti
   const raw: unknown = source.doc.toJS();
 
   const schema = manifestSchema.safeParse(raw, { reportInput: true });
-  const schemaIssues = schema.success ? [] : fromZodIssues(schema.error.issues, source, manifestSchema);
+  // A document that is not a map at all (empty, a list) is reported once, by the rules below.
+  const isMap = raw !== null && typeof raw === 'object' && !Array.isArray(raw);
+  const schemaIssues = schema.success || !isMap ? [] : fromZodIssues(schema.error.issues, source, manifestSchema);
   const semanticIssues = checkSemantics(raw, {
     source,
     cgroupWritable: options.cgroupWritable ?? writableCgroup2,

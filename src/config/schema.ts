@@ -38,7 +38,10 @@ const signal = (what: string) =>
     .transform((value, ctx) => {
       const number = signalNumber(value);
       if (number !== null) return number;
-      const guess = typeof value === 'string' ? closest(value.toUpperCase().startsWith('SIG') ? value : `SIG${value}`, signalNames()) : null;
+      // Compare without the SIG prefix, which every name shares and would make anything look close.
+      const bare = (name: string) => name.toUpperCase().replace(/^SIG/, '');
+      const match = typeof value === 'string' ? closest(bare(value), signalNames().map(bare)) : null;
+      const guess = match === null ? null : `SIG${match}`;
       ctx.addIssue({ code: 'custom', input: value, message: `unknown signal ${describeValue(value)}${guess ? `; did you mean "${guess}"?` : ''}` });
       return z.NEVER;
     })

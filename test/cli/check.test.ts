@@ -1,0 +1,97 @@
+// End to end: the built tend binary's `check` and `schema` commands.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT, runTendSync } from '../helpers/tend';
+
+const fixtures = join(ROOT, 'test', 'fixtures', 'manifests');
+
+beforeAll(() => {
+  const build = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, encoding: 'utf8' });
+  expect(build.status, build.stderr).toBe(0);
+});
+
+describe('tend check', () => {
+  it('exits 2 with every located problem for a bad manifest, and never prints env values', () => {
+    const result = runTendSync(['check', '-c', 'test/fixtures/manifests/bad.yaml']);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    const file = 'test/fixtures/manifests/bad.yaml';
+    expect(result.stderr.split('\n').filter(Boolean)).toEqual([
+      `${file}:4:16: settings.socket_mode: YAML reads the unquoted 0600 as the number 600, not as octal; quote it: socket_mode: "0600"`,
+      `${file}:6:3: services.web.command: required key is missing`,
+      `${file}:7:5: services.web.comand: unknown key; did you mean "command"?`,
+      `${file}:9:15: services.web.restart.policy: expected always | on-failure | never, got "sometimes"`,
+      `${file}:10:18: services.web.depends_on.0: unknown service "db"`,
+      `${file}:17:25: services.api.depends_on.web.condition: "web" has no ready probe; add ready: to "web" or use condition: started`,
+      `${file}:20:11: services.worker.main: only one service can be main; "api" is main already`,
+      `tend: ${file}: 7 problems; nothing was started`,
+    ]);
+    expect(result.stderr).not.toContain('s3cret-value');
+  });
+
+  it('exits 0 and prints the start plan for a good manifest', () => {
+    const result = runTendSync(['check', '-c', join(fixtures, 'good.yaml')]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('ok, 4 services, main: app');
+    expect(result.stdout).toMatch(/start waves:\n {2}1\. migrate, rotate\n {2}2\. app\n {2}3\. logship\n/);
+    expect(result.stdout).toMatch(/logship +longrun, restart always \(at most 10 in 300s\), after app ready/);
+    expect(result.stdout).not.toContain('hunter2-secret');
+  });
+
+  it('prints the plan as JSON with env values redacted', () => {
+    const result = runTendSync(['check', '--json', '-c', join(fixtures, 'good.yaml')]);
+    expect(result.code).toBe(0);
+    const plan = JSON.parse(result.stdout);
+    expect(plan.main).toBe('app');
+    expect(plan.startWaves).toEqual([['migrate', 'rotate'], ['app'], ['logship']]);
+    expect(plan.services[1].env).toEqual({ DATABASE_PASSWORD: '(redacted)' });
+    expect(plan.services[2].log.file).toBe(join(fixtures, 'logs', 'ship.log'));
+    expect(result.stdout).not.toContain('hunter2-secret');
+  });
+
+  it('finds the manifest through $TEND_CONFIG and ./tend.yaml', () => {
+    expect(runTendSync(['check'], { env: { TEND_CONFIG: join(fixtures, 'good.yaml') } }).code).toBe(0);
+    const demo = join(ROOT, 'examples', 'demo');
+    const fromCwd = runTendSync(['check'], { cwd: demo, env: { TEND_CONFIG: '' } });
+    expect(fromCwd.code).toBe(0);
+    expect(fromCwd.stdout).toMatch(/^tend\.yaml: ok/);
+  });
+
+  it('exits 2 naming the file when the manifest does not exist', () => {
+    const result = runTendSync(['check', '-c', '/nonexistent/tend.yaml']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('/nonexistent/tend.yaml: cannot read the manifest: no such file');
+  });
+
+  const examples = readdirSync(join(ROOT, 'examples'))
+    .map((dir) => join('examples', dir, 'tend.yaml'))
+    .filter((file) => existsSync(join(ROOT, file)));
+
+  it('has examples to check', () => expect(examples.length).toBeGreaterThan(0));
+
+  it.each(examples)('accepts %s', (file) => {
+    const result = runTendSync(['check', '-c', file]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+  });
+});
+
+describe('tend schema', () => {
+  it('prints a JSON Schema of the manifest', () => {
+    const result = runTendSync(['schema']);
+    expect(result.code).toBe(0);
+    const schema = JSON.parse(result.stdout);
+    expect(schema.$schema).toBe('https://json-schema.org/draft/2020-12/schema');
+    expect(schema.properties.services).toBeDefined();
+    const service = schema.properties.services.additionalProperties;
+    expect(service.required).toEqual(['command']);
+    expect(service.additionalProperties).toBe(false);
+    // Durations and sizes are written as strings or numbers.
+    expect(service.properties.stop_timeout.type).toEqual(['number', 'string']);
+    expect(service.properties.log.properties.max_size.type).toEqual(['number', 'string']);
+    expect(service.properties.restart.anyOf).toHaveLength(2);
+  });
+});
