@@ -1,0 +1,160 @@
+// The recent output of one service, kept in memory for `tend logs NAME -n N` and `-f`.
+//
+// Lines arrive in blocks (see lines.ts) at up to a gigabyte a second; turning each into a
+// string would cost more than routing it. So the ring keeps the blocks themselves and
+// trims whole lines from the front to stay within its line and byte bounds; strings are
+// made only when someone asks (last()) or listens (subscribe()).
+
+export type StreamName = 'stdout' | 'stderr';
+
+export interface RingLine {
+  readonly stream: StreamName;
+  /** When the block holding the line was read (ms since the epoch). */
+  readonly time: number;
+  /** The line without its '\n'. */
+  readonly text: string;
+}
+
+export type RingListener = (line: RingLine) => void;
+
+export interface RingBufferOptions {
+  readonly maxLines?: number;
+  readonly maxBytes?: number;
+}
+
+interface Block {
+  buf: Buffer;
+  /** Offset of the first line still kept. */
+  start: number;
+  lines: number;
+  readonly stream: StreamName;
+  readonly time: number;
+}
+
+const NL = 0x0a;
+
+export class RingBuffer {
+  readonly maxLines: number;
+  readonly maxBytes: number;
+  private blocks: Block[] = [];
+  private head = 0;
+  private lines = 0;
+  private bytes = 0;
+  private readonly listeners = new Set<RingListener>();
+
+  constructor(options: RingBufferOptions = {}) {
+    this.maxLines = options.maxLines ?? 1000;
+    this.maxBytes = options.maxBytes ?? 1024 * 1024;
+  }
+
+  /** Lines currently kept. */
+  get size(): number {
+    return this.lines;
+  }
+
+  /**
+   * Appends a block of whole lines, each ending in '\n' (as LineSplitter makes them).
+   * `count` is the number of lines in it when the caller already knows.
+   */
+  append(block: Buffer, stream: StreamName, count?: number, time = Date.now()): void {
+    if (block.length === 0) return;
+    // A small block cut from a big read would keep the whole read's memory alive.
+    const buf = block.length * 4 < block.buffer.byteLength ? Buffer.from(block) : block;
+    const lines = count ?? countLines(buf);
+    this.blocks.push({ buf, start: 0, lines, stream, time });
+    this.lines += lines;
+    this.bytes += buf.length;
+    this.trim();
+    if (this.listeners.size > 0) {
+      for (const line of splitBlock(buf, 0, stream, time)) for (const listener of this.listeners) listener(line);
+    }
+  }
+
+  /** Appends one line (no '\n' needed). */
+  appendLine(text: string, stream: StreamName, time = Date.now()): void {
+    this.append(Buffer.from(text.endsWith('\n') ? text : `${text}\n`), stream, 1, time);
+  }
+
+  /** The last n lines (all kept lines when n is omitted), oldest first. */
+  last(n = Infinity): RingLine[] {
+    const out: RingLine[] = [];
+    let need = Math.min(n, this.lines);
+    // Walk back to the block where the wanted lines start, then split forward.
+    let i = this.blocks.length;
+    let skip = 0;
+    while (need > 0 && i > this.head) {
+      i -= 1;
+      const block = this.blocks[i]!;
+      if (block.lines >= need) {
+        skip = block.lines - need;
+        need = 0;
+      } else {
+        need -= block.lines;
+      }
+    }
+    for (let j = i; j < this.blocks.length; j++) {
+      const block = this.blocks[j]!;
+      const lines = splitBlock(block.buf, block.start, block.stream, block.time);
+      out.push(...(j === i ? lines.slice(skip) : lines));
+    }
+    return out;
+  }
+
+  /** Calls listener for every line appended from now on; returns the unsubscribe function. */
+  subscribe(listener: RingListener): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  clear(): void {
+    this.blocks = [];
+    this.head = 0;
+    this.lines = 0;
+    this.bytes = 0;
+  }
+
+  private trim(): void {
+    while (this.lines > this.maxLines || this.bytes > this.maxBytes) {
+      const block = this.blocks[this.head]!;
+      const keptBytes = block.buf.length - block.start;
+      const excessLines = this.lines - this.maxLines;
+      const excessBytes = this.bytes - this.maxBytes;
+      if (excessLines >= block.lines || excessBytes >= keptBytes || block.lines === 1) {
+        this.lines -= block.lines;
+        this.bytes -= keptBytes;
+        this.head += 1;
+        continue;
+      }
+      // Drop whole lines from the head block, one at a time, until both bounds hold.
+      const nl = block.buf.indexOf(NL, block.start);
+      this.bytes -= nl + 1 - block.start;
+      this.lines -= 1;
+      block.lines -= 1;
+      block.start = nl + 1;
+    }
+    // Compact now and then instead of shifting the array on every drop.
+    if (this.head > 64 && this.head * 2 > this.blocks.length) {
+      this.blocks = this.blocks.slice(this.head);
+      this.head = 0;
+    }
+  }
+}
+
+function countLines(buf: Buffer): number {
+  let count = 0;
+  for (let at = buf.indexOf(NL); at !== -1; at = buf.indexOf(NL, at + 1)) count += 1;
+  return count;
+}
+
+function splitBlock(buf: Buffer, start: number, stream: StreamName, time: number): RingLine[] {
+  const lines: RingLine[] = [];
+  for (let from = start; from < buf.length; ) {
+    let nl = buf.indexOf(NL, from);
+    if (nl === -1) nl = buf.length;
+    lines.push({ stream, time, text: buf.toString('utf8', from, nl) });
+    from = nl + 1;
+  }
+  return lines;
+}
