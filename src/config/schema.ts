@@ -237,14 +237,12 @@ const settings = z.strictObject({
   shutdown_timeout: duration('hard deadline for the whole ordered shutdown').optional(),
   shutdown_delay: duration('after SIGTERM, wait this long before stopping anything').optional(),
   socket: z.string().min(1).describe('control socket path').optional(),
+  // A string only, so editors flag `0600` too. YAML 1.2 reads an unquoted 0600 as the
+  // decimal 600; zod-issues.ts words that case with the text as written.
   socket_mode: z
-    .union([z.string().regex(SOCKET_MODE, 'expected octal permission bits like "0600"'), z.number()])
-    .transform((value, ctx) => {
-      if (typeof value === 'string') return parseInt(value, 8);
-      // YAML 1.2 reads 0600 as the decimal 600; the loader words this with the source text.
-      ctx.addIssue({ code: 'custom', input: value, message: 'unquoted socket_mode', params: { unquotedSocketMode: value } });
-      return z.NEVER;
-    })
+    .string()
+    .regex(SOCKET_MODE, 'expected octal permission bits like "0600"')
+    .transform((value) => parseInt(value, 8))
     .describe('control socket permission bits, quoted octal ("0600")')
     .optional(),
   socket_allow: z

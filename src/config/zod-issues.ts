@@ -52,7 +52,9 @@ function collect(issue: Issue, prefix: readonly PropertyKey[], source: Source, r
       out.push({ ...at(path), message: `expected ${issue.values.map(String).join(' | ')}, got ${describeValue(issue.input)}` });
       return;
     case 'invalid_type':
-      if (issue.input === undefined) {
+      if (joinPath(path) === 'settings.socket_mode' && typeof issue.input === 'number') {
+        out.push({ ...at(path), message: unquotedSocketMode(sourceText(source, path), issue.input) });
+      } else if (issue.input === undefined) {
         out.push(missing(path));
       } else {
         out.push({ ...at(path), message: `expected ${typeName(issue.expected)}, got ${describeValue(issue.input)}` });
@@ -68,15 +70,9 @@ function collect(issue: Issue, prefix: readonly PropertyKey[], source: Source, r
     case 'too_big':
       out.push({ ...at(path), message: `must be at most ${String(issue.maximum)}, got ${describeValue(issue.input)}` });
       return;
-    case 'custom': {
-      const params = (issue as { params?: { unquotedSocketMode?: number } }).params;
-      if (params?.unquotedSocketMode !== undefined) {
-        out.push({ ...at(path), message: unquotedSocketMode(sourceText(source, path), params.unquotedSocketMode) });
-        return;
-      }
+    case 'custom':
       out.push({ ...at(path), message: issue.message });
       return;
-    }
     case 'invalid_format':
       out.push({ ...at(path), message: issue.message.startsWith('Invalid') ? `invalid ${issue.format}: ${describeValue(issue.input)}` : `${issue.message}, got ${describeValue(issue.input)}` });
       return;
