@@ -1,5 +1,5 @@
 // The config pipeline, one visible step after another:
-//   read → parse YAML (positions, duplicate keys) → interpolate ${VAR} → schema (zod)
+//   read → parse YAML (positions, duplicate keys) → interpolate ${VAR} → drop x-* keys → schema (zod)
 //   → cross-key rules → env_file and env.
 // Every step returns problems as values; the loader reports all of them together,
 // sorted by position. Nothing here throws for a bad manifest.
@@ -54,7 +54,7 @@ export async function loadManifest(file: string, tendEnv: Env, options: LoadOpti
   const { source } = parsed;
 
   const interpolation = interpolateDocument(source, tendEnv);
-  const raw: unknown = source.doc.toJS();
+  const raw = withoutExtensions(source.doc.toJS() as unknown);
 
   const schema = manifestSchema.safeParse(raw, { reportInput: true });
   // A document that is not a map at all (empty, a list) is reported once, by the rules below.
@@ -79,6 +79,15 @@ export async function loadManifest(file: string, tendEnv: Env, options: LoadOpti
     return { ok: false, issues: unique(issues).sort(byPosition), warnings: interpolation.warnings };
   }
   return { ok: true, loaded: { file: absolute, dir, manifest: schema.data, env, warnings: interpolation.warnings } };
+}
+
+/**
+ * Top-level `x-*` keys are extension fields, as in compose: a place for YAML anchors
+ * (`x-defaults: &defaults`) that tend itself ignores.
+ */
+function withoutExtensions(raw: unknown): unknown {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return raw;
+  return Object.fromEntries(Object.entries(raw).filter(([key]) => !key.startsWith('x-')));
 }
 
 /** Two steps can notice the same thing; say it once. */

@@ -16,8 +16,9 @@ export type ParseResult = { readonly ok: true; readonly source: Source } | { rea
 
 export function parseYaml(file: string, text: string): ParseResult {
   const lineCounter = new LineCounter();
-  // uniqueKeys (the default) makes a duplicate key an error rather than last-one-wins.
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, keepSourceTokens: false });
+  // uniqueKeys makes a duplicate key an error rather than last-one-wins. merge enables
+  // `<<: *defaults`, which compose users reach for to share settings between services.
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, merge: true, prettyErrors: false });
   if (doc.errors.length === 0) return { ok: true, source: { file, doc, lineCounter } };
   const issues = doc.errors.map((error): ConfigIssue => {
     const { line, col } = lineCounter.linePos(error.pos[0]);

@@ -281,3 +281,25 @@ describe('manifest errors', () => {
     if (!result.ok) expect(result.issues.map(formatIssue)).toEqual(['/nonexistent/tend.yaml: cannot read the manifest: no such file']);
   });
 });
+
+describe('sharing settings', () => {
+  it('accepts top-level x-* extension keys and << merge keys, as compose does', async () => {
+    const { planOf } = await import('./manifest');
+    const plan = await planOf(yaml`
+      x-defaults: &defaults
+        stop_timeout: 2s
+        restart: on-failure
+      services:
+        a: { <<: *defaults, command: x }
+        b:
+          <<: *defaults
+          command: y
+          stop_timeout: 1s
+    `);
+    expect(plan.services.map((s) => [s.name, s.stopTimeout, s.restart.policy])).toEqual([['a', 2000, 'on-failure'], ['b', 1000, 'on-failure']]);
+  });
+
+  it('still rejects other unknown top-level keys', async () => {
+    expect(await issuesOf('servics: {}\nservices:\n  a: { command: x }\n')).toEqual(['tend.yaml:1:1: servics: unknown key; did you mean "services"?']);
+  });
+});
