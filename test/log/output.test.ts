@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import { OutputRouter, type OutputSink } from '../../src/log/output';
+import { RingBuffer } from '../../src/log/ring';
+import { collector, exitOf, nodeChild } from './helpers';
+
+const sink = (over: Partial<OutputSink> = {}): OutputSink => ({ console: 'prefix', file: null, ring: null, ...over });
+
+/** Routes a child's stdout and stderr and waits for both to end. */
+async function route(router: OutputRouter, name: string, script: string, over: Partial<OutputSink> = {}) {
+  const child = nodeChild(script);
+  const s = sink(over);
+  await Promise.all([router.attach(name, 'stdout', child.stdout!, s), router.attach(name, 'stderr', child.stderr!, s), exitOf(child)]);
+}
+
+describe('OutputRouter', () => {
+  it('gives 6,000 whole, correctly labelled lines from two services printing at once', async () => {
+    const out = collector();
+    const err = collector();
+    const router = new OutputRouter({ format: 'text', stdout: out.writer, stderr: err.writer });
+    router.setServiceNames(['alpha', 'b']);
+    // One write per line, of varying length: the reads tend sees cut lines anywhere.
+    const printer = "const n = process.argv[1]; for (let i = 0; i < 3000; i++) process.stdout.write(`${n} ${i} ${'x'.repeat(i % 170)}\\n`);";
+    const started = Date.now();
+    await Promise.all([route(router, 'alpha', printer.replace('process.argv[1]', "'alpha'")), route(router, 'b', printer.replace('process.argv[1]', "'b'"))]);
+    const text = await out.close();
+    expect(await err.close()).toBe("");
+    const lines = text.split('\n');
+    expect(lines.pop()).toBe('');
+    expect(lines).toHaveLength(6000);
+    const next: Record<string, number> = { alpha: 0, b: 0 };
+    for (const line of lines) {
+      const match = /^(alpha|b    ) \| (\w+) (\d+) (x*)$/.exec(line);
+      expect(match, line).not.toBeNull();
+      const [, label, name, index, xs] = match!;
+      expect(label!.trim()).toBe(name);
+      expect(Number(index)).toBe(next[name!]); // every line, once, in order
+      expect(xs!.length).toBe(Number(index) % 170);
+      next[name!]! += 1;
+    }
+    expect(next).toEqual({ alpha: 3000, b: 3000 });
+    expect(Date.now() - started).toBeLessThan(15_000);
+  });
+
+  it('sends stderr to the stderr writer and keeps the last lines in the ring', async () => {
+    const out = collector();
+    const err = collector();
+    const router = new OutputRouter({ format: 'text', stdout: out.writer, stderr: err.writer });
+    const ring = new RingBuffer({ maxLines: 3 });
+    await route(router, 'web', "console.log('to out'); console.error('to err'); console.log('more'); console.log('last')", { ring });
+    expect(await out.close()).toBe('web | to out\nweb | more\nweb | last\n');
+    expect(await err.close()).toBe('web | to err\n');
+    expect(ring.last().map((l) => l.text)).toEqual(expect.arrayContaining(['more', 'last']));
+    expect(ring.size).toBe(3);
+  });
+
+  it('in json mode emits only valid JSON records, whatever the service prints', async () => {
+    const out = collector();
+    const err = collector();
+    const router = new OutputRouter({ format: 'json', stdout: out.writer, stderr: err.writer });
+    const script = String.raw`
+      process.stdout.write('plain\n"quoted" \\ back\tslash\n\x01\x1b[31mred\x1b[0m\n\n');
+      process.stdout.write(Buffer.from([0xff, 0xfe, 0x41, 0x0a]));
+      process.stdout.write('emoji 🚀\nno newline at the end');
+      process.stderr.write('an error\n');`;
+    await route(router, 'api "x"', script);
+    const records = (await out.close()).split('\n');
+    expect(records.pop()).toBe('');
+    const parsed = records.map((r) => JSON.parse(r) as Record<string, unknown>);
+    expect(parsed.map((r) => r.msg)).toEqual(['plain', '"quoted" \\ back\tslash', '\x01\x1b[31mred\x1b[0m', '', '\ufffd\ufffdA', 'emoji 🚀', 'no newline at the end']);
+    for (const r of parsed) {
+      expect(r).toMatchObject({ level: 30, service: 'api "x"', stream: 'stdout' });
+      expect(new Date(r.time as string).toISOString()).toBe(r.time);
+    }
+    const errors = (await err.close()).trim().split('\n').map((r) => JSON.parse(r) as Record<string, unknown>);
+    expect(errors).toEqual([expect.objectContaining({ level: 50, stream: 'stderr', msg: 'an error' })]);
+  });
+
+  it('splits lines over 64 KiB instead of dropping them, and flushes the final partial line at EOF', async () => {
+    const out = collector();
+    const err = collector();
+    const router = new OutputRouter({ format: 'text', stdout: out.writer, stderr: err.writer });
+    await route(router, 'big', "process.stdout.write('A'.repeat(200000) + '\\nshort\\ntail without newline')", { console: 'raw' });
+    const lines = (await out.close()).split('\n');
+    await err.close();
+    expect(lines.map((l) => l.length)).toEqual([65536, 65536, 65536, 200000 - 3 * 65536, 5, 20, 0]);
+    expect(lines.slice(0, 4).join('')).toBe('A'.repeat(200000));
+    expect(lines[5]).toBe('tail without newline');
+  });
+
+  it('calls onLine for every line while it is set, and none mode still feeds the ring', async () => {
+    const out = collector();
+    const err = collector();
+    const router = new OutputRouter({ format: 'text', stdout: out.writer, stderr: err.writer });
+    const seen: string[] = [];
+    const ring = new RingBuffer();
+    await route(router, 'quiet', "console.log('one'); console.log('listening on 8080'); console.error('warn')", {
+      console: 'none',
+      ring,
+      onLine: (line, stream) => seen.push(`${stream}:${line}`),
+    });
+    expect(await out.close()).toBe('');
+    await err.close();
+    expect(seen.sort()).toEqual(['stderr:warn', 'stdout:listening on 8080', 'stdout:one']);
+    expect(ring.size).toBe(3);
+  });
+});

@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { RingBuffer } from '../../src/log/ring';
+
+const block = (...lines: string[]) => Buffer.from(lines.map((l) => `${l}\n`).join(''));
+const texts = (ring: RingBuffer, n?: number) => ring.last(n).map((l) => l.text);
+
+describe('RingBuffer', () => {
+  it('serves the last n lines across blocks, oldest first', () => {
+    const ring = new RingBuffer();
+    ring.append(block('a', 'b', 'c'), 'stdout');
+    ring.append(block('d'), 'stderr');
+    ring.appendLine('e', 'stdout');
+    expect(texts(ring, 2)).toEqual(['d', 'e']);
+    expect(texts(ring, 4)).toEqual(['b', 'c', 'd', 'e']);
+    expect(texts(ring)).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(ring.last(2)[0]!.stream).toBe('stderr');
+    expect(ring.last(0)).toEqual([]);
+  });
+
+  it('stays within its line bound, trimming whole lines from the oldest block', () => {
+    const ring = new RingBuffer({ maxLines: 5 });
+    for (let i = 0; i < 100; i += 3) ring.append(block(String(i), String(i + 1), String(i + 2)), 'stdout');
+    expect(ring.size).toBe(5);
+    expect(texts(ring)).toEqual(['97', '98', '99', '100', '101']);
+  });
+
+  it('stays within its byte bound', () => {
+    const ring = new RingBuffer({ maxLines: 1000, maxBytes: 100 });
+    for (let i = 0; i < 50; i++) ring.append(block(`line ${String(i).padStart(3, '0')}`), 'stdout'); // 9 bytes each
+    const kept = texts(ring);
+    expect(kept.join('\n').length + 1).toBeLessThanOrEqual(100);
+    expect(kept.at(-1)).toBe('line 049');
+    expect(kept).toHaveLength(11);
+  });
+
+  it('tells subscribers every new line until they unsubscribe', () => {
+    const ring = new RingBuffer();
+    const seen: string[] = [];
+    const off = ring.subscribe((line) => seen.push(`${line.stream}:${line.text}`));
+    ring.append(block('x', 'y'), 'stdout');
+    off();
+    ring.append(block('z'), 'stdout');
+    expect(seen).toEqual(['stdout:x', 'stdout:y']);
+  });
+});
