@@ -85,10 +85,7 @@ export class Connection {
   ) {
     this.splitter = new LineSplitter(host.limits.maxLineBytes);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('end', () => {
-      this.readEnded = true;
-      this.settle();
-    });
+    socket.on('end', () => this.onEnd());
     // ECONNRESET, EPIPE: the 'close' that follows does the cleaning up.
     socket.on('error', () => {});
     socket.on('close', () => this.onClose());
@@ -298,6 +295,20 @@ export class Connection {
       }
     }
     this.streams.clear();
+  }
+
+  /**
+   * End of file from the client. A Unix socket cannot tell a half-close from a client
+   * that is gone (Ctrl-C on `tend logs -f`), and a gone client must not hold a waiter,
+   * a subscription or a client slot: release them now, let replies already being
+   * computed go out, and close after `lingerMs` at the latest.
+   */
+  private onEnd(): void {
+    this.readEnded = true;
+    this.release();
+    this.watchingExit = false;
+    this.settle();
+    if (!this.closing) setTimeout(() => this.shutdown(), this.host.limits.lingerMs).unref();
   }
 
   private onClose(): void {

@@ -58,8 +58,11 @@ async function waitWithDeadline(request: Extract<Request, { cmd: 'wait' }>, cont
     const deadline = timeout === null ? null : new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), timeout);
     });
+    // The client going away ends the wait here even if the handler never resolves.
+    const gone = new Promise<'gone'>((resolve) => controller.signal.addEventListener('abort', () => resolve('gone'), { once: true }));
     const waiting = context.handler.wait(args.name, until, { caller: context.caller, signal: controller.signal });
-    const outcome = deadline === null ? await waiting : await Promise.race([waiting, deadline]);
+    const outcome = await Promise.race(deadline === null ? [waiting, gone] : [waiting, deadline, gone]);
+    if (outcome === 'gone') return replyError(id, 'failed', `${args.name}: the client went away`);
     if (outcome !== 'timeout') return fromResult(id, outcome);
     controller.abort();
     const now = context.handler.status([args.name]);
