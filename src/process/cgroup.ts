@@ -1,0 +1,217 @@
+// cgroup v2 leaves, one per service: the strongest evidence of what a service owns. A
+// process cannot leave its cgroup without write access to another one, so setsid, double
+// forks and scrubbed environments all stay inside. Layout: <tend's cgroup>/tend-<pid>/<service>.
+// No controller is enabled anywhere: tend only groups processes, it does not limit them
+// (and a cgroup with controllers enabled could not keep tend itself in its parent).
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { join } from 'node:path';
+
+export interface CgroupV2 {
+  /** Where the v2 hierarchy is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified in hybrid mode). */
+  readonly mount: string;
+  /** tend's own cgroup directory under that mount. */
+  readonly self: string;
+}
+
+/** The cgroup v2 mount (from /proc/self/mountinfo) and tend's place in it, or null. */
+export function findCgroupV2(): CgroupV2 | null {
+  let mountinfo: string;
+  let own: string;
+  try {
+    mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
+    own = readFileSync('/proc/self/cgroup', 'utf8');
+  } catch {
+    return null;
+  }
+  // mountinfo: "id parent major:minor root mountpoint options... - fstype source superopts"
+  let mount: string | null = null;
+  for (const line of mountinfo.split('\n')) {
+    const [before, after] = line.split(' - ');
+    if (after === undefined || !after.startsWith('cgroup2 ')) continue;
+    const fields = before!.split(' ');
+    // Only a mount of the hierarchy's root (as seen from our cgroup namespace) maps paths 1:1.
+    if (fields[3] !== '/') continue;
+    mount = (fields[4] ?? '').replace(/\\040/g, ' ');
+    break;
+  }
+  if (mount === null) return null;
+  const line = own.split('\n').find((l) => l.startsWith('0::'));
+  if (line === undefined) return null;
+  const path = line.slice(3);
+  // "/../.." appears when tend's cgroup is outside the namespace's root: unusable.
+  if (path.includes('/..')) return null;
+  const self = join(mount, path);
+  return existsSync(join(self, 'cgroup.procs')) ? { mount, self } : null;
+}
+
+function readPids(file: string): number[] {
+  try {
+    const text = readFileSync(file, 'utf8');
+    const pids: number[] = [];
+    for (const line of text.split('\n')) if (line !== '') pids.push(Number(line));
+    return pids;
+  } catch {
+    return [];
+  }
+}
+
+/** The service leaves of one tend. */
+export class ServiceCgroups {
+  private constructor(readonly root: string, readonly hasKill: boolean) {}
+
+  /**
+   * Creates tend's directory `tend-<pid>` under its own cgroup, or returns null when that is
+   * not possible (EROFS: Docker's default read-only cgroupfs; EACCES: not delegated to us).
+   * As PID 1 of a PID namespace without a cgroup namespace, two tends can both be pid 1: a
+   * directory still in use gets the instance as a suffix.
+   */
+  static create(instance: string, cgroup: CgroupV2 | null = findCgroupV2()): ServiceCgroups | null {
+    if (cgroup === null) return null;
+    const candidates = [join(cgroup.self, `tend-${process.pid}`), join(cgroup.self, `tend-${process.pid}-${instance}`)];
+    for (const root of candidates) {
+      try {
+        if (existsSync(root)) {
+          if (!ServiceCgroups.removeTree(root)) continue; // a live tend's: not ours
+        }
+        mkdirSync(root);
+        return new ServiceCgroups(root, existsSync(join(root, 'cgroup.kill')));
+      } catch {
+        return null;
+      }
+    }
+    return null;
+  }
+
+  /** Whether a writable cgroup v2 exists for tend (`tracking: cgroup` requires one). */
+  static available(): boolean {
+    const probe = ServiceCgroups.create(`probe${process.hrtime.bigint()}`);
+    if (probe === null) return false;
+    probe.removeAll();
+    return true;
+  }
+
+  /** The service's leaf, created when missing. */
+  leaf(service: string): string {
+    const dir = join(this.root, service);
+    if (!existsSync(dir)) mkdirSync(dir);
+    return dir;
+  }
+
+  /** Live processes in the leaf (the kernel drops a process from it as it exits: no zombies). */
+  procs(service: string): number[] {
+    return readPids(join(this.root, service, 'cgroup.procs'));
+  }
+
+  /** Every process in every leaf. */
+  allProcs(): Map<number, string> {
+    const owner = new Map<number, string>();
+    for (const service of this.services()) for (const pid of this.procs(service)) owner.set(pid, service);
+    return owner;
+  }
+
+  services(): string[] {
+    try {
+      return readdirSync(this.root, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+    } catch {
+      return [];
+    }
+  }
+
+  /** cgroup.events "populated 0|1": whether any process is left in the leaf. */
+  populated(service: string): boolean {
+    try {
+      return /^populated 1$/m.test(readFileSync(join(this.root, service, 'cgroup.events'), 'utf8'));
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * SIGKILL to everything in the leaf, including what it forks meanwhile. cgroup.kill
+   * (Linux 5.14) does it atomically; before it, freeze the leaf so nothing can fork, kill
+   * each process (a fatal signal reaches frozen tasks), then thaw.
+   */
+  kill(service: string): number[] {
+    const dir = join(this.root, service);
+    const pids = this.procs(service);
+    if (this.hasKill) {
+      try {
+        writeFileSync(join(dir, 'cgroup.kill'), '1');
+        return pids;
+      } catch {
+        // fall through to the per-process kill
+      }
+    }
+    const freezer = join(dir, 'cgroup.freeze');
+    const canFreeze = existsSync(freezer);
+    try {
+      if (canFreeze) writeFileSync(freezer, '1');
+      for (const pid of this.procs(service)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // ESRCH: already gone
+        }
+      }
+    } finally {
+      if (canFreeze) {
+        try {
+          writeFileSync(freezer, '0');
+        } catch {
+          // the leaf was removed meanwhile
+        }
+      }
+    }
+    return pids;
+  }
+
+  /** Calls `listener` when the leaf's cgroup.events changes (populated flips). */
+  watch(service: string, listener: () => void): () => void {
+    const file = join(this.root, service, 'cgroup.events');
+    let watcher: FSWatcher;
+    try {
+      watcher = watch(file, { persistent: false }, () => listener());
+      watcher.on('error', () => watcher.close());
+    } catch {
+      return () => {};
+    }
+    return () => watcher.close();
+  }
+
+  /** Removes the leaf when it is empty; EBUSY (still populated) leaves it. */
+  remove(service: string): boolean {
+    try {
+      rmdirSync(join(this.root, service));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Removes every empty leaf and tend's directory (at exit). */
+  removeAll(): boolean {
+    return ServiceCgroups.removeTree(this.root);
+  }
+
+  private static removeTree(root: string): boolean {
+    let entries: string[] = [];
+    try {
+      entries = readdirSync(root, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+    } catch {
+      return false;
+    }
+    for (const name of entries) {
+      try {
+        rmdirSync(join(root, name));
+      } catch {
+        // populated
+      }
+    }
+    try {
+      rmdirSync(root);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}

@@ -1,0 +1,350 @@
+// Which processes each service owns — including the ones that escaped with setsid or a
+// double fork and whose parent has exited — and how to signal and stop all of them.
+//
+// Evidence, strongest first (SPEC §3): the service's cgroup v2 leaf; the parent chain seen
+// while the parent lived; session and process group; the TEND_SERVICE + TEND_INSTANCE
+// markers in /proc/PID/environ, read while the process lives. With a cgroup the leaf is
+// the whole answer (nothing leaves a cgroup without privilege). Without one, every /proc
+// scan extends a table of pid+starttime → service, so a pid reused by the kernel is never
+// mistaken for the process it replaced.
+import { randomBytes } from 'node:crypto';
+import { kill as killRaw } from '../../native/libc';
+import { ServiceCgroups } from './cgroup';
+import { childrenOf, readMarkers, readProc, scanProcs, type ProcEntry } from './proc';
+import type { Reaper } from './reaper';
+import { isLibuvChild } from './spawn';
+
+export type TrackingMode = 'auto' | 'cgroup' | 'proc';
+
+export interface TrackerOptions {
+  readonly tracking: TrackingMode;
+  /** TEND_INSTANCE of this tend (random per start); generated when omitted. */
+  readonly instance?: string;
+  /** Re-scans during stops and sweeps are driven by its passes. */
+  readonly reaper: Reaper | null;
+}
+
+export interface StopOptions {
+  /** Sent, then SIGCONT, to every owned process; null: a stop_command already ran, just wait. */
+  readonly signal: number | null;
+  /** Milliseconds before SIGKILL. */
+  readonly timeout: number;
+  /** Told which pids are about to be SIGKILLed (for the log). */
+  readonly onEscalate?: (pids: readonly number[]) => void;
+}
+
+export interface StopResult {
+  /** Pids that had to be SIGKILLed. */
+  readonly killed: number[];
+  /** Pids still there 2 s after the SIGKILL (stuck in the kernel); the stop counts as done. */
+  readonly stuck: number[];
+}
+
+export interface SweepResult {
+  readonly terminated: number[];
+  readonly killed: number[];
+}
+
+export interface TrackerSnapshot {
+  readonly mode: 'cgroup' | 'proc';
+  readonly services: Readonly<Record<string, readonly number[]>>;
+  readonly orphans: readonly number[];
+}
+
+/** Name under which status shows processes that match no service. */
+export const ORPHANS = '(orphans)';
+
+const SIGKILL = 9;
+const SIGTERM = 15;
+const SIGCONT = 18;
+const ESRCH = 3;
+const STOP_RESCAN_MS = 100;
+const STUCK_AFTER_KILL_MS = 2000;
+
+interface Known {
+  readonly starttime: number;
+  readonly service: string;
+}
+
+/** kill(2) that tolerates a process that is already gone. */
+function send(pid: number, signal: number): boolean {
+  return killRaw(pid, signal) !== ESRCH;
+}
+
+export class ProcessTracker {
+  readonly mode: 'cgroup' | 'proc';
+  readonly instance: string;
+  private readonly cgroups: ServiceCgroups | null;
+  private readonly reaper: Reaper | null;
+  /** pid → (starttime, service): /proc attribution learnt so far. */
+  private readonly known = new Map<number, Known>();
+  /** `${pid}:${starttime}` → markers (null: none), read once while the process lived. */
+  private readonly markers = new Map<string, { service: string; instance: string } | null>();
+  /** The processes tend started for each service, with their start times. */
+  private readonly roots = new Map<string, Map<number, number>>();
+
+  constructor(options: TrackerOptions) {
+    this.instance = options.instance ?? randomBytes(8).toString('hex');
+    this.reaper = options.reaper;
+    const cgroups = options.tracking === 'proc' ? null : ServiceCgroups.create(this.instance);
+    if (options.tracking === 'cgroup' && cgroups === null) {
+      // The manifest check refuses this before anything starts; reaching here is a bug.
+      throw new Error('tracking: cgroup, but no writable cgroup v2 is available');
+    }
+    this.cgroups = cgroups;
+    this.mode = cgroups === null ? 'proc' : 'cgroup';
+  }
+
+  /** The service's cgroup leaf (created on demand), or null in proc mode. */
+  leafFor(service: string): string | null {
+    return this.cgroups?.leaf(service) ?? null;
+  }
+
+  /** Records a process tend started for `service` (its main process, a stop command...). */
+  noteSpawned(service: string, pid: number): void {
+    const entry = readProc(pid);
+    if (entry === null) return;
+    this.known.set(pid, { starttime: entry.starttime, service });
+    let roots = this.roots.get(service);
+    if (roots === undefined) this.roots.set(service, roots = new Map());
+    roots.set(pid, entry.starttime);
+  }
+
+  /** Every live process the service owns, escaped ones included (zombies are gone). */
+  processesOf(service: string): number[] {
+    if (this.cgroups !== null) return this.cgroups.procs(service);
+    const owned: number[] = [];
+    for (const entry of this.refresh()) {
+      if (entry.state !== 'Z' && this.known.get(entry.pid)?.service === service) owned.push(entry.pid);
+    }
+    return owned;
+  }
+
+  /** tend's descendants that match no service (re-parented orphans), excluding tend's own helpers. */
+  orphans(): number[] {
+    return this.snapshot().orphans as number[];
+  }
+
+  snapshot(): TrackerSnapshot {
+    const services: Record<string, number[]> = {};
+    const orphans: number[] = [];
+    if (this.cgroups !== null) {
+      const owner = this.cgroups.allProcs();
+      for (const [pid, service] of owner) (services[service] ??= []).push(pid);
+      for (const entry of this.descendants(true)) {
+        if (!owner.has(entry.pid) && entry.state !== 'Z') orphans.push(entry.pid);
+      }
+    } else {
+      const entries = this.refresh();
+      const byPid = new Map(entries.map((e) => [e.pid, e]));
+      for (const entry of entries) {
+        if (entry.state === 'Z') continue;
+        const known = this.known.get(entry.pid);
+        if (known !== undefined) (services[known.service] ??= []).push(entry.pid);
+        else if (entry.pid !== process.pid && this.isUnownedDescendant(entry, byPid)) orphans.push(entry.pid);
+      }
+    }
+    for (const list of Object.values(services)) list.sort((a, b) => a - b);
+    return { mode: this.mode, services, orphans: orphans.sort((a, b) => a - b) };
+  }
+
+  /** Sends `signal` to every process the service owns; returns the pids it reached. */
+  signalService(service: string, signal: number): number[] {
+    const reached: number[] = [];
+    for (const pid of this.processesOf(service)) if (send(pid, signal)) reached.push(pid);
+    return reached;
+  }
+
+  /**
+   * SPEC §3 "Stopping a service": the signal then SIGCONT (a stopped process must be able to
+   * act on it) to every owned process; wait until all are gone; after `timeout`, SIGKILL
+   * whatever is left, repeating the scan until none is found; 2 s after the SIGKILL the
+   * stop counts as done even if pids remain (`stuck`: a process in uninterruptible sleep).
+   */
+  async stopService(service: string, options: StopOptions): Promise<StopResult> {
+    if (options.signal !== null) {
+      for (const pid of this.processesOf(service)) {
+        send(pid, options.signal);
+        send(pid, SIGCONT);
+      }
+    }
+    if (await this.waitGone(() => this.processesOf(service), options.timeout)) return { killed: [], stuck: [] };
+
+    const killed = new Set<number>();
+    const left = this.processesOf(service);
+    options.onEscalate?.(left);
+    const killAll = (): number[] => {
+      const pids = this.cgroups !== null ? this.cgroups.kill(service) : this.processesOf(service);
+      for (const pid of pids) {
+        if (this.cgroups === null) send(pid, SIGKILL);
+        killed.add(pid);
+      }
+      return pids;
+    };
+    killAll();
+    // Repeat the scan: a process forked between the listing and the kill escaped the first round.
+    const gone = await this.waitGone(() => {
+      const remaining = this.processesOf(service);
+      if (remaining.some((pid) => !killed.has(pid))) killAll();
+      return remaining;
+    }, STUCK_AFTER_KILL_MS);
+    const stuck = gone ? [] : this.processesOf(service);
+    return { killed: [...killed].sort((a, b) => a - b), stuck };
+  }
+
+  /**
+   * The end of a shutdown. As PID 1: SIGTERM to every process in the namespace (kill -1),
+   * a grace of at most `grace` ms that ends as soon as nothing is left, SIGKILL, reap. Not
+   * PID 1: the same to tend's own descendants only.
+   */
+  async sweep(options: { pid1: boolean; grace: number }): Promise<SweepResult> {
+    const left = (): number[] => this.descendants().filter((e) => e.state !== 'Z').map((e) => e.pid);
+    const terminated = left();
+    if (terminated.length === 0) return { terminated, killed: [] };
+    const signalAll = (signal: number): void => {
+      if (options.pid1) {
+        // kill(-1) reaches every process but ourselves; ESRCH means there was none.
+        killRaw(-1, signal);
+        if (signal !== SIGKILL) killRaw(-1, SIGCONT);
+      } else {
+        for (const pid of left()) {
+          send(pid, signal);
+          if (signal !== SIGKILL) send(pid, SIGCONT);
+        }
+      }
+    };
+    signalAll(SIGTERM);
+    if (await this.waitGone(left, options.grace)) {
+      this.reaper?.reapNow();
+      return { terminated, killed: [] };
+    }
+    const killed = left();
+    signalAll(SIGKILL);
+    await this.waitGone(() => {
+      const remaining = left();
+      if (!options.pid1) for (const pid of remaining) send(pid, SIGKILL);
+      return remaining;
+    }, STUCK_AFTER_KILL_MS);
+    this.reaper?.reapNow();
+    return { terminated, killed };
+  }
+
+  /** Removes the service's leaf once it is empty (after its last process is gone). */
+  release(service: string): void {
+    this.roots.delete(service);
+    this.cgroups?.remove(service);
+  }
+
+  /** Removes tend's cgroups (at exit). */
+  close(): void {
+    this.cgroups?.removeAll();
+  }
+
+  // -------------------------------------------------------------------------------------
+
+  /**
+   * Resolves true as soon as `remaining()` is empty, false after `timeout` ms. Re-checks on
+   * every reaper pass (SIGCHLD), on cgroup.events changes, and on a modest timer that runs
+   * only while someone waits (a process that is not our child dies without telling us).
+   */
+  private waitGone(remaining: () => number[], timeout: number): Promise<boolean> {
+    if (remaining().length === 0) return Promise.resolve(true);
+    return new Promise((settle) => {
+      const cleanups: Array<() => void> = [];
+      let done = false;
+      const finish = (result: boolean): void => {
+        if (done) return;
+        done = true;
+        for (const cleanup of cleanups) cleanup();
+        settle(result);
+      };
+      const check = (): void => {
+        if (!done && remaining().length === 0) finish(true);
+      };
+      const deadline = setTimeout(() => finish(remaining().length === 0), timeout);
+      cleanups.push(() => clearTimeout(deadline));
+      const timer = setInterval(check, STOP_RESCAN_MS);
+      cleanups.push(() => clearInterval(timer));
+      if (this.reaper !== null) cleanups.push(this.reaper.onReap(check));
+      else {
+        process.on('SIGCHLD', check);
+        cleanups.push(() => process.removeListener('SIGCHLD', check));
+      }
+      if (this.cgroups !== null) for (const service of this.cgroups.services()) cleanups.push(this.cgroups.watch(service, check));
+    });
+  }
+
+  /**
+   * Every descendant of tend, with its /proc entry (children lists: no full scan);
+   * `skipLibuv` leaves out the trees of processes tend started itself.
+   */
+  private descendants(skipLibuv = false): ProcEntry[] {
+    const entries: ProcEntry[] = [];
+    const queue = childrenOf(process.pid);
+    while (queue.length > 0) {
+      const pid = queue.shift()!;
+      if (skipLibuv && isLibuvChild(pid)) continue;
+      const entry = readProc(pid);
+      if (entry === null) continue;
+      entries.push(entry);
+      queue.push(...childrenOf(pid));
+    }
+    return entries;
+  }
+
+  /** A descendant of tend that is neither a service's nor under a child tend started itself. */
+  private isUnownedDescendant(entry: ProcEntry, byPid: Map<number, ProcEntry>): boolean {
+    let current: ProcEntry | undefined = entry;
+    for (let depth = 0; current !== undefined && depth < 4096; depth++) {
+      if (current.pid === process.pid) return true;
+      // libuv children (probes, stop commands, tend's own tools) and their trees are tend's.
+      if (isLibuvChild(current.pid)) return false;
+      if (current.ppid === process.pid) return true;
+      current = byPid.get(current.ppid);
+    }
+    return false;
+  }
+
+  /**
+   * One full /proc scan, extending the attribution table. Parents start before their
+   * children, so in start-time order a parent's attribution is known when its children
+   * are looked at.
+   */
+  private refresh(): ProcEntry[] {
+    const entries = scanProcs().sort((a, b) => a.starttime - b.starttime || a.pid - b.pid);
+    const alive = new Map<number, ProcEntry>();
+    for (const entry of entries) alive.set(entry.pid, entry);
+    // Forget pids that are gone or now belong to a different process.
+    for (const [pid, known] of this.known) {
+      if (alive.get(pid)?.starttime !== known.starttime) this.known.delete(pid);
+    }
+    for (const key of this.markers.keys()) {
+      const [pid, starttime] = key.split(':').map(Number) as [number, number];
+      if (alive.get(pid)?.starttime !== starttime) this.markers.delete(key);
+    }
+    for (const entry of entries) {
+      if (entry.pid === process.pid || this.known.has(entry.pid)) continue;
+      const service = this.attribute(entry);
+      if (service !== null) this.known.set(entry.pid, { starttime: entry.starttime, service });
+    }
+    return entries;
+  }
+
+  private attribute(entry: ProcEntry): string | null {
+    // The parent chain, seen while the parent lives.
+    const parent = this.known.get(entry.ppid);
+    if (parent !== undefined && entry.ppid !== process.pid) return parent.service;
+    // Session, then process group: their leaders are processes we have attributed.
+    const leader = this.known.get(entry.sid) ?? this.known.get(entry.pgid);
+    if (leader !== undefined && entry.sid !== 0) return leader.service;
+    // The environment markers, read once per process while it lives.
+    const key = `${entry.pid}:${entry.starttime}`;
+    let marker = this.markers.get(key);
+    if (marker === undefined) {
+      marker = entry.state === 'Z' ? null : readMarkers(entry.pid);
+      this.markers.set(key, marker);
+    }
+    if (marker !== null && marker.instance === this.instance) return marker.service;
+    return null;
+  }
+}

@@ -1,0 +1,116 @@
+// spawnProcess through the exec helper and through the child_process fallback.
+import { afterAll, describe, expect, test } from 'vitest';
+import { chmodSync, mkdirSync, readFileSync, rmdirSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from '../helpers/tend';
+import { describeExit, execHelper, exitCodeOf, setExecHelper, spawnProcess, type SpawnSpec } from '../../src/process/spawn';
+
+const context = { instance: 'test-instance', socket: '/tmp/x.sock' };
+
+function spec(argv: string[], extra: Partial<SpawnSpec> = {}): SpawnSpec {
+  return { service: 'svc', argv, env: {}, cwd: null, user: null, group: null, stdin: 'null', output: 'pipe', notifyFd: null, cgroup: null, session: 'new', ...extra };
+}
+
+async function run(s: SpawnSpec) {
+  const child = spawnProcess(s, context);
+  let out = '';
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => { out += d; });
+  child.stderr?.resume();
+  const status = await child.exit;
+  return { status, out, pid: child.pid };
+}
+
+const helper = execHelper();
+const dir = tempDir();
+const script = join(dir, 'noexec.sh');
+writeFileSync(script, '#!/bin/sh\necho hi\n');
+chmodSync(script, 0o644);
+const badInterp = join(dir, 'badinterp.sh');
+writeFileSync(badInterp, '#!/nonexistent/interp\n');
+chmodSync(badInterp, 0o755);
+
+const CGROUP_MOUNT = ['/sys/fs/cgroup/unified', '/sys/fs/cgroup'].find((m) => existsSync(join(m, 'cgroup.subtree_control')));
+
+for (const mode of ['helper', 'fallback'] as const) {
+  describe(`spawnProcess (${mode})`, () => {
+    if (mode === 'helper' && helper === null) throw new Error('native/build/tend-exec is not built: run node native/build.mjs');
+    const use = () => setExecHelper(mode === 'helper' ? helper : null);
+    afterAll(() => setExecHelper(helper));
+
+    test('exit codes, signal deaths and markers', async () => {
+      use();
+      const results = await Promise.all([0, 1, 3, 126, 127, 255].map((n) => run(spec(['sh', '-c', `exit ${n}`]))));
+      expect(results.map((r) => exitCodeOf(r.status))).toEqual([0, 1, 3, 126, 127, 255]);
+      expect(results[4]!.status).toEqual({ kind: 'exited', code: 127 }); // the service's own 127 is not a failure
+      const killed = await run(spec(['sh', '-c', 'kill -9 $$']));
+      expect(killed.status).toEqual({ kind: 'signaled', signal: 9 });
+      expect(describeExit(killed.status)).toBe('killed by SIGKILL');
+      expect(exitCodeOf(killed.status)).toBe(137);
+      const env = await run(spec(['sh', '-c', 'echo "$TEND_SERVICE $TEND_INSTANCE $TEND_SOCKET $FOO"'], { env: { FOO: 'bar' } }));
+      expect(env.out).toBe('svc test-instance /tmp/x.sock bar\n');
+    });
+
+    test('missing command is 127, non-executable 126, missing interpreter 127, with a precise reason', async () => {
+      use();
+      const missing = await run(spec(['no-such-command-xyz']));
+      expect(missing.status).toEqual({ kind: 'failed', code: 127, reason: 'command not found: no-such-command-xyz' });
+      const noexec = await run(spec([script]));
+      expect(noexec.status).toEqual({ kind: 'failed', code: 126, reason: `permission denied: ${script}` });
+      const interp = await run(spec([badInterp]));
+      expect(exitCodeOf(interp.status)).toBe(127);
+      expect(describeExit(interp.status)).toMatch(/interpreter/);
+      const cwd = await run(spec(['true'], { cwd: join(dir, 'nope') }));
+      expect(cwd.status).toMatchObject({ kind: 'failed', code: 126 });
+      expect(describeExit(cwd.status)).toMatch(/cannot change directory to .*nope: no such file or directory/);
+      const user = await run(spec(['true'], { user: 'no-such-user-xyz' }));
+      expect(user.status).toEqual({ kind: 'failed', code: 126, reason: 'unknown user: no-such-user-xyz' });
+    });
+
+    test('new session: pid = pgid = sid, default signal dispositions, cwd', async () => {
+      use();
+      // Field 5-6 of /proc/self/stat after the comm are pgid and sid; SigIgn/SigBlk from status.
+      const r = await run(spec(['sh', '-c', 'cut -d" " -f5,6 /proc/$$/stat; grep -E "^Sig(Ign|Blk)" /proc/$$/status; pwd'], { cwd: dir }));
+      const [ids, blk, ign, pwd] = r.out.trim().split('\n');
+      expect(ids).toBe(`${r.pid} ${r.pid}`);
+      expect(blk).toMatch(/SigBlk:\s+0+$/);
+      // sh itself ignores nothing at start-up; tend ignores SIGPIPE and libuv/Node others.
+      expect(ign).toMatch(/SigIgn:\s+0+$/);
+      expect(pwd).toBe(dir);
+    });
+
+    test('notify fd: the child gets a pipe on the fd it asked for', async () => {
+      use();
+      const child = spawnProcess(spec(['sh', '-c', 'echo ready >&5; exit 0'], { notifyFd: 5 }), context);
+      let text = '';
+      const closed = new Promise((r) => child.notify!.once('close', r));
+      child.notify!.setEncoding('utf8').on('data', (d: string) => { text += d; });
+      await child.exit;
+      await closed;
+      expect(text).toBe('ready\n');
+    });
+
+    test.skipIf(process.getuid!() !== 0 || CGROUP_MOUNT === undefined)('cgroup leaf is joined before the first instruction', async () => {
+      use();
+      const leaf = join(CGROUP_MOUNT!, `tend-test-${process.pid}-${mode}`);
+      mkdirSync(leaf);
+      try {
+        const r = await run(spec(['sh', '-c', 'grep ^0:: /proc/$$/cgroup'], { cgroup: leaf }));
+        expect(r.out.trim()).toBe(`0::/${leaf.slice(CGROUP_MOUNT!.length + 1)}`);
+        // tend itself is back where it was.
+        expect(readFileSync('/proc/self/cgroup', 'utf8')).not.toContain(`tend-test-${process.pid}`);
+      } finally {
+        rmdirSync(leaf);
+      }
+    });
+
+    test.skipIf(process.getuid!() !== 0)('user: uid, gid, HOME/USER from passwd; env overrides HOME', async () => {
+      use();
+      const r = await run(spec(['sh', '-c', 'echo "$(id -u) $(id -g) $HOME $USER $LOGNAME"'], { user: 'nobody' }));
+      expect(r.out).toBe('65534 65534 /nonexistent nobody nobody\n');
+      const o = await run(spec(['sh', '-c', 'echo "$HOME"'], { user: 'nobody', env: { HOME: '/srv' } }));
+      expect(o.out).toBe('/srv\n');
+      const n = await run(spec(['sh', '-c', 'echo "$(id -u)"'], { user: 4242 }));
+      expect(n.out).toBe('4242\n');
+    });
+  });
+}

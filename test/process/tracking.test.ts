@@ -1,0 +1,96 @@
+// Escaped descendants: a service whose daemons setsid and outlive it, with cgroup
+// tracking and with /proc tracking, run in-process with the real reaper as subreaper.
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { waitFor } from '../helpers/tend';
+import { startReaper, directChildren, type Reaper } from '../../src/process/reaper';
+import { ProcessTracker } from '../../src/process/tracking';
+import { ServiceCgroups } from '../../src/process/cgroup';
+import { readProc } from '../../src/process/proc';
+import { spawnProcess, type SpawnSpec } from '../../src/process/spawn';
+
+const SIGTERM = 15;
+const SIGSTOP = 19;
+
+let reaper: Reaper;
+beforeAll(() => { reaper = startReaper(); });
+afterAll(async () => {
+  // Whatever a failed test left behind must not outlive this worker.
+  await new ProcessTracker({ tracking: 'proc', reaper }).sweep({ pid1: false, grace: 200 });
+  reaper.stop();
+});
+
+function service(tracker: ProcessTracker, name: string, script: string) {
+  const spec: SpawnSpec = {
+    service: name, argv: ['sh', '-c', script], env: {}, cwd: null, user: null, group: null,
+    stdin: 'null', output: 'null', notifyFd: null, cgroup: tracker.leafFor(name), session: 'new',
+  };
+  const spawned = spawnProcess(spec, { instance: tracker.instance, socket: null });
+  tracker.noteSpawned(name, spawned.pid);
+  return spawned;
+}
+
+const daemons = (n: number, body = 'exec sleep 300') =>
+  `for i in $(seq ${n}); do (setsid sh -c '${body}' &); done; exit 0`;
+
+const zombiesOfOurs = () => directChildren().filter((pid) => readProc(pid)?.state === 'Z');
+
+const modes = ['proc', ...(ServiceCgroups.available() ? ['cgroup'] : [])] as const;
+if (modes.length === 1) console.warn('skipping cgroup tracking tests: no writable cgroup v2 here');
+
+for (const mode of modes) {
+  describe(`tracking: ${mode}`, () => {
+    test('10 daemons that setsid and outlive their service: signalService reaches all, a SIGSTOPped one still stops', async () => {
+      const tracker = new ProcessTracker({ tracking: mode, reaper });
+      expect(tracker.mode).toBe(mode);
+      const main = service(tracker, 'svc', daemons(10));
+      expect(await main.exit).toEqual({ kind: 'exited', code: 0 });
+      const pids = await waitFor(() => { const p = tracker.processesOf('svc'); return p.length === 10 && p.every((pid) => readProc(pid)?.comm === 'sleep') && p; }, { what: '10 daemons' });
+      for (const pid of pids) {
+        const entry = readProc(pid)!;
+        expect(entry.sid).toBe(pid); // each escaped into a session of its own
+        expect(entry.ppid).toBe(process.pid); // re-parented to us, the subreaper
+      }
+      expect(tracker.snapshot().services.svc).toEqual([...pids].sort((a, b) => a - b));
+      expect(tracker.orphans().map((pid) => readProc(pid))).toEqual([]);
+
+      expect(tracker.signalService('svc', SIGSTOP).sort()).toEqual([...pids].sort());
+      await waitFor(() => pids.every((pid) => readProc(pid)?.state === 'T'), { what: 'all stopped' });
+
+      const started = Date.now();
+      const result = await tracker.stopService('svc', { signal: SIGTERM, timeout: 5000 });
+      expect(result).toEqual({ killed: [], stuck: [] });
+      expect(Date.now() - started).toBeLessThan(2000); // event-driven, not the timeout
+      expect(tracker.processesOf('svc')).toEqual([]);
+      await waitFor(() => zombiesOfOurs().length === 0, { what: 'zombies reaped' });
+      tracker.release('svc');
+      tracker.close();
+    });
+
+    test('processes ignoring SIGTERM are SIGKILLed after the timeout', async () => {
+      const tracker = new ProcessTracker({ tracking: mode, reaper });
+      const main = service(tracker, 'stubborn', daemons(3, 'trap "" TERM; exec sleep 300'));
+      await main.exit;
+      await waitFor(() => { const p = tracker.processesOf('stubborn'); return p.length === 3 && p.every((pid) => readProc(pid)?.comm === 'sleep'); }, { what: '3 daemons' });
+      let escalated: readonly number[] = [];
+      const result = await tracker.stopService('stubborn', { signal: SIGTERM, timeout: 300, onEscalate: (p) => { escalated = p; } });
+      expect(result.stuck).toEqual([]);
+      expect(result.killed.length).toBe(3);
+      expect(escalated.length).toBe(3);
+      expect(tracker.processesOf('stubborn')).toEqual([]);
+      tracker.close();
+    });
+
+    test('an orphan that matches no service is (orphans), and the sweep ends it', async () => {
+      const tracker = new ProcessTracker({ tracking: mode, reaper });
+      // env -i scrubs the markers; the subshell exits so sleep re-parents to us.
+      spawnSync('sh', ['-c', '(env -i setsid sleep 300 >/dev/null 2>&1 &)']);
+      const orphans = await waitFor(() => { const o = tracker.orphans(); return o.length === 1 && readProc(o[0]!)?.comm === 'sleep' && o; }, { what: 'one orphan' });
+      const result = await tracker.sweep({ pid1: false, grace: 1000 });
+      expect(result.terminated).toEqual(orphans);
+      expect(result.killed).toEqual([]);
+      expect(tracker.orphans()).toEqual([]);
+      tracker.close();
+    });
+  });
+}
