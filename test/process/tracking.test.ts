@@ -35,7 +35,7 @@ const daemons = (n: number, body = 'exec sleep 300') =>
 
 const zombiesOfOurs = () => directChildren().filter((pid) => readProc(pid)?.state === 'Z');
 
-const modes = ['proc', ...(ServiceCgroups.available() ? ['cgroup'] : [])] as const;
+const modes: Array<'proc' | 'cgroup'> = ['proc', ...(ServiceCgroups.available() ? ['cgroup' as const] : [])];
 if (modes.length === 1) console.warn('skipping cgroup tracking tests: no writable cgroup v2 here');
 
 for (const mode of modes) {
@@ -45,7 +45,7 @@ for (const mode of modes) {
       expect(tracker.mode).toBe(mode);
       const main = service(tracker, 'svc', daemons(10));
       expect(await main.exit).toEqual({ kind: 'exited', code: 0 });
-      const pids = await waitFor(() => { const p = tracker.processesOf('svc'); return p.length === 10 && p.every((pid) => readProc(pid)?.comm === 'sleep') && p; }, { what: '10 daemons' });
+      const pids: number[] = await waitFor(() => { const p = tracker.processesOf('svc'); return p.length === 10 && p.every((pid) => readProc(pid)?.comm === 'sleep') ? p : null; }, { what: '10 daemons' });
       for (const pid of pids) {
         const entry = readProc(pid)!;
         expect(entry.sid).toBe(pid); // each escaped into a session of its own
@@ -85,7 +85,7 @@ for (const mode of modes) {
       const tracker = new ProcessTracker({ tracking: mode, reaper });
       // env -i scrubs the markers; the subshell exits so sleep re-parents to us.
       spawnSync('sh', ['-c', '(env -i setsid sleep 300 >/dev/null 2>&1 &)']);
-      const orphans = await waitFor(() => { const o = tracker.orphans(); return o.length === 1 && readProc(o[0]!)?.comm === 'sleep' && o; }, { what: 'one orphan' });
+      const orphans: number[] = await waitFor(() => { const o = tracker.orphans(); return o.length === 1 && readProc(o[0]!)?.comm === 'sleep' ? o : null; }, { what: 'one orphan' });
       const result = await tracker.sweep({ pid1: false, grace: 1000 });
       expect(result.terminated).toEqual(orphans);
       expect(result.killed).toEqual([]);
