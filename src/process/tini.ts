@@ -1,5 +1,103 @@
-// STUB — replaced by the PID 1 work (issue 3).
-export async function runTini(_command: { argv: readonly string[]; socket: string | null }): Promise<number> {
-  process.stderr.write('tend: tini mode is not implemented yet\n');
-  return 70;
+// `tend -- CMD`: single-command init, as tini does it (SPEC §3 "Tini mode").
+//
+// CMD gets tend's stdin, stdout and stderr untouched and a process group of its own in
+// tend's session; when stdin is a terminal that group becomes the terminal's foreground
+// group, so ^C and ^Z reach CMD and a shell in CMD can do job control. Every signal tend
+// receives is forwarded to that group, every time. Everything re-parented to tend is
+// reaped. tend exits with CMD's code (128+N when a signal killed it), after the sweep.
+import * as inspector from 'node:inspector';
+import { isatty } from 'node:tty';
+import { constants } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { adoptEarlySignals, GUARDED_SIGNALS } from '../early-signals';
+import { assertNative, kill, NativeUnavailableError } from '../../native/libc';
+import { startReaper } from './reaper';
+import { describeExit, execHelper, exitCodeOf, spawnProcess, type Spawned } from './spawn';
+import { ProcessTracker } from './tracking';
+
+export const EXIT_INTERNAL = 70;
+const SWEEP_GRACE_MS = 1000;
+
+/**
+ * Catchable signals forwarded besides the guarded ones. Left out: SIGCHLD (the reaper's),
+ * SIGPIPE (tend raises it on itself when a pipe it writes to closes: not CMD's business),
+ * and the synchronous ones (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT),
+ * which report tend's own faults. SIGKILL and SIGSTOP cannot be caught at all.
+ */
+const EXTRA_SIGNALS: readonly NodeJS.Signals[] = [
+  'SIGALRM', 'SIGVTALRM', 'SIGPROF', 'SIGXCPU', 'SIGXFSZ', 'SIGIO', 'SIGPWR', 'SIGURG', 'SIGCONT', 'SIGSTKFLT',
+];
+
+/** Without a terminal, these would stop nothing (no job control): send SIGSTOP instead. */
+const TERMINAL_STOPS = new Set<NodeJS.Signals>(['SIGTSTP', 'SIGTTIN', 'SIGTTOU']);
+
+const ESRCH = 3;
+
+export async function runTini(command: { argv: readonly string[]; socket: string | null }): Promise<number> {
+  // Handlers first: as PID 1 a signal without a handler is dropped, and an unhandled
+  // SIGUSR1 would open Node's inspector. Signals that arrive before CMD exists wait.
+  let deliver: ((signal: NodeJS.Signals) => void) | null = null;
+  const early: NodeJS.Signals[] = [];
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (deliver === null) early.push(signal);
+    else deliver(signal);
+  };
+  adoptEarlySignals(onSignal);
+  const extra = EXTRA_SIGNALS.filter((s) => constants.signals[s] !== undefined && !GUARDED_SIGNALS.includes(s));
+  for (const signal of extra) {
+    try {
+      process.on(signal, onSignal);
+    } catch {
+      // not catchable on this platform
+    }
+  }
+  // The inspector can only be open if someone started it before our handlers existed.
+  if (inspector.url() !== undefined) inspector.close();
+
+  try {
+    assertNative();
+  } catch (error) {
+    if (!(error instanceof NativeUnavailableError)) throw error;
+    process.stderr.write(`tend: ${error.message}\n`);
+    return EXIT_INTERNAL;
+  }
+  const reaper = startReaper();
+  const instance = randomBytes(8).toString('hex');
+  const terminal = isatty(0);
+
+  const child: Spawned = spawnProcess({
+    service: 'main',
+    argv: command.argv,
+    env: {},
+    cwd: null,
+    user: null,
+    group: null,
+    stdin: 'inherit',
+    output: 'inherit',
+    notifyFd: null,
+    cgroup: null,
+    session: 'foreground',
+  }, { instance, socket: command.socket, markers: false });
+
+  // With the helper CMD leads its own group (its pgid is its pid); without it, CMD shares
+  // tend's group and only its own process can be signalled.
+  const target = child.pid === 0 ? 0 : execHelper() !== null ? -child.pid : child.pid;
+  deliver = (signal) => {
+    if (target === 0) return;
+    const number = TERMINAL_STOPS.has(signal) && !terminal ? constants.signals.SIGSTOP : constants.signals[signal];
+    // ESRCH: the group is gone (CMD exited, or not started yet): nothing to forward to.
+    const errno = kill(target, number);
+    if (errno !== 0 && errno !== ESRCH) process.stderr.write(`tend: cannot forward ${signal} to ${target}: errno ${errno}\n`);
+  };
+  for (const signal of early.splice(0)) deliver(signal);
+
+  const status = await child.exit;
+  if (status.kind === 'failed') process.stderr.write(`tend: ${describeExit(status)}\n`);
+
+  // The sweep: whatever CMD left behind. As PID 1, kill(-1) reaches the whole namespace
+  // (the kernel would SIGKILL it anyway when we exit); otherwise only tend's descendants.
+  const tracker = new ProcessTracker({ tracking: 'proc', reaper, instance });
+  await tracker.sweep({ pid1: process.pid === 1, grace: SWEEP_GRACE_MS });
+  reaper.stop();
+  return exitCodeOf(status);
 }
