@@ -1,7 +1,7 @@
 // Rig for the log tests: real pipes to real reader processes that the test can stall,
 // and fixture scripts bundled with esbuild so a child process can run src/log itself.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildSync } from 'esbuild';
@@ -42,6 +42,38 @@ export function nodeChild(script: string, args: string[] = []): ChildProcess {
   return spawn(process.execPath, ['-e', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv() });
 }
 
+export interface Fixture {
+  readonly child: ChildProcess;
+  /** The fixture's own exit code (not cat's, in the pipe case). */
+  readonly exited: Promise<number | null>;
+  /** What the fixture wrote to its stderr. */
+  stderr(): string;
+}
+
+/**
+ * Starts a bundled fixture with its fd 1 a real pipe (`node fixture | cat`: what docker
+ * gives a container) or a socket (what child_process gives, like systemd's journal).
+ * The test reads child.stdout; not reading it stalls cat, and so the pipe.
+ */
+export function startFixture(name: string, args: string[], via: 'pipe' | 'socket'): Fixture {
+  const node = [process.execPath, fixture(name), ...args].map((a) => `'${a}'`).join(' ');
+  const marker = 'fixture exited with ';
+  const child =
+    via === 'pipe'
+      ? spawn('sh', ['-c', `{ ${node}; echo "${marker}$?" >&2; } | cat`], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: childEnv() })
+      : spawn(process.execPath, [fixture(name), ...args], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: childEnv() });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const exited = new Promise<number | null>((done) =>
+    child.on('close', (code) => {
+      if (via === 'socket') return done(code);
+      const at = stderr.lastIndexOf(marker);
+      done(at === -1 ? null : Number.parseInt(stderr.slice(at + marker.length), 10));
+    }),
+  );
+  return { child, exited, stderr: () => (via === 'pipe' ? stderr.replace(/fixture exited with \d+\n$/, '') : stderr) };
+}
+
 export interface Collector {
   /** An AsyncWriter on the write end of a pipe to the reader process. */
   readonly writer: AsyncWriter;
@@ -58,17 +90,26 @@ export interface Collector {
  * called: the test's stand-in for `docker logs` (stalled or not).
  */
 export function collector(options: { stalled?: boolean; writer?: AsyncWriterOptions } = {}): Collector {
+  // A FIFO, not child_process's stdio (a socketpair): a real pipe, as docker gives tend.
+  // The read end is opened first (O_NONBLOCK: no writer yet), so opening the write end
+  // does not wait either.
+  const fifo = join(mkdtempSync(join(tmpdir(), 'tend-log-fifo-')), 'pipe');
+  execFileSync('mkfifo', [fifo]);
+  const readEnd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
   // The reader must not touch process.stdin before 'go': creating it would start reading.
   const reader = spawn(
     process.execPath,
     ['-e', "process.on('message', () => { process.channel.unref(); process.stdin.pipe(process.stdout); })"],
-    { stdio: ['pipe', 'pipe', 'inherit', 'ipc'], env: childEnv() },
+    { stdio: [readEnd, 'pipe', 'inherit', 'ipc'], env: childEnv() },
   );
+  closeSync(readEnd);
   const chunks: Buffer[] = [];
   reader.stdout!.on('data', (chunk: Buffer) => chunks.push(chunk));
   const exited = new Promise<void>((done) => reader.on('close', () => done()));
-  const fd = (reader.stdin as unknown as { _handle: { fd: number } })._handle.fd;
-  const writer = new AsyncWriter(fd, options.writer);
+  const writeEnd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+  const writer = new AsyncWriter(writeEnd, options.writer);
+  // The writer reopened the pipe for itself; with this end closed, its close() means EOF.
+  closeSync(writeEnd);
   let resumed = false;
   const resume = () => {
     if (!resumed) reader.send('go');
@@ -83,7 +124,6 @@ export function collector(options: { stalled?: boolean; writer?: AsyncWriterOpti
       resume();
       await writer.flush(20_000);
       writer.close();
-      reader.stdin!.destroy();
       await exited;
       return Buffer.concat(chunks).toString('utf8');
     },

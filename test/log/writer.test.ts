@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { AsyncWriter } from '../../src/log/writer';
+import { collector, startFixture, waitFor } from './helpers';
+
+interface FloodReport { ticks: number; worstLag: number; rss: number; queued: number; paused: boolean; kind: string }
+
+describe('AsyncWriter', () => {
+  it.each(['pipe', 'socket'] as const)('on a stalled stdout %s: the event loop runs on, memory stays bounded, and no line is lost', async (via) => {
+    const lines = 300_000; // 30 MB: far beyond the pipe, the writer's mark and a read
+    const { child, exited, stderr } = startFixture('flood', [String(lines)], via);
+    const reports: FloodReport[] = [];
+    child.on('message', (m) => reports.push(m as FloodReport));
+    // Nobody reads child.stdout yet. Wait until tend's side has paused the producer,
+    // then for another half second of timer ticks while it stays stalled.
+    const stalledAt = await waitFor(() => reports.find((r) => r.paused)?.ticks, { timeout: 15_000, what: 'the producer to be paused' });
+    const during = await waitFor(() => reports.find((r) => r.ticks >= stalledAt + 50), { timeout: 5_000, what: '50 more timer ticks while stalled' });
+    expect(during.kind).toBe(via);
+    expect(during.paused).toBe(true);
+    expect(during.worstLag).toBeLessThan(200); // timers kept firing on time (generous for a busy CI box)
+    const worstQueued = Math.max(...reports.map((r) => r.queued));
+    expect(worstQueued).toBeLessThan(256 * 1024 + 1024 * 1024); // the writer's mark + one prefixed read
+    expect(Math.max(...reports.map((r) => r.rss))).toBeLessThan(150 * 1024 * 1024);
+
+    // The reader comes back: every line arrives, once, in order.
+    const chunks: Buffer[] = [];
+    child.stdout!.on('data', (c: Buffer) => chunks.push(c));
+    expect(await exited).toBe(0);
+    expect(stderr()).toBe('');
+    const out = Buffer.concat(chunks).toString('latin1').split('\n');
+    expect(out.pop()).toBe('');
+    expect(out).toHaveLength(lines);
+    for (let i = 0; i < lines; i += 997) expect(out[i]).toBe(`producer | ${String(i).padStart(8, '0')} ${'p'.repeat(90)}`);
+    expect(new Set(out.map((l) => l.slice(11, 19))).size).toBe(lines);
+  });
+
+  it.each(['pipe', 'socket'] as const)('when stdout\'s reader goes away (EPIPE on a %s) it discards and counts, and the process lives on', async (via) => {
+    const { child, exited, stderr } = startFixture('epipe', [], via);
+    let seen = '';
+    child.stdout!.on('data', (d: Buffer) => (seen += d));
+    await waitFor(() => seen.includes('tend: hello'), { what: 'the first record' });
+    child.stdout!.destroy(); // close the read end of fd 1
+    const report = new Promise<{ closed: string; discarded: number; kind: string; alive: boolean }>((done) => child.once('message', (m) => done(m as never)));
+    child.send('write');
+    expect(await report).toMatchObject({ closed: 'EPIPE', kind: via, alive: true });
+    expect((await report).discarded).toBeGreaterThan(0);
+    child.send('exit');
+    expect(await exited).toBe(0);
+    expect(stderr()).toBe('');
+  });
+
+  it('reports backpressure at its mark, drains, and flushes with a deadline', async () => {
+    const out = collector({ stalled: true, writer: { highWaterMark: 64 * 1024 } });
+    const { writer } = out;
+    let accepted = 0;
+    while (writer.write(Buffer.alloc(16 * 1024, 0x61))) accepted += 1;
+    expect(writer.backedUp).toBe(true);
+    expect(accepted).toBeLessThan(200); // false came at the mark, not at some far cap
+    expect(await writer.flush(50)).toBe(false); // the stalled reader cannot hold a flush forever
+    const drained = new Promise<void>((done) => writer.once('drain', done));
+    out.resume();
+    await drained;
+    expect(await writer.flush(10_000)).toBe(true);
+    expect((await out.close()).length).toBe((accepted + 1) * 16 * 1024);
+  });
+
+  it('on a closed fd it behaves as a writer whose reader is gone', async () => {
+    const writer = new AsyncWriter(987);
+    await waitFor(() => writer.closed);
+    expect(writer.write('lost\n')).toBe(true);
+    expect(writer.discardedWrites).toBe(1);
+    expect(await writer.flush()).toBe(true);
+  });
+});
