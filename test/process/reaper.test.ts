@@ -7,7 +7,7 @@ import { canUnshare } from '../helpers/tend';
 import { bundle, HELPER } from './bundle';
 
 const driver = bundle(join(__dirname, 'drivers', 'storm.ts'));
-const env = { ...process.env, TEND_EXEC_HELPER: HELPER };
+const env: NodeJS.ProcessEnv = { ...process.env, TEND_EXEC_HELPER: HELPER };
 delete env.NODE_EXTRA_CA_CERTS;
 
 function storm(prefix: string[]) {

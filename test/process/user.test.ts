@@ -20,7 +20,7 @@ describe.skipIf(!canMount)('user:', () => {
 
   function run(helper: string, ...args: string[]): string {
     const script = `mount --bind ${passwd} /etc/passwd && mount --bind ${group} /etc/group && exec "$@"`;
-    const env = { ...process.env, TEND_EXEC_HELPER: helper };
+    const env: NodeJS.ProcessEnv = { ...process.env, TEND_EXEC_HELPER: helper };
     delete env.NODE_EXTRA_CA_CERTS;
     const result = spawnSync('unshare', ['--mount', 'sh', '-c', script, 'sh', process.execPath, driver, ...args], { env, encoding: 'utf8', timeout: 20_000 });
     return result.stdout.trim();
