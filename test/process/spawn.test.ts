@@ -14,9 +14,12 @@ function spec(argv: string[], extra: Partial<SpawnSpec> = {}): SpawnSpec {
 async function run(s: SpawnSpec) {
   const child = spawnProcess(s, context);
   let out = '';
+  // exit resolves when the process is reaped, which may be before its output is read.
+  const drained = child.stdout === null ? Promise.resolve() : new Promise((r) => child.stdout!.once('close', r));
   child.stdout?.setEncoding('utf8').on('data', (d: string) => { out += d; });
   child.stderr?.resume();
   const status = await child.exit;
+  await drained;
   return { status, out, pid: child.pid };
 }
 
@@ -50,6 +53,16 @@ for (const mode of ['helper', 'fallback'] as const) {
       expect(env.out).toBe('svc test-instance /tmp/x.sock bar\n');
     });
 
+    test('all 256 exit codes come back exactly', async () => {
+      use();
+      const codes: number[] = [];
+      for (let start = 0; start < 256; start += 32) {
+        const batch = Array.from({ length: 32 }, (_, i) => start + i);
+        codes.push(...await Promise.all(batch.map(async (n) => exitCodeOf((await run(spec(['sh', '-c', `exit ${n}`], { output: 'null' }))).status))));
+      }
+      expect(codes).toEqual(Array.from({ length: 256 }, (_, i) => i));
+    });
+
     test('missing command is 127, non-executable 126, missing interpreter 127, with a precise reason', async () => {
       use();
       const missing = await run(spec(['no-such-command-xyz']));
@@ -66,16 +79,16 @@ for (const mode of ['helper', 'fallback'] as const) {
       expect(user.status).toEqual({ kind: 'failed', code: 126, reason: 'unknown user: no-such-user-xyz' });
     });
 
-    test('new session: pid = pgid = sid, default signal dispositions, cwd', async () => {
+    test('new session: pid = pgid = sid, default signal dispositions, empty mask, cwd', async () => {
       use();
-      // Field 5-6 of /proc/self/stat after the comm are pgid and sid; SigIgn/SigBlk from status.
-      const r = await run(spec(['sh', '-c', 'cut -d" " -f5,6 /proc/$$/stat; grep -E "^Sig(Ign|Blk)" /proc/$$/status; pwd'], { cwd: dir }));
-      const [ids, blk, ign, pwd] = r.out.trim().split('\n');
-      expect(ids).toBe(`${r.pid} ${r.pid}`);
-      expect(blk).toMatch(/SigBlk:\s+0+$/);
-      // sh itself ignores nothing at start-up; tend ignores SIGPIPE and libuv/Node others.
-      expect(ign).toMatch(/SigIgn:\s+0+$/);
-      expect(pwd).toBe(dir);
+      // Read by the exec'd process itself: a shell would show its own mask (dash blocks
+      // signals while it waits for a child).
+      const ids = await run(spec(['cut', '-d', ' ', '-f5,6', '/proc/self/stat']));
+      expect(ids.out.trim()).toBe(`${ids.pid} ${ids.pid}`);
+      const sig = await run(spec(['grep', '-E', '^Sig(Blk|Ign)', '/proc/self/status']));
+      expect(sig.out).toMatch(/^SigBlk:\s+0+\nSigIgn:\s+0+\n$/);
+      const pwd = await run(spec(['pwd'], { cwd: dir }));
+      expect(pwd.out).toBe(`${dir}\n`);
     });
 
     test('notify fd: the child gets a pipe on the fd it asked for', async () => {
