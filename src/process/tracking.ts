@@ -60,6 +60,7 @@ const SIGCONT = 18;
 const ESRCH = 3;
 const STOP_RESCAN_MS = 100;
 const STUCK_AFTER_KILL_MS = 2000;
+const REFRESH_MS = 1000;
 
 interface Known {
   readonly starttime: number;
@@ -82,6 +83,9 @@ export class ProcessTracker {
   private readonly markers = new Map<string, { service: string; instance: string } | null>();
   /** The processes tend started for each service, with their start times. */
   private readonly roots = new Map<string, Map<number, number>>();
+  private lastRefresh = 0;
+  private refreshTimer: NodeJS.Timeout | null = null;
+  private unsubscribe: (() => void) | null = null;
 
   constructor(options: TrackerOptions) {
     this.instance = options.instance ?? randomBytes(8).toString('hex');
@@ -93,6 +97,20 @@ export class ProcessTracker {
     }
     this.cgroups = cgroups;
     this.mode = cgroups === null ? 'proc' : 'cgroup';
+    // Without a cgroup, the parent chain is only evidence if a scan sees the child while
+    // its parent lives. Processes come and go around SIGCHLD, so a reaper pass schedules a
+    // background scan — at most one per REFRESH_MS: the full scan is off the reaping path.
+    if (this.mode === 'proc' && this.reaper !== null) this.unsubscribe = this.reaper.onReap(() => this.scheduleRefresh());
+  }
+
+  private scheduleRefresh(): void {
+    if (this.refreshTimer !== null || this.roots.size === 0) return;
+    const delay = Math.max(0, this.lastRefresh + REFRESH_MS - Date.now());
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = null;
+      this.refresh();
+    }, delay);
+    this.refreshTimer.unref();
   }
 
   /** The service's cgroup leaf (created on demand), or null in proc mode. */
@@ -235,8 +253,10 @@ export class ProcessTracker {
     this.cgroups?.remove(service);
   }
 
-  /** Removes tend's cgroups (at exit). */
+  /** Stops background scans and removes tend's cgroups (at exit). */
   close(): void {
+    this.unsubscribe?.();
+    if (this.refreshTimer !== null) clearTimeout(this.refreshTimer);
     this.cgroups?.removeAll();
   }
 
@@ -311,6 +331,7 @@ export class ProcessTracker {
    * are looked at.
    */
   private refresh(): ProcEntry[] {
+    this.lastRefresh = Date.now();
     const entries = scanProcs().sort((a, b) => a.starttime - b.starttime || a.pid - b.pid);
     const alive = new Map<number, ProcEntry>();
     for (const entry of entries) alive.set(entry.pid, entry);

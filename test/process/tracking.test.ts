@@ -81,6 +81,19 @@ for (const mode of modes) {
       tracker.close();
     });
 
+    test('a child with a scrubbed environment stays attributed after its parent dies (parent chain)', async () => {
+      const tracker = new ProcessTracker({ tracking: mode, reaper });
+      const main = service(tracker, 'chain', 'env -i setsid sleep 300 & wait');
+      const [child] = await waitFor(() => { const p = tracker.processesOf('chain').filter((pid) => pid !== main.pid); return p.length === 1 && readProc(p[0]!)?.comm === 'sleep' ? p : null; }, { what: 'child seen' });
+      process.kill(main.pid, 'SIGKILL');
+      await main.exit;
+      await waitFor(() => readProc(child!)?.ppid === process.pid, { what: 're-parented' });
+      expect(tracker.processesOf('chain')).toEqual([child]);
+      expect(tracker.orphans()).toEqual([]);
+      expect(await tracker.stopService('chain', { signal: SIGTERM, timeout: 2000 })).toEqual({ killed: [], stuck: [] });
+      tracker.close();
+    });
+
     test('an orphan that matches no service is (orphans), and the sweep ends it', async () => {
       const tracker = new ProcessTracker({ tracking: mode, reaper });
       // env -i scrubs the markers; the subshell exits so sleep re-parents to us.
