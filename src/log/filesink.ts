@@ -145,16 +145,21 @@ export class RotatingFile extends EventEmitter {
 
   private async pump(): Promise<void> {
     this.working = true;
-    while (this.queue.length > 0) {
-      if (this.fd === null && !(await this.open())) break;
-      if (this.rotatable && this.size > 0 && this.size + firstLineLength(this.queue) > this.maxSize) {
-        await this.rotate();
-        continue;
+    try {
+      while (this.queue.length > 0) {
+        if (this.fd === null && !(await this.open())) break;
+        if (this.rotatable && this.size > 0 && this.size + firstLineLength(this.queue) > this.maxSize) {
+          await this.rotate();
+          continue;
+        }
+        const batch = this.takeBatch();
+        if (this.midLine) batch.unshift(NEWLINE);
+        const ok = await this.writeBatch(batch);
+        if (!ok) break;
       }
-      const batch = this.takeBatch();
-      if (this.midLine) batch.unshift(NEWLINE);
-      const ok = await this.writeBatch(batch);
-      if (!ok) break;
+    } catch (error) {
+      // Only a bug gets here; a log file must still never take tend down with it.
+      this.fail(error, []);
     }
     this.working = false;
     if (this.queuedBytes < this.highWaterMark && this.needDrain) {

@@ -109,8 +109,8 @@ export class OutputRouter {
       source.once('end', finish);
       source.once('close', finish);
       // A read error (EIO from a pty, say) ends the stream like EOF; the service's exit is
-      // what the supervisor acts on.
-      source.once('error', finish);
+      // what the supervisor acts on. `on`, not `once`: an 'error' with no listener throws.
+      source.on('error', finish);
     });
   }
 

@@ -35,6 +35,10 @@ describe('AsyncWriter', () => {
 
   it.each(['pipe', 'socket'] as const)('when stdout\'s reader goes away (EPIPE on a %s) it discards and counts, and the process lives on', async (via) => {
     const { child, exited, stderr } = startFixture('epipe', [], via);
+    const first = await new Promise<{ fd1NonBlocking: boolean }>((done) => child.once('message', (m) => done(m as never)));
+    // On a pipe tend writes through its own reopened description: fd 1, which services
+    // started with `console: inherit` share, stays blocking. A socket cannot be reopened.
+    expect(first.fd1NonBlocking).toBe(via === 'socket');
     let seen = '';
     child.stdout!.on('data', (d: Buffer) => (seen += d));
     await waitFor(() => seen.includes('tend: hello'), { what: 'the first record' });
