@@ -2,6 +2,7 @@
 // A message names the subject, what happened, the cause and, where there is one, the
 // fix (STYLE #7): `web: killed with SIGKILL after 5s (SIGTERM ignored)`.
 // Functions return plain strings; the caller picks the level and the logger.
+import type { FileSinkReport } from './filesink';
 
 /** 1500 → "1.5s", 250 → "250ms", 120000 → "2m": how durations read in the log. */
 export function duration(ms: number): string {
@@ -77,3 +78,23 @@ export const logFileRotateFailed = (service: string, path: string, cause: string
   `${service}: cannot rotate log file ${path} (${cause}); writing on to the current file`;
 export const logFileCompressFailed = (service: string, path: string, cause: string) =>
   `${service}: cannot compress rotated log file ${path} (${cause}); it is kept uncompressed`;
+
+/** What to log for a RotatingFile report: the level and the sentence. */
+export function fileReport(service: string, report: FileSinkReport): { level: 'warn' | 'info'; msg: string } {
+  switch (report.kind) {
+    case 'failed':
+      return { level: 'warn', msg: logFileFailed(service, report.path, report.code) };
+    case 'symlink':
+      return { level: 'warn', msg: logFileSymlink(service, report.path) };
+    case 'resumed':
+      return { level: 'info', msg: logFileResumed(service, report.path, report.droppedLines) };
+    case 'rotate-failed':
+      return { level: 'warn', msg: logFileRotateFailed(service, report.path, report.code) };
+    case 'compress-failed':
+      return { level: 'warn', msg: logFileCompressFailed(service, report.path, report.code) };
+    default: {
+      const never: never = report;
+      return never;
+    }
+  }
+}
