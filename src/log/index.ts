@@ -5,7 +5,7 @@ import { RotatingFile, type FileSinkReport } from './filesink';
 import type { OutputSink } from './output';
 import { RingBuffer } from './ring';
 
-export { AsyncWriter, DEFAULT_HIGH_WATER_MARK, type AsyncWriterOptions, type WriterKind } from './writer';
+export { AsyncWriter, DEFAULT_HIGH_WATER_MARK, openConsole, type AsyncWriterOptions, type WriterKind } from './writer';
 export { createLogger, type CreateLoggerOptions, type TendLog } from './logger';
 export { LineSplitter, MAX_LINE } from './lines';
 export { OutputRouter, type OutputRouterOptions, type OutputSink } from './output';

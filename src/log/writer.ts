@@ -166,6 +166,27 @@ export class AsyncWriter extends EventEmitter {
   }
 }
 
+/**
+ * tend's two console writers. When fd 1 and fd 2 are the same pipe, tty, socket or file
+ * (`2>&1`, `docker run -t`), they share one writer: two writers would each reopen the
+ * pipe, and a chunk one of them could write only in part (non-blocking, over PIPE_BUF)
+ * could have the other's chunk land inside it — mixing lines mid-line.
+ */
+export function openConsole(options: AsyncWriterOptions = {}, fds: readonly [number, number] = [1, 2]): { stdout: AsyncWriter; stderr: AsyncWriter } {
+  const stdout = new AsyncWriter(fds[0], options);
+  return { stdout, stderr: sameFile(fds[0], fds[1]) ? stdout : new AsyncWriter(fds[1], options) };
+}
+
+function sameFile(a: number, b: number): boolean {
+  try {
+    const x = fs.fstatSync(a);
+    const y = fs.fstatSync(b);
+    return x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false;
+  }
+}
+
 interface Backend {
   readonly kind: WriterKind;
   queued(): number;

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { AsyncWriter } from '../../src/log/writer';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, openSync } from 'node:fs';
+import { join } from 'node:path';
+import { AsyncWriter, openConsole } from '../../src/log/writer';
+import { tempDir } from '../helpers/tend';
 import { collector, startFixture, waitFor } from './helpers';
 
 interface FloodReport { ticks: number; worstLag: number; rss: number; queued: number; paused: boolean; kind: string }
@@ -73,5 +77,22 @@ describe('AsyncWriter', () => {
     expect(writer.write('lost\n')).toBe(true);
     expect(writer.discardedWrites).toBe(1);
     expect(await writer.flush()).toBe(true);
+  });
+
+  it('openConsole shares one writer when stdout and stderr are the same pipe (2>&1), so lines cannot mix', () => {
+    const fifo = join(tempDir(), 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const read = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const a = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+    const b = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+    const devNull = openSync('/dev/null', constants.O_WRONLY);
+    const same = openConsole({}, [a, b]);
+    const apart = openConsole({}, [a, devNull]);
+    expect(same.stderr).toBe(same.stdout);
+    expect(same.stdout.kind).toBe('pipe');
+    expect(apart.stderr).not.toBe(apart.stdout);
+    same.stdout.close();
+    apart.stdout.close();
+    for (const fd of [read, a, b, devNull]) closeSync(fd);
   });
 });
