@@ -1,5 +1,202 @@
-// STUB — replaced by the supervisor work (issue 4).
-export async function runSupervisor(_command: { config: string | null; socket: string | null; logFormat: 'text' | 'json' | null; logLevel: string | null }): Promise<number> {
-  process.stderr.write('tend run: not implemented yet\n');
-  return 70;
+// `tend run`: manifest → Plan → supervisor, with the process layer, the logs and the
+// control socket wired around it. Reads like a script, as an init's main should:
+// load and validate, become subreaper, start reaping, open the socket, start the
+// services, wait for the end, shut down, flush, return the exit code.
+import { randomBytes } from 'node:crypto';
+import { loadPlan, resolveManifestPath, formatIssue } from '../plan';
+import type { Plan, LogLevel } from '../plan/types';
+import { adoptEarlySignals } from '../early-signals';
+import { assertNative, NativeUnavailableError } from '../../native/libc';
+import { spawnProcess, onFallbackLoss, type SpawnSpec } from '../process/spawn';
+import { startReaper } from '../process/reaper';
+import { ProcessTracker } from '../process/tracking';
+import { signalNumber } from '../process/signals';
+import type { ReloadSummary } from '../control/api';
+import { Supervisor } from './supervisor';
+import { createServiceLogs } from './logs';
+import { openEdges, type Edges } from './edges';
+import { EXIT_INTERNAL } from './exit-code';
+
+export interface RunCommand {
+  readonly config: string | null;
+  readonly socket: string | null;
+  readonly logFormat: 'text' | 'json' | null;
+  readonly logLevel: string | null;
+}
+
+const EXIT_USAGE = 2;
+const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+async function load(file: string): Promise<{ ok: true; plan: Plan; warnings: string[] } | { ok: false; lines: string[] }> {
+  const result = await loadPlan(file, process.env);
+  return result.ok
+    ? { ok: true, plan: result.plan, warnings: result.warnings.map(formatIssue) }
+    : { ok: false, lines: result.issues.map(formatIssue) };
+}
+
+export async function runSupervisor(command: RunCommand): Promise<number> {
+  // 1. The manifest: every mistake at once, exit 2, nothing started.
+  const located = resolveManifestPath(command.config, process.env);
+  if (!located.ok) {
+    process.stderr.write(`tend: ${located.message}\n`);
+    return EXIT_USAGE;
+  }
+  const loaded = await load(located.path);
+  if (!loaded.ok) {
+    process.stderr.write(loaded.lines.map((line) => `${line}\n`).join(''));
+    process.stderr.write(`tend: ${loaded.lines.length} problem(s) in ${located.path}; nothing was started\n`);
+    return EXIT_USAGE;
+  }
+  if (command.logLevel !== null && !LOG_LEVELS.includes(command.logLevel as LogLevel)) {
+    process.stderr.write(`tend: --log-level: expected ${LOG_LEVELS.join(' | ')}, got "${command.logLevel}"\n`);
+    return EXIT_USAGE;
+  }
+  let plan: Plan = {
+    ...loaded.plan,
+    settings: {
+      ...loaded.plan.settings,
+      logFormat: command.logFormat ?? loaded.plan.settings.logFormat,
+      logLevel: (command.logLevel as LogLevel | null) ?? loaded.plan.settings.logLevel,
+    },
+  };
+
+  // 2. The native layer: tend never runs half-correct.
+  try {
+    assertNative();
+  } catch (error) {
+    if (error instanceof NativeUnavailableError) {
+      process.stderr.write(`tend: ${error.message}\n`);
+      return EXIT_INTERNAL;
+    }
+    throw error;
+  }
+
+  // 3. Logs, reaping, tracking.
+  const logs = createServiceLogs(plan);
+  const log = logs.tend;
+  for (const warning of loaded.warnings) log.warn(warning);
+  onFallbackLoss((message) => log.warn(message));
+  const instance = randomBytes(8).toString('hex');
+  const reaper = startReaper();
+  const tracker = new ProcessTracker({ tracking: plan.settings.tracking, instance, reaper });
+  const spawn = (spec: SpawnSpec) => spawnProcess(spec, { instance, socket: process.env.TEND_SOCKET ?? null });
+
+  let edges: Edges | null = null;
+  const supervisor = new Supervisor(plan, {
+    spawn,
+    tracker,
+    attachOutput: (service, spawned, onLine) => logs.attach(service, spawned, onLine),
+    log,
+    now: () => Date.now(),
+    random: Math.random,
+    killEverything: () => {
+      for (const name of supervisor.runners.keys()) tracker.signalService(name, 9);
+      for (const pid of tracker.orphans()) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone already
+        }
+      }
+    },
+    sweep: async (grace) => {
+      const swept = await tracker.sweep({ pid1: process.pid === 1, grace });
+      if (swept.terminated.length > 0 || swept.killed.length > 0) {
+        log.warn(`sweep: ${swept.terminated.length} leftover process(es) got SIGTERM${swept.killed.length > 0 ? `, ${swept.killed.length} needed SIGKILL (pids ${swept.killed.join(', ')})` : ''}`);
+      }
+    },
+    onEvent: (event) => edges?.handler.publish(event),
+  });
+
+  const reload = async (): Promise<{ ok: true; summary: ReloadSummary } | { ok: false; problems: string[] }> => {
+    if (plan.file === null) return { ok: false, problems: ['no manifest to reload'] };
+    const next = await load(plan.file);
+    if (!next.ok) {
+      log.error(`reload refused: ${next.lines.length} problem(s) in ${plan.file}; nothing changed`);
+      for (const line of next.lines) log.error(line);
+      return { ok: false, problems: next.lines };
+    }
+    for (const warning of next.warnings) log.warn(warning);
+    const diff = supervisor.applyReload(next.plan);
+    plan = supervisor.plan;
+    logs.update(plan);
+    if (diff.logLevel !== null) logs.setLevel(diff.logLevel);
+    const parts = [
+      diff.added.length > 0 ? `added ${diff.added.join(', ')}` : null,
+      diff.removed.length > 0 ? `removed ${diff.removed.join(', ')}` : null,
+      diff.changed.length > 0 ? `restarted ${diff.changed.join(', ')}` : null,
+      diff.pending.length > 0 ? `pending until tend restarts: ${diff.pending.join(', ')}` : null,
+    ].filter((part) => part !== null);
+    log.info(`reloaded ${plan.file}: ${parts.length > 0 ? parts.join('; ') : 'nothing changed'}`);
+    const summary: ReloadSummary = { added: diff.added, removed: diff.removed, changed: diff.changed, unchanged: diff.unchanged, pending: diff.pending };
+    edges?.handler.publish({ type: 'reload', time: Date.now(), summary });
+    return { ok: true, summary };
+  };
+
+  // 4. The control socket (and HTTP): a live tend on the same path keeps it; we exit 2.
+  const opened = await openEdges({ plan, socketFlag: command.socket, supervisor, tracker, logs, reload, log, reaped: () => reaper.reaped });
+  if (!opened.ok) {
+    process.stderr.write(`tend: ${opened.message}\n`);
+    reaper.stop();
+    tracker.close();
+    await logs.flush();
+    return EXIT_USAGE;
+  }
+  edges = opened.edges;
+  const control = opened.edges;
+
+  // 5. Signals (SPEC §3): the stub queued whatever came meanwhile; now they take effect.
+  let terminations = 0;
+  adoptEarlySignals((signal) => {
+    switch (signal) {
+      case 'SIGTERM':
+      case 'SIGINT':
+      case 'SIGQUIT':
+        terminations += 1;
+        if (terminations === 1) void supervisor.shutdown(`received ${signal}`, true);
+        else supervisor.forceKill();
+        return;
+      case 'SIGHUP':
+        void reload();
+        return;
+      case 'SIGUSR1':
+      case 'SIGUSR2':
+      case 'SIGWINCH': {
+        const pid = supervisor.main === null ? null : mainPid(supervisor);
+        if (pid !== null) {
+          try {
+            process.kill(pid, signalNumber(signal) ?? signal);
+          } catch {
+            // main just exited: nothing to forward to
+          }
+        }
+        return;
+      }
+      default:
+        return; // SIGTTIN, SIGTTOU, SIGTSTP: ignored, an init does not stop
+    }
+  });
+
+  // 6. Never die silently: an internal error still shuts down in order, then exits 70.
+  process.on('uncaughtException', (error) => supervisor.fail(error));
+  process.on('unhandledRejection', (error) => supervisor.fail(error));
+
+  log.info(`tend ${process.pid === 1 ? 'as PID 1' : `(pid ${process.pid}, subreaper)`}: ${plan.services.length} service(s) from ${plan.file ?? 'the command line'}; control socket ${control.socketPath}`);
+  supervisor.start();
+  const code = await supervisor.done;
+
+  await logs.drain();
+  log.info(`exiting with status ${code}`);
+  await control.close();
+  reaper.stop();
+  tracker.close();
+  await logs.flush();
+  return code;
+}
+
+function mainPid(supervisor: Supervisor): number | null {
+  const main = supervisor.main;
+  if (main === null) return null;
+  const state = main.state;
+  return state.id === 'running' || state.id === 'ready' || state.id === 'starting' || state.id === 'stopping' ? state.pid : null;
 }

@@ -17,6 +17,8 @@ export interface RunnerContext {
     noteSpawned(service: string, pid: number): void;
     processesOf(service: string): number[];
     stopService(service: string, options: { signal: number | null; timeout: number }): Promise<{ killed: number[]; stuck: number[] }>;
+    /** The service has stopped: its cgroup leaf may go. */
+    release(service: string): void;
   };
   /** Routes the child's stdout/stderr; calls onLine for every line (log probes). */
   readonly attachOutput: (service: ServicePlan, spawned: Spawned, onLine: (line: string) => void) => void;
@@ -246,6 +248,7 @@ export class ServiceRunner {
       } else if (intent === 'restart') {
         this.enter({ id: 'starting', pid: null, since: this.ctx.now() });
       } else {
+        this.ctx.tracker.release(this.name);
         this.enter({ id: 'stopped', byHand });
       }
     });

@@ -69,8 +69,13 @@ export interface StartOptions {
   stdin?: 'pipe' | 'ignore';
 }
 
+let sockets = 0;
+
 function baseEnv(extra: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv {
-  const env = { ...process.env, ...extra };
+  // Each tend gets its own control socket unless the test chooses one: tests run in
+  // parallel, and a live tend's socket is never taken over.
+  const socket = join(tmpdir(), `tend-test-${process.pid}-${sockets++}.sock`);
+  const env = { ...process.env, TEND_SOCKET: socket, ...extra };
   delete env.NODE_EXTRA_CA_CERTS; // costs ~60 ms of start-up on this machine (FINDINGS)
   return env;
 }
