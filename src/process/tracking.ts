@@ -130,7 +130,20 @@ export class ProcessTracker {
 
   /** Every live process the service owns, escaped ones included (zombies are gone). */
   processesOf(service: string): number[] {
-    if (this.cgroups !== null) return this.cgroups.procs(service);
+    if (this.cgroups !== null) {
+      // Right after spawn() the child has not yet run the exec helper that moves it into
+      // the leaf: it is still in tend's own cgroup. Its root pid, recorded at spawn, keeps
+      // it owned meanwhile — a stop that comes that early must still reach it.
+      const inLeaf = this.cgroups.procs(service);
+      const roots = this.roots.get(service);
+      if (roots === undefined) return inLeaf;
+      const owned = new Set(inLeaf);
+      for (const [pid, starttime] of roots) {
+        const entry = owned.has(pid) ? null : readProc(pid);
+        if (entry !== null && entry.starttime === starttime && entry.state !== 'Z') owned.add(pid);
+      }
+      return owned.size === inLeaf.length ? inLeaf : [...owned].sort((a, b) => a - b);
+    }
     const owned: number[] = [];
     for (const entry of this.refresh()) {
       if (entry.state !== 'Z' && this.known.get(entry.pid)?.service === service) owned.push(entry.pid);

@@ -71,6 +71,8 @@ export function decideRestart({ service, exit, uptime, history, now, random }: R
 /** 250ms, 5s, 1.5s, 2m: for messages. */
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
   if (ms < 120_000) return `${Number((ms / 1000).toFixed(ms % 1000 === 0 ? 0 : 1))}s`;
   return `${Math.round(ms / 60_000)}m`;
 }

@@ -60,7 +60,7 @@ describe('restart limit', () => {
       if (d.kind === 'restart') history = d.history;
     }
     const last = decideRestart({ service: s, exit: bad, uptime: 10, history, now: 3000, random: 0.5 });
-    expect(last).toEqual({ kind: 'give-up', reason: 'restarted 3 times within 60s' });
+    expect(last).toEqual({ kind: 'give-up', reason: 'restarted 3 times within 1m' });
   });
   it('forgets restarts older than the window', () => {
     const history: RestartHistory = { attempt: 3, recent: [0, 1000, 2000] };

@@ -45,13 +45,13 @@ services:
     depends_on: { db: { condition: ready } }
   app:
     main: true
-    command: svc app
+    command: [svc, app]
     depends_on: { migrate: { condition: completed } }
   web:
-    command: svc web
+    command: [svc, web]
     depends_on: [app]
   cache:
-    command: svc cache
+    command: [svc, cache]
 `);
     const tend = t.start();
     await waitFor(() => t.events().includes('start web'), { what: () => `web to start; events: ${t.events().join(', ')}` });
@@ -73,7 +73,7 @@ services:
   it('SIGKILLs a service that ignores SIGTERM after its stop_timeout while others stop gracefully', async () => {
     const t = setup(`
 services:
-  app: { main: true, command: svc app }
+  app: { main: true, command: [svc, app] }
   stubborn:
     command: sh -c 'trap "" TERM; echo "start stubborn" >> "$EVENTS"; while :; do sleep 1; done'
     stop_timeout: 500ms
@@ -94,7 +94,7 @@ services:
     const t = setup(`
 settings: { shutdown_timeout: 1s }
 services:
-  app: { main: true, command: svc app }
+  app: { main: true, command: [svc, app] }
   slow:
     command: sh -c 'trap "" TERM; echo "start slow" >> "$EVENTS"; while :; do sleep 1; done'
     stop_timeout: 30s
@@ -110,7 +110,7 @@ services:
     const t2 = setup(`
 settings: { shutdown_timeout: 60s }
 services:
-  app: { main: true, command: svc app }
+  app: { main: true, command: [svc, app] }
   slow:
     command: sh -c 'trap "" TERM; echo "start slow" >> "$EVENTS"; while :; do sleep 1; done'
     stop_timeout: 30s
@@ -128,9 +128,9 @@ services:
   it('restarts with growing backoff, and a restart limit makes a critical service end the container with 1', async () => {
     const t = setup(`
 services:
-  app: { main: true, command: svc app }
+  app: { main: true, command: [svc, app] }
   flaky:
-    command: sh -c 'echo "flaky $(date +%s%N)" >> "$EVENTS"; exit 3'
+    command: sh -c 'echo "flaky $$(date +%s%N)" >> "$EVENTS"; exit 3'
     critical: true
     restart:
       policy: on-failure
@@ -157,9 +157,9 @@ services:
   migrate: { type: oneshot, command: 'exit 3' }
   app:
     main: true
-    command: svc app
+    command: [svc, app]
     depends_on: { migrate: { condition: completed } }
-  other: { command: svc other }
+  other: { command: [svc, other] }
 `);
     const tend = t.start();
     const { code } = await tend.exited;
@@ -170,13 +170,13 @@ services:
 
   it.each([
     ['exit 42', 42],
-    ['kill -USR2 $$', 128 + 12],
+    ['kill -USR2 $$$$', 128 + 12], // $$ is a literal $ in a manifest
     ['exec /nonexistent/command', 127],
   ])("main's end (%s) becomes tend's exit status %i", async (command, expected) => {
     const t = setup(`
 services:
   app: { main: true, command: '${command}' }
-  side: { command: svc side }
+  side: { command: [svc, side] }
 `);
     const tend = t.start();
     const { code } = await tend.exited;
@@ -197,15 +197,15 @@ services:
   it('reload applies only the difference and survives a broken manifest', async () => {
     const base = (aEnv: string, extra: string) => `
 services:
-  app: { main: true, command: svc app }
-  a: { command: svc a, env: { X: "${aEnv}" } }
-  b: { command: svc b }
-  gone: { command: svc gone }
+  app: { main: true, command: [svc, app] }
+  a: { command: [svc, a], env: { X: "${aEnv}" } }
+  b: { command: [svc, b] }
+  gone: { command: [svc, gone] }
 ${extra}`;
     const t = setup(base('1', ''));
     const tend = t.start();
     await waitFor(() => ['start a', 'start b', 'start gone', 'start app'].every((e) => t.events().includes(e)));
-    writeFileSync(t.file, base('2', '  c: { command: svc c }').replace(/  gone:.*\n/, ''));
+    writeFileSync(t.file, base('2', '  c: { command: [svc, c] }').replace(/  gone:.*\n/, ''));
     await tend.signal('SIGHUP');
     await waitFor(() => t.events().includes('start c') && t.events().filter((l) => l === 'start a').length === 2 && t.events().includes('stop gone'),
       { what: () => `reload effects; events: ${t.events().join(', ')}` });
@@ -223,9 +223,9 @@ ${extra}`;
   it('a failing health check restarts the service', async () => {
     const t = setup(`
 services:
-  app: { main: true, command: svc app }
+  app: { main: true, command: [svc, app] }
   checked:
-    command: svc checked
+    command: [svc, checked]
     healthcheck: { command: 'test -f "$DIR/healthy"', interval: 100ms, retries: 2, timeout: 1s }
     restart: { policy: always, backoff: { initial: 50ms } }
 `);
@@ -238,11 +238,11 @@ services:
   it('a schedule fires and skips a run that would overlap', async () => {
     const t = setup(`
 services:
-  app: { main: true, command: svc app }
+  app: { main: true, command: [svc, app] }
   job:
     type: oneshot
     schedule: '* * * * * *'
-    command: sh -c 'echo "job $(date +%s%N)" >> "$EVENTS"; sleep 1.5'
+    command: sh -c 'echo "job $$(date +%s%N)" >> "$EVENTS"; sleep 1.5'
 `);
     const tend = t.start();
     await waitFor(() => t.events().filter((l) => l.startsWith('job ')).length >= 2, { timeout: 8000 });
