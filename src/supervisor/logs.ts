@@ -3,12 +3,12 @@
 // service, and the pino logger. Created once in `tend run`.
 import type { Plan, ServicePlan, LogLevel } from '../plan/types';
 import type { Spawned } from '../process/spawn';
-import { AsyncWriter } from '../log/writer';
+import { openConsole } from '../log/writer';
 import { createLogger, type TendLog } from '../log/logger';
 import { OutputRouter, type OutputSink } from '../log/output';
-import { RotatingFile, type FileSinkReport } from '../log/filesink';
 import { RingBuffer } from '../log/ring';
-import * as messages from '../log/messages';
+import { serviceSink } from '../log';
+import { fileReport } from '../log/messages';
 import type { LogLine, Unsubscribe } from '../control/api';
 
 export interface TendLogger {
@@ -32,34 +32,13 @@ export interface ServiceLogs {
   flush(timeoutMs?: number): Promise<void>;
 }
 
-function reportFile(service: string, log: TendLogger): (report: FileSinkReport) => void {
-  return (report) => {
-    switch (report.kind) {
-      case 'failed':
-        log.error(messages.logFileFailed(service, report.path, `${report.code}: ${report.message}`));
-        return;
-      case 'symlink':
-        log.error(messages.logFileSymlink(service, report.path));
-        return;
-      case 'resumed':
-        log.warn(messages.logFileResumed(service, report.path, report.droppedLines));
-        return;
-      case 'rotate-failed':
-        log.warn(messages.logFileRotateFailed(service, report.path, `${report.code}: ${report.message}`));
-        return;
-      case 'compress-failed':
-        log.warn(messages.logFileCompressFailed(service, report.path, `${report.code}: ${report.message}`));
-        return;
-    }
-  };
-}
-
 export function createServiceLogs(plan: Plan): ServiceLogs {
-  const stdout = new AsyncWriter(1);
-  const stderr = new AsyncWriter(2);
-  // tend's own records go to stderr as docker's and tini's do? No: SPEC §5 keeps tend's
-  // events on stdout with the services' stdout, so `docker logs` interleaves them in order.
-  const root: TendLog = createLogger({ format: plan.settings.logFormat, level: plan.settings.logLevel, writer: stdout, streamName: 'stdout' });
+  // One writer per fd; when 2>&1 (or docker -t) makes them the same file, one writer for
+  // both, so lines never interleave mid-line.
+  const { stdout, stderr } = openConsole();
+  // tend's own events go to stderr, as tini's and dumb-init's do: stdout carries only
+  // what the services print.
+  const root: TendLog = createLogger({ format: plan.settings.logFormat, level: plan.settings.logLevel, writer: stderr, streamName: 'stderr' });
   const logger = root.logger;
   const tend: TendLogger = {
     info: (m) => logger.info(m),
@@ -69,7 +48,8 @@ export function createServiceLogs(plan: Plan): ServiceLogs {
   };
   const router = new OutputRouter({ format: plan.settings.logFormat, stdout, stderr });
   const rings = new Map<string, RingBuffer>();
-  const files = new Map<string, { file: RotatingFile; key: string }>();
+  /** A sink per service, kept across restarts; rebuilt when a reload changes its log settings. */
+  const sinks = new Map<string, { sink: OutputSink; key: string }>();
   const open = new Set<Promise<void>>();
 
   const ringOf = (service: string): RingBuffer => {
@@ -81,17 +61,17 @@ export function createServiceLogs(plan: Plan): ServiceLogs {
     return ring;
   };
 
-  const fileOf = (service: ServicePlan): RotatingFile | null => {
-    const { file: path, maxSize, keep, compress } = service.log;
-    if (path === null) return null;
-    const key = JSON.stringify([path, maxSize, keep, compress]);
-    const existing = files.get(service.name);
-    if (existing !== undefined && existing.key === key) return existing.file;
-    // A reload changed the file settings: later lines go to the new file.
-    void existing?.file.flush(1000);
-    const file = new RotatingFile(path, { maxSize, keep, compress, onReport: reportFile(service.name, tend) });
-    files.set(service.name, { file, key });
-    return file;
+  const sinkOf = (service: ServicePlan): OutputSink => {
+    const key = JSON.stringify(service.log);
+    const existing = sinks.get(service.name);
+    if (existing !== undefined && existing.key === key) return existing.sink;
+    void existing?.sink.file?.flush(1000);
+    const sink = serviceSink(service.log, (report) => {
+      const { level, msg } = fileReport(service.name, report);
+      tend[level](msg);
+    }, ringOf(service.name));
+    sinks.set(service.name, { sink, key });
+    return sink;
   };
 
   const update = (next: Plan): void => router.setServiceNames(next.services.map((s) => s.name));
@@ -101,7 +81,9 @@ export function createServiceLogs(plan: Plan): ServiceLogs {
     tend,
     attach(service, spawned, onLine) {
       if (service.log.console === 'inherit' && spawned.stdout === null) return;
-      const sink: OutputSink = { console: service.log.console, file: fileOf(service), ring: ringOf(service.name), onLine: (line) => onLine(line) };
+      const sink = sinkOf(service);
+      // Read on every chunk: the runner's callback feeds a `log` readiness probe.
+      sink.onLine = service.ready?.check.kind === 'log' ? (line) => onLine(line) : undefined;
       for (const [name, stream] of [['stdout', spawned.stdout], ['stderr', spawned.stderr]] as const) {
         if (stream === null) continue;
         const done = router.attach(service.name, name, stream, sink);
@@ -131,10 +113,10 @@ export function createServiceLogs(plan: Plan): ServiceLogs {
       clearTimeout(timer);
     },
     async flush(timeoutMs = 2000) {
-      await Promise.all([...files.values()].map(({ file }) => file.flush(timeoutMs)));
+      await Promise.all([...sinks.values()].map(({ sink }) => sink.file?.flush(timeoutMs)));
       await root.flush(timeoutMs);
       await Promise.race([
-        Promise.all([stdout.flush?.(), stderr.flush?.()]),
+        Promise.all([stdout.flush(timeoutMs), stderr.flush(timeoutMs)]),
         new Promise((resolve) => setTimeout(resolve, timeoutMs).unref()),
       ]);
     },

@@ -75,7 +75,7 @@ function baseEnv(extra: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv {
   // Each tend gets its own control socket unless the test chooses one: tests run in
   // parallel, and a live tend's socket is never taken over.
   const socket = join(tmpdir(), `tend-test-${process.pid}-${sockets++}.sock`);
-  const env = { ...process.env, TEND_SOCKET: socket, ...extra };
+  const env: NodeJS.ProcessEnv = { ...process.env, TEND_SOCKET: socket, ...extra };
   delete env.NODE_EXTRA_CA_CERTS; // costs ~60 ms of start-up on this machine (FINDINGS)
   return env;
 }
