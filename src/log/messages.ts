@@ -28,39 +28,65 @@ function plural(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
 }
 
-// ---- service lifecycle (the supervisor adds to these) -------------------------------
+// ---- service lifecycle -----------------------------------------------------------------
 
-export const starting = (service: string, command: string) => `${service}: starting: ${command}`;
 export const started = (service: string, pid: number) => `${service}: started (pid ${pid})`;
 export const ready = (service: string, afterMs: number) => `${service}: ready after ${duration(afterMs)}`;
 export const notReady = (service: string, timeoutMs: number, why: string) =>
-  `${service}: not ready after ${duration(timeoutMs)} (${why}); the start failed`;
-/** `description` as "exited with code 3", "killed by SIGKILL". */
+  `${service}: not ready after ${duration(timeoutMs)} (${why})`;
+/** `description` as "exited with 3", "killed by SIGKILL", "command not found: x". */
 export const exited = (service: string, description: string) => `${service}: ${description}`;
 export const completed = (service: string, afterMs: number) => `${service}: completed in ${duration(afterMs)}`;
 export const restarting = (service: string, delayMs: number, restarts: number) =>
   `${service}: restarting in ${duration(delayMs)} (restart ${restarts})`;
-export const gaveUp = (service: string, count: number, windowMs: number) =>
-  `${service}: gave up after ${plural(count, 'restart')} within ${duration(windowMs)}; it stays fatal until \`tend start ${service}\``;
-export const stopping = (service: string, signal: string) => `${service}: stopping (${signal})`;
+export const gaveUp = (service: string, reason: string) =>
+  `${service}: gave up: ${reason}; it stays down until \`tend start ${service}\``;
+export const leftovers = (service: string, count: number) =>
+  `${service}: stopping ${plural(count, 'process', 'processes')} left by its previous run before it starts again`;
+export const stopping = (service: string, how: string) => `${service}: stopping (${how})`;
 export const stopped = (service: string, afterMs: number) => `${service}: stopped after ${duration(afterMs)}`;
-export const killedAfterTimeout = (service: string, signal: string, timeoutMs: number) =>
-  `${service}: killed with SIGKILL after ${duration(timeoutMs)} (${signal} ignored)`;
-export const spawnFailed = (service: string, reason: string) => `${service}: could not start: ${reason}`;
-export const unhealthy = (service: string, failures: number, why: string) =>
-  `${service}: unhealthy after ${plural(failures, 'failed check')} (${why}); restarting`;
+export const stopCommandFailed = (service: string, description: string, signal: string) =>
+  `${service}: stop_command ${description}; sending ${signal} instead`;
+export const killedAfterTimeout = (service: string, signal: string, timeoutMs: number, pids: readonly number[]) =>
+  `${service}: killed with SIGKILL after ${duration(timeoutMs)} (${signal} ignored by pid ${pids.join(', ')})`;
+export const stuck = (service: string, pids: readonly number[]) =>
+  `${service}: pid ${pids.join(', ')} survived SIGKILL for 2s (stuck in the kernel?); counting the service as stopped`;
+export const unhealthy = (service: string, failures: number, why: string, restarts: boolean) =>
+  `${service}: unhealthy after ${plural(failures, 'failed check')} (${why})${restarts ? '; restarting' : ''}`;
+export const healthy = (service: string) => `${service}: healthy`;
+export const illegalTransition = (service: string, from: string, to: string) =>
+  `${service}: refused illegal transition ${from} → ${to} (a bug in tend)`;
+export const cannotStart = (chain: string) => `cannot start ${chain}`;
+export const allStarted = (afterMs: number) => `all services started in ${duration(afterMs)}`;
+
+// ---- schedules -------------------------------------------------------------------------
+
+export const scheduled = (service: string, expression: string, next: Date) =>
+  `${service}: scheduled "${expression}", next run ${next.toISOString()}`;
+export const scheduledRun = (service: string) => `${service}: scheduled run`;
+export const scheduledRunSkipped = (service: string, state: string) =>
+  `${service}: scheduled run skipped: the previous run is still ${state}`;
 
 // ---- tend itself ---------------------------------------------------------------------
 
-export const tendStarting = (version: string, services: number, pid: number) =>
-  `tend ${version} starting ${plural(services, 'service')} (pid ${pid})`;
+export const tendStarting = (version: string, services: number, file: string, pid: number, socket: string) =>
+  `tend ${version} ${pid === 1 ? 'as PID 1' : `(pid ${pid}, subreaper)`}: ${plural(services, 'service')} from ${file}; control socket ${socket}`;
 export const shutdownBegins = (reason: string) => `shutdown begins (${reason})`;
-export const shutdownHeldUpBy = (services: readonly string[], waitedMs: number) =>
-  `shutdown held up by ${services.join(', ')} for ${duration(waitedMs)}`;
-export const shutdownDone = (afterMs: number, exitCode: number) =>
-  `shutdown complete after ${duration(afterMs)}; exiting with ${exitCode}`;
-export const internalError = (what: string) => `internal error in ${what}; stopping everything in order and exiting 70`;
+export const shutdownDelay = (delayMs: number) => `waiting ${duration(delayMs)} (shutdown_delay) before stopping services`;
+export const shutdownTimeout = (timeoutMs: number, heldUp: readonly string[]) =>
+  `shutdown_timeout (${duration(timeoutMs)}) passed; killing what is left${heldUp.length > 0 ? ` (held up by ${heldUp.join(', ')})` : ''}`;
+export const heldShutdownUp = (service: string, tookMs: number) => `${service} held the shutdown up for ${duration(tookMs)}`;
+export const forceKill = () => 'second signal: killing everything with SIGKILL';
+export const allStopped = (afterMs: number) => `all services stopped in ${duration(afterMs)}`;
+export const swept = (terminated: number, killed: readonly number[]) =>
+  `sweep: ${plural(terminated, 'leftover process', 'leftover processes')} got SIGTERM${killed.length > 0 ? `; pid ${killed.join(', ')} needed SIGKILL` : ''}`;
+export const exiting = (code: number) => `exiting with status ${code}`;
+export const internalError = (detail: string) => `internal error: ${detail}; stopping everything in order, then exiting 70`;
 export const levelChanged = (from: string, to: string) => `log level changed from ${from} to ${to}`;
+export const reloadRefused = (problems: number, file: string) =>
+  `reload refused: ${plural(problems, 'problem')} in ${file}; nothing changed`;
+export const reloaded = (file: string, summary: string) => `reloaded ${file}: ${summary}`;
+export const byHand = (what: string, names: readonly string[], pid: number) => `${what} ${names.join(', ')} (requested by pid ${pid})`;
 
 // ---- the log subsystem ---------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 // The supervisor's side of the control socket: ControlHandler over the Supervisor.
 // Snapshots out, commands in; waiting is done on the event stream, never by polling.
 import { signalName } from '../process/signals';
+import { byHand } from '../log/messages';
 import type { ExitStatus } from '../process/spawn';
 import {
   fail, ok,
@@ -193,7 +194,7 @@ export class SupervisorHandler implements ControlHandler {
     const refused = this.unknown(names) ?? this.refuseWhileShuttingDown();
     if (refused !== null) return refused;
     const before = this.snapshot(names);
-    this.deps.log.info(`start ${names.join(', ')} (requested by pid ${context.caller.pid})`);
+    this.deps.log.info(byHand('start', names, context.caller.pid));
     await this.deps.supervisor.startByHand(names);
     if (options.wait) {
       for (const name of names) {
@@ -214,7 +215,7 @@ export class SupervisorHandler implements ControlHandler {
       return ok(this.outcomes(names, this.snapshot(names)));
     }
     const before = this.snapshot(names);
-    this.deps.log.info(`stop ${names.join(', ')} (requested by pid ${context.caller.pid})`);
+    this.deps.log.info(byHand('stop', names, context.caller.pid));
     const stopping = supervisor.stopByHand(names);
     if (options.wait) await stopping;
     return ok(this.outcomes(names, before));
@@ -224,7 +225,7 @@ export class SupervisorHandler implements ControlHandler {
     const refused = this.unknown(names) ?? this.refuseWhileShuttingDown();
     if (refused !== null) return refused;
     const before = this.snapshot(names);
-    this.deps.log.info(`restart ${names.join(', ')} (requested by pid ${context.caller.pid})`);
+    this.deps.log.info(byHand('restart', names, context.caller.pid));
     const restarting = this.deps.supervisor.restartByHand(names);
     if (options.wait) {
       await restarting;

@@ -3,6 +3,7 @@
 // `now` and `random` are parameters so the table tests in test/supervisor are exact.
 import type { ServicePlan, Backoff } from '../plan/types';
 import type { ExitStatus } from '../process/spawn';
+import { duration } from '../log/messages';
 
 export interface RestartHistory {
   /** Consecutive restarts since the backoff last reset. */
@@ -59,20 +60,11 @@ export function decideRestart({ service, exit, uptime, history, now, random }: R
   const attempt = uptime >= backoff.resetAfter ? 0 : history.attempt;
   const recent = limit === null ? [] : history.recent.filter((at) => now - at < limit.window);
   if (limit !== null && recent.length >= limit.count) {
-    return { kind: 'give-up', reason: `restarted ${recent.length} times within ${formatDuration(limit.window)}` };
+    return { kind: 'give-up', reason: `restarted ${recent.length} times within ${duration(limit.window)}` };
   }
   return {
     kind: 'restart',
     delay: backoffDelay(backoff, attempt, random),
     history: { attempt: attempt + 1, recent: limit === null ? [] : [...recent, now] },
   };
-}
-
-/** 250ms, 5s, 1.5s, 2m: for messages. */
-export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
-  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
-  if (ms < 120_000) return `${Number((ms / 1000).toFixed(ms % 1000 === 0 ? 0 : 1))}s`;
-  return `${Math.round(ms / 60_000)}m`;
 }

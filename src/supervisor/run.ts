@@ -16,6 +16,8 @@ import { Supervisor } from './supervisor';
 import { createServiceLogs } from './logs';
 import { openEdges, type Edges } from './edges';
 import { EXIT_INTERNAL } from './exit-code';
+import * as say from '../log/messages';
+import pkg from '../../package.json';
 
 export interface RunCommand {
   readonly config: string | null;
@@ -102,32 +104,37 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     sweep: async (grace) => {
       const swept = await tracker.sweep({ pid1: process.pid === 1, grace });
       if (swept.terminated.length > 0 || swept.killed.length > 0) {
-        log.warn(`sweep: ${swept.terminated.length} leftover process(es) got SIGTERM${swept.killed.length > 0 ? `, ${swept.killed.length} needed SIGKILL (pids ${swept.killed.join(', ')})` : ''}`);
+        log.warn(say.swept(swept.terminated.length, swept.killed));
       }
     },
     onEvent: (event) => edges?.handler.publish(event),
   });
 
   const reload = async (): Promise<{ ok: true; summary: ReloadSummary } | { ok: false; problems: string[] }> => {
-    if (plan.file === null) return { ok: false, problems: ['no manifest to reload'] };
-    const next = await load(plan.file);
+    const file = plan.file;
+    if (file === null) return { ok: false, problems: ['no manifest to reload'] };
+    const next = await load(file);
     if (!next.ok) {
-      log.error(`reload refused: ${next.lines.length} problem(s) in ${plan.file}; nothing changed`);
+      log.error(say.reloadRefused(next.lines.length, file));
       for (const line of next.lines) log.error(line);
       return { ok: false, problems: next.lines };
     }
     for (const warning of next.warnings) log.warn(warning);
+    const previousLevel = plan.settings.logLevel;
     const diff = supervisor.applyReload(next.plan);
     plan = supervisor.plan;
     logs.update(plan);
-    if (diff.logLevel !== null) logs.setLevel(diff.logLevel);
+    if (diff.logLevel !== null) {
+      log.info(say.levelChanged(previousLevel, diff.logLevel));
+      logs.setLevel(diff.logLevel);
+    }
     const parts = [
       diff.added.length > 0 ? `added ${diff.added.join(', ')}` : null,
       diff.removed.length > 0 ? `removed ${diff.removed.join(', ')}` : null,
       diff.changed.length > 0 ? `restarted ${diff.changed.join(', ')}` : null,
       diff.pending.length > 0 ? `pending until tend restarts: ${diff.pending.join(', ')}` : null,
     ].filter((part) => part !== null);
-    log.info(`reloaded ${plan.file}: ${parts.length > 0 ? parts.join('; ') : 'nothing changed'}`);
+    log.info(say.reloaded(file, parts.length > 0 ? parts.join('; ') : 'nothing changed'));
     const summary: ReloadSummary = { added: diff.added, removed: diff.removed, changed: diff.changed, unchanged: diff.unchanged, pending: diff.pending };
     edges?.handler.publish({ type: 'reload', time: Date.now(), summary });
     return { ok: true, summary };
@@ -181,12 +188,12 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
   process.on('uncaughtException', (error) => supervisor.fail(error));
   process.on('unhandledRejection', (error) => supervisor.fail(error));
 
-  log.info(`tend ${process.pid === 1 ? 'as PID 1' : `(pid ${process.pid}, subreaper)`}: ${plan.services.length} service(s) from ${plan.file ?? 'the command line'}; control socket ${control.socketPath}`);
+  log.info(say.tendStarting(pkg.version, plan.services.length, plan.file ?? 'the command line', process.pid, control.socketPath));
   supervisor.start();
   const code = await supervisor.done;
 
   await logs.drain();
-  log.info(`exiting with status ${code}`);
+  log.info(say.exiting(code));
   await control.close();
   reaper.stop();
   tracker.close();

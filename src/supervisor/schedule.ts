@@ -2,6 +2,7 @@
 // expression and keeps the timer; runs use tend's time zone (TZ) and missed runs are
 // not caught up. Whether a run may start (overlap) is the supervisor's call.
 import { Cron } from 'croner';
+import { scheduled } from '../log/messages';
 
 export class Scheduler {
   private readonly jobs = new Map<string, Cron>();
@@ -16,7 +17,7 @@ export class Scheduler {
     const job = new Cron(expression, { catch: true }, () => this.fire(service));
     this.jobs.set(service, job);
     const next = job.nextRun();
-    if (next !== null) this.log.info(`${service}: scheduled "${expression}", next run ${next.toISOString()}`);
+    if (next !== null) this.log.info(scheduled(service, expression, next));
   }
 
   remove(service: string): void {

@@ -6,7 +6,9 @@ import type { ServicePlan } from '../plan/types';
 import type { ExitStatus, Spawned, SpawnSpec } from '../process/spawn';
 import { describeExit } from '../process/spawn';
 import { canTransition, isUp, pidOf, type ServiceState, type StopIntent } from './state';
-import { decideRestart, NO_HISTORY, succeeded, formatDuration, type RestartHistory } from './restart';
+import { decideRestart, NO_HISTORY, succeeded, type RestartHistory } from './restart';
+import * as say from '../log/messages';
+import { signalName } from '../process/signals';
 import { ReadyWatch, HealthWatch, type Health, type Spawner } from './probes';
 
 /** What a runner needs from the world, injected so the supervisor wires it once. */
@@ -74,7 +76,7 @@ export class ServiceRunner {
     if (!this.waiting) return;
     const leftovers = this.ctx.tracker.processesOf(this.name);
     if (leftovers.length > 0) {
-      this.ctx.log.info(`${this.name}: stopping ${leftovers.length} process(es) left by its previous run before it starts again`);
+      this.ctx.log.info(say.leftovers(this.name, leftovers.length));
       await this.ctx.tracker.stopService(this.name, { signal: this.plan.stopSignal, timeout: this.plan.stopTimeout });
       if (!this.waiting) return; // stopped or shut down meanwhile
     }
@@ -107,13 +109,13 @@ export class ServiceRunner {
     });
     if (spawned.pid <= 0) return; // could not spawn at all: the exit promise says why
 
-    this.ctx.log.info(`${plan.name}: started (pid ${spawned.pid})`);
+    this.ctx.log.info(say.started(plan.name, spawned.pid));
     if (plan.ready !== null) {
       this.enter({ id: 'starting', pid: spawned.pid, since: this.ctx.now() });
       this.readyWatch = new ReadyWatch(plan.ready, plan, spawned, this.ctx.spawn, {
         onReady: () => this.becameReady(),
         onTimeout: (reason) => {
-          this.ctx.log.warn(`${plan.name}: not ready after ${formatDuration(plan.ready?.timeout ?? 0)} (${reason})`);
+          this.ctx.log.warn(say.notReady(plan.name, plan.ready?.timeout ?? 0, reason));
           void this.stop('not-ready');
         },
       });
@@ -126,7 +128,7 @@ export class ServiceRunner {
   private becameReady(): void {
     this.readyWatch = null;
     if (this.state.id !== 'starting' || this.state.pid === null) return;
-    this.ctx.log.info(`${this.name}: ready`);
+    this.ctx.log.info(say.ready(this.name, this.startedAt === null ? 0 : this.ctx.now() - this.startedAt));
     this.enter({ id: 'ready', pid: this.state.pid, since: this.ctx.now() });
     this.startHealth();
   }
@@ -138,8 +140,8 @@ export class ServiceRunner {
     this.healthWatch = new HealthWatch(check, this.plan, this.ctx.spawn, {
       onChange: (health, reason) => {
         this.health = health;
-        if (health === 'unhealthy') this.ctx.log.warn(`${this.name}: unhealthy after ${check.retries} failed checks (${reason})`);
-        else this.ctx.log.info(`${this.name}: healthy`);
+        if (health === 'unhealthy') this.ctx.log.warn(say.unhealthy(this.name, check.retries, reason ?? 'no reason', this.plan.restart.policy !== 'never'));
+        else this.ctx.log.info(say.healthy(this.name));
         this.ctx.changed(this, this.state);
       },
       onUnhealthy: () => {
@@ -162,17 +164,17 @@ export class ServiceRunner {
     this.cancelWatches();
     const description = describeExit(exit);
     if (this.state.id === 'stopping') {
-      this.ctx.log.info(`${this.name}: ${description}`);
+      this.ctx.log.info(say.exited(this.name, description));
       return; // stop() decides what follows, once every process it owns is gone
     }
     const uptime = this.startedAt === null ? 0 : this.ctx.now() - this.startedAt;
     if (this.plan.type === 'oneshot' && succeeded(this.plan, exit)) {
-      this.ctx.log.info(`${this.name}: completed`);
+      this.ctx.log.info(say.completed(this.name, uptime));
       this.enter({ id: 'completed', exit });
       return;
     }
     const level = succeeded(this.plan, exit) ? 'info' : 'warn';
-    this.ctx.log[level](`${this.name}: ${description}`);
+    this.ctx.log[level](say.exited(this.name, description));
     this.afterRun(exit, uptime, null);
   }
 
@@ -185,7 +187,7 @@ export class ServiceRunner {
       case 'restart': {
         this.history = decision.history;
         this.restarts += 1;
-        this.ctx.log.info(`${this.name}: restarting in ${formatDuration(decision.delay)}`);
+        this.ctx.log.info(say.restarting(this.name, decision.delay, this.restarts));
         this.enter({ id: 'backoff', until: this.ctx.now() + decision.delay, delay: decision.delay });
         this.backoffTimer = setTimeout(() => {
           if (this.state.id === 'backoff') this.enter({ id: 'starting', pid: null, since: this.ctx.now() });
@@ -194,7 +196,7 @@ export class ServiceRunner {
       }
       case 'give-up': {
         const reason = decision.reason;
-        this.ctx.log.error(`${this.name}: gave up: ${reason}`);
+        this.ctx.log.error(say.gaveUp(this.name, reason));
         if (this.plan.type === 'oneshot') this.enter({ id: 'failed', reason });
         else this.enter({ id: 'fatal', reason });
         return;
@@ -235,15 +237,15 @@ export class ServiceRunner {
     const exitSeen = this.spawned?.exit ?? Promise.resolve(this.lastExit);
     this.cancelWatches();
     this.enter({ id: 'stopping', pid, since, intent });
-    this.ctx.log.info(`${this.name}: stopping`);
+    this.ctx.log.info(say.stopping(this.name, this.plan.stopCommand !== null ? 'stop_command' : signalName(this.plan.stopSignal)));
     this.stopping = this.runStop().then(async () => {
       await exitSeen;
       this.stopping = null;
       const took = this.ctx.now() - since;
-      this.ctx.log.info(`${this.name}: stopped in ${formatDuration(took)}`);
+      this.ctx.log.info(say.stopped(this.name, took));
       if (intent === 'unhealthy' || intent === 'not-ready') {
         const exit = this.lastExit ?? { kind: 'signaled' as const, signal: this.plan.stopSignal };
-        const reason = intent === 'not-ready' ? `not ready within ${formatDuration(this.plan.ready?.timeout ?? 0)}` : null;
+        const reason = intent === 'not-ready' ? `not ready within ${say.duration(this.plan.ready?.timeout ?? 0)}` : null;
         this.afterRun(exit, startedAt === null ? 0 : since - startedAt, reason);
       } else if (intent === 'restart') {
         this.enter({ id: 'starting', pid: null, since: this.ctx.now() });
@@ -265,14 +267,14 @@ export class ServiceRunner {
       });
       const exit = await command.exit;
       if (exit.kind === 'exited' && exit.code === 0) signal = null;
-      else this.ctx.log.warn(`${plan.name}: stop_command ${describeExit(exit)}; sending ${plan.stopSignal} instead`);
+      else this.ctx.log.warn(say.stopCommandFailed(plan.name, describeExit(exit), signalName(plan.stopSignal)));
     }
     const { killed, stuck } = await this.ctx.tracker.stopService(plan.name, { signal, timeout: plan.stopTimeout });
     if (killed.length > 0) {
-      this.ctx.log.warn(`${plan.name}: killed with SIGKILL after ${formatDuration(plan.stopTimeout)} (pids ${killed.join(', ')} ignored the stop signal)`);
+      this.ctx.log.warn(say.killedAfterTimeout(plan.name, signal === null ? 'stop_command' : signalName(signal), plan.stopTimeout, killed));
     }
     if (stuck.length > 0) {
-      this.ctx.log.error(`${plan.name}: pids ${stuck.join(', ')} survived SIGKILL for 2s (stuck in the kernel?); counting the service as stopped`);
+      this.ctx.log.error(say.stuck(plan.name, stuck));
     }
   }
 
@@ -291,7 +293,7 @@ export class ServiceRunner {
   private enter(next: ServiceState): void {
     const previous = this.state;
     if (previous !== next && !canTransition(previous.id, next.id)) {
-      this.ctx.log.error(`${this.name}: refused illegal transition ${previous.id} → ${next.id}`);
+      this.ctx.log.error(say.illegalTransition(this.name, previous.id, next.id));
       return;
     }
     this.state = next;

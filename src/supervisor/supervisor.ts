@@ -7,7 +7,7 @@ import { ServiceRunner, type RunnerContext } from './service';
 import { isUp, isSettled, type ServiceState } from './state';
 import { diffPlans, type ReloadDiff } from './reload';
 import { tendExitCode, type RunOutcome } from './exit-code';
-import { formatDuration } from './restart';
+import * as say from '../log/messages';
 import { Scheduler } from './schedule';
 
 export type Phase = 'starting' | 'running' | 'shutting-down' | 'done';
@@ -92,7 +92,10 @@ export class Supervisor {
   }
 
   /** Starts every autostart service in dependency order and arms the schedules. */
+  private startedAt = 0;
+
   start(): void {
+    this.startedAt = this.hooks.now();
     this.emit({ type: 'phase', phase: 'starting', time: this.hooks.now() });
     for (const service of this.plan.services) {
       if (!service.autostart) continue;
@@ -138,7 +141,7 @@ export class Supervisor {
     if (this.phase === 'starting' && [...this.bootTargets].every((name) => this.reachedTarget(name))) {
       this.phase = 'running';
       this.emit({ type: 'phase', phase: 'running', time: this.hooks.now() });
-      this.hooks.log.info('all services started');
+      this.hooks.log.info(say.allStarted(this.hooks.now() - this.startedAt));
     }
   }
 
@@ -168,7 +171,7 @@ export class Supervisor {
 
   private cannotStart(runner: ServiceRunner, chain: string): void {
     runner.cancelPending();
-    this.hooks.log.error(`cannot start ${chain}`);
+    this.hooks.log.error(say.cannotStart(chain));
     if (this.phase === 'starting' && this.bootTargets.has(runner.name)) {
       this.startFailed = true;
       void this.shutdown(`the start failed: ${chain}`);
@@ -208,10 +211,10 @@ export class Supervisor {
     const runner = this.runners.get(name);
     if (runner === undefined || this.phase === 'shutting-down' || this.phase === 'done') return;
     if (!isSettled(runner.state)) {
-      this.hooks.log.warn(`${name}: scheduled run skipped: the previous run is still ${runner.state.id}`);
+      this.hooks.log.warn(say.scheduledRunSkipped(name, runner.state.id));
       return;
     }
-    this.hooks.log.info(`${name}: scheduled run`);
+    this.hooks.log.info(say.scheduledRun(name));
     for (const dep of this.closure(name)) {
       const r = this.runners.get(dep);
       if (r !== undefined && (dep === name || r.state.id === 'stopped')) r.queue();
@@ -305,7 +308,7 @@ export class Supervisor {
     if (this.shutdownPromise !== null) return this.shutdownPromise;
     this.phase = 'shutting-down';
     this.emit({ type: 'phase', phase: 'shutting-down', time: this.hooks.now() });
-    this.hooks.log.info(`shutting down: ${reason}`);
+    this.hooks.log.info(say.shutdownBegins(reason));
     this.scheduler.stopAll();
     for (const runner of this.runners.values()) runner.cancelPending();
     this.shutdownPromise = this.runShutdown();
@@ -316,21 +319,21 @@ export class Supervisor {
   forceKill(): void {
     if (this.forced) return;
     this.forced = true;
-    this.hooks.log.warn('second signal: killing everything with SIGKILL');
+    this.hooks.log.warn(say.forceKill());
     this.hooks.killEverything();
   }
 
   /** An internal error: log it with its stack, shut down in order, exit 70. */
   fail(error: unknown): void {
     this.internalError = true;
-    this.hooks.log.error(`internal error: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+    this.hooks.log.error(say.internalError(error instanceof Error ? error.stack ?? error.message : String(error)));
     void this.shutdown('internal error');
   }
 
   private async runShutdown(): Promise<void> {
     const settings = this.plan.settings;
     if (settings.shutdownDelay > 0 && !this.forced) {
-      this.hooks.log.info(`waiting ${formatDuration(settings.shutdownDelay)} (shutdown_delay) before stopping services`);
+      this.hooks.log.info(say.shutdownDelay(settings.shutdownDelay));
       await new Promise((resolve) => setTimeout(resolve, settings.shutdownDelay));
     }
     const started = this.hooks.now();
@@ -338,7 +341,7 @@ export class Supervisor {
     const stillStopping = new Set<string>();
     const deadline = setTimeout(() => {
       deadlineHit = true;
-      this.hooks.log.warn(`shutdown_timeout (${formatDuration(settings.shutdownTimeout)}) passed; killing what is left${stillStopping.size > 0 ? ` (held up by ${[...stillStopping].join(', ')})` : ''}`);
+      this.hooks.log.warn(say.shutdownTimeout(settings.shutdownTimeout, [...stillStopping]));
       this.forceKill();
     }, settings.shutdownTimeout);
 
@@ -354,7 +357,7 @@ export class Supervisor {
         await runner.stop('shutdown');
         stillStopping.delete(runner.name);
         const took = this.hooks.now() - t0;
-        if (took > 1000) this.hooks.log.info(`${runner.name} held the shutdown up for ${formatDuration(took)}`);
+        if (took > 1000) this.hooks.log.info(say.heldShutdownUp(runner.name, took));
       })();
       stops.set(runner.name, promise);
       return promise;
@@ -364,7 +367,7 @@ export class Supervisor {
     const remaining = Math.max(0, settings.shutdownTimeout - (this.hooks.now() - started));
     await this.hooks.sweep(Math.min(1000, remaining));
     clearTimeout(deadline);
-    if (!deadlineHit) this.hooks.log.info(`all services stopped in ${formatDuration(this.hooks.now() - started)}`);
+    if (!deadlineHit) this.hooks.log.info(say.allStopped(this.hooks.now() - started));
     this.phase = 'done';
     this.emit({ type: 'phase', phase: 'done', time: this.hooks.now() });
     this.finished(tendExitCode(this.outcome()));

@@ -11,15 +11,15 @@ describe('createLogger', () => {
     const { logger } = createLogger({ format: 'text', level: 'info', writer: out.writer });
     const web = logger.child({ service: 'web' });
     web.info(messages.started('web', 42));
-    web.warn(messages.killedAfterTimeout('web', 'SIGTERM', 5000));
+    web.warn(messages.killedAfterTimeout('web', 'SIGTERM', 5000, [42]));
     logger.debug('not at info');
-    logger.error(new Error('boom'), messages.internalError('the reaper'));
+    logger.error(new Error('boom'), messages.internalError('the reaper failed'));
     const lines = (await out.close()).split('\n');
     expect(lines[0]).toMatch(RECORD);
     expect(lines[0]!.replace(RECORD, '')).toBe('web: started (pid 42)');
     expect(lines[0]).toContain(' INFO  tend: ');
-    expect(lines[1]!.replace(RECORD, '')).toBe('web: killed with SIGKILL after 5s (SIGTERM ignored)');
-    expect(lines[2]!.replace(RECORD, '')).toBe('internal error in the reaper; stopping everything in order and exiting 70');
+    expect(lines[1]!.replace(RECORD, '')).toBe('web: killed with SIGKILL after 5s (SIGTERM ignored by pid 42)');
+    expect(lines[2]!.replace(RECORD, '')).toBe('internal error: the reaper failed; stopping everything in order, then exiting 70');
     // The stack follows, indented so it cannot pass for a record of its own.
     expect(lines[3]).toBe('    Error: boom');
     expect(lines[4]).toMatch(/^ {8}at /);

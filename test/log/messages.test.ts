@@ -8,9 +8,10 @@ describe('messages', () => {
   });
 
   it('names the subject, what happened and the cause', () => {
-    expect(m.killedAfterTimeout('web', 'SIGTERM', 5000)).toBe('web: killed with SIGKILL after 5s (SIGTERM ignored)');
+    expect(m.killedAfterTimeout('web', 'SIGTERM', 5000, [42, 43])).toBe('web: killed with SIGKILL after 5s (SIGTERM ignored by pid 42, 43)');
     expect(m.restarting('worker', 400, 3)).toBe('worker: restarting in 400ms (restart 3)');
-    expect(m.shutdownHeldUpBy(['db', 'cache'], 10_000)).toBe('shutdown held up by db, cache for 10s');
+    expect(m.shutdownTimeout(9000, ['db', 'cache'])).toBe('shutdown_timeout (9s) passed; killing what is left (held up by db, cache)');
+    expect(m.gaveUp('web', 'restarted 5 times within 1m')).toBe('web: gave up: restarted 5 times within 1m; it stays down until `tend start web`');
     expect(m.droppedLogLines(1, 'stdout')).toBe("dropped 1 log line of tend's own while stdout was blocked");
   });
 
