@@ -209,10 +209,12 @@ export class SupervisorHandler implements ControlHandler {
     const refused = this.unknown(names);
     if (refused !== null) return refused;
     const supervisor = this.deps.supervisor;
-    if (supervisor.main !== null && names.includes(supervisor.main.name)) {
-      // Stopping main ends the container: it is the ordered shutdown.
+    const main = supervisor.main;
+    if (main !== null && names.includes(main.name)) {
+      // Stopping main ends the container: it is the ordered shutdown (SPEC §1).
       this.shutdown(context);
-      return ok(this.outcomes(names, this.snapshot(names)));
+      if (options.wait) await this.wait(main.name, 'stopped', context);
+      return ok({ services: names.map((name) => ({ name, state: supervisor.runners.get(name)?.state.id ?? 'stopped', changed: true })) });
     }
     const before = this.snapshot(names);
     this.deps.log.info(byHand('stop', names, context.caller.pid));
