@@ -1,7 +1,8 @@
 // The control socket's listening side: claims the path (replacing a dead tend's stale
 // file, never a live one), creates the socket file with its mode, checks every peer's
 // credentials, caps the number of clients, and hands each accepted peer to a Connection.
-import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { chmodSync, lstatSync, statSync, unlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { peerCredentials as nativePeerCredentials, type PeerCredentials } from '../../native/libc';
 import type { SocketGrant } from '../plan/types';
@@ -132,6 +133,24 @@ function bind(server: Server, path: string): Promise<NodeJS.ErrnoException | nul
   });
 }
 
+/**
+ * Why bind() failed, in words. libuv turns ENOENT from bind() on a Unix socket into
+ * EACCES (for Windows' sake), so a missing directory would read "permission denied" —
+ * misleading for root, who is never denied. Look at the directory to tell them apart.
+ */
+function bindFailure(path: string, error: NodeJS.ErrnoException): string {
+  const dir = dirname(path);
+  if (error.code === 'EACCES' || error.code === 'ENOENT') {
+    try {
+      if (!statSync(dir).isDirectory()) return `${dir} is not a directory; choose another --socket`;
+    } catch {
+      return `directory ${dir} does not exist; create it or choose another --socket`;
+    }
+  }
+  if (error.code === 'EROFS') return `${dir} is on a read-only file system; choose a writable directory with --socket`;
+  return error.message;
+}
+
 /** Claims `path` and starts serving. A live tend on the path is never disturbed. */
 export async function listenControl(options: ControlServerOptions): Promise<ListenResult> {
   const limits: ServerLimits = { ...DEFAULT_LIMITS, ...options.limits };
@@ -165,7 +184,7 @@ export async function listenControl(options: ControlServerOptions): Promise<List
   if (bindError !== null) {
     // EADDRINUSE here: another tend claimed the path between our check and bind.
     const reason = bindError.code === 'EADDRINUSE' ? 'in_use' : 'cannot_listen';
-    return { ok: false, reason, message: `cannot listen on ${path}: ${bindError.message}` };
+    return { ok: false, reason, message: `cannot listen on ${path}: ${bindFailure(path, bindError)}` };
   }
   try {
     chmodSync(path, mode);

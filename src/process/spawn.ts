@@ -201,6 +201,15 @@ function errnoText(code: string, detail: string): string {
   }
 }
 
+function resourceText(code: string): string {
+  switch (code) {
+    case 'EMFILE': return "tend has too many open files (EMFILE); raise tend's limit (ulimit -n, docker run --ulimit nofile=)";
+    case 'ENFILE': return 'the system has too many open files (ENFILE)';
+    case 'EAGAIN': return 'no more processes allowed (EAGAIN); raise the pids limit';
+    default: return 'out of memory (ENOMEM)';
+  }
+}
+
 /** The message for an exec that failed with `code` (an errno name). */
 function execFailure(command: string, code: string, cwd: string | null): ExitStatus {
   if (code === 'ENOENT') {
@@ -211,6 +220,10 @@ function execFailure(command: string, code: string, cwd: string | null): ExitSta
     return failedStatus(127, `command not found: ${command}`);
   }
   if (code === 'EACCES') return failedStatus(126, `permission denied: ${command}`);
+  if (code === 'EMFILE' || code === 'ENFILE' || code === 'EAGAIN' || code === 'ENOMEM') {
+    // tend itself is out of a resource (fds, processes, memory): nothing is wrong with the command.
+    return failedStatus(126, `cannot start ${command}: ${resourceText(code)}`);
+  }
   return failedStatus(126, `cannot execute ${command}: ${errnoText(code, code)}`);
 }
 
@@ -278,7 +291,11 @@ export function spawnProcess(spec: SpawnSpec, context: SpawnContext): Spawned {
 
 function wrap(child: ChildProcess, spec: SpawnSpec, viaHelper: boolean): Spawned {
   let report = '';
-  const reportPipe = viaHelper ? (child.stdio[3] as Readable | null) : null;
+  // When spawn() fails before the fork (EMFILE, ENFILE: no fds left for the pipes), Node
+  // returns a ChildProcess with no stdio at all — not even an array — and reports the
+  // error asynchronously: every stream is then absent, and `exit` says why.
+  const stdio = child.stdio ?? [];
+  const reportPipe = viaHelper ? ((stdio[3] ?? null) as Readable | null) : null;
   const reportDone = reportPipe === null
     ? Promise.resolve()
     : new Promise<void>((done) => {
@@ -287,7 +304,7 @@ function wrap(child: ChildProcess, spec: SpawnSpec, viaHelper: boolean): Spawned
       reportPipe.on('close', () => done());
       reportPipe.on('error', () => done());
     });
-  const notify = spec.notifyFd === null ? null : (child.stdio[viaHelper ? 4 : spec.notifyFd] as Readable | null);
+  const notify = spec.notifyFd === null ? null : ((stdio[viaHelper ? 4 : spec.notifyFd] ?? null) as Readable | null);
 
   const exit = new Promise<ExitStatus>((settle) => {
     let spawnError: NodeJS.ErrnoException | null = null;
@@ -316,8 +333,8 @@ function wrap(child: ChildProcess, spec: SpawnSpec, viaHelper: boolean): Spawned
   });
   return {
     pid: child.pid ?? 0,
-    stdout: child.stdout,
-    stderr: child.stderr,
+    stdout: child.stdout ?? null,
+    stderr: child.stderr ?? null,
     notify,
     exit,
   };
