@@ -1,0 +1,34 @@
+// exec → main's first instruction. The main is the C tool's `stamp` role: its first act
+// is clock_gettime(CLOCK_MONOTONIC), compared with process.hrtime taken just before
+// spawn(). NODE_EXTRA_CA_CERTS unset. Not in a PID namespace (unshare would add its own
+// cost), each init the same way; tini gets -s (subreaper) since it is not PID 1.
+import { join } from 'node:path';
+import { launch, msBetween, stamps, waitFor, workDir, withTimeout } from '../lib/common.mjs';
+import { forSubjects, metric } from '../lib/figure.mjs';
+
+export const id = 'startup';
+
+export async function run(ctx) {
+  const m = metric({
+    id, title: "exec → main's first instruction", goal: '≤ 80 ms', unit: 'ms', holds: (x) => x <= 80,
+  });
+  m.notes.push('Runs: one warm-up launch, then the measured ones. The main writes CLOCK_MONOTONIC as its first instruction; the start is process.hrtime just before spawn().');
+  await forSubjects(ctx, ['tend run', 'tend --', 'tini', 'dumb-init', 'supervisord'], async (subject) => {
+    const samples = [];
+    for (let i = 0; i <= ctx.runs; i++) {
+      const dir = workDir(ctx, `startup-${subject}`);
+      const file = join(dir, 'stamp');
+      const init = launch(subject, [{ name: 'main', argv: [ctx.tools, 'stamp', file], main: true }], dir);
+      try {
+        const [stamp] = await waitFor(() => stamps(file).length > 0 && stamps(file), { timeout: 20_000, what: `${subject}'s main` });
+        if (i > 0) samples.push(msBetween(init.started, stamp));
+        if (subject === 'supervisord') init.child.kill('SIGTERM');
+        await withTimeout(init.exited, 15_000, `${subject} exit`);
+      } finally {
+        await init.kill();
+      }
+    }
+    return samples;
+  }, [m]);
+  return [m];
+}
