@@ -155,7 +155,13 @@ export class SupervisorHandler implements ControlHandler {
     });
   }
 
-  /** main runs, its ready probe (and every other ready probe of a running service) passes, no shutdown. */
+  /**
+   * main runs, its ready probe (and every other ready probe of a running service) passes, no
+   * shutdown. A ready probe gates a start only once; afterwards the healthcheck is what
+   * notices that a service stopped serving, so an unhealthy main, or an unhealthy service
+   * with a ready probe, is not ready either (/readyz 503, `tend health` non-zero) until
+   * its healthcheck passes again (SPEC §7: "503 when a ready probe fails, 200 when it recovers").
+   */
   health(): HealthDocument {
     const supervisor = this.deps.supervisor;
     const shuttingDown = supervisor.phase === 'shutting-down' || supervisor.phase === 'done';
@@ -164,10 +170,14 @@ export class SupervisorHandler implements ControlHandler {
     if (main !== null && !started(main)) {
       return { healthy: false, reason: `main ${main.name} is ${main.state.id}`, shutting_down: false };
     }
+    if (main !== null && main.health === 'unhealthy') {
+      return { healthy: false, reason: `main ${main.name} is unhealthy (its healthcheck fails)`, shutting_down: false };
+    }
     for (const runner of supervisor.runners.values()) {
       if (runner.plan.ready === null || runner.plan.type === 'oneshot' || !runner.plan.autostart) continue;
       if (runner.state.id === 'stopped' && runner.state.byHand) continue;
       if (runner.state.id !== 'ready') return { healthy: false, reason: `${runner.name} is not ready (${runner.state.id})`, shutting_down: false };
+      if (runner.health === 'unhealthy') return { healthy: false, reason: `${runner.name} is unhealthy (its healthcheck fails)`, shutting_down: false };
     }
     return { healthy: true, reason: main === null ? 'all ready probes pass' : `main ${main.name} is ${main.state.id}`, shutting_down: false };
   }

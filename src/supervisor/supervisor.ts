@@ -7,6 +7,7 @@ import { ServiceRunner, type RunnerContext } from './service';
 import { isUp, isSettled, type ServiceState } from './state';
 import { diffPlans, type ReloadDiff } from './reload';
 import { tendExitCode, type RunOutcome } from './exit-code';
+import { succeeded } from './restart';
 import * as say from '../log/messages';
 import { Scheduler } from './schedule';
 
@@ -68,6 +69,7 @@ export class Supervisor {
   private criticalGaveUp = false;
   private internalError = false;
   private shutdownRequested = false;
+  private succeededWhenShutdownBegan = true;
   private shutdownPromise: Promise<void> | null = null;
   private forced = false;
   private readonly scheduler: Scheduler;
@@ -132,17 +134,16 @@ export class Supervisor {
   /** Looks at every service and does what the current states call for. */
   private evaluate(): void {
     if (this.phase === 'done') return;
-    if (this.phase !== 'shutting-down') {
-      for (const runner of this.runners.values()) {
-        if (runner.waiting) this.tryLaunch(runner);
-      }
-      this.checkEndings();
+    if (this.phase === 'shutting-down') return;
+    for (const runner of this.runners.values()) {
+      if (runner.waiting) this.tryLaunch(runner);
     }
     if (this.phase === 'starting' && [...this.bootTargets].every((name) => this.reachedTarget(name))) {
       this.phase = 'running';
       this.emit({ type: 'phase', phase: 'running', time: this.hooks.now() });
       this.hooks.log.info(say.allStarted(this.hooks.now() - this.startedAt));
     }
+    this.checkEndings();
   }
 
   private reachedTarget(name: string): boolean {
@@ -306,6 +307,10 @@ export class Supervisor {
   shutdown(reason: string, requested = false): Promise<void> {
     if (requested) this.shutdownRequested = true;
     if (this.shutdownPromise !== null) return this.shutdownPromise;
+    // Judged before the shutdown stops anything: with no main, tend's status says
+    // whether every service that ran, ran well (SPEC §1).
+    this.succeededWhenShutdownBegan = [...this.runners.values()].every((r) =>
+      r.state.id !== 'fatal' && r.state.id !== 'failed' && (r.lastExit === null || succeeded(r.plan, r.lastExit)));
     this.phase = 'shutting-down';
     this.emit({ type: 'phase', phase: 'shutting-down', time: this.hooks.now() });
     this.hooks.log.info(say.shutdownBegins(reason));
@@ -375,9 +380,7 @@ export class Supervisor {
 
   outcome(): RunOutcome {
     const main = this.main;
-    const allSucceeded = this.shutdownRequested || [...this.runners.values()].every((r) =>
-      r.state.id === 'completed' || r.state.id === 'stopped' ||
-      (r.state.id === 'exited' && r.lastExit !== null && r.lastExit.kind === 'exited' && r.plan.successExitCodes.includes(r.lastExit.code)));
+    const allSucceeded = this.shutdownRequested || this.succeededWhenShutdownBegan;
     return {
       internalError: this.internalError,
       startFailed: this.startFailed,
