@@ -50,6 +50,10 @@ export class ServiceRunner {
   private healthWatch: HealthWatch | null = null;
   private backoffTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | null = null;
+  /** What the stop under way leads to; a later, stronger request (shutdown) replaces a restart. */
+  private stopIntent: StopIntent = 'stop';
+  /** launch() is stopping leftovers: a second launch must not spawn twice. */
+  private launching = false;
   /** Bumped on every spawn, so a stale exit of an earlier run is never mistaken. */
   private generation = 0;
 
@@ -73,14 +77,19 @@ export class ServiceRunner {
 
   /** Dependencies are met: spawn now — after stopping what the last run left behind. */
   async launch(): Promise<void> {
-    if (!this.waiting) return;
-    const leftovers = this.ctx.tracker.processesOf(this.name);
-    if (leftovers.length > 0) {
-      this.ctx.log.info(say.leftovers(this.name, leftovers.length));
-      await this.ctx.tracker.stopService(this.name, { signal: this.plan.stopSignal, timeout: this.plan.stopTimeout });
-      if (!this.waiting) return; // stopped or shut down meanwhile
+    if (!this.waiting || this.launching) return;
+    this.launching = true;
+    try {
+      const leftovers = this.ctx.tracker.processesOf(this.name);
+      if (leftovers.length > 0) {
+        this.ctx.log.info(say.leftovers(this.name, leftovers.length));
+        await this.ctx.tracker.stopService(this.name, { signal: this.plan.stopSignal, timeout: this.plan.stopTimeout });
+        if (!this.waiting) return; // stopped or shut down meanwhile
+      }
+      this.spawnNow();
+    } finally {
+      this.launching = false;
     }
-    this.spawnNow();
   }
 
   private spawnNow(): void {
@@ -218,7 +227,11 @@ export class ServiceRunner {
    * signal + SIGCONT; SIGKILL after stop_timeout. Resolves when it has stopped.
    */
   stop(intent: StopIntent): Promise<void> {
-    if (this.stopping !== null) return this.stopping;
+    if (this.stopping !== null) {
+      if (intent === 'stop' || intent === 'shutdown') this.stopIntent = intent;
+      return this.stopping;
+    }
+    this.stopIntent = intent;
     clearTimeout(this.backoffTimer);
     const byHand = intent === 'stop';
     if (this.waiting || this.state.id === 'backoff') {
@@ -241,6 +254,8 @@ export class ServiceRunner {
     this.stopping = this.runStop().then(async () => {
       await exitSeen;
       this.stopping = null;
+      const intent = this.stopIntent;
+      const byHand = intent === 'stop';
       const took = this.ctx.now() - since;
       this.ctx.log.info(say.stopped(this.name, took));
       if (intent === 'unhealthy' || intent === 'not-ready') {

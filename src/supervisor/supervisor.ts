@@ -70,6 +70,7 @@ export class Supervisor {
   private internalError = false;
   private shutdownRequested = false;
   private succeededWhenShutdownBegan = true;
+  private evaluationQueued = false;
   private shutdownPromise: Promise<void> | null = null;
   private forced = false;
   private readonly scheduler: Scheduler;
@@ -127,8 +128,14 @@ export class Supervisor {
     const time = this.hooks.now();
     if (previous.id !== runner.state.id) this.emit({ type: 'state', service: runner.name, from: previous.id, to: runner.state.id, time });
     else if (previous === runner.state) this.emit({ type: 'health', service: runner.name, health: runner.health, time });
-    // Reacting synchronously inside a runner's transition would re-enter it; defer.
-    queueMicrotask(() => this.evaluate());
+    // Reacting synchronously inside a runner's transition would re-enter it: defer, and
+    // fold a burst of changes (200 services starting) into one look at the whole.
+    if (this.evaluationQueued) return;
+    this.evaluationQueued = true;
+    queueMicrotask(() => {
+      this.evaluationQueued = false;
+      this.evaluate();
+    });
   }
 
   /** Looks at every service and does what the current states call for. */
