@@ -139,16 +139,18 @@ export function startManifest(manifest: string, env: NodeJS.ProcessEnv = {}, opt
       if (found === undefined) throw new Error(`no service ${name} in ${doc.services.map((s) => s.name).join(', ')}`);
       return found;
     },
-    waitStatus(check, what, timeout = 15_000) {
+    async waitStatus(check, what, timeout = 15_000) {
       let last: StatusDocument | null = null;
-      return waitFor(async () => {
+      let exited = false;
+      void tend.exited.then(() => { exited = true; });
+      const describe = () => `${what}; last status: ${JSON.stringify(last?.services.map((s) => [s.name, s.state, s.restarts]))}\n--- stderr:\n${tend.stderr}`;
+      const found = await waitFor(async () => {
+        if (exited) return 'exited' as const; // no point asking a tend that is gone
         last = await example.status();
         return check(last) ? last : null;
-      }, {
-        timeout,
-        interval: 50,
-        what: () => `${what}; last status: ${JSON.stringify(last?.services.map((s) => [s.name, s.state, s.restarts]))}\n--- stderr:\n${tend.stderr}`,
-      });
+      }, { timeout, interval: 50, what: describe });
+      if (found === 'exited') throw new Error(`tend exited while waiting for ${describe()}`);
+      return found;
     },
     events: () => tendLog(tend.stderr),
     follow() {
