@@ -8,7 +8,7 @@ import type { ConfigIssue } from './issues';
 import { joinPath } from './issues';
 import { locate, type Source } from './source';
 import type { ServiceConfig } from './schema';
-import type { Env } from './interpolate';
+import { own, type Env } from './interpolate';
 
 export type EnvResult = { readonly ok: true; readonly env: Record<string, string> } | { readonly ok: false; readonly issues: ConfigIssue[] };
 
@@ -30,7 +30,7 @@ export async function serviceEnv(name: string, service: ServiceConfig, dir: stri
   for (const [key, value] of Object.entries(service.env ?? {})) {
     if (value === null) {
       // `KEY: null` (or `KEY:`) passes tend's own value through; unset stays unset.
-      const inherited = tendEnv[key];
+      const inherited = own(tendEnv, key);
       if (inherited === undefined) delete env[key];
       else env[key] = inherited;
     } else {

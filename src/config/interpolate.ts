@@ -81,7 +81,7 @@ function braced(body: string, env: Env, unset: string[]): string {
   const operator = /^(:?[-?+])/.exec(rest)?.[1];
   if (operator === undefined) throw new InterpolationError(`invalid interpolation "\${${body}}": expected :-, -, :?, ?, :+ or + after ${name}`);
   const argument = rest.slice(operator.length);
-  const value = env[name];
+  const value = own(env, name);
   const colon = operator.startsWith(':');
   // With a colon, an empty value counts as unset (compose and POSIX sh agree).
   const present = value !== undefined && (!colon || value !== '');
@@ -96,8 +96,16 @@ function braced(body: string, env: Env, unset: string[]): string {
   }
 }
 
+/**
+ * A variable's value, from the environment's own keys only: `\${constructor}` must not
+ * read Object.prototype (process.env inherits from it too).
+ */
+export function own(env: Env, name: string): string | undefined {
+  return Object.hasOwn(env, name) ? env[name] : undefined;
+}
+
 function lookup(name: string, env: Env, unset: string[]): string {
-  const value = env[name];
+  const value = own(env, name);
   if (value === undefined) {
     unset.push(name);
     return '';

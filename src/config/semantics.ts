@@ -72,7 +72,7 @@ export function checkSemantics(raw: unknown, context: SemanticContext): ConfigIs
   const edges = entries.flatMap(([name, service]) => edgesOf(name, service));
   for (const edge of edges) {
     const target = byName.get(edge.to);
-    if (!services || !(edge.to in services)) {
+    if (!services || !Object.hasOwn(services, edge.to)) {
       report(edge.path, `unknown service "${edge.to}"${didYouMean(edge.to, byName.keys())}`, edge.anchor);
       continue;
     }
