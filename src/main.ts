@@ -1,11 +1,21 @@
 // argv → one of tend's modes. The only place that calls process.exit.
+import { join } from 'node:path';
 import { parseCommandLine, UsageError, USAGE, type Command } from './cli/args';
-import { runCheck, runSchema } from './cli/check';
-import { runClient } from './cli/client';
-import { runTini } from './process/tini';
-import { runSupervisor } from './supervisor/run';
 import { adoptEarlySignals } from './early-signals';
 import pkg from '../package.json';
+
+// Each mode is its own bundle beside this one (scripts/build.mjs), loaded on demand:
+// start-up pays only for the mode that runs.
+type Modes = {
+  run: typeof import('./supervisor/run');
+  tini: typeof import('./process/tini');
+  check: typeof import('./cli/check');
+  client: typeof import('./cli/client');
+};
+
+function mode<K extends keyof Modes>(name: K): Modes[K] {
+  return require(join(__dirname, `${name}.cjs`)) as Modes[K];
+}
 
 export const EXIT_USAGE = 2;
 export const EXIT_INTERNAL = 70;
@@ -13,17 +23,17 @@ export const EXIT_INTERNAL = 70;
 async function dispatch(command: Command): Promise<number> {
   switch (command.kind) {
     case 'run':
-      return runSupervisor(command);
+      return mode('run').runSupervisor(command);
     case 'tini':
-      return runTini(command);
+      return mode('tini').runTini(command);
     case 'check':
-      return runCheck(command);
+      return mode('check').runCheck(command);
     case 'schema':
-      return runSchema();
+      return mode('check').runSchema();
     case 'client':
       // Client commands are short-lived: default actions for signals are right.
       adoptEarlySignals(() => process.exit(130));
-      return runClient(command.command, command.socket);
+      return mode('client').runClient(command.command, command.socket);
     case 'version':
       process.stdout.write(`tend ${pkg.version}\n`);
       return 0;
