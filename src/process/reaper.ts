@@ -17,7 +17,9 @@ export interface Reaped {
 }
 
 /** Called after every pass that SIGCHLD or the timer triggered, with what it reaped (maybe nothing). */
-export type ReapListener = (reaped: readonly Reaped[]) => void;
+/** `signal`: a SIGCHLD came (something changed); `timer`: the slow safety pass. */
+export type ReapCause = 'signal' | 'timer';
+export type ReapListener = (reaped: readonly Reaped[], cause: ReapCause) => void;
 
 export interface Reaper {
   /** Orphans reaped so far (tend's zombies_reaped_total). */
@@ -84,11 +86,11 @@ export function startReaper(): Reaper {
     return reaped;
   };
 
-  const onSignal = (): void => {
+  const onPass = (cause: ReapCause): void => {
     const reaped = pass();
     for (const listener of listeners) {
       try {
-        listener(reaped);
+        listener(reaped, cause);
       } catch (error) {
         // A listener's bug must not stop reaping; surface it where it cannot be lost.
         process.nextTick(() => { throw error; });
@@ -96,8 +98,9 @@ export function startReaper(): Reaper {
     }
   };
 
+  const onSignal = (): void => onPass('signal');
   process.on('SIGCHLD', onSignal);
-  const timer = setInterval(onSignal, SAFETY_INTERVAL_MS);
+  const timer = setInterval(() => onPass('timer'), SAFETY_INTERVAL_MS);
   timer.unref();
   // Anything that ended before the handler existed.
   process.nextTick(onSignal);

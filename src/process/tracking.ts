@@ -100,7 +100,12 @@ export class ProcessTracker {
     // Without a cgroup, the parent chain is only evidence if a scan sees the child while
     // its parent lives. Processes come and go around SIGCHLD, so a reaper pass schedules a
     // background scan — at most one per REFRESH_MS: the full scan is off the reaping path.
-    if (this.mode === 'proc' && this.reaper !== null) this.unsubscribe = this.reaper.onReap(() => this.scheduleRefresh());
+    // The safety timer's passes do not count: an idle tend must not scan /proc every second.
+    if (this.mode === 'proc' && this.reaper !== null) {
+      this.unsubscribe = this.reaper.onReap((_reaped, cause) => {
+        if (cause === 'signal') this.scheduleRefresh();
+      });
+    }
   }
 
   private scheduleRefresh(): void {
