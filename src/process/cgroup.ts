@@ -13,6 +13,21 @@ export interface CgroupV2 {
   readonly self: string;
 }
 
+/** Every cgroup2 filesystem in a /proc/PID/mountinfo text: its root and mount point. */
+export function cgroup2Mounts(mountinfo: string): { root: string; mountpoint: string }[] {
+  const mounts: { root: string; mountpoint: string }[] = [];
+  for (const line of mountinfo.split('\n')) {
+    // "id parent major:minor root mountpoint options [optional...] - fstype source superopts"
+    const [before, after] = line.split(' - ');
+    if (before === undefined || after === undefined || after.split(' ')[0] !== 'cgroup2') continue;
+    const fields = before.split(' ');
+    // mountinfo escapes space, tab, newline and backslash as octal.
+    const unescape = (text: string) => text.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+    if (fields[3] !== undefined && fields[4] !== undefined) mounts.push({ root: unescape(fields[3]), mountpoint: unescape(fields[4]) });
+  }
+  return mounts;
+}
+
 /** The cgroup v2 mount (from /proc/self/mountinfo) and tend's place in it, or null. */
 export function findCgroupV2(): CgroupV2 | null {
   let mountinfo: string;
@@ -23,17 +38,8 @@ export function findCgroupV2(): CgroupV2 | null {
   } catch {
     return null;
   }
-  // mountinfo: "id parent major:minor root mountpoint options... - fstype source superopts"
-  let mount: string | null = null;
-  for (const line of mountinfo.split('\n')) {
-    const [before, after] = line.split(' - ');
-    if (after === undefined || !after.startsWith('cgroup2 ')) continue;
-    const fields = before!.split(' ');
-    // Only a mount of the hierarchy's root (as seen from our cgroup namespace) maps paths 1:1.
-    if (fields[3] !== '/') continue;
-    mount = (fields[4] ?? '').replace(/\\040/g, ' ');
-    break;
-  }
+  // Only a mount of the hierarchy's root (as seen from our cgroup namespace) maps paths 1:1.
+  const mount = cgroup2Mounts(mountinfo).find((m) => m.root === '/')?.mountpoint ?? null;
   if (mount === null) return null;
   const line = own.split('\n').find((l) => l.startsWith('0::'));
   if (line === undefined) return null;

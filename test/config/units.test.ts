@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseDuration, parseSize, parseHostPort } from '../../src/config/units';
 import { editDistance, closest } from '../../src/config/suggest';
-import { cgroup2Mounts } from '../../src/config/cgroup';
+import { cgroup2Mounts } from '../../src/process/cgroup';
 
 describe('parseDuration', () => {
   it.each([
@@ -46,6 +46,6 @@ describe('cgroup2Mounts', () => {
       '41 31 0:38 / /sys/fs/cgroup/unified rw,relatime shared:9 - cgroup2 cgroup2 rw',
       '42 31 0:39 / /mnt/with\\040space rw - cgroup2 none rw',
     ].join('\n');
-    expect(cgroup2Mounts(mountinfo)).toEqual(['/sys/fs/cgroup/unified', '/mnt/with space']);
+    expect(cgroup2Mounts(mountinfo).map((m) => m.mountpoint)).toEqual(['/sys/fs/cgroup/unified', '/mnt/with space']);
   });
 });
