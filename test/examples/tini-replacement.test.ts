@@ -24,7 +24,7 @@ function stateOf(pid: number): string | null {
 }
 
 describe.skipIf(!canUnshare())('examples/tini-replacement', () => {
-  it('tend -- node server.cjs: no zombie left by the server's double-forked grandchildren, SIGINT forwarded; exits with the server\'s 0', async () => {
+  it("tend -- node server.cjs: no zombie left by the server's double-forked grandchildren, SIGINT forwarded; exits with the server's 0", async () => {
     const port = await freePort();
     const tend = startTend(['--', 'node', 'server.cjs'], { pid1: true, cwd: join(EXAMPLES, 'tini-replacement'), env: { PORT: String(port) } });
     running.push(tend);
