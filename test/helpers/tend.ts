@@ -80,11 +80,15 @@ function baseEnv(extra: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv {
   return env;
 }
 
+/** The command line that runs tend, as PID 1 of a new PID namespace when asked. */
+function tendArgv(args: readonly string[], pid1: boolean | undefined): string[] {
+  const tend = [process.execPath, TEND_BIN, ...args];
+  return pid1 ? ['unshare', '--pid', '--fork', '--mount-proc', '--kill-child', ...tend] : tend;
+}
+
 /** Starts tend with the given arguments. */
 export function startTend(args: readonly string[], options: StartOptions = {}): RunningTend {
-  const argv = options.pid1
-    ? ['unshare', '--pid', '--fork', '--mount-proc', '--kill-child', process.execPath, TEND_BIN, ...args]
-    : [process.execPath, TEND_BIN, ...args];
+  const argv = tendArgv(args, options.pid1);
   const child = spawn(argv[0]!, argv.slice(1), {
     env: baseEnv(options.env),
     cwd: options.cwd ?? ROOT,
@@ -117,9 +121,7 @@ export function startTend(args: readonly string[], options: StartOptions = {}): 
 
 /** Runs tend to completion and returns its exit code and output. */
 export function runTendSync(args: readonly string[], options: StartOptions & { input?: string; timeout?: number } = {}) {
-  const argv = options.pid1
-    ? ['unshare', '--pid', '--fork', '--mount-proc', '--kill-child', process.execPath, TEND_BIN, ...args]
-    : [process.execPath, TEND_BIN, ...args];
+  const argv = tendArgv(args, options.pid1);
   const result = spawnSync(argv[0]!, argv.slice(1), {
     env: baseEnv(options.env),
     cwd: options.cwd ?? ROOT,

@@ -1,34 +1,11 @@
 // More of the supervisor end to end: every readiness probe kind, stop_command,
 // leftovers, starting by hand with dependencies, forwarding to main, the no-main rules.
-import { describe, expect, it, afterEach } from 'vitest';
-import { join } from 'node:path';
-import { writeFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
 import { createServer } from 'node:net';
-import { ROOT, canUnshare, lines, runTendSync, startTend, tempDir, waitFor, writeManifest, type RunningTend } from '../helpers/tend';
+import { canUnshare, waitFor } from '../helpers/tend';
+import { scenario } from './scenario';
 
-const FIXTURES = join(ROOT, 'test', 'fixtures', 'bin');
 const pid1 = canUnshare();
-const running: RunningTend[] = [];
-
-afterEach(() => {
-  for (const tend of running.splice(0)) tend.child.kill('SIGKILL');
-});
-
-function setup(manifest: string) {
-  const dir = tempDir();
-  const events = join(dir, 'events');
-  writeFileSync(events, '');
-  const file = writeManifest(dir, manifest);
-  const socket = join(dir, 'tend.sock');
-  const env = { EVENTS: events, DIR: dir, PATH: `${FIXTURES}:${process.env.PATH ?? ''}`, TEND_SOCKET: socket };
-  const start = () => {
-    const tend = startTend(['run', '-c', file], { pid1: true, env });
-    running.push(tend);
-    return tend;
-  };
-  const cli = (...args: string[]) => runTendSync(args, { env });
-  return { dir, file, events: () => lines(events), start, cli };
-}
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -44,7 +21,7 @@ describe.skipIf(!pid1)('supervisor features as PID 1', () => {
   it('waits for tcp, http, log and notify_fd readiness before starting dependents', async () => {
     const tcpPort = await freePort();
     const httpPort = await freePort();
-    const t = setup(`
+    const t = scenario(`
 services:
   app: { main: true, command: [svc, app] }
   tcp:
@@ -77,7 +54,7 @@ services:
   });
 
   it('runs stop_command instead of the stop signal', async () => {
-    const t = setup(`
+    const t = scenario(`
 services:
   app: { main: true, command: [svc, app] }
   graceful:
@@ -94,7 +71,7 @@ services:
   });
 
   it('stops what a run left behind before the service starts again', async () => {
-    const t = setup(`
+    const t = scenario(`
 services:
   app: { main: true, command: [svc, app] }
   forker:
@@ -112,7 +89,7 @@ services:
   });
 
   it('starts a service by hand with its dependencies; a service stopped by hand stays down', async () => {
-    const t = setup(`
+    const t = scenario(`
 services:
   app: { main: true, command: [svc, app] }
   db: { command: [svc, db], autostart: false }
@@ -141,7 +118,7 @@ services:
   });
 
   it('forwards SIGUSR1, SIGUSR2 and SIGWINCH to main, and never opens an inspector', async () => {
-    const t = setup(`
+    const t = scenario(`
 services:
   app:
     main: true
@@ -159,7 +136,7 @@ services:
   });
 
   it('waits shutdown_delay before stopping anything', async () => {
-    const t = setup(`
+    const t = scenario(`
 settings: { shutdown_delay: 600ms }
 services:
   app: { main: true, command: [svc, app] }
@@ -174,13 +151,13 @@ services:
   });
 
   it('with no main, exits 0 once every service has completed, and 1 when one failed', async () => {
-    const ok = setup(`
+    const ok = scenario(`
 services:
   a: { type: oneshot, command: 'true' }
   b: { type: oneshot, command: 'true', depends_on: { a: { condition: completed } } }
 `);
     expect((await ok.start().exited).code).toBe(0);
-    const failed = setup(`
+    const failed = scenario(`
 services:
   a: { type: oneshot, command: 'true' }
   b: { command: 'exit 4', restart: never }
@@ -189,7 +166,7 @@ services:
   });
 
   it('a critical sidecar that gives up ends the container with 1; a plain one does not', async () => {
-    const t = setup(`
+    const t = scenario(`
 services:
   app: { main: true, command: [svc, app] }
   plain:
@@ -206,7 +183,7 @@ services:
   });
 
   it('refuses a broken manifest before starting anything, exit 2', async () => {
-    const t = setup(`
+    const t = scenario(`
 services:
   app: { main: true, command: [svc, app], restart: sometimes }
 `);

@@ -1,40 +1,16 @@
 // The supervisor end to end: real tend as PID 1 of a new PID namespace, real children.
 // Services record what happens to them in an events file; tests assert order, exit
 // codes and timing bounds, waiting on conditions with deadlines.
-import { describe, expect, it, afterEach } from 'vitest';
-import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
-import { ROOT, canUnshare, lines, startTend, stopwatch, tempDir, waitFor, writeManifest, type RunningTend } from '../helpers/tend';
+import { canUnshare, stopwatch, waitFor } from '../helpers/tend';
+import { event, scenario } from './scenario';
 
-const FIXTURES = join(ROOT, 'test', 'fixtures', 'bin');
 const pid1 = canUnshare();
-const running: RunningTend[] = [];
-
-afterEach(() => {
-  for (const tend of running.splice(0)) tend.child.kill('SIGKILL');
-});
-
-function setup(manifest: string) {
-  const dir = tempDir();
-  const events = join(dir, 'events');
-  writeFileSync(events, '');
-  const file = writeManifest(dir, manifest);
-  const start = () => {
-    const tend = startTend(['run', '-c', file], {
-      pid1: true,
-      env: { EVENTS: events, DIR: dir, PATH: `${FIXTURES}:${process.env.PATH ?? ''}` },
-    });
-    running.push(tend);
-    return tend;
-  };
-  return { dir, file, events: () => lines(events), start };
-}
-
-const event = (list: string[], line: string) => list.indexOf(line);
 
 describe.skipIf(!pid1)('supervisor as PID 1', () => {
   it('starts in dependency order honouring ready and completed, and stops in exact reverse', async () => {
-    const t = setup(`
+    const t = scenario(`
 services:
   db:
     command: sh -c 'sleep 0.3; touch "$DIR/db.ready"; exec svc db'
@@ -71,7 +47,7 @@ services:
   });
 
   it('SIGKILLs a service that ignores SIGTERM after its stop_timeout while others stop gracefully', async () => {
-    const t = setup(`
+    const t = scenario(`
 services:
   app: { main: true, command: [svc, app] }
   stubborn:
@@ -91,7 +67,7 @@ services:
   });
 
   it('holds shutdown_timeout against slow services, and a second SIGTERM kills at once', async () => {
-    const t = setup(`
+    const t = scenario(`
 settings: { shutdown_timeout: 1s }
 services:
   app: { main: true, command: [svc, app] }
@@ -107,7 +83,7 @@ services:
     expect(elapsed()).toBeLessThan(2500);
     expect(tend.stdout + tend.stderr).toMatch(/shutdown_timeout \(1s\) passed.*held up by slow/);
 
-    const t2 = setup(`
+    const t2 = scenario(`
 settings: { shutdown_timeout: 60s }
 services:
   app: { main: true, command: [svc, app] }
@@ -126,7 +102,7 @@ services:
   });
 
   it('restarts with growing backoff, and a restart limit makes a critical service end the container with 1', async () => {
-    const t = setup(`
+    const t = scenario(`
 services:
   app: { main: true, command: [svc, app] }
   flaky:
@@ -152,7 +128,7 @@ services:
   });
 
   it('a failed oneshot blocks its dependents and fails the start with status 1', async () => {
-    const t = setup(`
+    const t = scenario(`
 services:
   migrate: { type: oneshot, command: 'exit 3' }
   app:
@@ -173,7 +149,7 @@ services:
     ['kill -USR2 $$$$', 128 + 12], // $$ is a literal $ in a manifest
     ['exec /nonexistent/command', 127],
   ])("main's end (%s) becomes tend's exit status %i", async (command, expected) => {
-    const t = setup(`
+    const t = scenario(`
 services:
   app: { main: true, command: '${command}' }
   side: { command: [svc, side] }
@@ -184,7 +160,7 @@ services:
   });
 
   it("a main killed by tend's own stop signal exits 128+15", async () => {
-    const t = setup(`
+    const t = scenario(`
 services:
   app: { main: true, command: [sleep, "1000"] }
 `);
@@ -202,7 +178,7 @@ services:
   b: { command: [svc, b] }
   gone: { command: [svc, gone] }
 ${extra}`;
-    const t = setup(base('1', ''));
+    const t = scenario(base('1', ''));
     const tend = t.start();
     await waitFor(() => ['start a', 'start b', 'start gone', 'start app'].every((e) => t.events().includes(e)));
     writeFileSync(t.file, base('2', '  c: { command: [svc, c] }').replace(/  gone:.*\n/, ''));
@@ -221,7 +197,7 @@ ${extra}`;
   });
 
   it('a failing health check restarts the service', async () => {
-    const t = setup(`
+    const t = scenario(`
 services:
   app: { main: true, command: [svc, app] }
   checked:
@@ -236,7 +212,7 @@ services:
   });
 
   it('a schedule fires and skips a run that would overlap', async () => {
-    const t = setup(`
+    const t = scenario(`
 services:
   app: { main: true, command: [svc, app] }
   job:
