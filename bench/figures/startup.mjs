@@ -15,13 +15,14 @@ export async function run(ctx) {
   m.notes.push('Runs: one warm-up launch, then the measured ones. The main writes CLOCK_MONOTONIC as its first instruction; the start is process.hrtime just before spawn().');
   await forSubjects(ctx, ['tend run', 'tend --', 'tini', 'dumb-init', 'supervisord'], async (subject) => {
     const samples = [];
-    for (let i = 0; i <= ctx.runs; i++) {
+    const warmups = ctx.smoke ? 0 : 1;
+    for (let i = 0; i < ctx.runs + warmups; i++) {
       const dir = workDir(ctx, `startup-${subject}`);
       const file = join(dir, 'stamp');
       const init = launch(subject, [{ name: 'main', argv: [ctx.tools, 'stamp', file], main: true }], dir);
       try {
         const [stamp] = await waitFor(() => stamps(file).length > 0 && stamps(file), { timeout: 20_000, what: `${subject}'s main` });
-        if (i > 0) samples.push(msBetween(init.started, stamp));
+        if (i >= warmups) samples.push(msBetween(init.started, stamp));
         if (subject === 'supervisord') init.child.kill('SIGTERM');
         await withTimeout(init.exited, 15_000, `${subject} exit`);
       } finally {

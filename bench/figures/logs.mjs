@@ -1,0 +1,103 @@
+// Log throughput. The service (C tool `gen SIZE FILE`) writes SIZE bytes of 100-byte
+// lines to its stdout as fast as the reader takes them, stamping start and end; the
+// figure is SIZE / (end − start) in MB/s (10^6 bytes): a blocking writer runs at the
+// reader's pace, so this is the init's log throughput (within one pipe buffer).
+//   prefixed: tend's stdout is /dev/null; baseline `gen | cat > /dev/null`.
+//   rotating files: 64 MiB files, keep 3; tend (console: none) vs supervisord's logfile.
+// Also tend's peak RSS (VmHWM) during the prefixed run.
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, openSync, readSync, closeSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { launch, msBetween, procStatus, stamps, waitFor, withTimeout, workDir, cleanEnv } from '../lib/common.mjs';
+import { forSubjects, metric, notApplicable } from '../lib/figure.mjs';
+
+export const id = 'logs';
+
+function rate(size, file) {
+  const [s] = stamps(file, 'S');
+  const [e] = stamps(file, 'E');
+  return size / (msBetween(s, e) / 1000) / 1e6;
+}
+
+async function viaCat(ctx, size) {
+  const dir = workDir(ctx, 'logs-cat');
+  const file = join(dir, 'gen');
+  const child = spawn('sh', ['-c', `'${ctx.tools}' gen ${size} '${file}' | cat > /dev/null`], { stdio: 'ignore', env: cleanEnv() });
+  const code = await new Promise((r) => child.on('exit', r));
+  if (code !== 0) throw new Error(`gen | cat exited ${code}`);
+  return rate(size, file);
+}
+
+/** Whole lines: every log file ends with a newline. */
+function wholeLines(dir) {
+  for (const f of readdirSync(dir).filter((n) => n.startsWith('svc.log'))) {
+    const path = join(dir, f);
+    const size = statSync(path).size;
+    if (size === 0) continue;
+    const fd = openSync(path, 'r');
+    const b = Buffer.alloc(1);
+    readSync(fd, b, 0, 1, size - 1);
+    closeSync(fd);
+    if (b[0] !== 10) return `${f} ends mid-line`;
+  }
+  return null;
+}
+
+export async function run(ctx) {
+  const size = ctx.smoke ? 8 * 1024 * 1024 : 1024 ** 3;
+  const mib = `${size / 1024 ** 2} MiB`;
+  const prefixed = metric({ id: 'logs-prefixed', title: 'log throughput, prefixed to /dev/null', goal: '≥ 500 MB/s', unit: 'MB/s', better: 'higher', holds: (x) => x >= 500 });
+  const files = metric({ id: 'logs-file', title: 'log throughput to rotating files', goal: '≥ supervisord', unit: 'MB/s', better: 'higher',
+    holds: (x, self) => { const s = self.results.supervisord?.samples; return s?.length ? x >= [...s].sort((a, b) => a - b)[Math.floor(s.length / 2)] : null; } });
+  const peaks = [];
+  await forSubjects(ctx, ['tend run', 'cat'], async (subject) => {
+    const samples = [];
+    for (let i = 0; i < ctx.runs; i++) {
+      if (subject === 'cat') { samples.push(await viaCat(ctx, size)); continue; }
+      const dir = workDir(ctx, 'logs-prefixed');
+      const file = join(dir, 'gen');
+      const init = launch(subject, [{ name: 'gen', argv: [ctx.tools, 'gen', String(size), file], main: true }], dir);
+      let peak = 0;
+      const timer = setInterval(() => { peak = Math.max(peak, procStatus(init.child.pid, 'VmHWM') ?? 0); }, 50);
+      try {
+        await withTimeout(init.exited, 120_000, 'tend with a log generator');
+      } finally {
+        clearInterval(timer);
+        await init.kill();
+      }
+      if (stamps(file, 'E').length === 0) throw new Error(`generator did not finish: ${init.output().slice(-300)}`);
+      samples.push(rate(size, file));
+      peaks.push(peak / 1024);
+    }
+    return samples;
+  }, [prefixed]);
+  prefixed.notes.push(`${mib} of 100-byte lines per run. tend's peak RSS (VmHWM, MiB) in the runs: ${peaks.map((p) => p.toFixed(0)).join(', ')} (issue 6 goal: < 80 MB).`);
+  notApplicable(prefixed, ['tini', 'dumb-init', 'supervisord'], 'no prefixed console output (tini and dumb-init do not capture; supervisord logs to files)');
+
+  const problems = [];
+  await forSubjects(ctx, ['tend run', 'supervisord'], async (subject) => {
+    const samples = [];
+    for (let i = 0; i < ctx.runs; i++) {
+      const dir = workDir(ctx, `logs-file-${subject}`);
+      const file = join(dir, 'gen');
+      const service = { name: 'svc', argv: [ctx.tools, 'gen', String(size), file], main: true, logFile: join(dir, 'svc.log'), maxSize: '64MB', maxSizeBytes: 64 * 1024 * 1024, keep: 3 };
+      const init = launch(subject, [service], dir);
+      try {
+        if (subject === 'supervisord') {
+          await waitFor(() => stamps(file, 'E').length > 0, { timeout: 120_000, interval: 20, what: 'the generator under supervisord' });
+          init.child.kill('SIGTERM');
+        }
+        await withTimeout(init.exited, 120_000, `${subject} with a log generator`);
+      } finally {
+        await init.kill();
+      }
+      samples.push(rate(size, file));
+      const problem = wholeLines(dir);
+      if (problem) problems.push(`${subject}: ${problem}`);
+    }
+    return samples;
+  }, [files]);
+  files.notes.push(`${mib} per run into 64 MiB files, keep 3. Whole lines: ${problems.length === 0 ? 'every file ends with a newline' : problems.join('; ')}.`);
+  notApplicable(files, ['tini', 'dumb-init'], 'no log files');
+  return [prefixed, files];
+}

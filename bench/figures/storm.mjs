@@ -1,0 +1,41 @@
+// Last orphan exit → zero zombies, in a storm of 2,000 orphans, the init as PID 1 of a
+// new PID namespace. The main is the C tool's `storm` role: it makes N double-forked
+// orphans (re-parented to PID 1) that block on a pipe, releases them at once, and each
+// orphan stamps its exit time into shared memory (the latest wins); the main then polls
+// PID 1's children lists every ~50 µs until none but itself is left. Figure: zero − last exit.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { launch, msBetween, readText, waitFor, withTimeout, workDir } from '../lib/common.mjs';
+import { forSubjects, metric } from '../lib/figure.mjs';
+
+export const id = 'storm';
+
+export async function run(ctx) {
+  const orphans = ctx.smoke ? 50 : 2000;
+  const m = metric({ id, title: `last orphan exit → zero zombies, ${orphans}-orphan storm`, goal: '≤ 2× tini', unit: 'ms',
+    holds: (x, self) => { const t = self.results.tini?.samples; return t?.length ? x <= 2 * [...t].sort((a, b) => a - b)[Math.floor(t.length / 2)] : null; } });
+  const release = [];
+  await forSubjects(ctx, ['tend run', 'tend --', 'tini', 'dumb-init', 'supervisord'], async (subject) => {
+    const samples = [];
+    const runs = subject === 'supervisord' && !ctx.smoke ? Math.min(ctx.runs, 5) : ctx.runs;
+    for (let i = 0; i < runs; i++) {
+      const dir = workDir(ctx, `storm-${subject}`);
+      const out = join(dir, 'storm.json');
+      const init = launch(subject, [{ name: 'storm', argv: [ctx.tools, 'storm', String(orphans), out], main: true }], dir, { pid1: true });
+      try {
+        const text = await waitFor(() => readText(out).endsWith('\n') && readText(out), { timeout: 90_000, interval: 20, what: `${subject}'s storm result` });
+        const r = JSON.parse(text);
+        if (r.exited !== orphans || r.zero_ns === 0) throw new Error(`storm incomplete: ${text.trim()}`);
+        samples.push(msBetween(r.last_exit_ns, r.zero_ns));
+        release.push(`${subject} ${msBetween(r.released_ns, r.zero_ns).toFixed(1)}`);
+        if (subject === 'supervisord') init.child.kill('SIGTERM');
+        await withTimeout(init.exited, 20_000, `${subject} exit`).catch(() => {});
+      } finally {
+        await init.kill();
+      }
+    }
+    return samples;
+  }, [m]);
+  m.notes.push(`Release of all orphans → zero zombies (ms, each run): ${release.join('; ')}.`);
+  return [m];
+}
