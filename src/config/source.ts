@@ -1,7 +1,7 @@
 // Step 1: YAML text → a Document that remembers where every node came from. Syntax
 // errors and duplicate keys become located issues; `locate` maps a key path back to
 // line:col for the later steps, which work on plain values.
-import { LineCounter, parseDocument, isMap, isSeq, isScalar, isPair, type Document, type Node, type ParsedNode } from 'yaml';
+import { LineCounter, parseDocument, isMap, isSeq, isScalar, isPair, visit, type Document, type Node, type ParsedNode } from 'yaml';
 import type { ConfigIssue } from './issues';
 import { joinPath } from './issues';
 
@@ -19,7 +19,10 @@ export function parseYaml(file: string, text: string): ParseResult {
   // uniqueKeys makes a duplicate key an error rather than last-one-wins. merge enables
   // `<<: *defaults`, which compose users reach for to share settings between services.
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, merge: true, prettyErrors: false });
-  if (doc.errors.length === 0) return { ok: true, source: { file, doc, lineCounter } };
+  if (doc.errors.length === 0) {
+    const aliasIssues = checkAliases(file, doc, lineCounter);
+    return aliasIssues.length === 0 ? { ok: true, source: { file, doc, lineCounter } } : { ok: false, issues: aliasIssues };
+  }
   const issues = doc.errors.map((error): ConfigIssue => {
     const { line, col } = lineCounter.linePos(error.pos[0]);
     const key = error.code === 'DUPLICATE_KEY' ? duplicateKeyPath(doc, error.pos[0]) : '';
@@ -27,6 +30,42 @@ export function parseYaml(file: string, text: string): ParseResult {
     return { file, line, col, path: key, message };
   });
   return { ok: false, issues };
+}
+
+/**
+ * Problems the yaml library only finds when it builds values (toJS throws a
+ * ReferenceError, or drops a `__proto__` key): an alias to an anchor that is not defined before it, and an alias
+ * expansion beyond its resource-exhaustion limit. Found here, located, so that nothing
+ * downstream throws for a bad manifest.
+ */
+function checkAliases(file: string, doc: Document.Parsed, lineCounter: LineCounter): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  let first: number | null = null;
+  visit(doc, {
+    // toJS assigns keys to plain objects: `__proto__:` would set the prototype and the
+    // entry would vanish — a service silently dropped. No manifest needs such a key.
+    Pair(_key, pair) {
+      if (isScalar(pair.key) && pair.key.value === '__proto__') {
+        const offset = pair.key.range?.[0] ?? 0;
+        issues.push({ file, ...lineCounter.linePos(offset), path: duplicateKeyPath(doc, offset), message: 'a key named __proto__ is not allowed' });
+      }
+    },
+    Alias(_key, node) {
+      const offset = node.range?.[0] ?? 0;
+      first ??= offset;
+      if (node.resolve(doc) === undefined) {
+        issues.push({ file, ...lineCounter.linePos(offset), path: '', message: `invalid YAML: alias *${node.source} refers to no anchor defined before it` });
+      }
+    },
+  });
+  if (issues.length > 0 || first === null) return issues;
+  try {
+    doc.toJS();
+  } catch (error) {
+    const message = error instanceof Error ? firstLine(error.message) : String(error);
+    issues.push({ file, ...lineCounter.linePos(first), path: '', message: `invalid YAML: ${message}` });
+  }
+  return issues;
 }
 
 function firstLine(message: string): string {

@@ -207,4 +207,28 @@ describe('regressions found by the manifest fuzzer', () => {
     expect(app.env.valueOf).toBe('set');
     expect(JSON.stringify(app.env)).not.toMatch(/native code/);
   });
+
+  it('yaml-unresolved-alias: an alias with no anchor before it, or an alias bomb, is a located problem (exit 2), not an internal error (exit 70)', async () => {
+    const dangling = await load('services:\n  app:\n    command: [sleep, "1"]\n    ready: *nowhere\n');
+    expect(dangling.ok).toBe(false);
+    if (!dangling.ok) expect(formatIssue(dangling.issues[0]!)).toMatch(/:4:12: invalid YAML: alias \*nowhere refers to no anchor defined before it$/);
+
+    const levels = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
+    for (let i = 1; i < 8; i++) levels.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10).fill(`*${String.fromCharCode(96 + i)}`).join(', ')}]`);
+    const bomb = await load(`x-bomb:\n${levels.map((l) => `  ${l}`).join('\n')}\nservices:\n  app: { command: [sleep, "1"] }\n`);
+    expect(bomb.ok).toBe(false);
+    if (!bomb.ok) expect(formatIssue(bomb.issues[0]!)).toMatch(/:\d+:\d+: invalid YAML: Excessive alias count/);
+
+    const file = join(tempDir('tend-fuzz-regression-'), 'tend.yaml');
+    writeFileSync(file, 'services:\n  app: { command: *x }\n');
+    const cli = runTendSync(['check', '-c', file]);
+    expect(cli.code).toBe(2);
+    expect(cli.stderr).toMatch(/alias \*x refers to no anchor/);
+  });
+
+  it('yaml-proto-key: a service named __proto__ is a located problem, not silently dropped', async () => {
+    const result = await load('services:\n  app: { command: [sleep, "1"] }\n  __proto__:\n    command: [sleep, "1"]\n');
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.issues.map((i) => formatIssue(i))).toEqual([expect.stringMatching(/:3:3: services\.__proto__: a key named __proto__ is not allowed$/)]);
+  });
 });
