@@ -2,6 +2,8 @@
 const http = require('node:http');
 
 const port = Number(process.env.WEB_PORT || 8080);
+// 127.0.0.1 outside a container; 0.0.0.0 in one, so that a published port reaches it.
+const host = process.env.WEB_HOST || '127.0.0.1';
 const appPort = Number(process.env.APP_PORT || 8081);
 
 const server = http.createServer((req, res) => {
@@ -17,5 +19,5 @@ const server = http.createServer((req, res) => {
   res.setHeader('content-type', 'text/html');
   res.end('<h1>migrated VM</h1><p>try <a href="/api">/api</a></p>\n');
 });
-server.listen(port, '127.0.0.1', () => console.log(`web listening on 127.0.0.1:${port}`));
+server.listen(port, host, () => console.log(`web listening on ${host}:${port}`));
 process.on('SIGTERM', () => server.close(() => process.exit(0)));

@@ -4,6 +4,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { request } from 'node:http';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import type { ServiceStatus, StatusDocument, TendEvent } from '../../src/control/api';
 import { ROOT, TEND_BIN, startTend, tempDir, waitFor, type RunningTend, type StartOptions } from '../helpers/tend';
@@ -206,4 +207,15 @@ export function from(messages: readonly string[], prefix: string): string[] {
   const index = messages.findIndex((m) => m.startsWith(prefix));
   if (index < 0) throw new Error(`no message starting "${prefix}" in tend's log:\n${messages.join('\n')}`);
   return messages.slice(index);
+}
+
+/**
+ * An address of this machine other than loopback (what a published container port or a
+ * kubelet probe connects to), or 127.0.0.1 when it has none.
+ */
+export function outsideAddress(): string {
+  for (const addresses of Object.values(networkInterfaces())) {
+    for (const address of addresses ?? []) if (address.family === 'IPv4' && !address.internal) return address.address;
+  }
+  return '127.0.0.1';
 }

@@ -3,7 +3,7 @@
 // shutdown_delay (5 s), then an ordered stop and app's 0.
 import { afterEach, describe, expect, it } from 'vitest';
 import { canUnshare, stopwatch, waitFor } from '../helpers/tend';
-import { allIn, freePort, get, killLeftovers, shutdownIndex, startExample, stateIndex } from './helpers';
+import { allIn, freePort, get, killLeftovers, outsideAddress, shutdownIndex, startExample, stateIndex } from './helpers';
 
 afterEach(killLeftovers);
 
@@ -11,7 +11,8 @@ describe.skipIf(!canUnshare())('examples/kubernetes', () => {
   it('serves probes on 0.0.0.0 without /status, restarts the shipper, and drains for shutdown_delay on SIGTERM', async () => {
     const [port, httpPort] = [await freePort(), await freePort()];
     const pod = startExample('kubernetes', { PORT: String(port), TEND_HTTP_PORT: String(httpPort) });
-    const tend = `http://127.0.0.1:${httpPort}`;
+    // kubelet probes connect to the pod IP, not to loopback.
+    const tend = `http://${outsideAddress()}:${httpPort}`;
     await pod.waitStatus((doc) => allIn(doc, ['app'], ['ready']) && allIn(doc, ['shipper'], ['running']), 'app ready');
     pod.follow();
     expect(pod.tend.stderr).toContain(`"msg":"http: listening on 0.0.0.0:${httpPort}"`); // log_format: json
@@ -33,8 +34,8 @@ describe.skipIf(!canUnshare())('examples/kubernetes', () => {
     expect(elapsed()).toBeLessThan(1000);
     // Draining: tend lives, the app still serves, nothing has been stopped yet.
     expect((await get(`${tend}/healthz`)).status).toBe(200);
-    expect((await get(`http://127.0.0.1:${port}/`)).status).toBe(200);
-    expect((await pod.cli(['health'])).code).not.toBe(0);
+    expect((await get(`http://${outsideAddress()}:${port}/`)).status).toBe(200);
+    expect((await pod.cli(['health'])).code).toBe(1);
     expect((await pod.service('app')).state).toBe('ready');
 
     const { code } = await pod.tend.exited;

@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { canUnshare, readText, tempDir } from '../helpers/tend';
-import { allIn, at, freePort, get, killLeftovers, shutdownIndex, startExample, stateIndex } from './helpers';
+import { allIn, at, freePort, get, killLeftovers, outsideAddress, shutdownIndex, startExample, stateIndex } from './helpers';
 
 afterEach(killLeftovers);
 
@@ -12,8 +12,9 @@ describe.skipIf(!canUnshare())('examples/migrated-vm', () => {
   it('starts in order, serves, restarts web and monitor, and stops in reverse order with 0', async () => {
     const [appPort, webPort, httpPort] = [await freePort(), await freePort(), await freePort()];
     const data = tempDir('tend-vm-data-');
+    // As docker-compose.yml runs it: web and tend's HTTP on 0.0.0.0, so a published port reaches them.
     const vm = startExample('migrated-vm', {
-      APP_PORT: String(appPort), WEB_PORT: String(webPort), TEND_HTTP: `127.0.0.1:${httpPort}`, DATA_DIR: data,
+      APP_PORT: String(appPort), WEB_PORT: String(webPort), WEB_HOST: '0.0.0.0', TEND_HTTP: `0.0.0.0:${httpPort}`, DATA_DIR: data,
     });
     const up = await vm.waitStatus((doc) =>
       allIn(doc, ['migrate'], ['completed']) && allIn(doc, ['app', 'web'], ['ready']) && allIn(doc, ['logrotate', 'monitor'], ['running']),
@@ -27,11 +28,12 @@ describe.skipIf(!canUnshare())('examples/migrated-vm', () => {
 
     // The front proxies to the app, which writes its access log where migrate prepared.
     vm.follow();
-    const api = await get(`http://127.0.0.1:${webPort}/api`);
+    const api = await get(`http://${outsideAddress()}:${webPort}/api`);
     expect(api.status).toBe(200);
     expect(JSON.parse(api.body)).toMatchObject({ hits: 1 });
     expect(readText(join(data, 'schema')).trim()).toBe('1');
-    expect((await get(`http://127.0.0.1:${httpPort}/readyz`)).status).toBe(200);
+    expect((await get(`http://${outsideAddress()}:${httpPort}/readyz`)).status).toBe(200);
+    expect((await get(`http://${outsideAddress()}:${httpPort}/status`)).status).toBe(404); // not loopback
 
     // A restart by hand over the socket: web comes back ready with a new pid.
     const webBefore = await vm.service('web');

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canUnshare, childrenOf, startTend, waitFor, type RunningTend } from '../helpers/tend';
-import { EXAMPLES, allIn, freePort, get, killLeftovers, startExample } from './helpers';
+import { EXAMPLES, allIn, freePort, get, killLeftovers, outsideAddress, startExample } from './helpers';
 
 const running: RunningTend[] = [];
 afterEach(() => {
@@ -26,11 +26,12 @@ function stateOf(pid: number): string | null {
 describe.skipIf(!canUnshare())('examples/tini-replacement', () => {
   it("tend -- node server.cjs: no zombie left by the server's double-forked grandchildren, SIGINT forwarded; exits with the server's 0", async () => {
     const port = await freePort();
-    const tend = startTend(['--', 'node', 'server.cjs'], { pid1: true, cwd: join(EXAMPLES, 'tini-replacement'), env: { PORT: String(port) } });
+    // As docker-compose.yml runs it: HOST=0.0.0.0, so that the published port reaches it.
+    const tend = startTend(['--', 'node', 'server.cjs'], { pid1: true, cwd: join(EXAMPLES, 'tini-replacement'), env: { PORT: String(port), HOST: '0.0.0.0' } });
     running.push(tend);
-    await tend.waitOutput(`server listening on 127.0.0.1:${port}`);
+    await tend.waitOutput(`server listening on 0.0.0.0:${port}`);
     // Each request leaves a grandchild that double-forks away; it comes to tend (PID 1).
-    for (let i = 0; i < 5; i += 1) expect((await get(`http://127.0.0.1:${port}/`)).body).toBe('hello\n');
+    for (let i = 0; i < 5; i += 1) expect((await get(`http://${outsideAddress()}:${port}/`)).body).toBe('hello\n');
     const pid = await tend.tendPid();
     await waitFor(() => {
       const children = childrenOf(pid);

@@ -56,7 +56,7 @@ services:
     const url = `http://127.0.0.1:${port}`;
     expect(await until(`${url}/readyz`, 503)).toMatch(/app/);
     expect((await get(`${url}/healthz`)).status).toBe(200);
-    expect((await tend.cli(['health'])).code).not.toBe(0);
+    expect((await tend.cli(['health'])).code).toBe(1); // Docker HEALTHCHECK: 1 = unhealthy (2 is reserved)
 
     for (const name of ['app.ready', 'app.alive', 'side.ready']) writeFileSync(join(dir, name), '');
     await until(`${url}/readyz`, 200);
@@ -66,7 +66,7 @@ services:
     // Liveness: main's healthcheck fails (restart: never, so main stays up, unhealthy).
     rmSync(join(dir, 'app.alive'));
     expect(await until(`${url}/readyz`, 503)).toMatch(/app.*unhealthy/);
-    expect((await tend.cli(['health'])).code).not.toBe(0);
+    expect((await tend.cli(['health'])).code).toBe(1); // Docker HEALTHCHECK: 1 = unhealthy (2 is reserved)
     writeFileSync(join(dir, 'app.alive'), '');
     await until(`${url}/readyz`, 200);
 
