@@ -3,7 +3,8 @@
 // shutdown_delay; /status only on loopback unless http_status; /status is the document
 // `tend status --json` prints.
 import { afterEach, describe, expect, it } from 'vitest';
-import { rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { canUnshare, stopwatch, tempDir, waitFor, writeManifest } from '../helpers/tend';
 import { allIn, freePort, get, killLeftovers, startManifest } from '../examples/helpers';
@@ -122,6 +123,22 @@ services:
 
     expect((await tend.tend.exited).code).toBe(0);
     expect(elapsed()).toBeGreaterThanOrEqual(950);
+  });
+
+  it('a port already taken is a start-up error: exit 2, the address named, nothing started', async () => {
+    const dir = tempDir('tend-http-');
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const file = writeManifest(dir, `settings: { http: "127.0.0.1:${port}" }\nservices:\n  app: { main: true, command: ["sh", "-c", "touch '${dir}/started'"] }\n`);
+      const tend = startManifest(file);
+      expect((await tend.tend.exited).code).toBe(2);
+      expect(tend.tend.stderr).toContain(`127.0.0.1:${port}: EADDRINUSE`);
+      expect(existsSync(join(dir, 'started'))).toBe(false);
+    } finally {
+      blocker.close();
+    }
   });
 
   it('/status is the `tend status --json` document on loopback; 404 on 0.0.0.0 unless http_status: true', async () => {
