@@ -4,6 +4,7 @@
 # Use it as a base image: COPY your tend.yaml to /etc/tend/ (or set TEND_CONFIG).
 # `docker run --init` and compose `init: true` are unnecessary — tend is the init — and
 # harmless: under another init tend registers as child subreaper and works the same.
+# More: docs/containers.md (HEALTHCHECK, HTTP probes and metrics, Kubernetes, non-root).
 
 FROM node:20-bookworm-slim AS build
 RUN apt-get update \
