@@ -1,6 +1,6 @@
 // Idle CPU of the init with N services (`sleep infinity`) over a window (--idle-seconds,
 // 60 s by default): utime + stime of the init's process (all threads) from /proc, after a
-// 3 s settle. Every run of every subject runs at once, over the same window.
+// 3 s settle (0.5 s in smoke mode). Every run of every subject runs at once, over the same window.
 import { cpuTicks, CLK_TCK, launch, sleep, workDir, waitFor, children } from '../lib/common.mjs';
 import { metric } from '../lib/figure.mjs';
 
@@ -28,7 +28,7 @@ export async function measureIdle(ctx, m, { services, seconds, read, window = fa
       await waitFor(() => children(entry.pid).length >= want, { timeout: 30_000, what: `${entry.subject}'s services` });
     }
     if (window) {
-      await sleep(3000);
+      await sleep(ctx.smoke ? 500 : 3000);
       for (const entry of running) entry.before = cpuTicks(entry.pid);
       const t0 = performance.now();
       await sleep(seconds * 1000);

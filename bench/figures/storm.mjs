@@ -28,7 +28,7 @@ export async function run(ctx) {
         if (r.exited !== orphans || r.zero_ns === 0) throw new Error(`storm incomplete: ${text.trim()}`);
         samples.push(msBetween(r.last_exit_ns, r.zero_ns));
         release.push(`${subject} ${msBetween(r.released_ns, r.zero_ns).toFixed(1)}`);
-        if (subject === 'supervisord') init.child.kill('SIGTERM');
+        if (subject === 'supervisord') process.kill(await init.initPid(), 'SIGTERM');
         await withTimeout(init.exited, 20_000, `${subject} exit`).catch(() => {});
       } finally {
         await init.kill();
