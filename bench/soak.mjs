@@ -1,4 +1,4 @@
-// Soak test, run by hand: `npm run soak -- --minutes N [--json FILE] [--no-pid1]`.
+// Soak test, run by hand: `npm run soak -- --minutes N [--json FILE] [--no-pid1] [--trace-gc]`.
 //
 // Runs the built tend (bin/tend.cjs) as PID 1 of a new PID namespace (unshare, when it
 // works here; else as a subreaper) with 50 services:
@@ -32,6 +32,9 @@ const flag = (name, fallback) => {
 const minutes = Number(flag('--minutes', '10'));
 const jsonOut = flag('--json', null);
 const wantPid1 = !argv.includes('--no-pid1');
+// --trace-gc: run tend's node with --trace-gc and read the heap size after each full
+// (mark-compact) collection from its stdout: live heap, the real leak indicator.
+const traceGc = argv.includes('--trace-gc');
 const SAMPLE_MS = 5000;
 const STATUS_MS = 250;
 const KILL_MS = 2000;
@@ -64,7 +67,7 @@ writeFileSync(manifest, `settings:\n  shutdown_timeout: 20s\nservices:\n${servic
 const pid1 = wantPid1 && spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'true']).status === 0;
 const env = { ...process.env, TEND_SOCKET: socket };
 delete env.NODE_EXTRA_CA_CERTS;
-const tendArgs = [join(root, 'bin', 'tend.cjs'), 'run', '-c', manifest];
+const tendArgs = [...(traceGc ? ['--trace-gc'] : []), join(root, 'bin', 'tend.cjs'), 'run', '-c', manifest];
 const child = pid1
   ? spawn('unshare', ['--pid', '--fork', '--mount-proc', '--kill-child', process.execPath, ...tendArgs], { env, stdio: ['ignore', 'pipe', 'pipe'] })
   : spawn(process.execPath, tendArgs, { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -85,7 +88,14 @@ const lineReader = (onLine) => {
     for (const line of parts) onLine(line);
   };
 };
+const gcHeap = [];
 child.stdout.setEncoding('utf8').on('data', lineReader((line) => {
+  // [pid:0x...]   12345 ms: Mark-Compact 14.1 (20.3) -> 9.8 (21.0) MB, ...
+  const gc = /Mark-Compact(?: \(reduce\))? [\d.]+ \([\d.]+\) -> ([\d.]+) \(/.exec(line);
+  if (gc !== null) {
+    gcHeap.push({ x: Date.now() - (globalThis.soakT0 ?? Date.now()), y: Number(gc[1]) });
+    return;
+  }
   const m = /^logger\s*\| seq (\d+)$/.exec(line);
   if (m === null) return;
   const seq = Number(m[1]);
@@ -117,7 +127,7 @@ async function tendPid() {
   throw new Error('tend did not start under unshare');
 }
 
-/** Zombies among tend's descendants (host pids), from /proc/PID/stat. */
+/** Zombies among tend's descendants (host pids), and those whose parent is tend itself. */
 function zombiesUnder(top) {
   const byParent = new Map();
   const state = new Map();
@@ -138,17 +148,22 @@ function zombiesUnder(top) {
     byParent.get(ppid).push(pid);
   }
   const zombies = [];
+  const own = [];
   let descendants = 0;
   const stack = [top];
   while (stack.length > 0) {
     const pid = stack.pop();
     for (const kid of byParent.get(pid) ?? []) {
       descendants += 1;
-      if (state.get(kid) === 'Z') zombies.push(kid);
+      if (state.get(kid) === 'Z') {
+        zombies.push(kid);
+        // tend's to reap; the others wait for their own parent (the forker's shell).
+        if (pid === top) own.push(kid);
+      }
       stack.push(kid);
     }
   }
-  return { zombies, descendants };
+  return { zombies, own, descendants };
 }
 
 function rssKiB(pid) {
@@ -203,6 +218,7 @@ const pct = (sorted, q) => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.l
 // ---- run --------------------------------------------------------------------------
 const tpid = await tendPid();
 const t0 = Date.now();
+globalThis.soakT0 = t0;
 const deadline = t0 + minutes * 60_000;
 for (;;) {
   const r = await request('status');
@@ -220,6 +236,7 @@ let kills = 0;
 let previousZombies = new Set();
 let persistentZombies = 0;
 let maxTransientZombies = 0;
+let maxOwnZombies = 0;
 let running = true;
 
 const statusLoop = (async () => {
@@ -259,15 +276,16 @@ const killLoop = (async () => {
 
 while (Date.now() < deadline) {
   await new Promise((res) => setTimeout(res, SAMPLE_MS));
-  const { zombies, descendants } = zombiesUnder(tpid);
+  const { zombies, own, descendants } = zombiesUnder(tpid);
   const now = new Set(zombies);
   for (const z of now) if (previousZombies.has(z)) persistentZombies += 1;
   previousZombies = now;
   maxTransientZombies = Math.max(maxTransientZombies, zombies.length);
+  maxOwnZombies = Math.max(maxOwnZombies, own.length);
   const restarts = lastStatus === null ? 0 : lastStatus.services.reduce((a, s) => a + s.restarts, 0);
   const sample = { t: Date.now() - t0, rss: rssKiB(tpid), fds: fdCount(tpid), zombies: zombies.length, descendants, restarts, restartsLogged };
   samples.push(sample);
-  process.stdout.write(`${(sample.t / 1000).toFixed(0).padStart(5)}s rss ${(sample.rss / 1024).toFixed(1)} MiB fds ${sample.fds} zombies ${sample.zombies} procs ${descendants} restarts ${restarts}/${restartsLogged} kills ${kills} seq ${lastSeq}\n`);
+  process.stdout.write(`${(sample.t / 1000).toFixed(0).padStart(5)}s rss ${(sample.rss / 1024).toFixed(1)} MiB heap ${gcHeap.at(-1)?.y ?? '-'} fds ${sample.fds} zombies ${sample.zombies}/${own.length} procs ${descendants} restarts ${restarts}/${restartsLogged} kills ${kills} seq ${lastSeq}\n`);
 }
 running = false;
 await Promise.all([statusLoop, killLoop]);
@@ -294,7 +312,8 @@ const result = {
   samples: samples.length,
   rss_mib: { first: samples[0]?.rss / 1024, min: Math.min(...samples.map((s) => s.rss)) / 1024, max: Math.max(...samples.map((s) => s.rss)) / 1024, last: samples.at(-1)?.rss / 1024, slope_kib_per_min: slope(pts('rss')) },
   fds: { first: samples[0]?.fds, min: Math.min(...samples.map((s) => s.fds)), max: Math.max(...samples.map((s) => s.fds)), last: samples.at(-1)?.fds, slope_per_min: slope(pts('fds')) },
-  zombies: { max_in_a_sample: maxTransientZombies, persisted_across_samples: persistentZombies },
+  zombies: { max_in_a_sample: maxTransientZombies, max_children_of_tend_in_a_sample: maxOwnZombies, persisted_across_samples: persistentZombies },
+  heap_after_full_gc_mib: gcHeap.length === 0 ? null : { first: gcHeap[0].y, min: Math.min(...gcHeap.map((p) => p.y)), max: Math.max(...gcHeap.map((p) => p.y)), last: gcHeap.at(-1).y, count: gcHeap.length, slope_mib_per_min: slope(gcHeap.filter((p) => p.x >= WARMUP_MS)) },
   restarts: { counted_by_status: restartsCounted, logged: restartsLoggedAtEnd, kills_from_outside: kills },
   logger: { lines_seen: seqLines, last_seq: lastSeq, gaps: seqGaps, restarts: logger?.restarts ?? null },
   status: { requests: latencies.length, errors: statusErrors, p50_ms: pct(sorted, 0.5), p99_ms: pct(sorted, 0.99), max_ms: sorted.at(-1) },
@@ -306,7 +325,7 @@ const result = {
 };
 console.log(JSON.stringify(result, null, 2));
 if (jsonOut !== null) writeFileSync(jsonOut, `${JSON.stringify(result, null, 2)}\n`);
-const pass = persistentZombies === 0 && lostServices.length === 0 && seqGaps === 0 && statusErrors === 0 && exit.code === 143 &&
-  Math.abs(result.rss_mib.slope_kib_per_min) < 256 && Math.abs(result.fds.slope_per_min) < 0.5;
+const pass = persistentZombies === 0 && (gcHeap.length < 3 || Math.abs(result.heap_after_full_gc_mib.slope_mib_per_min) < 0.25) && lostServices.length === 0 && seqGaps === 0 && statusErrors === 0 && exit.code === 143 &&
+  (traceGc || Math.abs(result.rss_mib.slope_kib_per_min) < 256) && Math.abs(result.fds.slope_per_min) < 0.5;
 console.log(pass ? 'soak: PASS' : 'soak: FAIL (see above)');
 process.exitCode = pass ? 0 : 1;
