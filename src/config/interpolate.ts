@@ -116,12 +116,30 @@ function lookup(name: string, env: Env, unset: string[]): string {
 export interface InterpolationReport {
   readonly issues: ConfigIssue[];
   readonly warnings: ConfigIssue[];
+  /**
+   * For each interpolated value (by dotted key path), the variables it took a value from.
+   * A message about that value must name the variable, never print its value: the
+   * environment may hold secrets (SPEC §4: never printed by check).
+   */
+  readonly substitutions: ReadonlyMap<string, ReadonlyArray<{ readonly name: string; readonly value: string }>>;
+}
+
+const REFERENCE = /\$(?:\{([A-Za-z_][A-Za-z0-9_]*)|([A-Za-z_][A-Za-z0-9_]*))/g;
+
+/** Replaces, in a message about `path`, every value taken from a variable by `${NAME}`. */
+export function redactSubstitutions(message: string, path: string, substitutions: InterpolationReport['substitutions']): string {
+  const related = (other: string) => other === path || other.startsWith(`${path}.`) || path.startsWith(`${other}.`) || path === '';
+  const values = [...substitutions].filter(([other]) => related(other)).flatMap(([, list]) => list);
+  let out = message;
+  for (const { name, value } of values.sort((a, b) => b.value.length - a.value.length)) out = out.split(value).join(`\${${name}}`);
+  return out;
 }
 
 /** Interpolates every string value of the document in place. */
 export function interpolateDocument(source: Source, env: Env): InterpolationReport {
   const issues: ConfigIssue[] = [];
   const warnings: ConfigIssue[] = [];
+  const substitutions = new Map<string, Array<{ name: string; value: string }>>();
   visit(source.doc, {
     Scalar(key, node, ancestry) {
       if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('$')) return;
@@ -135,10 +153,14 @@ export function interpolateDocument(source: Source, env: Env): InterpolationRepo
       for (const name of new Set(result.unset)) {
         warnings.push({ ...at, message: `variable ${name} is not set; using an empty string` });
       }
+      const used = [...node.value.replaceAll('$$', '').matchAll(REFERENCE)]
+        .map((m) => m[1] ?? m[2]!)
+        .flatMap((name) => { const value = own(env, name); return value === undefined || value === '' ? [] : [{ name, value }]; });
+      if (used.length > 0) substitutions.set(at.path, used);
       (node as Scalar<string>).value = result.value;
     },
   });
-  return { issues, warnings };
+  return { issues, warnings, substitutions };
 }
 
 /** Key path of a visited node from its ancestry (Document, Map, Pair, Seq, …) and itself. */

@@ -8,7 +8,7 @@ import { dirname, resolve } from 'node:path';
 import type { ConfigIssue } from './issues';
 import { byPosition, formatIssue } from './issues';
 import { parseYaml } from './source';
-import { interpolateDocument, type Env } from './interpolate';
+import { interpolateDocument, redactSubstitutions, type Env } from './interpolate';
 import { manifestSchema, type Manifest } from './schema';
 import { fromZodIssues } from './zod-issues';
 import { checkSemantics } from './semantics';
@@ -76,7 +76,9 @@ export async function loadManifest(file: string, tendEnv: Env, options: LoadOpti
   }
 
   if (issues.length > 0 || !schema.success) {
-    return { ok: false, issues: unique(issues).sort(byPosition), warnings: interpolation.warnings };
+    // A value that came from tend's environment is named by its variable, never printed.
+    const redacted = issues.map((issue) => ({ ...issue, message: redactSubstitutions(issue.message, issue.path, interpolation.substitutions) }));
+    return { ok: false, issues: unique(redacted).sort(byPosition), warnings: interpolation.warnings };
   }
   return { ok: true, loaded: { file: absolute, dir, manifest: schema.data, env, warnings: interpolation.warnings } };
 }

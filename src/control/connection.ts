@@ -54,8 +54,21 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 /** Writes one error line (id null) and closes: for peers refused before any request. */
 export function refuseSocket(socket: Socket, code: ErrorCode, message: string, lingerMs: number): void {
   socket.on('error', () => {});
-  socket.pause();
-  socket.end(`${JSON.stringify(replyError(null, code, message))}\n`, () => socket.destroy());
+  socket.end(`${JSON.stringify(replyError(null, code, message))}\n`);
+  drainUntilClosed(socket, lingerMs);
+}
+
+/**
+ * After our last line: keep reading (and dropping) until the peer closes its side, or
+ * `lingerMs`. Closing a Unix stream socket while the peer's bytes still sit unread in it
+ * makes the kernel reset the peer (ECONNRESET), and the peer then loses the very line
+ * that says why it was refused (seen: `tend status` as a refused uid printed "tend closed
+ * the socket before replying" most of the time).
+ */
+function drainUntilClosed(socket: Socket, lingerMs: number): void {
+  socket.on('data', () => {});
+  socket.once('end', () => socket.destroy());
+  socket.resume();
   setTimeout(() => socket.destroy(), lingerMs).unref();
 }
 
