@@ -133,7 +133,7 @@ for (const m of metrics) {
   lines.push(`| subject | median (${m.unit}) | min–max | n | ${m.primary} ÷ subject |`, '|---|---|---|---|---|');
   for (const [subject, r] of Object.entries(m.results)) {
     const d = describe(r, m.unit);
-    const ratio = d.s && primary && subject !== m.primary && d.s.median !== 0 ? `${(primary.median / d.s.median).toFixed(2)}×` : '';
+    const ratio = d.s && primary && subject !== m.primary && d.s.median !== 0 ? `${fmt(primary.median / d.s.median)}×` : '';
     lines.push(`| ${subject} | ${d.text} | ${d.range ?? ''} | ${d.s?.n ?? ''} | ${ratio} |`);
     if (r.note) m.notes.push(`${subject}: ${r.note}`);
   }
