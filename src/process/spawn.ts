@@ -248,6 +248,13 @@ function helperFailure(report: string, spec: SpawnSpec, helperCode: number): Exi
     case 'user': return failedStatus(126, `unknown user: ${detail}`);
     case 'group': return failedStatus(126, `unknown group: ${detail}`);
     case 'chdir': return failedStatus(126, `cannot change directory to ${detail}: ${errnoText(code, code)}`);
+    case 'initgroups':
+    case 'setgroups':
+    case 'setgid':
+    case 'setuid':
+      // Switching users needs root (CAP_SETUID, CAP_SETGID): say so rather than only "operation not permitted".
+      if (code === 'EPERM') return failedStatus(126, `cannot switch to user ${detail}: tend runs as uid ${process.getuid?.() ?? '?'}, and user:/group: need root (${step} failed: operation not permitted)`);
+      return failedStatus(fallbackCode, `cannot start ${command}: ${step} failed: ${errnoText(code, code)}`);
     case 'cgroup': return failedStatus(126, `cannot join cgroup ${detail}: ${errnoText(code, code)}`);
     default: return failedStatus(fallbackCode, `cannot start ${command}: ${step} failed: ${errnoText(code, code)}`);
   }

@@ -4,7 +4,7 @@
 // internal error that still ends in an ordered shutdown with status 70.
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { join } from 'node:path';
 import { ROOT, TEND_BIN, canUnshare, runTendSync, startTend, waitFor, type RunningTend } from '../helpers/tend';
@@ -296,5 +296,31 @@ services:
     const stops = t.events().filter((e) => e.startsWith('stop '));
     expect(stops).toEqual(['stop web', 'stop app', 'stop db']); // reverse dependency order
     expect(tend.stderr).toMatch(/exiting with status 70/);
+  });
+});
+
+describe.skipIf(!isRoot || !hasSetpriv)('what works without root', () => {
+  it('tend as uid 65534: services run, status and stop work for its own uid, user: fails with a message saying root is needed', async () => {
+    const t = scenario(`
+services:
+  app: { main: true, command: [sh, -c, 'echo "app runs as $$(id -u)"; exec sleep 1000'] }
+  side: { command: [sleep, "1000"] }
+  switcher: { command: [id], user: root, restart: never }
+`);
+    chmodSync(t.dir, 0o755);
+    const socketDir = join(t.dir, 'run');
+    mkdirSync(socketDir, { mode: 0o777 });
+    chmodSync(socketDir, 0o777);
+    const socket = join(socketDir, 'tend.sock');
+    const tend = launch(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, TEND_BIN, 'run', '-c', t.file], { ...t.env, TEND_SOCKET: socket });
+    running.push(tend);
+    await tend.waitOutput(/app +\| app runs as 65534/);
+    await tend.waitOutput(/switcher: cannot switch to user root: tend runs as uid 65534, and user:\/group: need root/);
+    const asNobody = (...args: string[]) => spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, TEND_BIN, ...args], { env: { ...process.env, TEND_SOCKET: socket }, encoding: 'utf8' });
+    expect(asNobody('stop', 'side').status).toBe(0);
+    const doc = JSON.parse(asNobody('status', '--json').stdout);
+    expect(doc.services.map((s: { name: string; state: string }) => [s.name, s.state])).toEqual([['app', 'running'], ['side', 'stopped'], ['switcher', 'exited']]);
+    await tend.signal('SIGTERM');
+    expect((await tend.exited).code).toBe(143);
   });
 });
