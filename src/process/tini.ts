@@ -17,6 +17,8 @@ import { ProcessTracker } from './tracking';
 
 export const EXIT_INTERNAL = 70;
 const SWEEP_GRACE_MS = 1000;
+/** After an internal error: how long CMD has between SIGTERM and SIGKILL. */
+const STOP_GRACE_MS = 5000;
 
 /**
  * Catchable signals forwarded besides the guarded ones. Left out: SIGCHLD (the reaper's),
@@ -91,7 +93,26 @@ export async function runTini(command: { argv: readonly string[]; socket: string
   };
   for (const signal of early.splice(0)) deliver(signal);
 
+  // Never die silently (SPEC §3): an internal error is logged with its stack, CMD's group
+  // gets SIGTERM (tini mode's whole ordered shutdown; SIGKILL if it is still there after
+  // STOP_GRACE_MS), and tend exits 70 after the sweep — instead of Node's default exit,
+  // which left CMD running without its init.
+  let internalError = false;
+  let killTimer: NodeJS.Timeout | undefined;
+  const fail = (error: unknown): void => {
+    if (internalError) return;
+    internalError = true;
+    process.stderr.write(`tend: internal error: ${error instanceof Error ? error.stack ?? error.message : String(error)}; stopping ${command.argv[0] ?? 'CMD'}, then exiting 70\n`);
+    if (target === 0) return;
+    kill(target, constants.signals.SIGTERM);
+    kill(target, constants.signals.SIGCONT);
+    killTimer = setTimeout(() => kill(target, constants.signals.SIGKILL), STOP_GRACE_MS);
+  };
+  process.on('uncaughtException', fail);
+  process.on('unhandledRejection', fail);
+
   const status = await child.exit;
+  clearTimeout(killTimer);
   if (status.kind === 'failed') process.stderr.write(`tend: ${describeExit(status)}\n`);
 
   // The sweep: whatever CMD left behind. As PID 1, kill(-1) reaches the whole namespace
@@ -99,5 +120,5 @@ export async function runTini(command: { argv: readonly string[]; socket: string
   const tracker = new ProcessTracker({ tracking: 'proc', reaper, instance });
   await tracker.sweep({ pid1: process.pid === 1, grace: SWEEP_GRACE_MS });
   reaper.stop();
-  return exitCodeOf(status);
+  return internalError ? EXIT_INTERNAL : exitCodeOf(status);
 }

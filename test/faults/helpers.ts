@@ -167,3 +167,21 @@ export function hostPid(top: number, nsPid: number): number | undefined {
 }
 
 export const nodeTend = (...args: string[]): string[] => [process.execPath, TEND_BIN, ...args];
+
+/**
+ * afterEach: stops every tend still running — SIGTERM first, so that its services go
+ * with it (a SIGKILLed tend that is not PID 1 leaves them behind), SIGKILL after 3 s.
+ */
+export async function stopAll(list: RunningTend[]): Promise<void> {
+  await Promise.all(list.splice(0).map(async (tend) => {
+    if (tend.child.exitCode !== null || tend.child.signalCode !== null) return;
+    try {
+      const pid = findTend(tend.child.pid!);
+      if (pid !== undefined) process.kill(pid, 'SIGTERM');
+    } catch {
+      // gone meanwhile
+    }
+    const done = await Promise.race([tend.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 3000))]);
+    if (!done) tend.child.kill('SIGKILL');
+  }));
+}

@@ -4,13 +4,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canUnshare, startTend, waitFor, type RunningTend } from '../helpers/tend';
-import { launch, nodeTend, request, scenario, status } from './helpers';
+import { launch, nodeTend, request, scenario, status, stopAll } from './helpers';
 
 const namespaces = canUnshare(); // as root, the mount namespace works wherever the PID one does
 const running: RunningTend[] = [];
-afterEach(() => {
-  for (const tend of running.splice(0)) tend.child.kill('SIGKILL');
-});
+afterEach(() => stopAll(running));
 
 describe("tend's stdout closed", () => {
   it('EPIPE on stdout: tend and its services keep running, output still reaches `tend logs`, and the shutdown is clean', async () => {

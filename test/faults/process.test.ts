@@ -5,13 +5,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canUnshare, startTend, stopwatch, waitFor, type RunningTend } from '../helpers/tend';
-import { launch, nodeTend, scenario, stateOf, status, zombiesUnder, request } from './helpers';
+import { launch, nodeTend, scenario, stateOf, status, zombiesUnder, request, stopAll } from './helpers';
 
 const pid1 = canUnshare();
 const running: RunningTend[] = [];
-afterEach(() => {
-  for (const tend of running.splice(0)) tend.child.kill('SIGKILL');
-});
+afterEach(() => stopAll(running));
 
 function start(t: ReturnType<typeof scenario>, options: { pid1?: boolean } = {}): RunningTend {
   const tend = startTend(['run', '-c', t.file], { pid1: options.pid1 ?? false, env: t.env });

@@ -8,13 +8,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { canUnshare, startTend, waitFor, type RunningTend } from '../helpers/tend';
-import { request, scenario, status, zombiesUnder } from '../faults/helpers';
+import { request, scenario, status, zombiesUnder, stopAll } from '../faults/helpers';
 
 const pid1 = canUnshare();
 const running: RunningTend[] = [];
-afterEach(() => {
-  for (const tend of running.splice(0)) tend.child.kill('SIGKILL');
-});
+afterEach(() => stopAll(running));
 
 const MANIFEST = `
 services:
@@ -83,7 +81,7 @@ describe.skipIf(!pid1)('fuzz: signal storms at tend as PID 1', () => {
           const ok = by.get('app')?.state === 'running' && by.get('orphaner')?.state === 'running' &&
             by.get('side')?.state === sideWanted && ['running', 'backoff', 'starting'].includes(by.get('crashy')?.state);
           return ok ? doc : null;
-        }, { timeout: 5000, what: async () => `services to settle (side ${sideWanted})` as unknown as string });
+        }, { timeout: 5000, what: () => `services to settle (side ${sideWanted})` });
         expect(settled.services.map((s) => s.name)).toEqual(['app', 'side', 'crashy', 'orphaner']);
         expect(settled.services.find((s) => s.name === 'app')!.restarts).toBe(0);
         for (const forwarded of ['SIGUSR1', 'SIGUSR2', 'SIGWINCH']) {

@@ -8,15 +8,13 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSy
 import { createServer, connect } from 'node:net';
 import { join } from 'node:path';
 import { ROOT, TEND_BIN, canUnshare, runTendSync, startTend, waitFor, type RunningTend } from '../helpers/tend';
-import { launch, request, scenario, status } from '../faults/helpers';
+import { launch, request, scenario, status, stopAll } from '../faults/helpers';
 
 const isRoot = process.getuid?.() === 0;
 const hasSetpriv = spawnSync('setpriv', ['--version']).status === 0;
 const pid1 = canUnshare();
 const running: RunningTend[] = [];
-afterEach(() => {
-  for (const tend of running.splice(0)) tend.child.kill('SIGKILL');
-});
+afterEach(() => stopAll(running));
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -322,5 +320,23 @@ services:
     expect(doc.services.map((s: { name: string; state: string }) => [s.name, s.state])).toEqual([['app', 'running'], ['side', 'stopped'], ['switcher', 'exited']]);
     await tend.signal('SIGTERM');
     expect((await tend.exited).code).toBe(143);
+  });
+});
+
+describe('tini mode: an internal error stops CMD and exits 70', () => {
+  it('regression (tini-internal-error-orphans-cmd): CMD gets SIGTERM, tend exits 70 instead of dying and leaving CMD without its init', async () => {
+    const t = scenario('');
+    const trigger = join(t.dir, 'throw-now');
+    const tend = launch([process.execPath, '--require', join(ROOT, 'test', 'security', 'fixtures', 'throw-later.cjs'), TEND_BIN, '--',
+      'sh', '-c', 'trap "echo cmd-got-TERM >> \\"$EVENTS\\"; exit 3" TERM; echo cmd-up >> "$EVENTS"; while :; do sleep 1 & wait $!; done'],
+      { ...t.env, TEND_TEST_THROW_FILE: trigger });
+    running.push(tend);
+    await waitFor(() => t.events().includes('cmd-up'));
+    writeFileSync(trigger, '');
+    const { code } = await tend.exited;
+    expect(code).toBe(70);
+    expect(t.events()).toContain('cmd-got-TERM');
+    expect(tend.stderr).toMatch(/tend: internal error: Error: injected exception from the test preload\n\s+at /);
+    expect(tend.stderr).toMatch(/stopping sh, then exiting 70/);
   });
 });
