@@ -144,8 +144,13 @@ export class ProcessTracker {
       if (roots === undefined) return inLeaf;
       const owned = new Set(inLeaf);
       for (const [pid, starttime] of roots) {
-        const entry = owned.has(pid) ? null : readProc(pid);
-        if (entry !== null && entry.starttime === starttime && entry.state !== 'Z') owned.add(pid);
+        if (owned.has(pid)) continue;
+        const entry = readProc(pid);
+        // Gone (reaped), or the pid now names another process: forget it. A service that
+        // crash-loops adds a root per run; kept, they cost a /proc read each per call,
+        // forever (the soak saw status slow down as restarts piled up).
+        if (entry === null || entry.starttime !== starttime) roots.delete(pid);
+        else if (entry.state !== 'Z') owned.add(pid);
       }
       return owned.size === inLeaf.length ? inLeaf : [...owned].sort((a, b) => a - b);
     }
@@ -356,6 +361,9 @@ export class ProcessTracker {
     // Forget pids that are gone or now belong to a different process.
     for (const [pid, known] of this.known) {
       if (alive.get(pid)?.starttime !== known.starttime) this.known.delete(pid);
+    }
+    for (const roots of this.roots.values()) {
+      for (const [pid, starttime] of roots) if (alive.get(pid)?.starttime !== starttime) roots.delete(pid);
     }
     for (const key of this.markers.keys()) {
       const [pid, starttime] = key.split(':').map(Number) as [number, number];
