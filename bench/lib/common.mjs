@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const TEND_BIN = join(ROOT, 'bin', 'tend.cjs');
+export const TEND_BIN = process.env.TEND_BENCH_BIN ?? join(ROOT, 'bin', 'tend.cjs'); // A/B: another build of tend
 export const CACHE = join(ROOT, 'node_modules', '.cache', 'tend-bench');
 
 export const now = () => process.hrtime.bigint(); // CLOCK_MONOTONIC, as the C tools stamp
