@@ -9,6 +9,7 @@
 // Calls go through `load()` rather than `define()` wrappers: FINDINGS measured `define()`
 // at twice the cost per call. Every call is declared `errno: true` so errno is read right
 // after the call, inside ffi-rs — reading `__errno_location()` later is unreliable.
+import { readFileSync } from 'node:fs';
 import type * as FFI from 'ffi-rs';
 
 type FfiModule = typeof FFI;
@@ -37,7 +38,7 @@ function native(): FfiModule {
   try {
     // A plain require: the esbuild bundle keeps ffi-rs external (it ships a .node binary).
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const module = require('ffi-rs') as FfiModule;
+    const module = withCheapLibcCheck(() => require('ffi-rs') as FfiModule);
     // An empty path dlopens the running program itself, whose symbol table includes libc.
     module.open({ library: LIBRARY, path: '' });
     ffi = module;
@@ -48,6 +49,30 @@ function native(): FfiModule {
       `cannot load ffi-rs, which tend needs for reaping and process tracking (${why}); reinstall with \`npm ci\` on this platform`,
     );
     throw loadError;
+  }
+}
+
+/**
+ * ffi-rs picks its glibc or musl binary by asking `process.report.getReport()` for
+ * glibcVersionRuntime — a full diagnostic report that costs 6–15 ms of tend's start-up.
+ * The same answer is in our own memory map: a musl process maps ld-musl. Answer from
+ * there while ffi-rs loads, then put the real getReport back.
+ */
+function withCheapLibcCheck<T>(load: () => T): T {
+  const report = process.report as { getReport?: unknown } | undefined;
+  const original = report?.getReport;
+  if (report === undefined || typeof original !== 'function') return load();
+  let musl: boolean;
+  try {
+    musl = readFileSync('/proc/self/maps', 'utf8').includes('ld-musl');
+  } catch {
+    return load();
+  }
+  report.getReport = () => ({ header: { glibcVersionRuntime: musl ? undefined : 'from /proc/self/maps' } });
+  try {
+    return load();
+  } finally {
+    report.getReport = original;
   }
 }
 
