@@ -112,7 +112,7 @@ for (const [name, p] of Object.entries(peers)) lines.push(`- ${name}: ${p.missin
 lines.push(`- load average ${loadBefore} before, ${loadAfter} after`);
 for (const note of values.note) lines.push(`- ${note}`);
 lines.push('');
-lines.push('Each figure: the median of the runs, with min–max and the number of runs (n); "tend ÷ peer" is the ratio of medians measured in the same run of the suite. `tend run` is tend with a manifest (the product); `tend --` is its tini mode.', '');
+lines.push('Each figure: the median of the runs, with min–max and the number of runs (n); "tend ÷ peer" is the ratio of medians measured in the same run of the suite. `tend run` is tend with a manifest (the product); `tend --` is its tini mode. Where each run is a fresh init (start-up, storm, SIGTERM, daemons, logs, fleet, shutdown), runs are interleaved across subjects (run 1 of each, then run 2, ...), so that load swings on a shared machine hit every subject alike; idle RSS and CPU run every instance at once.', '');
 
 lines.push('## Summary', '');
 lines.push('| figure | goal | tend (median) | min–max | n | verdict | peers (median) |', '|---|---|---|---|---|---|---|');
@@ -141,6 +141,17 @@ for (const m of metrics) {
   for (const note of m.notes) lines.push(`- ${note}`);
   if (m.notes.length) lines.push('');
 }
+
+lines.push('## Re-running', '');
+lines.push('```sh', 'apt-get install -y tini dumb-init supervisor   # the peers; a missing one is reported, not skipped',
+  'npm run bench                                  # build + the whole suite (~8 min) → docs/benchmarks.md (+ .json)',
+  'node bench/run.mjs --only storm,sigterm --runs 7 --out /tmp/b   # some figures, more runs',
+  'node bench/run.mjs --idle-seconds 20           # shorter idle-CPU window',
+  'TEND_BENCH_BIN=/path/to/other/bin/tend.cjs node bench/run.mjs --only logs   # A/B against another build',
+  'node bench/run.mjs --smoke --out /tmp/b        # CI: tiny sizes, one run (test/bench/smoke.test.ts)', '```', '');
+lines.push('Older single-purpose benchmarks kept for deeper dives: bench/logs.mjs (the log router alone), bench/reap.mjs (the reaper in a storm), bench/spawn.mjs (exec-helper cost per spawn), bench/control.mjs (socket req/s with a fake supervisor).', '');
+const analysis = join(ROOT, 'bench', 'analysis.md');
+if (!smoke && existsSync(analysis)) lines.push(readFileSync(analysis, 'utf8').trimEnd(), '');
 
 const json = metrics.map((m) => ({ id: m.id, title: m.title, goal: m.goal, unit: m.unit, verdict: verdict(m), notes: m.notes,
   results: Object.fromEntries(Object.entries(m.results).map(([s, r]) => [s, r.samples ? { ...r, ...stats(r.samples) } : r])) }));

@@ -11,9 +11,9 @@ export const id = 'daemons';
 
 export async function run(ctx) {
   const m = metric({ id, title: 'escaped setsid daemons that get the graceful stop signal', goal: '10/10 (peers 0/10)', unit: '/10', better: 'higher', holds: (x, self) => self.results['tend run'].samples.every((v) => v === 10) });
-  await forSubjects(ctx, ['tend run', 'tend --', 'tini', 'dumb-init', 'supervisord'], async (subject) => {
+  await forSubjects(ctx, ['tend run', 'tend --', 'tini', 'dumb-init', 'supervisord'], async (subject, runs) => {
     const samples = [];
-    for (let i = 0; i < ctx.runs; i++) {
+    for (let i = 0; i < runs; i++) {
       const dir = workDir(ctx, `daemons-${subject}`);
       const init = launch(subject, [{ name: 'main', argv: [ctx.tools, 'daemons', '10', dir], main: true }], dir, { pid1: true });
       try {
@@ -28,7 +28,7 @@ export async function run(ctx) {
       samples.push(readdirSync(dir).filter((f) => f.startsWith('term.')).length);
     }
     return samples;
-  }, [m]);
+  }, [m], { interleave: true });
   m.notes.push('tini and dumb-init forward the signal to main (or its group); the daemons left it with setsid and are SIGKILLed by the kernel when PID 1 exits. supervisord (stopasgroup) signals the program\'s group only. tend -- reaches them through its PID-1 sweep (kill(-1, SIGTERM)); tend run through its tracking of the service.');
   return [m];
 }

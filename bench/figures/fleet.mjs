@@ -14,10 +14,9 @@ export async function run(ctx) {
   const count = ctx.smoke ? 5 : 200;
   const start = metric({ id: 'fleet-start', title: `${count} services × 5 processes: start all`, goal: '≤ 2 s', unit: 'ms', holds: (x) => x <= 2000 });
   const stop = metric({ id: 'fleet-stop', title: `${count} services × 5 processes: stop all`, goal: '≤ 1 s beyond the slowest stop', unit: 'ms', holds: (x) => x <= 1000 });
-  await forSubjects(ctx, ['tend run', 'supervisord'], async (subject) => {
+  await forSubjects(ctx, ['tend run', 'supervisord'], async (subject, runs) => {
     const starts = [];
     const stops = [];
-    const runs = subject === 'supervisord' && !ctx.smoke ? Math.min(ctx.runs, 5) : ctx.runs;
     for (let r = 0; r < runs; r++) {
       const dir = workDir(ctx, `fleet-${subject}`);
       const file = join(dir, 'up');
@@ -38,7 +37,7 @@ export async function run(ctx) {
       }
     }
     return [starts, stops];
-  }, [start, stop]);
+  }, [start, stop], { interleave: true });
   for (const m of [start, stop]) notApplicable(m, ['tend --', 'tini', 'dumb-init'], 'one command only');
   stop.notes.push('Stop: SIGTERM to the init until the init (and with it the namespace) is gone; the services die at once on SIGTERM, so this is all overhead.');
   return [start, stop];

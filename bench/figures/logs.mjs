@@ -50,9 +50,9 @@ export async function run(ctx) {
   const files = metric({ id: 'logs-file', title: 'log throughput to rotating files', goal: '≥ supervisord', unit: 'MB/s', better: 'higher',
     holds: (x, self) => { const s = self.results.supervisord?.samples; return s?.length ? x >= [...s].sort((a, b) => a - b)[Math.floor(s.length / 2)] : null; } });
   const peaks = [];
-  await forSubjects(ctx, ['tend run', 'cat'], async (subject) => {
+  await forSubjects(ctx, ['tend run', 'cat'], async (subject, runs) => {
     const samples = [];
-    for (let i = 0; i < ctx.runs; i++) {
+    for (let i = 0; i < runs; i++) {
       if (subject === 'cat') { samples.push(await viaCat(ctx, size)); continue; }
       const dir = workDir(ctx, 'logs-prefixed');
       const file = join(dir, 'gen');
@@ -70,14 +70,14 @@ export async function run(ctx) {
       peaks.push(peak / 1024);
     }
     return samples;
-  }, [prefixed]);
+  }, [prefixed], { interleave: true });
   prefixed.notes.push(`${mib} of 100-byte lines per run. tend's peak RSS (VmHWM, MiB) in the runs: ${peaks.map((p) => p.toFixed(0)).join(', ')} (issue 6 goal: < 80 MB).`);
   notApplicable(prefixed, ['tini', 'dumb-init', 'supervisord'], 'no prefixed console output (tini and dumb-init do not capture; supervisord logs to files)');
 
   const problems = [];
-  await forSubjects(ctx, ['tend run', 'supervisord'], async (subject) => {
+  await forSubjects(ctx, ['tend run', 'supervisord'], async (subject, runs) => {
     const samples = [];
-    for (let i = 0; i < ctx.runs; i++) {
+    for (let i = 0; i < runs; i++) {
       const dir = workDir(ctx, `logs-file-${subject}`);
       const file = join(dir, 'gen');
       const service = { name: 'svc', argv: [ctx.tools, 'gen', String(size), file], main: true, logFile: join(dir, 'svc.log'), maxSize: '64MB', maxSizeBytes: 64 * 1024 * 1024, keep: 3 };
@@ -96,7 +96,7 @@ export async function run(ctx) {
       if (problem) problems.push(`${subject}: ${problem}`);
     }
     return samples;
-  }, [files]);
+  }, [files], { interleave: true });
   files.notes.push(`${mib} per run into 64 MiB files, keep 3. Whole lines: ${problems.length === 0 ? 'every file ends with a newline' : problems.join('; ')}.`);
   notApplicable(files, ['tini', 'dumb-init'], 'no log files');
   return [prefixed, files];

@@ -15,9 +15,9 @@ export async function run(ctx) {
   const waves = 5;
   const m = metric({ id, title: `shutdown overhead, ${perWave * waves} services in ${waves} waves`, goal: '< 50 ms beyond the slowest stops', unit: 'ms', holds: (x) => x < 50 });
   const totals = [];
-  await forSubjects(ctx, ['tend run', 'supervisord'], async (subject) => {
+  await forSubjects(ctx, ['tend run', 'supervisord'], async (subject, runs) => {
     const samples = [];
-    for (let r = 0; r < ctx.runs; r++) {
+    for (let r = 0; r < runs; r++) {
       const dir = workDir(ctx, `shutdown-${subject}`);
       const services = [];
       for (let w = 0; w < waves; w++) {
@@ -54,7 +54,7 @@ export async function run(ctx) {
       }
     }
     return samples;
-  }, [m]);
+  }, [m], { interleave: true });
   m.notes.push(`Total shutdown / sum of the waves' slowest own stops (ms), each run: ${totals.join('; ')}.`);
   notApplicable(m, ['tend --', 'tini', 'dumb-init'], 'one command only');
   return [m];

@@ -10,9 +10,9 @@ export const id = 'sigterm';
 
 export async function run(ctx) {
   const m = metric({ id, title: 'SIGTERM to the init → handler in main', goal: '≤ 2 ms median', unit: 'ms', holds: (x) => x <= 2 });
-  await forSubjects(ctx, ['tend run', 'tend --', 'tini', 'dumb-init', 'supervisord'], async (subject) => {
+  await forSubjects(ctx, ['tend run', 'tend --', 'tini', 'dumb-init', 'supervisord'], async (subject, runs) => {
     const samples = [];
-    for (let i = 0; i < ctx.runs; i++) {
+    for (let i = 0; i < runs; i++) {
       const dir = workDir(ctx, `sigterm-${subject}`);
       const ready = join(dir, 'ready');
       const out = join(dir, 'handled');
@@ -31,6 +31,6 @@ export async function run(ctx) {
       }
     }
     return samples;
-  }, [m]);
+  }, [m], { interleave: true });
   return [m];
 }

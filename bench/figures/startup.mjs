@@ -13,10 +13,10 @@ export async function run(ctx) {
     id, title: "exec → main's first instruction", goal: '≤ 80 ms', unit: 'ms', holds: (x) => x <= 80,
   });
   m.notes.push('Runs: one warm-up launch, then the measured ones. The main writes CLOCK_MONOTONIC as its first instruction; the start is process.hrtime just before spawn().');
-  await forSubjects(ctx, ['tend run', 'tend --', 'tini', 'dumb-init', 'supervisord'], async (subject) => {
+  await forSubjects(ctx, ['tend run', 'tend --', 'tini', 'dumb-init', 'supervisord'], async (subject, runs) => {
     const samples = [];
     const warmups = ctx.smoke ? 0 : 1;
-    for (let i = 0; i < ctx.runs + warmups; i++) {
+    for (let i = 0; i < runs + warmups; i++) {
       const dir = workDir(ctx, `startup-${subject}`);
       const file = join(dir, 'stamp');
       const init = launch(subject, [{ name: 'main', argv: [ctx.tools, 'stamp', file], main: true }], dir);
@@ -30,6 +30,6 @@ export async function run(ctx) {
       }
     }
     return samples;
-  }, [m]);
+  }, [m], { interleave: true });
   return [m];
 }

@@ -15,9 +15,8 @@ export async function run(ctx) {
   const m = metric({ id, title: `last orphan exit → zero zombies, ${orphans}-orphan storm`, goal: '≤ 2× tini', unit: 'ms',
     holds: (x, self) => { const t = self.results.tini?.samples; return t?.length ? x <= 2 * [...t].sort((a, b) => a - b)[Math.floor(t.length / 2)] : null; } });
   const release = [];
-  await forSubjects(ctx, ['tend run', 'tend --', 'tini', 'dumb-init', 'supervisord'], async (subject) => {
+  await forSubjects(ctx, ['tend run', 'tend --', 'tini', 'dumb-init', 'supervisord'], async (subject, runs) => {
     const samples = [];
-    const runs = subject === 'supervisord' && !ctx.smoke ? Math.min(ctx.runs, 5) : ctx.runs;
     for (let i = 0; i < runs; i++) {
       const dir = workDir(ctx, `storm-${subject}`);
       const out = join(dir, 'storm.json');
@@ -35,7 +34,7 @@ export async function run(ctx) {
       }
     }
     return samples;
-  }, [m]);
+  }, [m], { interleave: true });
   m.notes.push(`Release of all orphans → zero zombies (ms, each run): ${release.join('; ')}.`);
   return [m];
 }

@@ -1,8 +1,7 @@
 // Shared parts of the benchmark suite: paths, the measured C program, the peers, how
 // each init is launched (tend run, tend --, tini, dumb-init, supervisord), statistics.
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -94,20 +93,6 @@ export function children(pid) {
   } catch {
     return [];
   }
-}
-
-/** The whole subtree under pid (host view), pid included. */
-export function subtree(pid) {
-  const out = [pid];
-  for (let i = 0; i < out.length; i++) {
-    const tasks = (() => { try { return readdirSync(`/proc/${out[i]}/task`); } catch { return []; } })();
-    for (const t of tasks) {
-      try {
-        for (const c of readFileSync(`/proc/${out[i]}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) out.push(Number(c));
-      } catch { /* gone */ }
-    }
-  }
-  return out;
 }
 
 export function procStatus(pid, field) {
@@ -231,4 +216,3 @@ export async function withTimeout(promise, ms, what) {
   }
 }
 
-export { tmpdir };

@@ -12,28 +12,40 @@ export function metric(fields) {
 }
 
 /**
- * Runs `measure(subject)` for each subject, one after another. A peer that is not
- * installed is recorded as missing; a throw is recorded as an error and the suite goes on.
- * `measure` returns an array of samples, or { samples, note }.
+ * Runs `measure(subject, runs)` for each subject. A peer that is not installed is recorded
+ * as missing; a throw is recorded as an error and the suite goes on. `measure` returns an
+ * array of samples, or { samples, note } (an array of those when `into` has several metrics).
+ * With `interleave`, runs go round-robin (run 1 of every subject, then run 2, ...) with
+ * runs = 1 per call, so that a shared machine's load swings hit every subject alike.
  */
-export async function forSubjects(ctx, subjects, measure, into) {
+export async function forSubjects(ctx, subjects, measure, into, { interleave = false } = {}) {
+  const live = [];
   for (const subject of subjects) {
     const peer = peerOf(subject);
     if (peer !== null && ctx.peers[peer]?.missing) {
       for (const m of into) m.results[subject] = { missing: ctx.peers[peer].missing };
-      continue;
+    } else {
+      live.push(subject);
     }
-    ctx.log(`  ${subject}`);
-    try {
-      const value = await measure(subject);
-      const entries = Array.isArray(into) && into.length > 1 ? value : [value];
-      into.forEach((m, i) => {
-        const v = entries[i];
-        m.results[subject] = Array.isArray(v) ? { samples: v } : v;
-      });
-    } catch (error) {
-      ctx.log(`  ${subject}: ERROR ${error.message}`);
-      for (const m of into) m.results[subject] = { error: String(error.message).split('\n')[0] };
+  }
+  const rounds = interleave ? ctx.runs : 1;
+  for (let round = 0; round < rounds; round++) {
+    for (const subject of live) {
+      if (into.some((m) => m.results[subject]?.error)) continue;
+      ctx.log(`  ${subject}${interleave ? ` (run ${round + 1}/${rounds})` : ''}`);
+      try {
+        const value = await measure(subject, interleave ? 1 : ctx.runs);
+        const entries = into.length > 1 ? value : [value];
+        into.forEach((m, i) => {
+          const v = Array.isArray(entries[i]) ? { samples: entries[i] } : entries[i];
+          const r = m.results[subject];
+          if (r?.samples && v.samples) r.samples.push(...v.samples);
+          else m.results[subject] = { ...v, samples: [...(v.samples ?? [])] };
+        });
+      } catch (error) {
+        ctx.log(`  ${subject}: ERROR ${error.message}`);
+        for (const m of into) m.results[subject] = { error: String(error.message).split('\n')[0] };
+      }
     }
   }
 }
