@@ -7,15 +7,19 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const source = join(here, 'tend-exec.c');
-const output = join(here, 'build', 'tend-exec');
-
-if (!existsSync(source)) process.exit(0);
-mkdirSync(join(here, 'build'), { recursive: true });
 const cc = process.env.CC || 'cc';
-const result = spawnSync(cc, ['-O2', '-Wall', '-Wextra', '-o', output, source], { stdio: 'inherit' });
-if (result.error || result.status !== 0) {
-  const why = result.error ? result.error.message : `exit ${result.status}`;
-  console.warn(`tend: could not build the exec helper with ${cc} (${why}); ` +
-    'tend will fall back to child_process (no supplementary groups, no cgroup join before exec, no terminal hand-over)');
+mkdirSync(join(here, 'build'), { recursive: true });
+
+function compile(source, output, flags, fallback) {
+  if (!existsSync(join(here, source))) return;
+  const result = spawnSync(cc, ['-O2', '-Wall', '-Wextra', ...flags, '-o', join(here, 'build', output), join(here, source)], { stdio: 'inherit' });
+  if (result.error || result.status !== 0) {
+    const why = result.error ? result.error.message : `exit ${result.status}`;
+    console.warn(`tend: could not build native/${source} with ${cc} (${why}); ${fallback}`);
+  }
 }
+
+compile('tend-exec.c', 'tend-exec', [],
+  'tend will fall back to child_process (no supplementary groups, no cgroup join before exec, no terminal hand-over)');
+compile('libtend.c', 'libtend.so', ['-shared', '-fPIC'],
+  'tend will reap with one ffi call per child instead of one per pass (slower in orphan storms)');

@@ -9,7 +9,8 @@
 // Calls go through `load()` rather than `define()` wrappers: FINDINGS measured `define()`
 // at twice the cost per call. Every call is declared `errno: true` so errno is read right
 // after the call, inside ffi-rs — reading `__errno_location()` later is unreliable.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type * as FFI from 'ffi-rs';
 
 type FfiModule = typeof FFI;
@@ -268,4 +269,58 @@ export function peerCredentials(fd: number): PeerCredentials {
   const result = call('getsockopt', [t.I32, t.I32, t.I32, t.U8Array, t.U8Array], [fd, SOL_SOCKET, SO_PEERCRED, cred, length]);
   if (result.value !== 0) fail('getsockopt(SO_PEERCRED)', result);
   return { pid: cred.readInt32LE(0), uid: cred.readUInt32LE(4), gid: cred.readUInt32LE(8) };
+}
+
+// ---------------------------------------------------------------------------------------
+// batched reaping (native/libtend.c, built beside the exec helper)
+
+const REAP_LIBRARY = 'tend-reap';
+const REAP_BLOCKED = 0x40000000;
+const REAP_BATCH = 4096;
+let reapOut: Buffer | null = null;
+let reapAvailable: boolean | undefined;
+
+/** libtend.so, opened once: dist/ and native/ sit at different depths under the package root. */
+function reapLibrary(): boolean {
+  if (reapAvailable !== undefined) return reapAvailable;
+  reapAvailable = false;
+  if (process.env.TEND_REAP_LIBRARY === 'none') return false;
+  const module = native();
+  for (const path of [join(__dirname, '..', 'native', 'build', 'libtend.so'), join(__dirname, 'build', 'libtend.so')]) {
+    if (!existsSync(path)) continue;
+    module.open({ library: REAP_LIBRARY, path });
+    reapOut = Buffer.alloc(REAP_BATCH * 8);
+    reapAvailable = true;
+    break;
+  }
+  return reapAvailable;
+}
+
+export interface ReapBatch {
+  readonly reaped: WaitResult[];
+  /** A zombie of libuv's hid the rest: call again with tend's direct children listed. */
+  readonly blocked: boolean;
+}
+
+/**
+ * Reaps, in one ffi call, every ended child whose pid is not in `skip` (libuv's): see
+ * native/libtend.c. With `children` empty it only peeks; a `blocked` answer asks for the
+ * children list. null when libtend.so was not built: the caller reaps pid by pid.
+ */
+export function reapBatch(skip: readonly number[], children: readonly number[]): ReapBatch | null {
+  if (!reapLibrary() || reapOut === null) return null;
+  const module = native();
+  const t = module.DataType;
+  // A one-element array for an empty list: the count passed beside it is what C reads.
+  const value = module.load({
+    library: REAP_LIBRARY,
+    funcName: 'tend_reap',
+    retType: t.I32,
+    paramsType: [t.I32Array, t.I32, t.I32Array, t.I32, t.U8Array, t.I32],
+    paramsValue: [skip.length > 0 ? skip : [0], skip.length, children.length > 0 ? children : [0], children.length, reapOut, REAP_BATCH],
+  }) as number;
+  const count = value & ~REAP_BLOCKED;
+  const reaped: WaitResult[] = [];
+  for (let i = 0; i < count; i++) reaped.push({ pid: reapOut.readInt32LE(8 * i), status: reapOut.readInt32LE(8 * i + 4) });
+  return { reaped, blocked: (value & REAP_BLOCKED) !== 0 };
 }

@@ -7,8 +7,8 @@
 // handler exists) it lists tend's direct children and reaps, with WNOHANG, only those
 // that are not in libuv's set — repeating until a pass reaps nothing.
 import { readFileSync, readdirSync } from 'node:fs';
-import { prctlSetChildSubreaper, waitpidNoHang } from '../../native/libc';
-import { isLibuvChild } from './spawn';
+import { prctlSetChildSubreaper, reapBatch, waitidPeek, waitpidNoHang } from '../../native/libc';
+import { isLibuvChild, libuvChildren } from './spawn';
 
 export interface Reaped {
   readonly pid: number;
@@ -16,9 +16,9 @@ export interface Reaped {
   readonly status: number;
 }
 
-/** Called after every pass that SIGCHLD or the timer triggered, with what it reaped (maybe nothing). */
 /** `signal`: a SIGCHLD came (something changed); `timer`: the slow safety pass. */
 export type ReapCause = 'signal' | 'timer';
+/** Called after every pass that SIGCHLD or the timer triggered, with what it reaped (maybe nothing). */
 export type ReapListener = (reaped: readonly Reaped[], cause: ReapCause) => void;
 
 export interface Reaper {
@@ -67,8 +67,36 @@ export function startReaper(): Reaper {
   let count = 0;
   const listeners = new Set<ReapListener>();
 
-  const pass = (): Reaped[] => {
+  /** One ffi call per pass through native/libtend.c; null when it was not built. */
+  const batchPass = (): Reaped[] | null => {
+    const skip = [...libuvChildren()];
     const reaped: Reaped[] = [];
+    for (;;) {
+      let batch = reapBatch(skip, []);
+      if (batch === null) return null;
+      // A zombie of libuv's hides the rest from the peek: list the children and try each.
+      if (batch.blocked) {
+        reaped.push(...batch.reaped);
+        batch = reapBatch(skip, directChildren());
+        if (batch === null) return null;
+      }
+      reaped.push(...batch.reaped);
+      // A full batch may have left more; so may orphans re-parented as these died.
+      if (batch.reaped.length === 0) return reaped;
+    }
+  };
+
+  /** Without libtend.so: waitid peek, then a waitpid per child — two ffi calls per orphan. */
+  const scanPass = (): Reaped[] => {
+    const reaped: Reaped[] = [];
+    for (;;) {
+      const pid = waitidPeek();
+      if (pid === null) return reaped;
+      if (isLibuvChild(pid)) break;
+      const result = waitpidNoHang(pid);
+      if (result === null) break;
+      reaped.push(result);
+    }
     for (;;) {
       let progress = false;
       for (const pid of directChildren()) {
@@ -80,8 +108,12 @@ export function startReaper(): Reaper {
         }
       }
       // A reaped orphan's own children were re-parented to us as it died: look again.
-      if (!progress) break;
+      if (!progress) return reaped;
     }
+  };
+
+  const pass = (): Reaped[] => {
+    const reaped = batchPass() ?? scanPass();
     count += reaped.length;
     return reaped;
   };
