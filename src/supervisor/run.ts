@@ -192,11 +192,11 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
   supervisor.start();
   const code = await supervisor.done;
 
-  await logs.drain();
-  log.info(say.exiting(code));
-  await control.close();
+  // Everything has stopped: the last output, the socket and the cgroups wind down together.
+  await Promise.all([logs.drain(), control.close()]);
   reaper.stop();
   tracker.close();
+  log.info(say.exiting(code));
   await logs.flush();
   return code;
 }

@@ -238,8 +238,8 @@ export class ServiceRunner {
       this.enter({ id: 'stopped', byHand });
       return Promise.resolve();
     }
-    const owned = this.ctx.tracker.processesOf(this.name);
-    if (!isUp(this.state) && owned.length === 0) {
+    // Leftovers of a run that ended still need stopping; nothing at all: done at once.
+    if (!isUp(this.state) && this.ctx.tracker.processesOf(this.name).length === 0) {
       if (this.state.id !== 'stopped') this.enter({ id: 'stopped', byHand });
       else if (byHand) this.state = { id: 'stopped', byHand };
       return Promise.resolve();
@@ -249,9 +249,11 @@ export class ServiceRunner {
     const pid = pidOf(this.state);
     const exitSeen = this.spawned?.exit ?? Promise.resolve(this.lastExit);
     this.cancelWatches();
+    // The signal goes out first (runStop's synchronous part); the bookkeeping follows.
+    const stopped = this.runStop();
     this.enter({ id: 'stopping', pid, since, intent });
     this.ctx.log.info(say.stopping(this.name, this.plan.stopCommand !== null ? 'stop_command' : signalName(this.plan.stopSignal)));
-    this.stopping = this.runStop().then(async () => {
+    this.stopping = stopped.then(async () => {
       await exitSeen;
       this.stopping = null;
       const intent = this.stopIntent;

@@ -362,8 +362,10 @@ export class Supervisor {
     const stopInOrder = (runner: ServiceRunner): Promise<void> => {
       const existing = stops.get(runner.name);
       if (existing !== undefined) return existing;
+      const dependents = this.dependentsOf(runner.name);
       const promise = (async () => {
-        await Promise.all(this.dependentsOf(runner.name).map(stopInOrder));
+        // A service nothing depends on stops at once, in this very turn of the loop.
+        if (dependents.length > 0) await Promise.all(dependents.map(stopInOrder));
         stillStopping.add(runner.name);
         const t0 = this.hooks.now();
         await runner.stop('shutdown');
