@@ -8,7 +8,7 @@ import { createLogger, type TendLog } from '../log/logger';
 import { OutputRouter, type OutputSink } from '../log/output';
 import { RingBuffer } from '../log/ring';
 import { serviceSink } from '../log';
-import { fileReport } from '../log/messages';
+import { consoleClosed, fileReport } from '../log/messages';
 import type { LogLine, Unsubscribe } from '../control/api';
 
 export interface TendLogger {
@@ -46,6 +46,10 @@ export function createServiceLogs(plan: Plan): ServiceLogs {
     error: (m) => logger.error(m),
     debug: (m) => logger.debug(m),
   };
+  // A reader that went away (docker logs detached, a closed pipe) is said once; tend and
+  // its services carry on, their output to that fd discarded.
+  stdout.once('closed', (code: string) => tend.warn(consoleClosed('stdout', code)));
+  if (stderr !== stdout) stderr.once('closed', (code: string) => tend.warn(consoleClosed('stderr', code)));
   const router = new OutputRouter({ format: plan.settings.logFormat, stdout, stderr });
   const rings = new Map<string, RingBuffer>();
   /** A sink per service, kept across restarts; rebuilt when a reload changes its log settings. */

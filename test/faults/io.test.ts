@@ -33,6 +33,9 @@ services:
     expect(logs.ok).toBe(true);
     const last = Number(/tick (\d+)/.exec((logs.result.lines as Array<{ line: string }>).at(-1)!.line)![1]);
     expect(last).toBeGreaterThan(after + 40);
+    // Said once, on tend's stderr (its own log), which still works.
+    await tend.waitOutput(/tend's stdout is gone \(EPIPE\); service output to it is discarded from now on/);
+    expect(tend.stderr.match(/tend's stdout is gone/g)).toHaveLength(1);
     await tend.signal('SIGTERM');
     expect((await tend.exited).code).toBe(0);
     expect(tend.stderr).toMatch(/exiting with status 0/);
