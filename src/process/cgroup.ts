@@ -54,7 +54,12 @@ function readPids(file: string): number[] {
   try {
     const text = readFileSync(file, 'utf8');
     const pids: number[] = [];
-    for (const line of text.split('\n')) if (line !== '') pids.push(Number(line));
+    // A process in a PID namespace that is not ours (nor a child of ours) reads as 0: it
+    // is not ours to signal — and kill(0, …) would hit tend's own process group.
+    for (const line of text.split('\n')) {
+      const pid = Number(line);
+      if (pid > 0) pids.push(pid);
+    }
     return pids;
   } catch {
     return [];
@@ -68,21 +73,23 @@ export class ServiceCgroups {
   /**
    * Creates tend's directory `tend-<pid>` under its own cgroup, or returns null when that is
    * not possible (EROFS: Docker's default read-only cgroupfs; EACCES: not delegated to us).
-   * As PID 1 of a PID namespace without a cgroup namespace, two tends can both be pid 1: a
-   * directory still in use gets the instance as a suffix.
+   * As PID 1 of a PID namespace without a cgroup namespace, two tends can both be pid 1: an
+   * existing directory is left alone and this tend's gets its instance as a suffix.
    */
   static create(instance: string, cgroup: CgroupV2 | null = findCgroupV2()): ServiceCgroups | null {
     if (cgroup === null) return null;
-    const candidates = [join(cgroup.self, `tend-${process.pid}`), join(cgroup.self, `tend-${process.pid}-${instance}`)];
-    for (const root of candidates) {
+    // mkdir is the claim: only a directory this tend created is its own. An existing
+    // `tend-<pid>` may belong to a live tend — every tend is pid 1 of its namespace, and
+    // without a cgroup namespace they share one hierarchy — so it is never removed or
+    // reused (sharing a leaf would mix two tends' services); this one takes a name
+    // with its instance instead.
+    for (const root of [join(cgroup.self, `tend-${process.pid}`), join(cgroup.self, `tend-${process.pid}-${instance}`)]) {
       try {
-        if (existsSync(root)) {
-          if (!ServiceCgroups.removeTree(root)) continue; // a live tend's: not ours
-        }
         mkdirSync(root);
         return new ServiceCgroups(root, existsSync(join(root, 'cgroup.kill')));
-      } catch {
-        return null;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'EEXIST') continue;
+        return null; // EROFS (Docker's read-only cgroupfs), EACCES (not delegated to us)
       }
     }
     return null;

@@ -69,6 +69,8 @@ interface Known {
 
 /** kill(2) that tolerates a process that is already gone. */
 function send(pid: number, signal: number): boolean {
+  // kill(0) and kill(-1) mean "my process group" and "everyone": never a tracked pid.
+  if (!(pid > 0)) return false;
   return killRaw(pid, signal) !== ESRCH;
 }
 
