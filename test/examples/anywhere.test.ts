@@ -136,7 +136,10 @@ services:
       'setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, TEND_BIN, ...args]);
     const status = await waitFor(async () => {
       const result = await client(['status', '--json']);
-      return result.code === 0 ? JSON.parse(result.stdout) as StatusDocument : null;
+      if (result.code !== 0) return null;
+      const doc = JSON.parse(result.stdout) as StatusDocument;
+      // The oneshot may still be running at the first answer: wait for it to complete.
+      return doc.services.some((s) => s.name === 'where' && s.state === 'completed') ? doc : null;
     }, { what: () => `tend status as uid ${uid}; output:\n${box.output}` });
     expect(status.services.map((s) => [s.name, s.state])).toEqual([['app', 'running'], ['where', 'completed']]);
     expect(box.output).toContain(`socket=/tmp/tend-${uid}/tend.sock uid=${uid}`);
