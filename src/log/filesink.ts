@@ -19,6 +19,7 @@ import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
+import { remainder } from './batch';
 
 export interface RotatingFileOptions {
   /** Rotate before a write would take the file past this many bytes. */
@@ -383,15 +384,6 @@ function countLines(buffer: Buffer): number {
   return count;
 }
 
-function remainder(batch: readonly Buffer[], written: number): Buffer[] {
-  let skip = written;
-  for (let i = 0; i < batch.length; i++) {
-    const buffer = batch[i]!;
-    if (skip < buffer.length) return [buffer.subarray(skip), ...batch.slice(i + 1)];
-    skip -= buffer.length;
-  }
-  return [];
-}
 
 /** The last byte written of `batch` after `written` bytes, or NL when none was. */
 function lastByte(batch: readonly Buffer[], written: number): number {

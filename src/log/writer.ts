@@ -34,6 +34,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as tty from 'node:tty';
 import type { Writable } from 'node:stream';
+import { remainder } from './batch';
 
 export interface AsyncWriterOptions {
   /** Queued bytes above which write() returns false. */
@@ -369,13 +370,3 @@ class FileBackend implements Backend {
   }
 }
 
-/** What is left of `batch` after `written` bytes of it went out (a short write). */
-function remainder(batch: Buffer[], written: number): Buffer[] {
-  let skip = written;
-  for (let i = 0; i < batch.length; i++) {
-    const buffer = batch[i]!;
-    if (skip < buffer.length) return [buffer.subarray(skip), ...batch.slice(i + 1)];
-    skip -= buffer.length;
-  }
-  return [];
-}
