@@ -4,7 +4,8 @@
 //   npm run bench                         build, then the whole suite → docs/benchmarks.md
 //   node bench/run.mjs [options]
 //     --smoke              tiny sizes, 1 run, no timing judgement (CI: test/bench/smoke.test.ts)
-//     --out PATH           a .md file, or a directory that gets benchmarks.md (+ .json)
+//     --out PATH           a .md file, or a directory that gets benchmarks.md (+ benchmarks.json);
+//                          default docs/benchmarks.md (its JSON: node_modules/.cache/tend-bench/last-run.json)
 //     --runs N             measured runs per figure and subject (default 5, smoke 1)
 //     --idle-seconds S     idle CPU window (default 60, smoke 1)
 //     --only a,b           only these figure modules (ids: see FIGURES below)
@@ -18,7 +19,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { cpus, release, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildTools, canUnshare, detectPeers, ROOT, stats, TEND_BIN } from './lib/common.mjs';
+import { buildTools, CACHE, canUnshare, detectPeers, ROOT, stats, TEND_BIN } from './lib/common.mjs';
 
 export const FIGURES = ['startup', 'idle-rss', 'idle-cpu', 'storm', 'sigterm', 'daemons', 'restart', 'logs', 'status', 'fleet', 'tracking', 'shutdown'];
 
@@ -157,6 +158,10 @@ const json = metrics.map((m) => ({ id: m.id, title: m.title, goal: m.goal, unit:
   results: Object.fromEntries(Object.entries(m.results).map(([s, r]) => [s, r.samples ? { ...r, ...stats(r.samples) } : r])) }));
 mkdirSync(dirname(outFile), { recursive: true });
 writeFileSync(outFile, `${lines.join('\n')}\n`);
-writeFileSync(outFile.replace(/\.md$/, '.json'), `${JSON.stringify({ smoke, seconds, peers, figures: json }, null, 2)}\n`);
+// The machine-readable copy goes next to an explicit --out; for the default docs/benchmarks.md it
+// stays out of the tree, in the bench cache.
+const jsonFile = values.out ? outFile.replace(/\.md$/, '.json') : join(CACHE, 'last-run.json');
+mkdirSync(dirname(jsonFile), { recursive: true });
+writeFileSync(jsonFile, `${JSON.stringify({ smoke, seconds, peers, figures: json }, null, 2)}\n`);
 log(`wrote ${outFile} (${seconds.toFixed(0)} s)`);
 process.exit(0);
