@@ -267,7 +267,16 @@ export class Supervisor {
   /** Re-reads nothing itself: applies an already validated Plan (SPEC §6). */
   applyReload(next: Plan): ReloadDiff {
     const diff = diffPlans(this.plan, next);
-    const byName = new Map(next.services.map((s) => [s.name, s]));
+    const mainName = this.plan.main;
+    const pending = [...diff.pending];
+    // A second main cannot join a running container: an added service marked main runs
+    // as a sidecar until the next start, and the change is reported as pending.
+    const incoming = next.services.map((service) => {
+      if (!service.main || mainName === null || !diff.added.includes(service.name)) return service;
+      pending.push(`services.${service.name}.main (the container already has main ${mainName})`);
+      return { ...service, main: false };
+    });
+    const byName = new Map(incoming.map((s) => [s.name, s]));
     for (const name of diff.removed) {
       const runner = this.runners.get(name);
       this.scheduler.remove(name);
@@ -275,12 +284,11 @@ export class Supervisor {
     }
     // Keep manifest order for the new plan, but main and its pending changes stay as they run.
     const kept: ServicePlan[] = [];
-    for (const service of next.services) {
+    for (const service of incoming) {
       const running = this.runners.get(service.name);
       if (running !== undefined && (running.plan.main || service.main) && !diff.added.includes(service.name)) kept.push(running.plan);
       else kept.push(service);
     }
-    const mainName = this.plan.main;
     if (mainName !== null && !byName.has(mainName)) kept.push(this.runners.get(mainName)!.plan);
     this.plan = { ...next, main: mainName, services: kept, settings: { ...this.plan.settings, logLevel: next.settings.logLevel } };
 
@@ -292,9 +300,14 @@ export class Supervisor {
       runner.plan = service;
       if (service.schedule !== null && service.autostart) this.scheduler.add(name, service.schedule);
       if (wasStoppedByHand) continue;
-      if (isUp(runner.state)) void runner.stop('restart');
-      else if (service.autostart && service.schedule === null && !isSettled(runner.state)) runner.queue();
-      else if (service.autostart && service.schedule === null && runner.state.id === 'stopped') runner.queue();
+      if (isUp(runner.state)) {
+        void runner.stop('restart');
+      } else if (service.autostart && service.schedule === null) {
+        // Exited, fatal or backing off: the new definition gets a fresh start (the usual
+        // reason to reload is to fix the service that kept failing).
+        runner.resetHistory();
+        runner.queue();
+      }
     }
     for (const name of diff.added) {
       const service = byName.get(name)!;
@@ -305,7 +318,7 @@ export class Supervisor {
       else runner.queue();
     }
     this.evaluate();
-    return diff;
+    return { ...diff, pending };
   }
 
   // ---- shutdown ----

@@ -2,6 +2,7 @@
 // leftovers, starting by hand with dependencies, forwarding to main, the no-main rules.
 import { describe, expect, it } from 'vitest';
 import { createServer } from 'node:net';
+import { writeFileSync } from 'node:fs';
 import { canUnshare, waitFor } from '../helpers/tend';
 import { scenario } from './scenario';
 
@@ -190,5 +191,32 @@ services:
     const result = await t.start().exited;
     expect(result.code).toBe(2);
     expect(t.events()).toEqual([]);
+  });
+});
+
+describe.skipIf(!pid1)('reload, further', () => {
+  it('gives a changed service that had given up a fresh start; a second main is pending, not a main', async () => {
+    const base = (command: string, extra = '', appMain = true) => `
+services:
+  app: { main: ${appMain}, command: [svc, app] }
+  broken:
+    command: ${command}
+    restart: { policy: on-failure, backoff: { initial: 10ms }, limit: { count: 1, window: 1m } }
+${extra}`;
+    const t = scenario(base("'exit 1'"));
+    const tend = t.start();
+    await tend.waitOutput('broken: gave up');
+    // main moves from app to a new service: the running container keeps app as its main.
+    writeFileSync(t.file, base('[svc, broken]', '  other: { main: true, command: [svc, other] }', false));
+    const reloaded = t.cli('reload');
+    expect(reloaded.stderr).toBe('');
+    expect(reloaded.code).toBe(0);
+    await waitFor(() => t.events().includes('start broken') && t.events().includes('start other'));
+    await tend.waitOutput(/pending until tend restarts: .*services\.other\.main/);
+    const status = JSON.parse(t.cli('status', '--json').stdout) as { services: { name: string; main: boolean; state: string }[] };
+    expect(status.services.filter((s) => s.main).map((s) => s.name)).toEqual(['app']);
+    expect(status.services.find((s) => s.name === 'broken')?.state).toBe('running');
+    await tend.signal('SIGTERM');
+    expect((await tend.exited).code).toBe(0);
   });
 });
