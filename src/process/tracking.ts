@@ -211,7 +211,7 @@ export class ProcessTracker {
         send(pid, SIGCONT);
       }
     }
-    if (await this.waitGone(() => this.processesOf(service), options.timeout)) return { killed: [], stuck: [] };
+    if (await this.waitGone(() => this.processesOf(service), options.timeout, [service])) return { killed: [], stuck: [] };
 
     const killed = new Set<number>();
     const left = this.processesOf(service);
@@ -230,7 +230,7 @@ export class ProcessTracker {
       const remaining = this.processesOf(service);
       if (remaining.some((pid) => !killed.has(pid))) killAll();
       return remaining;
-    }, STUCK_AFTER_KILL_MS);
+    }, STUCK_AFTER_KILL_MS, [service]);
     const stuck = gone ? [] : this.processesOf(service);
     return { killed: [...killed].sort((a, b) => a - b), stuck };
   }
@@ -292,7 +292,12 @@ export class ProcessTracker {
    * every reaper pass (SIGCHLD), on cgroup.events changes, and on a modest timer that runs
    * only while someone waits (a process that is not our child dies without telling us).
    */
-  private waitGone(remaining: () => number[], timeout: number): Promise<boolean> {
+  /**
+   * Resolves true once `remaining()` is empty, false at the timeout. Re-checks on every
+   * reaper pass and on `cgroup.events` of the leaves named in `watch` (all of them when
+   * omitted) — one inotify watch per stopping service, not one per service per stop.
+   */
+  private waitGone(remaining: () => number[], timeout: number, watch?: readonly string[]): Promise<boolean> {
     if (remaining().length === 0) return Promise.resolve(true);
     return new Promise((settle) => {
       const cleanups: Array<() => void> = [];
@@ -315,7 +320,7 @@ export class ProcessTracker {
         process.on('SIGCHLD', check);
         cleanups.push(() => process.removeListener('SIGCHLD', check));
       }
-      if (this.cgroups !== null) for (const service of this.cgroups.services()) cleanups.push(this.cgroups.watch(service, check));
+      if (this.cgroups !== null) for (const service of watch ?? this.cgroups.services()) cleanups.push(this.cgroups.watch(service, check));
     });
   }
 
