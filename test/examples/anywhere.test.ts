@@ -115,25 +115,30 @@ services:
 `);
     // In a private mount namespace, like a container with readOnlyRootFilesystem and an
     // emptyDir at /tmp: the manifest directory read-only at /mnt/app, a fresh tmpfs /tmp.
+    // tend itself is bind-mounted read-only at /mnt/tend first: the checkout may live under
+    // /tmp (CI clones there), which the fresh tmpfs hides.
+    const tendBin = '/mnt/tend/bin/tend.cjs';
     const setup = [
       'set -e',
       'mount -t tmpfs -o mode=0755 tmpfs /mnt',
-      'mkdir /mnt/app',
+      'mkdir /mnt/app /mnt/tend',
       `mount --bind "${dir}" /mnt/app`,
       'mount -o remount,bind,ro /mnt/app',
+      `mount --bind "${ROOT}" /mnt/tend`,
+      'mount -o remount,bind,ro /mnt/tend',
       'mount -t tmpfs -o mode=1777 tmpfs /tmp',
       'cd /mnt/app',
-      `exec setpriv --reuid=${uid} --regid=${uid} --clear-groups "${process.execPath}" "${TEND_BIN}" run`,
+      `exec setpriv --reuid=${uid} --regid=${uid} --clear-groups "${process.execPath}" "${tendBin}" run`,
     ].join('\n');
     const box = launch(['unshare', '--mount', '--pid', '--fork', '--mount-proc', '--kill-child', 'sh', '-c', setup], { TEND_SOCKET: undefined, TEND_CONFIG: undefined });
     const tendPid = await waitFor(() => {
       const pid = childrenOf(box.child.pid!)[0];
-      return pid !== undefined && argvOf(pid).includes(TEND_BIN) ? pid : undefined;
+      return pid !== undefined && argvOf(pid).includes(tendBin) ? pid : undefined;
     }, { what: () => `tend to start; output:\n${box.output}` });
 
     // A client of the same uid, in the same mount namespace, with no TEND_SOCKET: it finds the fallback.
     const client = (args: string[]) => run('nsenter', ['--target', String(tendPid), '--mount', '--',
-      'setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, TEND_BIN, ...args]);
+      'setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, tendBin, ...args]);
     const status = await waitFor(async () => {
       const result = await client(['status', '--json']);
       if (result.code !== 0) return null;
