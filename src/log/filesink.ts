@@ -17,8 +17,6 @@
 //   'resumed' report says how many lines were lost. Nothing here throws at the caller.
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
-import { pipeline } from 'node:stream/promises';
-import * as zlib from 'node:zlib';
 import { remainder } from './batch';
 
 export interface RotatingFileOptions {
@@ -300,6 +298,10 @@ export class RotatingFile extends EventEmitter {
         throw error;
       });
       // The streams close their handles when the pipeline ends or fails.
+      // Required on first use: most services never compress, and start-up should not pay
+      // for zlib. (require, not import(): the bundle runs from a vm.Script, see main.ts.)
+      const { pipeline } = require('node:stream/promises') as typeof import('node:stream/promises');
+      const zlib = require('node:zlib') as typeof import('node:zlib');
       await pipeline(input.createReadStream(), zlib.createGzip(), output.createWriteStream());
       await fs.promises.rename(temp, target);
       await fs.promises.unlink(source);

@@ -5,8 +5,6 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Plan } from '../plan/types';
 import { listenControl, type ControlNotice } from '../control/server';
 import { serverSocketPath, describeSource } from '../control/socketpath';
-import { startHttp } from '../http/server';
-import { renderMetrics } from '../http/metrics';
 import { SupervisorHandler, type HandlerDeps } from './handler';
 import type { TendLogger } from './logs';
 import pkg from '../../package.json';
@@ -85,6 +83,8 @@ export async function openEdges(options: EdgeOptions): Promise<{ ok: true; edges
       if (!result.ok) throw new Error(result.message);
       return result.value;
     };
+    // Loaded only when settings.http is set: node:http is a few ms of start-up.
+    const [{ startHttp }, { renderMetrics }] = await Promise.all([import('../http/server'), import('../http/metrics')]);
     const result = await startHttp(
       { host: http.host, port: http.port, statusOnAnyAddress: plan.settings.httpStatus },
       {

@@ -2,8 +2,6 @@
 // attempts on a timer. Nothing here decides what a result means for the service: the
 // watches report to callbacks and the service runner acts.
 import { connect } from 'node:net';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import type { ProbeCheck, ReadyProbe, HealthCheck, ServicePlan } from '../plan/types';
 import type { SpawnSpec, Spawned } from '../process/spawn';
 
@@ -28,23 +26,27 @@ function tcpCheck(host: string, port: number, timeout: number): Promise<CheckRes
 }
 
 function httpCheck(url: string, timeout: number): Promise<CheckResult> {
+  // node:http and node:https (TLS) are required on the first http probe, not at start-up.
+  // (require, not import(): the bundle runs from a vm.Script with a code cache, where a
+  // dynamic import() has no loader.)
+  const { request } = (url.startsWith('https:') ? require('node:https') : require('node:http')) as typeof import('node:http');
   return new Promise((resolve) => {
     let settled = false;
     const done = (result: CheckResult): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      request.destroy();
+      outgoing.destroy();
       resolve(result);
     };
-    const request = (url.startsWith('https:') ? httpsRequest : httpRequest)(url, { method: 'GET' }, (response) => {
+    const outgoing = request(url, { method: 'GET' }, (response) => {
       const status = response.statusCode ?? 0;
       response.resume();
       done(status >= 200 && status < 400 ? OK : { ok: false, reason: `GET ${url}: HTTP ${status}` });
     });
     const timer = setTimeout(() => done({ ok: false, reason: `GET ${url}: no answer within ${timeout}ms` }), timeout);
-    request.once('error', (error: NodeJS.ErrnoException) => done({ ok: false, reason: `GET ${url}: ${error.code ?? error.message}` }));
-    request.end();
+    outgoing.once('error', (error: NodeJS.ErrnoException) => done({ ok: false, reason: `GET ${url}: ${error.code ?? error.message}` }));
+    outgoing.end();
   });
 }
 

@@ -2,7 +2,9 @@
 // leftovers, starting by hand with dependencies, forwarding to main, the no-main rules.
 import { describe, expect, it } from 'vitest';
 import { createServer } from 'node:net';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { canUnshare, waitFor } from '../helpers/tend';
 import { scenario } from './scenario';
 
@@ -216,6 +218,26 @@ ${extra}`;
     const status = JSON.parse(t.cli('status', '--json').stdout) as { services: { name: string; main: boolean; state: string }[] };
     expect(status.services.filter((s) => s.main).map((s) => s.name)).toEqual(['app']);
     expect(status.services.find((s) => s.name === 'broken')?.state).toBe('running');
+    await tend.signal('SIGTERM');
+    expect((await tend.exited).code).toBe(0);
+  });
+});
+
+describe.skipIf(!pid1)('lazily loaded parts, through the real bundle', () => {
+  it('regression (vm-script-dynamic-import): gzip of rotated logs works in the bundle tend runs from', async () => {
+    const t = scenario(`
+services:
+  app: { main: true, command: [svc, app] }
+  talk:
+    command: [sh, -c, 'for i in $$(seq 300); do echo "line $$i of some text"; done; exec sleep 1000']
+    log: { file: talk.log, max_size: 1KB, keep: 2, compress: true }
+`);
+    const tend = t.start();
+    // The output ends early: once talk.log.2.gz exists, rotation and compression are done.
+    await waitFor(() => existsSync(join(t.dir, 'talk.log.2.gz')) && existsSync(join(t.dir, 'talk.log.1.gz')), { what: () => `rotated files:\n${tend.stderr}` });
+    await waitFor(() => t.cli('status', '--json').code === 0);
+    expect(gunzipSync(readFileSync(join(t.dir, 'talk.log.2.gz'))).toString()).toMatch(/^line \d+ of some text\n/);
+    expect(tend.stderr).not.toMatch(/cannot compress/);
     await tend.signal('SIGTERM');
     expect((await tend.exited).code).toBe(0);
   });
