@@ -106,7 +106,11 @@ services:
     expect(t.events()).not.toContain('start db');
     const started = t.cli('start', 'worker');
     expect(started.code).toBe(0);
-    expect(t.events().indexOf('start db')).toBeLessThan(t.events().indexOf('start worker'));
+    // `started` means spawned: tend's own log has the order (the two processes may then
+    // reach their first line in either order).
+    await tend.waitOutput('worker: started');
+    expect(tend.stderr.indexOf('db: started')).toBeGreaterThan(-1);
+    expect(tend.stderr.indexOf('db: started')).toBeLessThan(tend.stderr.indexOf('worker: started'));
 
     expect(t.cli('stop', 'worker').code).toBe(0);
     expect(t.events()).toContain('stop worker');
