@@ -10,6 +10,7 @@ await build({
     tend: 'src/main.ts',
     run: 'src/supervisor/run.ts',
     tini: 'src/process/tini.ts',
+    'tini-control': 'src/process/tini-control.ts',
     check: 'src/cli/check.ts',
     client: 'src/cli/client.ts',
   },

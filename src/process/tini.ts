@@ -14,6 +14,9 @@ import { assertNative, kill, NativeUnavailableError } from '../../native/libc';
 import { startReaper } from './reaper';
 import { describeExit, execHelper, exitCodeOf, spawnProcess, type Spawned } from './spawn';
 import { ProcessTracker } from './tracking';
+import { join } from 'node:path';
+import type { TiniHandler } from './tini-control';
+import pkg from '../../package.json';
 
 export const EXIT_INTERNAL = 70;
 const SWEEP_GRACE_MS = 1000;
@@ -63,6 +66,26 @@ export async function runTini(command: { argv: readonly string[]; socket: string
     process.stderr.write(`tend: ${error.message}\n`);
     return EXIT_INTERNAL;
   }
+  // A control socket only when asked for (--socket or TEND_SOCKET): a drop-in for tini
+  // creates no files of its own. Claimed before CMD starts, so a refusal starts nothing.
+  const socketChoice = command.socket ?? process.env.TEND_SOCKET ?? null;
+  let closeControl: (() => Promise<void>) | null = null;
+  let handler: TiniHandler | null = null;
+  // CMD's pid is filled in once it exists (the socket is claimed before it starts).
+  const controlled = { pid: 0, startedAt: 0, signal: (signal: number, mainOnly: boolean) => forward(signal, mainOnly), shutdown: () => void forward(constants.signals.SIGTERM, false) };
+  if (socketChoice !== null && socketChoice !== '') {
+    // A bundle of its own beside this one (scripts/build.mjs): the protocol's zod schemas
+    // would cost every `tend -- CMD` its start-up.
+    const { openTiniControl } = require(join(__dirname, 'tini-control.cjs')) as typeof import('./tini-control');
+    const opened = await openTiniControl(socketChoice, controlled, pkg.version);
+    if (!opened.ok) {
+      process.stderr.write(`tend: ${opened.message}\n`);
+      return 2;
+    }
+    handler = opened.handler;
+    closeControl = opened.close;
+  }
+
   const reaper = startReaper();
   const instance = randomBytes(8).toString('hex');
   const terminal = isatty(0);
@@ -92,6 +115,13 @@ export async function runTini(command: { argv: readonly string[]; socket: string
     if (errno !== 0 && errno !== ESRCH) process.stderr.write(`tend: cannot forward ${signal} to ${target}: errno ${errno}\n`);
   };
   for (const signal of early.splice(0)) deliver(signal);
+  // For the control socket: `tend signal main SIG` reaches CMD's group (--main: CMD only).
+  function forward(signal: number, mainOnly: boolean): number[] {
+    if (target === 0) return [];
+    return kill(mainOnly ? Math.abs(target) : target, signal) === 0 ? [child.pid] : [];
+  }
+  controlled.pid = child.pid;
+  controlled.startedAt = Date.now();
 
   // Never die silently (SPEC §3): an internal error is logged with its stack, CMD's group
   // gets SIGTERM (tini mode's whole ordered shutdown; SIGKILL if it is still there after
@@ -113,6 +143,12 @@ export async function runTini(command: { argv: readonly string[]; socket: string
 
   const status = await child.exit;
   clearTimeout(killTimer);
+  handler?.exited(status);
+  if (closeControl !== null) {
+    // Let replies to `stop --wait` / `wait --stopped`, resolved by the exit, go out first.
+    await new Promise((resolve) => setImmediate(resolve));
+    await closeControl();
+  }
   if (status.kind === 'failed') process.stderr.write(`tend: ${describeExit(status)}\n`);
 
   // The sweep: whatever CMD left behind. As PID 1, kill(-1) reaches the whole namespace
