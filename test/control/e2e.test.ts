@@ -11,8 +11,12 @@ const running: RunningTend[] = [];
 afterEach(async () => {
   for (const t of running.splice(0)) {
     if (t.child.exitCode === null && t.child.signalCode === null) {
-      t.child.kill('SIGKILL');
+      // SIGTERM first: tend (not PID 1 here) stops its services' escaped daemons too;
+      // SIGKILL would leave them to the host's init.
+      t.child.kill('SIGTERM');
+      const timer = setTimeout(() => t.child.kill('SIGKILL'), 10_000);
       await t.exited;
+      clearTimeout(timer);
     }
   }
 });
