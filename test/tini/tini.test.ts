@@ -123,11 +123,19 @@ describe('tini mode (not PID 1)', () => {
     await tend.waitOutput(/^\d+\n/);
     const cmd = Number(tend.stdout.trim());
     const state = () => readFileSync(`/proc/${cmd}/stat`, 'utf8').split(') ')[1]![0];
-    process.kill(tend.child.pid!, 'SIGTSTP');
-    await waitFor(() => state() === 'T', { what: 'CMD stopped' });
-    process.kill(tend.child.pid!, 'SIGCONT');
-    await waitFor(() => state() !== 'T', { what: 'CMD resumed' });
-    process.kill(tend.child.pid!, 'SIGTERM');
-    expect((await tend.exited).code).toBe(143);
+    try {
+      process.kill(tend.child.pid!, 'SIGTSTP');
+      await waitFor(() => state() === 'T', { what: 'CMD stopped' });
+      process.kill(tend.child.pid!, 'SIGCONT');
+      await waitFor(() => state() !== 'T', { what: 'CMD resumed' });
+      process.kill(tend.child.pid!, 'SIGTERM');
+      expect((await tend.exited).code).toBe(143);
+    } finally {
+      // A stopped CMD ignores SIGTERM until continued: never leave it (and tend) behind.
+      if (tend.child.exitCode === null) {
+        try { process.kill(-cmd, 'SIGKILL'); } catch { /* gone */ }
+        tend.child.kill('SIGKILL');
+      }
+    }
   });
 });
