@@ -133,7 +133,7 @@ describe('tini mode (not PID 1)', () => {
     } finally {
       // A stopped CMD ignores SIGTERM until continued: never leave it (and tend) behind.
       if (tend.child.exitCode === null) {
-        try { process.kill(-cmd, 'SIGKILL'); } catch { /* gone */ }
+        if (cmd > 0) try { process.kill(-cmd, 'SIGKILL'); } catch { /* gone */ }
         tend.child.kill('SIGKILL');
       }
     }
