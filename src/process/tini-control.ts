@@ -3,6 +3,7 @@
 // (= shutdown) work as with a manifest; what needs a manifest or captured output (start,
 // restart, logs, reload) answers with the reason instead.
 import { signalName } from './signals';
+import { waitFor } from '../control/wait';
 import type { ExitStatus } from './spawn';
 import {
   fail, ok,
@@ -105,21 +106,8 @@ export class TiniHandler implements ControlHandler {
       if (until === 'stopped') return this.exit === null ? null : ok({ name, state: 'exited' });
       return this.exit === null ? ok({ name, state: 'running' }) : fail('failed', `${name} has exited`);
     };
-    const now = check();
-    if (now !== null) return Promise.resolve(now);
-    return new Promise((resolve) => {
-      const finish = (result: Result<WaitResult>): void => {
-        unsubscribe();
-        context.signal.removeEventListener('abort', aborted);
-        resolve(result);
-      };
-      const aborted = (): void => finish(fail('timeout', `gave up waiting for ${name} to be ${until}`));
-      const unsubscribe = this.subscribe(() => {
-        const result = check();
-        if (result !== null) finish(result);
-      });
-      context.signal.addEventListener('abort', aborted, { once: true });
-    });
+    // A restart passes through stopping and backoff: each state change re-checks.
+    return waitFor(check, (listener) => this.subscribe(listener), context.signal, `${name} to be ${until}`);
   }
 
   logs(name: string) {

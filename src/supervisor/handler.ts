@@ -10,6 +10,7 @@ import {
   type SignalResult, type StatusDocument, type TendEvent, type Unsubscribe, type WaitCondition, type WaitResult,
 } from '../control/api';
 import { isUp, isSettled, pidOf } from './state';
+import { waitFor } from '../control/wait';
 import type { Supervisor, SupervisorEvent } from './supervisor';
 import type { ServiceRunner } from './service';
 
@@ -283,23 +284,8 @@ export class SupervisorHandler implements ControlHandler {
       const lost = conditionLost(runner, until);
       return lost === null ? null : fail('failed', lost);
     };
-    const now = check();
-    if (now !== null) return Promise.resolve(now);
-    return new Promise((resolve) => {
-      const finish = (result: Result<WaitResult>): void => {
-        unsubscribe();
-        context.signal.removeEventListener('abort', aborted);
-        resolve(result);
-      };
-      const aborted = (): void => finish(fail('timeout', `gave up waiting for ${name} to be ${until}`));
-      const unsubscribe = this.subscribe((event) => {
-        if (event.type !== 'state' || event.service !== name) return;
-        // A restart passes through stopping/backoff: only settled, non-restarting states end a wait.
-        const result = check();
-        if (result !== null) finish(result);
-      });
-      context.signal.addEventListener('abort', aborted, { once: true });
-    });
+    // A restart passes through stopping and backoff: each state change re-checks.
+    return waitFor(check, (listener) => this.subscribe(listener), context.signal, `${name} to be ${until}`);
   }
 
   logs(name: string, lines: number | null): Result<readonly LogLine[]> {
