@@ -66,7 +66,13 @@ export class ServiceRunner {
   /** Wants to run: waits in `starting` until the supervisor calls launch(). */
   queue(): void {
     clearTimeout(this.backoffTimer);
-    if (this.state.id === 'starting' || isUp(this.state) || this.state.id === 'stopping') return;
+    // A start asked for while a stop by hand is under way wins: the stop completes, then
+    // the service starts again (the last command counts, as with stop during a restart).
+    if (this.state.id === 'stopping') {
+      if (this.stopIntent === 'stop') this.stopIntent = 'restart';
+      return;
+    }
+    if (this.state.id === 'starting' || isUp(this.state)) return;
     this.enter({ id: 'starting', pid: null, since: this.ctx.now() });
   }
 

@@ -246,3 +246,31 @@ services:
     expect((await tend.exited).code).toBe(0);
   });
 });
+
+describe.skipIf(!pid1)('commands that cross', () => {
+  it('regression (start-during-stop-lost, found by the signal-storm fuzzer): the last of stop / start / restart wins', async () => {
+    const t = scenario(`
+services:
+  app: { main: true, command: [svc, app] }
+  slow:
+    # takes 400 ms to stop, so the next command arrives while it is stopping
+    command: [sh, -c, 'trap "sleep 0.4; exit 0" TERM; echo "start slow" >> "$EVENTS"; while :; do sleep 0.05; done']
+`);
+    const tend = t.start();
+    await waitFor(() => t.events().includes('start slow'));
+    const state = () => (JSON.parse(t.cli('status', '--json', 'slow').stdout) as { services: { state: string }[] }).services[0]!.state;
+    for (const last of ['start', 'restart'] as const) {
+      expect(t.cli('stop', 'slow', '--no-wait').code).toBe(0);
+      await waitFor(() => state() === 'stopping');
+      expect(t.cli(last, 'slow', '--no-wait').code).toBe(0);
+      await waitFor(() => state() === 'running', { what: () => `slow running after stop then ${last}: ${state()}` });
+    }
+    // And the other way round: a stop during a restart's stop stays stopped.
+    expect(t.cli('restart', 'slow', '--no-wait').code).toBe(0);
+    await waitFor(() => state() === 'stopping');
+    expect(t.cli('stop', 'slow', '--no-wait').code).toBe(0);
+    await waitFor(() => state() === 'stopped', { what: () => `slow stopped: ${state()}` });
+    await tend.signal('SIGTERM');
+    expect((await tend.exited).code).toBe(0);
+  });
+});
