@@ -41,10 +41,13 @@ export function parseYaml(file: string, text: string): ParseResult {
 function checkAliases(file: string, doc: Document.Parsed, lineCounter: LineCounter): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   let first: number | null = null;
+  let merge: number | null = null;
   visit(doc, {
     // toJS assigns keys to plain objects: `__proto__:` would set the prototype and the
     // entry would vanish — a service silently dropped. No manifest needs such a key.
     Pair(_key, pair) {
+      // With `merge: true` the library gives a merge key the value Symbol(<<).
+      if (isScalar(pair.key) && (pair.key.value === '<<' || String(pair.key.value) === 'Symbol(<<)')) merge ??= pair.key.range?.[0] ?? 0;
       if (isScalar(pair.key) && pair.key.value === '__proto__') {
         const offset = pair.key.range?.[0] ?? 0;
         issues.push({ file, ...lineCounter.linePos(offset), path: duplicateKeyPath(doc, offset), message: 'a key named __proto__ is not allowed' });
@@ -58,12 +61,14 @@ function checkAliases(file: string, doc: Document.Parsed, lineCounter: LineCount
       }
     },
   });
-  if (issues.length > 0 || first === null) return issues;
+  // Aliases and merge keys (`<<: ""` is not a map) fail only when values are built.
+  if (issues.length > 0 || (first === null && merge === null)) return issues;
   try {
     doc.toJS();
   } catch (error) {
     const message = error instanceof Error ? firstLine(error.message) : String(error);
-    issues.push({ file, ...lineCounter.linePos(first), path: '', message: `invalid YAML: ${message}` });
+    const at = /merge/i.test(message) ? merge ?? first ?? 0 : first ?? merge ?? 0;
+    issues.push({ file, ...lineCounter.linePos(at), path: '', message: `invalid YAML: ${message}` });
   }
   return issues;
 }

@@ -226,6 +226,12 @@ describe('regressions found by the manifest fuzzer', () => {
     expect(cli.stderr).toMatch(/alias \*x refers to no anchor/);
   });
 
+  it('yaml-merge-scalar: a merge key whose source is not a map is a located problem, not an internal error', async () => {
+    const result = await load('settings:\n  <<: ""\nservices:\n  app: { command: [sleep, "1"] }\n');
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(formatIssue(result.issues[0]!)).toMatch(/:2:3: invalid YAML: Merge sources must be maps or map aliases$/);
+  });
+
   it('yaml-proto-key: a service named __proto__ is a located problem, not silently dropped', async () => {
     const result = await load('services:\n  app: { command: [sleep, "1"] }\n  __proto__:\n    command: [sleep, "1"]\n');
     expect(result.ok).toBe(false);
