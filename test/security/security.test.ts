@@ -142,15 +142,19 @@ describe("SIGUSR1 never opens Node's inspector", () => {
   it.each([
     ['run mode', ['run', '-c', 'MANIFEST'], false],
     ['run mode as PID 1', ['run', '-c', 'MANIFEST'], true],
-    ['tini mode', ['--', 'sleep', '1000'], false],
+    // main ignores SIGUSR1: tend forwards it, and a default disposition would end main
+    // (and with it tend) while the test is still looking at tend's sockets.
+    ['tini mode', ['--', 'sh', '-c', 'trap "" USR1; exec sleep 1000'], false],
   ] as const)('%s', async (_what, args, asPid1) => {
     if (asPid1 && !pid1) return;
-    const t = scenario('services:\n  app: { main: true, command: [sleep, "1000"] }\n');
+    const t = scenario('services:\n  app: { main: true, command: [sh, -c, \'trap "" USR1; exec sleep 1000\'] }\n');
     const tend = startTend(args.map((a) => (a === 'MANIFEST' ? t.file : a)), { env: t.env, pid1: asPid1 });
     running.push(tend);
     const pid = await tend.tendPid();
-    if (args[0] === 'run') await waitFor(async () => (await status(t.socket)).services[0]?.state === 'running');
-    else await waitFor(() => readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim() !== '');
+    // Wait until main has exec'd sleep: its trap (SIGUSR1 ignored) is in place by then.
+    const isSleep = (p: number | null | undefined) => p != null && p > 0 && readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'sleep';
+    // (Read from here: as PID 1, status would give pids of tend's own namespace.)
+    await waitFor(() => readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').some((c) => isSleep(Number(c))));
     for (let i = 0; i < 3; i++) process.kill(pid, 'SIGUSR1');
     // The signal is handled (forwarded to main); prove it was processed, then look.
     if (args[0] === 'run') expect((await request(t.socket, 'version')).ok).toBe(true);
