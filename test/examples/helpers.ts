@@ -2,7 +2,6 @@
 // (as PID 1 of a new PID namespace), talk to it through the real CLI over its own
 // control socket, and read its HTTP endpoint. Ports are free ones, so files run in parallel.
 import { execFile, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { request } from 'node:http';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
@@ -11,18 +10,7 @@ import { ROOT, TEND_BIN, startTend, tempDir, waitFor, type RunningTend, type Sta
 
 export const EXAMPLES = join(ROOT, 'examples');
 
-/** A TCP port nobody listens on right now (the kernel's pick, released at once). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../helpers/tend';
 
 export interface CliResult {
   readonly code: number;

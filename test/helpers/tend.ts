@@ -1,6 +1,7 @@
 // Shared test rig: runs the real, built tend (bin/tend.cjs → dist/tend.cjs) with real
 // children, and waits on conditions with deadlines — never on fixed sleeps.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -172,4 +173,17 @@ export function lines(file: string): string[] {
 export function stopwatch(): () => number {
   const t0 = performance.now();
   return () => performance.now() - t0;
+}
+
+/** A TCP port nobody listens on right now (the kernel's pick, released at once). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
 }

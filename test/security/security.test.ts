@@ -5,9 +5,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
-import { ROOT, TEND_BIN, canUnshare, runTendSync, startTend, waitFor, type RunningTend } from '../helpers/tend';
+import { ROOT, TEND_BIN, canUnshare, runTendSync, startTend, waitFor, type RunningTend, freePort } from '../helpers/tend';
 import { launch, request, scenario, status, stopAll } from '../faults/helpers';
 
 const isRoot = process.getuid?.() === 0;
@@ -16,15 +16,6 @@ const pid1 = canUnshare();
 const running: RunningTend[] = [];
 afterEach(() => stopAll(running));
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function httpGet(port: number, path: string): Promise<string> {
   const response = await fetch(`http://127.0.0.1:${port}${path}`);

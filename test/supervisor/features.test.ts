@@ -1,24 +1,14 @@
 // More of the supervisor end to end: every readiness probe kind, stop_command,
 // leftovers, starting by hand with dependencies, forwarding to main, the no-main rules.
 import { describe, expect, it } from 'vitest';
-import { createServer } from 'node:net';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { canUnshare, waitFor } from '../helpers/tend';
+import { canUnshare, waitFor, freePort } from '../helpers/tend';
 import { scenario } from './scenario';
 
 const pid1 = canUnshare();
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}
 
 describe.skipIf(!pid1)('supervisor features as PID 1', () => {
   it('waits for tcp, http, log and notify_fd readiness before starting dependents', async () => {
