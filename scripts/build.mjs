@@ -3,7 +3,31 @@
 // small dispatcher; each mode is a bundle of its own, loaded only when that mode runs, so
 // `tend -- CMD` never parses yaml, zod or pino and `tend status` never loads the
 // supervisor. ffi-rs stays external: it loads a platform-specific .node binary.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
+
+// Code no mode of tend can reach, left out of the bundles: every byte in them is parsed and
+// evaluated at start-up. zod's translations of its messages (tend writes its own, in
+// English; ~260 KB), and pino's transports and its sonic-boom destination (tend gives
+// pino its own destination, src/log/logger.ts; they would load worker_threads and assert).
+// A stub throws if it is ever reached, so a future use fails loudly in the tests.
+const unreachable = {
+  name: 'unreachable',
+  setup(b) {
+    const stub = (path) => ({ path, namespace: 'unreachable' });
+    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) => (args.importer.includes('/zod/') ? stub('zod-locales') : undefined));
+    b.onResolve({ filter: /^(thread-stream|sonic-boom)$/ }, (args) => (args.importer.includes('/pino/') ? stub(args.path) : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'unreachable' }, (args) => ({
+      loader: 'js',
+      contents: args.path === 'zod-locales'
+        ? 'export {}'
+        : `module.exports = function () { throw new Error(${JSON.stringify(`${args.path} is not bundled with tend (scripts/build.mjs)`)}); };`,
+    }));
+  },
+};
 
 await build({
   entryPoints: {
@@ -25,19 +49,43 @@ await build({
   external: ['ffi-rs'],
   legalComments: 'none',
   logLevel: 'warning',
+  plugins: [unreachable],
 });
 
-// V8 code caches for the mode bundles: compiling run.cjs (800 KB) costs ~35 ms of tend's
-// start-up; with the cache V8 skips most of it. A cache is only valid for the Node (V8)
-// that made it — a mismatch is detected and ignored by V8 (src/main.ts then compiles as
-// usual) — so it is made here, by the same Node that builds and runs tend.
-import { readFileSync, writeFileSync } from 'node:fs';
-import { Script } from 'node:vm';
-import Module from 'node:module';
-import { resolve } from 'node:path';
-
-for (const name of ['run', 'tini', 'check', 'client']) {
-  const file = resolve('dist', `${name}.cjs`);
-  const script = new Script(Module.wrap(readFileSync(file, 'utf8')), { filename: file });
-  writeFileSync(`${file}.cache`, script.createCachedData());
+// V8 code caches for the mode bundles (dist/<mode>.cjs.cache, loaded by src/main.ts):
+// without one, compiling run.cjs and then compiling each function as it first runs costs
+// ~35 ms of tend's start-up. The cache is written by tend itself at the end of a real run
+// of each mode (TEND_BUILD_CODE_CACHE), so it holds every function that run compiled — the
+// manifest check, zod's and yaml's parsers, the start and the shutdown — not just the
+// top level. A cache only fits the Node (V8) that made it; V8 detects a mismatch and
+// ignores it (tend then compiles as usual), so it is made here, by the Node that runs tend.
+for (const mode of ['run', 'tini', 'tini-control', 'check', 'client']) rmSync(resolve('dist', `${mode}.cjs.cache`), { force: true });
+const work = mkdtempSync(join(tmpdir(), 'tend-build-'));
+const manifest = join(work, 'tend.yaml');
+writeFileSync(manifest, [
+  'services:',
+  '  sidecar:',
+  '    command: ["sleep", "30"]',
+  '    readiness: { exec: ["true"], interval: 50ms }',
+  '  app:',
+  '    command: ["sh", "-c", "echo started"]',
+  '    main: true',
+  '    depends_on: { sidecar: { condition: ready } }',
+  '',
+].join('\n'));
+const trainingRuns = [
+  ['-c', manifest],
+  ['--', 'true'],
+  ['check', '-c', manifest],
+  ['status'],
+];
+for (const args of trainingRuns) {
+  const result = spawnSync(process.execPath, [resolve('bin', 'tend.cjs'), ...args], {
+    cwd: work,
+    encoding: 'utf8',
+    timeout: 30_000,
+    env: { ...process.env, TEND_BUILD_CODE_CACHE: '1', TEND_SOCKET: join(work, 'tend.sock'), NODE_OPTIONS: '' },
+  });
+  if (result.error) console.warn(`build: training run \`tend ${args.join(' ')}\` failed (${result.error.message}); its code cache may be missing`);
 }
+rmSync(work, { recursive: true, force: true });

@@ -5,10 +5,8 @@ import { statSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { peerCredentials, type PeerCredentials } from '../../native/libc';
 import { LineSplitter } from './lines';
-import {
-  resultSchemas, serverLineSchema,
-  type ArgsOf, type Command, type RequestId, type ResultOf,
-} from './protocol';
+import type { ArgsOf, Command, RequestId, ResultOf } from './protocol';
+import { resultSchemas, serverLineSchema } from './replies';
 import { describeSource, isExplicit, type SocketChoice } from './socketpath';
 
 /** A failed request or connection. `code` is a protocol error code, or one of the client's own below. */

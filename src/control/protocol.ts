@@ -8,7 +8,7 @@
 // Requests are parsed here with zod, once; the server and handler then trust them.
 import { z } from 'zod';
 import {
-  ERROR_CODES, HEALTH_STATES, SERVICE_STATES,
+  ERROR_CODES,
   type ActionResult, type ErrorCode, type HealthDocument, type LogLine, type ReloadSummary,
   type ShutdownResult, type SignalResult, type StatusDocument, type TendEvent, type VersionInfo, type WaitResult,
 } from './api';
@@ -22,37 +22,57 @@ export const MAX_LINE_BYTES = 64 * 1024;
 // ---------------------------------------------------------------------------------------
 // requests
 
-const id = z.union([z.number().int().min(0).max(Number.MAX_SAFE_INTEGER), z.string().max(128)]);
-export type RequestId = z.infer<typeof id>;
+// The schemas are built on the first request, not at load: constructing zod schemas costs
+// milliseconds that tend's start-up (exec → main) should not pay for a socket no one
+// has used yet.
+function buildRequestSchemas() {
+  const id = z.union([z.number().int().min(0).max(Number.MAX_SAFE_INTEGER), z.string().max(128)]);
+  const name = z.string().min(1).max(256);
+  const names = z.array(name).max(1024);
+  /** Arguments of each command. Strict: a misspelt argument is an error, never ignored. */
+  const args = {
+    status: z.strictObject({ names: names.optional() }),
+    health: z.strictObject({}),
+    start: z.strictObject({ names: names.min(1), wait: z.boolean().optional() }),
+    stop: z.strictObject({ names: names.min(1), wait: z.boolean().optional() }),
+    restart: z.strictObject({ names: names.min(1), wait: z.boolean().optional() }),
+    signal: z.strictObject({ name, signal: z.union([z.string().min(1).max(32), z.number().int()]), main: z.boolean().optional() }),
+    wait: z.strictObject({
+      name,
+      until: z.enum(['running', 'ready', 'stopped']).optional(),
+      // setTimeout's ceiling (about 24.8 days); null or absent waits without a deadline.
+      timeout_ms: z.number().int().min(0).max(2 ** 31 - 1).nullable().optional(),
+    }),
+    logs: z.strictObject({ name, lines: z.number().int().min(0).max(1_000_000).nullable().optional(), follow: z.boolean().optional() }),
+    reload: z.strictObject({}),
+    // wait: keep the connection open (and exempt from the idle timeout) until tend exits.
+    shutdown: z.strictObject({ wait: z.boolean().optional() }),
+    version: z.strictObject({}),
+    events: z.strictObject({}),
+  } as const;
+  const envelope = z.object({ id, cmd: z.string().max(64), args: z.unknown().optional() });
+  return { id, args, envelope };
+}
 
-const name = z.string().min(1).max(256);
-const names = z.array(name).max(1024);
+type RequestSchemas = ReturnType<typeof buildRequestSchemas>;
+let built: RequestSchemas | null = null;
 
-/** Arguments of each command. Strict: a misspelt argument is an error, never ignored. */
-export const requestArgs = {
-  status: z.strictObject({ names: names.optional() }),
-  health: z.strictObject({}),
-  start: z.strictObject({ names: names.min(1), wait: z.boolean().optional() }),
-  stop: z.strictObject({ names: names.min(1), wait: z.boolean().optional() }),
-  restart: z.strictObject({ names: names.min(1), wait: z.boolean().optional() }),
-  signal: z.strictObject({ name, signal: z.union([z.string().min(1).max(32), z.number().int()]), main: z.boolean().optional() }),
-  wait: z.strictObject({
-    name,
-    until: z.enum(['running', 'ready', 'stopped']).optional(),
-    // setTimeout's ceiling (about 24.8 days); null or absent waits without a deadline.
-    timeout_ms: z.number().int().min(0).max(2 ** 31 - 1).nullable().optional(),
-  }),
-  logs: z.strictObject({ name, lines: z.number().int().min(0).max(1_000_000).nullable().optional(), follow: z.boolean().optional() }),
-  reload: z.strictObject({}),
-  // wait: keep the connection open (and exempt from the idle timeout) until tend exits.
-  shutdown: z.strictObject({ wait: z.boolean().optional() }),
-  version: z.strictObject({}),
-  events: z.strictObject({}),
-} as const;
+/** The request schemas (built once, on first use). */
+export function requestSchemas(): RequestSchemas {
+  return (built ??= buildRequestSchemas());
+}
 
-export type Command = keyof typeof requestArgs;
-export const COMMANDS = Object.keys(requestArgs) as Command[];
-export type ArgsOf<C extends Command> = z.infer<(typeof requestArgs)[C]>;
+export type RequestId = number | string;
+
+/** Every command, in the order of the protocol's documentation. */
+export const COMMANDS = ['status', 'health', 'start', 'stop', 'restart', 'signal', 'wait', 'logs', 'reload', 'shutdown', 'version', 'events'] as const;
+
+export type Command = keyof RequestSchemas['args'];
+// COMMANDS and the argument schemas name the same commands: checked when compiled.
+type Listed = (typeof COMMANDS)[number];
+const commandsMatch: [Exclude<Command, Listed>, Exclude<Listed, Command>] extends [never, never] ? true : never = true;
+void commandsMatch;
+export type ArgsOf<C extends Command> = z.infer<RequestSchemas['args'][C]>;
 
 /** A parsed, validated request: a union discriminated on `cmd`. */
 export type Request = { [C in Command]: { readonly id: RequestId; readonly cmd: C; readonly args: ArgsOf<C> } }[Command];
@@ -60,14 +80,12 @@ export type Request = { [C in Command]: { readonly id: RequestId; readonly cmd: 
 /** Commands `socket_allow: read` permits; everything else needs control access. */
 export const READ_COMMANDS: ReadonlySet<Command> = new Set<Command>(['status', 'health', 'logs', 'events', 'version', 'wait']);
 
-const envelope = z.object({ id, cmd: z.string().max(64), args: z.unknown().optional() });
-
 export type ParsedRequest =
   | { readonly ok: true; readonly request: Request }
   | { readonly ok: false; readonly id: RequestId | null; readonly code: ErrorCode; readonly message: string };
 
 function isCommand(cmd: string): cmd is Command {
-  return Object.hasOwn(requestArgs, cmd);
+  return (COMMANDS as readonly string[]).includes(cmd);
 }
 
 function describeIssue(error: z.ZodError, prefix: string): string {
@@ -86,6 +104,7 @@ export function parseRequest(line: string): ParsedRequest {
     // RangeError too: absurdly deep nesting must not escape as an exception.
     return { ok: false, id: null, code: 'bad_request', message: `not JSON: ${error instanceof Error ? error.message : String(error)}` };
   }
+  const { id, args: argsOf, envelope } = requestSchemas();
   const parsed = envelope.safeParse(value);
   if (!parsed.success) {
     const maybeId = id.safeParse((value as { id?: unknown } | null)?.id);
@@ -95,7 +114,7 @@ export function parseRequest(line: string): ParsedRequest {
   if (!isCommand(cmd)) {
     return { ok: false, id: parsed.data.id, code: 'unknown_command', message: `unknown command "${cmd}" (known: ${COMMANDS.join(', ')})` };
   }
-  const args = requestArgs[cmd].safeParse(parsed.data.args ?? {});
+  const args = argsOf[cmd].safeParse(parsed.data.args ?? {});
   if (!args.success) return { ok: false, id: parsed.data.id, code: 'bad_request', message: `${cmd}: ${describeIssue(args.error, 'args')}` };
   return { ok: true, request: { id: parsed.data.id, cmd, args: args.data } as Request };
 }
@@ -139,58 +158,6 @@ export interface EventOf {
   logs: LogLine;
   events: TendEvent;
 }
-
-// Schemas of what the server sends, for the client. Objects are loose: a newer server
-// may add fields and an older client must still read what it knows.
-const stateName = z.enum(SERVICE_STATES);
-const healthName = z.enum(HEALTH_STATES);
-const lastExit = z.union([z.looseObject({ code: z.number() }), z.looseObject({ signal: z.string() })]);
-const strings = z.array(z.string());
-const actionResult = z.looseObject({ services: z.array(z.looseObject({ name: z.string(), state: stateName, changed: z.boolean() })) });
-
-export const resultSchemas = {
-  status: z.looseObject({
-    services: z.array(z.looseObject({
-      name: z.string(),
-      type: z.enum(['longrun', 'oneshot']),
-      main: z.boolean(),
-      state: stateName,
-      pid: z.number().nullable(),
-      since: z.number().nullable(),
-      uptime_ms: z.number().nullable(),
-      restarts: z.number(),
-      last_exit: lastExit.nullable(),
-      health: healthName,
-      processes: z.array(z.number()),
-      process_info: z.array(z.looseObject({ pid: z.number(), command: z.string().nullable(), escaped: z.boolean() })).optional(),
-      reason: z.string().nullable().optional(),
-      next_start: z.number().nullable().optional(),
-    })),
-    orphans: z.array(z.number()),
-    shutting_down: z.boolean(),
-  }),
-  health: z.looseObject({ healthy: z.boolean(), reason: z.string(), shutting_down: z.boolean() }),
-  start: actionResult,
-  stop: actionResult,
-  restart: actionResult,
-  signal: z.looseObject({ name: z.string(), signal: z.string(), pids: z.array(z.number()) }),
-  wait: z.looseObject({ name: z.string(), state: stateName }),
-  logs: z.looseObject({ lines: z.array(z.looseObject({ service: z.string(), stream: z.enum(['stdout', 'stderr']), time: z.number(), line: z.string() })) }),
-  reload: z.looseObject({ added: strings, removed: strings, changed: strings, unchanged: strings, pending: strings }),
-  shutdown: z.looseObject({ already: z.boolean() }),
-  version: z.looseObject({ tend: z.string(), protocol: z.number(), pid: z.number() }),
-  events: z.looseObject({}),
-};
-
-export const logEventSchema = resultSchemas.logs.shape.lines.element;
-
-/** Any line the server sends. The error code is read as a string: a newer server may know more. */
-export const serverLineSchema = z.union([
-  z.object({ id: id.nullable(), ok: z.literal(true), result: z.unknown() }),
-  z.object({ id: id.nullable(), ok: z.literal(false), error: z.object({ code: z.string(), message: z.string(), problems: strings.optional() }) }),
-  z.object({ id, event: z.unknown() }),
-]);
-export type ServerLine = z.infer<typeof serverLineSchema>;
 
 export function isErrorCode(code: string): code is ErrorCode {
   return (ERROR_CODES as readonly string[]).includes(code);

@@ -8,7 +8,7 @@
 import * as inspector from 'node:inspector';
 import { isatty } from 'node:tty';
 import { constants } from 'node:os';
-import { randomBytes } from 'node:crypto';
+import { newInstanceId } from './instance-id';
 import { adoptEarlySignals, GUARDED_SIGNALS } from '../early-signals';
 import { assertNative, kill, NativeUnavailableError } from '../../native/libc';
 import { startReaper } from './reaper';
@@ -87,7 +87,7 @@ export async function runTini(command: { argv: readonly string[]; socket: string
   }
 
   const reaper = startReaper();
-  const instance = randomBytes(8).toString('hex');
+  const instance = newInstanceId();
   const terminal = isatty(0);
 
   const child: Spawned = spawnProcess({

@@ -7,7 +7,7 @@
 // the whole answer (nothing leaves a cgroup without privilege). Without one, every /proc
 // scan extends a table of pid+starttime → service, so a pid reused by the kernel is never
 // mistaken for the process it replaced.
-import { randomBytes } from 'node:crypto';
+import { newInstanceId } from './instance-id';
 import { kill as killRaw } from '../../native/libc';
 import { ServiceCgroups } from './cgroup';
 import { childrenOf, readMarkers, readProc, scanProcs, type ProcEntry } from './proc';
@@ -90,7 +90,7 @@ export class ProcessTracker {
   private unsubscribe: (() => void) | null = null;
 
   constructor(options: TrackerOptions) {
-    this.instance = options.instance ?? randomBytes(8).toString('hex');
+    this.instance = options.instance ?? newInstanceId();
     this.reaper = options.reaper;
     const cgroups = options.tracking === 'proc' ? null : ServiceCgroups.create(this.instance);
     if (options.tracking === 'cgroup' && cgroups === null) {

@@ -2,7 +2,7 @@
 // control socket wired around it. Reads like a script, as an init's main should:
 // load and validate, become subreaper, start reaping, open the socket, start the
 // services, wait for the end, shut down, flush, return the exit code.
-import { randomBytes } from 'node:crypto';
+import { newInstanceId } from '../process/instance-id';
 import { loadPlan, resolveManifestPath, formatIssue } from '../plan';
 import type { Plan, LogLevel } from '../plan/types';
 import { adoptEarlySignals } from '../early-signals';
@@ -78,7 +78,7 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
   const log = logs.tend;
   for (const warning of loaded.warnings) log.warn(warning);
   onFallbackLoss((message) => log.warn(message));
-  const instance = randomBytes(8).toString('hex');
+  const instance = newInstanceId();
   const reaper = startReaper();
   const tracker = new ProcessTracker({ tracking: plan.settings.tracking, instance, reaper });
   const spawn = (spec: SpawnSpec) => spawnProcess(spec, { instance, socket: process.env.TEND_SOCKET ?? null });

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { resultSchemas } from '../../src/control/protocol';
+import { resultSchemas } from '../../src/control/replies';
 import { startTend, tempDir, waitFor, writeManifest, ROOT, TEND_BIN, type RunningTend } from '../helpers/tend';
 
 const running: RunningTend[] = [];

@@ -6,7 +6,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { connect } from 'node:net';
-import { requestArgs, COMMANDS } from '../../src/control/protocol';
+import { requestSchemas, COMMANDS } from '../../src/control/protocol';
+
+const requestArgs = requestSchemas().args;
 import { startTend, waitFor, type RunningTend } from '../helpers/tend';
 import { request, scenario, status } from '../faults/helpers';
 
