@@ -324,3 +324,38 @@ export function reapBatch(skip: readonly number[], children: readonly number[]):
   for (let i = 0; i < count; i++) reaped.push({ pid: reapOut.readInt32LE(8 * i), status: reapOut.readInt32LE(8 * i + 4) });
   return { reaped, blocked: (value & REAP_BLOCKED) !== 0 };
 }
+
+let procListOut: Buffer | null = null;
+let procListAvailable = true;
+
+/**
+ * /proc's pid directories as (pid, inode) pairs, flat: [pid0, ino0, pid1, ino1, ...]
+ * (native/libtend.c tend_proc_list: an unchanged pair is the same process). null when
+ * libtend.so was not built or /proc cannot be read: the caller reads every stat.
+ */
+export function procList(): Uint32Array | null {
+  if (!procListAvailable || !reapLibrary()) return null;
+  const module = native();
+  const t = module.DataType;
+  procListOut ??= Buffer.alloc(8192 * 8);
+  for (;;) {
+    const max = procListOut.length / 8;
+    let count: number;
+    try {
+      count = module.load({
+        library: REAP_LIBRARY,
+        funcName: 'tend_proc_list',
+        retType: t.I32,
+        paramsType: [t.U8Array, t.I32],
+        paramsValue: [procListOut, max],
+      }) as number;
+    } catch {
+      // A libtend.so built before tend_proc_list existed: full scans, as without it.
+      procListAvailable = false;
+      return null;
+    }
+    if (count < 0) return null;
+    if (count <= max) return new Uint32Array(procListOut.buffer, procListOut.byteOffset, count * 2).slice();
+    procListOut = Buffer.alloc(procListOut.length * 2);
+  }
+}

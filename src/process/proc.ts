@@ -1,8 +1,10 @@
 // The /proc process table: who is alive, who is whose parent, which session and group,
 // and when each started (the start time tells a pid's new owner from its old one).
 // A full scan reads every /proc/PID/stat: ~45 ms with 1,000 processes (FINDINGS), so it
-// runs for attribution, status and stops — never on the reaping hot path.
+// runs for attribution, status and stops — never on the reaping hot path — and repeated
+// scans go through ProcScanner, which reads only what changed.
 import { readFileSync, readdirSync } from 'node:fs';
+import { procList } from '../../native/libc';
 
 export interface ProcEntry {
   readonly pid: number;
@@ -58,6 +60,37 @@ export function scanProcs(): ProcEntry[] {
     if (entry !== null) entries.push(entry);
   }
   return entries;
+}
+
+/**
+ * Repeated /proc scans that read /proc/PID/stat only for processes not seen before. The
+ * inode of a /proc/PID directory is kept while the process lives and is new for a new
+ * process under a reused pid (native/libtend.c tend_proc_list), so an unchanged pid and
+ * inode is the same process with the same start time. Its ppid, group, session and state
+ * may have changed since: callers say, per entry, when those matter (`fresh`) and the
+ * entry is read again. Without libtend every scan reads every stat, as scanProcs does.
+ */
+export class ProcScanner {
+  private cache = new Map<number, { readonly inode: number; readonly entry: ProcEntry }>();
+
+  /** Every process in /proc; `fresh(entry)` true: re-read that one's stat even if seen. */
+  scan(fresh: (entry: ProcEntry) => boolean): ProcEntry[] {
+    const listed = procList();
+    if (listed === null) return scanProcs();
+    const entries: ProcEntry[] = [];
+    const next = new Map<number, { readonly inode: number; readonly entry: ProcEntry }>();
+    for (let i = 0; i < listed.length; i += 2) {
+      const pid = listed[i]!;
+      const inode = listed[i + 1]!;
+      const seen = this.cache.get(pid);
+      const entry = seen !== undefined && seen.inode === inode && !fresh(seen.entry) ? seen.entry : readProc(pid);
+      if (entry === null) continue; // gone between the listing and the read
+      next.set(pid, seen !== undefined && seen.entry === entry ? seen : { inode, entry });
+      entries.push(entry);
+    }
+    this.cache = next;
+    return entries;
+  }
 }
 
 /** Whether `pid` is still the process that started at `starttime` and has not died. */
