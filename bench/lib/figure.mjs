@@ -17,8 +17,9 @@ export function metric(fields) {
  * array of samples, or { samples, note } (an array of those when `into` has several metrics).
  * With `interleave`, runs go round-robin (run 1 of every subject, then run 2, ...) with
  * runs = 1 per call, so that a shared machine's load swings hit every subject alike.
+ * `runs` overrides ctx.runs for this figure; `maxRuns` caps it per subject (a slow peer).
  */
-export async function forSubjects(ctx, subjects, measure, into, { interleave = false } = {}) {
+export async function forSubjects(ctx, subjects, measure, into, { interleave = false, runs = ctx.runs, maxRuns = {} } = {}) {
   const live = [];
   for (const subject of subjects) {
     const peer = peerOf(subject);
@@ -28,13 +29,15 @@ export async function forSubjects(ctx, subjects, measure, into, { interleave = f
       live.push(subject);
     }
   }
-  const rounds = interleave ? ctx.runs : 1;
+  const rounds = interleave ? runs : 1;
   for (let round = 0; round < rounds; round++) {
     for (const subject of live) {
       if (into.some((m) => m.results[subject]?.error)) continue;
-      ctx.log(`  ${subject}${interleave ? ` (run ${round + 1}/${rounds})` : ''}`);
+      const limit = Math.min(runs, maxRuns[subject] ?? runs);
+      if (interleave && round >= limit) continue;
+      ctx.log(`  ${subject}${interleave ? ` (run ${round + 1}/${limit})` : ''}`);
       try {
-        const value = await measure(subject, interleave ? 1 : ctx.runs);
+        const value = await measure(subject, interleave ? 1 : limit);
         const entries = into.length > 1 ? value : [value];
         into.forEach((m, i) => {
           const v = Array.isArray(entries[i]) ? { samples: entries[i] } : entries[i];
