@@ -1,8 +1,6 @@
 // argv → one of tend's modes. The only place that calls process.exit.
-import { readFileSync, writeFileSync } from 'node:fs';
-import Module from 'node:module';
-import { dirname, join } from 'node:path';
-import { Script } from 'node:vm';
+import { join } from 'node:path';
+import { loadBundle } from './bundle';
 import { parseCommandLine, UsageError, USAGE, type Command } from './cli/args';
 import { adoptEarlySignals } from './early-signals';
 import pkg from '../package.json';
@@ -18,29 +16,6 @@ type Modes = {
 
 function mode<K extends keyof Modes>(name: K): Modes[K] {
   return loadBundle(join(__dirname, `${name}.cjs`)) as Modes[K];
-}
-
-/**
- * require() for one of tend's bundles, with the V8 code cache the build made beside it
- * (`<bundle>.cache`): compiling the supervisor's bundle is a third of tend's start-up.
- * Without a cache, or with one V8 rejects (another Node version), it compiles as usual.
- * The build sets TEND_BUILD_CODE_CACHE on training runs of each mode: the cache is then
- * written at exit, when it holds every function the run compiled (scripts/build.mjs).
- */
-function loadBundle(file: string): unknown {
-  const cacheFile = `${file}.cache`;
-  let cachedData: Buffer | undefined;
-  try {
-    cachedData = readFileSync(cacheFile);
-  } catch {
-    cachedData = undefined;
-  }
-  const script = new Script(Module.wrap(readFileSync(file, 'utf8')), { filename: file, cachedData });
-  if (process.env.TEND_BUILD_CODE_CACHE === '1') process.once('exit', () => writeFileSync(cacheFile, script.createCachedData()));
-  const wrapper = script.runInThisContext() as (exports: unknown, require: NodeJS.Require, module: unknown, filename: string, dirname: string) => void;
-  const module = { exports: {} as unknown };
-  wrapper.call(module.exports, module.exports, Module.createRequire(file), module, file, dirname(file));
-  return module.exports;
 }
 
 export const EXIT_USAGE = 2;

@@ -13,7 +13,8 @@ export async function run(ctx) {
     id, title: "exec → main's first instruction", goal: '≤ 80 ms', unit: 'ms', holds: (x) => x <= 80,
   });
   m.notes.push('Runs: one warm-up launch, then the measured ones. The main writes CLOCK_MONOTONIC as its first instruction; the start is process.hrtime just before spawn().');
-  await forSubjects(ctx, ['tend run', 'tend --', 'tini', 'dumb-init', 'supervisord'], async (subject, runs) => {
+  m.notes.push("`node (floor)` is not an init: `node -e` that spawns the main at once — Node's own start-up plus one spawn, the floor under any init written for Node on this machine at this moment. `tend run` − floor is what tend itself adds (the manifest, the logs, the socket, the cgroup leaf, the exec helper).");
+  await forSubjects(ctx, ['tend run', 'tend --', 'node (floor)', 'tini', 'dumb-init', 'supervisord'], async (subject, runs) => {
     const samples = [];
     const warmups = ctx.smoke ? 0 : 1;
     for (let i = 0; i < runs + warmups; i++) {

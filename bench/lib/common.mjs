@@ -164,15 +164,20 @@ function supervisorConf(dir, services) {
  * The argv that runs `services` under `subject`. Single-command inits (tend --, tini,
  * dumb-init) take exactly one service. Returns { argv, env, socket? }.
  */
+const NODE_FLOOR = "require('child_process').spawn(process.argv[1], process.argv.slice(2), { stdio: 'inherit' }).on('exit', (code) => process.exit(code ?? 1))";
+
 export function commandFor(subject, services, dir, { pid1 = false, settings = {} } = {}) {
   const env = cleanEnv({ TEND_SOCKET: join(dir, 'tend.sock') });
   if (!isMulti(subject) && services.length !== 1) throw new Error(`${subject} runs one command, not ${services.length}`);
   switch (subject) {
     case 'tend run': return { argv: [process.execPath, TEND_BIN, 'run', '-c', manifest(dir, services, settings)], env, socket: env.TEND_SOCKET };
-    case 'tend --': return { argv: [process.execPath, TEND_BIN, '--', ...services[0].argv], env };
+    // As a drop-in for tini: no control socket (TEND_SOCKET would open one).
+    case 'tend --': return { argv: [process.execPath, TEND_BIN, '--', ...services[0].argv], env: cleanEnv() };
     case 'tini': return { argv: ['tini', ...(pid1 ? [] : ['-s']), '--', ...services[0].argv], env };
     case 'dumb-init': return { argv: ['dumb-init', ...services[0].argv], env };
     case 'supervisord': return { argv: ['supervisord', '-n', '-c', supervisorConf(dir, services)], env, socket: join(dir, 'supervisor.sock') };
+    // Not an init: the least any Node program can do before its child runs — start, spawn.
+    case 'node (floor)': return { argv: [process.execPath, '-e', NODE_FLOOR, ...services[0].argv], env };
     default: throw new Error(`unknown subject ${subject}`);
   }
 }

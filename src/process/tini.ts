@@ -5,11 +5,12 @@
 // group, so ^C and ^Z reach CMD and a shell in CMD can do job control. Every signal tend
 // receives is forwarded to that group, every time. Everything re-parented to tend is
 // reaped. tend exits with CMD's code (128+N when a signal killed it), after the sweep.
-import * as inspector from 'node:inspector';
 import { isatty } from 'node:tty';
 import { constants } from 'node:os';
 import { newInstanceId } from './instance-id';
 import { adoptEarlySignals, GUARDED_SIGNALS } from '../early-signals';
+import { closeInspectorSoon } from '../inspector-guard';
+import { loadBundle } from '../bundle';
 import { assertNative, kill, NativeUnavailableError } from '../../native/libc';
 import { startReaper } from './reaper';
 import { describeExit, execHelper, exitCodeOf, spawnProcess, type Spawned } from './spawn';
@@ -56,9 +57,6 @@ export async function runTini(command: { argv: readonly string[]; socket: string
       // not catchable on this platform
     }
   }
-  // The inspector can only be open if someone started it before our handlers existed.
-  if (inspector.url() !== undefined) inspector.close();
-
   try {
     assertNative();
   } catch (error) {
@@ -76,7 +74,7 @@ export async function runTini(command: { argv: readonly string[]; socket: string
   if (socketChoice !== null && socketChoice !== '') {
     // A bundle of its own beside this one (scripts/build.mjs): the protocol's zod schemas
     // would cost every `tend -- CMD` its start-up.
-    const { openTiniControl } = require(join(__dirname, 'tini-control.cjs')) as typeof import('./tini-control');
+    const { openTiniControl } = loadBundle(join(__dirname, 'tini-control.cjs')) as typeof import('./tini-control');
     const opened = await openTiniControl(socketChoice, controlled, pkg.version);
     if (!opened.ok) {
       process.stderr.write(`tend: ${opened.message}\n`);
@@ -115,6 +113,7 @@ export async function runTini(command: { argv: readonly string[]; socket: string
     if (errno !== 0 && errno !== ESRCH) process.stderr.write(`tend: cannot forward ${signal} to ${target}: errno ${errno}\n`);
   };
   for (const signal of early.splice(0)) deliver(signal);
+  closeInspectorSoon();
   // For the control socket: `tend signal main SIG` reaches CMD's group (--main: CMD only).
   function forward(signal: number, mainOnly: boolean): number[] {
     if (target === 0) return [];

@@ -6,6 +6,7 @@ import { newInstanceId } from '../process/instance-id';
 import { loadPlan, resolveManifestPath, formatIssue } from '../plan';
 import type { Plan, LogLevel } from '../plan/types';
 import { adoptEarlySignals } from '../early-signals';
+import { closeInspectorSoon } from '../inspector-guard';
 import { assertNative, NativeUnavailableError } from '../../native/libc';
 import { spawnProcess, onFallbackLoss, type SpawnSpec } from '../process/spawn';
 import { startReaper } from '../process/reaper';
@@ -190,6 +191,7 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
 
   log.info(say.tendStarting(pkg.version, plan.services.length, plan.file ?? 'the command line', process.pid, control.socketPath));
   supervisor.start();
+  closeInspectorSoon();
   const code = await supervisor.done;
 
   // Everything has stopped: the last output, the socket and the cgroups wind down together.

@@ -1,0 +1,10 @@
+// SIGUSR1 opens Node's inspector (a debugger on 127.0.0.1:9229 for anyone who can signal
+// tend) when it arrives before bin/tend.cjs has installed its handlers, during Node's own
+// bootstrap. If that happened, close it. Checked once the main process has started, not
+// before: loading node:inspector costs start-up ~4 ms (it loads worker_threads).
+export function closeInspectorSoon(): void {
+  setImmediate(() => {
+    const inspector = require('node:inspector') as typeof import('node:inspector');
+    if (inspector.url() !== undefined) inspector.close();
+  });
+}
