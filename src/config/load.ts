@@ -58,7 +58,10 @@ export async function loadManifest(file: string, tendEnv: Env, options: LoadOpti
   const interpolation = interpolateDocument(source, tendEnv);
   const raw = withoutExtensions(source.doc.toJS() as unknown);
 
-  const schema = manifestSchema.safeParse(raw, { reportInput: true });
+  // jitless: zod would otherwise generate (new Function) a fast parser per object shape on
+  // first use — ~4 ms of start-up for a manifest that is parsed once, and code V8's cache
+  // cannot keep.
+  const schema = manifestSchema.safeParse(raw, { reportInput: true, jitless: true });
   // A document that is not a map at all (empty, a list) is reported once, by the rules below.
   const isMap = raw !== null && typeof raw === 'object' && !Array.isArray(raw);
   const schemaIssues = schema.success || !isMap ? [] : fromZodIssues(schema.error.issues, source, manifestSchema);
