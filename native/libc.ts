@@ -300,6 +300,8 @@ export interface ReapBatch {
   readonly reaped: WaitResult[];
   /** A zombie of libuv's hid the rest: call again with tend's direct children listed. */
   readonly blocked: boolean;
+  /** The batch filled its buffer: more zombies may be waiting. */
+  readonly full: boolean;
 }
 
 /**
@@ -322,7 +324,7 @@ export function reapBatch(skip: readonly number[], children: readonly number[]):
   const count = value & ~REAP_BLOCKED;
   const reaped: WaitResult[] = [];
   for (let i = 0; i < count; i++) reaped.push({ pid: reapOut.readInt32LE(8 * i), status: reapOut.readInt32LE(8 * i + 4) });
-  return { reaped, blocked: (value & REAP_BLOCKED) !== 0 };
+  return { reaped, blocked: (value & REAP_BLOCKED) !== 0, full: count >= REAP_BATCH };
 }
 
 let procListOut: Buffer | null = null;

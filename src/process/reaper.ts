@@ -67,7 +67,15 @@ export function startReaper(): Reaper {
   let count = 0;
   const listeners = new Set<ReapListener>();
 
-  /** One ffi call per pass through native/libtend.c; null when it was not built. */
+  /**
+   * One ffi call per pass through native/libtend.c (null when it was not built). It reaps
+   * every zombie there is, then returns: zombies that come later (the rest of a storm,
+   * orphans re-parented as these died) each raise a SIGCHLD, and the pass they trigger
+   * starts after a sleep in the event loop. Looping here instead would keep tend running
+   * through a storm, and the kernel's scheduler, fair to the 2,000 processes that woke at
+   * once, would let tend reap almost nothing until they had all run (measured: the last
+   * zombie reaped 20–40 ms after the last exit instead of under 1 ms).
+   */
   const batchPass = (): Reaped[] | null => {
     const skip = [...libuvChildren()];
     const reaped: Reaped[] = [];
@@ -81,8 +89,7 @@ export function startReaper(): Reaper {
         if (batch === null) return null;
       }
       reaped.push(...batch.reaped);
-      // A full batch may have left more; so may orphans re-parented as these died.
-      if (batch.reaped.length === 0) return reaped;
+      if (!batch.full) return reaped;
     }
   };
 
@@ -130,7 +137,19 @@ export function startReaper(): Reaper {
     }
   };
 
-  const onSignal = (): void => onPass('signal');
+  // libuv calls the SIGCHLD handler once per signal it caught: in a storm of 2,000 exits,
+  // hundreds of calls queue up in one turn of the loop, and a pass for each (an ffi call,
+  // the listeners) would delay the one that matters — the pass after the last exit — by
+  // the time of all the others. The calls of one turn share one pass, at the end of it.
+  let scheduled = false;
+  const onSignal = (): void => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      onPass('signal');
+    });
+  };
   process.on('SIGCHLD', onSignal);
   const timer = setInterval(() => onPass('timer'), SAFETY_INTERVAL_MS);
   timer.unref();
