@@ -13,17 +13,22 @@ import { build } from 'esbuild';
 // evaluated at start-up. zod's translations of its messages (tend writes its own, in
 // English; ~260 KB), and pino's transports and its sonic-boom destination (tend gives
 // pino its own destination, src/log/logger.ts; they would load worker_threads and assert).
-// A stub throws if it is ever reached, so a future use fails loudly in the tests.
+// A stub throws if it is ever reached, so a future use fails loudly in the tests. pino also
+// loads worker_threads (~2 ms) for `isMainThread` alone; tend's pino runs on the main
+// thread, so pino gets that one fact instead (test/cli/startup.test.ts).
 const unreachable = {
   name: 'unreachable',
   setup(b) {
     const stub = (path) => ({ path, namespace: 'unreachable' });
     b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) => (args.importer.includes('/zod/') ? stub('zod-locales') : undefined));
     b.onResolve({ filter: /^(thread-stream|sonic-boom)$/ }, (args) => (args.importer.includes('/pino/') ? stub(args.path) : undefined));
+    b.onResolve({ filter: /^(node:)?worker_threads$/ }, (args) => (args.importer.includes('/pino/') ? stub('main-thread') : undefined));
     b.onLoad({ filter: /.*/, namespace: 'unreachable' }, (args) => ({
       loader: 'js',
       contents: args.path === 'zod-locales'
         ? 'export {}'
+        : args.path === 'main-thread'
+        ? 'module.exports = { isMainThread: true };'
         : `module.exports = function () { throw new Error(${JSON.stringify(`${args.path} is not bundled with tend (scripts/build.mjs)`)}); };`,
     }));
   },
