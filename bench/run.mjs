@@ -145,7 +145,7 @@ for (const m of metrics) {
 
 lines.push('## Re-running', '');
 lines.push('```sh', 'apt-get install -y tini dumb-init supervisor   # the peers; a missing one is reported, not skipped',
-  'npm run bench                                  # build + the whole suite (~8 min) → docs/benchmarks.md',
+  'npm run bench                                  # build + the whole suite (~10 min) → docs/benchmarks.md',
   'node bench/run.mjs --only storm,sigterm --runs 7 --out /tmp/b   # some figures, more runs',
   'node bench/run.mjs --idle-seconds 20           # shorter idle-CPU window',
   'TEND_BENCH_BIN=/path/to/other/bin/tend.cjs node bench/run.mjs --only logs   # A/B against another build',
