@@ -3,8 +3,8 @@
 // small dispatcher; each mode is a bundle of its own, loaded only when that mode runs, so
 // `tend -- CMD` never parses yaml, zod or pino and `tend status` never loads the
 // supervisor. ffi-rs stays external: it loads a platform-specific .node binary.
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
@@ -67,30 +67,31 @@ await build({
 for (const mode of ['run', 'tini', 'tini-control', 'check', 'client']) rmSync(resolve('dist', `${mode}.cjs.cache`), { force: true });
 const work = mkdtempSync(join(tmpdir(), 'tend-build-'));
 const manifest = join(work, 'tend.yaml');
+const ready = join(work, 'ready');
+// The run is ended the way a container is: SIGTERM while everything runs, so that the
+// stop path (signals to each service's processes, the ordered shutdown) is in the cache.
 writeFileSync(manifest, [
   'services:',
   '  sidecar:',
   '    command: ["sleep", "30"]',
-  '    readiness: { exec: ["true"], interval: 50ms }',
+  '    ready: { command: ["true"], interval: 50ms }',
   '  app:',
-  '    command: ["sh", "-c", "echo started"]',
+  `    command: ["sh", "-c", "echo started; touch '${ready}'; exec sleep 30"]`,
   '    main: true',
   '    depends_on: { sidecar: { condition: ready } }',
   '',
 ].join('\n'));
-const trainingRuns = [
-  ['-c', manifest],
-  ['--', 'true'],
-  ['check', '-c', manifest],
-  ['status'],
-];
-for (const args of trainingRuns) {
-  const result = spawnSync(process.execPath, [resolve('bin', 'tend.cjs'), ...args], {
-    cwd: work,
-    encoding: 'utf8',
-    timeout: 30_000,
-    env: { ...process.env, TEND_BUILD_CODE_CACHE: '1', TEND_SOCKET: join(work, 'tend.sock'), NODE_OPTIONS: '' },
-  });
-  if (result.error) console.warn(`build: training run \`tend ${args.join(' ')}\` failed (${result.error.message}); its code cache may be missing`);
-}
+const env = { ...process.env, TEND_BUILD_CODE_CACHE: '1', TEND_SOCKET: join(work, 'tend.sock'), NODE_OPTIONS: '' };
+const tend = (args) => spawn(process.execPath, [resolve('bin', 'tend.cjs'), ...args], { cwd: work, env, stdio: 'ignore' });
+const exited = (child) => new Promise((done) => { child.once('exit', done); child.once('error', done); });
+
+const run = tend(['-c', manifest]);
+const deadline = Date.now() + 20_000;
+while (!existsSync(ready) && run.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+run.kill('SIGTERM');
+const killer = setTimeout(() => run.kill('SIGKILL'), 20_000);
+await exited(run);
+clearTimeout(killer);
+if (!existsSync(ready)) console.warn('build: the training run of tend did not start its services; dist/run.cjs.cache may be thin');
+for (const args of [['--', 'true'], ['check', '-c', manifest], ['status']]) await exited(tend(args));
 rmSync(work, { recursive: true, force: true });
