@@ -73,8 +73,8 @@ export function startReaper(): Reaper {
    * orphans re-parented as these died) each raise a SIGCHLD, and the pass they trigger
    * starts after a sleep in the event loop. Looping here instead would keep tend running
    * through a storm, and the kernel's scheduler, fair to the 2,000 processes that woke at
-   * once, would let tend reap almost nothing until they had all run (measured: the last
-   * zombie reaped 20–40 ms after the last exit instead of under 1 ms).
+   * once, ranks a busy task behind all of them (traced: tend reaped 9 of 2,000 orphans in
+   * the storm's first 130 ms and the rest only after the last had exited).
    */
   const batchPass = (): Reaped[] | null => {
     const skip = [...libuvChildren()];
