@@ -85,13 +85,21 @@ const env = { ...process.env, TEND_BUILD_CODE_CACHE: '1', TEND_SOCKET: join(work
 const tend = (args) => spawn(process.execPath, [resolve('bin', 'tend.cjs'), ...args], { cwd: work, env, stdio: 'ignore' });
 const exited = (child) => new Promise((done) => { child.once('exit', done); child.once('error', done); });
 
-const run = tend(['-c', manifest]);
-const deadline = Date.now() + 20_000;
-while (!existsSync(ready) && run.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-run.kill('SIGTERM');
-const killer = setTimeout(() => run.kill('SIGKILL'), 20_000);
-await exited(run);
-clearTimeout(killer);
-if (!existsSync(ready)) console.warn('build: the training run of tend did not start its services; dist/run.cjs.cache may be thin');
-for (const args of [['--', 'true'], ['check', '-c', manifest], ['status']]) await exited(tend(args));
+/** Runs tend with `args` until `readyFile` exists, then SIGTERM: true if it got that far. */
+async function trainUntilReady(args, readyFile) {
+  const child = tend(args);
+  const deadline = Date.now() + 20_000;
+  while (!existsSync(readyFile) && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  child.kill('SIGTERM');
+  const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  await exited(child);
+  clearTimeout(killer);
+  return existsSync(readyFile);
+}
+const trained = [
+  await trainUntilReady(['-c', manifest], ready),
+  await trainUntilReady(['--', 'sh', '-c', `touch '${ready}-tini'; exec sleep 30`], `${ready}-tini`),
+];
+if (trained.includes(false)) console.warn('build: a training run of tend did not start its services; its code cache may be thin');
+for (const args of [['check', '-c', manifest], ['status']]) await exited(tend(args));
 rmSync(work, { recursive: true, force: true });
