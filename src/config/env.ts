@@ -1,7 +1,7 @@
 // Step 5: each service's own environment layer — its env_files in order, then env — with
 // `null` taking the value from tend's environment. Values are strings. The values are
 // never put into a message: they may be secrets.
-import { readFileSync } from 'node:fs';
+import { readConfigFile } from './read';
 import { resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import type { ConfigIssue } from './issues';
@@ -20,7 +20,7 @@ export async function serviceEnv(name: string, service: ServiceConfig, dir: stri
     const path = typeof service.env_file === 'string' ? ['services', name, 'env_file'] : ['services', name, 'env_file', index];
     const absolute = resolve(dir, file);
     try {
-      Object.assign(env, parseDotenv(readFileSync(absolute)));
+      Object.assign(env, parseDotenv(await readConfigFile(absolute)));
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : String(code ?? error);

@@ -3,9 +3,7 @@
 //   → cross-key rules → env_file and env.
 // Every step returns problems as values; the loader reports all of them together,
 // sorted by position. Nothing here throws for a bad manifest.
-// Read synchronously: a manifest is small and read before anything runs (or on reload), and
-// node:fs/promises would cost start-up its module and the thread pool's first spin-up.
-import { readFileSync } from 'node:fs';
+import { readConfigFile } from './read';
 import { dirname, resolve } from 'node:path';
 import type { ConfigIssue } from './issues';
 import { byPosition, formatIssue } from './issues';
@@ -44,7 +42,7 @@ export async function loadManifest(file: string, tendEnv: Env, options: LoadOpti
 
   let text: string;
   try {
-    text = readFileSync(absolute, 'utf8');
+    text = (await readConfigFile(absolute)).toString('utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : String(code ?? error);
