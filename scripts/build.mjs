@@ -4,10 +4,17 @@
 // `tend -- CMD` never parses yaml, zod or pino and `tend status` never loads the
 // supervisor. ffi-rs stays external: it loads a platform-specific .node binary.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { build } from 'esbuild';
+
+function writeAtomically(path, contents) {
+  mkdirSync(dirname(path), { recursive: true });
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeFileSync(temporary, contents);
+  renameSync(temporary, path);
+}
 
 // Code no mode of tend can reach, left out of the bundles: every byte in them is parsed and
 // evaluated at start-up. zod's translations of its messages (tend writes its own, in
@@ -34,7 +41,7 @@ const unreachable = {
   },
 };
 
-await build({
+const built = await build({
   entryPoints: {
     tend: 'src/main.ts',
     run: 'src/supervisor/run.ts',
@@ -55,7 +62,14 @@ await build({
   legalComments: 'none',
   logLevel: 'warning',
   plugins: [unreachable],
+  write: false,
 });
+// The old code caches go first: V8 checks a cache against its source by length only, so an
+// old cache beside a new bundle of the same length would run stale code. Then each file is
+// replaced whole (write, then rename): tests and a running tend may be loading dist/ while
+// it is rebuilt, and must never read half a bundle.
+for (const mode of ['run', 'tini', 'tini-control', 'check', 'client']) rmSync(resolve('dist', `${mode}.cjs.cache`), { force: true });
+for (const file of built.outputFiles) writeAtomically(file.path, file.contents);
 
 // V8 code caches for the mode bundles (dist/<mode>.cjs.cache, loaded by src/main.ts):
 // without one, compiling run.cjs and then compiling each function as it first runs costs
@@ -64,7 +78,6 @@ await build({
 // manifest check, zod's and yaml's parsers, the start and the shutdown — not just the
 // top level. A cache only fits the Node (V8) that made it; V8 detects a mismatch and
 // ignores it (tend then compiles as usual), so it is made here, by the Node that runs tend.
-for (const mode of ['run', 'tini', 'tini-control', 'check', 'client']) rmSync(resolve('dist', `${mode}.cjs.cache`), { force: true });
 const work = mkdtempSync(join(tmpdir(), 'tend-build-'));
 const manifest = join(work, 'tend.yaml');
 const ready = join(work, 'ready');
@@ -81,18 +94,26 @@ writeFileSync(manifest, [
   '    depends_on: { sidecar: { condition: ready } }',
   '',
 ].join('\n'));
-const env = { ...process.env, TEND_BUILD_CODE_CACHE: '1', TEND_SOCKET: join(work, 'tend.sock'), NODE_OPTIONS: '' };
-const tend = (args) => spawn(process.execPath, [resolve('bin', 'tend.cjs'), ...args], { cwd: work, env, stdio: 'ignore' });
-const exited = (child) => new Promise((done) => { child.once('exit', done); child.once('error', done); });
+// Not the builder's own TEND_* (a build run under tend): the training runs are top-level tends.
+const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('TEND_')));
+Object.assign(env, { TEND_BUILD_CODE_CACHE: '1', TEND_SOCKET: join(work, 'tend.sock'), NODE_OPTIONS: '' });
+/** Starts tend; `done` settles when it has exited (or could not start), however early. */
+const tend = (args) => {
+  const child = spawn(process.execPath, [resolve('bin', 'tend.cjs'), ...args], { cwd: work, env, stdio: 'ignore' });
+  const done = new Promise((settle) => { child.once('exit', settle); child.once('error', settle); });
+  let ended = false;
+  done.then(() => { ended = true; });
+  return { child, done, ended: () => ended };
+};
 
 /** Runs tend with `args` until `readyFile` exists, then SIGTERM: true if it got that far. */
 async function trainUntilReady(args, readyFile) {
-  const child = tend(args);
+  const run = tend(args);
   const deadline = Date.now() + 20_000;
-  while (!existsSync(readyFile) && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  child.kill('SIGTERM');
-  const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  await exited(child);
+  while (!existsSync(readyFile) && !run.ended() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  if (!run.ended()) run.child.kill('SIGTERM');
+  const killer = setTimeout(() => run.child.kill('SIGKILL'), 20_000);
+  await run.done;
   clearTimeout(killer);
   return existsSync(readyFile);
 }
@@ -101,5 +122,7 @@ const trained = [
   await trainUntilReady(['--', 'sh', '-c', `touch '${ready}-tini'; exec sleep 30`], `${ready}-tini`),
 ];
 if (trained.includes(false)) console.warn('build: a training run of tend did not start its services; its code cache may be thin');
-for (const args of [['check', '-c', manifest], ['status']]) await exited(tend(args));
+for (const args of [['check', '-c', manifest], ['status']]) await tend(args).done;
 rmSync(work, { recursive: true, force: true });
+// Written last: test/helpers/build.ts rebuilds only when a source is newer than this.
+writeAtomically(resolve('dist', '.built'), `${new Date().toISOString()}\n`);

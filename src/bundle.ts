@@ -1,6 +1,6 @@
 // Loads one of tend's bundles (dist/<mode>.cjs, scripts/build.mjs) like require(), with the
 // V8 code cache the build made beside it.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import Module from 'node:module';
 import { dirname } from 'node:path';
 import { Script } from 'node:vm';
@@ -21,7 +21,18 @@ export function loadBundle(file: string): unknown {
     cachedData = undefined;
   }
   const script = new Script(Module.wrap(readFileSync(file, 'utf8')), { filename: file, cachedData });
-  if (process.env.TEND_BUILD_CODE_CACHE === '1') process.once('exit', () => writeFileSync(cacheFile, script.createCachedData()));
+  if (process.env.TEND_BUILD_CODE_CACHE === '1') {
+    process.once('exit', () => {
+      try {
+        // Whole or not at all: another tend may be loading this cache right now.
+        const temporary = `${cacheFile}.${process.pid}.tmp`;
+        writeFileSync(temporary, script.createCachedData());
+        renameSync(temporary, cacheFile);
+      } catch {
+        // a read-only dist/: the build warns about thin caches; a run must not fail at exit
+      }
+    });
+  }
   const wrapper = script.runInThisContext() as (exports: unknown, require: NodeJS.Require, module: unknown, filename: string, dirname: string) => void;
   const module = { exports: {} as unknown };
   wrapper.call(module.exports, module.exports, Module.createRequire(file), module, file, dirname(file));

@@ -1,16 +1,13 @@
 // End to end: the built tend binary's `check` and `schema` commands.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, runTendSync } from '../helpers/tend';
+import { ensureBuilt } from '../helpers/build';
 
 const fixtures = join(ROOT, 'test', 'fixtures', 'manifests');
 
-beforeAll(() => {
-  const build = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, encoding: 'utf8' });
-  expect(build.status, build.stderr).toBe(0);
-});
+beforeAll(() => ensureBuilt());
 
 describe('tend check', () => {
   it('exits 2 with every located problem for a bad manifest, and never prints env values', () => {

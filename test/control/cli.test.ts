@@ -1,19 +1,17 @@
 // The client commands: a few through the real built CLI (node bin/tend.cjs ...), the rest
 // through runClientWith with captured output, all against a real server and fake handler.
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { runClientWith, type ClientIO } from '../../src/cli/client';
 import type { ClientCommand } from '../../src/cli/args';
 import { formatDuration, formatStatus } from '../../src/cli/format';
 import { FakeHandler, fakeService, startServer, type TestServer } from './fake';
 import { ROOT, TEND_BIN, waitFor } from '../helpers/tend';
+import { ensureBuilt } from '../helpers/build';
 
 const servers: TestServer[] = [];
 
-beforeAll(() => {
-  const built = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, encoding: 'utf8' });
-  if (built.status !== 0) throw new Error(`build failed: ${built.stderr}`);
-});
+beforeAll(() => ensureBuilt());
 
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.server.close()));

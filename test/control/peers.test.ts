@@ -9,16 +9,14 @@ import { decideAccess, parseAccounts } from '../../src/control/access';
 import { listenControl } from '../../src/control/server';
 import type { SocketGrant } from '../../src/plan/types';
 import { FakeHandler, startServer, type TestServer } from './fake';
-import { ROOT, TEND_BIN, tempDir, waitFor } from '../helpers/tend';
+import { TEND_BIN, tempDir, waitFor } from '../helpers/tend';
+import { ensureBuilt } from '../helpers/build';
 
 const isRoot = process.getuid?.() === 0;
 const hasSetpriv = spawnSync('setpriv', ['--version']).status === 0;
 const servers: TestServer[] = [];
 
-beforeAll(() => {
-  const built = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, encoding: 'utf8' });
-  if (built.status !== 0) throw new Error(`build failed: ${built.stderr}`);
-});
+beforeAll(() => ensureBuilt());
 
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.server.close()));
