@@ -74,8 +74,9 @@ int tend_reap(const int *skip, int nskip, const int *children, int nchildren, in
 /*
  * Lists the pid directories of /proc as (pid, inode) pairs into out (room for `max`
  * pairs). The inode of /proc/PID is allocated when the process's directory is first
- * looked up and kept while the process lives; a new process under a reused pid gets a
- * new one. So an unchanged (pid, inode) pair is the same process, and a scan needs to
+ * looked up and kept while its entry stays cached (dropped under memory pressure, it is
+ * remade with a new number); a new process under a reused pid always gets a new one. So
+ * an unchanged (pid, inode) pair is the same process, and a scan needs to
  * read /proc/PID/stat only for pairs it has not seen: ~3 ms for 5,000 processes instead
  * of ~60 ms (every stat read costs the kernel a task lookup and formatting).
  * Returns the number of pairs; `max` + 1 when out was too small (call again with more

@@ -3,8 +3,14 @@
 // bootstrap. If that happened, close it. Checked once the main process has started, not
 // before: loading node:inspector costs start-up ~4 ms (it loads worker_threads).
 export function closeInspectorSoon(): void {
+  // A Node built without the inspector cannot open one (and cannot load node:inspector).
+  if (!process.features.inspector) return;
   setImmediate(() => {
-    const inspector = require('node:inspector') as typeof import('node:inspector');
-    if (inspector.url() !== undefined) inspector.close();
+    try {
+      const inspector = require('node:inspector') as typeof import('node:inspector');
+      if (inspector.url() !== undefined) inspector.close();
+    } catch {
+      // not available after all: nothing to close
+    }
   });
 }

@@ -64,11 +64,14 @@ export function scanProcs(): ProcEntry[] {
 
 /**
  * Repeated /proc scans that read /proc/PID/stat only for processes not seen before. The
- * inode of a /proc/PID directory is kept while the process lives and is new for a new
- * process under a reused pid (native/libtend.c tend_proc_list), so an unchanged pid and
- * inode is the same process with the same start time. Its ppid, group, session and state
+ * inode of a /proc/PID directory is made when its entry is first looked up and is new for
+ * a new process under a reused pid (native/libtend.c tend_proc_list), so an unchanged pid
+ * and inode is the same process with the same start time. (The kernel may drop and remake
+ * a live process's entry under memory pressure: a new inode then only costs a re-read.) Its ppid, group, session and state
  * may have changed since: callers say, per entry, when those matter (`fresh`) and the
- * entry is read again. Without libtend every scan reads every stat, as scanProcs does.
+ * entry is read again — the tracker re-reads only processes it has not attributed, so an
+ * attributed process that became a zombie still counts as its service's until reaped.
+ * Without libtend every scan reads every stat, as scanProcs does.
  */
 export class ProcScanner {
   private cache = new Map<number, { readonly inode: number; readonly entry: ProcEntry }>();

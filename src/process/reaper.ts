@@ -5,7 +5,7 @@
 // a pid reaped by someone else loses its exit status for good. Instead, on SIGCHLD (and on
 // a slow unref'd safety timer, since SIGCHLD coalesces and a signal can arrive before the
 // handler exists) it lists tend's direct children and reaps, with WNOHANG, only those
-// that are not in libuv's set — repeating until a pass reaps nothing.
+// that are not in libuv's set (native/libtend.c, one ffi call per pass).
 import { readFileSync, readdirSync } from 'node:fs';
 import { prctlSetChildSubreaper, reapBatch, waitidPeek, waitpidNoHang } from '../../native/libc';
 import { isLibuvChild, libuvChildren } from './spawn';
@@ -141,12 +141,11 @@ export function startReaper(): Reaper {
   // hundreds of calls queue up in one turn of the loop, and a pass for each (an ffi call,
   // the listeners) would delay the one that matters — the pass after the last exit — by
   // the time of all the others. The calls of one turn share one pass, at the end of it.
-  let scheduled = false;
+  let scheduled: NodeJS.Immediate | null = null;
   const onSignal = (): void => {
-    if (scheduled) return;
-    scheduled = true;
-    setImmediate(() => {
-      scheduled = false;
+    if (scheduled !== null) return;
+    scheduled = setImmediate(() => {
+      scheduled = null;
       onPass('signal');
     });
   };
@@ -168,6 +167,7 @@ export function startReaper(): Reaper {
     },
     stop() {
       process.removeListener('SIGCHLD', onSignal);
+      if (scheduled !== null) clearImmediate(scheduled);
       clearInterval(timer);
       listeners.clear();
       running = null;

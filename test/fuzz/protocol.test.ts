@@ -7,10 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { connect } from 'node:net';
 import { requestSchemas, COMMANDS } from '../../src/control/protocol';
-
-const requestArgs = requestSchemas().args;
 import { startTend, waitFor, type RunningTend } from '../helpers/tend';
 import { request, scenario, status } from '../faults/helpers';
+
+const requestArgs = requestSchemas().args;
 
 // Commands that change something when their arguments happen to be valid: the fuzzer
 // may send them only with arguments the protocol refuses.
