@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { canUnshare, runTendSync, startTend, tempDir, TEND_BIN, waitFor } from '../helpers/tend';
+import { canUnshare, childrenOf, runTendSync, startTend, tempDir, TEND_BIN, waitFor } from '../helpers/tend';
 
 const env = { ...process.env };
 delete env.NODE_EXTRA_CA_CERTS;
@@ -122,12 +122,15 @@ describe('tini mode (not PID 1)', () => {
     const tend = startTend(['--', 'sh', '-c', 'echo $$; while :; do sleep 0.02; done']);
     await tend.waitOutput(/^\d+\n/);
     const cmd = Number(tend.stdout.trim());
-    const state = () => readFileSync(`/proc/${cmd}/stat`, 'utf8').split(') ')[1]![0];
+    const state = (pid: number) => { try { return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0]; } catch { return 'gone'; } };
+    // The SIGSTOP goes to CMD's whole group. If it lands while sh has vfork'd a `sleep` that
+    // has not exec'd yet, the child stops and sh waits for it in D (uninterruptible), not T.
+    const stopped = () => state(cmd) === 'T' || (state(cmd) === 'D' && childrenOf(cmd).some((pid) => state(pid) === 'T'));
     try {
       process.kill(tend.child.pid!, 'SIGTSTP');
-      await waitFor(() => state() === 'T', { what: 'CMD stopped' });
+      await waitFor(stopped, { what: () => `CMD stopped (state ${state(cmd)}, children ${childrenOf(cmd).map((pid) => `${pid}:${state(pid)}`).join(' ')})` });
       process.kill(tend.child.pid!, 'SIGCONT');
-      await waitFor(() => state() !== 'T', { what: 'CMD resumed' });
+      await waitFor(() => !stopped() && state(cmd) !== 'T', { what: 'CMD resumed' });
       process.kill(tend.child.pid!, 'SIGTERM');
       expect((await tend.exited).code).toBe(143);
     } finally {
