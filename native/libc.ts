@@ -272,28 +272,31 @@ export function peerCredentials(fd: number): PeerCredentials {
 }
 
 // ---------------------------------------------------------------------------------------
-// batched reaping (native/libtend.c, built beside the exec helper)
+// native/libtend.c, built beside the exec helper: batched reaping and the /proc listing
 
-const REAP_LIBRARY = 'tend-reap';
+const LIBTEND = 'libtend';
 const REAP_BLOCKED = 0x40000000;
 const REAP_BATCH = 4096;
 let reapOut: Buffer | null = null;
-let reapAvailable: boolean | undefined;
+let libtendAvailable: boolean | undefined;
 
-/** libtend.so, opened once: dist/ and native/ sit at different depths under the package root. */
-function reapLibrary(): boolean {
-  if (reapAvailable !== undefined) return reapAvailable;
-  reapAvailable = false;
+/**
+ * libtend.so, opened once: dist/ and native/ sit at different depths under the package
+ * root. TEND_REAP_LIBRARY=none leaves it unopened (tests of the pid-by-pid fallback).
+ */
+function openLibtend(): boolean {
+  if (libtendAvailable !== undefined) return libtendAvailable;
+  libtendAvailable = false;
   if (process.env.TEND_REAP_LIBRARY === 'none') return false;
   const module = native();
   for (const path of [join(__dirname, '..', 'native', 'build', 'libtend.so'), join(__dirname, 'build', 'libtend.so')]) {
     if (!existsSync(path)) continue;
-    module.open({ library: REAP_LIBRARY, path });
+    module.open({ library: LIBTEND, path });
     reapOut = Buffer.alloc(REAP_BATCH * 8);
-    reapAvailable = true;
+    libtendAvailable = true;
     break;
   }
-  return reapAvailable;
+  return libtendAvailable;
 }
 
 export interface ReapBatch {
@@ -310,12 +313,12 @@ export interface ReapBatch {
  * children list. null when libtend.so was not built: the caller reaps pid by pid.
  */
 export function reapBatch(skip: readonly number[], children: readonly number[]): ReapBatch | null {
-  if (!reapLibrary() || reapOut === null) return null;
+  if (!openLibtend() || reapOut === null) return null;
   const module = native();
   const t = module.DataType;
   // A one-element array for an empty list: the count passed beside it is what C reads.
   const value = module.load({
-    library: REAP_LIBRARY,
+    library: LIBTEND,
     funcName: 'tend_reap',
     retType: t.I32,
     paramsType: [t.I32Array, t.I32, t.I32Array, t.I32, t.U8Array, t.I32],
@@ -336,7 +339,7 @@ let procListAvailable = true;
  * libtend.so was not built or /proc cannot be read: the caller reads every stat.
  */
 export function procList(): Uint32Array | null {
-  if (!procListAvailable || !reapLibrary()) return null;
+  if (!procListAvailable || !openLibtend()) return null;
   const module = native();
   const t = module.DataType;
   procListOut ??= Buffer.alloc(8192 * 8);
@@ -345,7 +348,7 @@ export function procList(): Uint32Array | null {
     let count: number;
     try {
       count = module.load({
-        library: REAP_LIBRARY,
+        library: LIBTEND,
         funcName: 'tend_proc_list',
         retType: t.I32,
         paramsType: [t.U8Array, t.I32],

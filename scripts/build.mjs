@@ -41,15 +41,20 @@ const unreachable = {
   },
 };
 
+// The dispatcher (tend.cjs) and one bundle per mode, each loaded only when its mode runs.
+const ENTRY_POINTS = {
+  tend: 'src/main.ts',
+  run: 'src/supervisor/run.ts',
+  tini: 'src/process/tini.ts',
+  'tini-control': 'src/process/tini-control.ts',
+  check: 'src/cli/check.ts',
+  client: 'src/cli/client.ts',
+};
+/** The bundles src/bundle.ts loads, each with its code cache. */
+const MODES = Object.keys(ENTRY_POINTS).filter((name) => name !== 'tend');
+
 const built = await build({
-  entryPoints: {
-    tend: 'src/main.ts',
-    run: 'src/supervisor/run.ts',
-    tini: 'src/process/tini.ts',
-    'tini-control': 'src/process/tini-control.ts',
-    check: 'src/cli/check.ts',
-    client: 'src/cli/client.ts',
-  },
+  entryPoints: ENTRY_POINTS,
   outdir: 'dist',
   outExtension: { '.js': '.cjs' },
   bundle: true,
@@ -68,7 +73,7 @@ const built = await build({
 // old cache beside a new bundle of the same length would run stale code. Then each file is
 // replaced whole (write, then rename): tests and a running tend may be loading dist/ while
 // it is rebuilt, and must never read half a bundle.
-for (const mode of ['run', 'tini', 'tini-control', 'check', 'client']) rmSync(resolve('dist', `${mode}.cjs.cache`), { force: true });
+for (const mode of MODES) rmSync(resolve('dist', `${mode}.cjs.cache`), { force: true });
 for (const file of built.outputFiles) writeAtomically(file.path, file.contents);
 
 // V8 code caches for the mode bundles (dist/<mode>.cjs.cache, loaded by src/main.ts):

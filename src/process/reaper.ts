@@ -161,10 +161,7 @@ export function startReaper(): Reaper {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
-    reapNow: () => {
-      const reaped = pass();
-      return reaped;
-    },
+    reapNow: pass,
     stop() {
       process.removeListener('SIGCHLD', onSignal);
       if (scheduled !== null) clearImmediate(scheduled);
