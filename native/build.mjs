@@ -31,6 +31,11 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   compile(['libtend.c', 'signals.c'], 'libtend.so', ['-shared', '-fPIC', '-pthread', '-ldl'],
     'tend will reap with one ffi call per child instead of one per pass, and the launcher cannot hold signals');
   // bin/tend, the executable to run: a checkout's runs the Node that built it (this one).
-  compile('tend-launch.c', join(here, '..', 'bin', 'tend'), [`-DTEND_DEV_NODE=${JSON.stringify(process.execPath)}`],
-    'run tend as `node bin/tend.cjs` (signals in Node\'s own start-up are then lost)');
+  // Static where the C library allows it: one exec with no dynamic loading costs ~0.25 ms
+  // less of every start (measured: 0.75 vs 1.0 ms added to exec'ing /bin/true).
+  const launcher = [join(here, '..', 'bin', 'tend'), [`-DTEND_DEV_NODE=${JSON.stringify(process.execPath)}`]];
+  const quietly = spawnSync(cc, ['-O2', '-static', ...launcher[1], '-o', launcher[0], join(here, 'tend-launch.c')], { stdio: 'ignore' });
+  if (quietly.error || quietly.status !== 0) {
+    compile('tend-launch.c', ...launcher, 'run tend as `node bin/tend.cjs` (signals in Node\'s own start-up are then lost)');
+  }
 }
