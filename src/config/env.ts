@@ -1,7 +1,7 @@
 // Step 5: each service's own environment layer — its env_files in order, then env — with
 // `null` taking the value from tend's environment. Values are strings. The values are
 // never put into a message: they may be secrets.
-import { readConfigFile } from './read';
+import { readConfigFile, readFailure } from './read';
 import { resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import type { ConfigIssue } from './issues';
@@ -22,8 +22,7 @@ export async function serviceEnv(name: string, service: ServiceConfig, dir: stri
     try {
       Object.assign(env, parseDotenv(await readConfigFile(absolute)));
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : String(code ?? error);
+      const why = readFailure(error);
       issues.push({ file: source.file, ...locate(source, path), path: joinPath(path), message: `cannot read env_file ${absolute}: ${why}` });
     }
   }
