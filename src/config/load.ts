@@ -23,6 +23,8 @@ export interface LoadedManifest {
   readonly manifest: Manifest;
   /** Each service's own environment layer (env_files, then env). */
   readonly env: ReadonlyMap<string, Readonly<Record<string, string>>>;
+  /** Values that took something from tend's environment, as they may be shown (by key path). */
+  readonly shown: ReadonlyMap<string, string>;
   /** Not errors: e.g. a variable that was not set. */
   readonly warnings: readonly ConfigIssue[];
 }
@@ -82,7 +84,7 @@ export async function loadManifest(file: string, tendEnv: Env, options: LoadOpti
     const redacted = issues.map((issue) => ({ ...issue, message: redactSubstitutions(issue.message, issue.path, interpolation.substitutions) }));
     return { ok: false, issues: unique(redacted).sort(byPosition), warnings: interpolation.warnings };
   }
-  return { ok: true, loaded: { file: absolute, dir, manifest: schema.data, env, warnings: interpolation.warnings } };
+  return { ok: true, loaded: { file: absolute, dir, manifest: schema.data, env, shown: interpolation.shown, warnings: interpolation.warnings } };
 }
 
 /**
