@@ -267,6 +267,12 @@ export const SERVICE_NAME = /^[A-Za-z][A-Za-z0-9_.-]*$/;
 
 export const manifestSchema = z
   .strictObject({
+    include: z
+      .union([z.string().min(1), z.array(z.string().min(1))], {
+        error: (issue) => `expected a file name or glob, or a list of them, got ${describeValue(issue.input)}`,
+      })
+      .describe('more manifests whose services: join this one\'s: paths or globs (* ? [..]) relative to this file')
+      .optional(),
     settings: settings.optional(),
     services: z.record(
       z.string().regex(SERVICE_NAME, 'a service name starts with a letter and has only letters, digits, _ . and -'),

@@ -13,7 +13,7 @@ import { deepFreeze } from './freeze';
 
 export function buildPlan(loaded: LoadedManifest): Plan {
   const services = Object.entries(loaded.manifest.services).map(([name, config]) =>
-    buildService(name, config, loaded.dir, loaded.env.get(name) ?? {}));
+    buildService(name, config, loaded.serviceDirs.get(name) ?? loaded.dir, loaded.env.get(name) ?? {}));
   return deepFreeze({
     file: loaded.file,
     settings: buildSettings(loaded.manifest.settings ?? {}),
