@@ -2,7 +2,7 @@
 // `null` taking the value from tend's environment. `{ file: PATH }` values are not read
 // here: they are secrets read at each start (src/plan/secrets.ts). Values are strings. The values are
 // never put into a message: they may be secrets.
-import { readConfigFile } from './read';
+import { readConfigFile, readFailure } from './read';
 import { resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import type { ConfigIssue } from './issues';
@@ -23,8 +23,7 @@ export async function serviceEnv(name: string, service: ServiceConfig, dir: stri
     try {
       Object.assign(env, parseDotenv(await readConfigFile(absolute)));
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : String(code ?? error);
+      const why = readFailure(error);
       issues.push({ file: source.file, ...locate(source, path), path: joinPath(path), message: `cannot read env_file ${absolute}: ${why}` });
     }
   }

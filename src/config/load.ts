@@ -3,7 +3,7 @@
 //   → cross-key rules → env_file and env.
 // Every step returns problems as values; the loader reports all of them together,
 // sorted by position. Nothing here throws for a bad manifest.
-import { readConfigFile } from './read';
+import { readConfigFile, readFailure } from './read';
 import { dirname, resolve } from 'node:path';
 import type { ConfigIssue } from './issues';
 import { byPosition, formatIssue } from './issues';
@@ -44,8 +44,7 @@ export async function loadManifest(file: string, tendEnv: Env, options: LoadOpti
   try {
     text = (await readConfigFile(absolute)).toString('utf8');
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : String(code ?? error);
+    const why = readFailure(error);
     return { ok: false, issues: [{ file, line: null, col: null, path: '', message: `cannot read the manifest: ${why}` }], warnings: [] };
   }
 
