@@ -4,7 +4,7 @@
 //   → cross-key rules → env_file and env.
 // Every step returns problems as values; the loader reports all of them together,
 // sorted by position. Nothing here throws for a bad manifest.
-import { readConfigFile } from './read';
+import { readConfigFile, readFailure } from './read';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import type { ConfigIssue } from './issues';
 import { byPosition, formatIssue } from './issues';
@@ -110,9 +110,7 @@ async function readSource(file: string, absolute: string, what: string): Promise
   try {
     text = (await readConfigFile(absolute)).toString('utf8');
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : String(code ?? error);
-    return { ok: false, issues: [{ file, line: null, col: null, path: '', message: `cannot read ${what}: ${why}` }] };
+    return { ok: false, issues: [{ file, line: null, col: null, path: '', message: `cannot read ${what}: ${readFailure(error)}` }] };
   }
   return parseYaml(file, text);
 }

@@ -19,6 +19,14 @@ export interface SemanticContext {
 
 type Raw = Record<string, unknown>;
 
+/**
+ * In cgroup tracking each service is a directory of its own name next to the kernel's
+ * interface files, which are named `cgroup.*` or `<controller>.*` (cgroup v2's
+ * controllers, pressure files included): `cpu.stat` could never be created. Refused in
+ * every tracking mode, so a manifest does not break when it moves to a host with cgroups.
+ */
+const CGROUP_FILE_PREFIXES = new Set(['cgroup', 'cpu', 'cpuset', 'io', 'memory', 'pids', 'rdma', 'hugetlb', 'misc', 'irq', 'dmem', 'perf_event', 'freezer']);
+
 function record(value: unknown): Raw | null {
   return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Raw) : null;
 }
@@ -93,6 +101,13 @@ export function checkSemantics(raw: unknown, context: SemanticContext): ConfigIs
     const first = cycle.loop[0]!;
     const also = cycle.others.length > 0 ? ` (also involving ${cycle.others.join(', ')})` : '';
     report(['services', first, 'depends_on'], `dependency cycle: ${[...cycle.loop, first].join(' -> ')}${also}`);
+  }
+
+  for (const name of Object.keys(services ?? {})) {
+    const prefix = /^([^.]*)\./.exec(name)?.[1];
+    if (prefix !== undefined && CGROUP_FILE_PREFIXES.has(prefix)) {
+      report(['services', name], `"${name}" is the name of a cgroup file: each service gets a cgroup directory of its name, and names starting "cgroup." or a controller's name ("cpu.", "memory.", "io.", "pids."…) are the kernel's`, 'key');
+    }
   }
 
   for (const [name, service] of entries) {
