@@ -233,12 +233,16 @@ const service = z.strictObject({
   env: z
     .record(
       z.string().regex(ENV_NAME, 'an environment variable name cannot be empty or contain "=" or NUL'),
-      z.union([z.string(), z.number(), z.boolean(), z.null()], {
+      z.union([
+        z.string(), z.number(), z.boolean(), z.null(),
+        z.strictObject({ file: z.string().min(1).describe('read at each start, a trailing newline removed; relative to the manifest') })
+          .describe('a secret: the value is this file\'s content, never printed'),
+      ], {
         // Never echo the value: it may be a secret.
-        error: 'expected a string, number, boolean or null',
+        error: 'expected a string, number, boolean, null or { file: PATH }',
       }),
     )
-    .describe('extra environment; null takes the value from tend\'s environment')
+    .describe('extra environment; null takes the value from tend\'s environment, { file: PATH } the content of a file read at each start')
     .optional(),
   env_file: z
     .union([z.string().min(1), z.array(z.string().min(1)).min(1)], {
@@ -286,6 +290,12 @@ export const SERVICE_NAME = /^[A-Za-z][A-Za-z0-9_.-]*$/;
 
 export const manifestSchema = z
   .strictObject({
+    include: z
+      .union([z.string().min(1), z.array(z.string().min(1))], {
+        error: (issue) => `expected a file name or glob, or a list of them, got ${describeValue(issue.input)}`,
+      })
+      .describe('more manifests whose services: join this one\'s: paths or globs (* ? [..]) relative to this file')
+      .optional(),
     settings: settings.optional(),
     services: z.record(
       z.string().regex(SERVICE_NAME, 'a service name starts with a letter and has only letters, digits, _ . and -'),

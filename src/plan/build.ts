@@ -14,7 +14,7 @@ import { deepFreeze } from './freeze';
 
 export function buildPlan(loaded: LoadedManifest): Plan {
   const services = Object.entries(loaded.manifest.services).map(([name, config]) =>
-    buildService(name, config, loaded.dir, loaded.env.get(name) ?? {}, loaded.shown));
+    buildService(name, config, loaded.serviceDirs.get(name) ?? loaded.dir, loaded.env.get(name) ?? {}, loaded.shown));
   return deepFreeze({
     file: loaded.file,
     settings: buildSettings(loaded.manifest.settings ?? {}),
@@ -86,9 +86,19 @@ function buildService(name: string, config: ServiceConfig, dir: string, env: Rea
     cwd: config.cwd === undefined ? null : resolve(dir, config.cwd),
     stdin: config.stdin === 'inherit' ? 'inherit' : d.stdin,
     env: { ...env },
+    secretFiles: secretFiles(config.env, dir),
     schedule: config.schedule ?? null,
     log: logPlan(config.log ?? {}, dir),
   };
+}
+
+/** `env: { KEY: { file: PATH } }` entries, paths made absolute against the manifest's directory. */
+function secretFiles(config: ServiceConfig['env'], dir: string): Record<string, string> {
+  const files: Record<string, string> = {};
+  for (const [key, value] of Object.entries(config ?? {})) {
+    if (value !== null && typeof value === 'object') files[key] = resolve(dir, value.file);
+  }
+  return files;
 }
 
 function dependencies(config: ServiceConfig['depends_on']): Dependency[] {

@@ -109,6 +109,11 @@ export interface ServicePlan {
    * tend's environment and adds TEND_SERVICE, TEND_INSTANCE and TEND_SOCKET.
    */
   readonly env: Readonly<Record<string, string>>;
+  /**
+   * Secrets from files (`env: { KEY: { file: PATH } }`): variable → absolute path. Read at
+   * each start (src/plan/secrets.ts), put over `env`; the values never enter the plan.
+   */
+  readonly secretFiles: Readonly<Record<string, string>>;
   /** Cron expression (oneshot only), or null. */
   readonly schedule: string | null;
   readonly log: LogPlan;

@@ -58,6 +58,7 @@ async function commandCheck(check: Extract<ProbeCheck, { kind: 'command' }>, ser
     service: service.name,
     argv: check.command.argv,
     env: service.env,
+    secretFiles: service.secretFiles,
     cwd: service.cwd,
     user: service.user,
     group: service.group,

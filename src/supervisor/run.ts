@@ -5,6 +5,7 @@
 import { newInstanceId } from '../process/instance-id';
 import { loadPlan, resolveManifestPath, formatIssue } from '../plan';
 import type { Plan, LogLevel } from '../plan/types';
+import { withSecretFiles } from '../plan/secrets';
 import { adoptEarlySignals } from '../early-signals';
 import { closeInspectorSoon } from '../inspector-guard';
 import { assertNative, NativeUnavailableError } from '../../native/libc';
@@ -82,7 +83,8 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
   const instance = newInstanceId();
   const reaper = startReaper();
   const tracker = new ProcessTracker({ tracking: plan.settings.tracking, instance, reaper });
-  const spawn = (spec: SpawnSpec) => spawnProcess(spec, { instance, socket: process.env.TEND_SOCKET ?? null });
+  // Every spawn of a service's command, stop command or probe reads its secret files first.
+  const spawn = withSecretFiles((spec: SpawnSpec) => spawnProcess(spec, { instance, socket: process.env.TEND_SOCKET ?? null }));
 
   let edges: Edges | null = null;
   const supervisor = new Supervisor(plan, {
