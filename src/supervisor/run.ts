@@ -6,6 +6,7 @@ import { newInstanceId } from '../process/instance-id';
 import { loadPlan, resolveManifestPath, formatIssue } from '../plan';
 import type { Plan, LogLevel } from '../plan/types';
 import { subscribeSignals, type ReceivedSignal } from '../signal-intake';
+import { withSecretFiles } from '../plan/secrets';
 import { closeInspectorSoon } from '../inspector-guard';
 import { assertNative, NativeUnavailableError } from '../../native/libc';
 import { spawnProcess, onFallbackLoss, type SpawnSpec } from '../process/spawn';
@@ -81,7 +82,8 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
   const instance = newInstanceId();
   const reaper = startReaper();
   const tracker = new ProcessTracker({ tracking: plan.settings.tracking, instance, reaper });
-  const spawn = (spec: SpawnSpec) => spawnProcess(spec, { instance, socket: process.env.TEND_SOCKET ?? null });
+  // Every spawn of a service's command, stop command or probe reads its secret files first.
+  const spawn = withSecretFiles((spec: SpawnSpec) => spawnProcess(spec, { instance, socket: process.env.TEND_SOCKET ?? null }));
 
   let edges: Edges | null = null;
   const supervisor = new Supervisor(plan, {

@@ -104,6 +104,7 @@ export class ServiceRunner {
       service: plan.name,
       argv: plan.command.argv,
       env: plan.env,
+      secretFiles: plan.secretFiles,
       cwd: plan.cwd,
       user: plan.user,
       group: plan.group,
@@ -285,7 +286,7 @@ export class ServiceRunner {
     let signal: number | null = plan.stopSignal;
     if (plan.stopCommand !== null) {
       const command = this.ctx.spawn({
-        service: plan.name, argv: plan.stopCommand.argv, env: plan.env, cwd: plan.cwd, user: plan.user,
+        service: plan.name, argv: plan.stopCommand.argv, env: plan.env, secretFiles: plan.secretFiles, cwd: plan.cwd, user: plan.user,
         group: plan.group, stdin: 'null', output: 'null', notifyFd: null, cgroup: null, session: 'new',
       });
       const exit = await command.exit;
