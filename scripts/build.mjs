@@ -49,6 +49,8 @@ const ENTRY_POINTS = {
   'tini-control': 'src/process/tini-control.ts',
   check: 'src/cli/check.ts',
   client: 'src/cli/client.ts',
+  // tend import: the migration readers and writer, never loaded by tend run.
+  import: 'src/import/index.ts',
 };
 /** The bundles src/bundle.ts loads, each with its code cache. */
 const MODES = Object.keys(ENTRY_POINTS).filter((name) => name !== 'tend');

@@ -12,6 +12,7 @@ type Modes = {
   tini: typeof import('./process/tini');
   check: typeof import('./cli/check');
   client: typeof import('./cli/client');
+  import: typeof import('./import/index');
 };
 
 function mode<K extends keyof Modes>(name: K): Modes[K] {
@@ -31,6 +32,8 @@ async function dispatch(command: Command): Promise<number> {
       return mode('check').runCheck(command);
     case 'schema':
       return mode('check').runSchema();
+    case 'import':
+      return mode('import').runImport(command);
     case 'client':
       // Client commands are short-lived: default actions for signals are right.
       adoptEarlySignals(() => process.exit(130));
