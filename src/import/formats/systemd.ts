@@ -234,7 +234,21 @@ interface Command {
 function parseCommand(entry: Entry, spec: Specifiers, draft: Draft | null): Command {
   const text = entry.value;
   const flags = /^[-@:+!]*/.exec(text)![0];
-  const body = flags.includes(':') ? text.slice(flags.length) : specifiers(text.slice(flags.length), entry, spec, draft);
+  // Specifiers are resolved in each word once it is unquoted: a resolved %n may hold a
+  // backslash (`\x2d`) that must not be read as an escape.
+  const out = splitWords(text.slice(flags.length), entry).map((word) => specifiers(word, entry, spec, draft));
+  if (out.length === 0) throw new ImportError(entry.origin, 'the command is empty');
+  if (out.includes(';')) throw new ImportError(entry.origin, 'several commands on one line (" ; ") are not supported: put each on its own line');
+  if (flags.includes('@')) {
+    draft?.lost(entry.origin, '@ prefix', `argv[0] is not set apart: tend runs ${out[0]} with its own name`);
+    out.splice(1, 1);
+  }
+  if (/[+!]/.test(flags)) draft?.lost(entry.origin, `${flags} prefix`, 'no privileged commands: it runs as the service\'s user in tend');
+  return { flags, words: out };
+}
+
+/** Words with systemd's quoting: "double" and 'single' quotes, C escapes in quotes and out. */
+function splitWords(body: string, entry: Entry): string[] {
   const out: string[] = [];
   let word = '';
   let inWord = false;
@@ -262,14 +276,7 @@ function parseCommand(entry: Entry, spec: Specifiers, draft: Draft | null): Comm
     }
   }
   if (inWord) out.push(word);
-  if (out.length === 0) throw new ImportError(entry.origin, 'the command is empty');
-  if (out.includes(';')) throw new ImportError(entry.origin, 'several commands on one line (" ; ") are not supported: put each on its own line');
-  if (flags.includes('@')) {
-    draft?.lost(entry.origin, '@ prefix', `argv[0] is not set apart: tend runs ${out[0]} with its own name`);
-    out.splice(1, 1);
-  }
-  if (/[+!]/.test(flags)) draft?.lost(entry.origin, `${flags} prefix`, 'no privileged commands: it runs as the service\'s user in tend');
-  return { flags, words: out };
+  return out;
 }
 
 const VARIABLE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/;
@@ -280,10 +287,11 @@ const VARIABLE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/;
  * (`$VAR` alone split into words, `${VAR}` one word), from the service's environment.
  */
 function commandValue(commands: readonly Command[]): Value {
-  const usesVariables = commands.some((command) => command.words.some((word) => VARIABLE.test(word)));
+  // `:` turns systemd's variable expansion off: `$` is then literal.
+  const usesVariables = commands.some((command) => !command.flags.includes(':') && command.words.some((word) => VARIABLE.test(word)));
   if (commands.length === 1 && !usesVariables && !commands[0]!.flags.includes('-')) return commands[0]!.words.map(literal);
   const line = commands.map((command) => {
-    const text = command.words.map(shellWord).join(' ');
+    const text = command.words.map((word) => (command.flags.includes(':') ? shQuote(word) : shellWord(word))).join(' ');
     return command.flags.includes('-') ? `{ ${text} || true; }` : text;
   });
   return literal(line.length === 1 ? `exec ${line[0]}` : line.join(' && '));
@@ -299,9 +307,8 @@ function shellWord(word: string): string {
 
 /** Environment= values: space-separated VAR=value words, quotes as in commands. */
 function parseEnvironment(entry: Entry, spec: Specifiers, draft: Draft): Record<string, string> {
-  const parsed = parseCommand({ value: `:${specifiers(entry.value, entry, spec, draft)}`, origin: entry.origin }, spec, null);
   const env: Record<string, string> = {};
-  for (const word of parsed.words) {
+  for (const word of splitWords(entry.value, entry).map((w) => specifiers(w, entry, spec, draft))) {
     const eq = word.indexOf('=');
     if (eq <= 0) throw new ImportError(entry.origin, `Environment: expected VAR=value, got ${JSON.stringify(word)}`);
     env[word.slice(0, eq)] = literal(word.slice(eq + 1));
