@@ -12,6 +12,7 @@ type Modes = {
   tini: typeof import('./process/tini');
   check: typeof import('./cli/check');
   client: typeof import('./cli/client');
+  top: typeof import('./cli/top/run');
 };
 
 function mode<K extends keyof Modes>(name: K): Modes[K] {
@@ -35,6 +36,9 @@ async function dispatch(command: Command): Promise<number> {
       // Client commands are short-lived: default actions for signals are right.
       adoptEarlySignals(() => process.exit(130));
       return mode('client').runClient(command.command, command.socket);
+    case 'top':
+      // A terminal to put back on every way out: top takes the signals over itself.
+      return mode('top').runTop(command);
     case 'version':
       process.stdout.write(`tend ${pkg.version}\n`);
       return 0;
