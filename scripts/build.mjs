@@ -105,7 +105,9 @@ const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !n
 Object.assign(env, { TEND_BUILD_CODE_CACHE: '1', TEND_SOCKET: join(work, 'tend.sock'), NODE_OPTIONS: '' });
 /** Starts tend; `done` settles when it has exited (or could not start), however early. */
 const tend = (args) => {
-  const child = spawn(process.execPath, [resolve('bin', 'tend.cjs'), ...args], { cwd: work, env, stdio: 'ignore' });
+  // Through the launcher when it is built: the runs then take the paths a user's tend takes.
+  const argv = existsSync(resolve('bin', 'tend')) ? [resolve('bin', 'tend'), ...args] : [process.execPath, resolve('bin', 'tend.cjs'), ...args];
+  const child = spawn(argv[0], argv.slice(1), { cwd: work, env, stdio: 'ignore' });
   const done = new Promise((settle) => { child.once('exit', settle); child.once('error', settle); });
   let ended = false;
   done.then(() => { ended = true; });

@@ -9,6 +9,7 @@ import { signalNumber, signalNames } from '../process/signals';
 import { parseDuration, parseSize, parseHostPort, DURATION_HINT, SIZE_HINT, MAX_DURATION_MS, MAX_DURATION_TEXT } from './units';
 import { closest } from './suggest';
 import { describeValue } from './describe';
+import { logPatternProblem } from './pattern';
 
 const duration = (what: string) =>
   z
@@ -94,15 +95,13 @@ const httpUrl = z
 
 const logPattern = z
   .string()
-  .refine((value) => {
-    try {
-      new RegExp(value);
-      return true;
-    } catch {
-      return false;
-    }
-  }, { error: (issue) => `invalid regular expression ${describeValue(issue.input)}` })
-  .describe('a regular expression; ready when a line of the service output matches');
+  .transform((value, ctx) => {
+    const problem = logPatternProblem(value);
+    if (problem === null) return value;
+    ctx.addIssue({ code: 'custom', input: value, message: `invalid regular expression ${describeValue(value)}: ${problem}` });
+    return z.NEVER;
+  })
+  .describe('a regular expression (RE2 syntax, matched in linear time); ready when a line of the service output matches');
 
 const cron = z
   .string()
@@ -291,6 +290,12 @@ export const SERVICE_NAME = /^[A-Za-z][A-Za-z0-9_.-]*$/;
 
 export const manifestSchema = z
   .strictObject({
+    include: z
+      .union([z.string().min(1), z.array(z.string().min(1))], {
+        error: (issue) => `expected a file name or glob, or a list of them, got ${describeValue(issue.input)}`,
+      })
+      .describe('more manifests whose services: join this one\'s: paths or globs (* ? [..]) relative to this file')
+      .optional(),
     settings: settings.optional(),
     services: z.record(
       z.string().regex(SERVICE_NAME, 'a service name starts with a letter and has only letters, digits, _ . and -'),

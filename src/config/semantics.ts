@@ -5,13 +5,14 @@
 // schema found problems elsewhere: the user sees every mistake at once.
 import type { ConfigIssue } from './issues';
 import { joinPath } from './issues';
-import { locate, type Source } from './source';
+import { locate, type SourceFor } from './source';
 import { didYouMean } from './suggest';
 import { findCycles } from './cycles';
 import { PROBE_KINDS, HEALTH_KINDS } from './schema';
 
 export interface SemanticContext {
-  readonly source: Source;
+  /** The file a key path was written in (a service's may be an included file). */
+  readonly sourceFor: SourceFor;
   /** Whether a writable cgroup v2 exists here; asked only when `tracking: cgroup`. */
   readonly cgroupWritable: () => { ok: true } | { ok: false; reason: string };
 }
@@ -51,10 +52,11 @@ function edgesOf(name: string, service: Raw): Edge[] {
 }
 
 export function checkSemantics(raw: unknown, context: SemanticContext): ConfigIssue[] {
-  const { source } = context;
   const issues: ConfigIssue[] = [];
-  const report = (path: readonly PropertyKey[], message: string, anchor: 'key' | 'value' = 'value') =>
+  const report = (path: readonly PropertyKey[], message: string, anchor: 'key' | 'value' = 'value') => {
+    const source = context.sourceFor(path);
     issues.push({ file: source.file, ...locate(source, path, anchor), path: joinPath(path), message });
+  };
 
   const root = record(raw);
   if (root === null) {
