@@ -10,7 +10,8 @@ export type Command =
   | { readonly kind: 'import'; readonly from: string | null; readonly paths: readonly string[]; readonly output: string | null; readonly strict: boolean }
   | { readonly kind: 'version' }
   | { readonly kind: 'help' }
-  | { readonly kind: 'client'; readonly command: ClientCommand; readonly socket: string | null };
+  | { readonly kind: 'client'; readonly command: ClientCommand; readonly socket: string | null }
+  | { readonly kind: 'top'; readonly socket: string | null };
 
 export type ClientCommand =
   | { readonly cmd: 'status'; readonly names: readonly string[]; readonly json: boolean; readonly verbose: boolean }
@@ -108,6 +109,10 @@ export function parseCommandLine(argv: readonly string[]): Command {
       return { kind: 'version' };
     case 'help':
       return { kind: 'help' };
+    case 'top': {
+      const { values } = parse(args, socketOption, false);
+      return { kind: 'top', socket: str(values.socket) };
+    }
     default:
       return { kind: 'client', ...parseClient(sub, args) };
   }
@@ -188,6 +193,7 @@ export const USAGE = `usage:
   tend wait NAME [--ready | --stopped] [--timeout D]
   tend logs NAME [-n N] [-f]
   tend events [--json]
+  tend top                                 live view of every service (q quits)
   tend reload
   tend shutdown [--wait]
   tend version

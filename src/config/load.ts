@@ -31,6 +31,8 @@ export interface LoadedManifest {
    * the included file that defines it.
    */
   readonly serviceDirs: ReadonlyMap<string, string>;
+  /** Values that took something from tend's environment, as they may be shown (by key path). */
+  readonly shown: ReadonlyMap<string, string>;
   /** Every file read, the manifest first, as named in messages. */
   readonly files: readonly string[];
   /** Each `include:` entry and the files it matched (none is allowed for a glob). */
@@ -66,6 +68,7 @@ export async function loadManifest(file: string, tendEnv: Env, options: LoadOpti
   const sourceFor: SourceFor = (path) => (path[0] === 'services' && path.length > 1 ? included.sources.get(String(path[1])) ?? source : source);
   const warnings = [...interpolation.warnings, ...included.warnings];
   const substitutions = new Map([...interpolation.substitutions, ...included.substitutions]);
+  const shown = new Map([...interpolation.shown, ...included.shown]);
 
   // jitless: zod would otherwise generate (new Function) a fast parser per object shape on
   // first use — ~4 ms of start-up for a manifest that is parsed once, and code V8's cache
@@ -97,7 +100,7 @@ export async function loadManifest(file: string, tendEnv: Env, options: LoadOpti
   return {
     ok: true,
     loaded: {
-      file: absolute, dir, manifest: schema.data, env, serviceDirs: included.dirs,
+      file: absolute, dir, manifest: schema.data, env, shown, serviceDirs: included.dirs,
       files: [file, ...included.files], includes: included.matches, warnings,
     },
   };
@@ -132,6 +135,7 @@ interface Included {
   readonly issues: readonly ConfigIssue[];
   readonly warnings: readonly ConfigIssue[];
   readonly substitutions: InterpolationReport['substitutions'];
+  readonly shown: InterpolationReport['shown'];
 }
 
 type Raw = Record<string, unknown>;
@@ -148,7 +152,7 @@ function record(value: unknown): Raw | null {
  */
 async function readIncludes(file: string, dir: string, main: Source, mainRaw: unknown, tendEnv: Env): Promise<Included> {
   const root = record(mainRaw);
-  const empty: Included = { raw: mainRaw, sources: new Map(), dirs: new Map(), files: [], matches: [], issues: [], warnings: [], substitutions: new Map() };
+  const empty: Included = { raw: mainRaw, sources: new Map(), dirs: new Map(), files: [], matches: [], issues: [], warnings: [], substitutions: new Map(), shown: new Map() };
   if (root === null || root.include === undefined) return empty;
   const entries = typeof root.include === 'string' ? [root.include] : Array.isArray(root.include) ? root.include : [];
   const entryPath = (index: number): PropertyKey[] => (typeof root.include === 'string' ? ['include'] : ['include', index]);
@@ -156,6 +160,7 @@ async function readIncludes(file: string, dir: string, main: Source, mainRaw: un
   const issues: ConfigIssue[] = [];
   const warnings: ConfigIssue[] = [];
   const substitutions = new Map<string, ReadonlyArray<{ name: string; value: string }>>();
+  const shownValues = new Map<string, string>();
   const sources = new Map<string, Source>();
   const dirs = new Map<string, string>();
   const files: string[] = [];
@@ -188,6 +193,7 @@ async function readIncludes(file: string, dir: string, main: Source, mainRaw: un
       issues.push(...interpolation.issues);
       warnings.push(...interpolation.warnings);
       for (const [key, value] of interpolation.substitutions) substitutions.set(key, value);
+      for (const [key, value] of interpolation.shown) shownValues.set(key, value);
       const doc = source.doc.toJS() as unknown;
       if (doc === null || doc === undefined) continue; // an empty file adds nothing
       const included = record(doc);
@@ -226,7 +232,7 @@ async function readIncludes(file: string, dir: string, main: Source, mainRaw: un
   }
   const raw: Raw = { ...root };
   if (anyServices) raw.services = services;
-  return { raw, sources, dirs, files, matches, issues, warnings, substitutions };
+  return { raw, sources, dirs, files, matches, issues, warnings, substitutions, shown: shownValues };
 }
 
 /** The manifest's own problems first, then each included file's, each top to bottom. */

@@ -9,6 +9,7 @@ import { signalNumber, signalNames } from '../process/signals';
 import { parseDuration, parseSize, parseHostPort, DURATION_HINT, SIZE_HINT, MAX_DURATION_MS, MAX_DURATION_TEXT } from './units';
 import { closest } from './suggest';
 import { describeValue } from './describe';
+import { logPatternProblem } from './pattern';
 
 const duration = (what: string) =>
   z
@@ -94,15 +95,13 @@ const httpUrl = z
 
 const logPattern = z
   .string()
-  .refine((value) => {
-    try {
-      new RegExp(value);
-      return true;
-    } catch {
-      return false;
-    }
-  }, { error: (issue) => `invalid regular expression ${describeValue(issue.input)}` })
-  .describe('a regular expression; ready when a line of the service output matches');
+  .transform((value, ctx) => {
+    const problem = logPatternProblem(value);
+    if (problem === null) return value;
+    ctx.addIssue({ code: 'custom', input: value, message: `invalid regular expression ${describeValue(value)}: ${problem}` });
+    return z.NEVER;
+  })
+  .describe('a regular expression (RE2 syntax, matched in linear time); ready when a line of the service output matches');
 
 const cron = z
   .string()

@@ -28,7 +28,7 @@ export async function loadPlan(file: string, env: NodeJS.ProcessEnv | Env, optio
 export { buildPlan } from './build';
 export { startWaves, stopWaves, dependencyClosure, dependentsOf } from './graph';
 export { DEFAULTS, defaultRestartPolicy } from './defaults';
-export { redactedPlan, REDACTED } from './redact';
+export { redactedPlan, shownCommand, shownArgv, REDACTED } from './redact';
 export { formatIssue, type ConfigIssue } from '../config/issues';
 export { resolveManifestPath, type ManifestPath } from '../config/manifest-path';
 export type { LoadOptions, IncludeMatch } from '../config/load';

@@ -4,6 +4,8 @@
 import { connect } from 'node:net';
 import type { ProbeCheck, ReadyProbe, HealthCheck, ServicePlan } from '../plan/types';
 import type { SpawnSpec, Spawned } from '../process/spawn';
+import { compileLogPattern, type LinePattern } from '../config/pattern';
+import { shownCommand } from '../plan/redact';
 
 export type CheckResult = { readonly ok: true } | { readonly ok: false; readonly reason: string };
 
@@ -25,7 +27,7 @@ function tcpCheck(host: string, port: number, timeout: number): Promise<CheckRes
   });
 }
 
-function httpCheck(url: string, timeout: number): Promise<CheckResult> {
+function httpCheck(url: string, shown: string, timeout: number): Promise<CheckResult> {
   // node:http and node:https (TLS) are required on the first http probe, not at start-up.
   // (require, not import(): the bundle runs from a vm.Script with a code cache, where a
   // dynamic import() has no loader.)
@@ -42,10 +44,10 @@ function httpCheck(url: string, timeout: number): Promise<CheckResult> {
     const outgoing = request(url, { method: 'GET' }, (response) => {
       const status = response.statusCode ?? 0;
       response.resume();
-      done(status >= 200 && status < 400 ? OK : { ok: false, reason: `GET ${url}: HTTP ${status}` });
+      done(status >= 200 && status < 400 ? OK : { ok: false, reason: `GET ${shown}: HTTP ${status}` });
     });
-    const timer = setTimeout(() => done({ ok: false, reason: `GET ${url}: no answer within ${timeout}ms` }), timeout);
-    outgoing.once('error', (error: NodeJS.ErrnoException) => done({ ok: false, reason: `GET ${url}: ${error.code ?? error.message}` }));
+    const timer = setTimeout(() => done({ ok: false, reason: `GET ${shown}: no answer within ${timeout}ms` }), timeout);
+    outgoing.once('error', (error: NodeJS.ErrnoException) => done({ ok: false, reason: `GET ${shown}: ${error.code ?? error.message}` }));
     outgoing.end();
   });
 }
@@ -77,7 +79,7 @@ async function commandCheck(check: Extract<ProbeCheck, { kind: 'command' }>, ser
   const exit = await child.exit;
   clearTimeout(timer);
   if (exit.kind === 'exited' && exit.code === 0) return OK;
-  const what = check.command.shell ? check.command.argv[2] : check.command.argv.join(' ');
+  const what = shownCommand(check.command);
   switch (exit.kind) {
     case 'exited':
       return { ok: false, reason: `${what}: exit ${exit.code}` };
@@ -94,7 +96,7 @@ export function runCheck(check: ProbeCheck, service: ServicePlan, timeout: numbe
     case 'tcp':
       return tcpCheck(check.host, check.port, timeout);
     case 'http':
-      return httpCheck(check.url, timeout);
+      return httpCheck(check.url, check.shown ?? check.url, timeout);
     case 'command':
       return commandCheck(check, service, timeout, spawn);
     case 'log':
@@ -118,7 +120,7 @@ export class ReadyWatch {
   private timer: NodeJS.Timeout | undefined;
   private readonly deadline: NodeJS.Timeout;
   private lastReason = 'no check has passed yet';
-  private readonly pattern: RegExp | null;
+  private readonly pattern: LinePattern | null;
 
   constructor(
     private readonly probe: ReadyProbe,
@@ -128,7 +130,7 @@ export class ReadyWatch {
     private readonly hooks: ReadyWatchHooks,
   ) {
     this.deadline = setTimeout(() => this.finish(() => hooks.onTimeout(this.lastReason)), probe.timeout);
-    this.pattern = probe.check.kind === 'log' ? new RegExp(probe.check.pattern) : null;
+    this.pattern = probe.check.kind === 'log' ? compileLogPattern(probe.check.pattern) : null;
     if (probe.check.kind === 'notify_fd') {
       this.lastReason = `nothing written to fd ${probe.check.fd}`;
       const notify = spawned.notify;
