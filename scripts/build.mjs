@@ -49,6 +49,9 @@ const ENTRY_POINTS = {
   'tini-control': 'src/process/tini-control.ts',
   check: 'src/cli/check.ts',
   client: 'src/cli/client.ts',
+  top: 'src/cli/top/run.ts',
+  // tend import: the migration readers and writer, never loaded by tend run.
+  import: 'src/import/index.ts',
 };
 /** The bundles src/bundle.ts loads, each with its code cache. */
 const MODES = Object.keys(ENTRY_POINTS).filter((name) => name !== 'tend');
@@ -129,7 +132,7 @@ const trained = [
   await trainUntilReady(['--', 'sh', '-c', `touch '${ready}-tini'; exec sleep 30`], `${ready}-tini`),
 ];
 if (trained.includes(false)) console.warn('build: a training run of tend did not start its services; its code cache may be thin');
-for (const args of [['check', '-c', manifest], ['status']]) await tend(args).done;
+for (const args of [['check', '-c', manifest], ['status'], ['top']]) await tend(args).done;
 rmSync(work, { recursive: true, force: true });
 // Written last: test/helpers/build.ts rebuilds only when a source is newer than this.
 writeAtomically(resolve('dist', '.built'), `${new Date().toISOString()}\n`);

@@ -12,6 +12,8 @@ type Modes = {
   tini: typeof import('./process/tini');
   check: typeof import('./cli/check');
   client: typeof import('./cli/client');
+  top: typeof import('./cli/top/run');
+  import: typeof import('./import/index');
 };
 
 function mode<K extends keyof Modes>(name: K): Modes[K] {
@@ -47,9 +49,15 @@ async function dispatch(command: Command): Promise<number> {
     case 'schema':
       exitOnSignal();
       return mode('check').runSchema();
+    case 'import':
+      exitOnSignal();
+      return mode('import').runImport(command);
     case 'client':
       exitOnSignal();
       return mode('client').runClient(command.command, command.socket);
+    case 'top':
+      // A terminal to put back on every way out: top takes the signals over itself.
+      return mode('top').runTop(command);
     case 'version':
       process.stdout.write(`tend ${pkg.version}\n`);
       return 0;
