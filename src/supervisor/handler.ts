@@ -5,7 +5,7 @@ import { byHand } from '../log/messages';
 import type { ExitStatus } from '../process/spawn';
 import {
   fail, ok,
-  type ActionOutcome, type ActionResult, type CallContext, type ControlHandler, type HealthDocument, type LastExit,
+  type ActionOutcome, type ActionResult, type CallContext, type ControlHandler, type HealthDocument, type HealthName, type LastExit,
   type LogLine, type ProcessInfo, type ReloadSummary, type Result, type ServiceStatus, type ShutdownResult,
   type SignalResult, type StatusDocument, type TendEvent, type Unsubscribe, type WaitCondition, type WaitResult,
 } from '../control/api';
@@ -84,6 +84,10 @@ function conditionLost(runner: ServiceRunner, until: WaitCondition): string | nu
   return null;
 }
 
+function healthOf(runner: ServiceRunner): HealthName {
+  return runner.plan.healthcheck === null ? 'none' : runner.health ?? 'none';
+}
+
 export class SupervisorHandler implements ControlHandler {
   private readonly listeners = new Set<(event: TendEvent) => void>();
 
@@ -95,7 +99,12 @@ export class SupervisorHandler implements ControlHandler {
     switch (event.type) {
       case 'state': {
         const runner = this.deps.supervisor.runners.get(event.service);
-        out = { type: 'state', time: event.time, service: event.service, from: event.from, to: event.to, pid: runner === undefined ? null : pidOf(runner.state), reason: runner === undefined ? null : reasonOf(runner) };
+        out = {
+          type: 'state', time: event.time, service: event.service, from: event.from, to: event.to,
+          pid: runner === undefined ? null : pidOf(runner.state),
+          reason: runner === undefined ? null : reasonOf(runner),
+          ...(runner === undefined ? {} : { restarts: runner.restarts, last_exit: lastExitOf(runner.lastExit), health: healthOf(runner) }),
+        };
         break;
       }
       case 'health':
@@ -136,7 +145,7 @@ export class SupervisorHandler implements ControlHandler {
       uptime_ms: pid !== null && runner.startedAt !== null ? now - runner.startedAt : null,
       restarts: runner.restarts,
       last_exit: lastExitOf(runner.lastExit),
-      health: runner.plan.healthcheck === null ? 'none' : runner.health ?? 'none',
+      health: healthOf(runner),
       processes,
       ...(info === undefined ? {} : { process_info: info }),
       reason: reasonOf(runner),

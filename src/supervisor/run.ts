@@ -5,14 +5,13 @@
 import { newInstanceId } from '../process/instance-id';
 import { loadPlan, resolveManifestPath, formatIssue } from '../plan';
 import type { Plan, LogLevel } from '../plan/types';
+import { subscribeSignals, type ReceivedSignal } from '../signal-intake';
 import { withSecretFiles } from '../plan/secrets';
-import { adoptEarlySignals } from '../early-signals';
 import { closeInspectorSoon } from '../inspector-guard';
 import { assertNative, NativeUnavailableError } from '../../native/libc';
 import { spawnProcess, onFallbackLoss, type SpawnSpec } from '../process/spawn';
 import { startReaper } from '../process/reaper';
 import { ProcessTracker } from '../process/tracking';
-import { signalNumber } from '../process/signals';
 import type { ReloadSummary } from '../control/api';
 import { Supervisor } from './supervisor';
 import { createServiceLogs } from './logs';
@@ -155,15 +154,20 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
   edges = opened.edges;
   const control = opened.edges;
 
-  // 5. Signals (SPEC §3): the stub queued whatever came meanwhile; now they take effect.
+  // 5. Signals (SPEC §3): whatever came since start-up waited; now it takes effect.
   let terminations = 0;
-  adoptEarlySignals((signal) => {
-    switch (signal) {
+  subscribeSignals((signal: ReceivedSignal) => {
+    switch (signal.name) {
       case 'SIGTERM':
       case 'SIGINT':
       case 'SIGQUIT':
+      // systemd's "halt": images made for systemd declare STOPSIGNAL SIGRTMIN+3, and a
+      // `docker stop` of one sends it to tend instead of SIGTERM. It means what SIGTERM
+      // means to tend — stop everything in order — so it is handled as SIGTERM, not
+      // forwarded: tend, not the main service, owns the shutdown.
+      case 'SIGRTMIN+3':
         terminations += 1;
-        if (terminations === 1) void supervisor.shutdown(`received ${signal}`, true);
+        if (terminations === 1) void supervisor.shutdown(`received ${signal.name}`, true);
         else supervisor.forceKill();
         return;
       case 'SIGHUP':
@@ -175,7 +179,7 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
         const pid = supervisor.main === null ? null : mainPid(supervisor);
         if (pid !== null) {
           try {
-            process.kill(pid, signalNumber(signal) ?? signal);
+            process.kill(pid, signal.number);
           } catch {
             // main just exited: nothing to forward to
           }
@@ -183,7 +187,10 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
         return;
       }
       default:
-        return; // SIGTTIN, SIGTTOU, SIGTSTP: ignored, an init does not stop
+        // SIGTTIN, SIGTTOU, SIGTSTP: ignored, an init does not stop. The rest (SIGALRM,
+        // SIGPWR, other real-time signals...) mean nothing to tend: ignored, where their
+        // default action would have ended it and orphaned the services.
+        return;
     }
   });
 
