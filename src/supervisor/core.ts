@@ -127,10 +127,30 @@ export interface Seen {
   readonly owned: (service: string) => readonly number[];
 }
 
+/** What observers are told, in the order it happened within the step. */
+export type Change =
+  | { readonly type: 'state'; readonly service: string; readonly from: StateName; readonly to: StateName; readonly pid: number | null; readonly reason: string | null }
+  | { readonly type: 'health'; readonly service: string; readonly health: Health | null }
+  | { readonly type: 'phase'; readonly phase: 'starting' | 'running' | 'shutting-down' | 'done' };
+
 export interface StepResult {
   readonly core: CoreState;
   readonly effects: readonly Effect[];
+  readonly changes: readonly Change[];
   readonly reply: Reply;
+}
+
+/** Why a service is in its state, when the state has a reason worth showing. */
+export function reasonOf(state: ServiceState): string | null {
+  switch (state.id) {
+    case 'fatal':
+    case 'failed':
+      return state.reason;
+    case 'stopped':
+      return state.byHand ? 'stopped by hand' : null;
+    default:
+      return null;
+  }
 }
 
 const SIGTERM = 15;
@@ -180,6 +200,7 @@ class Draft {
   private phase: Phase;
   private readonly schedules: Set<string>;
   private readonly effects: Effect[] = [];
+  private readonly changes: Change[] = [];
   private reply: Reply = { kind: 'none' };
   private readonly now: number;
 
@@ -195,6 +216,7 @@ class Draft {
     return {
       core: { plan: this.plan, services: this.services, phase: this.phase, schedules: this.schedules },
       effects: this.effects,
+      changes: this.changes,
       reply: this.reply,
     };
   }
@@ -226,9 +248,23 @@ class Draft {
   }
 
   private update(name: string, change: Partial<ServiceRecord>): ServiceRecord {
-    const next = { ...this.services.get(name)!, ...change };
+    const previous = this.services.get(name)!;
+    const next = { ...previous, ...change };
     this.services.set(name, next);
+    this.noteHealth(name, previous, next);
     return next;
+  }
+
+  private noteHealth(name: string, previous: ServiceRecord, next: ServiceRecord): void {
+    const before = previous.health?.status ?? null;
+    const after = next.health?.status ?? null;
+    if (before !== after && stateName(previous.state) === stateName(next.state)) this.changes.push({ type: 'health', service: name, health: after });
+  }
+
+  private setPhase(phase: Phase): void {
+    const before = this.phase.id;
+    this.phase = phase;
+    if (phase.id !== before && phase.id !== 'idle') this.changes.push({ type: 'phase', phase: phase.id });
   }
 
   /**
@@ -243,7 +279,12 @@ class Draft {
     }
     // Health is a property of a run that is up: it goes when the run does.
     const health = isUp(next) ? (change.health !== undefined ? change.health : record.health) : null;
-    this.services.set(name, { ...record, ...change, health, state: next });
+    const updated = { ...record, ...change, health, state: next };
+    this.services.set(name, updated);
+    const from = stateName(record.state);
+    const to = stateName(next);
+    if (from !== to) this.changes.push({ type: 'state', service: name, from, to, pid: pidOf(next), reason: reasonOf(next) });
+    else this.noteHealth(name, record, updated);
     return true;
   }
 
@@ -388,7 +429,7 @@ class Draft {
       targets.add(service.name);
       for (const dep of dependencyClosure(this.plan, service.name)) targets.add(dep);
     }
-    this.phase = { id: 'starting', since: this.now, targets };
+    this.setPhase({ id: 'starting', since: this.now, targets });
     for (const name of this.inStartOrder([...targets])) this.queue(name);
   }
 
@@ -941,7 +982,7 @@ class Draft {
         }
         if (this.phase.id === 'starting' && [...this.phase.targets].every((name) => this.reachedTarget(name))) {
           const since = this.phase.since;
-          this.phase = { id: 'running' };
+          this.setPhase({ id: 'running' });
           this.log('info', say.allStarted(this.now - since));
         }
         this.checkEndings();
@@ -1062,7 +1103,7 @@ class Draft {
       if (record.state.id === 'backoff') this.cancel('backoff', name);
       if (isUp(record.state)) this.stopProbes(name);
     }
-    this.phase = { id: 'shutting-down', ending, step: { id: 'delay' }, deadlinePassed: false, forced: false };
+    this.setPhase({ id: 'shutting-down', ending, step: { id: 'delay' }, deadlinePassed: false, forced: false });
     const delay = this.plan.settings.shutdownDelay;
     if (delay > 0) {
       this.log('info', say.shutdownDelay(delay));
@@ -1164,7 +1205,7 @@ class Draft {
     this.cancel('shutdown-deadline', null);
     if (!this.phase.deadlinePassed) this.log('info', say.allStopped(this.now - this.phase.step.started));
     const code = tendExitCode(outcomeOf({ plan: this.plan, services: this.services, phase: this.phase, schedules: this.schedules }, this.phase.ending));
-    this.phase = { id: 'done', code };
+    this.setPhase({ id: 'done', code });
     this.emit({ kind: 'finish', code });
   }
 

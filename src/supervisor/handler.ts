@@ -12,7 +12,7 @@ import {
 import { isUp, isSettled, pidOf, stateName } from './state';
 import { waitFor } from '../control/wait';
 import type { SupervisorLoop, SupervisorEvent } from './loop';
-import type { ServiceRecord } from './core';
+import { reasonOf, type ServiceRecord } from './core';
 
 export interface HandlerDeps {
   readonly supervisor: SupervisorLoop;
@@ -41,18 +41,6 @@ export function lastExitOf(exit: ExitStatus | null): LastExit | null {
   }
 }
 
-function reasonOf(runner: ServiceRecord): string | null {
-  const state = runner.state;
-  switch (state.id) {
-    case 'fatal':
-    case 'failed':
-      return state.reason;
-    case 'stopped':
-      return state.byHand ? 'stopped by hand' : null;
-    default:
-      return null;
-  }
-}
 
 /** Has the service reached what `start` waits for: ready (with a probe), completed (oneshot), else up? */
 function started(runner: ServiceRecord): boolean {
@@ -98,11 +86,9 @@ export class SupervisorHandler implements ControlHandler {
   publish(event: SupervisorEvent | TendEvent): void {
     let out: TendEvent | null = null;
     switch (event.type) {
-      case 'state': {
-        const runner = this.deps.supervisor.record(event.service);
-        out = { type: 'state', time: event.time, service: event.service, from: event.from, to: event.to, pid: runner === undefined ? null : pidOf(runner.state), reason: runner === undefined ? null : reasonOf(runner) };
+      case 'state':
+        out = { type: 'state', time: event.time, service: event.service, from: event.from, to: event.to, pid: event.pid, reason: event.reason };
         break;
-      }
       case 'health':
         out = { type: 'health', time: event.time, service: event.service, health: event.health === null ? 'none' : event.health as 'starting' | 'healthy' | 'unhealthy' };
         break;
@@ -144,7 +130,7 @@ export class SupervisorHandler implements ControlHandler {
       health: runner.plan.healthcheck === null ? 'none' : runner.health?.status ?? 'none',
       processes,
       ...(info === undefined ? {} : { process_info: info }),
-      reason: reasonOf(runner),
+      reason: reasonOf(runner.state),
       next_start: state.id === 'backoff' ? state.until : null,
     };
   }

@@ -7,17 +7,11 @@
 import type { Plan, ServicePlan } from '../plan/types';
 import type { Spawned, SpawnSpec } from '../process/spawn';
 import type { Event, Fact, Request, TimerName } from './events';
-import { initialCore, step, type CoreState, type Effect, type Reply, type ServiceRecord } from './core';
-import { stateName, type StateName } from './state';
+import { initialCore, step, type Change, type CoreState, type Effect, type Reply, type ServiceRecord } from './core';
 import type { AttachOutput, Clock, ProbeRunner, ProcessPort, ScheduleClock, SupervisorLog, TimerHandle } from './port';
 
-export type PhaseName = 'starting' | 'running' | 'shutting-down' | 'done';
-
-/** What observers (the control socket, metrics) are told after each step. */
-export type SupervisorEvent =
-  | { readonly type: 'state'; readonly service: string; readonly from: StateName; readonly to: StateName; readonly time: number }
-  | { readonly type: 'health'; readonly service: string; readonly health: string | null; readonly time: number }
-  | { readonly type: 'phase'; readonly phase: PhaseName; readonly time: number };
+/** What observers (the control socket, metrics) are told: each change of a step, in order, timed. */
+export type SupervisorEvent = Change & { readonly time: number };
 
 export interface LoopDeps {
   readonly port: ProcessPort;
@@ -60,18 +54,6 @@ export function stopCommandSpec(plan: ServicePlan): SpawnSpec {
     service: plan.name, argv: plan.stopCommand?.argv ?? [], env: plan.env, cwd: plan.cwd, user: plan.user,
     group: plan.group, stdin: 'null', output: 'null', notifyFd: null, cgroup: null, session: 'new',
   };
-}
-
-function phaseName(core: CoreState): PhaseName | null {
-  switch (core.phase.id) {
-    case 'idle':
-      return null;
-    case 'starting':
-    case 'running':
-    case 'shutting-down':
-    case 'done':
-      return core.phase.id;
-  }
 }
 
 export class SupervisorLoop {
@@ -203,32 +185,22 @@ export class SupervisorLoop {
         this.immediate.push({ kind: 'fault', detail: error instanceof Error ? error.stack ?? error.message : String(error) });
       }
     }
-    this.publish(before, this.core);
+    this.publish(result.changes);
     return result.reply;
   }
 
-  private publish(before: CoreState, after: CoreState): void {
+  private publish(changes: readonly Change[]): void {
     const time = this.deps.clock.now();
-    const out: SupervisorEvent[] = [];
-    const beforePhase = phaseName(before);
-    const afterPhase = phaseName(after);
-    if (afterPhase !== null && afterPhase !== beforePhase) out.push({ type: 'phase', phase: afterPhase, time });
-    for (const [name, record] of after.services) {
-      const previous = before.services.get(name);
-      const from = previous === undefined ? 'stopped' : stateName(previous.state);
-      const to = stateName(record.state);
-      if (from !== to) out.push({ type: 'state', service: name, from, to, time });
-      else if ((previous?.health?.status ?? null) !== (record.health?.status ?? null)) {
-        out.push({ type: 'health', service: name, health: record.health?.status ?? null, time });
-      }
-    }
     for (const [name, waiters] of [...this.stopWaiters]) {
-      const record = after.services.get(name);
+      const record = this.core.services.get(name);
       if (record !== undefined && (record.state.id === 'stopping' || record.state.id === 'clearing')) continue;
       this.stopWaiters.delete(name);
       for (const resolve of waiters) resolve();
     }
-    for (const event of out) for (const listener of [...this.listeners]) listener(event);
+    for (const change of changes) {
+      const event: SupervisorEvent = { ...change, time };
+      for (const listener of [...this.listeners]) listener(event);
+    }
   }
 
   private carryOut(effect: Effect): void {
