@@ -9,7 +9,8 @@ export type Command =
   | { readonly kind: 'schema' }
   | { readonly kind: 'version' }
   | { readonly kind: 'help' }
-  | { readonly kind: 'client'; readonly command: ClientCommand; readonly socket: string | null };
+  | { readonly kind: 'client'; readonly command: ClientCommand; readonly socket: string | null }
+  | { readonly kind: 'top'; readonly socket: string | null };
 
 export type ClientCommand =
   | { readonly cmd: 'status'; readonly names: readonly string[]; readonly json: boolean; readonly verbose: boolean }
@@ -102,6 +103,10 @@ export function parseCommandLine(argv: readonly string[]): Command {
       return { kind: 'version' };
     case 'help':
       return { kind: 'help' };
+    case 'top': {
+      const { values } = parse(args, socketOption, false);
+      return { kind: 'top', socket: str(values.socket) };
+    }
     default:
       return { kind: 'client', ...parseClient(sub, args) };
   }
@@ -180,6 +185,7 @@ export const USAGE = `usage:
   tend wait NAME [--ready | --stopped] [--timeout D]
   tend logs NAME [-n N] [-f]
   tend events [--json]
+  tend top                                 live view of every service (q quits)
   tend reload
   tend shutdown [--wait]
   tend version

@@ -33,7 +33,8 @@ export async function runClient(command: ClientCommand, socket: string | null): 
   });
 }
 
-function chooseSocket(flag: string | null, io: ClientIO): { ok: true; choice: SocketChoice } | { ok: false; message: string } {
+/** The socket a client command uses: --socket, TEND_SOCKET, the manifest's, or the first that exists of the defaults. */
+export function chooseSocket(flag: string | null, io: Pick<ClientIO, 'env' | 'uid'>): { ok: true; choice: SocketChoice } | { ok: false; message: string } {
   const explicit = (flag !== null && flag !== '') || (io.env.TEND_SOCKET ?? '') !== '';
   const settings = explicit
     ? null

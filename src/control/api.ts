@@ -172,6 +172,10 @@ export type TendEvent =
       readonly to: ServiceStateName;
       readonly pid: number | null;
       readonly reason?: string | null;
+      /** The service's status fields the change may have moved, so a live view (`tend top`) needs no `status` after it. */
+      readonly restarts?: number;
+      readonly last_exit?: LastExit | null;
+      readonly health?: HealthName;
     }
   | { readonly type: 'exit'; readonly time: number; readonly service: string; readonly pid: number; readonly exit: LastExit }
   | { readonly type: 'health'; readonly time: number; readonly service: string; readonly health: HealthName }

@@ -5,7 +5,7 @@ import { byHand } from '../log/messages';
 import type { ExitStatus } from '../process/spawn';
 import {
   fail, ok,
-  type ActionOutcome, type ActionResult, type CallContext, type ControlHandler, type HealthDocument, type LastExit,
+  type ActionOutcome, type ActionResult, type CallContext, type ControlHandler, type HealthDocument, type HealthName, type LastExit,
   type LogLine, type ProcessInfo, type ReloadSummary, type Result, type ServiceStatus, type ShutdownResult,
   type SignalResult, type StatusDocument, type TendEvent, type Unsubscribe, type WaitCondition, type WaitResult,
 } from '../control/api';
@@ -77,6 +77,10 @@ function shuttingDown(supervisor: SupervisorLoop): boolean {
   return phase === 'shutting-down' || phase === 'done';
 }
 
+function healthOf(runner: ServiceRecord): HealthName {
+  return runner.plan.healthcheck === null ? 'none' : runner.health?.status ?? 'none';
+}
+
 export class SupervisorHandler implements ControlHandler {
   private readonly listeners = new Set<(event: TendEvent) => void>();
 
@@ -86,9 +90,15 @@ export class SupervisorHandler implements ControlHandler {
   publish(event: SupervisorEvent | TendEvent): void {
     let out: TendEvent | null = null;
     switch (event.type) {
-      case 'state':
-        out = { type: 'state', time: event.time, service: event.service, from: event.from, to: event.to, pid: event.pid, reason: event.reason };
+      case 'state': {
+        // The record as it is after the step: what `tend top` shows next to the transition.
+        const runner = this.deps.supervisor.record(event.service);
+        out = {
+          type: 'state', time: event.time, service: event.service, from: event.from, to: event.to, pid: event.pid, reason: event.reason,
+          ...(runner === undefined ? {} : { restarts: runner.restarts, last_exit: lastExitOf(runner.lastExit), health: healthOf(runner) }),
+        };
         break;
+      }
       case 'health':
         out = { type: 'health', time: event.time, service: event.service, health: event.health === null ? 'none' : event.health as 'starting' | 'healthy' | 'unhealthy' };
         break;
@@ -127,7 +137,7 @@ export class SupervisorHandler implements ControlHandler {
       uptime_ms: pid !== null && runner.startedAt !== null ? now - runner.startedAt : null,
       restarts: runner.restarts,
       last_exit: lastExitOf(runner.lastExit),
-      health: runner.plan.healthcheck === null ? 'none' : runner.health?.status ?? 'none',
+      health: healthOf(runner),
       processes,
       ...(info === undefined ? {} : { process_info: info }),
       reason: reasonOf(runner.state),

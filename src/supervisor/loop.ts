@@ -38,6 +38,7 @@ export function serviceSpec(plan: ServicePlan, cgroup: string | null): SpawnSpec
     service: plan.name,
     argv: plan.command.argv,
     env: plan.env,
+    secretFiles: plan.secretFiles,
     cwd: plan.cwd,
     user: plan.user,
     group: plan.group,
@@ -51,7 +52,7 @@ export function serviceSpec(plan: ServicePlan, cgroup: string | null): SpawnSpec
 
 export function stopCommandSpec(plan: ServicePlan): SpawnSpec {
   return {
-    service: plan.name, argv: plan.stopCommand?.argv ?? [], env: plan.env, cwd: plan.cwd, user: plan.user,
+    service: plan.name, argv: plan.stopCommand?.argv ?? [], env: plan.env, secretFiles: plan.secretFiles, cwd: plan.cwd, user: plan.user,
     group: plan.group, stdin: 'null', output: 'null', notifyFd: null, cgroup: null, session: 'new',
   };
 }

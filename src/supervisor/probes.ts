@@ -6,6 +6,8 @@ import type { ProbeCheck, ServicePlan } from '../plan/types';
 import type { SpawnSpec, Spawned } from '../process/spawn';
 import type { Fact } from './events';
 import type { Clock, ProbeRunner, TimerHandle } from './port';
+import { compileLogPattern, type LinePattern } from '../config/pattern';
+import { shownCommand } from '../plan/redact';
 
 export type CheckResult = { readonly ok: true } | { readonly ok: false; readonly reason: string };
 
@@ -27,7 +29,7 @@ function tcpCheck(host: string, port: number, timeout: number): Promise<CheckRes
   });
 }
 
-function httpCheck(url: string, timeout: number): Promise<CheckResult> {
+function httpCheck(url: string, shown: string, timeout: number): Promise<CheckResult> {
   // node:http and node:https (TLS) are required on the first http probe, not at start-up.
   // (require, not import(): the bundle runs from a vm.Script with a code cache, where a
   // dynamic import() has no loader.)
@@ -44,10 +46,10 @@ function httpCheck(url: string, timeout: number): Promise<CheckResult> {
     const outgoing = request(url, { method: 'GET' }, (response) => {
       const status = response.statusCode ?? 0;
       response.resume();
-      done(status >= 200 && status < 400 ? OK : { ok: false, reason: `GET ${url}: HTTP ${status}` });
+      done(status >= 200 && status < 400 ? OK : { ok: false, reason: `GET ${shown}: HTTP ${status}` });
     });
-    const timer = setTimeout(() => done({ ok: false, reason: `GET ${url}: no answer within ${timeout}ms` }), timeout);
-    outgoing.once('error', (error: NodeJS.ErrnoException) => done({ ok: false, reason: `GET ${url}: ${error.code ?? error.message}` }));
+    const timer = setTimeout(() => done({ ok: false, reason: `GET ${shown}: no answer within ${timeout}ms` }), timeout);
+    outgoing.once('error', (error: NodeJS.ErrnoException) => done({ ok: false, reason: `GET ${shown}: ${error.code ?? error.message}` }));
     outgoing.end();
   });
 }
@@ -58,6 +60,7 @@ async function commandCheck(check: Extract<ProbeCheck, { kind: 'command' }>, ser
     service: service.name,
     argv: check.command.argv,
     env: service.env,
+    secretFiles: service.secretFiles,
     cwd: service.cwd,
     user: service.user,
     group: service.group,
@@ -78,7 +81,7 @@ async function commandCheck(check: Extract<ProbeCheck, { kind: 'command' }>, ser
   const exit = await child.exit;
   clearTimeout(timer);
   if (exit.kind === 'exited' && exit.code === 0) return OK;
-  const what = check.command.shell ? check.command.argv[2] : check.command.argv.join(' ');
+  const what = shownCommand(check.command);
   switch (exit.kind) {
     case 'exited':
       return { ok: false, reason: `${what}: exit ${exit.code}` };
@@ -95,7 +98,7 @@ export function runCheck(check: ProbeCheck, service: ServicePlan, timeout: numbe
     case 'tcp':
       return tcpCheck(check.host, check.port, timeout);
     case 'http':
-      return httpCheck(check.url, timeout);
+      return httpCheck(check.url, check.shown ?? check.url, timeout);
     case 'command':
       return commandCheck(check, service, timeout, spawn);
     case 'log':
@@ -115,7 +118,7 @@ export function createProbeRunner(clock: Clock, spawn: Spawner): ProbeRunner {
   interface Watch {
     cancelled: boolean;
     timer: TimerHandle | null;
-    pattern: RegExp | null;
+    pattern: LinePattern | null;
     report: (fact: Fact) => void;
     pid: number;
   }
@@ -160,7 +163,7 @@ export function createProbeRunner(clock: Clock, spawn: Spawner): ProbeRunner {
           return;
         }
         if (check.kind === 'log') {
-          watch.pattern = new RegExp(check.pattern);
+          watch.pattern = compileLogPattern(check.pattern);
           return;
         }
         const attempt = async (): Promise<void> => {

@@ -5,13 +5,13 @@
 import { newInstanceId } from '../process/instance-id';
 import { loadPlan, resolveManifestPath, formatIssue } from '../plan';
 import type { Plan, LogLevel } from '../plan/types';
-import { adoptEarlySignals } from '../early-signals';
+import { subscribeSignals, type ReceivedSignal } from '../signal-intake';
+import { withSecretFiles } from '../plan/secrets';
 import { closeInspectorSoon } from '../inspector-guard';
 import { assertNative, NativeUnavailableError } from '../../native/libc';
 import { spawnProcess, onFallbackLoss, type SpawnSpec } from '../process/spawn';
 import { startReaper } from '../process/reaper';
 import { ProcessTracker } from '../process/tracking';
-import { signalNumber } from '../process/signals';
 import type { ReloadSummary } from '../control/api';
 import { SupervisorLoop } from './loop';
 import { pidOf } from './state';
@@ -86,7 +86,8 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
   const instance = newInstanceId();
   const reaper = startReaper();
   const tracker = new ProcessTracker({ tracking: plan.settings.tracking, instance, reaper });
-  const spawn = (spec: SpawnSpec) => spawnProcess(spec, { instance, socket: process.env.TEND_SOCKET ?? null });
+  // Every spawn of a service's command, stop command or probe reads its secret files first.
+  const spawn = withSecretFiles((spec: SpawnSpec) => spawnProcess(spec, { instance, socket: process.env.TEND_SOCKET ?? null }));
 
   // The process layer as the supervisor sees it: primitives, no policy.
   const pid1 = process.pid === 1;
@@ -162,15 +163,20 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
   edges = opened.edges;
   const control = opened.edges;
 
-  // 5. Signals (SPEC §3): the stub queued whatever came meanwhile; now they take effect.
+  // 5. Signals (SPEC §3): whatever came since start-up waited; now it takes effect.
   let terminations = 0;
-  adoptEarlySignals((signal) => {
-    switch (signal) {
+  subscribeSignals((signal: ReceivedSignal) => {
+    switch (signal.name) {
       case 'SIGTERM':
       case 'SIGINT':
       case 'SIGQUIT':
+      // systemd's "halt": images made for systemd declare STOPSIGNAL SIGRTMIN+3, and a
+      // `docker stop` of one sends it to tend instead of SIGTERM. It means what SIGTERM
+      // means to tend — stop everything in order — so it is handled as SIGTERM, not
+      // forwarded: tend, not the main service, owns the shutdown.
+      case 'SIGRTMIN+3':
         terminations += 1;
-        if (terminations === 1) supervisor.submit({ kind: 'shutdown', how: 'ordered', reason: `received ${signal}`, requested: true });
+        if (terminations === 1) supervisor.submit({ kind: 'shutdown', how: 'ordered', reason: `received ${signal.name}`, requested: true });
         else supervisor.submit({ kind: 'shutdown', how: 'at-once' });
         return;
       case 'SIGHUP':
@@ -180,12 +186,14 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
       case 'SIGUSR2':
       case 'SIGWINCH': {
         const main = supervisor.state.plan.main;
-        const number = signalNumber(signal);
-        if (main !== null && number !== null) supervisor.submit({ kind: 'signal', name: main, signal: number, mainOnly: true });
+        if (main !== null) supervisor.submit({ kind: 'signal', name: main, signal: signal.number, mainOnly: true });
         return;
       }
       default:
-        return; // SIGTTIN, SIGTTOU, SIGTSTP: ignored, an init does not stop
+        // SIGTTIN, SIGTTOU, SIGTSTP: ignored, an init does not stop. The rest (SIGALRM,
+        // SIGPWR, other real-time signals...) mean nothing to tend: ignored, where their
+        // default action would have ended it and orphaned the services.
+        return;
     }
   });
 
