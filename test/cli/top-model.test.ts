@@ -123,6 +123,12 @@ describe('the model', () => {
     m = withEvent(m, { type: 'reload', time: T0, summary: { added: ['new'], removed: ['web'], changed: [], unchanged: [], pending: [] } });
     expect(m.services.map((r) => r.name)).toEqual(['worker', 'db']);
     expect(m.selected).toBe('worker');
+    // tend still lists a removed service while it stops: the status after the reload leaves it out.
+    const after = withStatus(m, status(service('web'), service('worker'), service('db'), service('new')), T0);
+    expect(after.services.map((r) => r.name)).toEqual(['worker', 'db', 'new']);
+    // Added back by a later reload: listed again.
+    const back = withEvent(after, { type: 'reload', time: T0, summary: { added: ['web'], removed: [], changed: [], unchanged: [], pending: [] } });
+    expect(withStatus(back, status(service('web'), service('worker')), T0).services.map((r) => r.name)).toEqual(['web', 'worker']);
     expect(withEvent(m, { type: 'shutdown', time: T0, reason: 'SIGTERM' }).shuttingDown).toBe(true);
   });
 

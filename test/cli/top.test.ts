@@ -46,13 +46,19 @@ const quote = (arg: string): string => `'${arg.replace(/'/g, `'\\''`)}'`;
  * Runs `command` in a fresh tmux pane of `columns`×`rows`. When it ends, the pane shows
  * its exit status and whether the terminal is back in canonical (cooked) mode, and stays.
  */
+let session = 'top';
+let sessions = 0;
+
 function openTerminal(command: readonly string[], columns = 120, rows = 30): void {
+  // A new session each time: killing the last one ends the server, and a new session made
+  // while it exits can find it dying.
+  session = `top${sessions++}`;
   const line = `${command.map(quote).join(' ')}; echo EXIT=$?; stty -a | tr ' ;' '\\n\\n' | grep -x -- '-\\{0,1\\}icanon'; sleep 3600`;
-  tmux('new-session', '-d', '-s', 'top', '-x', String(columns), '-y', String(rows), line);
+  tmux('new-session', '-d', '-s', session, '-x', String(columns), '-y', String(rows), line);
 }
 
 function capture(): string {
-  return tmux('capture-pane', '-p', '-t', 'top');
+  return tmux('capture-pane', '-p', '-t', session);
 }
 
 async function screenUntil(predicate: (screen: string) => boolean, what: string, timeout = 15_000): Promise<string> {
@@ -65,7 +71,7 @@ async function screenUntil(predicate: (screen: string) => boolean, what: string,
 
 /** The terminal's modes: the alternate screen and the cursor's visibility. */
 function terminalModes(): { alternate: boolean; cursor: boolean } {
-  const [alternate, cursor] = tmux('display', '-p', '-t', 'top', '#{alternate_on} #{cursor_flag}').trim().split(' ');
+  const [alternate, cursor] = tmux('display', '-p', '-t', session, '#{alternate_on} #{cursor_flag}').trim().split(' ');
   return { alternate: alternate === '1', cursor: cursor === '1' };
 }
 
@@ -129,9 +135,9 @@ describe.runIf(hasTmux)('tend top in a terminal', () => {
     expect(second.lastExit).toBe('SIGKILL');
 
     // Select worker, then `r`.
-    tmux('send-keys', '-t', 'top', 'j');
+    tmux('send-keys', '-t', session, 'j');
     await screenUntil((s) => /── worker latest output/.test(s) && s.includes('worker started'), "worker's output below the list");
-    tmux('send-keys', '-t', 'top', 'r');
+    tmux('send-keys', '-t', session, 'r');
     screen = await screenUntil((s) => {
       const row = rowOf(s, 'worker');
       return row !== null && row.state === 'running' && row.pid !== second.pid && row.pid !== null;
@@ -141,18 +147,18 @@ describe.runIf(hasTmux)('tend top in a terminal', () => {
     expect(JSON.parse(cli(socket, 'status', '--json').stdout).services[1].pid).toBe(rowOf(screen, 'worker')!.pid);
 
     // The full-screen output, and back.
-    tmux('send-keys', '-t', 'top', 'Enter');
+    tmux('send-keys', '-t', session, 'Enter');
     screen = await screenUntil((s) => /^ worker running\s+output · following/m.test(s), 'the log view');
     expect(screen).toMatch(/^\d\d:\d\d:\d\d worker started$/m);
-    tmux('send-keys', '-t', 'top', 'Escape');
+    tmux('send-keys', '-t', session, 'Escape');
     await screenUntil((s) => /^NAME\s+STATE/m.test(s), 'the list again');
 
     // A resize redraws at the new size.
-    tmux('resize-window', '-t', 'top', '-x', '60', '-y', '12');
+    tmux('resize-window', '-t', session, '-x', '60', '-y', '12');
     screen = await screenUntil((s) => s.split('\n').length >= 12 && /^↑↓ select/m.test(s.split('\n')[11] ?? ''), 'the footer on the last of 12 rows');
     for (const l of screen.split('\n')) expect([...l].length).toBeLessThanOrEqual(60);
 
-    tmux('send-keys', '-t', 'top', 'q');
+    tmux('send-keys', '-t', session, 'q');
     screen = await screenUntil((s) => /^-?icanon$/m.test(s), 'top to exit');
     expect(screen).toMatch(/^EXIT=0$/m);
     expect(screen).toMatch(/^icanon$/m); // cooked mode again, not -icanon
@@ -163,13 +169,23 @@ describe.runIf(hasTmux)('tend top in a terminal', () => {
     const { socket } = await tendWith(`settings:\n  socket_allow: [{ user: nobody, access: read }]\n${MANIFEST}`);
     openTerminal(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, TEND_BIN, 'top', '--socket', socket], 200, 20);
     await screenUntil((s) => rowOf(s, 'worker')?.state === 'running', 'the list, as nobody');
-    tmux('send-keys', '-t', 'top', 'j');
+    tmux('send-keys', '-t', session, 'j');
     await screenUntil((s) => /── worker latest output/.test(s), 'worker selected');
-    tmux('send-keys', '-t', 'top', 'x');
+    tmux('send-keys', '-t', session, 'x');
     const screen = await screenUntil((s) => s.includes('stop worker: refused'), 'the refusal');
     expect(screen).toMatch(/^stop worker: refused: uid 65534 \(nobody\) pid \d+ has read access only \(socket_allow user nobody\); "stop" needs control access$/m);
     expect(rowOf(screen, 'worker')!.state).toBe('running');
     expect(JSON.parse(cli(socket, 'status', '--json').stdout).services[1].state).toBe('running');
+  }, 60_000);
+
+  test('a reload that adds and removes services shows up in the list', async () => {
+    const { socket, dir } = await tendWith(MANIFEST);
+    openTerminal([process.execPath, TEND_BIN, 'top', '--socket', socket]);
+    await screenUntil((s) => rowOf(s, 'worker')?.state === 'running', 'the list');
+    writeManifest(dir, `${MANIFEST.replace(/  worker:\n.*\n.*\n/, '')}  extra:\n    command: ["sleep", "1000"]\n`);
+    expect(cli(socket, 'reload').code).toBe(0);
+    const screen = await screenUntil((s) => rowOf(s, 'extra')?.state === 'running' && rowOf(s, 'worker') === null, 'extra listed, worker gone');
+    expect(screen).toMatch(/^ tend top  2 services · 2 up/m);
   }, 60_000);
 
   test('tend stopped: the view says the connection was lost, restores the terminal, no stack trace', async () => {
@@ -190,7 +206,7 @@ describe.runIf(hasTmux)('tend top in a terminal', () => {
     for (const [signal, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
       openTerminal([process.execPath, TEND_BIN, 'top', '--socket', socket]);
       await screenUntil((s) => rowOf(s, 'worker')?.state === 'running', 'the list');
-      const shell = Number(tmux('display', '-p', '-t', 'top', '#{pane_pid}').trim());
+      const shell = Number(tmux('display', '-p', '-t', session, '#{pane_pid}').trim());
       const top = await waitFor(() => childrenOf(shell)[0], { what: 'top under the pane\'s shell' });
       process.kill(top, signal);
       const screen = await screenUntil((s) => /^-?icanon$/m.test(s), `top to exit on ${signal}`);
@@ -198,7 +214,6 @@ describe.runIf(hasTmux)('tend top in a terminal', () => {
       expect(screen).toMatch(/^icanon$/m);
       expect(screen).not.toMatch(STACK);
       expect(terminalModes()).toEqual({ alternate: false, cursor: true });
-      tmux('kill-session', '-t', 'top');
     }
   }, 60_000);
 });

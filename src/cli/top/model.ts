@@ -46,6 +46,11 @@ export interface TopModel {
   readonly confirm: { readonly command: ActionCommand; readonly name: string } | null;
   readonly shuttingDown: boolean;
   readonly orphans: number;
+  /**
+   * Services a reload removed. tend lists them in `status` until they have stopped, then
+   * drops them without an event: the view leaves them out from the reload on.
+   */
+  readonly removed: readonly string[];
 }
 
 /** Lines kept for the selected service (the log view's scrollback). */
@@ -55,6 +60,7 @@ export function emptyModel(socket: string): TopModel {
   return {
     socket, services: [], selected: null, view: 'list', filter: { list: '', logs: '' }, input: null,
     logs: { service: null, lines: [], note: null }, scroll: 0, message: null, confirm: null, shuttingDown: false, orphans: 0,
+    removed: [],
   };
 }
 
@@ -86,7 +92,7 @@ function rowOf(service: ServiceStatus, receivedAt: number): Row {
 
 /** The model after a `status` reply received at `receivedAt`: rows replaced, the selection kept when it still exists. */
 export function withStatus(model: TopModel, doc: StatusDocument, receivedAt: number): TopModel {
-  const services = doc.services.map((s) => rowOf(s, receivedAt));
+  const services = doc.services.filter((s) => !model.removed.includes(s.name)).map((s) => rowOf(s, receivedAt));
   const next: TopModel = { ...model, services, shuttingDown: doc.shutting_down, orphans: doc.orphans.length };
   return keepSelection(next);
 }
@@ -146,8 +152,12 @@ export function withEvent(model: TopModel, event: TendEvent): TopModel {
       return updateRow(model, event.service, (row) => ({ ...row, health: event.health }));
     case 'reload': {
       // Removed services go at once; added ones arrive with the `status` run.ts fetches on a reload.
-      const removed = new Set(event.summary.removed);
-      return keepSelection({ ...model, services: model.services.filter((row) => !removed.has(row.name)) });
+      const { added, removed } = event.summary;
+      return keepSelection({
+        ...model,
+        services: model.services.filter((row) => !removed.includes(row.name)),
+        removed: [...model.removed.filter((name) => !added.includes(name)), ...removed],
+      });
     }
     case 'shutdown':
       return { ...model, shuttingDown: true };

@@ -156,7 +156,14 @@ class Top {
   private onEvent(event: TendEvent): void {
     for (const journal of this.journals) journal.push(event);
     this.model = withEvent(this.model, event);
-    if (event.type === 'reload') void this.refresh(); // a reload can add services: only status says what they are
+    if (event.type === 'reload') {
+      // A reload can add services: only `status` says what they are.
+      void this.refresh().then((failed) => {
+        if (failed === null || this.ended) return;
+        this.model = withMessage(this.model, `after the reload, status failed: ${failed}`, 'error');
+        this.changed();
+      });
+    }
     this.changed();
   }
 
@@ -236,13 +243,10 @@ class Top {
     const input = process.stdin.isTTY === true ? (process.stdin as ReadStream) : null;
     const output = process.stdout as WriteStream;
     this.terminal = new Terminal(input, output, (text) => this.onKeys(text));
-    // Whatever ends the process, the terminal is put back first.
+    // Whatever ends the process, the terminal is put back first — for a bug, before Node
+    // prints its stack (the monitor runs first), so the trace lands on the main screen.
     process.once('exit', () => this.terminal?.restore());
-    process.on('uncaughtException', (error) => {
-      this.terminal?.restore();
-      process.stderr.write(`tend: top: internal error: ${error.stack ?? String(error)}\n`);
-      process.exit(70);
-    });
+    process.on('uncaughtExceptionMonitor', () => this.terminal?.restore());
     this.terminal.enter();
     output.on('resize', () => {
       this.fullFrame = true;
