@@ -762,6 +762,8 @@ function dependencies(plans: Map<string, Plan>): void {
       const condition = target.type === 'oneshot' ? 'completed' : target.draft.get('ready') !== undefined ? 'ready' : 'started';
       depends[target.draft.name] = condition === 'started' ? null : { condition };
     }
+    // ExecStartPre runs once the unit's own order is met, as part of its start.
+    if (plan.pre && Object.keys(depends).length > 0) plan.pre.set('depends_on', simplify(depends));
     if (plan.pre) depends[plan.pre.name] = { condition: 'completed' };
     if (Object.keys(depends).length > 0) plan.draft.set('depends_on', simplify(depends));
   }
