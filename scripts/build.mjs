@@ -50,6 +50,8 @@ const ENTRY_POINTS = {
   check: 'src/cli/check.ts',
   client: 'src/cli/client.ts',
   top: 'src/cli/top/run.ts',
+  // tend import: the migration readers and writer, never loaded by tend run.
+  import: 'src/import/index.ts',
 };
 /** The bundles src/bundle.ts loads, each with its code cache. */
 const MODES = Object.keys(ENTRY_POINTS).filter((name) => name !== 'tend');

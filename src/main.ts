@@ -13,6 +13,7 @@ type Modes = {
   check: typeof import('./cli/check');
   client: typeof import('./cli/client');
   top: typeof import('./cli/top/run');
+  import: typeof import('./import/index');
 };
 
 function mode<K extends keyof Modes>(name: K): Modes[K] {
@@ -48,6 +49,9 @@ async function dispatch(command: Command): Promise<number> {
     case 'schema':
       exitOnSignal();
       return mode('check').runSchema();
+    case 'import':
+      exitOnSignal();
+      return mode('import').runImport(command);
     case 'client':
       exitOnSignal();
       return mode('client').runClient(command.command, command.socket);

@@ -10,7 +10,7 @@ import type { ReadStream, WriteStream } from 'node:tty';
 import type { LogLine, TendEvent } from '../../control/api';
 import { connectControl, type ControlClient } from '../../control/client';
 import type { SocketChoice } from '../../control/socketpath';
-import { adoptEarlySignals } from '../../early-signals';
+import { subscribeSignals } from '../../signal-intake';
 import { chooseSocket } from '../client';
 import { formatOutcome } from '../format';
 import { parseKeys } from './keys';
@@ -32,7 +32,7 @@ const PLAIN_MS = 1000;
 const REFOLLOW_MS = 1000;
 
 const EXIT_FAILED = 1;
-const SIGNAL_EXIT: Readonly<Partial<Record<NodeJS.Signals, number>>> = { SIGHUP: 129, SIGINT: 130, SIGQUIT: 131, SIGTERM: 143 };
+const SIGNAL_EXIT: Readonly<Partial<Record<string, number>>> = { SIGHUP: 129, SIGINT: 130, SIGQUIT: 131, SIGTERM: 143 };
 
 export interface TopCommand {
   readonly socket: string | null;
@@ -87,7 +87,7 @@ class Top {
 
   async run(): Promise<number> {
     const ended = new Promise<Ending>((resolve) => { this.finish = resolve; });
-    adoptEarlySignals((signal) => this.onSignal(signal));
+    subscribeSignals((signal) => this.onSignal(signal.name));
 
     // Subscribe first, then ask for the state: an event in between is replayed over it.
     const subscribed = await this.client.request('events', {}, { onEvent: (event) => this.onEvent(event as TendEvent) });
@@ -134,7 +134,7 @@ class Top {
     this.client.close();
   }
 
-  private onSignal(signal: NodeJS.Signals): void {
+  private onSignal(signal: string): void {
     const code = SIGNAL_EXIT[signal];
     if (code !== undefined) this.end({ code, message: null });
     // SIGWINCH: the output's 'resize' redraws. Job-control and user signals: nothing to do.
