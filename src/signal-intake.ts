@@ -72,6 +72,17 @@ function dispatch(signal: ReceivedSignal): void {
   for (const listener of listeners) listener(signal);
 }
 
+/**
+ * Node learns a terminal's new size from its own SIGWINCH handler, which never runs while
+ * the intake holds the signal: do what it does (a tty stream re-reads its size and emits
+ * 'resize'), so `tend top` and anything else listening for 'resize' still hears it.
+ */
+function refreshTerminalSizes(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    if (stream.isTTY) (stream as unknown as { _refreshSize?: () => void })._refreshSize?.();
+  }
+}
+
 function startIntake(intake: Intake): void {
   const pipe = new Socket({ fd: intake.fd, readable: true, writable: false });
   // The intake must never keep tend alive, nor be what ends it.
@@ -83,7 +94,9 @@ function startIntake(intake: Intake): void {
     let offset = 0;
     for (; offset + RECORD <= data.length; offset += RECORD) {
       const number = data.readInt32LE(offset);
-      dispatch({ name: receivedSignalName(number), number, pid: data.readInt32LE(offset + 8) });
+      const name = receivedSignalName(number);
+      if (name === 'SIGWINCH') refreshTerminalSizes();
+      dispatch({ name, number, pid: data.readInt32LE(offset + 8) });
     }
     partial = data.subarray(offset);
   });

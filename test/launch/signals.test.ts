@@ -59,7 +59,7 @@ beforeAll(() => {
   dir = tempDir('tend-launch-');
   early = join(dir, 'early-signal');
   execFileSync('cc', ['-O2', '-o', early, join(ROOT, 'test', 'fixtures', 'native', 'early-signal.c')]);
-});
+}, 180_000); // a build of dist/ may be under way in another test file
 
 describe.skipIf(!launcherBuilt)('the launcher (bin/tend)', () => {
   if (!launcherBuilt) console.warn('skipped: bin/tend was not built (no C compiler at `npm ci`)');
