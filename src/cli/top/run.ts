@@ -28,6 +28,8 @@ const LOG_BACKLOG = 1000;
 const FRAME_MS = 33;
 /** The plain table at most this often. */
 const PLAIN_MS = 1000;
+/** A log stream tend closed (it drops a reader that falls behind) is followed again after this. */
+const REFOLLOW_MS = 1000;
 
 const EXIT_FAILED = 1;
 const SIGNAL_EXIT: Readonly<Partial<Record<string, number>>> = { SIGHUP: 129, SIGINT: 130, SIGQUIT: 131, SIGTERM: 143 };
@@ -70,6 +72,7 @@ class Top {
   private logClient: ControlClient | null = null;
   private logService: string | null = null;
   private pendingLines: LogLine[] = [];
+  private refollowTimer: NodeJS.Timeout | null = null;
   // drawing
   private frameTimer: NodeJS.Timeout | null = null;
   private lastFrame = 0;
@@ -126,6 +129,7 @@ class Top {
     this.terminal?.restore();
     if (this.frameTimer !== null) clearTimeout(this.frameTimer);
     if (this.clockTimer !== null) clearInterval(this.clockTimer);
+    if (this.refollowTimer !== null) clearTimeout(this.refollowTimer);
     this.logClient?.close();
     this.client.close();
   }
@@ -175,6 +179,8 @@ class Top {
     this.logClient = null;
     this.logService = name;
     this.pendingLines = [];
+    if (this.refollowTimer !== null) clearTimeout(this.refollowTimer);
+    this.refollowTimer = null;
     if (name !== null) void this.openLogs(name);
   }
 
@@ -206,10 +212,16 @@ class Top {
       this.model = withLogs(this.model, name, [...reply.value.lines, ...held], true);
       held = null;
       void client.closed.then(() => {
-        if (this.logService === name && !this.ended) {
-          this.model = withLogNote(this.model, name, 'output stream closed');
-          this.changed();
-        }
+        // Not closed by us (we move logService first): tend dropped the stream — a service
+        // printing faster than this view reads makes tend drop it rather than buffer for it.
+        if (this.logService !== name || this.logClient !== client || this.ended) return;
+        this.logClient = null;
+        this.model = withLogNote(this.model, name, 'tend closed the output stream (this view fell behind); following again');
+        this.changed();
+        this.refollowTimer = setTimeout(() => {
+          this.refollowTimer = null;
+          if (this.logService === name && !this.ended) void this.openLogs(name);
+        }, REFOLLOW_MS);
       });
     }
     this.changed();
