@@ -106,6 +106,11 @@ describe.skipIf(!launcherBuilt)('the launcher (bin/tend)', () => {
     expect(out.status).toBe(0);
   });
 
+  it('a closed stdin stays /dev/null for CMD: neither libtend\'s descriptor nor the intake\'s pipe takes fd 0', () => {
+    const out = spawnSync('sh', ['-c', `'${TEND_LAUNCHER}' -- sh -c 'readlink /proc/self/fd/0' <&-`], { env: env(), encoding: 'utf8', timeout: 20_000 });
+    expect(out.stdout.trim(), out.stderr).toBe('/dev/null');
+  });
+
   // tend holds every signal blocked in all its threads: what it starts must not inherit that.
   it('CMD and services start with nothing blocked and nothing ignored, with the helper and without', () => {
     const masks = (extra: NodeJS.ProcessEnv, args: string[]) => {
