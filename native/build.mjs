@@ -1,6 +1,6 @@
 // Compiles tend's exec helper with the system C compiler. Run by `npm ci` (the root
-// package's own install script) and by the Dockerfile's build stage. Without a compiler
-// tend still works, falling back to child_process, and says once what it cannot do.
+// package's own install script) and by the Dockerfile's build stage. Both are required:
+// every process tend starts is started by libtend through the helper.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -20,6 +20,6 @@ function compile(source, output, flags, fallback) {
 }
 
 compile('tend-exec.c', 'tend-exec', [],
-  'tend will fall back to child_process (no supplementary groups, no cgroup join before exec, no terminal hand-over)');
-compile('libtend.c', 'libtend.so', ['-shared', '-fPIC'],
-  'tend will reap with one ffi call per child instead of one per pass (slower in orphan storms)');
+  'tend cannot start services: every process it starts goes through this helper');
+compile('libtend.c', 'libtend.so', ['-shared', '-fPIC', '-pthread'],
+  'tend cannot start: it spawns, reaps and signals its children through libtend');

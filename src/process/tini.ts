@@ -11,9 +11,10 @@ import { newInstanceId } from './instance-id';
 import { adoptEarlySignals, GUARDED_SIGNALS } from '../early-signals';
 import { closeInspectorSoon } from '../inspector-guard';
 import { loadBundle } from '../bundle';
-import { assertNative, kill, NativeUnavailableError } from '../../native/libc';
+import { assertNative, NativeUnavailableError } from '../../native/libc';
+import { signalPidErrno } from './kill';
 import { startReaper } from './reaper';
-import { describeExit, execHelper, exitCodeOf, spawnProcess, type Spawned } from './spawn';
+import { describeExit, exitCodeOf, spawnProcess, type Spawned } from './spawn';
 import { ProcessTracker } from './tracking';
 import { join } from 'node:path';
 import type { TiniHandler } from './tini-control';
@@ -102,14 +103,13 @@ export async function runTini(command: { argv: readonly string[]; socket: string
     session: 'foreground',
   }, { instance, socket: command.socket, markers: false });
 
-  // With the helper CMD leads its own group (its pgid is its pid); without it, CMD shares
-  // tend's group and only its own process can be signalled.
-  const target = child.pid === 0 ? 0 : execHelper() !== null ? -child.pid : child.pid;
+  // The exec helper makes CMD lead its own group: its pgid is its pid.
+  const target = child.pid === 0 ? 0 : -child.pid;
   deliver = (signal) => {
     if (target === 0) return;
     const number = TERMINAL_STOPS.has(signal) && !terminal ? constants.signals.SIGSTOP : constants.signals[signal];
     // ESRCH: the group is gone (CMD exited, or not started yet): nothing to forward to.
-    const errno = kill(target, number);
+    const errno = signalPidErrno(target, number);
     if (errno !== 0 && errno !== ESRCH) process.stderr.write(`tend: cannot forward ${signal} to ${target}: errno ${errno}\n`);
   };
   for (const signal of early.splice(0)) deliver(signal);
@@ -117,7 +117,7 @@ export async function runTini(command: { argv: readonly string[]; socket: string
   // For the control socket: `tend signal main SIG` reaches CMD's group (--main: CMD only).
   function forward(signal: number, mainOnly: boolean): number[] {
     if (target === 0) return [];
-    return kill(mainOnly ? Math.abs(target) : target, signal) === 0 ? [child.pid] : [];
+    return signalPidErrno(mainOnly ? Math.abs(target) : target, signal) === 0 ? [child.pid] : [];
   }
   controlled.pid = child.pid;
   controlled.startedAt = Date.now();
@@ -133,9 +133,9 @@ export async function runTini(command: { argv: readonly string[]; socket: string
     internalError = true;
     process.stderr.write(`tend: internal error: ${error instanceof Error ? error.stack ?? error.message : String(error)}; stopping ${command.argv[0] ?? 'CMD'}, then exiting 70\n`);
     if (target === 0) return;
-    kill(target, constants.signals.SIGTERM);
-    kill(target, constants.signals.SIGCONT);
-    killTimer = setTimeout(() => kill(target, constants.signals.SIGKILL), STOP_GRACE_MS);
+    signalPidErrno(target, constants.signals.SIGTERM);
+    signalPidErrno(target, constants.signals.SIGCONT);
+    killTimer = setTimeout(() => signalPidErrno(target, constants.signals.SIGKILL), STOP_GRACE_MS);
   };
   process.on('uncaughtException', fail);
   process.on('unhandledRejection', fail);
@@ -154,6 +154,5 @@ export async function runTini(command: { argv: readonly string[]; socket: string
   // (the kernel would SIGKILL it anyway when we exit); otherwise only tend's descendants.
   const tracker = new ProcessTracker({ tracking: 'proc', reaper, instance });
   await tracker.sweep({ pid1: process.pid === 1, grace: SWEEP_GRACE_MS });
-  reaper.stop();
   return internalError ? EXIT_INTERNAL : exitCodeOf(status);
 }
