@@ -93,8 +93,8 @@ export const EACCES = 13;
 export const EINVAL = 22;
 
 const errnoNames: Record<number, string> = {
-  1: 'EPERM', 2: 'ENOENT', 3: 'ESRCH', 4: 'EINTR', 9: 'EBADF', 10: 'ECHILD', 13: 'EACCES',
-  14: 'EFAULT', 22: 'EINVAL', 88: 'ENOTSOCK', 92: 'ENOPROTOOPT',
+  1: 'EPERM', 2: 'ENOENT', 3: 'ESRCH', 4: 'EINTR', 9: 'EBADF', 10: 'ECHILD', 11: 'EAGAIN', 12: 'ENOMEM',
+  13: 'EACCES', 14: 'EFAULT', 22: 'EINVAL', 23: 'ENFILE', 24: 'EMFILE', 88: 'ENOTSOCK', 92: 'ENOPROTOOPT',
 };
 
 export function errnoName(errno: number): string {

@@ -93,6 +93,7 @@ static uint64_t orphans_total, orphans_unseen;
 
 static int wake_write = -1;    /* the pipe that wakes the event loop */
 static int reaper_parked;       /* the thread waits for a child to exist */
+static uint64_t child_news;     /* bumped when a child may have appeared: spawn, SIGCHLD */
 static int reaper_running;
 
 static void wake_loop(void) {
@@ -139,16 +140,23 @@ static void *reaper_main(void *unused) {
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the event loop's */
     for (;;) {
+        pthread_mutex_lock(&lock);
+        uint64_t news = child_news;
+        pthread_mutex_unlock(&lock);
         siginfo_t info;
         memset(&info, 0, sizeof info);
         if (waitid(P_ALL, 0, &info, WEXITED | WNOWAIT) != 0) {
             if (errno == EINTR) continue;
-            /* ECHILD: no child at all. One appears when tend spawns (tend_spawn wakes us) or
-             * when a process that joined the namespace from outside (docker exec) leaves an
-             * orphan: its SIGCHLD reaches the event loop, which calls tend_reaper_kick. */
+            /* ECHILD: no child at all. One appears when tend spawns or when a process that
+             * joined the namespace from outside (docker exec) leaves an orphan: its SIGCHLD
+             * reaches the event loop, which calls tend_reaper_kick. Either bumps child_news;
+             * news that came after waitid looked must not be slept through. */
             pthread_mutex_lock(&lock);
-            reaper_parked = 1;
-            while (reaper_parked) pthread_cond_wait(&wake_reaper, &lock);
+            while (child_news == news) {
+                reaper_parked = 1;
+                pthread_cond_wait(&wake_reaper, &lock);
+            }
+            reaper_parked = 0;
             pthread_mutex_unlock(&lock);
             continue;
         }
@@ -211,10 +219,8 @@ int tend_reaper_start(void) {
 /* A SIGCHLD came: if the reaper sleeps for want of children, one exists now. */
 void tend_reaper_kick(void) {
     pthread_mutex_lock(&lock);
-    if (reaper_parked) {
-        reaper_parked = 0;
-        pthread_cond_signal(&wake_reaper);
-    }
+    child_news++;
+    if (reaper_parked) pthread_cond_signal(&wake_reaper);
     pthread_mutex_unlock(&lock);
 }
 
@@ -289,25 +295,31 @@ static int spawn_program(const char *path, char *const argv[], char *const envp[
     posix_spawnattr_t attr;
     int err = posix_spawn_file_actions_init(&actions);
     if (err != 0) return -err;
-    /* Two passes so that moving one fd cannot overwrite another still to be moved: first
-     * every source above the target range, then into place (dup2 clears close-on-exec). */
-    int high[64];
+    /* A source below nfds that goes elsewhere would be overwritten by an earlier move:
+     * such sources are first copied, in tend, above the range (close-on-exec, closed again
+     * after the spawn). Only identity moves (0→0 for an inherited stdio) stay below it. */
+    int source[64], copied[64];
     if (nfds > 64) nfds = 64;
-    for (int i = 0; i < nfds && err == 0; i++) {
-        high[i] = -1;
-        if (fds[i] < 0) continue;
-        high[i] = 200 + i;
-        err = posix_spawn_file_actions_adddup2(&actions, fds[i], high[i]);
+    for (int i = 0; i < nfds; i++) {
+        source[i] = fds[i];
+        copied[i] = -1;
+        if (fds[i] >= 0 && fds[i] < nfds && fds[i] != i) {
+            copied[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, nfds);
+            if (copied[i] < 0 && err == 0) err = errno;
+            source[i] = copied[i];
+        }
     }
+    /* dup2 onto the target clears close-on-exec; dup2 of an fd onto itself does too in
+     * posix_spawn (glibc 2.29, as POSIX.1-2024 asks). */
     for (int i = 0; i < nfds && err == 0; i++) {
-        if (high[i] >= 0) err = posix_spawn_file_actions_adddup2(&actions, high[i], i);
+        if (source[i] >= 0) err = posix_spawn_file_actions_adddup2(&actions, source[i], i);
         else err = posix_spawn_file_actions_addclose(&actions, i);
     }
-    for (int i = 0; i < nfds && err == 0; i++)
-        if (high[i] >= 0) err = posix_spawn_file_actions_addclose(&actions, high[i]);
     if (err == 0) err = posix_spawnattr_init(&attr);
     if (err != 0) {
         posix_spawn_file_actions_destroy(&actions);
+        for (int i = 0; i < nfds; i++)
+            if (copied[i] >= 0) close(copied[i]);
         return -err;
     }
     /* The helper starts with no blocked signal and every disposition at its default: the
@@ -333,14 +345,14 @@ static int spawn_program(const char *path, char *const argv[], char *const envp[
     if (err == 0) err = posix_spawn(&pid, path, &actions, &attr, argv, envp);
     if (err == 0) {
         table_insert(pid);
-        if (reaper_parked) {
-            reaper_parked = 0;
-            pthread_cond_signal(&wake_reaper);
-        }
+        child_news++;
+        if (reaper_parked) pthread_cond_signal(&wake_reaper);
     }
     pthread_mutex_unlock(&lock);
     posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&actions);
+    for (int i = 0; i < nfds; i++)
+        if (copied[i] >= 0) close(copied[i]);
     return err == 0 ? pid : -err;
 }
 

@@ -9,7 +9,7 @@ import { closeSync, existsSync, openSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import { exitedCode, nativeArtifact, pipe, signaledSignal, spawnChild } from '../../native/libc';
+import { errnoName, exitedCode, nativeArtifact, pipe, signaledSignal, spawnChild } from '../../native/libc';
 import { startReaper } from './reaper';
 import { signalName } from './signals';
 
@@ -201,8 +201,6 @@ function environmentList(env: Readonly<Record<string, string>>): string[] {
   return list;
 }
 
-const errnoNames: Record<number, string> = { 2: 'ENOENT', 11: 'EAGAIN', 12: 'ENOMEM', 13: 'EACCES', 23: 'ENFILE', 24: 'EMFILE' };
-
 /**
  * Starts a process as the spec says. Never throws for a command that cannot run, an
  * unknown user or a bad cwd: `exit` resolves as 'failed' (127 not found, 126 otherwise).
@@ -266,7 +264,7 @@ export function spawnProcess(spec: SpawnSpec, context: SpawnContext): Spawned {
   for (const fd of childEnds) closeSync(fd);
   if (pid < 0) {
     for (const fd of readEnds) closeSync(fd);
-    const code = errnoNames[-pid] ?? `errno ${-pid}`;
+    const code = errnoName(-pid);
     if (code === 'ENOENT' || code === 'EACCES') return failed(failedStatus(126, `cannot start ${spec.argv[0] ?? ''}: tend's exec helper ${helper} cannot be run (${code})`));
     return failed(execFailure(spec.argv[0] ?? '', code, spec.cwd));
   }
