@@ -1,16 +1,39 @@
 #!/usr/bin/env node
 'use strict';
-// tend's entry stub. It must stay free of dependencies: it runs before anything else
-// is loaded so that no signal can arrive without a handler. As PID 1 the kernel drops
+// tend's entry stub, run by Node: by the launcher (bin/tend, native/tend-launch.c) or, in
+// a checkout or an npm install, directly. It must stay free of dependencies: it runs
+// before anything else is loaded.
+//
+// Under the launcher, libtend (native/signals.c) has held every signal since before Node
+// started and takes them in through a pipe; the launcher held Node's own variables
+// (NODE_OPTIONS, ...) away from this Node as TEND_HELD_<NAME>. Both are put where tend
+// finds them, and the variables back where services will inherit them, before anything
+// can start a process.
+//
+// Run directly, tend installs Node handlers here, first thing: as PID 1 the kernel drops
 // every signal that has no handler (a `docker stop` would be lost), and an unhandled
-// SIGUSR1 makes Node open its inspector on 127.0.0.1:9229 — a way in for anyone who
-// can signal PID 1. Signals that arrive while the bundle loads are queued and replayed.
-const signals = [
-  'SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2',
-  'SIGTTIN', 'SIGTTOU', 'SIGTSTP', 'SIGWINCH',
-];
-const queued = [];
-const early = (signal) => { queued.push(signal); };
-for (const signal of signals) process.on(signal, early);
-globalThis.__tendEarlySignals = { signals, queued, handler: early };
+// SIGUSR1 makes Node open its inspector on 127.0.0.1:9229. Signals that arrive while the
+// bundle loads are queued and replayed. What came during Node's own bootstrap, before this
+// line, is lost: that is what the launcher is for.
+const env = process.env;
+for (const key of Object.keys(env)) {
+  if (!key.startsWith('TEND_HELD_')) continue;
+  env[key.slice('TEND_HELD_'.length)] = env[key];
+  delete env[key];
+}
+const intake = env.TEND_SIGNAL_INTAKE;
+delete env.TEND_SIGNAL_INTAKE;
+const [fd, rtmin, rtmax] = (intake ?? '').split(':').map(Number);
+if (intake !== undefined && fd > 2) {
+  globalThis.__tendSignalIntake = { fd, rtmin, rtmax };
+} else {
+  const signals = [
+    'SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2',
+    'SIGTTIN', 'SIGTTOU', 'SIGTSTP', 'SIGWINCH',
+  ];
+  const queued = [];
+  const early = (signal) => { queued.push(signal); };
+  for (const signal of signals) process.on(signal, early);
+  globalThis.__tendEarlySignals = { signals, queued, handler: early };
+}
 require('../dist/tend.cjs');

@@ -49,6 +49,9 @@ const ENTRY_POINTS = {
   'tini-control': 'src/process/tini-control.ts',
   check: 'src/cli/check.ts',
   client: 'src/cli/client.ts',
+  top: 'src/cli/top/run.ts',
+  // tend import: the migration readers and writer, never loaded by tend run.
+  import: 'src/import/index.ts',
 };
 /** The bundles src/bundle.ts loads, each with its code cache. */
 const MODES = Object.keys(ENTRY_POINTS).filter((name) => name !== 'tend');
@@ -104,7 +107,9 @@ const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !n
 Object.assign(env, { TEND_BUILD_CODE_CACHE: '1', TEND_SOCKET: join(work, 'tend.sock'), NODE_OPTIONS: '' });
 /** Starts tend; `done` settles when it has exited (or could not start), however early. */
 const tend = (args) => {
-  const child = spawn(process.execPath, [resolve('bin', 'tend.cjs'), ...args], { cwd: work, env, stdio: 'ignore' });
+  // Through the launcher when it is built: the runs then take the paths a user's tend takes.
+  const argv = existsSync(resolve('bin', 'tend')) ? [resolve('bin', 'tend'), ...args] : [process.execPath, resolve('bin', 'tend.cjs'), ...args];
+  const child = spawn(argv[0], argv.slice(1), { cwd: work, env, stdio: 'ignore' });
   const done = new Promise((settle) => { child.once('exit', settle); child.once('error', settle); });
   let ended = false;
   done.then(() => { ended = true; });
@@ -127,7 +132,7 @@ const trained = [
   await trainUntilReady(['--', 'sh', '-c', `touch '${ready}-tini'; exec sleep 30`], `${ready}-tini`),
 ];
 if (trained.includes(false)) console.warn('build: a training run of tend did not start its services; its code cache may be thin');
-for (const args of [['check', '-c', manifest], ['status']]) await tend(args).done;
+for (const args of [['check', '-c', manifest], ['status'], ['top']]) await tend(args).done;
 rmSync(work, { recursive: true, force: true });
 // Written last: test/helpers/build.ts rebuilds only when a source is newer than this.
 writeAtomically(resolve('dist', '.built'), `${new Date().toISOString()}\n`);

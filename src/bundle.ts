@@ -2,7 +2,7 @@
 // V8 code cache the build made beside it.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import Module from 'node:module';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { Script } from 'node:vm';
 
 /**
@@ -20,7 +20,12 @@ export function loadBundle(file: string): unknown {
   } catch {
     cachedData = undefined;
   }
-  const script = new Script(Module.wrap(readFileSync(file, 'utf8')), { filename: file, cachedData });
+  // The script's name is written into the code cache. An absolute path would be the build
+  // machine's (a relocatable package must carry none): the name is the bundle's place in
+  // the package instead — it is only what stack traces show; __filename stays absolute.
+  // Made from bytes: a name sliced out of `file` would be serialized with all of `file`.
+  const name = Buffer.from(`tend/dist/${basename(file)}`).toString('utf8');
+  const script = new Script(Module.wrap(readFileSync(file, 'utf8')), { filename: name, cachedData });
   if (process.env.TEND_BUILD_CODE_CACHE === '1') {
     process.once('exit', () => {
       try {

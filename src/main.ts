@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { loadBundle } from './bundle';
 import { parseCommandLine, UsageError, USAGE, type Command } from './cli/args';
-import { adoptEarlySignals } from './early-signals';
+import { subscribeSignals } from './signal-intake';
 import pkg from '../package.json';
 
 // Each mode is its own bundle beside this one (scripts/build.mjs), loaded on demand:
@@ -12,6 +12,8 @@ type Modes = {
   tini: typeof import('./process/tini');
   check: typeof import('./cli/check');
   client: typeof import('./cli/client');
+  top: typeof import('./cli/top/run');
+  import: typeof import('./import/index');
 };
 
 function mode<K extends keyof Modes>(name: K): Modes[K] {
@@ -21,6 +23,20 @@ function mode<K extends keyof Modes>(name: K): Modes[K] {
 export const EXIT_USAGE = 2;
 export const EXIT_INTERNAL = 70;
 
+/** Signals that leave an init or a terminal alone; to anything else a short-lived command ends. */
+const HARMLESS = new Set(['SIGWINCH', 'SIGURG', 'SIGCONT', 'SIGCHLD']);
+
+/**
+ * Client commands and `check` are short-lived: a signal ends them, as its default action
+ * would (128 + N), once anything they printed has gone out. Signals are taken by tend
+ * itself from the start (src/signal-intake.ts), so this is said here.
+ */
+function exitOnSignal(): void {
+  subscribeSignals((signal) => {
+    if (!HARMLESS.has(signal.name)) process.exit(128 + signal.number);
+  });
+}
+
 async function dispatch(command: Command): Promise<number> {
   switch (command.kind) {
     case 'run':
@@ -28,13 +44,20 @@ async function dispatch(command: Command): Promise<number> {
     case 'tini':
       return mode('tini').runTini(command);
     case 'check':
+      exitOnSignal();
       return mode('check').runCheck(command);
     case 'schema':
+      exitOnSignal();
       return mode('check').runSchema();
+    case 'import':
+      exitOnSignal();
+      return mode('import').runImport(command);
     case 'client':
-      // Client commands are short-lived: default actions for signals are right.
-      adoptEarlySignals(() => process.exit(130));
+      exitOnSignal();
       return mode('client').runClient(command.command, command.socket);
+    case 'top':
+      // A terminal to put back on every way out: top takes the signals over itself.
+      return mode('top').runTop(command);
     case 'version':
       process.stdout.write(`tend ${pkg.version}\n`);
       return 0;

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
-import { cleanEnv, launch, stats, TEND_BIN, waitFor, workDir } from '../lib/common.mjs';
+import { cleanEnv, launch, stats, tendArgv, waitFor, workDir } from '../lib/common.mjs';
 import { forSubjects, metric, notApplicable } from '../lib/figure.mjs';
 
 export const id = 'status';
@@ -90,7 +90,7 @@ export async function run(ctx) {
       const cliSamples = [];
       for (let r = 0; r < ctx.runs; r++) {
         const t = performance.now();
-        const argv = subject === 'tend run' ? [process.execPath, TEND_BIN, 'status', '--socket', init.socket] : ['supervisorctl', '-c', join(dir, 'supervisord.conf'), 'status'];
+        const argv = subject === 'tend run' ? tendArgv('status', '--socket', init.socket) : ['supervisorctl', '-c', join(dir, 'supervisord.conf'), 'status'];
         const res = spawnSync(argv[0], argv.slice(1), { env: cleanEnv(), encoding: 'utf8' });
         cliSamples.push(performance.now() - t);
         if (res.status !== 0) throw new Error(`${argv.slice(0, 3).join(' ')} exited ${res.status}: ${res.stderr.slice(0, 200)}`);

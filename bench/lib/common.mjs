@@ -6,7 +6,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const TEND_BIN = process.env.TEND_BENCH_BIN ?? join(ROOT, 'bin', 'tend.cjs'); // A/B: another build of tend
+// What runs tend: the launcher (bin/tend) when it is built, as users run it; TEND_BENCH_BIN
+// picks another build for an A/B — a launcher, or a .cjs entry run by this Node (no launcher).
+export const TEND_BIN = process.env.TEND_BENCH_BIN ?? (existsSync(join(ROOT, 'bin', 'tend')) ? join(ROOT, 'bin', 'tend') : join(ROOT, 'bin', 'tend.cjs'));
+/** The command line that runs tend with `args`. */
+export const tendArgv = (...args) => (TEND_BIN.endsWith('.cjs') ? [process.execPath, TEND_BIN, ...args] : [TEND_BIN, ...args]);
 export const CACHE = join(ROOT, 'node_modules', '.cache', 'tend-bench');
 
 export const now = () => process.hrtime.bigint(); // CLOCK_MONOTONIC, as the C tools stamp
@@ -170,9 +174,9 @@ export function commandFor(subject, services, dir, { pid1 = false, settings = {}
   const env = cleanEnv({ TEND_SOCKET: join(dir, 'tend.sock') });
   if (!isMulti(subject) && services.length !== 1) throw new Error(`${subject} runs one command, not ${services.length}`);
   switch (subject) {
-    case 'tend run': return { argv: [process.execPath, TEND_BIN, 'run', '-c', manifest(dir, services, settings)], env, socket: env.TEND_SOCKET };
+    case 'tend run': return { argv: tendArgv('run', '-c', manifest(dir, services, settings)), env, socket: env.TEND_SOCKET };
     // As a drop-in for tini: no control socket (TEND_SOCKET would open one).
-    case 'tend --': return { argv: [process.execPath, TEND_BIN, '--', ...services[0].argv], env: cleanEnv() };
+    case 'tend --': return { argv: tendArgv('--', ...services[0].argv), env: cleanEnv() };
     case 'tini': return { argv: ['tini', ...(pid1 ? [] : ['-s']), '--', ...services[0].argv], env };
     case 'dumb-init': return { argv: ['dumb-init', ...services[0].argv], env };
     case 'supervisord': return { argv: ['supervisord', '-n', '-c', supervisorConf(dir, services)], env, socket: join(dir, 'supervisor.sock') };

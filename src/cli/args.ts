@@ -7,9 +7,11 @@ export type Command =
   | { readonly kind: 'tini'; readonly argv: readonly string[]; readonly socket: string | null }
   | { readonly kind: 'check'; readonly config: string | null; readonly json: boolean }
   | { readonly kind: 'schema' }
+  | { readonly kind: 'import'; readonly from: string | null; readonly paths: readonly string[]; readonly output: string | null; readonly strict: boolean }
   | { readonly kind: 'version' }
   | { readonly kind: 'help' }
-  | { readonly kind: 'client'; readonly command: ClientCommand; readonly socket: string | null };
+  | { readonly kind: 'client'; readonly command: ClientCommand; readonly socket: string | null }
+  | { readonly kind: 'top'; readonly socket: string | null };
 
 export type ClientCommand =
   | { readonly cmd: 'status'; readonly names: readonly string[]; readonly json: boolean; readonly verbose: boolean }
@@ -97,11 +99,20 @@ export function parseCommandLine(argv: readonly string[]): Command {
     case 'schema':
       parse(args, {}, false);
       return { kind: 'schema' };
+    case 'import': {
+      const { values, positionals } = parse(args, { from: { type: 'string' }, output: { type: 'string', short: 'o' }, strict: { type: 'boolean' } }, true);
+      if (positionals.length === 0) throw new UsageError('usage: tend import [--from supervisord|systemd|procfile|s6|crontab] PATH... [-o FILE] [--strict]');
+      return { kind: 'import', from: str(values.from), paths: positionals, output: str(values.output), strict: values.strict === true };
+    }
     case 'version':
       parse(args, {}, false);
       return { kind: 'version' };
     case 'help':
       return { kind: 'help' };
+    case 'top': {
+      const { values } = parse(args, socketOption, false);
+      return { kind: 'top', socket: str(values.socket) };
+    }
     default:
       return { kind: 'client', ...parseClient(sub, args) };
   }
@@ -173,6 +184,8 @@ export const USAGE = `usage:
   tend [--socket PATH] -- CMD [ARG...]     run one command as init (tini mode)
   tend check [-c FILE] [--json]            validate the manifest and print the start plan
   tend schema                              JSON Schema of the manifest
+  tend import [--from KIND] PATH... [-o FILE] [--strict]
+                                           a manifest from supervisord, systemd, procfile, s6 or crontab
   tend status [NAME...] [--json] [-v]
   tend health
   tend start|stop|restart NAME... [--no-wait]
@@ -180,6 +193,7 @@ export const USAGE = `usage:
   tend wait NAME [--ready | --stopped] [--timeout D]
   tend logs NAME [-n N] [-f]
   tend events [--json]
+  tend top                                 live view of every service (q quits)
   tend reload
   tend shutdown [--wait]
   tend version

@@ -1,6 +1,8 @@
 // `tend check`: validate the manifest and show the plan tend would run — or every
 // mistake, located, and exit 2. `tend schema`: the manifest's JSON Schema.
-import { loadPlan, formatIssue, resolveManifestPath, redactedPlan, type ConfigIssue, type Plan, type ServicePlan } from '../plan/index';
+import {
+  loadPlan, formatIssue, resolveManifestPath, redactedPlan, type ConfigIssue, type IncludeMatch, type Plan, type ServicePlan,
+} from '../plan/index';
 import { manifestJsonSchema } from '../config/schema';
 import { signalName } from '../process/signals';
 
@@ -21,7 +23,9 @@ export async function runCheck(command: { config: string | null; json: boolean }
     process.stderr.write(`tend: ${where.path}: ${count} ${count === 1 ? 'problem' : 'problems'}; nothing was started\n`);
     return EXIT_INVALID;
   }
-  process.stdout.write(command.json ? `${JSON.stringify(redactedPlan(result.plan), null, 2)}\n` : describePlan(where.path, result.plan));
+  process.stdout.write(command.json
+    ? `${JSON.stringify({ ...(redactedPlan(result.plan) as object), files: result.files }, null, 2)}\n`
+    : describePlan(where.path, result.plan) + describeFiles(result.files, result.includes));
   return EXIT_OK;
 }
 
@@ -47,6 +51,19 @@ export function describePlan(file: string, plan: Plan): string {
   const width = Math.max(...plan.services.map((s) => s.name.length));
   for (const service of plan.services) {
     lines.push(`  ${service.name.padEnd(width)}  ${traits(service).join(', ')}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * Which files the plan came from — with `include:`, what a derived image added — and each
+ * include that matched nothing, which is allowed but worth seeing.
+ */
+export function describeFiles(files: readonly string[], includes: readonly IncludeMatch[]): string {
+  if (includes.length === 0) return '';
+  const lines = ['', 'files read:', ...files.map((file) => `  ${file}`)];
+  for (const include of includes) {
+    if (include.files.length === 0) lines.push(`  (include "${include.pattern}" matched no file)`);
   }
   return `${lines.join('\n')}\n`;
 }

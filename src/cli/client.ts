@@ -33,7 +33,8 @@ export async function runClient(command: ClientCommand, socket: string | null): 
   });
 }
 
-function chooseSocket(flag: string | null, io: ClientIO): { ok: true; choice: SocketChoice } | { ok: false; message: string } {
+/** The socket a client command uses: --socket, TEND_SOCKET, the manifest's, or the first that exists of the defaults. */
+export function chooseSocket(flag: string | null, io: Pick<ClientIO, 'env' | 'uid'>): { ok: true; choice: SocketChoice } | { ok: false; message: string } {
   const explicit = (flag !== null && flag !== '') || (io.env.TEND_SOCKET ?? '') !== '';
   const settings = explicit
     ? null
@@ -70,6 +71,25 @@ export async function runClientWith(command: ClientCommand, socket: string | nul
   } finally {
     client.close();
   }
+}
+
+/** What the server sends a follower that fell behind, once it has caught up. */
+interface Skipped {
+  readonly skipped: number;
+}
+
+function isSkipped(event: unknown): event is Skipped {
+  return typeof event === 'object' && event !== null && typeof (event as { skipped?: unknown }).skipped === 'number';
+}
+
+/**
+ * A follower's end: tend exiting closes it with nothing said (exit 0); tend dropping it
+ * (a slow reader, an eviction) says why, and that is a failure.
+ */
+async function ended(client: ControlClient, io: ClientIO): Promise<number> {
+  await client.closed;
+  const reason = client.closeReason();
+  return reason === null ? 0 : failed(io, reason);
 }
 
 function failed(io: ClientIO, failure: ClientFailure): number {
@@ -140,22 +160,29 @@ async function execute(command: ClientCommand, client: ControlClient, io: Client
       return reply.ok ? 0 : failed(io, reply);
     }
     case 'logs': {
-      const printLine = (line: LogLine): void => (line.stream === 'stderr' ? io.err : io.out)(`${line.line}\n`);
+      const printLine = (line: LogLine | Skipped): void => {
+        if (isSkipped(line)) io.err(`tend: ${line.skipped} ${line.skipped === 1 ? 'line' : 'lines'} of ${command.name} skipped: this client read them slower than they came\n`);
+        else (line.stream === 'stderr' ? io.err : io.out)(`${line.line}\n`);
+      };
       const events = gate(printLine);
       const reply = await client.request('logs', { name: command.name, lines: command.lines, follow: command.follow }, command.follow ? { onEvent: events.onEvent } : quick);
       if (!reply.ok) return failed(io, reply);
+      const truncated = (reply.value as { truncated?: number }).truncated;
+      if (typeof truncated === 'number' && truncated > 0) io.err(`tend: ${truncated} older ${truncated === 1 ? 'line' : 'lines'} left out: the reply is capped at 1 MiB\n`);
       for (const line of reply.value.lines) printLine(line);
       events.open();
-      if (command.follow) await client.closed; // until tend exits, or Ctrl-C
+      if (command.follow) return ended(client, io); // until tend exits, or Ctrl-C
       return 0;
     }
     case 'events': {
-      const events = gate((event: TendEvent) => io.out(`${command.json ? JSON.stringify(event) : formatEvent(event)}\n`));
+      const events = gate((event: TendEvent | Skipped) => {
+        if (isSkipped(event)) io.err(`tend: ${event.skipped} ${event.skipped === 1 ? 'event' : 'events'} skipped: this client read them slower than they came\n`);
+        else io.out(`${command.json ? JSON.stringify(event) : formatEvent(event)}\n`);
+      });
       const reply = await client.request('events', {}, { onEvent: events.onEvent });
       if (!reply.ok) return failed(io, reply);
       events.open();
-      await client.closed;
-      return 0;
+      return ended(client, io);
     }
     case 'reload': {
       const reply = await client.request('reload', {}, quick);

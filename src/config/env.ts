@@ -1,7 +1,8 @@
 // Step 5: each service's own environment layer — its env_files in order, then env — with
-// `null` taking the value from tend's environment. Values are strings. The values are
+// `null` taking the value from tend's environment. `{ file: PATH }` values are not read
+// here: they are secrets read at each start (src/plan/secrets.ts). Values are strings. The values are
 // never put into a message: they may be secrets.
-import { readConfigFile } from './read';
+import { readConfigFile, readFailure } from './read';
 import { resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import type { ConfigIssue } from './issues';
@@ -22,13 +23,16 @@ export async function serviceEnv(name: string, service: ServiceConfig, dir: stri
     try {
       Object.assign(env, parseDotenv(await readConfigFile(absolute)));
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : String(code ?? error);
+      const why = readFailure(error);
       issues.push({ file: source.file, ...locate(source, path), path: joinPath(path), message: `cannot read env_file ${absolute}: ${why}` });
     }
   }
   for (const [key, value] of Object.entries(service.env ?? {})) {
-    if (value === null) {
+    if (value !== null && typeof value === 'object') {
+      // A secret from a file ({ file: PATH }): read at each start, not now (the plan's
+      // secretFiles). It replaces an env_file value of the same name.
+      delete env[key];
+    } else if (value === null) {
       // `KEY: null` (or `KEY:`) passes tend's own value through; unset stays unset.
       const inherited = own(tendEnv, key);
       if (inherited === undefined) delete env[key];

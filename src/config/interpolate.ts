@@ -34,7 +34,12 @@ export function interpolate(text: string, env: Env): Interpolated {
   }
 }
 
-function expand(text: string, env: Env, unset: string[]): string {
+/**
+ * Expands `text`. With `show`, a value taken from a variable is written as `${NAME}`
+ * instead: the text as it may be printed (tend's environment may hold secrets), with
+ * every literal part — defaults, `:+` alternatives — as it is expanded.
+ */
+function expand(text: string, env: Env, unset: string[], show = false): string {
   let out = '';
   let i = 0;
   while (i < text.length) {
@@ -48,14 +53,14 @@ function expand(text: string, env: Env, unset: string[]): string {
     } else if (next === '{') {
       const end = matchingBrace(text, dollar + 2);
       if (end === -1) throw new InterpolationError(`unterminated "\${" in "${text}"`);
-      out += braced(text.slice(dollar + 2, end), env, unset);
+      out += braced(text.slice(dollar + 2, end), env, unset, show);
       i = end + 1;
     } else {
       const name = NAME.exec(text.slice(dollar + 1))?.[0];
       if (name === undefined) {
         throw new InterpolationError(`invalid interpolation at "${text.slice(dollar, dollar + 6)}"; write $$ for a literal $`);
       }
-      out += lookup(name, env, unset);
+      out += lookup(name, env, unset, show);
       i = dollar + 1 + name.length;
     }
   }
@@ -73,11 +78,11 @@ function matchingBrace(text: string, start: number): number {
   return -1;
 }
 
-function braced(body: string, env: Env, unset: string[]): string {
+function braced(body: string, env: Env, unset: string[], show: boolean): string {
   const name = NAME.exec(body)?.[0];
   if (name === undefined) throw new InterpolationError(`invalid interpolation "\${${body}}": expected a variable name`);
   const rest = body.slice(name.length);
-  if (rest === '') return lookup(name, env, unset);
+  if (rest === '') return lookup(name, env, unset, show);
   const operator = /^(:?[-?+])/.exec(rest)?.[1];
   if (operator === undefined) throw new InterpolationError(`invalid interpolation "\${${body}}": expected :-, -, :?, ?, :+ or + after ${name}`);
   const argument = rest.slice(operator.length);
@@ -85,14 +90,15 @@ function braced(body: string, env: Env, unset: string[]): string {
   const colon = operator.startsWith(':');
   // With a colon, an empty value counts as unset (compose and POSIX sh agree).
   const present = value !== undefined && (!colon || value !== '');
+  const shown = show && value !== undefined && value !== '' ? `\${${name}}` : value;
   switch (operator.at(-1)) {
     case '-':
-      return present ? value : expand(argument, env, unset);
+      return present ? shown! : expand(argument, env, unset, show);
     case '?':
-      if (present) return value;
+      if (present) return shown!;
       throw new InterpolationError(`required variable ${name} is ${value === undefined ? 'unset' : 'empty'}${argument === '' ? '' : `: ${expand(argument, env, unset)}`}`);
     default: // '+'
-      return present ? expand(argument, env, unset) : '';
+      return present ? expand(argument, env, unset, show) : '';
   }
 }
 
@@ -104,13 +110,23 @@ export function own(env: Env, name: string): string | undefined {
   return Object.hasOwn(env, name) ? env[name] : undefined;
 }
 
-function lookup(name: string, env: Env, unset: string[]): string {
+function lookup(name: string, env: Env, unset: string[], show: boolean): string {
   const value = own(env, name);
   if (value === undefined) {
     unset.push(name);
     return '';
   }
-  return value;
+  return show && value !== '' ? `\${${name}}` : value;
+}
+
+/** `text` interpolated for printing: each value from a variable written as `${NAME}`. */
+export function interpolateShown(text: string, env: Env): string | null {
+  try {
+    return expand(text, env, [], true);
+  } catch (error) {
+    if (error instanceof InterpolationError) return null;
+    throw error;
+  }
 }
 
 export interface InterpolationReport {
@@ -122,6 +138,11 @@ export interface InterpolationReport {
    * environment may hold secrets (SPEC §4: never printed by check).
    */
   readonly substitutions: ReadonlyMap<string, ReadonlyArray<{ readonly name: string; readonly value: string }>>;
+  /**
+   * For each value that took something from a variable (by dotted key path), the same
+   * value as it may be shown: those parts written as `${NAME}`.
+   */
+  readonly shown: ReadonlyMap<string, string>;
 }
 
 const REFERENCE = /\$(?:\{([A-Za-z_][A-Za-z0-9_]*)|([A-Za-z_][A-Za-z0-9_]*))/g;
@@ -140,6 +161,7 @@ export function interpolateDocument(source: Source, env: Env): InterpolationRepo
   const issues: ConfigIssue[] = [];
   const warnings: ConfigIssue[] = [];
   const substitutions = new Map<string, Array<{ name: string; value: string }>>();
+  const shown = new Map<string, string>();
   visit(source.doc, {
     Scalar(key, node, ancestry) {
       if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('$')) return;
@@ -157,10 +179,12 @@ export function interpolateDocument(source: Source, env: Env): InterpolationRepo
         .map((m) => m[1] ?? m[2]!)
         .flatMap((name) => { const value = own(env, name); return value === undefined || value === '' ? [] : [{ name, value }]; });
       if (used.length > 0) substitutions.set(at.path, used);
+      const printable = interpolateShown(node.value, env);
+      if (printable !== null && printable !== result.value) shown.set(at.path, printable);
       (node as Scalar<string>).value = result.value;
     },
   });
-  return { issues, warnings, substitutions };
+  return { issues, warnings, substitutions, shown };
 }
 
 /** Key path of a visited node from its ancestry (Document, Map, Pair, Seq, …) and itself. */

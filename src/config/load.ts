@@ -1,14 +1,17 @@
 // The config pipeline, one visible step after another:
-//   read → parse YAML (positions, duplicate keys) → interpolate ${VAR} → drop x-* keys → schema (zod)
+//   read → parse YAML (positions, duplicate keys) → interpolate ${VAR} → drop x-* keys
+//   → include: (each file read, parsed and interpolated alike; services joined) → schema (zod)
 //   → cross-key rules → env_file and env.
 // Every step returns problems as values; the loader reports all of them together,
 // sorted by position. Nothing here throws for a bad manifest.
-import { readConfigFile } from './read';
-import { dirname, resolve } from 'node:path';
+import { readConfigFile, readFailure } from './read';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import type { ConfigIssue } from './issues';
 import { byPosition, formatIssue } from './issues';
-import { parseYaml } from './source';
-import { interpolateDocument, redactSubstitutions, type Env } from './interpolate';
+import { locate, parseYaml, type Source, type SourceFor } from './source';
+import { interpolateDocument, redactSubstitutions, type Env, type InterpolationReport } from './interpolate';
+import { globFiles, hasWildcard } from './glob';
+import { joinPath } from './issues';
 import { manifestSchema, type Manifest } from './schema';
 import { fromZodIssues } from './zod-issues';
 import { checkSemantics } from './semantics';
@@ -23,6 +26,17 @@ export interface LoadedManifest {
   readonly manifest: Manifest;
   /** Each service's own environment layer (env_files, then env). */
   readonly env: ReadonlyMap<string, Readonly<Record<string, string>>>;
+  /**
+   * Where relative paths of a service resolve from when it is not `dir`: the directory of
+   * the included file that defines it.
+   */
+  readonly serviceDirs: ReadonlyMap<string, string>;
+  /** Values that took something from tend's environment, as they may be shown (by key path). */
+  readonly shown: ReadonlyMap<string, string>;
+  /** Every file read, the manifest first, as named in messages. */
+  readonly files: readonly string[];
+  /** Each `include:` entry and the files it matched (none is allowed for a glob). */
+  readonly includes: readonly IncludeMatch[];
   /** Not errors: e.g. a variable that was not set. */
   readonly warnings: readonly ConfigIssue[];
 }
@@ -40,21 +54,21 @@ export async function loadManifest(file: string, tendEnv: Env, options: LoadOpti
   const absolute = resolve(file);
   const dir = dirname(absolute);
 
-  let text: string;
-  try {
-    text = (await readConfigFile(absolute)).toString('utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : String(code ?? error);
-    return { ok: false, issues: [{ file, line: null, col: null, path: '', message: `cannot read the manifest: ${why}` }], warnings: [] };
-  }
-
-  const parsed = parseYaml(file, text);
-  if (!parsed.ok) return { ok: false, issues: parsed.issues, warnings: [] };
-  const { source } = parsed;
+  const read = await readSource(file, absolute, 'the manifest');
+  if (!read.ok) return { ok: false, issues: read.issues, warnings: [] };
+  const { source } = read;
 
   const interpolation = interpolateDocument(source, tendEnv);
-  const raw = withoutExtensions(source.doc.toJS() as unknown);
+  const mainRaw = withoutExtensions(source.doc.toJS() as unknown);
+
+  // include: every file is read, parsed and interpolated on its own, so that each
+  // problem is located in the file it is in; then their services join the manifest's.
+  const included = await readIncludes(file, dir, source, mainRaw, tendEnv);
+  const raw = included.raw;
+  const sourceFor: SourceFor = (path) => (path[0] === 'services' && path.length > 1 ? included.sources.get(String(path[1])) ?? source : source);
+  const warnings = [...interpolation.warnings, ...included.warnings];
+  const substitutions = new Map([...interpolation.substitutions, ...included.substitutions]);
+  const shown = new Map([...interpolation.shown, ...included.shown]);
 
   // jitless: zod would otherwise generate (new Function) a fast parser per object shape on
   // first use — ~4 ms of start-up for a manifest that is parsed once, and code V8's cache
@@ -62,17 +76,17 @@ export async function loadManifest(file: string, tendEnv: Env, options: LoadOpti
   const schema = manifestSchema.safeParse(raw, { reportInput: true, jitless: true });
   // A document that is not a map at all (empty, a list) is reported once, by the rules below.
   const isMap = raw !== null && typeof raw === 'object' && !Array.isArray(raw);
-  const schemaIssues = schema.success || !isMap ? [] : fromZodIssues(schema.error.issues, source, manifestSchema);
+  const schemaIssues = schema.success || !isMap ? [] : fromZodIssues(schema.error.issues, sourceFor, manifestSchema);
   const semanticIssues = checkSemantics(raw, {
-    source,
+    sourceFor,
     cgroupWritable: options.cgroupWritable ?? writableCgroup2,
   });
-  const issues = [...interpolation.issues, ...schemaIssues, ...semanticIssues];
+  const issues = [...interpolation.issues, ...included.issues, ...schemaIssues, ...semanticIssues];
 
   const env = new Map<string, Readonly<Record<string, string>>>();
   if (schema.success) {
     for (const [name, service] of Object.entries(schema.data.services)) {
-      const result = await serviceEnv(name, service, dir, tendEnv, source);
+      const result = await serviceEnv(name, service, included.dirs.get(name) ?? dir, tendEnv, sourceFor(['services', name]));
       if (result.ok) env.set(name, result.env);
       else issues.push(...result.issues);
     }
@@ -80,10 +94,150 @@ export async function loadManifest(file: string, tendEnv: Env, options: LoadOpti
 
   if (issues.length > 0 || !schema.success) {
     // A value that came from tend's environment is named by its variable, never printed.
-    const redacted = issues.map((issue) => ({ ...issue, message: redactSubstitutions(issue.message, issue.path, interpolation.substitutions) }));
-    return { ok: false, issues: unique(redacted).sort(byPosition), warnings: interpolation.warnings };
+    const redacted = issues.map((issue) => ({ ...issue, message: redactSubstitutions(issue.message, issue.path, substitutions) }));
+    return { ok: false, issues: unique(redacted).sort(byFileThenPosition(file)), warnings };
   }
-  return { ok: true, loaded: { file: absolute, dir, manifest: schema.data, env, warnings: interpolation.warnings } };
+  return {
+    ok: true,
+    loaded: {
+      file: absolute, dir, manifest: schema.data, env, shown, serviceDirs: included.dirs,
+      files: [file, ...included.files], includes: included.matches, warnings,
+    },
+  };
+}
+
+type Read = { readonly ok: true; readonly source: Source } | { readonly ok: false; readonly issues: ConfigIssue[] };
+
+async function readSource(file: string, absolute: string, what: string): Promise<Read> {
+  let text: string;
+  try {
+    text = (await readConfigFile(absolute)).toString('utf8');
+  } catch (error) {
+    return { ok: false, issues: [{ file, line: null, col: null, path: '', message: `cannot read ${what}: ${readFailure(error)}` }] };
+  }
+  return parseYaml(file, text);
+}
+
+export interface IncludeMatch {
+  /** The entry as written under `include:`. */
+  readonly pattern: string;
+  /** The files it matched, as named in messages. */
+  readonly files: readonly string[];
+}
+
+interface Included {
+  /** The manifest's document with every included file's services joined in. */
+  readonly raw: unknown;
+  readonly sources: ReadonlyMap<string, Source>;
+  readonly dirs: ReadonlyMap<string, string>;
+  readonly files: readonly string[];
+  readonly matches: readonly IncludeMatch[];
+  readonly issues: readonly ConfigIssue[];
+  readonly warnings: readonly ConfigIssue[];
+  readonly substitutions: InterpolationReport['substitutions'];
+  readonly shown: InterpolationReport['shown'];
+}
+
+type Raw = Record<string, unknown>;
+
+function record(value: unknown): Raw | null {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Raw) : null;
+}
+
+/**
+ * Reads the files `include:` names (SPEC §9): paths or globs relative to the manifest,
+ * each a YAML file with `services:` (and `x-` keys). A glob that matches nothing is
+ * allowed — a base image's `tend.d/` is empty until a derived image adds a file — but a
+ * plain path that does not exist is an error, as the user named that file.
+ */
+async function readIncludes(file: string, dir: string, main: Source, mainRaw: unknown, tendEnv: Env): Promise<Included> {
+  const root = record(mainRaw);
+  const empty: Included = { raw: mainRaw, sources: new Map(), dirs: new Map(), files: [], matches: [], issues: [], warnings: [], substitutions: new Map(), shown: new Map() };
+  if (root === null || root.include === undefined) return empty;
+  const entries = typeof root.include === 'string' ? [root.include] : Array.isArray(root.include) ? root.include : [];
+  const entryPath = (index: number): PropertyKey[] => (typeof root.include === 'string' ? ['include'] : ['include', index]);
+
+  const issues: ConfigIssue[] = [];
+  const warnings: ConfigIssue[] = [];
+  const substitutions = new Map<string, ReadonlyArray<{ name: string; value: string }>>();
+  const shownValues = new Map<string, string>();
+  const sources = new Map<string, Source>();
+  const dirs = new Map<string, string>();
+  const files: string[] = [];
+  const matches: IncludeMatch[] = [];
+  const seen = new Set([resolve(dir, basename(file))]);
+  const services: Raw = { ...(record(root.services) ?? {}) };
+  let anyServices = root.services !== undefined;
+  const at = (path: readonly PropertyKey[]) => ({ file: main.file, ...locate(main, path), path: joinPath(path) });
+
+  for (const [index, pattern] of entries.entries()) {
+    if (typeof pattern !== 'string' || pattern === '') continue; // the schema reports it
+    const found = globFiles(dir, pattern);
+    if (found.length === 0 && !hasWildcard(pattern)) {
+      issues.push({ ...at(entryPath(index)), message: `cannot read included file ${resolve(dir, pattern)}: no such file` });
+    }
+    const named: string[] = [];
+    for (const absolute of found) {
+      if (seen.has(absolute)) continue; // the manifest itself, or a file two entries match: read once
+      seen.add(absolute);
+      const shown = join(dirname(file), relative(dir, absolute));
+      named.push(shown);
+      files.push(shown);
+      const read = await readSource(shown, absolute, 'the included file');
+      if (!read.ok) {
+        issues.push(...read.issues);
+        continue;
+      }
+      const source = read.source;
+      const interpolation = interpolateDocument(source, tendEnv);
+      issues.push(...interpolation.issues);
+      warnings.push(...interpolation.warnings);
+      for (const [key, value] of interpolation.substitutions) substitutions.set(key, value);
+      for (const [key, value] of interpolation.shown) shownValues.set(key, value);
+      const doc = source.doc.toJS() as unknown;
+      if (doc === null || doc === undefined) continue; // an empty file adds nothing
+      const included = record(doc);
+      const report = (path: readonly PropertyKey[], message: string, anchor: 'key' | 'value' = 'key') =>
+        issues.push({ file: shown, ...locate(source, path, anchor), path: joinPath(path), message });
+      if (included === null) {
+        report([], 'expected a map with services:');
+        continue;
+      }
+      for (const key of Object.keys(included)) {
+        if (key === 'services' || key.startsWith('x-')) continue;
+        if (key === 'settings') report([key], `settings: belong in the main manifest (${file}), not in an included file`);
+        else if (key === 'include') report([key], `include: is read only in the main manifest (${file})`);
+        else report([key], `unknown key; an included file has services: (and x- keys) only${key === 'service' ? '; did you mean "services"?' : ''}`);
+      }
+      if (included.services === undefined || included.services === null) continue;
+      anyServices = true;
+      const own = record(included.services);
+      if (own === null) {
+        report(['services'], 'expected a map of services', 'value');
+        continue;
+      }
+      for (const [name, service] of Object.entries(own)) {
+        const first = sources.get(name) ?? (record(root.services) && Object.hasOwn(record(root.services)!, name) ? main : null);
+        if (first !== null) {
+          const there = locate(first, ['services', name], 'key');
+          report(['services', name], `service "${name}" is defined twice: here and at ${first.file}:${there.line}:${there.col}`);
+          continue;
+        }
+        services[name] = service;
+        sources.set(name, source);
+        dirs.set(name, dirname(absolute));
+      }
+    }
+    matches.push({ pattern, files: named });
+  }
+  const raw: Raw = { ...root };
+  if (anyServices) raw.services = services;
+  return { raw, sources, dirs, files, matches, issues, warnings, substitutions, shown: shownValues };
+}
+
+/** The manifest's own problems first, then each included file's, each top to bottom. */
+function byFileThenPosition(file: string): (a: ConfigIssue, b: ConfigIssue) => number {
+  return (a, b) => (a.file === b.file ? byPosition(a, b) : a.file === file ? -1 : b.file === file ? 1 : a.file.localeCompare(b.file));
 }
 
 /**

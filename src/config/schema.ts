@@ -6,15 +6,21 @@
 import { z } from 'zod';
 import { Cron } from 'croner';
 import { signalNumber, signalNames } from '../process/signals';
-import { parseDuration, parseSize, parseHostPort, DURATION_HINT, SIZE_HINT } from './units';
+import { parseDuration, parseSize, parseHostPort, DURATION_HINT, SIZE_HINT, MAX_DURATION_MS, MAX_DURATION_TEXT } from './units';
 import { closest } from './suggest';
 import { describeValue } from './describe';
+import { logPatternProblem } from './pattern';
 
 const duration = (what: string) =>
   z
     .union([z.number(), z.string()], { error: (issue) => `expected ${DURATION_HINT}, got ${describeValue(issue.input)}` })
     .transform((value, ctx) => {
       const ms = parseDuration(value);
+      if (ms !== null && ms > MAX_DURATION_MS) {
+        const written = typeof value === 'number' ? `${value}s` : value.trim();
+        ctx.addIssue({ code: 'custom', input: value, message: `${written} is longer than the longest duration tend can time, ${MAX_DURATION_TEXT}` });
+        return z.NEVER;
+      }
       if (ms !== null) return ms;
       ctx.addIssue({ code: 'custom', input: value, message: `expected ${DURATION_HINT}, got ${describeValue(value)}` });
       return z.NEVER;
@@ -89,15 +95,13 @@ const httpUrl = z
 
 const logPattern = z
   .string()
-  .refine((value) => {
-    try {
-      new RegExp(value);
-      return true;
-    } catch {
-      return false;
-    }
-  }, { error: (issue) => `invalid regular expression ${describeValue(issue.input)}` })
-  .describe('a regular expression; ready when a line of the service output matches');
+  .transform((value, ctx) => {
+    const problem = logPatternProblem(value);
+    if (problem === null) return value;
+    ctx.addIssue({ code: 'custom', input: value, message: `invalid regular expression ${describeValue(value)}: ${problem}` });
+    return z.NEVER;
+  })
+  .describe('a regular expression (RE2 syntax, matched in linear time); ready when a line of the service output matches');
 
 const cron = z
   .string()
@@ -117,6 +121,21 @@ const userOrGroup = (what: string) =>
   z.union([z.string().min(1), z.number().int().nonnegative()], { error: (issue) => `expected a ${what} name or id, got ${describeValue(issue.input)}` });
 
 const intAtLeast = (min: number) => z.number().int().min(min);
+
+/**
+ * The exec helper parks its own descriptors (its failure report, the readiness pipe) at
+ * 100 and above before it dup2()s the readiness pipe onto this number (native/tend-exec.c,
+ * HIGH_FD): a target there would replace the report, so an exec failure would read as
+ * "ready". 0–2 are stdio.
+ */
+export const NOTIFY_FD_MIN = 3;
+export const NOTIFY_FD_MAX = 99;
+const NOTIFY_FD_RANGE = `expected a descriptor from ${NOTIFY_FD_MIN} to ${NOTIFY_FD_MAX} (tend's exec helper keeps its own at ${NOTIFY_FD_MAX + 1} and above)`;
+
+const notifyFd = z
+  .number({ error: (issue) => `${NOTIFY_FD_RANGE}, got ${describeValue(issue.input)}` })
+  .refine((fd) => Number.isInteger(fd) && fd >= NOTIFY_FD_MIN && fd <= NOTIFY_FD_MAX, { error: (issue) => `${NOTIFY_FD_RANGE}, got ${describeValue(issue.input)}` })
+  .describe(`the service writes a newline to this fd (${NOTIFY_FD_MIN}..${NOTIFY_FD_MAX}) when ready (s6 style)`);
 
 export const RESTART_POLICIES = ['always', 'on-failure', 'never'] as const;
 export const PROBE_KINDS = ['command', 'tcp', 'http', 'log', 'notify_fd'] as const;
@@ -158,7 +177,7 @@ const readyProbe = z
     tcp: tcpTarget.optional(),
     http: httpUrl.optional(),
     log: logPattern.optional(),
-    notify_fd: intAtLeast(3).describe('the service writes a newline to this fd when ready (s6 style)').optional(),
+    notify_fd: notifyFd.optional(),
     interval: duration('time between checks').optional(),
     timeout: duration('give up (the start fails) when not ready after this long').optional(),
   })
@@ -214,12 +233,16 @@ const service = z.strictObject({
   env: z
     .record(
       z.string().regex(ENV_NAME, 'an environment variable name cannot be empty or contain "=" or NUL'),
-      z.union([z.string(), z.number(), z.boolean(), z.null()], {
+      z.union([
+        z.string(), z.number(), z.boolean(), z.null(),
+        z.strictObject({ file: z.string().min(1).describe('read at each start, a trailing newline removed; relative to the manifest') })
+          .describe('a secret: the value is this file\'s content, never printed'),
+      ], {
         // Never echo the value: it may be a secret.
-        error: 'expected a string, number, boolean or null',
+        error: 'expected a string, number, boolean, null or { file: PATH }',
       }),
     )
-    .describe('extra environment; null takes the value from tend\'s environment')
+    .describe('extra environment; null takes the value from tend\'s environment, { file: PATH } the content of a file read at each start')
     .optional(),
   env_file: z
     .union([z.string().min(1), z.array(z.string().min(1)).min(1)], {
@@ -267,6 +290,12 @@ export const SERVICE_NAME = /^[A-Za-z][A-Za-z0-9_.-]*$/;
 
 export const manifestSchema = z
   .strictObject({
+    include: z
+      .union([z.string().min(1), z.array(z.string().min(1))], {
+        error: (issue) => `expected a file name or glob, or a list of them, got ${describeValue(issue.input)}`,
+      })
+      .describe('more manifests whose services: join this one\'s: paths or globs (* ? [..]) relative to this file')
+      .optional(),
     settings: settings.optional(),
     services: z.record(
       z.string().regex(SERVICE_NAME, 'a service name starts with a letter and has only letters, digits, _ . and -'),

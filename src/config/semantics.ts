@@ -5,18 +5,27 @@
 // schema found problems elsewhere: the user sees every mistake at once.
 import type { ConfigIssue } from './issues';
 import { joinPath } from './issues';
-import { locate, type Source } from './source';
+import { locate, type SourceFor } from './source';
 import { didYouMean } from './suggest';
 import { findCycles } from './cycles';
 import { PROBE_KINDS, HEALTH_KINDS } from './schema';
 
 export interface SemanticContext {
-  readonly source: Source;
+  /** The file a key path was written in (a service's may be an included file). */
+  readonly sourceFor: SourceFor;
   /** Whether a writable cgroup v2 exists here; asked only when `tracking: cgroup`. */
   readonly cgroupWritable: () => { ok: true } | { ok: false; reason: string };
 }
 
 type Raw = Record<string, unknown>;
+
+/**
+ * In cgroup tracking each service is a directory of its own name next to the kernel's
+ * interface files, which are named `cgroup.*` or `<controller>.*` (cgroup v2's
+ * controllers, pressure files included): `cpu.stat` could never be created. Refused in
+ * every tracking mode, so a manifest does not break when it moves to a host with cgroups.
+ */
+const CGROUP_FILE_PREFIXES = new Set(['cgroup', 'cpu', 'cpuset', 'io', 'memory', 'pids', 'rdma', 'hugetlb', 'misc', 'irq', 'dmem', 'perf_event', 'freezer']);
 
 function record(value: unknown): Raw | null {
   return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Raw) : null;
@@ -43,10 +52,11 @@ function edgesOf(name: string, service: Raw): Edge[] {
 }
 
 export function checkSemantics(raw: unknown, context: SemanticContext): ConfigIssue[] {
-  const { source } = context;
   const issues: ConfigIssue[] = [];
-  const report = (path: readonly PropertyKey[], message: string, anchor: 'key' | 'value' = 'value') =>
+  const report = (path: readonly PropertyKey[], message: string, anchor: 'key' | 'value' = 'value') => {
+    const source = context.sourceFor(path);
     issues.push({ file: source.file, ...locate(source, path, anchor), path: joinPath(path), message });
+  };
 
   const root = record(raw);
   if (root === null) {
@@ -91,6 +101,13 @@ export function checkSemantics(raw: unknown, context: SemanticContext): ConfigIs
     const first = cycle.loop[0]!;
     const also = cycle.others.length > 0 ? ` (also involving ${cycle.others.join(', ')})` : '';
     report(['services', first, 'depends_on'], `dependency cycle: ${[...cycle.loop, first].join(' -> ')}${also}`);
+  }
+
+  for (const name of Object.keys(services ?? {})) {
+    const prefix = /^([^.]*)\./.exec(name)?.[1];
+    if (prefix !== undefined && CGROUP_FILE_PREFIXES.has(prefix)) {
+      report(['services', name], `"${name}" is the name of a cgroup file: each service gets a cgroup directory of its name, and names starting "cgroup." or a controller's name ("cpu.", "memory.", "io.", "pids."…) are the kernel's`, 'key');
+    }
   }
 
   for (const [name, service] of entries) {

@@ -12,6 +12,12 @@ export interface Source {
   readonly lineCounter: LineCounter;
 }
 
+/**
+ * The file a key path was written in: with `include:`, a service's keys live in the file
+ * that defines it, everything else in the manifest itself.
+ */
+export type SourceFor = (path: readonly PropertyKey[]) => Source;
+
 export type ParseResult = { readonly ok: true; readonly source: Source } | { readonly ok: false; readonly issues: ConfigIssue[] };
 
 export function parseYaml(file: string, text: string): ParseResult {

@@ -4,6 +4,14 @@ const DURATION_UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60
 const DURATION = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$/;
 const DURATION_PART = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
 
+/**
+ * The longest duration tend accepts: 2^31 − 1 ms, what Node's timers can wait. A longer
+ * delay makes setTimeout fire after 1 ms, so `stop_timeout: 999h` (meant as "never kill my
+ * database") would SIGKILL at once; it is refused where it is written instead.
+ */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+export const MAX_DURATION_TEXT = '596h31m23s (about 24.8 days)';
+
 export const DURATION_HINT = 'a duration like 250ms, 10s, 2m, 1h or a number of seconds';
 export const SIZE_HINT = 'a size like 512KB, 10MB, 1GB or a number of bytes';
 

@@ -4,22 +4,25 @@
 import type { z } from 'zod';
 import type { ConfigIssue } from './issues';
 import { joinPath } from './issues';
-import { locate, sourceText, type Source } from './source';
+import { locate, sourceText, type SourceFor } from './source';
 import { didYouMean } from './suggest';
 import { describeValue, typeName } from './describe';
 
 type Issue = z.core.$ZodIssue;
 type Schema = z.core.$ZodType;
 
-export function fromZodIssues(issues: readonly Issue[], source: Source, root: Schema): ConfigIssue[] {
+export function fromZodIssues(issues: readonly Issue[], sourceFor: SourceFor, root: Schema): ConfigIssue[] {
   const out: ConfigIssue[] = [];
-  for (const issue of issues) collect(issue, [], source, root, out);
+  for (const issue of issues) collect(issue, [], sourceFor, root, out);
   return out;
 }
 
-function collect(issue: Issue, prefix: readonly PropertyKey[], source: Source, root: Schema, out: ConfigIssue[]): void {
+function collect(issue: Issue, prefix: readonly PropertyKey[], sourceFor: SourceFor, root: Schema, out: ConfigIssue[]): void {
   const path = [...prefix, ...issue.path];
-  const at = (p: readonly PropertyKey[], anchor: 'key' | 'value' = 'value') => ({ file: source.file, ...locate(source, p, anchor), path: joinPath(p) });
+  const at = (p: readonly PropertyKey[], anchor: 'key' | 'value' = 'value') => {
+    const source = sourceFor(p);
+    return { file: source.file, ...locate(source, p, anchor), path: joinPath(p) };
+  };
   // A missing key has no place of its own: point at the key of the block it belongs in.
   const missing = (p: readonly PropertyKey[]) => ({ ...at(p.slice(0, -1), 'key'), path: joinPath(p), message: 'required key is missing' });
   switch (issue.code) {
@@ -36,7 +39,7 @@ function collect(issue: Issue, prefix: readonly PropertyKey[], source: Source, r
       }
       const branch = chooseBranch(issue.errors);
       if (branch) {
-        for (const inner of branch) collect(inner, path, source, root, out);
+        for (const inner of branch) collect(inner, path, sourceFor, root, out);
         return;
       }
       out.push({ ...at(path), message: issue.message });
@@ -46,14 +49,14 @@ function collect(issue: Issue, prefix: readonly PropertyKey[], source: Source, r
       for (const inner of issue.issues) out.push({ ...at(path, 'key'), message: inner.message });
       return;
     case 'invalid_element':
-      for (const inner of issue.issues) collect(inner, path, source, root, out);
+      for (const inner of issue.issues) collect(inner, path, sourceFor, root, out);
       return;
     case 'invalid_value':
       out.push({ ...at(path), message: `expected ${issue.values.map(String).join(' | ')}, got ${describeValue(issue.input)}` });
       return;
     case 'invalid_type':
       if (joinPath(path) === 'settings.socket_mode' && typeof issue.input === 'number') {
-        out.push({ ...at(path), message: unquotedSocketMode(sourceText(source, path), issue.input) });
+        out.push({ ...at(path), message: unquotedSocketMode(sourceText(sourceFor(path), path), issue.input) });
       } else if (issue.input === undefined) {
         out.push(missing(path));
       } else {

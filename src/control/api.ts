@@ -24,6 +24,7 @@ export const ERROR_CODES = [
   'forbidden', // the peer may not connect, or has read access and asked for a change
   'too_large', // a request line over the limit; the connection is closed after the reply
   'busy', // too many clients or too many requests in flight on one connection
+  'slow_reader', // sent before closing a connection that did not read what tend sent it
   'idle_timeout', // sent before closing a connection that asked nothing for too long
   'failed', // the command ran and did not succeed (a oneshot failed, a start gave up)
   'timeout', // `wait` reached its deadline
@@ -172,6 +173,10 @@ export type TendEvent =
       readonly to: ServiceStateName;
       readonly pid: number | null;
       readonly reason?: string | null;
+      /** The service's status fields the change may have moved, so a live view (`tend top`) needs no `status` after it. */
+      readonly restarts?: number;
+      readonly last_exit?: LastExit | null;
+      readonly health?: HealthName;
     }
   | { readonly type: 'exit'; readonly time: number; readonly service: string; readonly pid: number; readonly exit: LastExit }
   | { readonly type: 'health'; readonly time: number; readonly service: string; readonly health: HealthName }

@@ -166,6 +166,11 @@ export class ControlClient {
     this.socket.destroy();
   }
 
+  /** Why tend ended the connection, when it said (slow_reader, idle_timeout, busy); null when it just closed. */
+  closeReason(): ClientFailure | null {
+    return this.lastWords;
+  }
+
   private onData(chunk: Buffer): void {
     const { lines, tooLarge } = this.splitter.push(chunk);
     for (const line of lines) this.onLine(line.toString('utf8'));

@@ -6,8 +6,11 @@
 //   - a flood of requests: at most `batch` lines per turn of the event loop, the socket
 //     paused meanwhile (the kernel then pushes back on the client), and at most
 //     `maxPending` requests in flight;
-//   - a client that does not read what we send: disconnected once `maxBufferedBytes`
-//     wait in user space, instead of growing tend's heap;
+//   - output waits in user space only up to `maxBufferedBytes`. A follower (logs -f,
+//     events) that reads slower than lines come skips lines meanwhile and is told how
+//     many (`{"event":{"skipped":N}}`) once it has caught up: it is never dropped while
+//     it reads. A client that reads nothing for `slowReaderMs` with output waiting is
+//     closed with a `slow_reader` line (delivered if it ever reads again);
 //   - a client that asks nothing (partial lines do not count) for `idleMs`: closed.
 import type { Socket } from 'node:net';
 import type { PeerCredentials } from '../../native/libc';
@@ -21,8 +24,10 @@ export interface ConnectionLimits {
   readonly maxLineBytes: number;
   /** Requests in flight on one connection (waits, starts); more get `busy`. */
   readonly maxPending: number;
-  /** Unsent output that makes a client a slow reader, to be disconnected. */
+  /** Unsent output held for one client; a `logs` reply is cut to fit in it. */
   readonly maxBufferedBytes: number;
+  /** A client that reads nothing for this long while output waits is closed. */
+  readonly slowReaderMs: number;
   /** A connection with no request in flight and nothing followed is closed after this. */
   readonly idleMs: number;
   /** Lines handled per turn of the event loop before yielding to everything else. */
@@ -47,6 +52,15 @@ export interface ConnectionHost {
   readonly limits: ConnectionLimits;
   notice(notice: ControlNotice): void;
   closed(connection: Connection): void;
+  /** Whether this connection may start following (wait, events, logs -f); else why not. */
+  mayFollow(connection: Connection): string | null;
+  /** Whether a reply of this many bytes may be held for this connection; else why not. */
+  mayBuffer(connection: Connection, bytes: number): string | null;
+}
+
+/** Commands that keep a connection busy until something happens. */
+function follows(request: Request): boolean {
+  return request.cmd === 'wait' || request.cmd === 'events' || (request.cmd === 'logs' && request.args.follow === true);
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -86,6 +100,15 @@ export class Connection {
   private readonly aborter = new AbortController();
   /** When the last complete request line arrived (or the connection opened). */
   lastActive = Date.now();
+  /** Lines waiting for the socket to drain, oldest first. */
+  private outbox: Buffer[] = [];
+  private outboxBytes = 0;
+  /** When the socket last took output (or the connection opened). */
+  private lastProgress = Date.now();
+  private stallTimer: NodeJS.Timeout | null = null;
+  /** Events left out for a follower that reads slower than they come, by stream id. */
+  private readonly skipped = new Map<RequestId, number>();
+  private waits = 0;
 
   constructor(
     private readonly socket: Socket,
@@ -95,9 +118,12 @@ export class Connection {
     /** For messages and notices: `uid 65534 (nobody) pid 123`. */
     readonly who: string,
     private readonly host: ConnectionHost,
+    /** Root or tend's own uid. */
+    readonly privileged: boolean = false,
   ) {
     this.splitter = new LineSplitter(host.limits.maxLineBytes);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.flushOutbox());
     socket.on('end', () => this.onEnd());
     // ECONNRESET, EPIPE: the 'close' that follows does the cleaning up.
     socket.on('error', () => {});
@@ -107,7 +133,25 @@ export class Connection {
 
   /** Nothing in flight, nothing followed, nothing queued: may be evicted or timed out. */
   isIdle(): boolean {
-    return this.pending === 0 && this.streams.size === 0 && !this.watchingExit && this.head === this.queue.length;
+    // Output the client has not read yet counts as activity: closing it then would only
+    // move the memory to a lingering socket and let the next one in.
+    return this.pending === 0 && this.streams.size === 0 && !this.watchingExit && this.head === this.queue.length
+      && this.outbox.length === 0 && this.socket.writableLength === 0;
+  }
+
+  /** Holds a wait or a stream. */
+  isFollowing(): boolean {
+    return this.waits > 0 || this.streams.size > 0;
+  }
+
+  /** Access the peer was granted. */
+  get accessLevel(): Access {
+    return this.access;
+  }
+
+  /** Output held in tend for this client (ours and the socket's). */
+  buffered(): number {
+    return this.outboxBytes + this.socket.writableLength;
   }
 
   /** The server is closing (tend exits): flush what is written and go. */
@@ -124,6 +168,24 @@ export class Connection {
     if (this.closing) return;
     this.write(replyError(null, code, message));
     this.shutdown();
+  }
+
+  /**
+   * The client reads nothing while output waits: drop what waits, send the reason, and
+   * keep the socket for `slowReaderMs` more, so a client that was only stalled (a
+   * stopped `tend logs -f`) still reads why it ends.
+   */
+  private dropSlowReader(): void {
+    if (this.closing) return;
+    const buffered = this.buffered();
+    this.host.notice({ kind: 'slow_reader', peer: this.who, buffered });
+    this.outbox = [];
+    this.outboxBytes = 0;
+    this.closing = true;
+    this.release();
+    const line = replyError(null, 'slow_reader', `${this.who} does not read what tend sends (${buffered} bytes waiting for ${formatMs(this.host.limits.slowReaderMs)}); closing the connection`);
+    this.socket.end(`${JSON.stringify(line)}\n`, () => this.socket.destroy());
+    setTimeout(() => this.socket.destroy(), Math.max(this.host.limits.lingerMs, this.host.limits.slowReaderMs)).unref();
   }
 
   private onData(chunk: Buffer): void {
@@ -187,7 +249,15 @@ export class Connection {
       this.write(replyError(request.id, 'busy', `${this.pending} requests already in flight on this connection; wait for their replies`));
       return;
     }
+    if (follows(request)) {
+      const refused = this.host.mayFollow(this);
+      if (refused !== null) {
+        this.write(replyError(request.id, 'busy', refused));
+        return;
+      }
+    }
     this.pending += 1;
+    if (request.cmd === 'wait') this.waits += 1;
     this.disarmIdle();
     void this.run(request);
   }
@@ -199,6 +269,7 @@ export class Connection {
         version: this.host.version,
         caller: this.peer,
         signal: this.aborter.signal,
+        maxReplyBytes: this.host.limits.maxBufferedBytes,
       });
       this.deliver(request.id, dispatched);
     } catch (error) {
@@ -206,6 +277,7 @@ export class Connection {
       this.write(replyError(request.id, 'internal', `internal error in ${request.cmd}: ${error instanceof Error ? error.message : String(error)}`));
     } finally {
       this.pending -= 1;
+      if (request.cmd === 'wait') this.waits -= 1;
       this.settle();
     }
   }
@@ -236,6 +308,13 @@ export class Connection {
   private writeEvent(id: RequestId, event: unknown): void {
     // Called from the supervisor's own code paths: must never throw back into them.
     try {
+      if (this.closing || this.socket.destroyed) return;
+      if (this.outbox.length > 0 && (this.skipped.has(id) || this.outboxBytes >= this.host.limits.maxBufferedBytes)) {
+        // Behind: leave this one out, count it, and say so once caught up.
+        this.skipped.set(id, (this.skipped.get(id) ?? 0) + 1);
+        this.checkStalled();
+        return;
+      }
       this.writeLine(JSON.stringify({ id, event }));
     } catch (error) {
       this.host.notice({ kind: 'handler_error', peer: this.who, cmd: 'event', error });
@@ -250,22 +329,67 @@ export class Connection {
       this.host.notice({ kind: 'handler_error', peer: this.who, cmd: 'reply', error });
       line = JSON.stringify(replyError(reply.id, 'internal', 'internal error: the reply could not be encoded'));
     }
+    if (line.length > 4096 && reply.id !== null) {
+      const refused = this.host.mayBuffer(this, line.length);
+      if (refused !== null) line = JSON.stringify(replyError(reply.id, 'busy', refused));
+    }
+    if (this.outboxBytes + line.length > this.host.limits.maxBufferedBytes && this.outbox.length > 0) {
+      // Replies pile up unread (pipelined requests, never read): this client is gone or stuck.
+      this.dropSlowReader();
+      return;
+    }
     this.writeLine(line);
   }
 
   private writeLine(line: string): void {
     if (this.closing || this.socket.destroyed) return;
-    const buffered = this.socket.writableLength;
-    if (buffered > this.host.limits.maxBufferedBytes) {
-      // The kernel's socket buffer is full and this much more waits in our heap: the
-      // client is not reading. Drop it rather than let it grow tend's memory.
-      this.host.notice({ kind: 'slow_reader', peer: this.who, buffered });
-      this.closing = true;
-      this.release();
-      this.socket.destroy();
+    // A Buffer, not the string: for a string the socket sets aside 3 bytes per character
+    // (UTF-8's worst case) while the write is under way — a 1 MiB reply held 3 MiB.
+    const text = Buffer.from(`${line}\n`);
+    if (this.outbox.length === 0 && !this.socket.writableNeedDrain) {
+      this.socket.write(text);
+      this.lastProgress = Date.now();
       return;
     }
-    this.socket.write(`${line}\n`);
+    this.outbox.push(text);
+    this.outboxBytes += text.length;
+    this.checkStalled();
+  }
+
+  /** The socket took what it had: hand it more, then tell followers what they missed. */
+  private flushOutbox(): void {
+    this.lastProgress = Date.now();
+    while (this.outbox.length > 0 && !this.socket.writableNeedDrain && !this.closing) {
+      const text = this.outbox.shift()!;
+      this.outboxBytes -= text.length;
+      this.socket.write(text);
+    }
+    if (this.outbox.length === 0 && this.skipped.size > 0 && !this.closing) {
+      const skipped = [...this.skipped];
+      this.skipped.clear();
+      for (const [id, count] of skipped) this.socket.write(`${JSON.stringify({ id, event: { skipped: count } })}\n`);
+    }
+    if (this.outbox.length === 0 && this.stallTimer !== null) {
+      clearTimeout(this.stallTimer);
+      this.stallTimer = null;
+    }
+    this.settle();
+  }
+
+  /** Output waits: drop the client if it has taken nothing for slowReaderMs. */
+  private checkStalled(): void {
+    const waited = Date.now() - this.lastProgress;
+    if (waited >= this.host.limits.slowReaderMs) {
+      this.dropSlowReader();
+      return;
+    }
+    if (this.stallTimer === null) {
+      this.stallTimer = setTimeout(() => {
+        this.stallTimer = null;
+        if (this.outbox.length > 0 || this.skipped.size > 0) this.checkStalled();
+      }, this.host.limits.slowReaderMs - waited);
+      this.stallTimer.unref();
+    }
   }
 
   /** Re-evaluates idleness after any change: arms or clears the idle timer, ends half-closed sockets. */
@@ -299,6 +423,10 @@ export class Connection {
   /** Stops everything this connection holds in the supervisor: waits, follows. */
   private release(): void {
     this.disarmIdle();
+    if (this.stallTimer !== null) {
+      clearTimeout(this.stallTimer);
+      this.stallTimer = null;
+    }
     this.aborter.abort();
     for (const unsubscribe of this.streams) {
       try {

@@ -2,7 +2,7 @@
 // the connection; what is left here is translating arguments (signal names, defaults,
 // the `wait` deadline) and turning the handler's Results into reply lines.
 import { signalNumber } from '../process/signals';
-import type { CallContext, ControlHandler, ErrorCode, Result, Unsubscribe } from './api';
+import type { CallContext, ControlHandler, ErrorCode, LogLine, Result, Unsubscribe } from './api';
 import { PROTOCOL_VERSION, type Reply, type Request, type RequestId } from './protocol';
 
 export type Dispatched =
@@ -18,6 +18,32 @@ export type Dispatched =
 export interface DispatchContext extends CallContext {
   readonly handler: ControlHandler;
   readonly version: string;
+  /** A `logs` reply is cut to the newest lines whose JSON fits in this. */
+  readonly maxReplyBytes?: number;
+}
+
+/**
+ * The newest lines whose encoded size fits `budget`, and how many older ones were left
+ * out. The ring holds at most 1 MiB of output, but JSON escapes a control byte as six
+ * (`\u0001`): a reply could be ~6 MiB, and 64 peers that never read them held ~500 MB
+ * of tend's memory.
+ */
+function fitLines(lines: readonly LogLine[], budget: number | undefined): { lines: readonly LogLine[]; truncated: number } {
+  if (budget === undefined) return { lines, truncated: 0 };
+  let used = 64; // the reply's own framing
+  let first = lines.length;
+  while (first > 0) {
+    const size = JSON.stringify(lines[first - 1]).length + 1;
+    if (used + size > budget) break;
+    used += size;
+    first -= 1;
+  }
+  return { lines: first === 0 ? lines : lines.slice(first), truncated: first };
+}
+
+function logsResult(lines: readonly LogLine[], budget: number | undefined): { lines: readonly LogLine[]; truncated?: number } {
+  const fitted = fitLines(lines, budget);
+  return fitted.truncated === 0 ? { lines: fitted.lines } : { lines: fitted.lines, truncated: fitted.truncated };
 }
 
 export function replyOk(id: RequestId | null, result: unknown): Reply {
@@ -100,7 +126,7 @@ export async function dispatch(request: Request, context: DispatchContext): Prom
       return reply(await waitWithDeadline(request, context));
     case 'logs': {
       const { id, args } = request;
-      if (args.follow !== true) return reply(fromResult(id, handler.logs(args.name, args.lines ?? null), (lines) => ({ lines })));
+      if (args.follow !== true) return reply(fromResult(id, handler.logs(args.name, args.lines ?? null), (lines) => logsResult(lines, context.maxReplyBytes)));
       return {
         kind: 'stream',
         open: (emit) => {
@@ -108,7 +134,7 @@ export async function dispatch(request: Request, context: DispatchContext): Prom
           if (!backlog.ok) return { reply: fromResult(id, backlog), unsubscribe: null };
           const following = handler.followLogs(args.name, emit);
           if (!following.ok) return { reply: fromResult(id, following), unsubscribe: null };
-          return { reply: replyOk(id, { lines: backlog.value }), unsubscribe: following.value };
+          return { reply: replyOk(id, logsResult(backlog.value, context.maxReplyBytes)), unsubscribe: following.value };
         },
       };
     }

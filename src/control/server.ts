@@ -12,19 +12,46 @@ import { Connection, refuseSocket, type ConnectionLimits, type ControlNotice } f
 
 export type { ControlNotice } from './connection';
 
+/**
+ * Client slots. Root and tend's own uid ("privileged") always find room: other peers —
+ * whom `socket_allow` let in, possibly for reading only — share fewer slots, read peers
+ * fewer still, and may hold only so many followers (`wait`, `events`, `logs -f`, which
+ * are never idle, so never evicted). At the cap a newcomer replaces the longest-idle
+ * connection of its class; a privileged one replaces, failing that, the oldest
+ * connection of another peer, busy or not.
+ */
 export interface ServerLimits extends ConnectionLimits {
-  /** Open client connections; at the cap the longest-idle one is evicted, else the newcomer gets `busy`. */
+  /** Open client connections in all. */
   readonly maxClients: number;
+  /** Connections of peers other than root and tend's uid. */
+  readonly maxUnprivileged: number;
+  /** Of those, connections with read access only. */
+  readonly maxReadClients: number;
+  /** Followers (wait, events, logs -f) held by peers other than root and tend's uid. */
+  readonly maxFollowers: number;
+  /** Sockets being refused at once, each given its reason; more are closed without one. */
+  readonly maxRefusing: number;
+  /** Refusals of one uid are described once per this window; the rest are counted. */
+  readonly refusalReportMs: number;
+  /** Large replies held for all clients of other peers together; over it, `busy`. */
+  readonly maxTotalBufferedBytes: number;
 }
 
 export const DEFAULT_LIMITS: ServerLimits = {
   maxLineBytes: 64 * 1024,
   maxPending: 32,
   maxBufferedBytes: 1024 * 1024,
+  slowReaderMs: 10_000,
   idleMs: 60_000,
   batch: 64,
   lingerMs: 500,
   maxClients: 64,
+  maxUnprivileged: 48,
+  maxReadClients: 32,
+  maxFollowers: 16,
+  maxRefusing: 16,
+  refusalReportMs: 10_000,
+  maxTotalBufferedBytes: 16 * 1024 * 1024,
 };
 
 export interface ControlServerOptions {
@@ -195,10 +222,48 @@ export async function listenControl(options: ControlServerOptions): Promise<List
   return { ok: true, server: new ListeningServer(net, path, mode, limits, options, credentials) };
 }
 
+/**
+ * Refusals, one log line per uid per window: the first is described, the rest of the
+ * window is counted and summed up in one line when it ends (a connect flood made one
+ * WARN line per attempt: 48,000 in 12 s).
+ */
+class RefusalLog {
+  private readonly windows = new Map<string, { count: number; peer: string; timer: NodeJS.Timeout }>();
+
+  constructor(private readonly windowMs: number, private readonly notice: (notice: ControlNotice) => void) {}
+
+  report(key: string, notice: ControlNotice & { kind: 'refused' | 'busy' }, peerUid: string): void {
+    const open = this.windows.get(key);
+    if (open !== undefined) {
+      open.count += 1;
+      return;
+    }
+    this.notice(notice);
+    const timer = setTimeout(() => {
+      const window = this.windows.get(key);
+      this.windows.delete(key);
+      if (window !== undefined && window.count > 0) {
+        const seconds = Math.max(1, Math.round(this.windowMs / 1000));
+        this.notice({ ...notice, peer: window.peer, message: `${window.count} more ${window.count === 1 ? 'connection' : 'connections'} from it ${notice.kind === 'busy' ? 'turned away (busy)' : 'refused'} in the last ${seconds}s` });
+      }
+    }, this.windowMs);
+    timer.unref();
+    this.windows.set(key, { count: 0, peer: peerUid, timer });
+  }
+
+  clear(): void {
+    for (const window of this.windows.values()) clearTimeout(window.timer);
+    this.windows.clear();
+  }
+}
+
 class ListeningServer implements ControlServer {
   private readonly connections = new Set<Connection>();
   /** Every open socket, accepted or being refused: bounded, so a connect flood cannot exhaust fds. */
   private readonly sockets = new Set<Socket>();
+  /** Sockets being refused, each lingering to deliver its reason. */
+  private readonly refusing = new Set<Socket>();
+  private readonly refusals: RefusalLog;
   private closed: Promise<void> | null = null;
   private readonly ownUid: number;
   private readonly accounts: () => Accounts;
@@ -221,6 +286,7 @@ class ListeningServer implements ControlServer {
         // A logging hook must not take the socket down.
       }
     };
+    this.refusals = new RefusalLog(limits.refusalReportMs, this.notice);
     // accept() errors (EMFILE, ENFILE) arrive here; without a listener they would crash tend.
     net.on('error', (error) => this.notice({ kind: 'server_error', error }));
     net.on('connection', (socket) => this.accept(socket));
@@ -231,34 +297,40 @@ class ListeningServer implements ControlServer {
   }
 
   private accept(socket: Socket): void {
-    if (this.closed !== null || this.sockets.size >= this.limits.maxClients * 2) {
+    if (this.closed !== null) {
+      socket.destroy();
+      return;
+    }
+    socket.on('error', () => {});
+    // Who it is comes first (one getsockopt): root and tend's uid are never turned away
+    // because others flood the socket.
+    let peer: PeerCredentials;
+    try {
+      peer = this.credentials(socket);
+    } catch (error) {
+      const message = `cannot read the peer's credentials (${error instanceof Error ? error.message : String(error)})`;
+      this.refuse(socket, 'unknown', 'unknown peer', 'forbidden', message);
+      return;
+    }
+    const privileged = peer.uid === 0 || peer.uid === this.ownUid;
+    if (!privileged && this.sockets.size >= this.limits.maxClients * 2) {
       socket.destroy();
       return;
     }
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
 
-    let peer: PeerCredentials;
-    try {
-      peer = this.credentials(socket);
-    } catch (error) {
-      const message = `cannot read the peer's credentials (${error instanceof Error ? error.message : String(error)})`;
-      this.notice({ kind: 'refused', peer: 'unknown peer', message });
-      refuseSocket(socket, 'forbidden', message, this.limits.lingerMs);
-      return;
-    }
-    const accounts = peer.uid === 0 || peer.uid === this.ownUid ? null : this.accounts();
+    const accounts = privileged ? null : this.accounts();
     const who = `${accounts === null ? `uid ${peer.uid}` : describePeer(peer, accounts)} pid ${peer.pid}`;
+    const uid = accounts === null ? `uid ${peer.uid}` : describePeer(peer, accounts);
     const decision = decideAccess(peer, this.ownUid, this.options.allow, accounts ?? NO_ACCOUNTS);
     if (!decision.ok) {
-      this.notice({ kind: 'refused', peer: who, message: decision.message });
-      refuseSocket(socket, 'forbidden', decision.message, this.limits.lingerMs);
+      this.refuse(socket, `refused ${peer.uid}`, who, 'forbidden', decision.message, uid);
       return;
     }
-    if (this.connections.size >= this.limits.maxClients && !this.evictIdlest()) {
-      const message = `too many clients (${this.limits.maxClients}), all busy; try again`;
-      this.notice({ kind: 'busy', peer: who, message });
-      refuseSocket(socket, 'busy', message, this.limits.lingerMs);
+    const full = this.roomFor(privileged, decision.access);
+    if (full !== null) {
+      this.refuse(socket, `busy ${peer.uid}`, who, 'busy', full, uid);
       return;
     }
     const connection = new Connection(socket, peer, decision.access, decision.why, who, {
@@ -267,21 +339,84 @@ class ListeningServer implements ControlServer {
       limits: this.limits,
       notice: this.notice,
       closed: (c) => this.connections.delete(c),
-    });
+      mayFollow: (c) => this.mayFollow(c),
+      mayBuffer: (c, bytes) => this.mayBuffer(c, bytes),
+    }, privileged);
     this.connections.add(connection);
   }
 
-  /** Makes room by closing the connection that has asked nothing for longest. */
-  private evictIdlest(): boolean {
-    let idlest: Connection | null = null;
-    for (const connection of this.connections) {
-      if (connection.isIdle() && (idlest === null || connection.lastActive < idlest.lastActive)) idlest = connection;
+  /** Makes room for a newcomer of this class; null when there is room, else why not. */
+  private roomFor(privileged: boolean, access: 'read' | 'control'): string | null {
+    const { maxClients, maxUnprivileged, maxReadClients } = this.limits;
+    const busy = `too many clients (${maxClients}), all busy; try again`;
+    if (privileged) {
+      if (this.connections.size < maxClients) return null;
+      if (this.evict((c) => c.isIdle()) || this.evict((c) => !c.privileged, true)) return null;
+      return busy;
     }
-    if (idlest === null) return false;
-    this.notice({ kind: 'evicted', peer: idlest.who, idleMs: Date.now() - idlest.lastActive });
-    this.connections.delete(idlest);
-    idlest.closeWith('busy', `closed to make room for a new client (${this.limits.maxClients} at most)`);
+    let others = 0;
+    let readers = 0;
+    for (const c of this.connections) {
+      if (c.privileged) continue;
+      others += 1;
+      if (c.accessLevel === 'read') readers += 1;
+    }
+    if (access === 'read' && readers >= maxReadClients && !this.evict((c) => !c.privileged && c.accessLevel === 'read' && c.isIdle())) {
+      return `too many read-only clients (${maxReadClients}), all busy; try again`;
+    }
+    if ((others >= maxUnprivileged || this.connections.size >= maxClients) && !this.evict((c) => !c.privileged && c.isIdle())) {
+      return busy;
+    }
+    return null;
+  }
+
+  private mayFollow(connection: Connection): string | null {
+    if (connection.privileged || connection.isFollowing()) return null;
+    let followers = 0;
+    for (const c of this.connections) if (!c.privileged && c.isFollowing()) followers += 1;
+    if (followers < this.limits.maxFollowers) return null;
+    return `too many clients are following or waiting (${this.limits.maxFollowers} at most, besides root's and tend's uid's); try again later`;
+  }
+
+  private mayBuffer(connection: Connection, bytes: number): string | null {
+    if (connection.privileged) return null;
+    let total = bytes;
+    for (const c of this.connections) if (!c.privileged) total += c.buffered();
+    if (total <= this.limits.maxTotalBufferedBytes) return null;
+    return `tend holds ${Math.round(total / 1024 / 1024)} MiB of replies for clients that do not read them; try again later`;
+  }
+
+  /**
+   * Closes one connection to make room: the longest idle among those `which` selects, or
+   * (`oldest`) the one that has been there longest, busy or not.
+   */
+  private evict(which: (connection: Connection) => boolean, oldest = false): boolean {
+    let chosen: Connection | null = null;
+    for (const connection of this.connections) {
+      if (!which(connection)) continue;
+      if (oldest) {
+        chosen = connection; // a Set iterates in insertion order
+        break;
+      }
+      if (chosen === null || connection.lastActive < chosen.lastActive) chosen = connection;
+    }
+    if (chosen === null) return false;
+    this.notice({ kind: 'evicted', peer: chosen.who, idleMs: Date.now() - chosen.lastActive });
+    this.connections.delete(chosen);
+    chosen.closeWith('busy', `closed to make room for a new client (${this.limits.maxClients} at most)`);
     return true;
+  }
+
+  /** Refuses a peer: its reason if few are being refused, logged once per uid and window. */
+  private refuse(socket: Socket, key: string, who: string, code: 'forbidden' | 'busy', message: string, uid = who): void {
+    this.refusals.report(key, { kind: code === 'busy' ? 'busy' : 'refused', peer: who, message }, uid);
+    if (this.refusing.size >= this.limits.maxRefusing) {
+      socket.destroy();
+      return;
+    }
+    this.refusing.add(socket);
+    socket.once('close', () => this.refusing.delete(socket));
+    refuseSocket(socket, code, message, this.limits.lingerMs);
   }
 
   close(): Promise<void> {
@@ -289,6 +424,7 @@ class ListeningServer implements ControlServer {
       // net.Server.close() stops accepting, resolves once every socket is gone, and
       // (libuv) unlinks the socket file.
       this.net.close(() => resolve());
+      this.refusals.clear();
       for (const connection of this.connections) connection.shutdown();
       for (const socket of this.sockets) {
         socket.end();

@@ -1,7 +1,7 @@
 // The optional HTTP endpoint (settings.http, SPEC §7): /healthz, /readyz, /metrics and
 // /status. It reads snapshots through a provider and never reaches into a service.
 import { createServer, type Server, type ServerResponse } from 'node:http';
-import { isIP } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import type { HealthDocument, StatusDocument } from '../control/api';
 
 export interface HttpProvider {
@@ -15,7 +15,23 @@ export interface HttpOptions {
   readonly port: number;
   /** Serve /status on a non-loopback listener too. */
   readonly statusOnAnyAddress: boolean;
+  /** For tests; default HTTP_MAX_CONNECTIONS. */
+  readonly maxConnections?: number;
+  /** For tests; default HTTP_IDLE_TIMEOUT_MS. */
+  readonly idleTimeoutMs?: number;
 }
+
+/**
+ * The listener is unauthenticated and often on 0.0.0.0 (Kubernetes probes), so whoever
+ * can reach the pod can open connections: each holds one of tend's descriptors, which
+ * services need too (a 1024-fd tend flooded with idle connects could not restart anything:
+ * EMFILE). Probes are a few short requests, so: at most this many connections; a newcomer
+ * beyond it replaces the oldest connection with no request in progress (a flood then
+ * churns its own sockets and a real probe still gets in), or is closed when all are busy.
+ */
+export const HTTP_MAX_CONNECTIONS = 64;
+/** A connection with no traffic for this long is closed (Node's own check runs every 30 s). */
+export const HTTP_IDLE_TIMEOUT_MS = 5000;
 
 export function isLoopback(host: string): boolean {
   if (host === 'localhost') return true;
@@ -26,6 +42,31 @@ export function isLoopback(host: string): boolean {
 function send(response: ServerResponse, status: number, type: string, body: string): void {
   response.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
   response.end(body);
+}
+
+/** Connections in order of arrival; a request in progress makes one busy. */
+function limitConnections(server: Server, max: number): void {
+  const open = new Set<Socket>();
+  const busy = new WeakMap<Socket, number>();
+  server.on('connection', (socket: Socket) => {
+    open.add(socket);
+    socket.once('close', () => open.delete(socket));
+    if (open.size <= max) return;
+    let victim: Socket = socket;
+    for (const candidate of open) {
+      if ((busy.get(candidate) ?? 0) === 0 && candidate !== socket) {
+        victim = candidate;
+        break;
+      }
+    }
+    open.delete(victim);
+    victim.destroy();
+  });
+  server.on('request', (request: { socket: Socket }, response: ServerResponse) => {
+    const socket = request.socket;
+    busy.set(socket, (busy.get(socket) ?? 0) + 1);
+    response.once('close', () => busy.set(socket, (busy.get(socket) ?? 1) - 1));
+  });
 }
 
 export type HttpStart = { ok: true; server: Server; close: () => Promise<void> } | { ok: false; message: string };
@@ -67,9 +108,14 @@ export function startHttp(options: HttpOptions, provider: HttpProvider): Promise
     }
   });
   // Probes are short; a slow client must not hold sockets for long.
-  server.headersTimeout = 5000;
+  const idle = options.idleTimeoutMs ?? HTTP_IDLE_TIMEOUT_MS;
+  server.headersTimeout = Math.min(5000, idle);
   server.requestTimeout = 10_000;
-  server.keepAliveTimeout = 5000;
+  server.keepAliveTimeout = Math.min(5000, idle);
+  // Inactivity on the socket itself, whatever the parser's state; with no 'timeout'
+  // listener on the server, Node destroys the socket.
+  server.setTimeout(idle);
+  limitConnections(server, options.maxConnections ?? HTTP_MAX_CONNECTIONS);
   return new Promise((resolve) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
       resolve({ ok: false, message: `cannot listen on http ${options.host}:${options.port}: ${error.code ?? error.message}` });

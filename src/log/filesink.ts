@@ -14,7 +14,9 @@
 //   `compress` is set; the next rotation waits for the previous compression.
 // - ENOSPC, EIO and friends are reported once per episode, the lines meanwhile are
 //   dropped and counted, and writing is retried after a pause. When it works again a
-//   'resumed' report says how many lines were lost. Nothing here throws at the caller.
+//   'resumed' report says how many lines were lost. A write the full disk cut inside a
+//   line is truncated back to the line end, so no fragment is left standing as a line.
+//   Nothing here throws at the caller.
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import { remainder } from './batch';
@@ -223,6 +225,19 @@ export class RotatingFile extends EventEmitter {
     let rest: Buffer[];
     if (written === 0) {
       rest = mending ? batch.slice(1) : batch;
+    } else if (lastByte(batch, written) !== NL && this.rotatable) {
+      // Cut inside a line. A regular file is truncated back to its last line end, so the
+      // first part of that line never stands in the file as a line of its own; the line
+      // itself is dropped (and counted) with the rest, as the disk is full.
+      const partial = written - lastLineEnd(batch, written);
+      if (await truncate(this.fd!, this.size - partial)) {
+        this.size -= partial;
+        this.midLine = false;
+        this.fail(Object.assign(new Error('no space left on device (a write was cut short)'), { code: 'ENOSPC' }), remainder(batch, written - partial));
+        return false;
+      }
+      rest = remainder(batch, written);
+      this.midLine = true;
     } else {
       rest = remainder(batch, written);
       this.midLine = lastByte(batch, written) !== NL;
@@ -350,6 +365,25 @@ function writev(fd: number, buffers: Buffer[]): Promise<number> {
   return new Promise((resolve, reject) =>
     fs.writev(fd, buffers, (error, written) => (error ? reject(error) : resolve(written))),
   );
+}
+
+/** ftruncate; false when it failed (the torn line is then mended with a newline). */
+function truncate(fd: number, length: number): Promise<boolean> {
+  return new Promise((resolve) => fs.ftruncate(fd, length, (error) => resolve(error === null || error === undefined)));
+}
+
+/** How many of the first `written` bytes of `batch` end with its last complete line. */
+function lastLineEnd(batch: readonly Buffer[], written: number): number {
+  let offset = 0;
+  let end = 0;
+  for (const buffer of batch) {
+    const within = Math.min(buffer.length, written - offset);
+    if (within <= 0) break;
+    const nl = buffer.lastIndexOf(NL, within - 1);
+    if (nl !== -1) end = offset + nl + 1;
+    offset += buffer.length;
+  }
+  return end;
 }
 
 function closeQuietly(fd: number): Promise<void> {

@@ -85,6 +85,7 @@ export const internalError = (detail: string) => `internal error: ${detail}; sto
 export const levelChanged = (from: string, to: string) => `log level changed from ${from} to ${to}`;
 export const reloadRefused = (problems: number, file: string) =>
   `reload refused: ${plural(problems, 'problem')} in ${file}; nothing changed`;
+export const reloadDuringShutdown = () => 'reload refused: tend is shutting down; nothing changed';
 export const reloaded = (file: string, summary: string) => `reloaded ${file}: ${summary}`;
 export const byHand = (what: string, names: readonly string[], pid: number) => `${what} ${names.join(', ')} (requested by pid ${pid})`;
 

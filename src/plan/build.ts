@@ -4,8 +4,9 @@
 import { resolve } from 'node:path';
 import type { LoadedManifest } from '../config/load';
 import type { ServiceConfig, SettingsConfig } from '../config/schema';
+import { joinPath } from '../config/issues';
 import type {
-  Dependency, HealthCheck, LogPlan, Plan, ProbeCheck, ReadyProbe, RestartPlan, ServicePlan, SettingsPlan,
+  CommandSpec, Dependency, HealthCheck, LogPlan, Plan, ProbeCheck, ReadyProbe, RestartPlan, ServicePlan, SettingsPlan,
 } from './types';
 import { DEFAULTS, defaultRestartPolicy } from './defaults';
 import { startWaves, stopWaves } from './graph';
@@ -13,7 +14,7 @@ import { deepFreeze } from './freeze';
 
 export function buildPlan(loaded: LoadedManifest): Plan {
   const services = Object.entries(loaded.manifest.services).map(([name, config]) =>
-    buildService(name, config, loaded.dir, loaded.env.get(name) ?? {}));
+    buildService(name, config, loaded.serviceDirs.get(name) ?? loaded.dir, loaded.env.get(name) ?? {}, loaded.shown));
   return deepFreeze({
     file: loaded.file,
     settings: buildSettings(loaded.manifest.settings ?? {}),
@@ -44,33 +45,60 @@ function buildSettings(config: SettingsConfig): SettingsPlan {
   };
 }
 
-function buildService(name: string, config: ServiceConfig, dir: string, env: Readonly<Record<string, string>>): ServicePlan {
+type Shown = ReadonlyMap<string, string>;
+
+/** A command with `shown` set when some of its words came from variables. */
+function withShown(spec: CommandSpec, path: string, shown: Shown): CommandSpec {
+  const printable = spec.shell
+    ? [...spec.argv.slice(0, 2), shown.get(path) ?? spec.argv[2]!]
+    : spec.argv.map((word, index) => shown.get(`${path}.${index}`) ?? word);
+  return printable.every((word, index) => word === spec.argv[index]) ? spec : { ...spec, shown: printable };
+}
+
+/** A URL as it may be printed: variables as `${NAME}`, a literal password as (redacted). */
+function shownUrl(url: string, path: string, shown: Shown): string {
+  return (shown.get(path) ?? url).replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@:]*):([^/@]*)@/i, (whole, user: string, password: string) =>
+    /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(password) ? whole : `${user}:(redacted)@`);
+}
+
+function buildService(name: string, config: ServiceConfig, dir: string, env: Readonly<Record<string, string>>, shown: Shown): ServicePlan {
   const d = DEFAULTS.service;
+  const at = (...keys: string[]) => joinPath(['services', name, ...keys]);
   const main = config.main ?? d.main;
   const type = config.type ?? d.type;
   return {
     name,
-    command: config.command,
+    command: withShown(config.command, at('command'), shown),
     main,
     type,
     autostart: config.autostart ?? d.autostart,
     dependsOn: dependencies(config.depends_on),
-    ready: config.ready ? readyProbe(config.ready) : null,
-    healthcheck: config.healthcheck ? healthcheck(config.healthcheck) : null,
+    ready: config.ready ? readyProbe(config.ready, at('ready'), shown) : null,
+    healthcheck: config.healthcheck ? healthcheck(config.healthcheck, at('healthcheck'), shown) : null,
     restart: restartPlan(config.restart, defaultRestartPolicy({ main, type })),
     successExitCodes: config.success_exit_codes ?? [...d.successExitCodes],
     critical: config.critical ?? d.critical,
     stopSignal: config.stop_signal ?? d.stopSignal,
-    stopCommand: config.stop_command ?? null,
+    stopCommand: config.stop_command ? withShown(config.stop_command, at('stop_command'), shown) : null,
     stopTimeout: config.stop_timeout ?? d.stopTimeout,
     user: config.user ?? null,
     group: config.group ?? null,
     cwd: config.cwd === undefined ? null : resolve(dir, config.cwd),
     stdin: config.stdin === 'inherit' ? 'inherit' : d.stdin,
     env: { ...env },
+    secretFiles: secretFiles(config.env, dir),
     schedule: config.schedule ?? null,
     log: logPlan(config.log ?? {}, dir),
   };
+}
+
+/** `env: { KEY: { file: PATH } }` entries, paths made absolute against the manifest's directory. */
+function secretFiles(config: ServiceConfig['env'], dir: string): Record<string, string> {
+  const files: Record<string, string> = {};
+  for (const [key, value] of Object.entries(config ?? {})) {
+    if (value !== null && typeof value === 'object') files[key] = resolve(dir, value.file);
+  }
+  return files;
 }
 
 function dependencies(config: ServiceConfig['depends_on']): Dependency[] {
@@ -83,25 +111,28 @@ type ProbeConfig = NonNullable<ServiceConfig['ready']>;
 type HealthConfig = NonNullable<ServiceConfig['healthcheck']>;
 
 /** The one probe kind present (the config step made sure there is exactly one). */
-function probeCheck(config: ProbeConfig | HealthConfig): ProbeCheck {
-  if (config.command) return { kind: 'command', command: config.command };
+function probeCheck(config: ProbeConfig | HealthConfig, path: string, shown: Shown): ProbeCheck {
+  if (config.command) return { kind: 'command', command: withShown(config.command, `${path}.command`, shown) };
   if (config.tcp) return { kind: 'tcp', host: config.tcp.host, port: config.tcp.port };
-  if (config.http) return { kind: 'http', url: config.http };
+  if (config.http) {
+    const printable = shownUrl(config.http, `${path}.http`, shown);
+    return printable === config.http ? { kind: 'http', url: config.http } : { kind: 'http', url: config.http, shown: printable };
+  }
   if ('log' in config && config.log !== undefined) return { kind: 'log', pattern: config.log };
   if ('notify_fd' in config && config.notify_fd !== undefined) return { kind: 'notify_fd', fd: config.notify_fd };
   throw new Error('probe without a kind reached buildPlan'); // a bug: semantics rejects it
 }
 
-function readyProbe(config: ProbeConfig): ReadyProbe {
+function readyProbe(config: ProbeConfig, path: string, shown: Shown): ReadyProbe {
   return {
-    check: probeCheck(config),
+    check: probeCheck(config, path, shown),
     interval: config.interval ?? DEFAULTS.ready.interval,
     timeout: config.timeout ?? DEFAULTS.ready.timeout,
   };
 }
 
-function healthcheck(config: HealthConfig): HealthCheck {
-  const check = probeCheck(config);
+function healthcheck(config: HealthConfig, path: string, shown: Shown): HealthCheck {
+  const check = probeCheck(config, path, shown);
   if (check.kind === 'log' || check.kind === 'notify_fd') throw new Error(`healthcheck of kind ${check.kind} reached buildPlan`);
   const d = DEFAULTS.healthcheck;
   return {

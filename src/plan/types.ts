@@ -17,13 +17,19 @@ export interface CommandSpec {
   readonly argv: readonly string[];
   /** True when the manifest gave a string; argv is then ['/bin/sh', '-c', string]. */
   readonly shell: boolean;
+  /**
+   * argv as it may be printed, when parts of it came from tend's environment: those parts
+   * written as `${NAME}` (they may be secrets). Absent when nothing was interpolated.
+   */
+  readonly shown?: readonly string[];
 }
 
 /** A check run against a service: readiness (ready:) or liveness (healthcheck:). */
 export type ProbeCheck =
   | { readonly kind: 'command'; readonly command: CommandSpec }
   | { readonly kind: 'tcp'; readonly host: string; readonly port: number }
-  | { readonly kind: 'http'; readonly url: string }
+  /** `shown`: the URL as it may be printed (variables as `${NAME}`, no literal password). */
+  | { readonly kind: 'http'; readonly url: string; readonly shown?: string }
   /** A regular expression matched against each line of the service's stdout and stderr. */
   | { readonly kind: 'log'; readonly pattern: string }
   /** s6 style: the service writes a newline to this fd when it is ready. */
@@ -103,6 +109,11 @@ export interface ServicePlan {
    * tend's environment and adds TEND_SERVICE, TEND_INSTANCE and TEND_SOCKET.
    */
   readonly env: Readonly<Record<string, string>>;
+  /**
+   * Secrets from files (`env: { KEY: { file: PATH } }`): variable → absolute path. Read at
+   * each start (src/plan/secrets.ts), put over `env`; the values never enter the plan.
+   */
+  readonly secretFiles: Readonly<Record<string, string>>;
   /** Cron expression (oneshot only), or null. */
   readonly schedule: string | null;
   readonly log: LogPlan;

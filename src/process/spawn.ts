@@ -21,6 +21,11 @@ export interface SpawnSpec {
   readonly argv: readonly string[];
   /** The service's layer (env_file + env); put over tend's own environment. */
   readonly env: Readonly<Record<string, string>>;
+  /**
+   * Secrets from files (variable → path), read right before the spawn and put over `env`
+   * by the supervisor's spawner (src/plan/secrets.ts, withSecretFiles); not read here.
+   */
+  readonly secretFiles?: Readonly<Record<string, string>>;
   readonly cwd: string | null;
   /** uid, primary gid, supplementary groups (initgroups), HOME/USER/LOGNAME unless env sets them. */
   readonly user: string | number | null;

@@ -8,10 +8,10 @@
 import { isatty } from 'node:tty';
 import { constants } from 'node:os';
 import { newInstanceId } from './instance-id';
-import { adoptEarlySignals, GUARDED_SIGNALS } from '../early-signals';
+import { subscribeSignals, type ReceivedSignal } from '../signal-intake';
 import { closeInspectorSoon } from '../inspector-guard';
 import { loadBundle } from '../bundle';
-import { assertNative, NativeUnavailableError } from '../../native/libc';
+import { assertNative, getpgid, NativeUnavailableError } from '../../native/libc';
 import { signalPidErrno } from './kill';
 import { startReaper } from './reaper';
 import { describeExit, exitCodeOf, spawnProcess, type Spawned } from './spawn';
@@ -25,39 +25,21 @@ const SWEEP_GRACE_MS = 1000;
 /** After an internal error: how long CMD has between SIGTERM and SIGKILL. */
 const STOP_GRACE_MS = 5000;
 
-/**
- * Catchable signals forwarded besides the guarded ones. Left out: SIGCHLD (the reaper's),
- * SIGPIPE (tend raises it on itself when a pipe it writes to closes: not CMD's business),
- * and the synchronous ones (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT),
- * which report tend's own faults. SIGKILL and SIGSTOP cannot be caught at all.
- */
-const EXTRA_SIGNALS: readonly NodeJS.Signals[] = [
-  'SIGALRM', 'SIGVTALRM', 'SIGPROF', 'SIGXCPU', 'SIGXFSZ', 'SIGIO', 'SIGPWR', 'SIGURG', 'SIGCONT', 'SIGSTKFLT',
-];
-
 /** Without a terminal, these would stop nothing (no job control): send SIGSTOP instead. */
-const TERMINAL_STOPS = new Set<NodeJS.Signals>(['SIGTSTP', 'SIGTTIN', 'SIGTTOU']);
+const TERMINAL_STOPS = new Set<string>(['SIGTSTP', 'SIGTTIN', 'SIGTTOU']);
 
 const ESRCH = 3;
 
 export async function runTini(command: { argv: readonly string[]; socket: string | null }): Promise<number> {
-  // Handlers first: as PID 1 a signal without a handler is dropped, and an unhandled
-  // SIGUSR1 would open Node's inspector. Signals that arrive before CMD exists wait.
-  let deliver: ((signal: NodeJS.Signals) => void) | null = null;
-  const early: NodeJS.Signals[] = [];
-  const onSignal = (signal: NodeJS.Signals): void => {
+  // Every signal tend receives is CMD's (src/signal-intake.ts: under the launcher that is
+  // every asynchronous one, real-time signals included). Those that arrive before CMD
+  // exists wait for it.
+  let deliver: ((signal: ReceivedSignal) => void) | null = null;
+  const early: ReceivedSignal[] = [];
+  subscribeSignals((signal) => {
     if (deliver === null) early.push(signal);
     else deliver(signal);
-  };
-  adoptEarlySignals(onSignal);
-  const extra = EXTRA_SIGNALS.filter((s) => constants.signals[s] !== undefined && !GUARDED_SIGNALS.includes(s));
-  for (const signal of extra) {
-    try {
-      process.on(signal, onSignal);
-    } catch {
-      // not catchable on this platform
-    }
-  }
+  });
   try {
     assertNative();
   } catch (error) {
@@ -105,12 +87,34 @@ export async function runTini(command: { argv: readonly string[]; socket: string
 
   // The exec helper makes CMD lead its own group: its pgid is its pid.
   const target = child.pid === 0 ? 0 : -child.pid;
+  let exited = false;
+  void child.exit.then(() => { exited = true; });
+  // The helper makes CMD's group (setpgid) only after its own start-up: a signal sent in
+  // between finds no group (ESRCH) although CMD is about to run. Such a signal, and every
+  // one after it (order kept), waits until the group exists or the helper has exited.
+  const waiting: ReceivedSignal[] = [];
+  let retry: NodeJS.Timeout | null = null;
+  const send = (signal: ReceivedSignal): boolean => {
+    const number = TERMINAL_STOPS.has(signal.name) && !terminal ? constants.signals.SIGSTOP : signal.number;
+    const errno = signalPidErrno(target, number);
+    if (errno === ESRCH && target < 0 && !exited) {
+      const group = getpgid(child.pid);
+      if (group !== null && group !== child.pid) return false;
+    }
+    // ESRCH otherwise: the group is gone (CMD exited): nothing to forward to.
+    if (errno !== 0 && errno !== ESRCH) process.stderr.write(`tend: cannot forward ${signal.name} to ${target}: errno ${errno}\n`);
+    return true;
+  };
+  const drain = (): void => {
+    retry = null;
+    while (waiting.length > 0 && send(waiting[0]!)) waiting.shift();
+    // The group is a few instructions of the helper away: look again in a millisecond.
+    if (waiting.length > 0) retry = setTimeout(drain, 1);
+  };
   deliver = (signal) => {
     if (target === 0) return;
-    const number = TERMINAL_STOPS.has(signal) && !terminal ? constants.signals.SIGSTOP : constants.signals[signal];
-    // ESRCH: the group is gone (CMD exited, or not started yet): nothing to forward to.
-    const errno = signalPidErrno(target, number);
-    if (errno !== 0 && errno !== ESRCH) process.stderr.write(`tend: cannot forward ${signal} to ${target}: errno ${errno}\n`);
+    waiting.push(signal);
+    if (retry === null) drain();
   };
   for (const signal of early.splice(0)) deliver(signal);
   closeInspectorSoon();
@@ -142,6 +146,7 @@ export async function runTini(command: { argv: readonly string[]; socket: string
 
   const status = await child.exit;
   clearTimeout(killTimer);
+  if (retry !== null) clearTimeout(retry);
   handler?.exited(status);
   if (closeControl !== null) {
     // Let replies to `stop --wait` / `wait --stopped`, resolved by the exit, go out first.

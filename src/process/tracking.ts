@@ -8,7 +8,7 @@
 // scan extends a table of pid+starttime → service, so a pid reused by the kernel is never
 // mistaken for the process it replaced.
 import { newInstanceId } from './instance-id';
-import { signalEveryone, signalPid } from './kill';
+import { signalEveryone, signalPid, signalStarted } from './kill';
 import { ServiceCgroups } from './cgroup';
 import { childrenOf, ProcScanner, readMarkers, readProc, type ProcEntry } from './proc';
 import type { Reaper } from './reaper';
@@ -187,6 +187,93 @@ export class ProcessTracker {
     const reached: number[] = [];
     for (const pid of this.processesOf(service)) if (send(pid, signal)) reached.push(pid);
     return reached;
+  }
+
+  /**
+   * One signal to one process (never 0 or -1); false when it is gone. A process tend
+   * started is signalled only while it is still tend's unreaped child (kill.ts), so a
+   * reused pid is never hit.
+   */
+  signalPid(pid: number, signal: number): boolean {
+    return this.reaper?.watching(pid) === true ? signalStarted(pid, signal) : send(pid, signal);
+  }
+
+  /** SIGKILL to every process the service owns, through cgroup.kill where the kernel has it. */
+  killService(service: string): number[] {
+    const pids = this.processesOf(service);
+    // Roots that have not joined the leaf yet are not reached by cgroup.kill: signalled one by one.
+    if (this.cgroups !== null) this.cgroups.kill(service);
+    for (const pid of pids) send(pid, SIGKILL);
+    return pids;
+  }
+
+  /** tend's live descendants (zombies left out). */
+  liveDescendants(): number[] {
+    return this.descendants().filter((e) => e.state !== 'Z').map((e) => e.pid);
+  }
+
+  /**
+   * The signal (then SIGCONT, unless SIGKILL) to whatever is left: as PID 1 every process in
+   * the namespace (kill -1), else tend's own descendants. Returns the pids alive just before.
+   */
+  signalLeft(signal: number, pid1: boolean): number[] {
+    const left = this.liveDescendants();
+    if (left.length === 0) return left;
+    if (pid1) {
+      // kill(-1) reaches every process but ourselves; ESRCH means there was none.
+      signalEveryone(signal);
+      if (signal !== SIGKILL) signalEveryone(SIGCONT);
+    } else {
+      for (const pid of left) {
+        send(pid, signal);
+        if (signal !== SIGKILL) send(pid, SIGCONT);
+      }
+    }
+    return left;
+  }
+
+  /**
+   * Calls `onGone` once the service (null: every descendant of tend) owns no live process —
+   * synchronously when it owns none now. Re-checks on every reaper pass, on cgroup.events of
+   * the leaf, and on a modest timer (a process that is not our child dies without telling
+   * us). `rekill`: SIGKILL every process that shows up meanwhile (one forked between a
+   * listing and a kill). Returns the function that ends the watch.
+   */
+  watchGone(service: string | null, rekill: boolean, onGone: () => void): () => void {
+    const remaining = service === null ? () => this.liveDescendants() : () => this.processesOf(service);
+    const killed = new Set<number>();
+    const cleanups: Array<() => void> = [];
+    let done = false;
+    const end = (): void => {
+      done = true;
+      for (const cleanup of cleanups.splice(0)) cleanup();
+    };
+    const check = (): void => {
+      if (done) return;
+      const left = remaining();
+      if (left.length === 0) {
+        end();
+        onGone();
+        return;
+      }
+      if (!rekill) return;
+      for (const pid of left) {
+        if (killed.has(pid)) continue;
+        killed.add(pid);
+        send(pid, SIGKILL);
+      }
+    };
+    check();
+    if (done) return () => undefined;
+    const timer = setInterval(check, STOP_RESCAN_MS);
+    cleanups.push(() => clearInterval(timer));
+    if (this.reaper !== null) cleanups.push(this.reaper.onReap(check));
+    else {
+      process.on('SIGCHLD', check);
+      cleanups.push(() => process.removeListener('SIGCHLD', check));
+    }
+    if (this.cgroups !== null) for (const leaf of service === null ? this.cgroups.services() : [service]) cleanups.push(this.cgroups.watch(leaf, check));
+    return end;
   }
 
   /**

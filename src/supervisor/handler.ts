@@ -5,28 +5,27 @@ import { byHand } from '../log/messages';
 import type { ExitStatus } from '../process/spawn';
 import {
   fail, ok,
-  type ActionOutcome, type ActionResult, type CallContext, type ControlHandler, type HealthDocument, type LastExit,
+  type ActionOutcome, type ActionResult, type CallContext, type ControlHandler, type HealthDocument, type HealthName, type LastExit,
   type LogLine, type ProcessInfo, type ReloadSummary, type Result, type ServiceStatus, type ShutdownResult,
   type SignalResult, type StatusDocument, type TendEvent, type Unsubscribe, type WaitCondition, type WaitResult,
 } from '../control/api';
-import { isUp, isSettled, pidOf } from './state';
+import { isUp, isSettled, pidOf, stateName } from './state';
 import { waitFor } from '../control/wait';
-import type { Supervisor, SupervisorEvent } from './supervisor';
-import type { ServiceRunner } from './service';
+import type { SupervisorLoop, SupervisorEvent } from './loop';
+import { reasonOf, type ServiceRecord } from './core';
 
 export interface HandlerDeps {
-  readonly supervisor: Supervisor;
+  readonly supervisor: SupervisorLoop;
   readonly tracker: {
     processesOf(service: string): number[];
     orphans(): number[];
-    signalService(service: string, signal: number): number[];
     describe?(pid: number): { command: string | null; escaped: boolean } | null;
   };
   readonly logs: {
     recent(service: string, lines: number | null): readonly LogLine[];
     follow(service: string, listener: (line: LogLine) => void): Unsubscribe;
   };
-  readonly reload: () => Promise<{ ok: true; summary: ReloadSummary } | { ok: false; problems: string[] }>;
+  readonly reload: () => Promise<{ ok: true; summary: ReloadSummary } | { ok: false; problems: string[]; shuttingDown?: boolean }>;
   readonly log: { info(message: string): void };
 }
 
@@ -42,28 +41,16 @@ export function lastExitOf(exit: ExitStatus | null): LastExit | null {
   }
 }
 
-function reasonOf(runner: ServiceRunner): string | null {
-  const state = runner.state;
-  switch (state.id) {
-    case 'fatal':
-    case 'failed':
-      return state.reason;
-    case 'stopped':
-      return state.byHand ? 'stopped by hand' : null;
-    default:
-      return null;
-  }
-}
 
 /** Has the service reached what `start` waits for: ready (with a probe), completed (oneshot), else up? */
-function started(runner: ServiceRunner): boolean {
+function started(runner: ServiceRecord): boolean {
   const state = runner.state;
   if (runner.plan.type === 'oneshot') return state.id === 'completed';
   if (runner.plan.ready !== null) return state.id === 'ready';
   return state.id === 'running' || state.id === 'ready';
 }
 
-function conditionHolds(runner: ServiceRunner, until: WaitCondition): boolean {
+function conditionHolds(runner: ServiceRecord, until: WaitCondition): boolean {
   switch (until) {
     case 'running':
       return (isUp(runner.state) && runner.state.id !== 'starting') || runner.state.id === 'completed';
@@ -75,13 +62,23 @@ function conditionHolds(runner: ServiceRunner, until: WaitCondition): boolean {
 }
 
 /** The condition can no longer be met without a new command. */
-function conditionLost(runner: ServiceRunner, until: WaitCondition): string | null {
+function conditionLost(runner: ServiceRecord, until: WaitCondition): string | null {
   if (until === 'stopped') return null;
   const state = runner.state;
-  if (state.id === 'fatal' || state.id === 'failed') return `${runner.name} is ${state.id}: ${state.reason}`;
-  if (state.id === 'exited') return `${runner.name} exited (${JSON.stringify(lastExitOf(state.exit))})`;
-  if (state.id === 'stopped') return `${runner.name} is stopped`;
+  const name = runner.plan.name;
+  if (state.id === 'fatal' || state.id === 'failed') return `${name} is ${state.id}: ${state.reason}`;
+  if (state.id === 'exited') return `${name} exited (${JSON.stringify(lastExitOf(state.exit))})`;
+  if (state.id === 'stopped') return `${name} is stopped`;
   return null;
+}
+
+function shuttingDown(supervisor: SupervisorLoop): boolean {
+  const phase = supervisor.state.phase.id;
+  return phase === 'shutting-down' || phase === 'done';
+}
+
+function healthOf(runner: ServiceRecord): HealthName {
+  return runner.plan.healthcheck === null ? 'none' : runner.health?.status ?? 'none';
 }
 
 export class SupervisorHandler implements ControlHandler {
@@ -94,8 +91,12 @@ export class SupervisorHandler implements ControlHandler {
     let out: TendEvent | null = null;
     switch (event.type) {
       case 'state': {
-        const runner = this.deps.supervisor.runners.get(event.service);
-        out = { type: 'state', time: event.time, service: event.service, from: event.from, to: event.to, pid: runner === undefined ? null : pidOf(runner.state), reason: runner === undefined ? null : reasonOf(runner) };
+        // The record as it is after the step: what `tend top` shows next to the transition.
+        const runner = this.deps.supervisor.record(event.service);
+        out = {
+          type: 'state', time: event.time, service: event.service, from: event.from, to: event.to, pid: event.pid, reason: event.reason,
+          ...(runner === undefined ? {} : { restarts: runner.restarts, last_exit: lastExitOf(runner.lastExit), health: healthOf(runner) }),
+        };
         break;
       }
       case 'health':
@@ -112,34 +113,34 @@ export class SupervisorHandler implements ControlHandler {
   }
 
   private unknown(names: readonly string[]): Result<never> | null {
-    const runners = this.deps.supervisor.runners;
+    const runners = this.deps.supervisor.state.services;
     const missing = names.filter((name) => !runners.has(name));
     if (missing.length === 0) return null;
     const known = [...runners.keys()].join(', ');
     return fail('unknown_service', `unknown service${missing.length > 1 ? 's' : ''} ${missing.map((m) => `"${m}"`).join(', ')} (known: ${known})`);
   }
 
-  private serviceStatus(runner: ServiceRunner, now: number): ServiceStatus {
+  private serviceStatus(runner: ServiceRecord, now: number): ServiceStatus {
     const state = runner.state;
     const pid = pidOf(state);
-    const processes = this.deps.tracker.processesOf(runner.name);
+    const processes = this.deps.tracker.processesOf(runner.plan.name);
     const since = 'since' in state ? state.since : null;
     const info: ProcessInfo[] | undefined = this.deps.tracker.describe === undefined ? undefined
       : processes.map((p) => ({ pid: p, command: null, escaped: false, ...this.deps.tracker.describe?.(p) }));
     return {
-      name: runner.name,
+      name: runner.plan.name,
       type: runner.plan.type,
       main: runner.plan.main,
-      state: state.id,
+      state: stateName(state),
       pid,
       since,
       uptime_ms: pid !== null && runner.startedAt !== null ? now - runner.startedAt : null,
       restarts: runner.restarts,
       last_exit: lastExitOf(runner.lastExit),
-      health: runner.plan.healthcheck === null ? 'none' : runner.health ?? 'none',
+      health: healthOf(runner),
       processes,
       ...(info === undefined ? {} : { process_info: info }),
-      reason: reasonOf(runner),
+      reason: reasonOf(runner.state),
       next_start: state.id === 'backoff' ? state.until : null,
     };
   }
@@ -148,11 +149,11 @@ export class SupervisorHandler implements ControlHandler {
     const unknown = this.unknown(names);
     if (unknown !== null) return unknown;
     const now = Date.now();
-    const runners = [...this.deps.supervisor.runners.values()].filter((r) => names.length === 0 || names.includes(r.name));
+    const runners = [...this.deps.supervisor.state.services.values()].filter((r) => names.length === 0 || names.includes(r.plan.name));
     return ok({
       services: runners.map((r) => this.serviceStatus(r, now)),
       orphans: this.deps.tracker.orphans(),
-      shutting_down: this.deps.supervisor.phase === 'shutting-down' || this.deps.supervisor.phase === 'done',
+      shutting_down: shuttingDown(this.deps.supervisor),
     });
   }
 
@@ -165,40 +166,42 @@ export class SupervisorHandler implements ControlHandler {
    */
   health(): HealthDocument {
     const supervisor = this.deps.supervisor;
-    const shuttingDown = supervisor.phase === 'shutting-down' || supervisor.phase === 'done';
-    if (shuttingDown) return { healthy: false, reason: 'shutting down', shutting_down: true };
-    const main = supervisor.main;
+    if (shuttingDown(supervisor)) return { healthy: false, reason: 'shutting down', shutting_down: true };
+    const core = supervisor.state;
+    const main = core.plan.main === null ? null : core.services.get(core.plan.main) ?? null;
     if (main !== null && !started(main)) {
-      return { healthy: false, reason: `main ${main.name} is ${main.state.id}`, shutting_down: false };
+      return { healthy: false, reason: `main ${main.plan.name} is ${stateName(main.state)}`, shutting_down: false };
     }
-    if (main !== null && main.health === 'unhealthy') {
-      return { healthy: false, reason: `main ${main.name} is unhealthy (its healthcheck fails)`, shutting_down: false };
+    if (main !== null && main.health?.status === 'unhealthy') {
+      return { healthy: false, reason: `main ${main.plan.name} is unhealthy (its healthcheck fails)`, shutting_down: false };
     }
-    for (const runner of supervisor.runners.values()) {
+    for (const runner of core.services.values()) {
       if (runner.plan.ready === null || runner.plan.type === 'oneshot' || !runner.plan.autostart) continue;
       if (runner.state.id === 'stopped' && runner.state.byHand) continue;
-      if (runner.state.id !== 'ready') return { healthy: false, reason: `${runner.name} is not ready (${runner.state.id})`, shutting_down: false };
-      if (runner.health === 'unhealthy') return { healthy: false, reason: `${runner.name} is unhealthy (its healthcheck fails)`, shutting_down: false };
+      if (runner.state.id !== 'ready') return { healthy: false, reason: `${runner.plan.name} is not ready (${stateName(runner.state)})`, shutting_down: false };
+      if (runner.health?.status === 'unhealthy') return { healthy: false, reason: `${runner.plan.name} is unhealthy (its healthcheck fails)`, shutting_down: false };
     }
-    return { healthy: true, reason: main === null ? 'all ready probes pass' : `main ${main.name} is ${main.state.id}`, shutting_down: false };
+    return { healthy: true, reason: main === null ? 'all ready probes pass' : `main ${main.plan.name} is ${stateName(main.state)}`, shutting_down: false };
   }
 
   private outcomes(names: readonly string[], before: Map<string, string>): ActionResult {
-    const runners = this.deps.supervisor.runners;
     const services: ActionOutcome[] = names.map((name) => {
-      const state = runners.get(name)?.state.id ?? 'stopped';
+      const record = this.deps.supervisor.record(name);
+      const state = record === undefined ? 'stopped' : stateName(record.state);
       return { name, state, changed: before.get(name) !== state };
     });
     return { services };
   }
 
   private snapshot(names: readonly string[]): Map<string, string> {
-    return new Map(names.map((n) => [n, this.deps.supervisor.runners.get(n)?.state.id ?? 'stopped']));
+    return new Map(names.map((n) => {
+      const record = this.deps.supervisor.record(n);
+      return [n, record === undefined ? 'stopped' : stateName(record.state)];
+    }));
   }
 
   private refuseWhileShuttingDown(): Result<never> | null {
-    const phase = this.deps.supervisor.phase;
-    return phase === 'shutting-down' || phase === 'done' ? fail('shutting_down', 'tend is shutting down') : null;
+    return shuttingDown(this.deps.supervisor) ? fail('shutting_down', 'tend is shutting down') : null;
   }
 
   async start(names: readonly string[], options: { readonly wait: boolean }, context: CallContext): Promise<Result<ActionResult>> {
@@ -206,7 +209,7 @@ export class SupervisorHandler implements ControlHandler {
     if (refused !== null) return refused;
     const before = this.snapshot(names);
     this.deps.log.info(byHand('start', names, context.caller.pid));
-    await this.deps.supervisor.startByHand(names);
+    this.deps.supervisor.submit({ kind: 'start', names });
     if (options.wait) {
       for (const name of names) {
         const waited = await this.wait(name, 'ready', context);
@@ -220,17 +223,17 @@ export class SupervisorHandler implements ControlHandler {
     const refused = this.unknown(names);
     if (refused !== null) return refused;
     const supervisor = this.deps.supervisor;
-    const main = supervisor.main;
-    if (main !== null && names.includes(main.name)) {
+    const main = supervisor.state.plan.main;
+    if (main !== null && names.includes(main)) {
       // Stopping main ends the container: it is the ordered shutdown (SPEC §1).
       this.shutdown(context);
-      if (options.wait) await this.wait(main.name, 'stopped', context);
-      return ok({ services: names.map((name) => ({ name, state: supervisor.runners.get(name)?.state.id ?? 'stopped', changed: true })) });
+      if (options.wait) await this.wait(main, 'stopped', context);
+      return ok({ services: this.outcomes(names, new Map()).services.map((outcome) => ({ ...outcome, changed: true })) });
     }
     const before = this.snapshot(names);
     this.deps.log.info(byHand('stop', names, context.caller.pid));
-    const stopping = supervisor.stopByHand(names);
-    if (options.wait) await stopping;
+    supervisor.submit({ kind: 'stop', names });
+    if (options.wait) await Promise.all(names.map((name) => supervisor.stopped(name)));
     return ok(this.outcomes(names, before));
   }
 
@@ -239,9 +242,10 @@ export class SupervisorHandler implements ControlHandler {
     if (refused !== null) return refused;
     const before = this.snapshot(names);
     this.deps.log.info(byHand('restart', names, context.caller.pid));
-    const restarting = this.deps.supervisor.restartByHand(names);
+    const supervisor = this.deps.supervisor;
+    supervisor.submit({ kind: 'restart', names });
     if (options.wait) {
-      await restarting;
+      await Promise.all(names.map((name) => supervisor.stopped(name)));
       for (const name of names) {
         const waited = await this.wait(name, 'ready', context);
         if (!waited.ok) return waited.reason === 'failed' ? fail('failed', `${name} did not come back: ${waited.message}`) : waited;
@@ -254,32 +258,17 @@ export class SupervisorHandler implements ControlHandler {
   signal(name: string, signal: number, options: { readonly mainOnly: boolean }): Result<SignalResult> {
     const refused = this.unknown([name]);
     if (refused !== null) return refused;
-    const runner = this.deps.supervisor.runners.get(name)!;
-    let pids: number[];
-    if (options.mainOnly) {
-      const pid = pidOf(runner.state);
-      pids = [];
-      if (pid !== null) {
-        try {
-          process.kill(pid, signal);
-          pids.push(pid);
-        } catch {
-          // it exited meanwhile: delivered to nobody
-        }
-      }
-    } else {
-      pids = this.deps.tracker.signalService(name, signal);
-    }
-    return ok({ name, signal: signalName(signal), pids });
+    const reply = this.deps.supervisor.submit({ kind: 'signal', name, signal, mainOnly: options.mainOnly });
+    return ok({ name, signal: signalName(signal), pids: [...reply.pids] });
   }
 
   wait(name: string, until: WaitCondition, context: CallContext): Promise<Result<WaitResult>> {
     const refused = this.unknown([name]);
     if (refused !== null) return Promise.resolve(refused);
     const check = (): Result<WaitResult> | null => {
-      const runner = this.deps.supervisor.runners.get(name);
+      const runner = this.deps.supervisor.record(name);
       if (runner === undefined) return fail('unknown_service', `${name} was removed by a reload`);
-      if (conditionHolds(runner, until)) return ok({ name, state: runner.state.id });
+      if (conditionHolds(runner, until)) return ok({ name, state: stateName(runner.state) });
       // A service waiting in `starting` for a start by hand has not lost anything yet.
       const lost = conditionLost(runner, until);
       return lost === null ? null : fail('failed', lost);
@@ -303,14 +292,15 @@ export class SupervisorHandler implements ControlHandler {
     if (refused !== null) return refused;
     this.deps.log.info(`reload requested by pid ${context.caller.pid}`);
     const result = await this.deps.reload();
+    if (!result.ok && result.shuttingDown === true) return fail('shutting_down', 'tend is shutting down');
     if (!result.ok) return fail('invalid_manifest', `the manifest has ${result.problems.length} problem(s); nothing changed`, result.problems);
     return ok(result.summary);
   }
 
   shutdown(context: CallContext): Result<ShutdownResult> {
     const supervisor = this.deps.supervisor;
-    const already = supervisor.phase === 'shutting-down' || supervisor.phase === 'done';
-    if (!already) void supervisor.shutdown(`requested over the control socket by pid ${context.caller.pid}`, true);
+    const already = shuttingDown(supervisor);
+    if (!already) supervisor.submit({ kind: 'shutdown', how: 'ordered', reason: `requested over the control socket by pid ${context.caller.pid}`, requested: true });
     return ok({ already });
   }
 

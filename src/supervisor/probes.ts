@@ -1,9 +1,16 @@
-// Readiness and liveness checks. A check is one attempt with a timeout; a watch runs
-// attempts on a timer. Nothing here decides what a result means for the service: the
-// watches report to callbacks and the service runner acts.
+// Readiness and liveness checks. A check is one attempt with a timeout; the runner runs
+// attempts on the loop's clock. Nothing here decides what a result means for the
+// service: results go to the core as facts.
 import { connect } from 'node:net';
-import type { ProbeCheck, ReadyProbe, HealthCheck, ServicePlan } from '../plan/types';
+import type { ProbeCheck, ServicePlan } from '../plan/types';
 import type { SpawnSpec, Spawned } from '../process/spawn';
+import { signalGroup } from '../process/kill';
+
+const SIGKILL = 9;
+import type { Fact } from './events';
+import type { Clock, ProbeRunner, TimerHandle } from './port';
+import { compileLogPattern, type LinePattern } from '../config/pattern';
+import { shownCommand } from '../plan/redact';
 
 export type CheckResult = { readonly ok: true } | { readonly ok: false; readonly reason: string };
 
@@ -25,7 +32,7 @@ function tcpCheck(host: string, port: number, timeout: number): Promise<CheckRes
   });
 }
 
-function httpCheck(url: string, timeout: number): Promise<CheckResult> {
+function httpCheck(url: string, shown: string, timeout: number): Promise<CheckResult> {
   // node:http and node:https (TLS) are required on the first http probe, not at start-up.
   // (require, not import(): the bundle runs from a vm.Script with a code cache, where a
   // dynamic import() has no loader.)
@@ -42,10 +49,10 @@ function httpCheck(url: string, timeout: number): Promise<CheckResult> {
     const outgoing = request(url, { method: 'GET' }, (response) => {
       const status = response.statusCode ?? 0;
       response.resume();
-      done(status >= 200 && status < 400 ? OK : { ok: false, reason: `GET ${url}: HTTP ${status}` });
+      done(status >= 200 && status < 400 ? OK : { ok: false, reason: `GET ${shown}: HTTP ${status}` });
     });
-    const timer = setTimeout(() => done({ ok: false, reason: `GET ${url}: no answer within ${timeout}ms` }), timeout);
-    outgoing.once('error', (error: NodeJS.ErrnoException) => done({ ok: false, reason: `GET ${url}: ${error.code ?? error.message}` }));
+    const timer = setTimeout(() => done({ ok: false, reason: `GET ${shown}: no answer within ${timeout}ms` }), timeout);
+    outgoing.once('error', (error: NodeJS.ErrnoException) => done({ ok: false, reason: `GET ${shown}: ${error.code ?? error.message}` }));
     outgoing.end();
   });
 }
@@ -56,6 +63,7 @@ async function commandCheck(check: Extract<ProbeCheck, { kind: 'command' }>, ser
     service: service.name,
     argv: check.command.argv,
     env: service.env,
+    secretFiles: service.secretFiles,
     cwd: service.cwd,
     user: service.user,
     group: service.group,
@@ -66,17 +74,11 @@ async function commandCheck(check: Extract<ProbeCheck, { kind: 'command' }>, ser
     session: 'new',
   });
   // The check runs in its own session: a timeout kills its whole process group.
-  const timer = setTimeout(() => {
-    try {
-      process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      // Already gone: nothing to kill.
-    }
-  }, timeout);
+  const timer = setTimeout(() => signalGroup(child.pid, SIGKILL), timeout);
   const exit = await child.exit;
   clearTimeout(timer);
   if (exit.kind === 'exited' && exit.code === 0) return OK;
-  const what = check.command.shell ? check.command.argv[2] : check.command.argv.join(' ');
+  const what = shownCommand(check.command);
   switch (exit.kind) {
     case 'exited':
       return { ok: false, reason: `${what}: exit ${exit.code}` };
@@ -93,7 +95,7 @@ export function runCheck(check: ProbeCheck, service: ServicePlan, timeout: numbe
     case 'tcp':
       return tcpCheck(check.host, check.port, timeout);
     case 'http':
-      return httpCheck(check.url, timeout);
+      return httpCheck(check.url, check.shown ?? check.url, timeout);
     case 'command':
       return commandCheck(check, service, timeout, spawn);
     case 'log':
@@ -102,129 +104,97 @@ export function runCheck(check: ProbeCheck, service: ServicePlan, timeout: numbe
   }
 }
 
-export interface ReadyWatchHooks {
-  readonly onReady: () => void;
-  readonly onTimeout: (lastReason: string) => void;
-}
-
 /**
- * Waits until a freshly spawned service is ready: polls command/tcp/http checks every
- * `interval`, matches `log` against output lines, or waits for a newline on the
- * notify fd. Cancelled by the runner when the service stops or exits first.
+ * Runs the checks of one run of a service and reports every result as a fact: a ready
+ * probe until it passes (polled checks every `interval`, a `log` pattern against each
+ * output line, a newline on the notify fd), a healthcheck after `start_period` and then
+ * every `interval`. What a result means — ready, unhealthy after `retries`, a timeout —
+ * is the core's decision, not the runner's.
  */
-export class ReadyWatch {
-  private cancelled = false;
-  private timer: NodeJS.Timeout | undefined;
-  private readonly deadline: NodeJS.Timeout;
-  private lastReason = 'no check has passed yet';
-  private readonly pattern: RegExp | null;
+export function createProbeRunner(clock: Clock, spawn: Spawner): ProbeRunner {
+  interface Watch {
+    cancelled: boolean;
+    timer: TimerHandle | null;
+    pattern: LinePattern | null;
+    report: (fact: Fact) => void;
+    pid: number;
+  }
+  const watches = new Map<string, Watch>();
+  const key = (service: string, probe: 'ready' | 'health') => `${probe}\0${service}`;
 
-  constructor(
-    private readonly probe: ReadyProbe,
-    private readonly service: ServicePlan,
-    spawned: Spawned,
-    private readonly spawn: Spawner,
-    private readonly hooks: ReadyWatchHooks,
-  ) {
-    this.deadline = setTimeout(() => this.finish(() => hooks.onTimeout(this.lastReason)), probe.timeout);
-    this.pattern = probe.check.kind === 'log' ? new RegExp(probe.check.pattern) : null;
-    if (probe.check.kind === 'notify_fd') {
-      this.lastReason = `nothing written to fd ${probe.check.fd}`;
-      const notify = spawned.notify;
-      if (notify !== null) {
-        notify.on('data', (chunk: Buffer) => {
-          if (chunk.includes(10)) this.finish(hooks.onReady);
-        });
-        notify.on('error', () => undefined);
+  const stop = (service: string, probe: 'ready' | 'health'): void => {
+    const watch = watches.get(key(service, probe));
+    if (watch === undefined) return;
+    watch.cancelled = true;
+    if (watch.timer !== null) clock.clearTimer(watch.timer);
+    watches.delete(key(service, probe));
+  };
+
+  return {
+    start(probe, plan, pid, spawned, report) {
+      stop(plan.name, probe);
+      const watch: Watch = { cancelled: false, timer: null, pattern: null, report, pid };
+      watches.set(key(plan.name, probe), watch);
+      const service = plan.name;
+      const result = (outcome: CheckResult): void => {
+        if (watch.cancelled) return;
+        report(outcome.ok
+          ? { kind: 'probe-passed', service, probe, pid }
+          : { kind: 'probe-failed', service, probe, pid, reason: outcome.reason });
+      };
+      if (probe === 'ready') {
+        const ready = plan.ready;
+        if (ready === null) return;
+        const check = ready.check;
+        if (check.kind === 'notify_fd') {
+          const notify = spawned.notify;
+          if (notify !== null) {
+            notify.on('data', (chunk: Buffer) => {
+              if (chunk.includes(10) && !watch.cancelled) {
+                result(OK);
+                stop(service, probe);
+              }
+            });
+            notify.on('error', () => undefined);
+          }
+          return;
+        }
+        if (check.kind === 'log') {
+          watch.pattern = compileLogPattern(check.pattern);
+          return;
+        }
+        const attempt = async (): Promise<void> => {
+          watch.timer = null;
+          if (watch.cancelled) return;
+          const outcome = await runCheck(check, plan, Math.max(ready.interval, 1000), spawn);
+          if (watch.cancelled) return;
+          result(outcome);
+          if (!outcome.ok && !watch.cancelled) watch.timer = clock.setTimer(ready.interval, () => void attempt());
+        };
+        // The first attempt right away: a fast service should not wait a whole interval.
+        watch.timer = clock.setTimer(0, () => void attempt());
+        return;
       }
-    } else if (probe.check.kind === 'log') {
-      this.lastReason = `no output line matched /${probe.check.pattern}/`;
-    } else {
-      // The first attempt right away: a fast service should not wait a whole interval.
-      setImmediate(() => void this.attempt());
-    }
-  }
-
-  /** Fed every output line of the service, for `log` probes. */
-  line(text: string): void {
-    if (this.pattern !== null && !this.cancelled && this.pattern.test(text)) this.finish(this.hooks.onReady);
-  }
-
-  cancel(): void {
-    this.cancelled = true;
-    clearTimeout(this.deadline);
-    clearTimeout(this.timer);
-  }
-
-  private finish(then: () => void): void {
-    if (this.cancelled) return;
-    this.cancel();
-    then();
-  }
-
-  private async attempt(): Promise<void> {
-    if (this.cancelled) return;
-    const result = await runCheck(this.probe.check, this.service, Math.max(this.probe.interval, 1000), this.spawn);
-    if (this.cancelled) return;
-    if (result.ok) {
-      this.finish(this.hooks.onReady);
-      return;
-    }
-    this.lastReason = result.reason;
-    this.timer = setTimeout(() => void this.attempt(), this.probe.interval);
-  }
-}
-
-export type Health = 'starting' | 'healthy' | 'unhealthy';
-
-export interface HealthWatchHooks {
-  readonly onChange: (health: Health, reason: string | null) => void;
-  /** `retries` consecutive failures: the service is unhealthy. */
-  readonly onUnhealthy: (reason: string) => void;
-}
-
-/** Liveness: after `start_period`, a check every `interval`; `retries` failures in a row → unhealthy. */
-export class HealthWatch {
-  private cancelled = false;
-  private timer: NodeJS.Timeout | undefined;
-  private failures = 0;
-  health: Health = 'starting';
-
-  constructor(
-    private readonly check: HealthCheck,
-    private readonly service: ServicePlan,
-    private readonly spawn: Spawner,
-    private readonly hooks: HealthWatchHooks,
-  ) {
-    this.timer = setTimeout(() => void this.attempt(), check.startPeriod || check.interval);
-  }
-
-  cancel(): void {
-    this.cancelled = true;
-    clearTimeout(this.timer);
-  }
-
-  private async attempt(): Promise<void> {
-    if (this.cancelled) return;
-    const result = await runCheck(this.check.check, this.service, this.check.timeout, this.spawn);
-    if (this.cancelled) return;
-    if (result.ok) {
-      this.failures = 0;
-      if (this.health !== 'healthy') {
-        this.health = 'healthy';
-        this.hooks.onChange('healthy', null);
+      const health = plan.healthcheck;
+      if (health === null) return;
+      const attempt = async (): Promise<void> => {
+        watch.timer = null;
+        if (watch.cancelled) return;
+        const outcome = await runCheck(health.check, plan, health.timeout, spawn);
+        if (watch.cancelled) return;
+        result(outcome);
+        if (!watch.cancelled) watch.timer = clock.setTimer(health.interval, () => void attempt());
+      };
+      watch.timer = clock.setTimer(health.startPeriod || health.interval, () => void attempt());
+    },
+    stop,
+    line(service, text) {
+      const watch = watches.get(key(service, 'ready'));
+      if (watch === undefined || watch.pattern === null || watch.cancelled) return;
+      if (watch.pattern.test(text)) {
+        watch.report({ kind: 'probe-passed', service, probe: 'ready', pid: watch.pid });
+        stop(service, 'ready');
       }
-    } else {
-      this.failures += 1;
-      if (this.failures >= this.check.retries && this.health !== 'unhealthy') {
-        this.health = 'unhealthy';
-        this.hooks.onChange('unhealthy', result.reason);
-        // The runner restarts the service (cancelling this watch) or, with restart
-        // `never`, leaves it running; then checks go on and may find it healthy again.
-        this.hooks.onUnhealthy(result.reason);
-        if (this.cancelled) return;
-      }
-    }
-    this.timer = setTimeout(() => void this.attempt(), this.check.interval);
-  }
+    },
+  };
 }

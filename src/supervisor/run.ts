@@ -5,15 +5,19 @@
 import { newInstanceId } from '../process/instance-id';
 import { loadPlan, resolveManifestPath, formatIssue } from '../plan';
 import type { Plan, LogLevel } from '../plan/types';
-import { adoptEarlySignals } from '../early-signals';
+import { subscribeSignals, type ReceivedSignal } from '../signal-intake';
+import { withSecretFiles } from '../plan/secrets';
 import { closeInspectorSoon } from '../inspector-guard';
 import { assertNative, NativeUnavailableError } from '../../native/libc';
 import { spawnProcess, type SpawnSpec } from '../process/spawn';
 import { startReaper } from '../process/reaper';
 import { ProcessTracker } from '../process/tracking';
-import { signalNumber } from '../process/signals';
 import type { ReloadSummary } from '../control/api';
-import { Supervisor } from './supervisor';
+import { SupervisorLoop } from './loop';
+import { pidOf } from './state';
+import { createProbeRunner } from './probes';
+import { Scheduler } from './schedule';
+import { SYSTEM_CLOCK, type ProcessPort } from './port';
 import { createServiceLogs } from './logs';
 import { openEdges, type Edges } from './edges';
 import { EXIT_INTERNAL } from './exit-code';
@@ -81,36 +85,39 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
   const instance = newInstanceId();
   const reaper = startReaper();
   const tracker = new ProcessTracker({ tracking: plan.settings.tracking, instance, reaper });
-  const spawn = (spec: SpawnSpec) => spawnProcess(spec, { instance, socket: process.env.TEND_SOCKET ?? null });
+  // Every spawn of a service's command, stop command or probe reads its secret files first.
+  const spawn = withSecretFiles((spec: SpawnSpec) => spawnProcess(spec, { instance, socket: process.env.TEND_SOCKET ?? null }));
 
-  let edges: Edges | null = null;
-  const supervisor = new Supervisor(plan, {
+  // The process layer as the supervisor sees it: primitives, no policy.
+  const pid1 = process.pid === 1;
+  const port: ProcessPort = {
     spawn,
-    tracker,
-    attachOutput: (service, spawned, onLine) => logs.attach(service, spawned, onLine),
-    log,
-    now: () => Date.now(),
+    leafFor: (service) => tracker.leafFor(service),
+    noteSpawned: (service, pid) => tracker.noteSpawned(service, pid),
+    processesOf: (service) => tracker.processesOf(service),
+    orphans: () => tracker.orphans(),
+    signalService: (service, signal) => tracker.signalService(service, signal),
+    signalPid: (pid, signal) => tracker.signalPid(pid, signal),
+    killService: (service) => tracker.killService(service),
+    sweep: (signal) => tracker.signalLeft(signal, pid1),
+    watchGone: (service, rekill, onGone) => tracker.watchGone(service, rekill, onGone),
+    release: (service) => tracker.release(service),
+    reapNow: () => void reaper.reapNow(),
+  };
+  let edges: Edges | null = null;
+  const scheduler = new Scheduler(log);
+  const supervisor = new SupervisorLoop(plan, {
+    port,
+    clock: SYSTEM_CLOCK,
     random: Math.random,
-    killEverything: () => {
-      for (const name of supervisor.runners.keys()) tracker.signalService(name, 9);
-      for (const pid of tracker.orphans()) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // gone already
-        }
-      }
-    },
-    sweep: async (grace) => {
-      const swept = await tracker.sweep({ pid1: process.pid === 1, grace });
-      if (swept.terminated.length > 0 || swept.killed.length > 0) {
-        log.warn(say.swept(swept.terminated.length, swept.killed));
-      }
-    },
-    onEvent: (event) => edges?.handler.publish(event),
+    log,
+    probes: createProbeRunner(SYSTEM_CLOCK, spawn),
+    schedule: (service, expression, fire) => scheduler.add(service, expression, fire),
+    attachOutput: (service, spawned, onLine) => logs.attach(service, spawned, onLine),
   });
+  supervisor.subscribe((event) => edges?.handler.publish(event));
 
-  const reload = async (): Promise<{ ok: true; summary: ReloadSummary } | { ok: false; problems: string[] }> => {
+  const reload = async (): Promise<{ ok: true; summary: ReloadSummary } | { ok: false; problems: string[]; shuttingDown?: boolean }> => {
     const file = plan.file;
     if (file === null) return { ok: false, problems: ['no manifest to reload'] };
     const next = await load(file);
@@ -121,8 +128,11 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     }
     for (const warning of next.warnings) log.warn(warning);
     const previousLevel = plan.settings.logLevel;
-    const diff = supervisor.applyReload(next.plan);
-    plan = supervisor.plan;
+    const reply = supervisor.submit({ kind: 'reload', plan: next.plan });
+    // Refused by the core: a shutdown began while the manifest was read.
+    if (reply.kind !== 'reloaded') return { ok: false, problems: [], shuttingDown: true };
+    const diff = reply.diff;
+    plan = supervisor.state.plan;
     logs.update(plan);
     if (diff.logLevel !== null) {
       log.info(say.levelChanged(previousLevel, diff.logLevel));
@@ -151,16 +161,21 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
   edges = opened.edges;
   const control = opened.edges;
 
-  // 5. Signals (SPEC §3): the stub queued whatever came meanwhile; now they take effect.
+  // 5. Signals (SPEC §3): whatever came since start-up waited; now it takes effect.
   let terminations = 0;
-  adoptEarlySignals((signal) => {
-    switch (signal) {
+  subscribeSignals((signal: ReceivedSignal) => {
+    switch (signal.name) {
       case 'SIGTERM':
       case 'SIGINT':
       case 'SIGQUIT':
+      // systemd's "halt": images made for systemd declare STOPSIGNAL SIGRTMIN+3, and a
+      // `docker stop` of one sends it to tend instead of SIGTERM. It means what SIGTERM
+      // means to tend — stop everything in order — so it is handled as SIGTERM, not
+      // forwarded: tend, not the main service, owns the shutdown.
+      case 'SIGRTMIN+3':
         terminations += 1;
-        if (terminations === 1) void supervisor.shutdown(`received ${signal}`, true);
-        else supervisor.forceKill();
+        if (terminations === 1) supervisor.submit({ kind: 'shutdown', how: 'ordered', reason: `received ${signal.name}`, requested: true });
+        else supervisor.submit({ kind: 'shutdown', how: 'at-once' });
         return;
       case 'SIGHUP':
         void reload();
@@ -168,24 +183,21 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
       case 'SIGUSR1':
       case 'SIGUSR2':
       case 'SIGWINCH': {
-        const pid = supervisor.main === null ? null : mainPid(supervisor);
-        if (pid !== null) {
-          try {
-            process.kill(pid, signalNumber(signal) ?? signal);
-          } catch {
-            // main just exited: nothing to forward to
-          }
-        }
+        const main = supervisor.state.plan.main;
+        if (main !== null) supervisor.submit({ kind: 'signal', name: main, signal: signal.number, mainOnly: true });
         return;
       }
       default:
-        return; // SIGTTIN, SIGTTOU, SIGTSTP: ignored, an init does not stop
+        // SIGTTIN, SIGTTOU, SIGTSTP: ignored, an init does not stop. The rest (SIGALRM,
+        // SIGPWR, other real-time signals...) mean nothing to tend: ignored, where their
+        // default action would have ended it and orphaned the services.
+        return;
     }
   });
 
   // 6. Never die silently: an internal error still shuts down in order, then exits 70.
-  process.on('uncaughtException', (error) => supervisor.fail(error));
-  process.on('unhandledRejection', (error) => supervisor.fail(error));
+  process.on('uncaughtException', (error) => supervisor.fault(error));
+  process.on('unhandledRejection', (error) => supervisor.fault(error));
 
   log.info(say.tendStarting(pkg.version, plan.services.length, plan.file ?? 'the command line', process.pid, control.socketPath));
   supervisor.start();
@@ -198,11 +210,4 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
   log.info(say.exiting(code));
   await logs.flush();
   return code;
-}
-
-function mainPid(supervisor: Supervisor): number | null {
-  const main = supervisor.main;
-  if (main === null) return null;
-  const state = main.state;
-  return state.id === 'running' || state.id === 'ready' || state.id === 'starting' || state.id === 'stopping' ? state.pid : null;
 }

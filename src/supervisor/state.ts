@@ -1,10 +1,11 @@
-// A service's lifecycle as a discriminated union. Each state carries only the data
-// that is valid in it; the table of allowed transitions is the single authority on
-// what may follow what, and the supervisor refuses (and logs) anything else.
+// A service's lifecycle as a discriminated union. Each state carries only the data that
+// is valid in it — a pid only where a process exists — and the table of allowed
+// transitions is the single authority on what may follow what: the core changes a
+// service's state only through it, and refuses (and logs) anything else.
 import type { ExitStatus } from '../process/spawn';
 
-/** The state names are part of the control API (SPEC §4). */
-export type StateId =
+/** The state names of the control API (`tend status`, `tend events`, /metrics). */
+export type StateName =
   | 'stopped'
   | 'starting'
   | 'running'
@@ -19,53 +20,115 @@ export type StateId =
 /** Why a service is stopping; decides what follows `stopping`. */
 export type StopIntent = 'stop' | 'restart' | 'shutdown' | 'unhealthy' | 'not-ready';
 
+/**
+ * How far a stop has gone. The stop signal goes out (or stop_command runs), SIGKILL
+ * follows at stop_timeout, and 2 s after the SIGKILL the stop counts as done whatever
+ * is left (a process stuck in the kernel).
+ */
+export type StopStep =
+  /** stop_command runs; whether the stop signal follows depends on its exit. */
+  | { readonly id: 'command' }
+  /** The stop signal went out (null: stop_command did the asking); SIGKILL at stop_timeout. */
+  | { readonly id: 'grace'; readonly signal: number | null }
+  /** SIGKILL went out; whatever is left 2 s later is given up on. */
+  | { readonly id: 'killing'; readonly signal: number | null }
+  /** Every process the service owned is gone (or given up on as stuck). */
+  | { readonly id: 'gone' };
+
 export type ServiceState =
   /** Not running. `byHand`: stopped by `tend stop` — stays down until started by hand. */
   | { readonly id: 'stopped'; readonly byHand: boolean }
-  /** Waiting for dependencies (pid null), or spawned and waiting for its ready probe. */
-  | { readonly id: 'starting'; readonly pid: number | null; readonly since: number }
+  /** Wants to run; waits for its dependencies. */
+  | { readonly id: 'queued'; readonly since: number }
+  /** Dependencies met; stopping what its previous run left behind before it spawns. */
+  | { readonly id: 'clearing'; readonly since: number; readonly step: StopStep }
+  /** Asked the process layer to spawn it; the pid (or the failure) is the next fact. */
+  | { readonly id: 'spawning'; readonly since: number }
+  /** Spawned, waiting for its ready probe; `lastReason`: why the last check failed. */
+  | { readonly id: 'starting'; readonly pid: number; readonly since: number; readonly lastReason: string }
   | { readonly id: 'running'; readonly pid: number; readonly since: number }
   | { readonly id: 'ready'; readonly pid: number; readonly since: number }
-  | { readonly id: 'stopping'; readonly pid: number | null; readonly since: number; readonly intent: StopIntent }
+  /** `pid`: its own process until its exit is seen; null once reaped (or when only leftovers remain). */
+  | { readonly id: 'stopping'; readonly pid: number | null; readonly since: number; readonly intent: StopIntent; readonly step: StopStep }
   | { readonly id: 'backoff'; readonly until: number; readonly delay: number }
   /** A longrun that ended and, by its policy, stays down. */
   | { readonly id: 'exited'; readonly exit: ExitStatus }
-  /** Gave up: restart limit reached, readiness never came, or it could not be run. */
+  /** Gave up: restart limit reached, or readiness never came. */
   | { readonly id: 'fatal'; readonly reason: string }
   | { readonly id: 'completed'; readonly exit: ExitStatus }
   | { readonly id: 'failed'; readonly reason: string };
 
+export type StateId = ServiceState['id'];
+
+export const STATE_IDS: readonly StateId[] = [
+  'stopped', 'queued', 'clearing', 'spawning', 'starting', 'running', 'ready', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed',
+];
+
 /**
- * Allowed transitions, from → to. `starting → starting` is the step from "waiting for
- * dependencies" to "spawned, waiting to be ready".
+ * Allowed transitions, from → to. A state that moves to itself changes only its data
+ * (a stop by hand marks `stopped` as by hand; a failed ready check updates the reason;
+ * a stop advances its step or changes its intent).
  */
 export const TRANSITIONS: Readonly<Record<StateId, readonly StateId[]>> = {
-  stopped: ['starting'],
-  starting: ['starting', 'running', 'ready', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed', 'stopped'],
-  running: ['ready', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed'],
+  // started (by hand, at boot, by a schedule or reload); or its leftovers are stopped
+  stopped: ['stopped', 'queued', 'stopping'],
+  // dependencies met (spawn, or clear leftovers first); stopped (by hand, at shutdown, a dependency that can never be met)
+  queued: ['clearing', 'spawning', 'stopped', 'stopping'],
+  // leftovers gone: spawn; or a stop takes the clearing over
+  clearing: ['clearing', 'spawning', 'stopping'],
+  // the pid arrives (with or without a ready probe); or nothing could be spawned
+  spawning: ['starting', 'running', 'backoff', 'exited', 'fatal', 'failed', 'stopped'],
+  starting: ['starting', 'ready', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed'],
+  running: ['stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed'],
   ready: ['stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed'],
-  stopping: ['stopped', 'starting', 'backoff', 'exited', 'fatal', 'failed'],
-  backoff: ['starting', 'stopped'],
-  exited: ['starting', 'stopping', 'stopped'],
-  fatal: ['starting', 'stopping', 'stopped'],
-  completed: ['starting', 'stopping', 'stopped'],
-  failed: ['starting', 'stopping', 'stopped'],
+  // the stop is done: stays down, starts again, or its policy decides (unhealthy, not ready)
+  stopping: ['stopping', 'stopped', 'queued', 'backoff', 'exited', 'fatal', 'failed'],
+  backoff: ['queued', 'stopped', 'stopping'],
+  exited: ['queued', 'stopping', 'stopped'],
+  fatal: ['queued', 'stopping', 'stopped'],
+  completed: ['queued', 'stopping', 'stopped'],
+  failed: ['queued', 'stopping', 'stopped'],
 };
 
 export function canTransition(from: StateId, to: StateId): boolean {
   return TRANSITIONS[from].includes(to);
 }
 
+/** The name the control API shows: the waiting states before a pid exists read `starting`. */
+export function stateName(state: ServiceState): StateName {
+  switch (state.id) {
+    case 'queued':
+    case 'clearing':
+    case 'spawning':
+      return 'starting';
+    case 'stopped':
+    case 'starting':
+    case 'running':
+    case 'ready':
+    case 'stopping':
+    case 'backoff':
+    case 'exited':
+    case 'fatal':
+    case 'completed':
+    case 'failed':
+      return state.id;
+    default:
+      return unreachable(state);
+  }
+}
+
 /** The service's own process, when it has one. */
 export function pidOf(state: ServiceState): number | null {
   switch (state.id) {
     case 'starting':
-    case 'stopping':
-      return state.pid;
     case 'running':
     case 'ready':
+    case 'stopping':
       return state.pid;
     case 'stopped':
+    case 'queued':
+    case 'clearing':
+    case 'spawning':
     case 'backoff':
     case 'exited':
     case 'fatal':
@@ -77,12 +140,12 @@ export function pidOf(state: ServiceState): number | null {
   }
 }
 
-/** States in which the service is up: its process runs. */
-export function isUp(state: ServiceState): boolean {
-  return state.id === 'running' || state.id === 'ready' || (state.id === 'starting' && state.pid !== null);
+/** States in which the service is up: its own process runs and is not being stopped. */
+export function isUp(state: ServiceState): state is Extract<ServiceState, { id: 'starting' | 'running' | 'ready' }> {
+  return state.id === 'starting' || state.id === 'running' || state.id === 'ready';
 }
 
-/** States that end a service's run for good (until started by hand or by reload). */
+/** States that end a service's run for good (until started by hand, a schedule or a reload). */
 export function isSettled(state: ServiceState): boolean {
   switch (state.id) {
     case 'stopped':
@@ -91,6 +154,9 @@ export function isSettled(state: ServiceState): boolean {
     case 'completed':
     case 'failed':
       return true;
+    case 'queued':
+    case 'clearing':
+    case 'spawning':
     case 'starting':
     case 'running':
     case 'ready':

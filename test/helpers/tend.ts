@@ -1,4 +1,4 @@
-// Shared test rig: runs the real, built tend (bin/tend.cjs → dist/tend.cjs) with real
+// Shared test rig: runs the real, built tend (bin/tend → bin/tend.cjs → dist/tend.cjs) with real
 // children, and waits on conditions with deadlines — never on fixed sleeps.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -8,6 +8,13 @@ import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(__dirname, '..', '..');
 export const TEND_BIN = join(ROOT, 'bin', 'tend.cjs');
+/** The executable users run (native/tend-launch.c, built by `npm ci`). */
+export const TEND_LAUNCHER = join(ROOT, 'bin', 'tend');
+
+/** The command line of tend as users run it: the launcher, or Node on the entry stub without one. */
+export function tendCommand(...args: readonly string[]): string[] {
+  return existsSync(TEND_LAUNCHER) ? [TEND_LAUNCHER, ...args] : [process.execPath, TEND_BIN, ...args];
+}
 
 /** A fresh temporary directory for one test. */
 export function tempDir(prefix = 'tend-test-'): string {
@@ -83,7 +90,7 @@ function baseEnv(extra: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv {
 
 /** The command line that runs tend, as PID 1 of a new PID namespace when asked. */
 function tendArgv(args: readonly string[], pid1: boolean | undefined): string[] {
-  const tend = [process.execPath, TEND_BIN, ...args];
+  const tend = tendCommand(...args);
   return pid1 ? ['unshare', '--pid', '--fork', '--mount-proc', '--kill-child', ...tend] : tend;
 }
 

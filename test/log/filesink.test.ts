@@ -121,4 +121,30 @@ describe('RotatingFile', () => {
     expect(after).toHaveLength(20);
     for (const line of after) expect(line).toMatch(/^line \d{6} x{80}$/);
   });
+
+  // Finding 21 (reliability round two): the write that hit ENOSPC stopped inside a line;
+  // its first part stayed in the file and, once space came back, was ended by a newline
+  // of its own: a lone fragment such as `w-l` among whole lines.
+  it('finding 21: ENOSPC leaves no torn fragment in the file', (ctx) => {
+    const probe = spawnSync('unshare', ['--mount', 'true']);
+    if (probe.status !== 0) {
+      if (process.env.TEND_REQUIRE_NS === '1') throw new Error('unshare --mount fails here');
+      ctx.skip();
+    }
+    const dir = tempDir();
+    const mnt = join(dir, 'mnt');
+    mkdirSync(mnt);
+    const result = spawnSync(
+      'unshare',
+      ['--mount', 'sh', '-c', `mount -t tmpfs -o size=64k tend-test "${mnt}" && exec "${process.execPath}" "${fixture('disk-full-torn')}" "${mnt}"`],
+      { encoding: 'utf8', timeout: 20_000 },
+    );
+    expect(result.stderr).toBe('');
+    const summary = JSON.parse(result.stdout) as { reports: FileSinkReport[]; lines: string[] };
+    expect(summary.reports.map((r) => r.kind)).toEqual(['failed', 'resumed']);
+    const lines = summary.lines.slice(0, -1); // the text after the last '\n' is ''
+    expect(summary.lines.at(-1)).toBe('');
+    expect(lines.length).toBeGreaterThan(20);
+    expect(lines.filter((l) => !/^line \d{6} x{84}$/.test(l))).toEqual([]);
+  });
 });

@@ -45,6 +45,7 @@ describe('buildPlan defaults', () => {
       cwd: null,
       stdin: 'null',
       env: {},
+      secretFiles: {},
       schedule: null,
       log: { console: 'prefix', file: null, maxSize: 10 * 1024 * 1024, keep: 5, compress: false },
     });

@@ -26,6 +26,7 @@ export function service(name: string, overrides: Partial<ServicePlan> = {}): Ser
     cwd: null,
     stdin: 'null',
     env: {},
+    secretFiles: {},
     schedule: null,
     log: { console: 'prefix', file: null, maxSize: 10_000_000, keep: 5, compress: false },
     ...overrides,

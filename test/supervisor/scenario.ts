@@ -28,6 +28,12 @@ export function scenario(manifest: string) {
       running.push(tend);
       return tend;
     },
+    /** Starts tend with more variables in its environment. */
+    startWith: (extra: NodeJS.ProcessEnv) => {
+      const tend = startTend(['run', '-c', file], { pid1: true, env: { ...env, ...extra } });
+      running.push(tend);
+      return tend;
+    },
     cli: (...args: string[]) => runTendSync(args, { env }),
   };
 }

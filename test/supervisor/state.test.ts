@@ -1,56 +1,83 @@
+// The lifecycle table, both ways: every transition the table allows, and every one it
+// refuses, written out here independently of src/supervisor/state.ts — a change to the
+// table must change this test too, deliberately.
 import { describe, expect, it } from 'vitest';
-import { TRANSITIONS, canTransition, type StateId } from '../../src/supervisor/state';
+import { STATE_IDS, TRANSITIONS, canTransition, isSettled, isUp, pidOf, stateName, type ServiceState, type StateId } from '../../src/supervisor/state';
 
-const ALL: StateId[] = ['stopped', 'starting', 'running', 'ready', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed'];
+const EXPECTED: Record<StateId, StateId[]> = {
+  stopped: ['stopped', 'queued', 'stopping'],
+  queued: ['clearing', 'spawning', 'stopped', 'stopping'],
+  clearing: ['clearing', 'spawning', 'stopping'],
+  spawning: ['starting', 'running', 'backoff', 'exited', 'fatal', 'failed', 'stopped'],
+  starting: ['starting', 'ready', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed'],
+  running: ['stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed'],
+  ready: ['stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed'],
+  stopping: ['stopping', 'stopped', 'queued', 'backoff', 'exited', 'fatal', 'failed'],
+  backoff: ['queued', 'stopped', 'stopping'],
+  exited: ['queued', 'stopping', 'stopped'],
+  fatal: ['queued', 'stopping', 'stopped'],
+  completed: ['queued', 'stopping', 'stopped'],
+  failed: ['queued', 'stopping', 'stopped'],
+};
 
-// The lifecycle table, both ways: what must be allowed, and what must be refused.
-const ALLOWED: [StateId, StateId][] = [
-  ['stopped', 'starting'],
-  ['starting', 'running'],
-  ['starting', 'ready'],
-  ['running', 'ready'],
-  ['ready', 'stopping'],
-  ['running', 'backoff'],
-  ['backoff', 'starting'],
-  ['stopping', 'stopped'],
-  ['stopping', 'starting'], // restart
-  ['running', 'completed'],
-  ['running', 'failed'],
-  ['ready', 'fatal'],
-  ['exited', 'starting'],
-  ['fatal', 'starting'],
-];
+const PAIRS = STATE_IDS.flatMap((from) => STATE_IDS.map((to) => [from, to] as [StateId, StateId]));
+const ALLOWED = PAIRS.filter(([from, to]) => EXPECTED[from].includes(to));
+const REFUSED = PAIRS.filter(([from, to]) => !EXPECTED[from].includes(to));
 
-const REFUSED: [StateId, StateId][] = [
-  ['stopped', 'running'],
-  ['stopped', 'ready'],
-  ['stopped', 'stopping'],
-  ['backoff', 'running'],
-  ['backoff', 'ready'],
-  ['completed', 'running'],
-  ['exited', 'ready'],
-  ['ready', 'running'],
-  ['ready', 'starting'],
-  ['stopping', 'ready'],
-  ['stopping', 'running'],
-  ['fatal', 'running'],
-];
+/** One example of each state, with the data it carries. */
+const EXAMPLES: Record<StateId, ServiceState> = {
+  stopped: { id: 'stopped', byHand: false },
+  queued: { id: 'queued', since: 1 },
+  clearing: { id: 'clearing', since: 1, step: { id: 'grace', signal: 15 } },
+  spawning: { id: 'spawning', since: 1 },
+  starting: { id: 'starting', pid: 7, since: 1, lastReason: 'no check has passed yet' },
+  running: { id: 'running', pid: 7, since: 1 },
+  ready: { id: 'ready', pid: 7, since: 1 },
+  stopping: { id: 'stopping', pid: 7, since: 1, intent: 'stop', step: { id: 'grace', signal: 15 } },
+  backoff: { id: 'backoff', until: 2, delay: 1 },
+  exited: { id: 'exited', exit: { kind: 'exited', code: 0 } },
+  fatal: { id: 'fatal', reason: 'x' },
+  completed: { id: 'completed', exit: { kind: 'exited', code: 0 } },
+  failed: { id: 'failed', reason: 'x' },
+};
 
 describe('service state transitions', () => {
+  it('the table and this test name the same states', () => {
+    expect(Object.keys(TRANSITIONS).sort()).toEqual([...STATE_IDS].sort());
+    expect(Object.keys(EXPECTED).sort()).toEqual([...STATE_IDS].sort());
+  });
   it.each(ALLOWED)('allows %s → %s', (from, to) => {
     expect(canTransition(from, to)).toBe(true);
   });
   it.each(REFUSED)('refuses %s → %s', (from, to) => {
     expect(canTransition(from, to)).toBe(false);
   });
-  it('names every state in the table', () => {
-    expect(Object.keys(TRANSITIONS).sort()).toEqual([...ALL].sort());
-    for (const targets of Object.values(TRANSITIONS)) for (const t of targets) expect(ALL).toContain(t);
+  it('covers all pairs: allowed + refused', () => {
+    expect(ALLOWED.length + REFUSED.length).toBe(STATE_IDS.length ** 2);
   });
-  it('never lets a service come up without passing through starting', () => {
-    for (const from of ALL) {
-      if (from === 'starting') continue;
-      expect(canTransition(from, 'running')).toBe(false);
+  it('a process comes up only through spawning: nothing else leads to starting or running', () => {
+    for (const from of STATE_IDS) {
+      if (from !== 'spawning' && from !== 'starting') expect(canTransition(from, 'starting')).toBe(false);
+      if (from !== 'spawning') expect(canTransition(from, 'running')).toBe(false);
     }
+    // and ready only after a ready probe passed
+    expect(STATE_IDS.filter((from) => canTransition(from, 'ready'))).toEqual(['starting']);
+  });
+  it('a service starts again only through queued (its dependencies are looked at every time)', () => {
+    expect(STATE_IDS.filter((from) => canTransition(from, 'spawning'))).toEqual(['queued', 'clearing']);
+  });
+  it('a pid only where a process exists', () => {
+    for (const id of STATE_IDS) {
+      const pid = pidOf(EXAMPLES[id]);
+      if (['starting', 'running', 'ready', 'stopping'].includes(id)) expect(pid).toBe(7);
+      else expect(pid).toBeNull();
+    }
+  });
+  it('the API names: the waiting states read `starting`; the others their own name', () => {
+    expect(STATE_IDS.map((id) => stateName(EXAMPLES[id]))).toEqual([
+      'stopped', 'starting', 'starting', 'starting', 'starting', 'running', 'ready', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed',
+    ]);
+    expect(STATE_IDS.filter((id) => isUp(EXAMPLES[id]))).toEqual(['starting', 'running', 'ready']);
+    expect(STATE_IDS.filter((id) => isSettled(EXAMPLES[id]))).toEqual(['stopped', 'exited', 'fatal', 'completed', 'failed']);
   });
 });

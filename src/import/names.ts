@@ -1,0 +1,31 @@
+// Service names: a source's names (`worker@1`, `celery:beat`, `50-migrate`) made into valid,
+// unique tend names (letters, digits, _ . -, starting with a letter) — the same name for
+// the same source name, so dependencies can be wired by it.
+import { SERVICE_NAME } from '../config/schema';
+
+export class Names {
+  private readonly given = new Map<string, string>();
+  private readonly taken = new Set<string>();
+
+  /** The tend name for `source` (stable: the same source name gets the same answer). */
+  name(source: string): string {
+    const known = this.given.get(source);
+    if (known !== undefined) return known;
+    let base = source.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^[^A-Za-z]+/, '').replace(/-+$/, '');
+    if (base === '' || !SERVICE_NAME.test(base)) base = `service${base === '' ? '' : `-${base}`}`.replace(/[^A-Za-z0-9_.-]+/g, '-');
+    let name = base;
+    for (let n = 2; this.taken.has(name); n++) name = `${base}-${n}`;
+    this.taken.add(name);
+    this.given.set(source, name);
+    return name;
+  }
+
+  has(source: string): boolean {
+    return this.given.has(source);
+  }
+}
+
+/** A string meant literally in the manifest: `$` is interpolation there, `$$` a dollar. */
+export function literal(text: string): string {
+  return text.replaceAll('$', '$$$$');
+}

@@ -1,0 +1,1243 @@
+// The supervisor's decisions, pure. `step(core, event, seen)` says what follows an event:
+// the next state of every service and of the supervisor, and the effects the loop is to
+// carry out (spawn, signal, arm or cancel a timer, start or stop a probe, log). It reads no
+// clock, arms no timer and touches no process: the time, a random number and which
+// processes each service owns come in through `seen`, read by the loop for this one step.
+//
+// What it decides: when a service starts (its dependencies' conditions), what follows a
+// run that ended (restart policy, backoff, limits), how a service stops (stop_command or
+// stop signal, SIGKILL at stop_timeout, given up on 2 s later), when the container ends
+// (main ended, a critical service gave up, a failed start, nothing left to run), the
+// ordered shutdown (the plan's stop waves, shutdown_delay, shutdown_timeout, the sweep),
+// and what a reload changes.
+import type { Plan, ServicePlan, DependencyCondition } from '../plan/types';
+import { dependencyClosure, dependentsOf, startWaves, stopWaves } from '../plan/graph';
+import type { ExitStatus } from '../process/spawn';
+import { describeExit } from '../process/spawn';
+import { signalName } from '../process/signals';
+import * as say from '../log/messages';
+import type { Event, Fact, Request, TimerName } from './events';
+import {
+  canTransition, isSettled, isUp, pidOf, stateName, unreachable,
+  type ServiceState, type StateName, type StopIntent, type StopStep,
+} from './state';
+import { decideRestart, NO_HISTORY, succeeded, type RestartHistory } from './restart';
+import { diffPlans, type ReloadDiff } from './reload';
+import { tendExitCode, type RunOutcome } from './exit-code';
+
+export type Health = 'starting' | 'healthy' | 'unhealthy';
+
+/** Liveness, while the service is up and has a healthcheck. */
+export interface HealthView {
+  readonly status: Health;
+  /** Consecutive failed checks. */
+  readonly failures: number;
+}
+
+export interface ServiceRecord {
+  readonly plan: ServicePlan;
+  readonly state: ServiceState;
+  /** Restarts by policy since tend started. */
+  readonly restarts: number;
+  readonly lastExit: ExitStatus | null;
+  readonly history: RestartHistory;
+  readonly health: HealthView | null;
+  /** When its process was last spawned (null: never). */
+  readonly startedAt: number | null;
+  /** Taken out of the manifest by a reload: forgotten once its stop is done. */
+  readonly removed: boolean;
+}
+
+/** Why the container ends; the first cause wins, `requested` and `internalError` accumulate. */
+export interface Ending {
+  readonly cause: 'requested' | 'main-ended' | 'critical' | 'start-failed' | 'internal' | 'idle';
+  readonly requested: boolean;
+  readonly internalError: boolean;
+  /** With no main: every service that ran, ran well — judged before the shutdown stopped anything. */
+  readonly succeededBefore: boolean;
+}
+
+export type ShutdownStep =
+  | { readonly id: 'delay' }
+  /** Services stop in reverse dependency order; `asked`: those whose turn has come. */
+  | { readonly id: 'stopping'; readonly started: number; readonly asked: ReadonlySet<string> }
+  /** The sweep: SIGTERM to what is left (null until the process layer says what it reached), then SIGKILL. */
+  | { readonly id: 'sweep'; readonly started: number; readonly signal: number; readonly terminated: readonly number[] | null; readonly killed: readonly number[] | null };
+
+export type Phase =
+  | { readonly id: 'idle' }
+  /** Booting: the start ends when every target has reached its start target. */
+  | { readonly id: 'starting'; readonly since: number; readonly targets: ReadonlySet<string> }
+  | { readonly id: 'running' }
+  | { readonly id: 'shutting-down'; readonly ending: Ending; readonly step: ShutdownStep; readonly deadlinePassed: boolean; readonly forced: boolean }
+  | { readonly id: 'done'; readonly code: number };
+
+export interface CoreState {
+  readonly plan: Plan;
+  /** Every service, in manifest order; services removed by a reload stay until stopped. */
+  readonly services: ReadonlyMap<string, ServiceRecord>;
+  readonly phase: Phase;
+  /** Services whose schedule is armed. */
+  readonly schedules: ReadonlySet<string>;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export type Effect =
+  /** Spawn the service's process; the loop answers with `spawned` or `spawn-failed`, later `exited`. */
+  | { readonly kind: 'spawn'; readonly service: string; readonly plan: ServicePlan }
+  /** Run its stop_command; the loop answers with `stop-command-exited`. */
+  | { readonly kind: 'spawn-stop-command'; readonly service: string; readonly plan: ServicePlan }
+  /** The signal to every process the service owns (then SIGCONT with `cont`), or to its own process only. */
+  | { readonly kind: 'signal'; readonly service: string; readonly signal: number; readonly cont: boolean }
+  | { readonly kind: 'signal-pid'; readonly pid: number; readonly signal: number }
+  /** SIGKILL to every process the service owns. */
+  | { readonly kind: 'kill'; readonly service: string }
+  /** SIGKILL to every process of every service, and to the orphans. */
+  | { readonly kind: 'kill-everything' }
+  /** The sweep's signal (kill -1 as PID 1, else tend's descendants); the loop answers with `swept`. */
+  | { readonly kind: 'sweep'; readonly signal: number }
+  /** Tell the core (`gone`) once the service (null: tend) owns no process; `rekill`: SIGKILL newcomers meanwhile. */
+  | { readonly kind: 'watch-gone'; readonly service: string | null; readonly rekill: boolean }
+  | { readonly kind: 'unwatch-gone'; readonly service: string | null }
+  | { readonly kind: 'arm'; readonly timer: TimerName; readonly service: string | null; readonly ms: number }
+  | { readonly kind: 'cancel'; readonly timer: TimerName; readonly service: string | null }
+  | { readonly kind: 'probe-start'; readonly service: string; readonly probe: 'ready' | 'health'; readonly pid: number; readonly plan: ServicePlan }
+  | { readonly kind: 'probe-stop'; readonly service: string; readonly probe: 'ready' | 'health' }
+  | { readonly kind: 'schedule'; readonly service: string; readonly expression: string }
+  | { readonly kind: 'unschedule'; readonly service: string }
+  /** The service has stopped for good: its cgroup leaf and its root pids may go. */
+  | { readonly kind: 'release'; readonly service: string }
+  /** Reap now (the end of the sweep). */
+  | { readonly kind: 'reap' }
+  | { readonly kind: 'log'; readonly level: LogLevel; readonly message: string }
+  /** The shutdown is over: tend exits with this status. */
+  | { readonly kind: 'finish'; readonly code: number };
+
+export type Reply =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'refused'; readonly reason: 'shutting-down' }
+  | { readonly kind: 'reloaded'; readonly diff: ReloadDiff };
+
+/** What the loop read for this step: the time, randomness for jitter, and ownership. */
+export interface Seen {
+  readonly now: number;
+  readonly random: () => number;
+  /** The live processes the service owns (its own, its descendants, its leftovers). */
+  readonly owned: (service: string) => readonly number[];
+}
+
+/** What observers are told, in the order it happened within the step. */
+export type Change =
+  | { readonly type: 'state'; readonly service: string; readonly from: StateName; readonly to: StateName; readonly pid: number | null; readonly reason: string | null }
+  | { readonly type: 'health'; readonly service: string; readonly health: Health | null }
+  | { readonly type: 'phase'; readonly phase: 'starting' | 'running' | 'shutting-down' | 'done' };
+
+export interface StepResult {
+  readonly core: CoreState;
+  readonly effects: readonly Effect[];
+  readonly changes: readonly Change[];
+  readonly reply: Reply;
+}
+
+/** Why a service is in its state, when the state has a reason worth showing. */
+export function reasonOf(state: ServiceState): string | null {
+  switch (state.id) {
+    case 'fatal':
+    case 'failed':
+      return state.reason;
+    case 'stopped':
+      return state.byHand ? 'stopped by hand' : null;
+    default:
+      return null;
+  }
+}
+
+const SIGTERM = 15;
+const SIGKILL = 9;
+const STUCK_AFTER_KILL_MS = 2000;
+const SWEEP_GRACE_MS = 1000;
+/** A service whose stop took longer than this during the shutdown is named in the log. */
+const HELD_UP_MS = 1000;
+
+export function initialCore(plan: Plan): CoreState {
+  const services = new Map<string, ServiceRecord>();
+  for (const service of plan.services) services.set(service.name, freshRecord(service));
+  return { plan, services, phase: { id: 'idle' }, schedules: new Set() };
+}
+
+function freshRecord(plan: ServicePlan): ServiceRecord {
+  return { plan, state: { id: 'stopped', byHand: false }, restarts: 0, lastExit: null, history: NO_HISTORY, health: null, startedAt: null, removed: false };
+}
+
+/** What follows `event`. Pure: `core` is not modified. */
+export function step(core: CoreState, event: Event, seen: Seen): StepResult {
+  const draft = new Draft(core, seen);
+  draft.handle(event);
+  draft.settle();
+  return draft.result();
+}
+
+/** tend's exit status once the shutdown is over (SPEC §1). */
+export function outcomeOf(core: CoreState, ending: Ending): RunOutcome {
+  const main = core.plan.main === null ? undefined : core.services.get(core.plan.main);
+  return {
+    internalError: ending.internalError,
+    startFailed: ending.cause === 'start-failed',
+    criticalGaveUp: ending.cause === 'critical',
+    hasMain: main !== undefined,
+    mainExit: main?.lastExit ?? null,
+    allSucceeded: ending.requested || ending.succeededBefore,
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+
+/** One step's working copy: records are replaced, never mutated; effects collect in order. */
+class Draft {
+  private plan: Plan;
+  private readonly services: Map<string, ServiceRecord>;
+  private phase: Phase;
+  private readonly schedules: Set<string>;
+  private readonly effects: Effect[] = [];
+  private readonly changes: Change[] = [];
+  private reply: Reply = { kind: 'none' };
+  private readonly now: number;
+
+  constructor(core: CoreState, private readonly seen: Seen) {
+    this.plan = core.plan;
+    this.services = new Map(core.services);
+    this.phase = core.phase;
+    this.schedules = new Set(core.schedules);
+    this.now = seen.now;
+  }
+
+  result(): StepResult {
+    return {
+      core: { plan: this.plan, services: this.services, phase: this.phase, schedules: this.schedules },
+      effects: this.effects,
+      changes: this.changes,
+      reply: this.reply,
+    };
+  }
+
+  // ---- small helpers -----------------------------------------------------------------
+
+  private emit(effect: Effect): void {
+    this.effects.push(effect);
+  }
+
+  private log(level: LogLevel, message: string): void {
+    this.effects.push({ kind: 'log', level, message });
+  }
+
+  private arm(timer: TimerName, service: string | null, ms: number): void {
+    this.effects.push({ kind: 'arm', timer, service, ms: Math.max(0, ms) });
+  }
+
+  private cancel(timer: TimerName, service: string | null): void {
+    this.effects.push({ kind: 'cancel', timer, service });
+  }
+
+  private get shuttingDown(): boolean {
+    return this.phase.id === 'shutting-down' || this.phase.id === 'done';
+  }
+
+  private record(name: string): ServiceRecord | undefined {
+    return this.services.get(name);
+  }
+
+  private update(name: string, change: Partial<ServiceRecord>): ServiceRecord {
+    const previous = this.services.get(name)!;
+    const next = { ...previous, ...change };
+    this.services.set(name, next);
+    this.noteHealth(name, previous, next);
+    return next;
+  }
+
+  private noteHealth(name: string, previous: ServiceRecord, next: ServiceRecord): void {
+    const before = previous.health?.status ?? null;
+    const after = next.health?.status ?? null;
+    if (before !== after && stateName(previous.state) === stateName(next.state)) this.changes.push({ type: 'health', service: name, health: after });
+  }
+
+  private setPhase(phase: Phase): void {
+    const before = this.phase.id;
+    this.phase = phase;
+    if (phase.id !== before && phase.id !== 'idle') this.changes.push({ type: 'phase', phase: phase.id });
+  }
+
+  /**
+   * The only way a service changes state: the table decides. A refused transition is a
+   * bug in tend; it is logged and the service keeps its state.
+   */
+  private enter(name: string, next: ServiceState, change: Partial<Omit<ServiceRecord, 'state'>> = {}): boolean {
+    const record = this.services.get(name)!;
+    if (!canTransition(record.state.id, next.id)) {
+      this.log('error', say.illegalTransition(name, record.state.id, next.id));
+      return false;
+    }
+    // Health is a property of a run that is up: it goes when the run does.
+    const health = isUp(next) ? (change.health !== undefined ? change.health : record.health) : null;
+    const updated = { ...record, ...change, health, state: next };
+    this.services.set(name, updated);
+    const from = stateName(record.state);
+    const to = stateName(next);
+    if (from !== to) this.changes.push({ type: 'state', service: name, from, to, pid: pidOf(next), reason: reasonOf(next) });
+    else this.noteHealth(name, record, updated);
+    return true;
+  }
+
+  private owns(name: string): boolean {
+    return this.seen.owned(name).length > 0;
+  }
+
+  // ---- events ------------------------------------------------------------------------
+
+  handle(event: Event): void {
+    switch (event.kind) {
+      case 'boot':
+      case 'start':
+      case 'stop':
+      case 'restart':
+      case 'signal':
+      case 'reload':
+      case 'shutdown':
+        this.request(event);
+        return;
+      case 'spawned':
+      case 'spawn-failed':
+      case 'exited':
+      case 'stop-command-exited':
+      case 'probe-passed':
+      case 'probe-failed':
+      case 'timer':
+      case 'scheduled':
+      case 'gone':
+      case 'swept':
+      case 'fault':
+        this.fact(event);
+        return;
+      default:
+        unreachable(event);
+    }
+  }
+
+  private request(request: Request): void {
+    switch (request.kind) {
+      case 'boot':
+        this.boot();
+        return;
+      case 'start':
+        if (this.refuseWhileShuttingDown()) return;
+        for (const name of request.names) this.startByHand(name);
+        return;
+      case 'stop':
+        for (const name of request.names) if (this.services.has(name)) this.stop(name, 'stop');
+        return;
+      case 'restart':
+        if (this.refuseWhileShuttingDown()) return;
+        for (const name of request.names) this.restartByHand(name);
+        return;
+      case 'signal': {
+        const record = this.record(request.name);
+        if (record === undefined) return;
+        if (!request.mainOnly) {
+          this.emit({ kind: 'signal', service: request.name, signal: request.signal, cont: false });
+          return;
+        }
+        const pid = pidOf(record.state);
+        if (pid !== null) this.emit({ kind: 'signal-pid', pid, signal: request.signal });
+        return;
+      }
+      case 'reload':
+        // A reload during the shutdown would start what is being stopped.
+        if (this.refuseWhileShuttingDown()) {
+          this.log('warn', say.reloadDuringShutdown());
+          return;
+        }
+        this.reload(request.plan);
+        return;
+      case 'shutdown':
+        if (request.how === 'at-once') this.killNow();
+        else this.beginShutdown(request.reason, request.requested ? 'requested' : 'main-ended', request.requested);
+        return;
+      default:
+        unreachable(request);
+    }
+  }
+
+  private refuseWhileShuttingDown(): boolean {
+    if (!this.shuttingDown) return false;
+    this.reply = { kind: 'refused', reason: 'shutting-down' };
+    return true;
+  }
+
+  private fact(fact: Fact): void {
+    switch (fact.kind) {
+      case 'spawned':
+        this.spawned(fact.service, fact.pid);
+        return;
+      case 'spawn-failed':
+        this.spawnFailed(fact.service, fact.status);
+        return;
+      case 'exited':
+        this.exited(fact.service, fact.pid, fact.status);
+        return;
+      case 'stop-command-exited':
+        this.stopCommandExited(fact.service, fact.status);
+        return;
+      case 'probe-passed':
+      case 'probe-failed':
+        if (fact.probe === 'ready') this.readyResult(fact.service, fact.pid, fact.kind === 'probe-passed' ? null : fact.reason);
+        else this.healthResult(fact.service, fact.pid, fact.kind === 'probe-passed' ? null : fact.reason);
+        return;
+      case 'timer':
+        this.timer(fact.timer, fact.service);
+        return;
+      case 'scheduled':
+        this.scheduledRun(fact.service);
+        return;
+      case 'gone':
+        if (fact.service === null) this.sweepGone();
+        else this.serviceGone(fact.service);
+        return;
+      case 'swept':
+        this.swept(fact.signal, fact.pids);
+        return;
+      case 'fault':
+        this.log('error', say.internalError(fact.detail));
+        if (this.phase.id === 'shutting-down') this.phase = { ...this.phase, ending: { ...this.phase.ending, internalError: true } };
+        else this.beginShutdown('internal error', 'internal', false);
+        return;
+      default:
+        unreachable(fact);
+    }
+  }
+
+  // ---- boot, start, restart ------------------------------------------------------------
+
+  private boot(): void {
+    if (this.phase.id !== 'idle') return;
+    const targets = new Set<string>();
+    for (const service of this.plan.services) {
+      if (!service.autostart) continue;
+      if (service.schedule !== null) {
+        this.arrangeSchedule(service);
+        continue;
+      }
+      targets.add(service.name);
+      for (const dep of dependencyClosure(this.plan, service.name)) targets.add(dep);
+    }
+    this.setPhase({ id: 'starting', since: this.now, targets });
+    for (const name of this.inStartOrder([...targets])) this.queue(name);
+  }
+
+  private arrangeSchedule(service: ServicePlan): void {
+    if (service.schedule === null) return;
+    this.schedules.add(service.name);
+    this.emit({ kind: 'schedule', service: service.name, expression: service.schedule });
+  }
+
+  private dropSchedule(name: string): void {
+    if (!this.schedules.delete(name)) return;
+    this.emit({ kind: 'unschedule', service: name });
+  }
+
+  private inStartOrder(names: readonly string[]): string[] {
+    const order = new Map(this.plan.startWaves.flat().map((name, index) => [name, index]));
+    return [...names].sort((a, b) => (order.get(a) ?? Infinity) - (order.get(b) ?? Infinity));
+  }
+
+  /** Wants to run: waits in `queued` until its dependencies are met (settle). */
+  private queue(name: string): void {
+    const record = this.record(name);
+    if (record === undefined) return;
+    const state = record.state;
+    switch (state.id) {
+      case 'stopping':
+        // A start asked for while a stop by hand is under way wins: the stop completes,
+        // then the service starts again (the last command counts).
+        if (state.intent === 'stop') this.enter(name, { ...state, intent: 'restart' });
+        return;
+      case 'queued':
+      case 'clearing':
+      case 'spawning':
+      case 'starting':
+      case 'running':
+      case 'ready':
+        return;
+      case 'backoff':
+        this.cancel('backoff', name);
+        this.enter(name, { id: 'queued', since: this.now });
+        return;
+      case 'stopped':
+      case 'exited':
+      case 'fatal':
+      case 'completed':
+      case 'failed':
+        this.enter(name, { id: 'queued', since: this.now });
+        return;
+      default:
+        unreachable(state);
+    }
+  }
+
+  private startByHand(name: string): void {
+    if (!this.services.has(name)) return;
+    for (const dep of [...dependencyClosure(this.plan, name), name]) {
+      const record = this.record(dep);
+      if (record === undefined) continue;
+      if (dep === name || !(isUp(record.state) || record.state.id === 'completed')) {
+        // A start by hand forgets the backoff and the restart limit's window.
+        if (isSettled(record.state)) this.update(dep, { history: NO_HISTORY });
+        this.queue(dep);
+      }
+    }
+  }
+
+  private restartByHand(name: string): void {
+    const record = this.record(name);
+    if (record === undefined) return;
+    if (isUp(record.state)) {
+      this.stop(name, 'restart');
+      return;
+    }
+    this.update(name, { history: NO_HISTORY });
+    this.queue(name);
+  }
+
+  // ---- the run: spawn, ready, health, exit ---------------------------------------------
+
+  /** Dependencies met: spawn — after stopping what the previous run left behind. */
+  private launch(name: string): void {
+    const record = this.record(name)!;
+    const leftovers = this.seen.owned(name);
+    if (leftovers.length > 0) {
+      this.log('info', say.leftovers(name, leftovers.length));
+      const step = this.beginStopSequence(record.plan, null);
+      this.enter(name, { id: 'clearing', since: this.now, step });
+      return;
+    }
+    this.spawn(name);
+  }
+
+  private spawn(name: string): void {
+    const record = this.record(name)!;
+    if (!this.enter(name, { id: 'spawning', since: this.now }, { startedAt: this.now })) return;
+    this.emit({ kind: 'spawn', service: name, plan: record.plan });
+  }
+
+  private spawned(name: string, pid: number): void {
+    const record = this.record(name);
+    if (record === undefined || record.state.id !== 'spawning') {
+      // Nobody waits for this process any more (a bug if it happens): do not leave it running unmanaged.
+      this.emit({ kind: 'signal-pid', pid, signal: SIGKILL });
+      return;
+    }
+    const plan = record.plan;
+    this.log('info', say.started(name, pid));
+    if (plan.ready !== null) {
+      const reason = plan.ready.check.kind === 'notify_fd' ? `nothing written to fd ${plan.ready.check.fd}`
+        : plan.ready.check.kind === 'log' ? `no output line matched /${plan.ready.check.pattern}/`
+          : 'no check has passed yet';
+      if (!this.enter(name, { id: 'starting', pid, since: this.now, lastReason: reason })) return;
+      this.arm('ready', name, plan.ready.timeout);
+      this.emit({ kind: 'probe-start', service: name, probe: 'ready', pid, plan });
+    } else {
+      if (!this.enter(name, { id: 'running', pid, since: this.now })) return;
+      this.startHealth(name, pid);
+    }
+  }
+
+  private spawnFailed(name: string, status: ExitStatus): void {
+    const record = this.record(name);
+    if (record === undefined || record.state.id !== 'spawning') return;
+    this.update(name, { lastExit: status });
+    this.log('warn', say.exited(name, describeExit(status)));
+    this.afterRun(name, status, 0, null);
+  }
+
+  private startHealth(name: string, pid: number): void {
+    const plan = this.record(name)!.plan;
+    if (plan.healthcheck === null || plan.type === 'oneshot') return;
+    this.update(name, { health: { status: 'starting', failures: 0 } });
+    this.emit({ kind: 'probe-start', service: name, probe: 'health', pid, plan });
+  }
+
+  private stopProbes(name: string): void {
+    const record = this.record(name)!;
+    if (record.state.id === 'starting') {
+      this.cancel('ready', name);
+      this.emit({ kind: 'probe-stop', service: name, probe: 'ready' });
+    }
+    if (record.health !== null) this.emit({ kind: 'probe-stop', service: name, probe: 'health' });
+  }
+
+  private readyResult(name: string, pid: number, failure: string | null): void {
+    const record = this.record(name);
+    if (record === undefined || record.state.id !== 'starting' || record.state.pid !== pid) return;
+    if (failure !== null) {
+      this.enter(name, { ...record.state, lastReason: failure });
+      return;
+    }
+    this.cancel('ready', name);
+    this.emit({ kind: 'probe-stop', service: name, probe: 'ready' });
+    this.log('info', say.ready(name, record.startedAt === null ? 0 : this.now - record.startedAt));
+    if (this.enter(name, { id: 'ready', pid, since: this.now })) this.startHealth(name, pid);
+  }
+
+  private healthResult(name: string, pid: number, failure: string | null): void {
+    const record = this.record(name);
+    if (record === undefined || record.health === null || pidOf(record.state) !== pid || !isUp(record.state)) return;
+    const health = record.health;
+    if (failure === null) {
+      if (health.status !== 'healthy') this.log('info', say.healthy(name));
+      this.update(name, { health: { status: 'healthy', failures: 0 } });
+      return;
+    }
+    const check = record.plan.healthcheck!;
+    const failures = health.failures + 1;
+    if (failures < check.retries || health.status === 'unhealthy') {
+      this.update(name, { health: { status: health.status, failures } });
+      return;
+    }
+    const restarts = record.plan.restart.policy !== 'never';
+    this.log('warn', say.unhealthy(name, check.retries, failure, restarts));
+    this.update(name, { health: { status: 'unhealthy', failures } });
+    // With restart `never` it stays up, unhealthy; checks go on and may find it healthy again.
+    if (restarts) this.stop(name, 'unhealthy');
+  }
+
+  private exited(name: string, pid: number, status: ExitStatus): void {
+    const record = this.record(name);
+    if (record === undefined || pidOf(record.state) !== pid) return; // not this run's process
+    const state = record.state;
+    this.update(name, { lastExit: status });
+    if (state.id === 'stopping') {
+      this.log('info', say.exited(name, describeExit(status)));
+      this.enter(name, { ...state, pid: null });
+      this.finishStopIfDone(name);
+      return;
+    }
+    this.stopProbes(name);
+    const uptime = record.startedAt === null ? 0 : this.now - record.startedAt;
+    if (record.plan.type === 'oneshot' && succeeded(record.plan, status)) {
+      this.log('info', say.completed(name, uptime));
+      this.enter(name, { id: 'completed', exit: status });
+      return;
+    }
+    this.log(succeeded(record.plan, status) ? 'info' : 'warn', say.exited(name, describeExit(status)));
+    this.afterRun(name, status, uptime, null);
+  }
+
+  /** What follows a run that ended on its own, was unhealthy, or never got ready. */
+  private afterRun(name: string, exit: ExitStatus, uptime: number, notReady: string | null): void {
+    const record = this.record(name)!;
+    const plan = record.plan;
+    const stayDown = (): void => {
+      if (notReady !== null) this.enter(name, plan.type === 'oneshot' ? { id: 'failed', reason: notReady } : { id: 'fatal', reason: notReady });
+      else if (plan.type === 'oneshot') this.enter(name, { id: 'failed', reason: describeExit(exit) });
+      else this.enter(name, { id: 'exited', exit });
+    };
+    // A shutdown cancels restarts: whatever ends now stays down.
+    if (this.shuttingDown) {
+      stayDown();
+      return;
+    }
+    const decision = decideRestart({ service: plan, exit, uptime, history: record.history, now: this.now, random: this.seen.random() });
+    switch (decision.kind) {
+      case 'restart': {
+        if (!this.enter(name, { id: 'backoff', until: this.now + decision.delay, delay: decision.delay })) return;
+        const restarts = record.restarts + 1;
+        this.update(name, { history: decision.history, restarts });
+        this.log('info', say.restarting(name, decision.delay, restarts));
+        this.arm('backoff', name, decision.delay);
+        return;
+      }
+      case 'give-up':
+        this.log('error', say.gaveUp(name, decision.reason));
+        this.enter(name, plan.type === 'oneshot' ? { id: 'failed', reason: decision.reason } : { id: 'fatal', reason: decision.reason });
+        return;
+      case 'stay-down':
+        stayDown();
+        return;
+    }
+  }
+
+  // ---- stopping ----------------------------------------------------------------------
+
+  /**
+   * The first move of a stop (SPEC §3): stop_command when set, else the stop signal and
+   * SIGCONT to every process the service owns, with SIGKILL armed at stop_timeout.
+   */
+  private beginStopSequence(plan: ServicePlan, how: string | null): StopStep {
+    if (how !== null) this.log('info', say.stopping(plan.name, plan.stopCommand !== null ? 'stop_command' : signalName(plan.stopSignal)));
+    if (plan.stopCommand !== null) {
+      this.emit({ kind: 'spawn-stop-command', service: plan.name, plan });
+      return { id: 'command' };
+    }
+    return this.signalAndWait(plan, plan.stopSignal);
+  }
+
+  private signalAndWait(plan: ServicePlan, signal: number | null): StopStep {
+    if (signal !== null) this.emit({ kind: 'signal', service: plan.name, signal, cont: true });
+    this.arm('grace', plan.name, plan.stopTimeout);
+    this.emit({ kind: 'watch-gone', service: plan.name, rekill: false });
+    return { id: 'grace', signal };
+  }
+
+  /** Stops the service and everything it owns; `intent` says what follows. */
+  private stop(name: string, intent: StopIntent): void {
+    const record = this.record(name)!;
+    const state = record.state;
+    switch (state.id) {
+      case 'stopping':
+        // A later, stronger request replaces what the stop leads to: a stop by hand or the
+        // shutdown wins over a restart.
+        if ((intent === 'stop' || intent === 'shutdown') && state.intent !== intent) this.enter(name, { ...state, intent });
+        return;
+      case 'clearing':
+        // Already stopping its leftovers: that stop carries on, towards the new intent.
+        this.enter(name, { id: 'stopping', pid: null, since: state.since, intent, step: state.step });
+        this.finishStopIfDone(name);
+        return;
+      case 'starting':
+      case 'running':
+      case 'ready': {
+        this.stopProbes(name);
+        const step = this.beginStopSequence(record.plan, 'log');
+        this.enter(name, { id: 'stopping', pid: state.pid, since: this.now, intent, step });
+        return;
+      }
+      case 'spawning':
+        // Only a spawn that failed without a pid waits here: there is no process to stop.
+        this.enter(name, { id: 'stopped', byHand: intent === 'stop' });
+        return;
+      case 'queued':
+      case 'backoff':
+      case 'stopped':
+      case 'exited':
+      case 'fatal':
+      case 'completed':
+      case 'failed': {
+        if (state.id === 'backoff') this.cancel('backoff', name);
+        // Leftovers of a run that ended still need stopping, whatever the state says.
+        if (this.owns(name)) {
+          const step = this.beginStopSequence(record.plan, 'log');
+          this.enter(name, { id: 'stopping', pid: null, since: this.now, intent, step });
+          return;
+        }
+        const byHand = intent === 'stop';
+        if (state.id !== 'stopped' || state.byHand !== byHand) {
+          // A stop at shutdown leaves a service stopped by hand as it was.
+          if (!(state.id === 'stopped' && !byHand)) this.enter(name, { id: 'stopped', byHand });
+        }
+        if (record.removed) this.forget(name);
+        return;
+      }
+      default:
+        unreachable(state);
+    }
+  }
+
+  private stopCommandExited(name: string, status: ExitStatus): void {
+    const record = this.record(name);
+    if (record === undefined) return;
+    const state = record.state;
+    if ((state.id !== 'stopping' && state.id !== 'clearing') || state.step.id !== 'command') return;
+    let signal: number | null = null;
+    if (!(status.kind === 'exited' && status.code === 0)) {
+      signal = record.plan.stopSignal;
+      this.log('warn', say.stopCommandFailed(name, describeExit(status), signalName(signal)));
+    }
+    this.enter(name, { ...state, step: this.signalAndWait(record.plan, signal) });
+  }
+
+  private serviceGone(name: string): void {
+    const record = this.record(name);
+    if (record === undefined) return;
+    const state = record.state;
+    if ((state.id !== 'stopping' && state.id !== 'clearing') || (state.step.id !== 'grace' && state.step.id !== 'killing')) return;
+    this.cancel(state.step.id === 'grace' ? 'grace' : 'stuck', name);
+    this.emit({ kind: 'unwatch-gone', service: name });
+    this.enter(name, { ...state, step: { id: 'gone' } });
+    this.finishStopIfDone(name);
+  }
+
+  private timer(timer: TimerName, service: string | null): void {
+    switch (timer) {
+      case 'backoff': {
+        const record = service === null ? undefined : this.record(service);
+        if (record?.state.id === 'backoff' && !this.shuttingDown) this.enter(service!, { id: 'queued', since: this.now });
+        return;
+      }
+      case 'ready': {
+        const record = service === null ? undefined : this.record(service);
+        if (record?.state.id !== 'starting') return;
+        this.log('warn', say.notReady(service!, record.plan.ready?.timeout ?? 0, record.state.lastReason));
+        this.stop(service!, 'not-ready');
+        return;
+      }
+      case 'grace': {
+        const record = service === null ? undefined : this.record(service);
+        const state = record?.state;
+        if (state === undefined || (state.id !== 'stopping' && state.id !== 'clearing') || state.step.id !== 'grace') return;
+        const left = this.seen.owned(service!);
+        if (left.length > 0) {
+          const asked = state.step.signal === null ? 'stop_command' : signalName(state.step.signal);
+          this.log('warn', say.killedAfterTimeout(service!, asked, record!.plan.stopTimeout, left));
+        }
+        this.emit({ kind: 'kill', service: service! });
+        // Repeat the scan until none is found: a process forked between a listing and the kill escaped it.
+        this.emit({ kind: 'watch-gone', service: service!, rekill: true });
+        this.arm('stuck', service, STUCK_AFTER_KILL_MS);
+        this.enter(service!, { ...state, step: { id: 'killing', signal: state.step.signal } });
+        return;
+      }
+      case 'stuck': {
+        const record = service === null ? undefined : this.record(service);
+        const state = record?.state;
+        if (state === undefined || (state.id !== 'stopping' && state.id !== 'clearing') || state.step.id !== 'killing') return;
+        const left = this.seen.owned(service!);
+        if (left.length > 0) this.log('error', say.stuck(service!, left));
+        this.emit({ kind: 'unwatch-gone', service: service! });
+        this.enter(service!, { ...state, step: { id: 'gone' } });
+        this.finishStopIfDone(service!);
+        return;
+      }
+      case 'shutdown-delay':
+        if (this.phase.id === 'shutting-down' && this.phase.step.id === 'delay') this.beginStopping();
+        return;
+      case 'shutdown-deadline':
+        this.deadline();
+        return;
+      case 'sweep-grace':
+        if (this.phase.id === 'shutting-down' && this.phase.step.id === 'sweep' && this.phase.step.signal === SIGTERM) {
+          this.emit({ kind: 'unwatch-gone', service: null });
+          this.phase = { ...this.phase, step: { ...this.phase.step, signal: SIGKILL } };
+          this.emit({ kind: 'sweep', signal: SIGKILL });
+        }
+        return;
+      case 'sweep-stuck':
+        if (this.phase.id === 'shutting-down' && this.phase.step.id === 'sweep') this.endSweep();
+        return;
+      default:
+        unreachable(timer);
+    }
+  }
+
+  /** A stop is done once every process is gone and the service's own exit has been seen. */
+  private finishStopIfDone(name: string): void {
+    const record = this.record(name)!;
+    const state = record.state;
+    if (state.id === 'clearing') {
+      if (state.step.id !== 'gone') return;
+      if (this.shuttingDown) this.enter(name, { id: 'stopping', pid: null, since: state.since, intent: 'shutdown', step: state.step });
+      else {
+        this.spawn(name);
+        return;
+      }
+    }
+    const current = this.record(name)!.state;
+    if (current.id !== 'stopping' || current.step.id !== 'gone' || current.pid !== null) return;
+    const took = this.now - current.since;
+    this.log('info', say.stopped(name, took));
+    if (this.phase.id === 'shutting-down' && took > HELD_UP_MS) this.log('info', say.heldShutdownUp(name, took));
+    const intent = this.shuttingDown && current.intent !== 'stop' ? 'shutdown' : current.intent;
+    switch (intent) {
+      case 'unhealthy':
+      case 'not-ready': {
+        const exit = record.lastExit ?? { kind: 'signaled' as const, signal: record.plan.stopSignal };
+        const reason = intent === 'not-ready' ? `not ready within ${say.duration(record.plan.ready?.timeout ?? 0)}` : null;
+        this.afterRun(name, exit, record.startedAt === null ? 0 : current.since - record.startedAt, reason);
+        break;
+      }
+      case 'restart':
+        this.enter(name, { id: 'queued', since: this.now });
+        break;
+      case 'stop':
+      case 'shutdown':
+        this.emit({ kind: 'release', service: name });
+        this.enter(name, { id: 'stopped', byHand: intent === 'stop' });
+        break;
+      default:
+        unreachable(intent);
+    }
+    if (this.record(name)?.removed === true && this.record(name)?.state.id === 'stopped') this.forget(name);
+  }
+
+  /** A service a reload removed has stopped: it is no longer supervised. */
+  private forget(name: string): void {
+    this.emit({ kind: 'release', service: name });
+    this.services.delete(name);
+  }
+
+  // ---- schedules ---------------------------------------------------------------------
+
+  private scheduledRun(name: string): void {
+    const record = this.record(name);
+    if (record === undefined || this.shuttingDown || !this.schedules.has(name)) return;
+    if (!isSettled(record.state)) {
+      this.log('warn', say.scheduledRunSkipped(name, stateName(record.state)));
+      return;
+    }
+    this.log('info', say.scheduledRun(name));
+    for (const dep of [...dependencyClosure(this.plan, name), name]) {
+      const r = this.record(dep);
+      if (r !== undefined && (dep === name || r.state.id === 'stopped')) this.queue(dep);
+    }
+  }
+
+  // ---- reload ------------------------------------------------------------------------
+
+  /** Applies an already validated Plan (SPEC §6). */
+  private reload(next: Plan): void {
+    const diff = diffPlans(this.plan, next);
+    const mainName = this.plan.main;
+    const pending = [...diff.pending];
+    // A second main cannot join a running container: an added service marked main runs
+    // as a sidecar until the next start, and the change is reported as pending.
+    const incoming = next.services.map((service) => {
+      if (!service.main || mainName === null || !diff.added.includes(service.name)) return service;
+      pending.push(`services.${service.name}.main (the container already has main ${mainName})`);
+      return { ...service, main: false };
+    });
+    const byName = new Map(incoming.map((s) => [s.name, s]));
+    // Keep manifest order for the new plan, but main and its pending changes stay as they run.
+    const kept: ServicePlan[] = [];
+    for (const service of incoming) {
+      const running = this.record(service.name);
+      if (running !== undefined && !running.removed && (running.plan.main || service.main) && !diff.added.includes(service.name)) kept.push(running.plan);
+      else kept.push(service);
+    }
+    if (mainName !== null && !byName.has(mainName)) kept.push(this.record(mainName)!.plan);
+    // The graph is the plan's: recomputed for the services that now make it up.
+    this.plan = {
+      ...next, main: mainName, services: kept, startWaves: startWaves(kept), stopWaves: stopWaves(kept),
+      settings: { ...this.plan.settings, logLevel: next.settings.logLevel },
+    };
+
+    for (const name of diff.removed) {
+      this.dropSchedule(name);
+      this.update(name, { removed: true });
+      this.stop(name, 'shutdown');
+    }
+    for (const name of diff.changed) {
+      const service = byName.get(name)!;
+      const record = this.update(name, { plan: service });
+      this.dropSchedule(name);
+      if (service.schedule !== null && service.autostart) this.arrangeSchedule(service);
+      if (record.state.id === 'stopped' && record.state.byHand) continue;
+      if (isUp(record.state)) this.stop(name, 'restart');
+      else if (service.autostart && service.schedule === null) {
+        // Exited, fatal or backing off: the new definition gets a fresh start (the usual
+        // reason to reload is to fix the service that kept failing).
+        this.update(name, { history: NO_HISTORY });
+        this.queue(name);
+      }
+    }
+    for (const name of diff.added) {
+      const service = byName.get(name)!;
+      const retiring = this.record(name);
+      if (retiring !== undefined) {
+        // Removed by an earlier reload and still stopping: the new definition takes the
+        // record over, and starts once that stop is done — never two of one name at once.
+        this.update(name, { plan: service, removed: false, history: NO_HISTORY });
+        const state = retiring.state;
+        if (state.id === 'stopping' && service.autostart && service.schedule === null) this.enter(name, { ...state, intent: 'restart' });
+        else if (state.id === 'stopping' && service.autostart && service.schedule !== null) this.arrangeSchedule(service);
+        else if (state.id !== 'stopping') this.startAdded(service);
+        continue;
+      }
+      this.services.set(name, freshRecord(service));
+      this.startAdded(service);
+    }
+    // Records in manifest order; those still stopping after their removal at the end.
+    const ordered = new Map<string, ServiceRecord>();
+    for (const service of kept) ordered.set(service.name, this.services.get(service.name)!);
+    for (const [name, record] of this.services) if (!ordered.has(name)) ordered.set(name, record);
+    this.services.clear();
+    for (const [name, record] of ordered) this.services.set(name, record);
+    this.reply = { kind: 'reloaded', diff: { ...diff, pending } };
+  }
+
+  private startAdded(service: ServicePlan): void {
+    if (!service.autostart) return;
+    if (service.schedule !== null) this.arrangeSchedule(service);
+    else this.queue(service.name);
+  }
+
+  // ---- settle: dependencies, phase, endings ------------------------------------------
+
+  /** Looks at every service and does what the states now call for, until nothing changes. */
+  settle(): void {
+    for (let round = 0; round < 1000; round++) {
+      const before = this.effects.length;
+      const states = [...this.services.values()].map((r) => r.state);
+      if (this.phase.id === 'shutting-down') this.advanceShutdown();
+      else if (this.phase.id === 'starting' || this.phase.id === 'running') {
+        for (const name of this.inStartOrder([...this.services.keys()])) {
+          if (this.record(name)?.state.id === 'queued') this.tryLaunch(name);
+        }
+        if (this.phase.id === 'starting' && [...this.phase.targets].every((name) => this.reachedTarget(name))) {
+          const since = this.phase.since;
+          this.setPhase({ id: 'running' });
+          this.log('info', say.allStarted(this.now - since));
+        }
+        this.checkEndings();
+      }
+      const after = [...this.services.values()].map((r) => r.state);
+      if (this.effects.length === before && states.length === after.length && states.every((s, i) => s === after[i])) return;
+    }
+    throw new Error('the supervisor did not settle in 1000 rounds');
+  }
+
+  private conditionMet(dep: ServiceRecord, condition: DependencyCondition): boolean {
+    const state = dep.state;
+    switch (condition) {
+      case 'started':
+        return isUp(state) || state.id === 'completed' || (state.id === 'exited' && dep.startedAt !== null);
+      case 'ready':
+        return state.id === 'ready' || (dep.plan.ready === null && state.id === 'running');
+      case 'completed':
+        return state.id === 'completed';
+    }
+  }
+
+  /** A dependency that has settled without meeting its condition never will by itself. */
+  private conditionImpossible(dep: ServiceRecord, condition: DependencyCondition): string | null {
+    const state = dep.state;
+    const name = dep.plan.name;
+    switch (state.id) {
+      case 'fatal':
+        return `${name} gave up (${state.reason})`;
+      case 'failed':
+        return `${name} failed (${state.reason})`;
+      case 'exited':
+        return condition === 'started' ? null : `${name} exited before it was ${condition}`;
+      case 'stopped':
+        return state.byHand ? `${name} was stopped by hand` : null;
+      default:
+        return null;
+    }
+  }
+
+  private tryLaunch(name: string): void {
+    const record = this.record(name)!;
+    for (const dependency of record.plan.dependsOn) {
+      const dep = this.record(dependency.name);
+      if (dep === undefined || dep.removed) continue; // removed by a reload: nothing to wait for
+      if (this.conditionMet(dep, dependency.condition)) continue;
+      const impossible = this.conditionImpossible(dep, dependency.condition);
+      if (impossible !== null) {
+        this.cannotStart(name, `${name} needs ${dependency.name} ${dependency.condition}, but ${impossible}`);
+        return;
+      }
+      if (dep.state.id === 'stopped') this.queue(dependency.name); // pulled in: a dependency starts first
+      return;
+    }
+    this.launch(name);
+  }
+
+  private cannotStart(name: string, chain: string): void {
+    this.enter(name, { id: 'stopped', byHand: false });
+    this.log('error', say.cannotStart(chain));
+    if (this.phase.id === 'starting' && this.phase.targets.has(name)) this.beginShutdown(`the start failed: ${chain}`, 'start-failed', false);
+  }
+
+  private reachedTarget(name: string): boolean {
+    const record = this.record(name);
+    if (record === undefined) return true;
+    const state = record.state;
+    if (record.plan.type === 'oneshot') return state.id === 'completed';
+    return state.id === 'ready' || (state.id === 'running' && record.plan.ready === null) || isSettled(state);
+  }
+
+  /** Main's end, a critical service giving up, a failed start, or nothing left to run. */
+  private checkEndings(): void {
+    if (this.phase.id !== 'starting' && this.phase.id !== 'running') return;
+    const main = this.plan.main === null ? undefined : this.record(this.plan.main);
+    if (main !== undefined) {
+      const state = main.state;
+      if (state.id === 'exited' || state.id === 'fatal' || state.id === 'failed' || state.id === 'completed') {
+        const fatal = state.id === 'fatal';
+        this.beginShutdown(`main service ${main.plan.name} ${fatal ? `gave up (${state.reason})` : 'ended'}`, fatal ? 'critical' : 'main-ended', false);
+        return;
+      }
+    }
+    for (const record of this.services.values()) {
+      const state = record.state;
+      if (state.id === 'fatal' && record.plan.critical) {
+        this.beginShutdown(`critical service ${record.plan.name} gave up (${state.reason})`, 'critical', false);
+        return;
+      }
+      if (state.id === 'failed' && this.phase.id === 'starting' && this.phase.targets.has(record.plan.name)) {
+        this.beginShutdown(`the start failed: oneshot ${record.plan.name} failed (${state.reason})`, 'start-failed', false);
+        return;
+      }
+    }
+    if (main === undefined && this.phase.id !== 'starting' && this.schedules.size === 0) {
+      const busy = [...this.services.entries()].some(([name, r]) => !isSettled(r.state) || this.owns(name));
+      if (!busy) this.beginShutdown('nothing is left to run', 'idle', false);
+    }
+  }
+
+  // ---- the ordered shutdown ----------------------------------------------------------
+
+  private beginShutdown(reason: string, cause: Ending['cause'], requested: boolean): void {
+    if (this.phase.id === 'shutting-down') {
+      if (requested && !this.phase.ending.requested) this.phase = { ...this.phase, ending: { ...this.phase.ending, requested: true } };
+      return;
+    }
+    if (this.phase.id === 'done') return;
+    // Judged before the shutdown stops anything: with no main, tend's status says whether
+    // every service that ran, ran well (SPEC §1).
+    const succeededBefore = [...this.services.values()].every((r) =>
+      r.state.id !== 'fatal' && r.state.id !== 'failed' && (r.lastExit === null || succeeded(r.plan, r.lastExit)));
+    const ending: Ending = { cause, requested, internalError: cause === 'internal', succeededBefore };
+    this.log('info', say.shutdownBegins(reason));
+    // A shutdown cancels pending starts, probes, backoffs and schedules.
+    for (const name of [...this.schedules]) this.dropSchedule(name);
+    for (const [name, record] of this.services) {
+      if (record.state.id === 'backoff') this.cancel('backoff', name);
+      if (isUp(record.state)) this.stopProbes(name);
+    }
+    this.setPhase({ id: 'shutting-down', ending, step: { id: 'delay' }, deadlinePassed: false, forced: false });
+    const delay = this.plan.settings.shutdownDelay;
+    if (delay > 0) {
+      this.log('info', say.shutdownDelay(delay));
+      this.arm('shutdown-delay', null, delay);
+    } else {
+      this.beginStopping();
+    }
+  }
+
+  private beginStopping(): void {
+    if (this.phase.id !== 'shutting-down') return;
+    this.arm('shutdown-deadline', null, this.plan.settings.shutdownTimeout);
+    this.phase = { ...this.phase, step: { id: 'stopping', started: this.now, asked: new Set() } };
+  }
+
+  /** Services still stopping for the shutdown, for the log. */
+  private stillStopping(): string[] {
+    if (this.phase.id !== 'shutting-down' || this.phase.step.id !== 'stopping') return [];
+    const asked = this.phase.step.asked;
+    return [...this.services.entries()].filter(([name, r]) => asked.has(name) && r.state.id === 'stopping').map(([name]) => name);
+  }
+
+  /**
+   * Reverse dependency order, in the plan's stop waves: a service's turn comes once every
+   * service that depends on it has stopped; independent services stop in parallel.
+   */
+  private advanceShutdown(): void {
+    const phase = this.phase;
+    if (phase.id !== 'shutting-down' || phase.step.id !== 'stopping') return;
+    const asked = new Set(phase.step.asked);
+    const started = phase.step.started;
+    const done = (name: string): boolean => {
+      const record = this.record(name);
+      return record === undefined || (asked.has(name) && record.state.id === 'stopped');
+    };
+    const order = [...this.plan.stopWaves.flat()];
+    // Services a reload removed, still stopping, depend on nothing in the plan: first.
+    for (const name of this.services.keys()) if (!order.includes(name)) order.unshift(name);
+    for (const name of order) {
+      const record = this.record(name);
+      if (record === undefined || asked.has(name)) continue;
+      if (record.state.id === 'spawning') continue; // its spawn failed; the fact is on its way
+      const dependents = record.removed ? [] : dependentsOf(this.plan, name, { direct: true });
+      if (!dependents.every(done)) continue;
+      asked.add(name);
+      if (this.phase.id === 'shutting-down') this.phase = { ...this.phase, step: { id: 'stopping', started, asked: new Set(asked) } };
+      this.stop(name, 'shutdown');
+    }
+    if ([...this.services.keys()].every(done)) this.beginSweep();
+  }
+
+  /** After the services: SIGTERM to whatever is left, a grace of at most 1 s, SIGKILL, reap. */
+  private beginSweep(): void {
+    if (this.phase.id !== 'shutting-down' || this.phase.step.id !== 'stopping') return;
+    this.phase = { ...this.phase, step: { id: 'sweep', started: this.phase.step.started, signal: SIGTERM, terminated: null, killed: null } };
+    this.emit({ kind: 'sweep', signal: SIGTERM });
+  }
+
+  private swept(signal: number, pids: readonly number[]): void {
+    if (this.phase.id !== 'shutting-down' || this.phase.step.id !== 'sweep') return;
+    const sweep = this.phase.step;
+    if (signal === SIGTERM && sweep.terminated === null) {
+      this.phase = { ...this.phase, step: { ...sweep, terminated: pids } };
+      if (pids.length === 0) {
+        this.finishShutdown();
+        return;
+      }
+      const remaining = Math.max(0, this.plan.settings.shutdownTimeout - (this.now - sweep.started));
+      this.arm('sweep-grace', null, Math.min(SWEEP_GRACE_MS, remaining));
+      this.emit({ kind: 'watch-gone', service: null, rekill: false });
+      return;
+    }
+    if (signal === SIGKILL && sweep.killed === null) {
+      this.phase = { ...this.phase, step: { ...sweep, killed: pids } };
+      this.arm('sweep-stuck', null, STUCK_AFTER_KILL_MS);
+      this.emit({ kind: 'watch-gone', service: null, rekill: true });
+    }
+  }
+
+  private sweepGone(): void {
+    if (this.phase.id !== 'shutting-down' || this.phase.step.id !== 'sweep' || this.phase.step.terminated === null) return;
+    this.endSweep();
+  }
+
+  private endSweep(): void {
+    if (this.phase.id !== 'shutting-down' || this.phase.step.id !== 'sweep') return;
+    const sweep = this.phase.step;
+    this.emit({ kind: 'unwatch-gone', service: null });
+    this.cancel('sweep-grace', null);
+    this.cancel('sweep-stuck', null);
+    this.emit({ kind: 'reap' });
+    const killed = sweep.killed ?? [];
+    if ((sweep.terminated ?? []).length > 0 || killed.length > 0) this.log('warn', say.swept((sweep.terminated ?? []).length, killed));
+    this.finishShutdown();
+  }
+
+  private finishShutdown(): void {
+    if (this.phase.id !== 'shutting-down' || this.phase.step.id !== 'sweep') return;
+    this.cancel('shutdown-deadline', null);
+    if (!this.phase.deadlinePassed) this.log('info', say.allStopped(this.now - this.phase.step.started));
+    const code = tendExitCode(outcomeOf({ plan: this.plan, services: this.services, phase: this.phase, schedules: this.schedules }, this.phase.ending));
+    this.setPhase({ id: 'done', code });
+    this.emit({ kind: 'finish', code });
+  }
+
+  /** shutdown_timeout has passed: SIGKILL to everything left; the services' stops then end. */
+  private deadline(): void {
+    if (this.phase.id !== 'shutting-down' || this.phase.deadlinePassed) return;
+    this.log('warn', say.shutdownTimeout(this.plan.settings.shutdownTimeout, this.stillStopping()));
+    this.phase = { ...this.phase, deadlinePassed: true };
+    this.emit({ kind: 'kill-everything' });
+  }
+
+  /** A second TERM/INT/QUIT: SIGKILL to everything at once. */
+  private killNow(): void {
+    if (this.phase.id === 'done') return;
+    if (this.phase.id === 'shutting-down' && this.phase.forced) return;
+    this.log('warn', say.forceKill());
+    this.emit({ kind: 'kill-everything' });
+    if (this.phase.id !== 'shutting-down') {
+      this.beginShutdown('killed at once', 'requested', true);
+    }
+    if (this.phase.id === 'shutting-down') {
+      this.phase = { ...this.phase, forced: true };
+      // Nothing is left to drain traffic for.
+      if (this.phase.step.id === 'delay') {
+        this.cancel('shutdown-delay', null);
+        this.beginStopping();
+      }
+    }
+  }
+}
+
+/** The API view of a record's state. */
+export function apiState(record: ServiceRecord): StateName {
+  return stateName(record.state);
+}

@@ -1,0 +1,347 @@
+// The one loop: events in, one at a time, through the pure core; effects out, carried out
+// here and nowhere else. It owns every timer, every watch, every handle on a running
+// process, and turns what the process layer, the probes and the clock report into facts.
+// Facts the process layer answers at once (a pid after a spawn, the pids a sweep reached)
+// are handled before any other event, so the core never sees the world half-way through
+// its own decision.
+import type { Plan, ServicePlan } from '../plan/types';
+import type { Spawned, SpawnSpec } from '../process/spawn';
+import type { Event, Fact, Request, TimerName } from './events';
+import { initialCore, step, type Change, type CoreState, type Effect, type Reply, type ServiceRecord } from './core';
+import type { AttachOutput, Clock, ProbeRunner, ProcessPort, ScheduleClock, SupervisorLog, TimerHandle } from './port';
+
+/** What observers (the control socket, metrics) are told: each change of a step, in order, timed. */
+export type SupervisorEvent = Change & { readonly time: number };
+
+export interface LoopDeps {
+  readonly port: ProcessPort;
+  readonly clock: Clock;
+  readonly random: () => number;
+  readonly log: SupervisorLog;
+  readonly probes: ProbeRunner;
+  readonly schedule: ScheduleClock;
+  readonly attachOutput: AttachOutput;
+}
+
+/** A reply to a request: the core's, plus the pids a signal reached. */
+export type LoopReply = Reply & { readonly pids: readonly number[] };
+
+const SIGKILL = 9;
+
+function timerKey(timer: TimerName, service: string | null): string {
+  return service === null ? timer : `${timer}\0${service}`;
+}
+
+/** The spawn spec of a service's own process (its stop_command's is `stopCommandSpec`). */
+export function serviceSpec(plan: ServicePlan, cgroup: string | null): SpawnSpec {
+  return {
+    service: plan.name,
+    argv: plan.command.argv,
+    env: plan.env,
+    secretFiles: plan.secretFiles,
+    cwd: plan.cwd,
+    user: plan.user,
+    group: plan.group,
+    stdin: plan.stdin,
+    output: plan.log.console === 'inherit' ? 'inherit' : 'pipe',
+    notifyFd: plan.ready?.check.kind === 'notify_fd' ? plan.ready.check.fd : null,
+    cgroup,
+    session: 'new',
+  };
+}
+
+export function stopCommandSpec(plan: ServicePlan): SpawnSpec {
+  return {
+    service: plan.name, argv: plan.stopCommand?.argv ?? [], env: plan.env, secretFiles: plan.secretFiles, cwd: plan.cwd, user: plan.user,
+    group: plan.group, stdin: 'null', output: 'null', notifyFd: null, cgroup: null, session: 'new',
+  };
+}
+
+export class SupervisorLoop {
+  private core: CoreState;
+  /** Events that arrived while a step ran, in order. */
+  private readonly queue: Event[] = [];
+  /** Facts the process layer answered at once, handled before anything queued. */
+  private readonly immediate: Fact[] = [];
+  private running = false;
+  private readonly timers = new Map<string, TimerHandle>();
+  private readonly watches = new Map<string, () => void>();
+  private readonly schedules = new Map<string, () => void>();
+  private readonly listeners = new Set<(event: SupervisorEvent) => void>();
+  private readonly stopWaiters = new Map<string, Array<() => void>>();
+  /** Pids reached by the signal effects of the request being submitted. */
+  private reached: number[] | null = null;
+  private finished!: (code: number) => void;
+  readonly done: Promise<number> = new Promise((resolve) => { this.finished = resolve; });
+
+  constructor(plan: Plan, private readonly deps: LoopDeps) {
+    this.core = initialCore(plan);
+  }
+
+  /** The current state: immutable, safe to keep. */
+  get state(): CoreState {
+    return this.core;
+  }
+
+  record(name: string): ServiceRecord | undefined {
+    return this.core.services.get(name);
+  }
+
+  subscribe(listener: (event: SupervisorEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  start(): void {
+    this.submit({ kind: 'boot' });
+  }
+
+  /** Handles a request (and whatever it sets off at once); returns the core's reply. */
+  submit(request: Request): LoopReply {
+    const reached: number[] = [];
+    const outer = this.reached;
+    this.reached = reached;
+    let reply: Reply = { kind: 'none' };
+    try {
+      reply = this.run(request);
+    } finally {
+      this.reached = outer;
+    }
+    return { ...reply, pids: reached };
+  }
+
+  /** An exception escaped somewhere in tend: the core shuts down in order and exits 70. */
+  fault(error: unknown): void {
+    const detail = error instanceof Error ? error.stack ?? error.message : String(error);
+    this.deliver({ kind: 'fault', detail });
+  }
+
+  /** Resolves once the service is not stopping any more (a stop by hand is done). */
+  stopped(name: string): Promise<void> {
+    const record = this.record(name);
+    if (record === undefined || (record.state.id !== 'stopping' && record.state.id !== 'clearing')) return Promise.resolve();
+    return new Promise((resolve) => {
+      const list = this.stopWaiters.get(name) ?? [];
+      list.push(resolve);
+      this.stopWaiters.set(name, list);
+    });
+  }
+
+  /** A fact from a callback (exit, probe, timer): handled now, or after the step under way. */
+  deliver(fact: Fact): void {
+    this.run(fact);
+  }
+
+  // -------------------------------------------------------------------------------------
+
+  private run(first: Event): Reply {
+    if (this.running) {
+      this.queue.push(first);
+      return { kind: 'none' };
+    }
+    this.running = true;
+    let reply: Reply = { kind: 'none' };
+    try {
+      reply = this.handle(first);
+      for (;;) {
+        const next = this.immediate.shift() ?? this.queue.shift();
+        if (next === undefined) break;
+        this.handle(next);
+      }
+    } finally {
+      this.running = false;
+    }
+    return reply;
+  }
+
+  private handle(event: Event): Reply {
+    const before = this.core;
+    const owned = new Map<string, readonly number[]>();
+    let result;
+    try {
+      result = step(before, event, {
+        now: this.deps.clock.now(),
+        random: this.deps.random,
+        owned: (service) => {
+          let pids = owned.get(service);
+          if (pids === undefined) owned.set(service, pids = this.deps.port.processesOf(service));
+          return pids;
+        },
+      });
+    } catch (error) {
+      // A bug in the core. The fault takes the ordered shutdown; a fault that fails too
+      // is only logged, never looped on.
+      if (event.kind === 'fault') {
+        this.deps.log.error(`internal error while handling an internal error: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+        return { kind: 'none' };
+      }
+      this.immediate.unshift({ kind: 'fault', detail: error instanceof Error ? error.stack ?? error.message : String(error) });
+      return { kind: 'none' };
+    }
+    this.core = result.core;
+    for (const effect of result.effects) {
+      try {
+        this.carryOut(effect);
+      } catch (error) {
+        this.immediate.push({ kind: 'fault', detail: error instanceof Error ? error.stack ?? error.message : String(error) });
+      }
+    }
+    this.publish(result.changes);
+    return result.reply;
+  }
+
+  private publish(changes: readonly Change[]): void {
+    const time = this.deps.clock.now();
+    for (const [name, waiters] of [...this.stopWaiters]) {
+      const record = this.core.services.get(name);
+      if (record !== undefined && (record.state.id === 'stopping' || record.state.id === 'clearing')) continue;
+      this.stopWaiters.delete(name);
+      for (const resolve of waiters) resolve();
+    }
+    for (const change of changes) {
+      const event: SupervisorEvent = { ...change, time };
+      for (const listener of [...this.listeners]) listener(event);
+    }
+  }
+
+  private carryOut(effect: Effect): void {
+    const { port, log } = this.deps;
+    switch (effect.kind) {
+      case 'spawn':
+        this.spawn(effect.service, effect.plan);
+        return;
+      case 'spawn-stop-command': {
+        const command = port.spawn(stopCommandSpec(effect.plan));
+        void command.exit.then((status) => this.deliver({ kind: 'stop-command-exited', service: effect.service, status }));
+        return;
+      }
+      case 'signal': {
+        const pids = port.signalService(effect.service, effect.signal);
+        if (effect.cont) for (const pid of pids) port.signalPid(pid, 18);
+        this.reached?.push(...pids);
+        return;
+      }
+      case 'signal-pid':
+        if (port.signalPid(effect.pid, effect.signal)) this.reached?.push(effect.pid);
+        return;
+      case 'kill':
+        port.killService(effect.service);
+        return;
+      case 'kill-everything':
+        for (const name of this.core.services.keys()) port.killService(name);
+        for (const pid of port.orphans()) port.signalPid(pid, SIGKILL);
+        return;
+      case 'sweep': {
+        const pids = port.sweep(effect.signal);
+        this.immediate.push({ kind: 'swept', signal: effect.signal, pids });
+        return;
+      }
+      case 'watch-gone': {
+        const key = effect.service ?? '\0tend';
+        this.watches.get(key)?.();
+        let active = true;
+        const cancel = port.watchGone(effect.service, effect.rekill, () => {
+          if (!active) return;
+          active = false;
+          this.watches.delete(key);
+          this.deliver({ kind: 'gone', service: effect.service });
+        });
+        if (active) {
+          this.watches.set(key, () => {
+            active = false;
+            cancel();
+          });
+        } else {
+          cancel();
+        }
+        return;
+      }
+      case 'unwatch-gone': {
+        const key = effect.service ?? '\0tend';
+        this.watches.get(key)?.();
+        this.watches.delete(key);
+        return;
+      }
+      case 'arm': {
+        const key = timerKey(effect.timer, effect.service);
+        const existing = this.timers.get(key);
+        if (existing !== undefined) this.deps.clock.clearTimer(existing);
+        const handle = this.deps.clock.setTimer(effect.ms, () => {
+          if (this.timers.get(key) !== handle) return;
+          this.timers.delete(key);
+          this.deliver({ kind: 'timer', timer: effect.timer, service: effect.service });
+        });
+        this.timers.set(key, handle);
+        return;
+      }
+      case 'cancel': {
+        const key = timerKey(effect.timer, effect.service);
+        const handle = this.timers.get(key);
+        if (handle !== undefined) this.deps.clock.clearTimer(handle);
+        this.timers.delete(key);
+        return;
+      }
+      case 'probe-start': {
+        const spawned = this.handles.get(effect.service);
+        if (spawned === undefined || spawned.pid !== effect.pid) return;
+        this.deps.probes.start(effect.probe, effect.plan, effect.pid, spawned, (fact) => this.deliver(fact));
+        return;
+      }
+      case 'probe-stop':
+        this.deps.probes.stop(effect.service, effect.probe);
+        return;
+      case 'schedule': {
+        this.schedules.get(effect.service)?.();
+        this.schedules.set(effect.service, this.deps.schedule(effect.service, effect.expression, () => this.deliver({ kind: 'scheduled', service: effect.service })));
+        return;
+      }
+      case 'unschedule':
+        this.schedules.get(effect.service)?.();
+        this.schedules.delete(effect.service);
+        return;
+      case 'release':
+        port.release(effect.service);
+        return;
+      case 'reap':
+        port.reapNow();
+        return;
+      case 'log':
+        log[effect.level](effect.message);
+        return;
+      case 'finish':
+        for (const cancel of this.watches.values()) cancel();
+        this.watches.clear();
+        for (const handle of this.timers.values()) this.deps.clock.clearTimer(handle);
+        this.timers.clear();
+        for (const cancel of this.schedules.values()) cancel();
+        this.schedules.clear();
+        this.finished(effect.code);
+        return;
+      default: {
+        const never: never = effect;
+        throw new Error(`unknown effect ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  /** The running process of each service: for probes (notify fd) and `tend status`. */
+  private readonly handles = new Map<string, Spawned>();
+
+  private spawn(name: string, plan: ServicePlan): void {
+    const { port } = this.deps;
+    const spawned = port.spawn(serviceSpec(plan, port.leafFor(name)));
+    if (spawned.pid > 0) port.noteSpawned(name, spawned.pid);
+    this.deps.attachOutput(plan, spawned, (line) => this.deps.probes.line(name, line));
+    if (spawned.pid <= 0) {
+      void spawned.exit.then((status) => this.deliver({ kind: 'spawn-failed', service: name, status }));
+      return;
+    }
+    const pid = spawned.pid;
+    this.handles.set(name, spawned);
+    this.immediate.push({ kind: 'spawned', service: name, pid });
+    void spawned.exit.then((status) => {
+      if (this.handles.get(name) === spawned) this.handles.delete(name);
+      this.deliver({ kind: 'exited', service: name, pid, status });
+    });
+  }
+}

@@ -1,0 +1,198 @@
+// Signals from the first instruction on (native/tend-launch.c, native/signals.c,
+// src/signal-intake.ts). Each test is named after the finding it guards against; each ran
+// against the real launcher, as PID 1 of a new PID namespace where the finding was.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt } from '../helpers/build';
+import { canUnshare, ROOT, startTend, tempDir, TEND_LAUNCHER, waitFor, writeManifest } from '../helpers/tend';
+
+const launcherBuilt = existsSync(TEND_LAUNCHER);
+const ns = canUnshare();
+let early = '';
+let dir = '';
+
+const env = (): NodeJS.ProcessEnv => {
+  const copy = { ...process.env };
+  delete copy.NODE_EXTRA_CA_CERTS; // ~60 ms of Node's start-up on these machines
+  delete copy.TEND_SOCKET;
+  return copy;
+};
+
+/** SIGRTMIN+3's number here, as the shell spells it (34+3 with glibc). */
+const rtmin3 = (): number => Number(execFileSync('bash', ['-c', 'kill -l RTMIN+3'], { encoding: 'utf8' }).trim());
+
+interface Early { pid: number; outcome: string; code: number; ms: number }
+
+/**
+ * test/fixtures/native/early-signal.c: `signal` sent `delayMs` after tend's exec. `pid` is
+ * tend's host pid, known once the signal has been sent; `done` says how tend ended.
+ */
+function sendEarly(argv: readonly string[], options: { delayMs: number; signal?: number; pid1: boolean; timeoutMs?: number; extraEnv?: NodeJS.ProcessEnv }): { pid: Promise<number>; done: Promise<Early & { stderr: string }> } {
+  const args = [...(options.pid1 ? ['-1'] : []), '-s', String(options.signal ?? 15), String(Math.round(options.delayMs * 1000)), String(options.timeoutMs ?? 8000), '--', ...argv];
+  const child = spawn(early, args, { env: { ...env(), ...options.extraEnv }, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  let announce: (pid: number) => void = () => undefined;
+  const pid = new Promise<number>((resolve) => { announce = resolve; });
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d;
+    const match = /pid (\d+)/.exec(stdout);
+    if (match) announce(Number(match[1]));
+  });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+  const done = new Promise<Early & { stderr: string }>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', () => {
+      const started = /pid (\d+)/.exec(stdout);
+      const end = /(exited|signaled|timeout) ?(\d+)? ([\d.]+)/.exec(stdout);
+      if (started === null || end === null) return reject(new Error(`early-signal said: ${stdout}${stderr}`));
+      resolve({ pid: Number(started[1]), outcome: end[1]!, code: Number(end[2] ?? -1), ms: Number(end[3]), stderr });
+    });
+  });
+  return { pid, done };
+}
+
+beforeAll(() => {
+  ensureBuilt();
+  dir = tempDir('tend-launch-');
+  early = join(dir, 'early-signal');
+  execFileSync('cc', ['-O2', '-o', early, join(ROOT, 'test', 'fixtures', 'native', 'early-signal.c')]);
+}, 180_000); // a build of dist/ may be under way in another test file
+
+describe.skipIf(!launcherBuilt)('the launcher (bin/tend)', () => {
+  if (!launcherBuilt) console.warn('skipped: bin/tend was not built (no C compiler at `npm ci`)');
+
+  // reliability findings §9: Node's bootstrap (20-40 ms) dropped SIGTERM as PID 1 and let
+  // it kill tend otherwise; tini mode's own SIGTERM then never reached CMD.
+  const delays = [1, 5, 10, 20, 40];
+  for (const pid1 of [true, false]) {
+    it.skipIf(pid1 && !ns)(`finding 9: SIGTERM sent 1, 5, 10, 20, 40 ms after exec is never lost (${pid1 ? 'as PID 1' : 'not PID 1'})`, async () => {
+      const manifest = writeManifest(dir, 'services:\n  app:\n    command: ["sleep", "30"]\n    main: true\n', `early-${pid1}.yaml`);
+      for (const delayMs of delays) {
+        const tini = await sendEarly([TEND_LAUNCHER, '--', 'sleep', '30'], { delayMs, pid1 }).done;
+        expect({ mode: 'tend --', delayMs, outcome: tini.outcome, code: tini.code }).toEqual({ mode: 'tend --', delayMs, outcome: 'exited', code: 143 });
+        const run = await sendEarly([TEND_LAUNCHER, 'run', '-c', manifest], { delayMs, pid1, extraEnv: { TEND_SOCKET: join(dir, `early-${pid1}-${delayMs}.sock`) } }).done;
+        expect({ mode: 'tend run', delayMs, outcome: run.outcome, code: run.code }).toEqual({ mode: 'tend run', delayMs, outcome: 'exited', code: 143 });
+      }
+    }, 120_000);
+  }
+
+  // reliability findings §10: a SIGUSR1 in the same window opened Node's inspector on 9229.
+  it.skipIf(!ns)('finding 10: SIGUSR1 during bootstrap never opens an inspector (nothing listens on 9229)', async () => {
+    for (const delayMs of [1, 5, 10, 20, 40]) {
+      const marker = join(dir, `usr1-${delayMs}`);
+      // Manifest mode with no main service: SIGUSR1 has no one to be forwarded to.
+      const manifest = writeManifest(dir, `services:\n  app:\n    command: ["sh", "-c", "touch '${marker}'; exec sleep 30"]\n`, `usr1-${delayMs}.yaml`);
+      const run = sendEarly([TEND_LAUNCHER, 'run', '-c', manifest], { delayMs, pid1: true, signal: 10, timeoutMs: 20_000, extraEnv: { TEND_SOCKET: join(dir, `usr1-${delayMs}.sock`) } });
+      // CMD's marker says tend is past its start-up, where the inspector would have opened.
+      const pid = await run.pid;
+      await waitFor(() => existsSync(marker), { what: `main to start (SIGUSR1 at ${delayMs} ms)` });
+      expect(listensOn(pid, 9229), `SIGUSR1 at ${delayMs} ms`).toBe(false);
+      process.kill(pid, 'SIGTERM');
+      const ended = await run.done;
+      // Node says so on stderr whenever its inspector starts listening, even briefly.
+      expect(ended.stderr, `SIGUSR1 at ${delayMs} ms`).not.toMatch(/Debugger listening/);
+      expect(ended.outcome).toBe('exited');
+    }
+  }, 120_000);
+
+  it('NODE_OPTIONS from the environment never reaches tend\'s own Node, and reaches CMD unchanged', () => {
+    const out = spawnSync(TEND_LAUNCHER, ['--', 'sh', '-c', 'printf "%s|%s" "$NODE_OPTIONS" "${TEND_HELD_NODE_OPTIONS-unset}${LD_PRELOAD-unset}${TEND_SIGNAL_INTAKE-unset}"'],
+      { env: { ...env(), NODE_OPTIONS: '--inspect=127.0.0.1:0' }, encoding: 'utf8', timeout: 20_000 });
+    expect(out.stderr).not.toMatch(/Debugger listening/);
+    expect(out.stdout).toBe('--inspect=127.0.0.1:0|unsetunsetunset');
+    expect(out.status).toBe(0);
+  });
+
+  // peer-init report §5.3 (bug 3): real-time signals were neither caught nor forwarded.
+  for (const pid1 of [true, false]) {
+    it.skipIf(pid1 && !ns)(`bug 3: SIGRTMIN+3 reaches CMD in tini mode (${pid1 ? 'as PID 1' : 'not PID 1'})`, async () => {
+      const marker = join(dir, `rt-${pid1}`);
+      const tend = startTend(['--', 'bash', '-c', `trap 'exit 42' RTMIN+3; touch '${marker}'; while :; do sleep 0.05; done`], { pid1, env: { TEND_SOCKET: '' } });
+      await waitFor(() => existsSync(marker), { what: 'CMD to trap SIGRTMIN+3' });
+      process.kill(await tend.tendPid(), rtmin3());
+      const exit = await tend.exited;
+      expect(exit.code, tend.stderr).toBe(42);
+    }, 30_000);
+  }
+
+  it.skipIf(!ns)('bug 3: SIGRTMIN+3 stops a manifest as SIGTERM does (systemd images\' STOPSIGNAL), as PID 1', async () => {
+    const file = writeManifest(dir, [
+      'services:',
+      '  db:',
+      '    command: ["sleep", "30"]',
+      '  app:',
+      '    command: ["sleep", "30"]',
+      '    main: true',
+      '    depends_on: [db]',
+      '',
+    ].join('\n'), 'rt.yaml');
+    const tend = startTend(['run', '-c', file], { pid1: true, env: { TEND_SOCKET: join(dir, 'rt.sock') } });
+    await tend.waitOutput(/app: started|app.*running|started app/);
+    process.kill(await tend.tendPid(), rtmin3());
+    const exit = await tend.exited;
+    expect(tend.stdout + tend.stderr).toMatch(/received SIGRTMIN\+3/);
+    const log = tend.stdout + tend.stderr;
+    expect(log.indexOf('app: stopped'), log).toBeLessThan(log.indexOf('db: stopped'));
+    expect(exit.code).toBe(143);
+  }, 30_000);
+
+  // peer-init report §5.2 (bug 2): a forwarded signal that came before the exec helper's
+  // setpgid met ESRCH and was dropped; CMD then ran to completion. A helper that takes
+  // 300 ms to get there makes the window certain.
+  it('bug 2: a signal that arrives before CMD\'s process group exists waits for it', async () => {
+    const started = join(dir, 'helper-started');
+    const helper = join(dir, 'slow-helper');
+    writeFileSync(helper, `#!/bin/sh\ntouch '${started}'\nsleep 0.3\nexec '${join(ROOT, 'native', 'build', 'tend-exec')}' "$@"\n`);
+    chmodSync(helper, 0o755);
+    const tend = startTend(['--', 'sleep', '30'], { env: { TEND_EXEC_HELPER: helper, TEND_SOCKET: '' } });
+    await waitFor(() => existsSync(started), { what: 'the helper to start' });
+    await tend.signal('SIGTERM');
+    const exit = await tend.exited;
+    expect(exit.code, tend.stderr).toBe(143);
+  }, 30_000);
+
+  // peer-init report §5.1 (bug 1): with `stty tostop`, tend's own "command not found" line,
+  // written from the background once the helper had taken the terminal, raised SIGTTOU,
+  // which tend handled — and the write restarted, forever, at 100 % CPU.
+  it('bug 1: `stty tostop` + a missing command exits 127 at once with the message', () => {
+    const started = Date.now();
+    const out = spawnSync('script', ['-qec', `stty tostop; set -m; '${TEND_LAUNCHER}' -- /doesnotexist; echo "rc=$?"`, '/dev/null'],
+      { env: env(), encoding: 'utf8', timeout: 15_000, stdio: ['ignore', 'pipe', 'pipe'] });
+    expect(out.stdout).toContain('command not found: /doesnotexist');
+    expect(out.stdout).toContain('rc=127');
+    expect(Date.now() - started).toBeLessThan(10_000);
+  }, 20_000);
+});
+
+/** Whether process `pid` holds a socket listening on TCP `port` (IPv4 or IPv6). */
+function listensOn(pid: number, port: number): boolean {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      const match = /^socket:\[(\d+)\]$/.exec(target);
+      if (match) inodes.add(match[1]!);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  for (const table of ['tcp', 'tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(`/proc/${pid}/net/${table}`, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields.length < 10) continue;
+      const local = fields[1]!;
+      if (local.endsWith(`:${hex}`) && fields[3] === '0A' && inodes.has(fields[9]!)) return true;
+    }
+  }
+  return false;
+}
