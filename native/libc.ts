@@ -291,14 +291,15 @@ export function assertLibtend(): void {
 
 /**
  * Starts `path` (the exec helper) with argv and env; fds[i] becomes the child's fd i
- * (-1: closed). Returns the pid, or a negative errno when nothing started (ENOENT,
+ * (-1: closed); the child leads a new session or a new process group in tend's. Returns the pid, or a negative errno when nothing started (ENOENT,
  * EAGAIN, ENOMEM...). The pid is tend's child from then on: its exit reaches the event
  * loop through reaperDrain, never anyone else's waitpid.
  */
-export function spawnChild(path: string, argv: readonly string[], env: readonly string[], fds: readonly number[]): number {
+export function spawnChild(path: string, argv: readonly string[], env: readonly string[], fds: readonly number[], group: 'session' | 'group'): number {
   const t = native().DataType;
   const strings = Buffer.from([path, ...argv, ...env].join('\0') + '\0');
-  return callLibtend('tend_spawn', t.I32, [t.U8Array, t.I32, t.I32, t.I32Array, t.I32], [strings, argv.length, env.length, fds.length > 0 ? [...fds] : [-1], fds.length]);
+  const flag = group === 'session' ? 1 : 2; // TEND_SPAWN_SESSION, TEND_SPAWN_GROUP
+  return callLibtend('tend_spawn', t.I32, [t.U8Array, t.I32, t.I32, t.I32Array, t.I32, t.I32], [strings, argv.length, env.length, fds.length > 0 ? [...fds] : [-1], fds.length, flag]);
 }
 
 /** Starts the reaper thread (idempotent); the fd the event loop reads to learn of exits. */

@@ -264,7 +264,8 @@ double tend_reaper_orphans_total(void) {
 /* Spawning.                                                                            */
 
 /*
- * Starts a program. `strings` holds, each ending in a NUL byte, the program's path, then
+ * Starts a program. `group`: TEND_SPAWN_SESSION, TEND_SPAWN_GROUP or 0 (tend's group).
+ * `strings` holds, each ending in a NUL byte, the program's path, then
  * `argc` arguments, then `envc` environment entries (one buffer: ffi-rs copies a buffer
  * in one go, and string arrays would need their own terminating NULL). fds[i] becomes
  * the child's fd i for i < nfds (-1: fd i closed). Everything else tend has open is
@@ -272,9 +273,12 @@ double tend_reaper_orphans_total(void) {
  * table before the reaper can look at it, so its exit is never mistaken for an orphan's.
  * Returns the pid, or -errno when nothing was started.
  */
-static int spawn_program(const char *path, char *const argv[], char *const envp[], const int32_t *fds, int nfds);
+static int spawn_program(const char *path, char *const argv[], char *const envp[], const int32_t *fds, int nfds, int group);
 
-int tend_spawn(const char *strings, int argc, int envc, const int32_t *fds, int nfds) {
+#define TEND_SPAWN_SESSION 1 /* the child leads a new session (and its process group) */
+#define TEND_SPAWN_GROUP 2   /* the child leads a new process group in tend's session */
+
+int tend_spawn(const char *strings, int argc, int envc, const int32_t *fds, int nfds, int group) {
     if (argc < 1 || envc < 0) return -EINVAL;
     char **vector = calloc((size_t)argc + (size_t)envc + 2, sizeof *vector);
     if (vector == NULL) return -ENOMEM;
@@ -285,12 +289,12 @@ int tend_spawn(const char *strings, int argc, int envc, const int32_t *fds, int 
         next += strlen(next) + 1;
     }
     /* vector[argc] stays NULL: it ends argv; the environment starts after it. */
-    int result = spawn_program(path, vector, vector + argc + 1, fds, nfds);
+    int result = spawn_program(path, vector, vector + argc + 1, fds, nfds, group);
     free(vector);
     return result;
 }
 
-static int spawn_program(const char *path, char *const argv[], char *const envp[], const int32_t *fds, int nfds) {
+static int spawn_program(const char *path, char *const argv[], char *const envp[], const int32_t *fds, int nfds, int group) {
     posix_spawn_file_actions_t actions;
     posix_spawnattr_t attr;
     int err = posix_spawn_file_actions_init(&actions);
@@ -336,7 +340,16 @@ static int spawn_program(const char *path, char *const argv[], char *const envp[
         ((unsigned long *)&all)[(sig - 1) / (8 * sizeof(unsigned long))] |= 1UL << ((sig - 1) % (8 * sizeof(unsigned long)));
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    /* The session or process group exists before posix_spawn returns: a signal tend sends
+     * to the group at once (one that came in while the helper starts) finds it, where a
+     * setsid/setpgid in the helper would leave a window in which kill(-pid) says ESRCH. */
+    short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+    if (group == TEND_SPAWN_SESSION) flags |= POSIX_SPAWN_SETSID;
+    if (group == TEND_SPAWN_GROUP) {
+        flags |= POSIX_SPAWN_SETPGROUP;
+        posix_spawnattr_setpgroup(&attr, 0);
+    }
+    posix_spawnattr_setflags(&attr, flags);
 
     pid_t pid = -1;
     pthread_mutex_lock(&lock);

@@ -12,8 +12,8 @@
  *      privileged, so that everything the service forks — even at once — is inside it;
  *   2. initgroups + setgid + setuid (the user's supplementary groups, as login, su and gosu
  *      give them; a setgroups(0, NULL) would drop them);
- *   3. setsid (a service: its own session and process group, detached from any terminal)
- *      or setpgid(0, 0) + tcsetpgrp (tini mode: its own group in tend's session, and the
+ *   3. the session (a service: its own, detached from any terminal) or process group (tini
+ *      mode: its own in tend's session) that posix_spawn made, + tcsetpgrp (the
  *      terminal's foreground group when stdin is a terminal, as tini does);
  *   4. move the readiness pipe onto the fd the service asked for (s6 notification-fd);
  *   5. chdir (after setuid, so the directory is checked with the service's permissions);
@@ -199,14 +199,16 @@ int main(int argc, char **argv) {
     if (uid != (uid_t)-1 && setuid(uid) != 0) fail("setuid", errno, user);
   }
 
-  /* 3. Session and process group. */
+  /* 3. Session and process group. libtend's posix_spawn made them already (so a signal to
+   * the group can never miss it while this helper starts); these calls only make sure, for
+   * a helper started some other way. */
   if (session == 's') {
     /* Its own session: no controlling terminal, and its own process group, so a signal to
-     * the group reaches the service and not tend. EPERM would mean the helper already
-     * leads a group: it is then a session leader already, which is what was asked. */
+     * the group reaches the service and not tend. EPERM: already a group (and session)
+     * leader, which is what was asked. */
     if (setsid() < 0 && errno != EPERM) fail("setsid", errno, NULL);
   } else if (session == 'f') {
-    if (setpgid(0, 0) != 0) fail("setpgid", errno, NULL);
+    if (getpgrp() != getpid() && setpgid(0, 0) != 0) fail("setpgid", errno, NULL);
     /* Hand the terminal's foreground to the new group, as tini does. A background group
      * calling tcsetpgrp gets SIGTTOU, which stops it: ignore SIGTTOU around the call (the
      * dispositions are reset below anyway). ENOTTY: stdin is no terminal — nothing to do.

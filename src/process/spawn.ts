@@ -263,7 +263,7 @@ export function spawnProcess(spec: SpawnSpec, context: SpawnContext): Spawned {
 
   // argv0 of the helper is the service's command, so ps shows something meaningful during
   // the microseconds before exec.
-  const pid = spawnChild(helper, [spec.argv[0] ?? 'tend-exec', ...args], environmentList(environment(spec, context)), fds);
+  const pid = spawnChild(helper, [spec.argv[0] ?? 'tend-exec', ...args], environmentList(environment(spec, context)), fds, spec.session === 'new' ? 'session' : 'group');
   // The child has its copies (or nothing started): the parent's write ends must go, or
   // the read ends would never see EOF.
   for (const fd of childEnds) closeSync(fd);

@@ -153,5 +153,18 @@ const mode = 'helper';
         closeSync(leaked);
       }
     });
+
+    test('regression (peer-init bug 2): the session or process group exists when spawnProcess returns', async () => {
+      // Read at once, before the loop turns: the helper has not run a single line of its own.
+      for (const session of ['new', 'foreground'] as const) {
+        const child = spawnProcess(spec(['sleep', '30'], { session, output: 'null' }), context);
+        const [, , , pgrp, sid] = readFileSync(`/proc/${child.pid}/stat`, 'utf8').replace(/^.*\) /, ') ').split(' ');
+        expect(Number(pgrp)).toBe(child.pid);
+        if (session === 'new') expect(Number(sid)).toBe(child.pid);
+        else expect(Number(sid)).not.toBe(child.pid);
+        expect(process.kill(-child.pid, 'SIGTERM')).toBe(true);
+        expect(await child.exit).toEqual({ kind: 'signaled', signal: 15 });
+      }
+    });
   });
 }
