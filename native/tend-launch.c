@@ -124,6 +124,13 @@ int main(int argc, char **argv) {
 #else
   const char *node = dev_node();
 #endif
+  /* Node opens /dev/null on a closed 0, 1 or 2 when it starts; done here, before anything
+   * else takes those numbers: the descriptor libtend is preloaded through, or the intake's
+   * pipe, would otherwise become tend's stdin or stdout. */
+  for (int fd = 0; fd <= 2; fd++) {
+    if (fcntl(fd, F_GETFD) < 0 && errno == EBADF && open("/dev/null", O_RDWR) != fd)
+      die("cannot open", "/dev/null for a closed standard descriptor", errno);
+  }
   int preload = open(join(root, "native/build/libtend.so"), O_RDONLY);
 
   /* 3. The environment Node gets. */

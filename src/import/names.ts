@@ -11,12 +11,18 @@ export class Names {
   name(source: string): string {
     const known = this.given.get(source);
     if (known !== undefined) return known;
-    let base = source.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^[^A-Za-z]+/, '').replace(/-+$/, '');
+    const name = this.fresh(source);
+    this.given.set(source, name);
+    return name;
+  }
+
+  /** A new name made from `text`, for what has no name of its own (a cron job, an ExecStartPre). */
+  fresh(text: string): string {
+    let base = text.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^[^A-Za-z]+/, '').replace(/-+$/, '');
     if (base === '' || !SERVICE_NAME.test(base)) base = `service${base === '' ? '' : `-${base}`}`.replace(/[^A-Za-z0-9_.-]+/g, '-');
     let name = base;
     for (let n = 2; this.taken.has(name); n++) name = `${base}-${n}`;
     this.taken.add(name);
-    this.given.set(source, name);
     return name;
   }
 

@@ -23,22 +23,6 @@ export interface TrackerOptions {
   readonly reaper: Reaper | null;
 }
 
-export interface StopOptions {
-  /** Sent, then SIGCONT, to every owned process; null: a stop_command already ran, just wait. */
-  readonly signal: number | null;
-  /** Milliseconds before SIGKILL. */
-  readonly timeout: number;
-  /** Told which pids are about to be SIGKILLed (for the log). */
-  readonly onEscalate?: (pids: readonly number[]) => void;
-}
-
-export interface StopResult {
-  /** Pids that had to be SIGKILLed. */
-  readonly killed: number[];
-  /** Pids still there 2 s after the SIGKILL (stuck in the kernel); the stop counts as done. */
-  readonly stuck: number[];
-}
-
 export interface SweepResult {
   readonly terminated: number[];
   readonly killed: number[];
@@ -277,44 +261,8 @@ export class ProcessTracker {
   }
 
   /**
-   * SPEC §3 "Stopping a service": the signal then SIGCONT (a stopped process must be able to
-   * act on it) to every owned process; wait until all are gone; after `timeout`, SIGKILL
-   * whatever is left, repeating the scan until none is found; 2 s after the SIGKILL the
-   * stop counts as done even if pids remain (`stuck`: a process in uninterruptible sleep).
-   */
-  async stopService(service: string, options: StopOptions): Promise<StopResult> {
-    if (options.signal !== null) {
-      for (const pid of this.processesOf(service)) {
-        send(pid, options.signal);
-        send(pid, SIGCONT);
-      }
-    }
-    if (await this.waitGone(() => this.processesOf(service), options.timeout, [service])) return { killed: [], stuck: [] };
-
-    const killed = new Set<number>();
-    const left = this.processesOf(service);
-    options.onEscalate?.(left);
-    const killAll = (): number[] => {
-      const pids = this.cgroups !== null ? this.cgroups.kill(service) : this.processesOf(service);
-      for (const pid of pids) {
-        if (this.cgroups === null) send(pid, SIGKILL);
-        killed.add(pid);
-      }
-      return pids;
-    };
-    killAll();
-    // Repeat the scan: a process forked between the listing and the kill escaped the first round.
-    const gone = await this.waitGone(() => {
-      const remaining = this.processesOf(service);
-      if (remaining.some((pid) => !killed.has(pid))) killAll();
-      return remaining;
-    }, STUCK_AFTER_KILL_MS, [service]);
-    const stuck = gone ? [] : this.processesOf(service);
-    return { killed: [...killed].sort((a, b) => a - b), stuck };
-  }
-
-  /**
-   * The end of a shutdown. As PID 1: SIGTERM to every process in the namespace (kill -1),
+   * Tini mode's end of a shutdown (manifest mode's supervisor decides its own sweep from
+   * signalLeft and watchGone). As PID 1: SIGTERM to every process in the namespace (kill -1),
    * a grace of at most `grace` ms that ends as soon as nothing is left, SIGKILL, reap. Not
    * PID 1: the same to tend's own descendants only.
    */

@@ -178,7 +178,7 @@ export function step(core: CoreState, event: Event, seen: Seen): StepResult {
   return draft.result();
 }
 
-/** tend's exit status once the shutdown is over (SPEC §1). */
+/** tend's exit status once the shutdown is over (README, "Exit status"). */
 export function outcomeOf(core: CoreState, ending: Ending): RunOutcome {
   const main = core.plan.main === null ? undefined : core.services.get(core.plan.main);
   return {
@@ -668,7 +668,7 @@ class Draft {
   // ---- stopping ----------------------------------------------------------------------
 
   /**
-   * The first move of a stop (SPEC §3): stop_command when set, else the stop signal and
+   * The first move of a stop: stop_command when set, else the stop signal and
    * SIGCONT to every process the service owns, with SIGKILL armed at stop_timeout.
    */
   private beginStopSequence(plan: ServicePlan, how: string | null): StopStep {
@@ -891,7 +891,7 @@ class Draft {
 
   // ---- reload ------------------------------------------------------------------------
 
-  /** Applies an already validated Plan (SPEC §6). */
+  /** Applies an already validated Plan (README, "Reload"). */
   private reload(next: Plan): void {
     const diff = diffPlans(this.plan, next);
     const mainName = this.plan.main;
@@ -1092,7 +1092,7 @@ class Draft {
     }
     if (this.phase.id === 'done') return;
     // Judged before the shutdown stops anything: with no main, tend's status says whether
-    // every service that ran, ran well (SPEC §1).
+    // every service that ran, ran well.
     const succeededBefore = [...this.services.values()].every((r) =>
       r.state.id !== 'fatal' && r.state.id !== 'failed' && (r.lastExit === null || succeeded(r.plan, r.lastExit)));
     const ending: Ending = { cause, requested, internalError: cause === 'internal', succeededBefore };

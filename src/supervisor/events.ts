@@ -69,8 +69,41 @@ export type Fact =
 
 export type Event = Request | Fact;
 
-/** Every event kind, requests then facts: docs/ARCHITECTURE.md lists them, checked by a test. */
-export const REQUEST_KINDS = ['boot', 'start', 'stop', 'restart', 'signal', 'reload', 'shutdown'] as const satisfies readonly Request['kind'][];
-export const FACT_KINDS = [
-  'spawned', 'spawn-failed', 'exited', 'stop-command-exited', 'probe-passed', 'probe-failed', 'timer', 'scheduled', 'gone', 'swept', 'fault',
-] as const satisfies readonly Fact['kind'][];
+/**
+ * What each event means, one line each. A Record over the union: adding an event without
+ * saying what it is fails to compile. docs/ARCHITECTURE.md lists them, checked by a test.
+ */
+export const REQUESTS: Readonly<Record<Request['kind'], string>> = {
+  boot: "tend's own start-up: every autostart service in dependency order; schedules armed",
+  start: '`tend start`: the services and their unmet dependencies',
+  stop: '`tend stop`: the services and every process they own; they stay down',
+  restart: '`tend restart`: stop, then start again (a service that is not up just starts)',
+  signal: '`tend signal`, and SIGUSR1/SIGUSR2/SIGWINCH forwarded to main',
+  reload: 'SIGHUP or `tend reload`: an already validated Plan to apply',
+  shutdown: 'SIGTERM/INT/QUIT or `tend shutdown`: the ordered shutdown; a second one: SIGKILL to everything at once',
+};
+
+export const FACTS: Readonly<Record<Fact['kind'], string>> = {
+  spawned: "the process layer started a service's process: its pid",
+  'spawn-failed': 'nothing could be started at all (no pid): the status says why',
+  exited: "a service's own process was reaped, with its exact status",
+  'stop-command-exited': "a service's stop_command was reaped",
+  'probe-passed': 'one ready or health check passed, for the run with this pid',
+  'probe-failed': 'one ready or health check failed, with the reason',
+  timer: 'a timer the core armed fired (it is never delivered once cancelled)',
+  scheduled: "a scheduled oneshot's time has come",
+  gone: 'every process a service owns is gone (or, for the sweep, every descendant of tend)',
+  swept: "the sweep's signal went out to these pids",
+  fault: 'an exception escaped somewhere in tend: logged, then the ordered shutdown, exit 70',
+};
+
+export const TIMERS: Readonly<Record<TimerName, string>> = {
+  backoff: "a service's restart delay",
+  ready: "a service's ready probe timeout",
+  grace: "a service's stop_timeout: SIGKILL what is left",
+  stuck: "2 s after a service's SIGKILL: count it stopped whatever is left",
+  'shutdown-delay': 'shutdown_delay, before anything is stopped',
+  'shutdown-deadline': 'shutdown_timeout: SIGKILL everything left',
+  'sweep-grace': "the sweep's grace between its SIGTERM and its SIGKILL (at most 1 s)",
+  'sweep-stuck': "2 s after the sweep's SIGKILL: give up on what is left",
+};

@@ -1,4 +1,4 @@
-// tend's own exit status, SPEC §1: the first rule that applies wins. Pure.
+// tend's own exit status (README, "Exit status"): the first rule that applies wins. Pure.
 import type { ExitStatus } from '../process/spawn';
 
 export const EXIT_START_FAILED = 1;

@@ -162,7 +162,7 @@ export class SupervisorHandler implements ControlHandler {
    * shutdown. A ready probe gates a start only once; afterwards the healthcheck is what
    * notices that a service stopped serving, so an unhealthy main, or an unhealthy service
    * with a ready probe, is not ready either (/readyz 503, `tend health` non-zero) until
-   * its healthcheck passes again (SPEC §7: "503 when a ready probe fails, 200 when it recovers").
+   * its healthcheck passes again (/readyz: 503 when a ready probe fails, 200 when it recovers).
    */
   health(): HealthDocument {
     const supervisor = this.deps.supervisor;
@@ -225,7 +225,7 @@ export class SupervisorHandler implements ControlHandler {
     const supervisor = this.deps.supervisor;
     const main = supervisor.state.plan.main;
     if (main !== null && names.includes(main)) {
-      // Stopping main ends the container: it is the ordered shutdown (SPEC §1).
+      // Stopping main ends the container: it is the ordered shutdown.
       this.shutdown(context);
       if (options.wait) await this.wait(main, 'stopped', context);
       return ok({ services: this.outcomes(names, new Map()).services.map((outcome) => ({ ...outcome, changed: true })) });

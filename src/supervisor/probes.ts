@@ -57,7 +57,7 @@ function httpCheck(url: string, shown: string, timeout: number): Promise<CheckRe
   });
 }
 
-/** A command check runs as the service's user, with its environment and cwd (SPEC §2). */
+/** A command check runs as the service's user, with its environment and cwd. */
 async function commandCheck(check: Extract<ProbeCheck, { kind: 'command' }>, service: ServicePlan, timeout: number, spawn: Spawner): Promise<CheckResult> {
   const child = spawn({
     service: service.name,

@@ -1,4 +1,4 @@
-// What a reload changes, pure: compare the running Plan with the new one (SPEC §6).
+// What a reload changes, pure: compare the running Plan with the new one.
 import { isDeepStrictEqual } from 'node:util';
 import type { Plan, ServicePlan, SettingsPlan } from '../plan/types';
 

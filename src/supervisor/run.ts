@@ -161,7 +161,7 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
   edges = opened.edges;
   const control = opened.edges;
 
-  // 5. Signals (SPEC §3): whatever came since start-up waited; now it takes effect.
+  // 5. Signals: whatever came since start-up waited; now it takes effect.
   let terminations = 0;
   subscribeSignals((signal: ReceivedSignal) => {
     switch (signal.name) {

@@ -64,6 +64,23 @@ export const STATE_IDS: readonly StateId[] = [
   'stopped', 'queued', 'clearing', 'spawning', 'starting', 'running', 'ready', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed',
 ];
 
+/** What each state means, one line each (docs/ARCHITECTURE.md, checked by a test). */
+export const STATE_DOCS: Readonly<Record<StateId, string>> = {
+  stopped: 'not running; `byHand` when `tend stop` put it there (it stays down until started by hand)',
+  queued: 'wants to run; waits for its dependencies',
+  clearing: 'dependencies met; stopping what its previous run left behind before it spawns',
+  spawning: 'the spawn is asked for; the pid (or the failure) is the next fact',
+  starting: 'its process runs (`pid`); waiting for its ready probe (`lastReason`: the last failed check)',
+  running: 'its process runs (`pid`); it has no ready probe',
+  ready: 'its process runs (`pid`) and its ready probe passed',
+  stopping: 'being stopped (`intent` says what follows, `step` how far: command, grace, killing, gone); `pid` until its exit is seen',
+  backoff: 'waits `delay` before it starts again',
+  exited: 'a longrun that ended and, by its policy, stays down (`exit`)',
+  fatal: 'gave up: restart limit reached, or never ready (`reason`)',
+  completed: 'a oneshot that succeeded (`exit`)',
+  failed: 'a oneshot that failed (`reason`)',
+};
+
 /**
  * Allowed transitions, from → to. A state that moves to itself changes only its data
  * (a stop by hand marks `stopped` as by hand; a failed ready check updates the reason;

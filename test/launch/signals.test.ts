@@ -106,6 +106,25 @@ describe.skipIf(!launcherBuilt)('the launcher (bin/tend)', () => {
     expect(out.status).toBe(0);
   });
 
+  it('a closed stdin stays /dev/null for CMD: neither libtend\'s descriptor nor the intake\'s pipe takes fd 0', () => {
+    const out = spawnSync('sh', ['-c', `'${TEND_LAUNCHER}' -- sh -c 'readlink /proc/self/fd/0' <&-`], { env: env(), encoding: 'utf8', timeout: 20_000 });
+    expect(out.stdout.trim(), out.stderr).toBe('/dev/null');
+  });
+
+  // tend holds every signal blocked in all its threads: what it starts must not inherit that.
+  it('CMD and services start with nothing blocked and nothing ignored, with the helper and without', () => {
+    const masks = (extra: NodeJS.ProcessEnv, args: string[]) => {
+      const out = spawnSync(TEND_LAUNCHER, args, { env: { ...env(), ...extra }, encoding: 'utf8', timeout: 20_000, cwd: dir });
+      return (out.stdout + out.stderr).match(/Sig(Blk|Ign):\s*[0-9a-f]+/g);
+    };
+    const clean = ['SigBlk:\t0000000000000000', 'SigIgn:\t0000000000000000'];
+    const grep = ['grep', '-E', 'SigBlk|SigIgn', '/proc/self/status'];
+    expect(masks({}, ['--', ...grep])).toEqual(clean);
+    expect(masks({ TEND_EXEC_HELPER: 'none' }, ['--', ...grep])).toEqual(clean);
+    const manifest = writeManifest(dir, `services:\n  a:\n    command: ${JSON.stringify(grep)}\n    main: true\n`, 'masks.yaml');
+    expect(masks({ TEND_SOCKET: join(dir, 'masks.sock') }, ['-c', manifest])).toEqual(clean);
+  });
+
   // peer-init report §5.3 (bug 3): real-time signals were neither caught nor forwarded.
   for (const pid1 of [true, false]) {
     it.skipIf(pid1 && !ns)(`bug 3: SIGRTMIN+3 reaches CMD in tini mode (${pid1 ? 'as PID 1' : 'not PID 1'})`, async () => {

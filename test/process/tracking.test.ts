@@ -11,6 +11,7 @@ import { spawnProcess, type SpawnSpec } from '../../src/process/spawn';
 
 const SIGTERM = 15;
 const SIGSTOP = 19;
+const SIGCONT = 18;
 
 let reaper: Reaper;
 beforeAll(() => { reaper = startReaper(); });
@@ -32,6 +33,10 @@ function service(tracker: ProcessTracker, name: string, script: string) {
 const daemons = (n: number, body = 'exec sleep 300') =>
   `for i in $(seq ${n}); do (setsid sh -c '${body}' &); done; exit 0`;
 
+/** Resolves once the service (null: every descendant) owns no live process. */
+const gone = (tracker: ProcessTracker, name: string | null, rekill = false) =>
+  new Promise<void>((resolve) => { tracker.watchGone(name, rekill, resolve); });
+
 const zombiesOfOurs = () => directChildren().filter((pid) => readProc(pid)?.state === 'Z');
 
 const modes: Array<'proc' | 'cgroup'> = ['proc', ...(ServiceCgroups.available() ? ['cgroup' as const] : [])];
@@ -39,7 +44,7 @@ if (modes.length === 1) console.warn('skipping cgroup tracking tests: no writabl
 
 for (const mode of modes) {
   describe(`tracking: ${mode}`, () => {
-    test('10 daemons that setsid and outlive their service: signalService reaches all, a SIGSTOPped one still stops', async () => {
+    test('10 daemons that setsid and outlive their service: signalService reaches all, a SIGSTOPped one still stops after SIGCONT', async () => {
       const tracker = new ProcessTracker({ tracking: mode, reaper });
       expect(tracker.mode).toBe(mode);
       const main = service(tracker, 'svc', daemons(10));
@@ -57,26 +62,29 @@ for (const mode of modes) {
       await waitFor(() => pids.every((pid) => readProc(pid)?.state === 'T'), { what: 'all stopped' });
 
       const started = Date.now();
-      const result = await tracker.stopService('svc', { signal: SIGTERM, timeout: 5000 });
-      expect(result).toEqual({ killed: [], stuck: [] });
-      expect(Date.now() - started).toBeLessThan(2000); // event-driven, not the timeout
+      expect(tracker.signalService('svc', SIGTERM).sort()).toEqual([...pids].sort());
+      for (const pid of pids) expect(tracker.signalPid(pid, SIGCONT)).toBe(true);
+      await gone(tracker, 'svc');
+      expect(Date.now() - started).toBeLessThan(2000); // told by the reaper and cgroup events, not a slow poll
       expect(tracker.processesOf('svc')).toEqual([]);
       await waitFor(() => zombiesOfOurs().length === 0, { what: 'zombies reaped' });
       tracker.release('svc');
       tracker.close();
     });
 
-    test('processes ignoring SIGTERM are SIGKILLed after the timeout', async () => {
+    test('killService SIGKILLs what ignores SIGTERM; watchGone with rekill ends once they are gone', async () => {
       const tracker = new ProcessTracker({ tracking: mode, reaper });
       const main = service(tracker, 'stubborn', daemons(3, 'trap "" TERM; exec sleep 300'));
       await main.exit;
       await waitFor(() => { const p = tracker.processesOf('stubborn'); return p.length === 3 && p.every((pid) => readProc(pid)?.comm === 'sleep'); }, { what: '3 daemons' });
-      let escalated: readonly number[] = [];
-      const result = await tracker.stopService('stubborn', { signal: SIGTERM, timeout: 300, onEscalate: (p) => { escalated = p; } });
-      expect(result.stuck).toEqual([]);
-      expect(result.killed.length).toBe(3);
-      expect(escalated.length).toBe(3);
+      tracker.signalService('stubborn', SIGTERM);
+      expect(tracker.killService('stubborn').length).toBe(3);
+      await gone(tracker, 'stubborn', true);
       expect(tracker.processesOf('stubborn')).toEqual([]);
+      // nothing left: the watch answers at once
+      let answered = false;
+      tracker.watchGone('stubborn', false, () => { answered = true; });
+      expect(answered).toBe(true);
       tracker.close();
     });
 
@@ -89,7 +97,8 @@ for (const mode of modes) {
       await waitFor(() => readProc(child!)?.ppid === process.pid, { what: 're-parented' });
       expect(tracker.processesOf('chain')).toEqual([child]);
       expect(tracker.orphans()).toEqual([]);
-      expect(await tracker.stopService('chain', { signal: SIGTERM, timeout: 2000 })).toEqual({ killed: [], stuck: [] });
+      expect(tracker.signalService('chain', SIGTERM)).toEqual([child]);
+      await gone(tracker, 'chain');
       tracker.close();
     });
 

@@ -82,7 +82,7 @@ function readCrontab(path: string, names: Names, notes: Note[]): ImportedService
       continue;
     }
     const job = parseJob(text, system, origin);
-    const draft = new Draft(names.name(jobName(job.command)), origin);
+    const draft = new Draft(names.fresh(jobName(job.command)), origin);
     draft.comments.push(...comments);
     comments = [];
     const { command, stdin } = splitPercent(job.command);

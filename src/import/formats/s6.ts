@@ -95,7 +95,7 @@ function readTree(tree: Layout, names: Names, files: string[], notes: Note[]): I
     const file = join(tree.contInit!, script);
     if (isDir(file)) continue;
     files.push(file);
-    const draft = new Draft(names.name(`init-${script.replace(/\.(sh|bash)$/, '')}`), { file, line: 0 });
+    const draft = new Draft(names.fresh(`init-${script.replace(/\.(sh|bash)$/, '')}`), { file, line: 0 });
     draft.comments.push(`cont-init.d/${script}`);
     draft.set('command', scriptCommand(file, draft));
     draft.set('type', 'oneshot');
@@ -144,6 +144,21 @@ function readTree(tree: Layout, names: Names, files: string[], notes: Note[]): I
     const consumerFor = readOptional(join(service.dir, 'consumer-for'));
     if (consumerFor) for (const producer of consumerFor.split(/\s+/)) consumers.set(producer, service.name);
   }
+  // s6-rc-compile refuses a dependency cycle; so does tend.
+  const visiting = new Set<string>();
+  const done = new Set<string>();
+  const visit = (name: string, path: string[]): void => {
+    if (done.has(name)) return;
+    if (visiting.has(name)) {
+      const loop = [...path.slice(path.indexOf(name)), name];
+      throw new ImportError({ file: join(rc.get(path.at(-1)!)!.dir, 'dependencies.d'), line: 0 }, `a dependency cycle: ${loop.join(' -> ')}`);
+    }
+    visiting.add(name);
+    for (const next of rc.get(name)?.deps.flatMap((dep) => expand(dep)) ?? []) if (rc.has(next)) visit(next, [...path, name]);
+    visiting.delete(name);
+    done.add(name);
+  };
+  for (const name of rc.keys()) visit(name, []);
   const loggers = new Set(consumers.values());
   const drafts = new Map<string, Draft>();
   for (const service of rc.values()) {

@@ -417,7 +417,7 @@ function service(unit: Unit, names: Names, context: ReadContext): Plan {
     const preCommands = pres.map((entry) => parseCommand(entry, spec, draft));
     if (serviceKey('pre_start')) draft.set('pre_start', commandValue(preCommands));
     else {
-      const pre = new Draft(names.name(`${stem}-pre`), pres[0]!.origin);
+      const pre = new Draft(names.fresh(`${stem}-pre`), pres[0]!.origin);
       pre.comments.push(`ExecStartPre= of ${unit.name}`);
       pre.set('command', commandValue(preCommands));
       pre.set('type', 'oneshot');
@@ -448,8 +448,9 @@ function service(unit: Unit, names: Names, context: ReadContext): Plan {
   for (const entry of list(unit, 'Service', 'EnvironmentFile')) {
     const optional = entry.value.startsWith('-');
     const path = specifiers(entry.value.replace(/^-/, ''), entry, spec, draft);
-    if (!optional) envFiles.push(path);
-    else if (optionalEnvFiles()) envFiles.push({ path, required: false });
+    if (!path.startsWith('/')) throw new ImportError(entry.origin, `EnvironmentFile=${entry.value}: systemd wants an absolute path`);
+    if (!optional) envFiles.push(literal(path));
+    else if (optionalEnvFiles()) envFiles.push({ path: literal(path), required: false });
     else draft.lost(entry.origin, `EnvironmentFile=${entry.value}`, `optional (-), and tend's env_file must exist: add \`env_file: ${path}\` once the image has it, or leave it out`);
   }
   handled.add('EnvironmentFile');
@@ -761,6 +762,8 @@ function dependencies(plans: Map<string, Plan>): void {
       const condition = target.type === 'oneshot' ? 'completed' : target.draft.get('ready') !== undefined ? 'ready' : 'started';
       depends[target.draft.name] = condition === 'started' ? null : { condition };
     }
+    // ExecStartPre runs once the unit's own order is met, as part of its start.
+    if (plan.pre && Object.keys(depends).length > 0) plan.pre.set('depends_on', simplify(depends));
     if (plan.pre) depends[plan.pre.name] = { condition: 'completed' };
     if (Object.keys(depends).length > 0) plan.draft.set('depends_on', simplify(depends));
   }
