@@ -1,10 +1,11 @@
 // The transition function alone: `step(core, event, seen)` with hand-made states and
 // events, checking the exact effects it asks for. No loop, no fake process layer.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { Plan, ServicePlan } from '../../src/plan/types';
 import { startWaves, stopWaves } from '../../src/plan/graph';
 import { initialCore, step, type CoreState, type Effect, type Seen } from '../../src/supervisor/core';
 import type { Event } from '../../src/supervisor/events';
+import { SYSTEM_CLOCK } from '../../src/supervisor/port';
 import { plan as flatPlan, service } from './fixtures';
 
 function graph(services: ServicePlan[]): Plan {
@@ -118,5 +119,28 @@ describe('step(core, event, seen)', () => {
     core = step(core, { kind: 'shutdown', how: 'ordered', reason: 'received SIGTERM', requested: true }, seen(3000)).core;
     expect(step(core, { kind: 'start', names: ['db'] }, seen(3000)).reply).toEqual({ kind: 'refused', reason: 'shutting-down' });
     expect(step(core, { kind: 'restart', names: ['db'] }, seen(3000)).reply).toEqual({ kind: 'refused', reason: 'shutting-down' });
+  });
+});
+
+describe('the system clock', () => {
+  it('a timer longer than 2^31-1 ms waits its whole time (setTimeout alone would fire at once)', () => {
+    vi.useFakeTimers();
+    try {
+      let fired = false;
+      const ms = 999 * 3_600_000; // stop_timeout: 999h
+      SYSTEM_CLOCK.setTimer(ms, () => { fired = true; });
+      vi.advanceTimersByTime(2 ** 31);
+      expect(fired).toBe(false);
+      vi.advanceTimersByTime(ms - 2 ** 31 - 1);
+      expect(fired).toBe(false);
+      vi.advanceTimersByTime(1);
+      expect(fired).toBe(true);
+      const cancelled = SYSTEM_CLOCK.setTimer(2 ** 32, () => { throw new Error('cancelled timer fired'); });
+      vi.advanceTimersByTime(2 ** 31);
+      SYSTEM_CLOCK.clearTimer(cancelled);
+      vi.advanceTimersByTime(2 ** 32);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
