@@ -1,8 +1,8 @@
 // Reap latency in a storm of double-forked orphans, with the real spawner and reaper,
 // as subreaper and (when unshare works) as PID 1 of a new PID namespace.
 //   node native/build.mjs && node bench/reap.mjs [ORPHANS]
-// Prints: orphans reaped, managed exit codes (must be [3,4,137]), the most zombies seen
-// at once, and how long after the storm's end the last orphan was reaped.
+// Prints the driver's JSON line: orphans reaped, service runs during the storm, exits that
+// came back wrong or twice (must be none), zombies left.
 import { buildSync } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -10,12 +10,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const outdir = join(root, 'node_modules', '.cache', 'tend-bench');
+// Beside native/, where the driver finds native/build (and under the root, for ffi-rs).
+const outdir = join(root, '.test-bundles');
 mkdirSync(outdir, { recursive: true });
 const driver = join(outdir, 'storm.cjs');
 buildSync({ entryPoints: [join(root, 'test', 'process', 'drivers', 'storm.ts')], outfile: driver, bundle: true, platform: 'node', target: 'node20', format: 'cjs', external: ['ffi-rs'], logLevel: 'error' });
 const n = process.argv[2] ?? '1000';
-const env = { ...process.env, TEND_EXEC_HELPER: join(root, 'native', 'build', 'tend-exec') };
+const env = { ...process.env };
 delete env.NODE_EXTRA_CA_CERTS;
 for (const [name, argv] of [
   ['subreaper', [process.execPath, driver, n]],

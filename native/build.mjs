@@ -1,6 +1,7 @@
 // Compiles tend's native parts with the system C compiler. Run by `npm ci` (the root
-// package's own install script) and by the Dockerfile's build stage. Without a compiler
-// tend still works, falling back to child_process, and says once what it cannot do.
+// package's own install script) and by the Dockerfile's build stage. The exec helper and
+// libtend are required: every process tend starts is started, reaped and signalled by
+// libtend through the helper.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -26,10 +27,10 @@ export function compile(sources, output, flags, fallback) {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   compile('tend-exec.c', 'tend-exec', [],
-    'tend will fall back to child_process (no supplementary groups, no cgroup join before exec, no terminal hand-over)');
+    'tend cannot start services: every process it starts goes through this helper');
   // signals.c: the signal intake the launcher preloads (it interposes the mask calls: -ldl).
   compile(['libtend.c', 'signals.c'], 'libtend.so', ['-shared', '-fPIC', '-pthread', '-ldl'],
-    'tend will reap with one ffi call per child instead of one per pass, and the launcher cannot hold signals');
+    'tend cannot start: it spawns, reaps and signals its children through libtend');
   // bin/tend, the executable to run: a checkout's runs the Node that built it (this one).
   // Static where the C library allows it: one exec with no dynamic loading costs ~0.25 ms
   // less of every start (measured: 0.75 vs 1.0 ms added to exec'ing /bin/true).

@@ -1,13 +1,15 @@
 // The only importer of ffi-rs: the handful of libc calls Node does not expose, as thin
-// typed wrappers that surface errno. Every call is synchronous and non-blocking (WNOHANG,
-// getsockopt on an accepted socket, getpgid...), so nothing here can stall the event loop.
+// typed wrappers that surface errno, and libtend (native/libtend.c), tend's spawner, reaper
+// and child signaller. Every call is synchronous and non-blocking (posix_spawn returns as
+// soon as the child has exec'd the helper; the reaper blocks in its own thread), so
+// nothing here can stall the event loop.
 //
 // ffi-rs is loaded lazily, on the first call, so that modes of tend that never need it
 // (client commands, `tend check`) do not pay its ~15 ms import. `assertNative()` lets
 // main fail early, with one line, when it cannot load: tend never runs half-correct.
 //
-// Calls go through `load()` rather than `define()` wrappers: FINDINGS measured `define()`
-// at twice the cost per call. Every call is declared `errno: true` so errno is read right
+// Calls go through `load()` rather than `define()` wrappers: `define()` measured at twice
+// the cost per call. Every call is declared `errno: true` so errno is read right
 // after the call, inside ffi-rs — reading `__errno_location()` later is unreliable.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -91,8 +93,8 @@ export const EACCES = 13;
 export const EINVAL = 22;
 
 const errnoNames: Record<number, string> = {
-  1: 'EPERM', 2: 'ENOENT', 3: 'ESRCH', 4: 'EINTR', 9: 'EBADF', 10: 'ECHILD', 13: 'EACCES',
-  14: 'EFAULT', 22: 'EINVAL', 88: 'ENOTSOCK', 92: 'ENOPROTOOPT',
+  1: 'EPERM', 2: 'ENOENT', 3: 'ESRCH', 4: 'EINTR', 9: 'EBADF', 10: 'ECHILD', 11: 'EAGAIN', 12: 'ENOMEM',
+  13: 'EACCES', 14: 'EFAULT', 22: 'EINVAL', 23: 'ENFILE', 24: 'EMFILE', 88: 'ENOTSOCK', 92: 'ENOPROTOOPT',
 };
 
 export function errnoName(errno: number): string {
@@ -144,33 +146,12 @@ export function prctlGetChildSubreaper(): boolean {
 }
 
 // ---------------------------------------------------------------------------------------
-// waitpid and wait status decoding (the glibc W* macros)
-
-const WNOHANG = 1;
+// wait status decoding (the glibc W* macros)
 
 export interface WaitResult {
   readonly pid: number;
   /** The raw wait status; decode with exitedCode / signaledSignal. */
   readonly status: number;
-}
-
-/**
- * waitpid(pid, &status, WNOHANG): reaps `pid` if it has ended. Returns null when it has
- * not ended yet (0) or when it is not our child (ECHILD: already reaped by someone else,
- * or never ours) — for the reaper both mean "nothing to reap here". Other errors throw.
- * Never call this on a pid libuv spawned: libuv would lose its exit status.
- */
-export function waitpidNoHang(pid: number): WaitResult | null {
-  const t = native().DataType;
-  const status = Buffer.alloc(4);
-  for (;;) {
-    const result = call('waitpid', [t.I32, t.U8Array, t.I32], [pid, status, WNOHANG]);
-    if (result.value > 0) return { pid: result.value, status: status.readInt32LE(0) };
-    if (result.value === 0) return null;
-    if (result.errnoCode === ECHILD) return null;
-    if (result.errnoCode === EINTR) continue; // a signal arrived during the call: retry
-    fail('waitpid', result);
-  }
 }
 
 /** WIFEXITED ? WEXITSTATUS : null */
@@ -182,27 +163,6 @@ export function exitedCode(status: number): number | null {
 export function signaledSignal(status: number): number | null {
   const sig = status & 0x7f;
   return sig !== 0 && sig !== 0x7f ? sig : null;
-}
-
-const P_ALL = 0;
-const WEXITED = 4;
-const WNOWAIT = 0x01000000;
-
-/**
- * waitid(P_ALL, 0, &info, WEXITED|WNOHANG|WNOWAIT): the pid of some child that has ended,
- * without reaping it, or null when none has. A cheap "is there anything at all" check;
- * it shows only the first zombie, so a managed one libuv has not reaped yet hides the rest.
- */
-export function waitidPeek(): number | null {
-  const t = native().DataType;
-  const info = Buffer.alloc(128); // siginfo_t is 128 bytes on Linux
-  const result = call('waitid', [t.I32, t.I32, t.U8Array, t.I32], [P_ALL, 0, info, WEXITED | WNOHANG | WNOWAIT]);
-  if (result.value !== 0) {
-    if (result.errnoCode === ECHILD) return null;
-    fail('waitid', result);
-  }
-  const pid = info.readInt32LE(16); // si_pid follows si_signo, si_errno, si_code and padding
-  return pid > 0 ? pid : null;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -272,95 +232,150 @@ export function peerCredentials(fd: number): PeerCredentials {
 }
 
 // ---------------------------------------------------------------------------------------
-// native/libtend.c, built beside the exec helper: batched reaping and the /proc listing
+// pipes
+
+const O_CLOEXEC = 0o2000000;
+
+/**
+ * pipe2(O_CLOEXEC): [read end, write end]. Both ends are close-on-exec, so no process
+ * tend starts inherits one unless libtend's spawn moves it onto a numbered fd.
+ */
+export function pipe(): [number, number] {
+  const t = native().DataType;
+  const fds = Buffer.alloc(8);
+  const result = call('pipe2', [t.U8Array, t.I32], [fds, O_CLOEXEC]);
+  if (result.value !== 0) fail('pipe2', result);
+  return [fds.readInt32LE(0), fds.readInt32LE(4)];
+}
+
+// ---------------------------------------------------------------------------------------
+// native/libtend.c, built beside the exec helper: spawning, the reaper thread, signalling
+// tend's own children, the /proc listing
 
 const LIBTEND = 'libtend';
-const REAP_BLOCKED = 0x40000000;
-const REAP_BATCH = 4096;
-let reapOut: Buffer | null = null;
-let libtendAvailable: boolean | undefined;
+let libtendOpen = false;
 
 /**
- * libtend.so, opened once: dist/ and native/ sit at different depths under the package
- * root. TEND_REAP_LIBRARY=none leaves it unopened (tests of the pid-by-pid fallback).
+ * A file native/build.mjs made (libtend.so, tend-exec), or null. This module runs from
+ * native/ (sources), dist/ (the bundles) or one folder deeper (test drivers): the build
+ * folder is looked for at each depth.
  */
-function openLibtend(): boolean {
-  if (libtendAvailable !== undefined) return libtendAvailable;
-  libtendAvailable = false;
-  if (process.env.TEND_REAP_LIBRARY === 'none') return false;
-  const module = native();
-  for (const path of [join(__dirname, '..', 'native', 'build', 'libtend.so'), join(__dirname, 'build', 'libtend.so')]) {
-    if (!existsSync(path)) continue;
-    module.open({ library: LIBTEND, path });
-    reapOut = Buffer.alloc(REAP_BATCH * 8);
-    libtendAvailable = true;
-    break;
+export function nativeArtifact(name: string): string | null {
+  for (const base of [__dirname, join(__dirname, '..'), join(__dirname, '..', '..')]) {
+    for (const path of [join(base, 'native', 'build', name), join(base, 'build', name)]) {
+      if (existsSync(path)) return path;
+    }
   }
-  return libtendAvailable;
+  return null;
 }
 
-export interface ReapBatch {
-  readonly reaped: WaitResult[];
-  /** A zombie of libuv's hid the rest: call again with tend's direct children listed. */
-  readonly blocked: boolean;
-  /** The batch filled its buffer: more zombies may be waiting. */
-  readonly full: boolean;
+/** libtend.so, opened once. */
+function libtend(): FfiModule {
+  const module = native();
+  if (libtendOpen) return module;
+  const path = nativeArtifact('libtend.so');
+  if (path === null) throw new NativeUnavailableError('native/build/libtend.so is missing; build it with `npm ci` (it needs a C compiler)');
+  module.open({ library: LIBTEND, path });
+  libtendOpen = true;
+  return module;
+}
+
+function callLibtend(funcName: string, retType: FFI.DataType, paramsType: FFI.FieldType[], paramsValue: unknown[]): number {
+  return libtend().load({ library: LIBTEND, funcName, retType, paramsType, paramsValue }) as number;
+}
+
+/** Opens libtend now; throws NativeUnavailableError with a one-line message when it cannot. */
+export function assertLibtend(): void {
+  libtend();
 }
 
 /**
- * Reaps, in one ffi call, every ended child whose pid is not in `skip` (libuv's): see
- * native/libtend.c. With `children` empty it only peeks; a `blocked` answer asks for the
- * children list. null when libtend.so was not built: the caller reaps pid by pid.
+ * Starts `path` (the exec helper) with argv and env; fds[i] becomes the child's fd i
+ * (-1: closed); the child leads a new session or a new process group in tend's. Returns the pid, or a negative errno when nothing started (ENOENT,
+ * EAGAIN, ENOMEM...). The pid is tend's child from then on: its exit reaches the event
+ * loop through reaperDrain, never anyone else's waitpid.
  */
-export function reapBatch(skip: readonly number[], children: readonly number[]): ReapBatch | null {
-  if (!openLibtend() || reapOut === null) return null;
-  const module = native();
-  const t = module.DataType;
-  // A one-element array for an empty list: the count passed beside it is what C reads.
-  const value = module.load({
-    library: LIBTEND,
-    funcName: 'tend_reap',
-    retType: t.I32,
-    paramsType: [t.I32Array, t.I32, t.I32Array, t.I32, t.U8Array, t.I32],
-    paramsValue: [skip.length > 0 ? skip : [0], skip.length, children.length > 0 ? children : [0], children.length, reapOut, REAP_BATCH],
-  }) as number;
-  const count = value & ~REAP_BLOCKED;
-  const reaped: WaitResult[] = [];
-  for (let i = 0; i < count; i++) reaped.push({ pid: reapOut.readInt32LE(8 * i), status: reapOut.readInt32LE(8 * i + 4) });
-  return { reaped, blocked: (value & REAP_BLOCKED) !== 0, full: count >= REAP_BATCH };
+export function spawnChild(path: string, argv: readonly string[], env: readonly string[], fds: readonly number[], group: 'session' | 'group'): number {
+  const t = native().DataType;
+  const strings = Buffer.from([path, ...argv, ...env].join('\0') + '\0');
+  const flag = group === 'session' ? 1 : 2; // TEND_SPAWN_SESSION, TEND_SPAWN_GROUP
+  return callLibtend('tend_spawn', t.I32, [t.U8Array, t.I32, t.I32, t.I32Array, t.I32, t.I32], [strings, argv.length, env.length, fds.length > 0 ? [...fds] : [-1], fds.length, flag]);
+}
+
+/** Starts the reaper thread (idempotent); the fd the event loop reads to learn of exits. */
+export function reaperStart(): number {
+  const fd = callLibtend('tend_reaper_start', native().DataType.I32, [], []);
+  if (fd < 0) throw new ErrnoError('tend_reaper_start', -fd, errnoName(-fd), 'cannot start the reaper thread');
+  return fd;
+}
+
+/** A SIGCHLD came: wakes the reaper thread if it sleeps for want of children. */
+export function reaperKick(): void {
+  callLibtend('tend_reaper_kick', native().DataType.Void, [], []);
+}
+
+export interface Drained {
+  /** Exits of the processes tend started, in the order they were reaped. */
+  readonly exits: WaitResult[];
+  /** Pids of the newest orphans reaped (at most ORPHAN_BATCH). */
+  readonly orphans: number[];
+  /** How many orphans were reaped since the last drain (≥ orphans.length). */
+  readonly orphanCount: number;
+  /** More exits are queued: drain again. */
+  readonly more: boolean;
+}
+
+const DRAIN_EXITS = 1024;
+const ORPHAN_BATCH = 4096;
+let drainExits: Buffer | null = null;
+let drainOrphans: Buffer | null = null;
+const drainCounts = Buffer.alloc(12);
+
+/** What the reaper thread has reaped since the last call (native/libtend.c tend_reaper_drain). */
+export function reaperDrain(): Drained {
+  const t = native().DataType;
+  drainExits ??= Buffer.alloc(DRAIN_EXITS * 8);
+  drainOrphans ??= Buffer.alloc(ORPHAN_BATCH * 4);
+  callLibtend('tend_reaper_drain', t.I32, [t.U8Array, t.I32, t.U8Array, t.I32, t.U8Array], [drainExits, DRAIN_EXITS, drainOrphans, ORPHAN_BATCH, drainCounts]);
+  const count = drainCounts.readInt32LE(0);
+  const orphanCount = drainCounts.readInt32LE(4);
+  const exits: WaitResult[] = [];
+  for (let i = 0; i < count; i++) exits.push({ pid: drainExits.readInt32LE(8 * i), status: drainExits.readInt32LE(8 * i + 4) });
+  const orphans: number[] = [];
+  for (let i = 0; i < Math.min(orphanCount, ORPHAN_BATCH); i++) orphans.push(drainOrphans.readInt32LE(4 * i));
+  return { exits, orphans, orphanCount, more: drainCounts.readInt32LE(8) > 0 };
+}
+
+/**
+ * kill(pid, signal) for a process tend started, refused (ESRCH) once it has been reaped,
+ * so the signal can never reach a process that reused its pid. 0 or the errno.
+ */
+export function signalChild(pid: number, signal: number): number {
+  const t = native().DataType;
+  const result = callLibtend('tend_signal_child', t.I32, [t.I32, t.I32], [pid, signal]);
+  return result === 0 ? 0 : -result;
 }
 
 let procListOut: Buffer | null = null;
-let procListAvailable = true;
 
 /**
  * /proc's pid directories as (pid, inode) pairs, flat: [pid0, ino0, pid1, ino1, ...]
  * (native/libtend.c tend_proc_list: an unchanged pair is the same process). null when
- * libtend.so was not built or /proc cannot be read: the caller reads every stat.
+ * /proc cannot be read: the caller reads every stat.
  */
 export function procList(): Uint32Array | null {
-  if (!procListAvailable || !openLibtend()) return null;
-  const module = native();
-  const t = module.DataType;
+  const t = native().DataType;
   procListOut ??= Buffer.alloc(8192 * 8);
   for (;;) {
     const max = procListOut.length / 8;
-    let count: number;
-    try {
-      count = module.load({
-        library: LIBTEND,
-        funcName: 'tend_proc_list',
-        retType: t.I32,
-        paramsType: [t.U8Array, t.I32],
-        paramsValue: [procListOut, max],
-      }) as number;
-    } catch {
-      // A libtend.so built before tend_proc_list existed: full scans, as without it.
-      procListAvailable = false;
-      return null;
-    }
+    const count = callLibtend('tend_proc_list', t.I32, [t.U8Array, t.I32], [procListOut, max]);
     if (count < 0) return null;
     if (count <= max) return new Uint32Array(procListOut.buffer, procListOut.byteOffset, count * 2).slice();
     procListOut = Buffer.alloc(procListOut.length * 2);
   }
+}
+
+/** Orphans libtend's reaper thread has reaped since it started. */
+export function reaperOrphansTotal(): number {
+  return callLibtend('tend_reaper_orphans_total', native().DataType.Double, [], []);
 }

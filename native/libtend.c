@@ -1,75 +1,389 @@
 /*
- * libtend: the loops of tend that must run at C speed — reaping, and listing /proc.
- * Loaded through
- * ffi-rs like libc (native/libc.ts), so ffi-rs stays tend's only bridge to native code;
- * one ffi call here replaces two per orphan (waitid + waitpid, ~15 µs each through
- * ffi-rs), which in a 2,000-orphan storm is the difference between ~60 ms and ~2 ms.
+ * libtend: the native half of tend's process layer. It owns three kernel resources that
+ * must have exactly one owner in a PID 1:
  *
- * tend must never reap a child that libuv waits for (it would lose that exit status for
- * good), so waitpid(-1) is out. Instead: peek with waitid(WNOWAIT) at whichever child has
- * ended, and reap exactly that pid unless it is one of libuv's. A zombie of libuv's hides
- * the others behind it; then try each direct child the caller listed, one waitpid each.
+ *   - starting processes: tend_spawn, posix_spawn of the exec helper (glibc's posix_spawn
+ *     is clone(CLONE_VM|CLONE_VFORK): no copy of Node's page tables, and an exec failure
+ *     comes back as an errno instead of a child that exits);
+ *   - waiting for them: one reaper thread is the only caller of waitid/waitpid in tend.
+ *     It sleeps in the kernel until a child ends, reaps it at once — orphans in a storm
+ *     never wait for JavaScript — and queues the exit of every process tend started for
+ *     the event loop, which it wakes through a pipe;
+ *   - signalling the processes tend started: tend_signal_child checks, under the lock
+ *     the reaper takes to reap, that the pid is still tend's unreaped child, so a signal
+ *     can never reach a process that reused the pid of one that already ended.
+ *
+ * And the loop that must run at C speed: listing /proc (tend_proc_list).
+ *
+ * Every function is called from the event loop's thread through ffi-rs, and none blocks.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
-#define TEND_REAP_BLOCKED 0x40000000
+/* ---------------------------------------------------------------------------------- */
+/* The table of tend's children whose exit the event loop has not been told yet.       */
 
-static int listed(const int *pids, int n, int pid) {
-    for (int i = 0; i < n; i++)
-        if (pids[i] == pid) return 1;
+#define TABLE_MIN 1024 /* slots; a power of two, grown at 50 % load */
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake_reaper = PTHREAD_COND_INITIALIZER;
+static int32_t *table;       /* open addressing; 0 empty, -1 deleted */
+static size_t table_size, table_used, table_live;
+
+static size_t slot_of(int32_t pid) { return ((uint32_t)pid * 2654435761u) & (table_size - 1); }
+
+static int table_find(int32_t pid) {
+    if (table_size == 0) return -1;
+    for (size_t i = slot_of(pid), n = 0; n < table_size; i = (i + 1) & (table_size - 1), n++) {
+        if (table[i] == pid) return (int)i;
+        if (table[i] == 0) return -1;
+    }
+    return -1;
+}
+
+static int table_insert(int32_t pid);
+
+static int table_grow(void) {
+    size_t old_size = table_size;
+    int32_t *old = table;
+    size_t size = old_size == 0 ? TABLE_MIN : old_size * 2;
+    int32_t *fresh = calloc(size, sizeof *fresh);
+    if (fresh == NULL) return -1;
+    table = fresh;
+    table_size = size;
+    table_used = table_live = 0;
+    for (size_t i = 0; i < old_size; i++)
+        if (old[i] > 0) table_insert(old[i]);
+    free(old);
     return 0;
 }
 
-/* Reaps one pid with WNOHANG; records it in out (pid, raw status). 1 if reaped. */
-static int reap(int pid, int *out, int *count) {
-    int status = 0;
-    pid_t got;
-    do got = waitpid(pid, &status, WNOHANG);
-    while (got < 0 && errno == EINTR);
-    if (got <= 0) return 0;
-    out[2 * *count] = got;
-    out[2 * *count + 1] = status;
-    (*count)++;
+static int table_insert(int32_t pid) {
+    if ((table_used + 1) * 2 > table_size && table_grow() != 0) return -1;
+    size_t i = slot_of(pid);
+    while (table[i] > 0) i = (i + 1) & (table_size - 1);
+    if (table[i] == 0) table_used++;
+    table[i] = pid;
+    table_live++;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Exits waiting for the event loop, and orphans reaped since it last looked.          */
+
+typedef struct { int32_t pid, status; } exit_record;
+
+static exit_record *exits;      /* tend's children: never dropped, the queue grows */
+static size_t exits_len, exits_cap;
+#define ORPHAN_RING 4096        /* orphans: the newest pids, for the tracker's tables */
+static int32_t orphan_ring[ORPHAN_RING];
+static size_t orphan_ring_len;
+static uint64_t orphans_total, orphans_unseen;
+
+static int wake_write = -1;    /* the pipe that wakes the event loop */
+static int reaper_parked;       /* the thread waits for a child to exist */
+static uint64_t child_news;     /* bumped when a child may have appeared: spawn, SIGCHLD */
+static int reaper_running;
+
+static void wake_loop(void) {
+    /* Non-blocking: a full pipe already holds a wake-up the loop has yet to read. */
+    ssize_t ignored = write(wake_write, "", 1);
+    (void)ignored;
+}
+
+/* Room for one more exit, made before reaping so that a status is never reaped and lost. */
+static int exits_room(void) {
+    if (exits_len < exits_cap) return 1;
+    size_t cap = exits_cap == 0 ? 256 : exits_cap * 2;
+    exit_record *grown = realloc(exits, cap * sizeof *exits);
+    if (grown == NULL) return 0;
+    exits = grown;
+    exits_cap = cap;
     return 1;
 }
 
+static void record_exit(int32_t pid, int32_t status) {
+    int slot = table_find(pid);
+    if (slot >= 0) {
+        table[slot] = -1;
+        table_live--;
+        exits[exits_len++] = (exit_record){pid, status};
+    } else {
+        orphans_total++;
+        orphans_unseen++;
+        orphan_ring[orphan_ring_len % ORPHAN_RING] = pid;
+        orphan_ring_len++;
+    }
+}
+
 /*
- * skip: libuv's pids (never reaped here). children: tend's direct children, or none when
- * the caller has not listed them yet. out: room for `max` (pid, status) pairs.
- * Returns how many were reaped, with TEND_REAP_BLOCKED set when a zombie of libuv's sat
- * at the head and `children` was empty: call again with the children listed.
+ * The reaper thread. It peeks with WNOWAIT, outside the lock, so it can sleep in the
+ * kernel; then it reaps that pid under the lock, so a signal sent through
+ * tend_signal_child either reaches the still-unreaped process or is refused. A storm of
+ * orphans is reaped here at the speed of waitid, with one wake-up of the event loop for
+ * however many of them end before it reads the pipe.
  */
-int tend_reap(const int *skip, int nskip, const int *children, int nchildren, int *out, int max) {
-    int count = 0;
-    while (count < max) {
+static void *reaper_main(void *unused) {
+    (void)unused;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the event loop's */
+    for (;;) {
+        pthread_mutex_lock(&lock);
+        uint64_t news = child_news;
+        pthread_mutex_unlock(&lock);
         siginfo_t info;
         memset(&info, 0, sizeof info);
-        if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
+        if (waitid(P_ALL, 0, &info, WEXITED | WNOWAIT) != 0) {
             if (errno == EINTR) continue;
-            return count; /* ECHILD: no children at all */
+            /* ECHILD: no child at all. One appears when tend spawns or when a process that
+             * joined the namespace from outside (docker exec) leaves an orphan: its SIGCHLD
+             * reaches the event loop, which calls tend_reaper_kick. Either bumps child_news;
+             * news that came after waitid looked must not be slept through. */
+            pthread_mutex_lock(&lock);
+            while (child_news == news) {
+                reaper_parked = 1;
+                pthread_cond_wait(&wake_reaper, &lock);
+            }
+            reaper_parked = 0;
+            pthread_mutex_unlock(&lock);
+            continue;
         }
-        if (info.si_pid == 0) return count; /* children, none ended */
-        if (listed(skip, nskip, info.si_pid)) break;
-        if (!reap(info.si_pid, out, &count)) break;
-    }
-    if (count >= max) return count;
-    if (nchildren == 0) return count | TEND_REAP_BLOCKED;
-    /* A libuv zombie hides the rest: one waitpid per listed child, until a round reaps nothing. */
-    for (int progress = 1; progress && count < max;) {
-        progress = 0;
-        for (int i = 0; i < nchildren && count < max; i++) {
-            if (children[i] <= 0 || listed(skip, nskip, children[i])) continue;
-            /* A pid reaped in an earlier round just gives ECHILD again: harmless. */
-            if (reap(children[i], out, &count)) progress = 1;
+        pthread_mutex_lock(&lock);
+        /* Out of memory: leave the zombie (it holds its status) and look again shortly. */
+        if (!exits_room()) {
+            pthread_mutex_unlock(&lock);
+            usleep(10000);
+            continue;
         }
+        int status = 0;
+        pid_t pid;
+        do pid = waitpid(info.si_pid, &status, WNOHANG);
+        while (pid < 0 && errno == EINTR);
+        int woke = 0;
+        if (pid > 0) {
+            record_exit(pid, status);
+            woke = 1;
+        }
+        pthread_mutex_unlock(&lock);
+        if (woke) wake_loop();
     }
-    return count;
+    return NULL;
 }
+
+/* Starts the reaper once; returns the fd the event loop reads to learn of exits, or -errno. */
+int tend_reaper_start(void) {
+    static int read_end = -1;
+    pthread_mutex_lock(&lock);
+    if (reaper_running) {
+        pthread_mutex_unlock(&lock);
+        return read_end;
+    }
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+        int err = errno;
+        pthread_mutex_unlock(&lock);
+        return -err;
+    }
+    pthread_t thread;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    int err = pthread_create(&thread, &attr, reaper_main, NULL);
+    pthread_attr_destroy(&attr);
+    if (err != 0) {
+        close(fds[0]);
+        close(fds[1]);
+        pthread_mutex_unlock(&lock);
+        return -err;
+    }
+    read_end = fds[0];
+    wake_write = fds[1];
+    reaper_running = 1;
+    pthread_mutex_unlock(&lock);
+    return read_end;
+}
+
+/* A SIGCHLD came: if the reaper sleeps for want of children, one exists now. */
+void tend_reaper_kick(void) {
+    pthread_mutex_lock(&lock);
+    child_news++;
+    if (reaper_parked) pthread_cond_signal(&wake_reaper);
+    pthread_mutex_unlock(&lock);
+}
+
+/*
+ * Hands the event loop what the reaper found: up to `max` exits of tend's children as
+ * (pid, raw wait status) pairs into `out`, then as many of the orphans' pids as fit in
+ * `orphans` (room for `max_orphans`). counts[0] = exits written, counts[1] = orphans
+ * reaped since the last call (may exceed what fit: the oldest were dropped from the
+ * ring), counts[2] = exits still queued (call again). Returns counts[0].
+ */
+int tend_reaper_drain(int32_t *out, int max, int32_t *orphans, int max_orphans, int32_t *counts) {
+    pthread_mutex_lock(&lock);
+    size_t n = exits_len < (size_t)max ? exits_len : (size_t)max;
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = exits[i].pid;
+        out[2 * i + 1] = exits[i].status;
+    }
+    memmove(exits, exits + n, (exits_len - n) * sizeof *exits);
+    exits_len -= n;
+    size_t ring = orphan_ring_len < ORPHAN_RING ? orphan_ring_len : ORPHAN_RING;
+    size_t give = ring < (size_t)max_orphans ? ring : (size_t)max_orphans;
+    for (size_t i = 0; i < give; i++) orphans[i] = orphan_ring[(orphan_ring_len - give + i) % ORPHAN_RING];
+    counts[0] = (int32_t)n;
+    counts[1] = (int32_t)(orphans_unseen > INT32_MAX ? INT32_MAX : orphans_unseen);
+    counts[2] = (int32_t)exits_len;
+    orphans_unseen = 0;
+    orphan_ring_len = 0;
+    pthread_mutex_unlock(&lock);
+    return (int)n;
+}
+
+/* Orphans reaped since the reaper started (tend_zombies_reaped_total). */
+double tend_reaper_orphans_total(void) {
+    pthread_mutex_lock(&lock);
+    double total = (double)orphans_total;
+    pthread_mutex_unlock(&lock);
+    return total;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Spawning.                                                                            */
+
+/*
+ * Starts a program. `group`: TEND_SPAWN_SESSION, TEND_SPAWN_GROUP or 0 (tend's group).
+ * `strings` holds, each ending in a NUL byte, the program's path, then
+ * `argc` arguments, then `envc` environment entries (one buffer: ffi-rs copies a buffer
+ * in one go, and string arrays would need their own terminating NULL). fds[i] becomes
+ * the child's fd i for i < nfds (-1: fd i closed). Everything else tend has open is
+ * close-on-exec, and the exec helper closes whatever a library leaked. The pid enters the
+ * table before the reaper can look at it, so its exit is never mistaken for an orphan's.
+ * Returns the pid, or -errno when nothing was started.
+ */
+static int spawn_program(const char *path, char *const argv[], char *const envp[], const int32_t *fds, int nfds, int group);
+
+#define TEND_SPAWN_SESSION 1 /* the child leads a new session (and its process group) */
+#define TEND_SPAWN_GROUP 2   /* the child leads a new process group in tend's session */
+
+int tend_spawn(const char *strings, int argc, int envc, const int32_t *fds, int nfds, int group) {
+    if (argc < 1 || envc < 0) return -EINVAL;
+    char **vector = calloc((size_t)argc + (size_t)envc + 2, sizeof *vector);
+    if (vector == NULL) return -ENOMEM;
+    const char *path = strings;
+    const char *next = strings + strlen(strings) + 1;
+    for (int i = 0; i < argc + envc; i++) {
+        vector[i < argc ? i : i + 1] = (char *)next;
+        next += strlen(next) + 1;
+    }
+    /* vector[argc] stays NULL: it ends argv; the environment starts after it. */
+    int result = spawn_program(path, vector, vector + argc + 1, fds, nfds, group);
+    free(vector);
+    return result;
+}
+
+static int spawn_program(const char *path, char *const argv[], char *const envp[], const int32_t *fds, int nfds, int group) {
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+    int err = posix_spawn_file_actions_init(&actions);
+    if (err != 0) return -err;
+    /* A source below nfds that goes elsewhere would be overwritten by an earlier move:
+     * such sources are first copied, in tend, above the range (close-on-exec, closed again
+     * after the spawn). Only identity moves (0→0 for an inherited stdio) stay below it. */
+    int source[64], copied[64];
+    if (nfds > 64) nfds = 64;
+    for (int i = 0; i < nfds; i++) {
+        source[i] = fds[i];
+        copied[i] = -1;
+        if (fds[i] >= 0 && fds[i] < nfds && fds[i] != i) {
+            copied[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, nfds);
+            if (copied[i] < 0 && err == 0) err = errno;
+            source[i] = copied[i];
+        }
+    }
+    /* dup2 onto the target clears close-on-exec; dup2 of an fd onto itself does too in
+     * posix_spawn (glibc 2.29, as POSIX.1-2024 asks). */
+    for (int i = 0; i < nfds && err == 0; i++) {
+        if (source[i] >= 0) err = posix_spawn_file_actions_adddup2(&actions, source[i], i);
+        else err = posix_spawn_file_actions_addclose(&actions, i);
+    }
+    if (err == 0) err = posix_spawnattr_init(&attr);
+    if (err != 0) {
+        posix_spawn_file_actions_destroy(&actions);
+        for (int i = 0; i < nfds; i++)
+            if (copied[i] >= 0) close(copied[i]);
+        return -err;
+    }
+    /* The helper starts with no blocked signal and every disposition at its default: the
+     * event loop's handlers and mask are not the service's. */
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    /* sigfillset leaves out glibc's own real-time signals (32, 33), and posix_spawn then
+     * sets them to SIG_IGN in the child when tend has a handler for them — an ignored
+     * disposition that exec keeps and that the helper cannot undo through libc. In the
+     * set, posix_spawn resets them to SIG_DFL like every other signal. sigaddset refuses
+     * them, so their bits (signal N is bit N-1) are set directly. */
+    for (int sig = 32; sig < SIGRTMIN; sig++)
+        ((unsigned long *)&all)[(sig - 1) / (8 * sizeof(unsigned long))] |= 1UL << ((sig - 1) % (8 * sizeof(unsigned long)));
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    /* The session or process group exists before posix_spawn returns: a signal tend sends
+     * to the group at once (one that came in while the helper starts) finds it, where a
+     * setsid/setpgid in the helper would leave a window in which kill(-pid) says ESRCH. */
+    short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+    if (group == TEND_SPAWN_SESSION) flags |= POSIX_SPAWN_SETSID;
+    if (group == TEND_SPAWN_GROUP) {
+        flags |= POSIX_SPAWN_SETPGROUP;
+        posix_spawnattr_setpgroup(&attr, 0);
+    }
+    posix_spawnattr_setflags(&attr, flags);
+
+    pid_t pid = -1;
+    pthread_mutex_lock(&lock);
+    /* Room first: a pid that cannot be recorded must not be started. */
+    if ((table_used + 1) * 2 > table_size && table_grow() != 0) err = ENOMEM;
+    if (err == 0) err = posix_spawn(&pid, path, &actions, &attr, argv, envp);
+    if (err == 0) {
+        table_insert(pid);
+        child_news++;
+        if (reaper_parked) pthread_cond_signal(&wake_reaper);
+    }
+    pthread_mutex_unlock(&lock);
+    posix_spawnattr_destroy(&attr);
+    posix_spawn_file_actions_destroy(&actions);
+    for (int i = 0; i < nfds; i++)
+        if (copied[i] >= 0) close(copied[i]);
+    return err == 0 ? pid : -err;
+}
+
+/*
+ * kill(pid, sig) for a process tend started, only while it is still tend's unreaped
+ * child: 0, or -ESRCH once it has ended (its exit may still be on its way to the event
+ * loop), or -errno from kill.
+ */
+int tend_signal_child(int32_t pid, int sig) {
+    pthread_mutex_lock(&lock);
+    int result = -ESRCH;
+    if (pid > 0 && table_find(pid) >= 0) result = kill(pid, sig) == 0 ? 0 : -errno;
+    pthread_mutex_unlock(&lock);
+    return result;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* /proc                                                                                */
 
 /*
  * Lists the pid directories of /proc as (pid, inode) pairs into out (room for `max`

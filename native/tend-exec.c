@@ -1,16 +1,19 @@
 /*
- * tend-exec: the few steps child_process cannot take between fork and exec.
+ * tend-exec: the steps between fork and exec that make a process a service.
  *
- * tend spawns this helper with child_process, so libuv owns its pid and reaps it; the
- * helper then execs the service in place, and that pid becomes the service's pid. Before
- * exec it does, in this order:
+ * libtend posix_spawns this helper (tend's only way of starting a process), with the
+ * service's stdio on fds 0-2, a report pipe on fd 3 and, when asked for, a readiness pipe
+ * on fd 4. The helper execs the service in place, so its pid becomes the service's pid.
+ * Before exec it does, in this order:
  *
+ *   0. close every other inherited fd (marked close-on-exec: a library of tend's that
+ *      opened one without O_CLOEXEC must not hand it to a service);
  *   1. join the service's cgroup v2 leaf (write "0" to <leaf>/cgroup.procs) while still
  *      privileged, so that everything the service forks — even at once — is inside it;
- *   2. initgroups + setgid + setuid: libuv's own uid/gid support calls setgroups(0, NULL)
- *      and loses the user's supplementary groups;
- *   3. setsid (a service: its own session and process group, detached from any terminal)
- *      or setpgid(0, 0) + tcsetpgrp (tini mode: its own group in tend's session, and the
+ *   2. initgroups + setgid + setuid (the user's supplementary groups, as login, su and gosu
+ *      give them; a setgroups(0, NULL) would drop them);
+ *   3. the session (a service: its own, detached from any terminal) or process group (tini
+ *      mode: its own in tend's session) that posix_spawn made, + tcsetpgrp (the
  *      terminal's foreground group when stdin is a terminal, as tini does);
  *   4. move the readiness pipe onto the fd the service asked for (s6 notification-fd);
  *   5. chdir (after setuid, so the directory is checked with the service's permissions);
@@ -38,8 +41,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
 
 #define ERROR_FD 3  /* the report pipe as tend hands it over */
 #define NOTIFY_FD 4 /* the readiness pipe as tend hands it over */
@@ -115,6 +123,18 @@ int main(int argc, char **argv) {
   int notify_fd = notify_target >= 0 ? park(NOTIFY_FD) : -1;
   if (notify_target >= 0 && notify_fd < 0) fail("notify", errno, "readiness pipe missing");
 
+  /* 0. Nothing but stdio and the pipes tend meant to pass survives exec. close_range
+   * (Linux 5.11) marks the rest close-on-exec in one call; on older kernels, one fcntl per
+   * possible fd up to the soft limit. The parked pipes are close-on-exec already. */
+  if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+    long max = sysconf(_SC_OPEN_MAX);
+    if (max < 0 || max > 65536) max = 65536;
+    for (int fd = 3; fd < max; fd++) {
+      int flags = fcntl(fd, F_GETFD);
+      if (flags >= 0 && !(flags & FD_CLOEXEC)) fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+    }
+  }
+
   /* 1. The cgroup: writing "0" moves the writer itself. Done first, while still root. */
   if (leaf != NULL) {
     char path[PATH_MAX];
@@ -179,14 +199,16 @@ int main(int argc, char **argv) {
     if (uid != (uid_t)-1 && setuid(uid) != 0) fail("setuid", errno, user);
   }
 
-  /* 3. Session and process group. */
+  /* 3. Session and process group. libtend's posix_spawn made them already (so a signal to
+   * the group can never miss it while this helper starts); these calls only make sure, for
+   * a helper started some other way. */
   if (session == 's') {
     /* Its own session: no controlling terminal, and its own process group, so a signal to
-     * the group reaches the service and not tend. EPERM means the helper already leads a
-     * group (libuv's detached spawn ran setsid): harmless, it is then a session leader. */
+     * the group reaches the service and not tend. EPERM: already a group (and session)
+     * leader, which is what was asked. */
     if (setsid() < 0 && errno != EPERM) fail("setsid", errno, NULL);
   } else if (session == 'f') {
-    if (setpgid(0, 0) != 0) fail("setpgid", errno, NULL);
+    if (getpgrp() != getpid() && setpgid(0, 0) != 0) fail("setpgid", errno, NULL);
     /* Hand the terminal's foreground to the new group, as tini does. A background group
      * calling tcsetpgrp gets SIGTTOU, which stops it: ignore SIGTTOU around the call (the
      * dispositions are reset below anyway). ENOTTY: stdin is no terminal — nothing to do.
@@ -207,8 +229,8 @@ int main(int argc, char **argv) {
   /* 5. Working directory, checked with the service's own permissions. */
   if (dir != NULL && chdir(dir) != 0) fail("chdir", errno, dir);
 
-  /* 6. Default dispositions and an empty mask: a service must not inherit tend's (libuv
-   * resets them before exec'ing the helper, but steps above changed SIGTTOU). EINVAL for
+  /* 6. Default dispositions and an empty mask: a service must not inherit tend's (libtend's
+   * posix_spawn reset them for the helper, but steps above changed SIGTTOU). EINVAL for
    * SIGKILL, SIGSTOP and glibc's reserved real-time signals is expected. */
   for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
   sigset_t none;

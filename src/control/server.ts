@@ -228,7 +228,7 @@ export async function listenControl(options: ControlServerOptions): Promise<List
  * WARN line per attempt: 48,000 in 12 s).
  */
 class RefusalLog {
-  private readonly windows = new Map<string, { count: number; peer: string; timer: NodeJS.Timeout }>();
+  private readonly windows = new Map<string, { count: number; timer: NodeJS.Timeout }>();
 
   constructor(private readonly windowMs: number, private readonly notice: (notice: ControlNotice) => void) {}
 
@@ -239,16 +239,20 @@ class RefusalLog {
       return;
     }
     this.notice(notice);
-    const timer = setTimeout(() => {
-      const window = this.windows.get(key);
+    this.open(key, notice, peerUid);
+  }
+
+  /** While refusals go on, one summary line per window; the window closes after a quiet one. */
+  private open(key: string, notice: ControlNotice & { kind: 'refused' | 'busy' }, peerUid: string): void {
+    const window = { count: 0, timer: setTimeout(() => {
       this.windows.delete(key);
-      if (window !== undefined && window.count > 0) {
-        const seconds = Math.max(1, Math.round(this.windowMs / 1000));
-        this.notice({ ...notice, peer: window.peer, message: `${window.count} more ${window.count === 1 ? 'connection' : 'connections'} from it ${notice.kind === 'busy' ? 'turned away (busy)' : 'refused'} in the last ${seconds}s` });
-      }
-    }, this.windowMs);
-    timer.unref();
-    this.windows.set(key, { count: 0, peer: peerUid, timer });
+      if (window.count === 0) return;
+      const seconds = Math.max(1, Math.round(this.windowMs / 1000));
+      this.notice({ ...notice, peer: peerUid, message: `${window.count} more ${window.count === 1 ? 'connection' : 'connections'} from it ${notice.kind === 'busy' ? 'turned away (busy)' : 'refused'} in the last ${seconds}s` });
+      this.open(key, notice, peerUid);
+    }, this.windowMs) };
+    window.timer.unref();
+    this.windows.set(key, window);
   }
 
   clear(): void {

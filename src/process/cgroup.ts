@@ -5,6 +5,7 @@
 // (and a cgroup with controllers enabled could not keep tend itself in its parent).
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
+import { killCgroup } from './kill';
 
 export interface CgroupV2 {
   /** Where the v2 hierarchy is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified in hybrid mode). */
@@ -139,42 +140,10 @@ export class ServiceCgroups {
     }
   }
 
-  /**
-   * SIGKILL to everything in the leaf, including what it forks meanwhile. cgroup.kill
-   * (Linux 5.14) does it atomically; before it, freeze the leaf so nothing can fork, kill
-   * each process (a fatal signal reaches frozen tasks), then thaw.
-   */
+  /** SIGKILL to everything in the leaf, including what it forks meanwhile (kill.ts). */
   kill(service: string): number[] {
-    const dir = join(this.root, service);
     const pids = this.procs(service);
-    if (this.hasKill) {
-      try {
-        writeFileSync(join(dir, 'cgroup.kill'), '1');
-        return pids;
-      } catch {
-        // fall through to the per-process kill
-      }
-    }
-    const freezer = join(dir, 'cgroup.freeze');
-    const canFreeze = existsSync(freezer);
-    try {
-      if (canFreeze) writeFileSync(freezer, '1');
-      for (const pid of this.procs(service)) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // ESRCH: already gone
-        }
-      }
-    } finally {
-      if (canFreeze) {
-        try {
-          writeFileSync(freezer, '0');
-        } catch {
-          // the leaf was removed meanwhile
-        }
-      }
-    }
+    killCgroup(join(this.root, service), this.hasKill, () => this.procs(service));
     return pids;
   }
 

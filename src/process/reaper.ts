@@ -1,174 +1,111 @@
-// Reaps every child of tend that libuv does not wait for: orphans re-parented to tend (as
-// PID 1, or as child subreaper) and anything else that ends up its child.
-//
-// It never calls waitpid(-1): libuv reaps the children it spawned one pid at a time, and
-// a pid reaped by someone else loses its exit status for good. Instead, on SIGCHLD (and on
-// a slow unref'd safety timer, since SIGCHLD coalesces and a signal can arrive before the
-// handler exists) it lists tend's direct children and reaps, with WNOHANG, only those
-// that are not in libuv's set (native/libtend.c, one ffi call per pass).
-import { readFileSync, readdirSync } from 'node:fs';
-import { prctlSetChildSubreaper, reapBatch, waitidPeek, waitpidNoHang } from '../../native/libc';
-import { isLibuvChild, libuvChildren } from './spawn';
+// The event loop's side of reaping. The only waiter in tend is libtend's reaper thread
+// (native/libtend.c): it sleeps in waitid until any child ends and reaps it at once, so a
+// storm of orphans is reaped at the kernel's pace, never at JavaScript's. It queues the
+// exit of every process tend started and wakes the loop through a pipe; this module
+// reads the pipe, drains the queue and hands each exit to whoever started that pid
+// (spawn.ts), then tells listeners (the tracker re-scans) what a pass reaped.
+import { Socket } from 'node:net';
+import { prctlSetChildSubreaper, reaperDrain, reaperKick, reaperOrphansTotal, reaperStart, type WaitResult } from '../../native/libc';
 
-export interface Reaped {
-  readonly pid: number;
-  /** The raw wait status (decode with exitedCode / signaledSignal from native/libc). */
-  readonly status: number;
+export type Reaped = WaitResult;
+
+/** What one pass of the loop found. */
+export interface ReapPass {
+  /** Exits of the processes tend started. */
+  readonly exits: readonly Reaped[];
+  /** Pids of orphans reaped (the newest, when there were very many). */
+  readonly orphans: readonly number[];
 }
 
-/** `signal`: a SIGCHLD came (something changed); `timer`: the slow safety pass. */
-export type ReapCause = 'signal' | 'timer';
-/** Called after every pass that SIGCHLD or the timer triggered, with what it reaped (maybe nothing). */
-export type ReapListener = (reaped: readonly Reaped[], cause: ReapCause) => void;
+export type ReapListener = (pass: ReapPass) => void;
 
 export interface Reaper {
   /** Orphans reaped so far (tend's zombies_reaped_total). */
   readonly reaped: number;
-  /** Listens for passes; the tracker and supervisor re-scan on them. Returns an unsubscribe. */
+  /** Calls `onExit` with the raw wait status once `pid`, a process tend started, has been reaped. */
+  watch(pid: number, onExit: (status: number) => void): void;
+  /** Whether `pid` is a process tend started and has not yet seen end. */
+  watching(pid: number): boolean;
+  /** Listens for passes; the tracker re-scans on them. Returns an unsubscribe. */
   onReap(listener: ReapListener): () => void;
-  /** Runs a pass now (tests, and the sweep's final reap). */
-  reapNow(): readonly Reaped[];
-  stop(): void;
-}
-
-const SAFETY_INTERVAL_MS = 1000;
-
-/** tend's direct children, from /proc/self/task/<tid>/children (every thread's list). */
-export function directChildren(): number[] {
-  const pids: number[] = [];
-  let tasks: string[];
-  try {
-    tasks = readdirSync('/proc/self/task');
-  } catch {
-    return pids;
-  }
-  for (const tid of tasks) {
-    let text: string;
-    try {
-      text = readFileSync(`/proc/self/task/${tid}/children`, 'utf8');
-    } catch {
-      continue; // the thread ended meanwhile
-    }
-    for (const field of text.split(' ')) if (field !== '' && field !== '\n') pids.push(Number(field));
-  }
-  return pids;
+  /** Drains what the thread reaped so far, now (the sweep's end, tests). */
+  reapNow(): ReapPass;
 }
 
 let running: Reaper | null = null;
 
 /**
- * Starts the reaper (once per process). Registers tend as child subreaper when it is not
- * PID 1, so orphans of its services come to tend rather than to the host's init.
+ * The reaper (one per process, started on first use). Registers tend as child subreaper
+ * when it is not PID 1, so orphans of its services come to tend rather than to the host's
+ * init.
  */
 export function startReaper(): Reaper {
   if (running !== null) return running;
   if (process.pid !== 1) prctlSetChildSubreaper();
 
-  let count = 0;
+  const fd = reaperStart();
+  const waiting = new Map<number, (status: number) => void>();
   const listeners = new Set<ReapListener>();
 
-  /**
-   * One ffi call per pass through native/libtend.c (null when it was not built). It reaps
-   * every zombie there is, then returns: zombies that come later (the rest of a storm,
-   * orphans re-parented as these died) each raise a SIGCHLD, and the pass they trigger
-   * starts after a sleep in the event loop. Looping here instead would keep tend running
-   * through a storm, and the kernel's scheduler, fair to the 2,000 processes that woke at
-   * once, ranks a busy task behind all of them (traced: tend reaped 9 of 2,000 orphans in
-   * the storm's first 130 ms and the rest only after the last had exited).
-   */
-  const batchPass = (): Reaped[] | null => {
-    const skip = [...libuvChildren()];
-    const reaped: Reaped[] = [];
-    for (;;) {
-      let batch = reapBatch(skip, []);
-      if (batch === null) return null;
-      // A zombie of libuv's hides the rest from the peek: list the children and try each.
-      if (batch.blocked) {
-        reaped.push(...batch.reaped);
-        batch = reapBatch(skip, directChildren());
-        if (batch === null) return null;
-      }
-      reaped.push(...batch.reaped);
-      if (!batch.full) return reaped;
-    }
+  // The wake-up pipe keeps the loop alive only while an exit is awaited: tini mode, with
+  // CMD's output inherited, has nothing else holding the loop open until CMD ends.
+  const wakeups = new Socket({ fd, readable: true, writable: false });
+  wakeups.unref();
+  const holdLoop = (): void => {
+    if (waiting.size > 0) wakeups.ref();
+    else wakeups.unref();
   };
 
-  /** Without libtend.so: waitid peek, then a waitpid per child — two ffi calls per orphan. */
-  const scanPass = (): Reaped[] => {
-    const reaped: Reaped[] = [];
+  const pass = (): ReapPass => {
+    const exits: Reaped[] = [];
+    const orphans: number[] = [];
     for (;;) {
-      const pid = waitidPeek();
-      if (pid === null) return reaped;
-      if (isLibuvChild(pid)) break;
-      const result = waitpidNoHang(pid);
-      if (result === null) break;
-      reaped.push(result);
+      const drained = reaperDrain();
+      exits.push(...drained.exits);
+      orphans.push(...drained.orphans);
+      if (!drained.more) break;
     }
-    for (;;) {
-      let progress = false;
-      for (const pid of directChildren()) {
-        if (isLibuvChild(pid)) continue;
-        const result = waitpidNoHang(pid);
-        if (result !== null) {
-          reaped.push(result);
-          progress = true;
+    for (const { pid, status } of exits) {
+      const onExit = waiting.get(pid);
+      waiting.delete(pid);
+      onExit?.(status);
+    }
+    holdLoop();
+    const result = { exits, orphans };
+    if (exits.length > 0 || orphans.length > 0) {
+      for (const listener of listeners) {
+        try {
+          listener(result);
+        } catch (error) {
+          // A listener's bug must not stop reaping; surface it where it cannot be lost.
+          process.nextTick(() => { throw error; });
         }
       }
-      // A reaped orphan's own children were re-parented to us as it died: look again.
-      if (!progress) return reaped;
     }
+    return result;
   };
 
-  const pass = (): Reaped[] => {
-    const reaped = batchPass() ?? scanPass();
-    count += reaped.length;
-    return reaped;
-  };
+  // The bytes carry no data (one per wake-up, coalesced by the pipe): the queue is the news.
+  wakeups.on('data', () => pass());
+  wakeups.on('error', (error) => process.nextTick(() => { throw error; }));
 
-  const onPass = (cause: ReapCause): void => {
-    const reaped = pass();
-    for (const listener of listeners) {
-      try {
-        listener(reaped, cause);
-      } catch (error) {
-        // A listener's bug must not stop reaping; surface it where it cannot be lost.
-        process.nextTick(() => { throw error; });
-      }
-    }
-  };
-
-  // libuv calls the SIGCHLD handler once per signal it caught: in a storm of 2,000 exits,
-  // hundreds of calls queue up in one turn of the loop, and a pass for each (an ffi call,
-  // the listeners) would delay the one that matters — the pass after the last exit — by
-  // the time of all the others. The calls of one turn share one pass, at the end of it.
-  let scheduled: NodeJS.Immediate | null = null;
-  const onSignal = (): void => {
-    if (scheduled !== null) return;
-    scheduled = setImmediate(() => {
-      scheduled = null;
-      onPass('signal');
-    });
-  };
-  process.on('SIGCHLD', onSignal);
-  const timer = setInterval(() => onPass('timer'), SAFETY_INTERVAL_MS);
-  timer.unref();
-  // Anything that ended before the handler existed.
-  process.nextTick(onSignal);
+  // The thread sleeps when tend has no child at all. A process that entered the namespace
+  // from outside (docker exec) can leave tend an orphan without tend spawning anything;
+  // its SIGCHLD is the only news of it. Node does not keep the loop alive for a signal.
+  process.on('SIGCHLD', reaperKick);
 
   const reaper: Reaper = {
-    get reaped() { return count; },
+    get reaped() { return reaperOrphansTotal(); },
+    watch(pid, onExit) {
+      waiting.set(pid, onExit);
+      holdLoop();
+    },
+    watching: (pid) => waiting.has(pid),
     onReap(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
     reapNow: pass,
-    stop() {
-      process.removeListener('SIGCHLD', onSignal);
-      if (scheduled !== null) clearImmediate(scheduled);
-      clearInterval(timer);
-      listeners.clear();
-      running = null;
-    },
   };
   running = reaper;
   return reaper;

@@ -1,53 +1,17 @@
-// The only module that imports child_process. Services, probes, stop commands and tini
-// mode's CMD are all started here, through the exec helper (native/tend-exec.c) when it
-// is built, else through plain child_process with what libuv can do.
-//
-// It also keeps the set of pids libuv waits for. libuv reaps the children it spawned with
-// waitpid(pid, WNOHANG), one pid at a time; if anyone else reaps such a pid first, libuv
-// drops the exit silently and the ChildProcess never emits 'exit'. The reaper therefore
-// skips every pid in this set. Wrapping ChildProcess.prototype.spawn catches spawn, exec,
-// execFile and fork alike, whoever calls them (tend or any library it loads).
-import { ChildProcess, execFile, spawn, type StdioOptions } from 'node:child_process';
-import { accessSync, constants as fsConstants, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { constants as osConstants } from 'node:os';
-import { join, resolve } from 'node:path';
+// The only module that starts processes. Services, probes, stop commands and tini mode's
+// CMD are all started here, by libtend's posix_spawn of the exec helper
+// (native/tend-exec.c), which becomes the process: its pid is the service's pid, and the
+// reaper thread is the only one that waits for it. The child's output comes through
+// pipes tend makes (pipe2), so /dev/stdout, /dev/stderr and /proc/self/fd/1 open in the
+// service as they do under Docker; its exit comes from the reaper (reaper.ts), never from
+// a pipe closing.
+import { closeSync, existsSync, openSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
+import { errnoName, exitedCode, nativeArtifact, pipe, signaledSignal, spawnChild } from '../../native/libc';
+import { startReaper } from './reaper';
 import { signalName } from './signals';
-
-// ---------------------------------------------------------------------------------------
-// pids libuv owns
-
-const libuvPids = new Set<number>();
-const WRAPPED = Symbol.for('tend.spawnWrapped');
-
-function wrapChildProcessSpawn(): void {
-  const proto = ChildProcess.prototype as ChildProcess & { [WRAPPED]?: true; spawn: (options: unknown) => unknown };
-  if (proto[WRAPPED]) return;
-  const original = proto.spawn;
-  proto.spawn = function wrappedSpawn(this: ChildProcess, options: unknown) {
-    const result = original.call(this, options);
-    const pid = this.pid;
-    if (pid !== undefined) {
-      libuvPids.add(pid);
-      // 'exit' is emitted right after libuv's waitpid succeeded, in the same tick: from
-      // then on the pid may be reused by the kernel and is fair game for the reaper.
-      this.once('exit', () => libuvPids.delete(pid));
-    }
-    return result;
-  };
-  proto[WRAPPED] = true;
-}
-wrapChildProcessSpawn();
-
-/** Whether libuv waits for this pid (the reaper must not touch it). */
-export function isLibuvChild(pid: number): boolean {
-  return libuvPids.has(pid);
-}
-
-/** The pids libuv currently waits for. */
-export function libuvChildren(): ReadonlySet<number> {
-  return libuvPids;
-}
 
 // ---------------------------------------------------------------------------------------
 // the spawn contract
@@ -121,54 +85,11 @@ export function describeExit(status: ExitStatus): string {
 // the exec helper
 
 let helperPath: string | null | undefined;
-const lossListeners: Array<(message: string) => void> = [];
-let lossReported = false;
 
-function findHelper(): string | null {
-  const override = process.env.TEND_EXEC_HELPER;
-  if (override === 'none') return null;
-  if (override !== undefined && override !== '') return override;
-  // dist/tend.cjs and src/process/spawn.ts sit at different depths under the package root.
-  for (const base of [join(__dirname, '..'), join(__dirname, '..', '..')]) {
-    const candidate = join(base, 'native', 'build', 'tend-exec');
-    try {
-      accessSync(candidate, fsConstants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return null;
-}
-
-/** The exec helper tend uses, or null when it falls back to plain child_process. */
+/** native/build/tend-exec, or null when it was not built. */
 export function execHelper(): string | null {
-  if (helperPath === undefined) helperPath = findHelper();
+  if (helperPath === undefined) helperPath = nativeArtifact('tend-exec');
   return helperPath;
-}
-
-/** Overrides the helper (tests and benchmarks): a path, or null for the fallback. */
-export function setExecHelper(path: string | null): void {
-  helperPath = path;
-  lossReported = false;
-}
-
-/** What the fallback cannot do, said once: the listener is tend's logger. */
-export const FALLBACK_LOSS =
-  'exec helper native/build/tend-exec not built: services run through plain child_process — ' +
-  'no supplementary groups for user:, the cgroup is joined by moving tend around spawn(), ' +
-  'and tini mode cannot give CMD its own process group or the terminal';
-
-/** Registers the listener told (once) that the fallback is in use. */
-export function onFallbackLoss(listener: (message: string) => void): void {
-  lossListeners.push(listener);
-}
-
-function reportFallback(): void {
-  if (lossReported) return;
-  lossReported = true;
-  if (lossListeners.length === 0) process.stderr.write(`tend: ${FALLBACK_LOSS}\n`);
-  for (const listener of lossListeners) listener(FALLBACK_LOSS);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -265,17 +186,24 @@ function helperFailure(report: string, spec: SpawnSpec, helperCode: number): Exi
   }
 }
 
-function stdioFor(spec: SpawnSpec, withHelper: boolean): StdioOptions {
-  const output = spec.output === 'null' ? 'ignore' : spec.output;
-  const stdio: Array<'pipe' | 'inherit' | 'ignore'> = [spec.stdin === 'inherit' ? 'inherit' : 'ignore', output, output];
-  if (withHelper) {
-    stdio.push('pipe'); // fd 3: the helper's report pipe
-    if (spec.notifyFd !== null) stdio.push('pipe'); // fd 4: moved onto notifyFd by the helper
-  } else if (spec.notifyFd !== null) {
-    while (stdio.length < spec.notifyFd) stdio.push('ignore');
-    stdio[spec.notifyFd] = 'pipe';
-  }
-  return stdio;
+let devNull: number | null = null;
+
+/** /dev/null, opened once (close-on-exec) and moved onto a child's fd where asked. */
+function nullFd(): number {
+  devNull ??= openSync('/dev/null', 'r+');
+  return devNull;
+}
+
+/** Where a pipe's read end becomes a stream on the loop (libuv reads it non-blocking). */
+function readerOf(fd: number): Socket {
+  return new Socket({ fd, readable: true, writable: false });
+}
+
+function environmentList(env: Readonly<Record<string, string>>): string[] {
+  const list: string[] = [];
+  // A NUL cannot cross execve: such an entry could only be cut short, so it is left out.
+  for (const [key, value] of Object.entries(env)) if (!key.includes('\0') && !value.includes('\0')) list.push(`${key}=${value}`);
+  return list;
 }
 
 /**
@@ -283,8 +211,10 @@ function stdioFor(spec: SpawnSpec, withHelper: boolean): StdioOptions {
  * unknown user or a bad cwd: `exit` resolves as 'failed' (127 not found, 126 otherwise).
  */
 export function spawnProcess(spec: SpawnSpec, context: SpawnContext): Spawned {
+  const failed = (status: ExitStatus): Spawned => ({ pid: 0, stdout: null, stderr: null, notify: null, exit: Promise.resolve(status) });
   const helper = execHelper();
-  if (helper === null) return spawnFallback(spec, context);
+  if (helper === null) return failed(failedStatus(126, `cannot start ${spec.argv[0] ?? ''}: tend's exec helper native/build/tend-exec is missing (npm ci builds it)`));
+  const reaper = startReaper();
 
   const args: string[] = [];
   if (spec.cgroup !== null) args.push('-c', spec.cgroup);
@@ -295,184 +225,90 @@ export function spawnProcess(spec: SpawnSpec, context: SpawnContext): Spawned {
   if (spec.cwd !== null) args.push('-d', spec.cwd);
   args.push('--', ...spec.argv);
 
+  // The child's fds 0-4: stdin, stdout, stderr, the helper's report pipe, the readiness pipe.
+  const childEnds: number[] = [];
+  const readEnds: number[] = [];
+  const pipeFor = (): [number, number] => {
+    const ends = pipe();
+    readEnds.push(ends[0]);
+    childEnds.push(ends[1]);
+    return ends;
+  };
+  let stdout: number | null = null;
+  let stderr: number | null = null;
+  let report: number;
+  let notify: number | null = null;
+  const fds: number[] = [];
+  try {
+    fds.push(spec.stdin === 'inherit' ? 0 : nullFd());
+    for (const [target, inherited] of [[1, 1], [2, 2]] as const) {
+      if (spec.output === 'pipe') {
+        const [read, write] = pipeFor();
+        if (target === 1) stdout = read;
+        else stderr = read;
+        fds.push(write);
+      } else fds.push(spec.output === 'inherit' ? inherited : nullFd());
+    }
+    [report] = pipeFor();
+    fds.push(childEnds[childEnds.length - 1] ?? -1);
+    if (spec.notifyFd !== null) {
+      [notify] = pipeFor();
+      fds.push(childEnds[childEnds.length - 1] ?? -1);
+    }
+  } catch (error) {
+    for (const fd of [...readEnds, ...childEnds]) closeSync(fd);
+    const code = (error as { code?: string }).code ?? 'EMFILE';
+    return failed(execFailure(spec.argv[0] ?? '', code, spec.cwd));
+  }
+
   // argv0 of the helper is the service's command, so ps shows something meaningful during
   // the microseconds before exec.
-  const child = spawn(helper, args, { env: environment(spec, context), stdio: stdioFor(spec, true), argv0: spec.argv[0] ?? 'tend-exec' });
-  return wrap(child, spec, true);
-}
+  const pid = spawnChild(helper, [spec.argv[0] ?? 'tend-exec', ...args], environmentList(environment(spec, context)), fds, spec.session === 'new' ? 'session' : 'group');
+  // The child has its copies (or nothing started): the parent's write ends must go, or
+  // the read ends would never see EOF.
+  for (const fd of childEnds) closeSync(fd);
+  if (pid < 0) {
+    for (const fd of readEnds) closeSync(fd);
+    const code = errnoName(-pid);
+    if (code === 'ENOENT' || code === 'EACCES') return failed(failedStatus(126, `cannot start ${spec.argv[0] ?? ''}: tend's exec helper ${helper} cannot be run (${code})`));
+    return failed(execFailure(spec.argv[0] ?? '', code, spec.cwd));
+  }
 
-function wrap(child: ChildProcess, spec: SpawnSpec, viaHelper: boolean): Spawned {
-  let report = '';
-  // When spawn() fails before the fork (EMFILE, ENFILE: no fds left for the pipes), Node
-  // returns a ChildProcess with no stdio at all — not even an array — and reports the
-  // error asynchronously: every stream is then absent, and `exit` says why.
-  const stdio = child.stdio ?? [];
-  const reportPipe = viaHelper ? ((stdio[3] ?? null) as Readable | null) : null;
-  const reportDone = reportPipe === null
-    ? Promise.resolve()
-    : new Promise<void>((done) => {
-      reportPipe.setEncoding('utf8');
-      reportPipe.on('data', (text: string) => { if (report.length < 8192) report += text; });
-      reportPipe.on('close', () => done());
-      reportPipe.on('error', () => done());
-    });
-  const notify = spec.notifyFd === null ? null : ((stdio[viaHelper ? 4 : spec.notifyFd] ?? null) as Readable | null);
+  // The helper's report: empty when exec succeeded (the pipe is close-on-exec), else one
+  // line "<step> <errno> <detail>" written just before it exits 126 or 127.
+  let reportText = '';
+  const reportStream = readerOf(report);
+  reportStream.setEncoding('utf8');
+  reportStream.on('data', (text: string) => { if (reportText.length < 8192) reportText += text; });
+  const reportDone = new Promise<void>((done) => {
+    reportStream.once('close', () => done());
+    reportStream.once('error', () => done());
+  });
+  // An unread report must not hold the loop open on its own: the exit is what matters.
+  reportStream.unref();
 
   const exit = new Promise<ExitStatus>((settle) => {
-    let spawnError: NodeJS.ErrnoException | null = null;
-    child.on('error', (error: NodeJS.ErrnoException) => {
-      // Only a failed spawn matters here; a listener must stay so no 'error' goes unhandled.
-      if (child.pid === undefined) {
-        spawnError = error;
-        settle(execFailure(spec.argv[0] ?? '', error.code ?? 'EIO', spec.cwd));
-      }
-    });
-    child.once('exit', (code, signal) => {
-      if (spawnError !== null) return;
+    reaper.watch(pid, (status) => {
+      const signal = signaledSignal(status);
       if (signal !== null) {
-        settle({ kind: 'signaled', signal: signalNumberOf(signal) });
+        settle({ kind: 'signaled', signal });
         return;
       }
-      const exitCode = code ?? 0;
-      if (reportPipe !== null && (exitCode === 126 || exitCode === 127)) {
-        // The helper wrote its report before exiting; the pipe closes with the process
-        // (nothing else holds it), so this wait is bounded by the event loop, not by time.
-        void reportDone.then(() => settle(report !== '' ? helperFailure(report, spec, exitCode) ?? { kind: 'exited', code: exitCode } : { kind: 'exited', code: exitCode }));
+      const code = exitedCode(status) ?? 0;
+      if (code !== 126 && code !== 127) {
+        settle({ kind: 'exited', code });
         return;
       }
-      settle({ kind: 'exited', code: exitCode });
+      // The helper wrote its report before exiting and nothing else holds the pipe, so
+      // its EOF is already on its way: this wait is bounded by the loop, not by time.
+      void reportDone.then(() => settle(reportText !== '' ? helperFailure(reportText, spec, code) ?? { kind: 'exited', code } : { kind: 'exited', code }));
     });
   });
   return {
-    pid: child.pid ?? 0,
-    stdout: child.stdout ?? null,
-    stderr: child.stderr ?? null,
-    notify,
+    pid,
+    stdout: stdout === null ? null : readerOf(stdout),
+    stderr: stderr === null ? null : readerOf(stderr),
+    notify: notify === null ? null : readerOf(notify),
     exit,
   };
-}
-
-function signalNumberOf(signal: NodeJS.Signals): number {
-  return osConstants.signals[signal] ?? 0;
-}
-
-// ---------------------------------------------------------------------------------------
-// the fallback: plain child_process
-
-function cgroupOf(pid: number | 'self'): string | null {
-  // The cgroup v2 line is "0::/path".
-  const text = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
-  const line = text.split('\n').find((l) => l.startsWith('0::'));
-  return line === undefined ? null : line.slice(3);
-}
-
-function spawnFallback(spec: SpawnSpec, context: SpawnContext): Spawned {
-  reportFallback();
-  const failed = (status: ExitStatus): Spawned => ({ pid: 0, stdout: null, stderr: null, notify: null, exit: Promise.resolve(status) });
-  if (spec.cwd !== null) {
-    try {
-      if (!statSync(spec.cwd).isDirectory()) return failed(failedStatus(126, `cannot change directory to ${spec.cwd}: not a directory`));
-    } catch {
-      return failed(failedStatus(126, `cannot change directory to ${spec.cwd}: no such file or directory`));
-    }
-  }
-  let uid: number | undefined;
-  let gid: number | undefined;
-  if (spec.user !== null) {
-    const entry = lookupUser(spec.user);
-    if (entry === null) return failed(failedStatus(126, `unknown user: ${spec.user}`));
-    uid = entry.uid;
-    gid = entry.gid;
-  }
-  if (spec.group !== null) {
-    const found = lookupGroup(spec.group);
-    if (found === null) return failed(failedStatus(126, `unknown group: ${spec.group}`));
-    gid = found;
-  }
-  const env = environment(spec, context);
-  if (spec.user !== null) {
-    const entry = lookupUser(spec.user);
-    if (entry !== null) {
-      env.HOME ??= entry.home;
-      if (entry.name !== null) {
-        env.USER ??= entry.name;
-        env.LOGNAME ??= entry.name;
-      }
-    }
-  }
-
-  // Children inherit the cgroup at fork: move tend into the leaf around the synchronous
-  // spawn() call and back, so the child is inside before it runs its first instruction.
-  let home: string | null = null;
-  const mount = spec.cgroup === null ? null : cgroupMountOf(spec.cgroup);
-  if (spec.cgroup !== null && mount !== null) {
-    home = cgroupOf('self');
-    writeFileSync(join(spec.cgroup, 'cgroup.procs'), String(process.pid));
-  }
-  let child: ChildProcess;
-  try {
-    child = spawn(spec.argv[0] ?? '', spec.argv.slice(1), {
-      env,
-      cwd: spec.cwd ?? undefined,
-      stdio: stdioFor(spec, false),
-      // detached: setsid in the child. tini mode ('foreground') cannot get a group of its
-      // own without a new session here, so it stays in tend's group.
-      detached: spec.session === 'new',
-      uid,
-      gid,
-    });
-  } finally {
-    if (home !== null && mount !== null) writeFileSync(join(mount, home, 'cgroup.procs'), String(process.pid));
-  }
-  return wrap(child, spec, false);
-}
-
-function cgroupMountOf(leaf: string): string | null {
-  // The leaf lives under the v2 mount; tend's own cgroup path is relative to that mount.
-  const line = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.includes(' - cgroup2 ') && leaf.startsWith(l.split(' ')[4] ?? '\0'));
-  return line === undefined ? null : (line.split(' ')[4] ?? null);
-}
-
-// ---------------------------------------------------------------------------------------
-// passwd and group, for the fallback (the helper asks libc, which also consults NSS)
-
-interface UserEntry { readonly uid: number; readonly gid: number; readonly name: string | null; readonly home: string }
-
-function readTable(file: string): string[][] {
-  try {
-    return readFileSync(file, 'utf8').split('\n').filter((l) => l !== '' && !l.startsWith('#')).map((l) => l.split(':'));
-  } catch {
-    return [];
-  }
-}
-
-function lookupUser(user: string | number): UserEntry | null {
-  const numeric = typeof user === 'number' ? user : /^\d+$/.test(user) ? Number(user) : null;
-  for (const fields of readTable('/etc/passwd')) {
-    const [name, , uid, gid, , home] = fields;
-    if ((numeric !== null && Number(uid) === numeric) || (numeric === null && name === user)) {
-      return { uid: Number(uid), gid: Number(gid), name: name ?? null, home: home || '/' };
-    }
-  }
-  // A numeric uid with no passwd entry is allowed: tend's own gid, HOME=/.
-  return numeric === null ? null : { uid: numeric, gid: process.getgid?.() ?? 0, name: null, home: '/' };
-}
-
-function lookupGroup(group: string | number): number | null {
-  if (typeof group === 'number' || /^\d+$/.test(group)) return Number(group);
-  for (const [name, , gid] of readTable('/etc/group')) if (name === group) return Number(gid);
-  return null;
-}
-
-// ---------------------------------------------------------------------------------------
-// small commands tend runs for itself
-
-/** Runs a command to completion and returns its output (routed here: one child_process importer). */
-export function runCommand(file: string, args: readonly string[], options: { timeout?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((settle) => {
-    execFile(file, [...args], { timeout: options.timeout ?? 10_000, encoding: 'utf8' }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof (error as { code?: unknown }).code === 'number' ? (error as { code: number }).code : null;
-      settle({ code, stdout, stderr });
-    });
-  });
 }

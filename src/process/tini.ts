@@ -11,9 +11,10 @@ import { newInstanceId } from './instance-id';
 import { subscribeSignals, type ReceivedSignal } from '../signal-intake';
 import { closeInspectorSoon } from '../inspector-guard';
 import { loadBundle } from '../bundle';
-import { assertNative, getpgid, kill, NativeUnavailableError } from '../../native/libc';
+import { assertNative, getpgid, NativeUnavailableError } from '../../native/libc';
+import { signalPidErrno } from './kill';
 import { startReaper } from './reaper';
-import { describeExit, execHelper, exitCodeOf, spawnProcess, type Spawned } from './spawn';
+import { describeExit, exitCodeOf, spawnProcess, type Spawned } from './spawn';
 import { ProcessTracker } from './tracking';
 import { join } from 'node:path';
 import type { TiniHandler } from './tini-control';
@@ -84,9 +85,8 @@ export async function runTini(command: { argv: readonly string[]; socket: string
     session: 'foreground',
   }, { instance, socket: command.socket, markers: false });
 
-  // With the helper CMD leads its own group (its pgid is its pid); without it, CMD shares
-  // tend's group and only its own process can be signalled.
-  const target = child.pid === 0 ? 0 : execHelper() !== null ? -child.pid : child.pid;
+  // The exec helper makes CMD lead its own group: its pgid is its pid.
+  const target = child.pid === 0 ? 0 : -child.pid;
   let exited = false;
   void child.exit.then(() => { exited = true; });
   // The helper makes CMD's group (setpgid) only after its own start-up: a signal sent in
@@ -96,7 +96,7 @@ export async function runTini(command: { argv: readonly string[]; socket: string
   let retry: NodeJS.Timeout | null = null;
   const send = (signal: ReceivedSignal): boolean => {
     const number = TERMINAL_STOPS.has(signal.name) && !terminal ? constants.signals.SIGSTOP : signal.number;
-    const errno = kill(target, number);
+    const errno = signalPidErrno(target, number);
     if (errno === ESRCH && target < 0 && !exited) {
       const group = getpgid(child.pid);
       if (group !== null && group !== child.pid) return false;
@@ -121,7 +121,7 @@ export async function runTini(command: { argv: readonly string[]; socket: string
   // For the control socket: `tend signal main SIG` reaches CMD's group (--main: CMD only).
   function forward(signal: number, mainOnly: boolean): number[] {
     if (target === 0) return [];
-    return kill(mainOnly ? Math.abs(target) : target, signal) === 0 ? [child.pid] : [];
+    return signalPidErrno(mainOnly ? Math.abs(target) : target, signal) === 0 ? [child.pid] : [];
   }
   controlled.pid = child.pid;
   controlled.startedAt = Date.now();
@@ -137,9 +137,9 @@ export async function runTini(command: { argv: readonly string[]; socket: string
     internalError = true;
     process.stderr.write(`tend: internal error: ${error instanceof Error ? error.stack ?? error.message : String(error)}; stopping ${command.argv[0] ?? 'CMD'}, then exiting 70\n`);
     if (target === 0) return;
-    kill(target, constants.signals.SIGTERM);
-    kill(target, constants.signals.SIGCONT);
-    killTimer = setTimeout(() => kill(target, constants.signals.SIGKILL), STOP_GRACE_MS);
+    signalPidErrno(target, constants.signals.SIGTERM);
+    signalPidErrno(target, constants.signals.SIGCONT);
+    killTimer = setTimeout(() => signalPidErrno(target, constants.signals.SIGKILL), STOP_GRACE_MS);
   };
   process.on('uncaughtException', fail);
   process.on('unhandledRejection', fail);
@@ -159,6 +159,5 @@ export async function runTini(command: { argv: readonly string[]; socket: string
   // (the kernel would SIGKILL it anyway when we exit); otherwise only tend's descendants.
   const tracker = new ProcessTracker({ tracking: 'proc', reaper, instance });
   await tracker.sweep({ pid1: process.pid === 1, grace: SWEEP_GRACE_MS });
-  reaper.stop();
   return internalError ? EXIT_INTERNAL : exitCodeOf(status);
 }

@@ -8,11 +8,10 @@
 // scan extends a table of pid+starttime → service, so a pid reused by the kernel is never
 // mistaken for the process it replaced.
 import { newInstanceId } from './instance-id';
-import { kill as killRaw } from '../../native/libc';
+import { signalEveryone, signalPid, signalStarted } from './kill';
 import { ServiceCgroups } from './cgroup';
 import { childrenOf, ProcScanner, readMarkers, readProc, type ProcEntry } from './proc';
 import type { Reaper } from './reaper';
-import { isLibuvChild } from './spawn';
 
 export type TrackingMode = 'auto' | 'cgroup' | 'proc';
 
@@ -41,7 +40,6 @@ export const ORPHANS = '(orphans)';
 const SIGKILL = 9;
 const SIGTERM = 15;
 const SIGCONT = 18;
-const ESRCH = 3;
 const STOP_RESCAN_MS = 100;
 const STUCK_AFTER_KILL_MS = 2000;
 const REFRESH_MS = 1000;
@@ -51,12 +49,7 @@ interface Known {
   readonly service: string;
 }
 
-/** kill(2) that tolerates a process that is already gone. */
-function send(pid: number, signal: number): boolean {
-  // kill(0) and kill(-1) mean "my process group" and "everyone": never a tracked pid.
-  if (!(pid > 0)) return false;
-  return killRaw(pid, signal) !== ESRCH;
-}
+const send = signalPid;
 
 export class ProcessTracker {
   readonly mode: 'cgroup' | 'proc';
@@ -87,11 +80,8 @@ export class ProcessTracker {
     // Without a cgroup, the parent chain is only evidence if a scan sees the child while
     // its parent lives. Processes come and go around SIGCHLD, so a reaper pass schedules a
     // background scan — at most one per REFRESH_MS: the full scan is off the reaping path.
-    // The safety timer's passes do not count: an idle tend must not scan /proc every second.
     if (this.mode === 'proc' && this.reaper !== null) {
-      this.unsubscribe = this.reaper.onReap((_reaped, cause) => {
-        if (cause === 'signal') this.scheduleRefresh();
-      });
+      this.unsubscribe = this.reaper.onReap(() => this.scheduleRefresh());
     }
   }
 
@@ -183,9 +173,13 @@ export class ProcessTracker {
     return reached;
   }
 
-  /** One signal to one process (never 0 or -1); false when it is gone. */
+  /**
+   * One signal to one process (never 0 or -1); false when it is gone. A process tend
+   * started is signalled only while it is still tend's unreaped child (kill.ts), so a
+   * reused pid is never hit.
+   */
   signalPid(pid: number, signal: number): boolean {
-    return send(pid, signal);
+    return this.reaper?.watching(pid) === true ? signalStarted(pid, signal) : send(pid, signal);
   }
 
   /** SIGKILL to every process the service owns, through cgroup.kill where the kernel has it. */
@@ -211,8 +205,8 @@ export class ProcessTracker {
     if (left.length === 0) return left;
     if (pid1) {
       // kill(-1) reaches every process but ourselves; ESRCH means there was none.
-      killRaw(-1, signal);
-      if (signal !== SIGKILL) killRaw(-1, SIGCONT);
+      signalEveryone(signal);
+      if (signal !== SIGKILL) signalEveryone(SIGCONT);
     } else {
       for (const pid of left) {
         send(pid, signal);
@@ -279,8 +273,8 @@ export class ProcessTracker {
     const signalAll = (signal: number): void => {
       if (options.pid1) {
         // kill(-1) reaches every process but ourselves; ESRCH means there was none.
-        killRaw(-1, signal);
-        if (signal !== SIGKILL) killRaw(-1, SIGCONT);
+        signalEveryone(signal);
+        if (signal !== SIGKILL) signalEveryone(SIGCONT);
       } else {
         for (const pid of left()) {
           send(pid, signal);
@@ -358,14 +352,14 @@ export class ProcessTracker {
 
   /**
    * Every descendant of tend, with its /proc entry (children lists: no full scan);
-   * `skipLibuv` leaves out the trees of processes tend started itself.
+   * `skipStarted` leaves out the trees of processes tend started itself and still awaits.
    */
-  private descendants(skipLibuv = false): ProcEntry[] {
+  private descendants(skipStarted = false): ProcEntry[] {
     const entries: ProcEntry[] = [];
     const queue = childrenOf(process.pid);
     while (queue.length > 0) {
       const pid = queue.shift()!;
-      if (skipLibuv && isLibuvChild(pid)) continue;
+      if (skipStarted && this.reaper?.watching(pid) === true) continue;
       const entry = readProc(pid);
       if (entry === null) continue;
       entries.push(entry);
@@ -379,8 +373,8 @@ export class ProcessTracker {
     let current: ProcEntry | undefined = entry;
     for (let depth = 0; current !== undefined && depth < 4096; depth++) {
       if (current.pid === process.pid) return true;
-      // libuv children (probes, stop commands, tend's own tools) and their trees are tend's.
-      if (isLibuvChild(current.pid)) return false;
+      // Processes tend started (probes, stop commands) and their trees are tend's own.
+      if (this.reaper?.watching(current.pid) === true) return false;
       if (current.ppid === process.pid) return true;
       current = byPid.get(current.ppid);
     }

@@ -4,6 +4,9 @@
 import { connect } from 'node:net';
 import type { ProbeCheck, ServicePlan } from '../plan/types';
 import type { SpawnSpec, Spawned } from '../process/spawn';
+import { signalGroup } from '../process/kill';
+
+const SIGKILL = 9;
 import type { Fact } from './events';
 import type { Clock, ProbeRunner, TimerHandle } from './port';
 import { compileLogPattern, type LinePattern } from '../config/pattern';
@@ -71,13 +74,7 @@ async function commandCheck(check: Extract<ProbeCheck, { kind: 'command' }>, ser
     session: 'new',
   });
   // The check runs in its own session: a timeout kills its whole process group.
-  const timer = setTimeout(() => {
-    try {
-      process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      // Already gone: nothing to kill.
-    }
-  }, timeout);
+  const timer = setTimeout(() => signalGroup(child.pid, SIGKILL), timeout);
   const exit = await child.exit;
   clearTimeout(timer);
   if (exit.kind === 'exited' && exit.code === 0) return OK;

@@ -9,7 +9,7 @@ import { subscribeSignals, type ReceivedSignal } from '../signal-intake';
 import { withSecretFiles } from '../plan/secrets';
 import { closeInspectorSoon } from '../inspector-guard';
 import { assertNative, NativeUnavailableError } from '../../native/libc';
-import { spawnProcess, onFallbackLoss, type SpawnSpec } from '../process/spawn';
+import { spawnProcess, type SpawnSpec } from '../process/spawn';
 import { startReaper } from '../process/reaper';
 import { ProcessTracker } from '../process/tracking';
 import type { ReloadSummary } from '../control/api';
@@ -82,7 +82,6 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
   const logs = createServiceLogs(plan);
   const log = logs.tend;
   for (const warning of loaded.warnings) log.warn(warning);
-  onFallbackLoss((message) => log.warn(message));
   const instance = newInstanceId();
   const reaper = startReaper();
   const tracker = new ProcessTracker({ tracking: plan.settings.tracking, instance, reaper });
@@ -155,7 +154,6 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
   const opened = await openEdges({ plan, socketFlag: command.socket, supervisor, tracker, logs, reload, log, reaped: () => reaper.reaped });
   if (!opened.ok) {
     process.stderr.write(`tend: ${opened.message}\n`);
-    reaper.stop();
     tracker.close();
     await logs.flush();
     return EXIT_USAGE;
@@ -208,7 +206,6 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
 
   // Everything has stopped: the last output, the socket and the cgroups wind down together.
   await Promise.all([logs.drain(), control.close()]);
-  reaper.stop();
   tracker.close();
   log.info(say.exiting(code));
   await logs.flush();

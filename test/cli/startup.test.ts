@@ -3,7 +3,7 @@
 // against a change that quietly brings back a costly module or breaks the code caches.
 import { describe, expect, test } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import Module from 'node:module';
 import { join } from 'node:path';
 import { Script } from 'node:vm';
@@ -17,21 +17,45 @@ const HEAVY = ['crypto', 'worker_threads', 'inspector', 'fs/promises', 'assert']
 function modulesAtFirstSpawn(args: string[]): string[] {
   const dir = tempDir();
   const out = join(dir, 'modules');
-  // Preloaded: records Node's module list at the first ChildProcess spawn.
+  // Preloaded: records Node's module list at tend's first spawn (libtend's tend_spawn,
+  // called through ffi-rs).
   const preload = join(dir, 'preload.cjs');
   writeFileSync(preload, `
-    const { ChildProcess } = require('node:child_process');
+    const Module = require('node:module');
     const fs = require('node:fs');
-    const spawn = ChildProcess.prototype.spawn;
-    ChildProcess.prototype.spawn = function (...args) {
-      if (!fs.existsSync(${JSON.stringify(out)})) fs.writeFileSync(${JSON.stringify(out)}, process.moduleLoadList.join('\\n'));
+    // tend starts processes only through libtend: libuv must never wait for a child of
+    // tend's (it would race the reaper thread for the exit status). Any child_process
+    // spawn is recorded.
+    const childProcess = require('node:child_process');
+    const spawn = childProcess.ChildProcess.prototype.spawn;
+    childProcess.ChildProcess.prototype.spawn = function (...args) {
+      fs.writeFileSync(${JSON.stringify(out + '.child_process')}, new Error().stack);
       return spawn.apply(this, args);
+    };
+    for (const name of ['spawnSync', 'execSync', 'execFileSync']) {
+      const original = childProcess[name];
+      childProcess[name] = function (...args) {
+        fs.writeFileSync(${JSON.stringify(out + '.child_process')}, new Error().stack);
+        return original.apply(this, args);
+      };
+    }
+    const load = Module._load;
+    Module._load = function (request, ...rest) {
+      const module = load.call(this, request, ...rest);
+      if (request !== 'ffi-rs' || module.__tendWrapped) return module;
+      const call = module.load;
+      const wrapped = { ...module, __tendWrapped: true, load(options) {
+        if (options.funcName === 'tend_spawn' && !fs.existsSync(${JSON.stringify(out)})) fs.writeFileSync(${JSON.stringify(out)}, process.moduleLoadList.join('\\n'));
+        return call.call(module, options);
+      } };
+      return wrapped;
     };
   `);
   const env = { ...process.env, NODE_OPTIONS: '', TEND_SOCKET: '' };
   const argv = args.map((a) => (a === 'MANIFEST' ? writeManifest(dir, 'services:\n  main:\n    command: ["true"]\n    main: true\n') : a));
   const r = spawnSync(process.execPath, ['-r', preload, join(ROOT, 'bin', 'tend.cjs'), ...argv], { cwd: dir, env, encoding: 'utf8', timeout: 20_000 });
   expect(r.status, r.stderr).toBe(0);
+  expect(existsSync(`${out}.child_process`) ? readFileSync(`${out}.child_process`, 'utf8') : 'child_process never used').toBe('child_process never used');
   return readFileSync(out, 'utf8').split('\n')
     .filter((line) => line.startsWith('NativeModule '))
     .map((line) => line.slice('NativeModule '.length));
@@ -41,9 +65,9 @@ describe('start-up', () => {
   test.each([
     ['tend run', ['run', '-c', 'MANIFEST']],
     ['tend --', ['--', 'true']],
-  ])('%s loads none of the costly built-in modules before main starts', (_what, args) => {
+  ])('%s loads none of the costly built-in modules before main starts, and never uses child_process', (_what, args) => {
     const loaded = modulesAtFirstSpawn(args);
-    expect(loaded).toContain('child_process'); // the list is real
+    expect(loaded).toContain('net'); // the list is real: pipes are read through net.Socket
     expect(loaded.filter((name) => HEAVY.includes(name))).toEqual([]);
   });
 

@@ -136,12 +136,12 @@ describe('the model', () => {
     let m = model();
     m = withLogs(m, 'web', [log('a'), log('b')], true);
     m = withLogs(m, 'web', [log('c')], false);
-    expect(m.logs.lines.map((l) => l.line)).toEqual(['a', 'b', 'c']);
+    expect(m.logs.lines.map((l) => (l as LogLine).line)).toEqual(['a', 'b', 'c']);
     expect(withLogs(m, 'db', [log('x')], false)).toBe(m);
     const many = Array.from({ length: LOG_KEEP + 10 }, (_, i) => log(String(i)));
     m = withLogs(m, 'web', many, false);
     expect(m.logs.lines).toHaveLength(LOG_KEEP);
-    expect(m.logs.lines.at(-1)!.line).toBe(String(LOG_KEEP + 9));
+    expect((m.logs.lines.at(-1) as LogLine).line).toBe(String(LOG_KEEP + 9));
   });
 });
 
@@ -257,6 +257,13 @@ describe('rendering', () => {
       '12:00:00 GET /a 200',
       '12:00:00 GET /b 500',
     ]);
+  });
+
+  test('lines tend left out (this view read slower than they came) are shown as a gap, also under a filter', () => {
+    let m = withLogs(model(), 'web', [log('GET /a'), { skipped: 1234, time: T0 }, log('GET /b')], true);
+    expect(screen(m, 100, 12).slice(6, 9)).toEqual(['GET /a', '… 1234 lines skipped: this view read them slower than they came', 'GET /b']);
+    m = press(m, key('enter'), char('/'), char('b'), key('enter')).model;
+    expect(screen(m, 100, 5).slice(1, 3)).toEqual(['12:00:00 … 1234 lines skipped: this view read them slower than they came', '12:00:00 GET /b']);
   });
 
   test('a message, a refused action, a confirmation and a filter being typed replace the key help', () => {

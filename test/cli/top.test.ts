@@ -5,6 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureBuilt } from '../helpers/build';
+import { FakeHandler, startServer, type TestServer } from '../control/fake';
 import { childrenOf, ROOT, startTend, tempDir, TEND_BIN, waitFor, writeManifest, type RunningTend } from '../helpers/tend';
 
 const hasTmux = spawnSync('tmux', ['-V']).status === 0;
@@ -13,6 +14,7 @@ const hasSetpriv = spawnSync('setpriv', ['--version']).status === 0;
 if (!hasTmux) console.warn('skipping tend top terminal tests: tmux is not installed (.ci/run installs it)');
 
 const running: RunningTend[] = [];
+const servers: TestServer[] = [];
 const work = tempDir('tend-top-');
 const TMUX_SOCKET = join(work, 'tmux.sock');
 
@@ -20,6 +22,7 @@ beforeAll(() => ensureBuilt(), 120_000);
 
 afterEach(async () => {
   spawnSync('tmux', ['-S', TMUX_SOCKET, 'kill-server']);
+  await Promise.all(servers.splice(0).map((s) => s.server.close()));
   for (const t of running.splice(0)) {
     if (t.child.exitCode === null && t.child.signalCode === null) {
       t.child.kill('SIGTERM');
@@ -186,6 +189,33 @@ describe.runIf(hasTmux)('tend top in a terminal', () => {
     expect(cli(socket, 'reload').code).toBe(0);
     const screen = await screenUntil((s) => rowOf(s, 'extra')?.state === 'running' && rowOf(s, 'worker') === null, 'extra listed, worker gone');
     expect(screen).toMatch(/^ tend top  2 services · 2 up/m);
+  }, 60_000);
+
+  test('a log stream tend drops (this view read nothing for a while) is followed again', async () => {
+    // A real server with a fake supervisor, and small allowances for unread output.
+    const server = await startServer(new FakeHandler(['web', 'db']), { limits: { maxBufferedBytes: 16 * 1024, slowReaderMs: 300 } });
+    servers.push(server);
+    const { handler, path } = server;
+    openTerminal([process.execPath, TEND_BIN, 'top', '--socket', path]);
+    await waitFor(() => handler.calls.some((c) => c.method === 'followLogs'), { what: 'top to follow web' });
+    handler.emitLog('web', 'before the flood');
+    await screenUntil((s) => s.includes('before the flood'), 'the first line');
+    // top stopped while 1 MB of lines come: the kernel's socket buffer fills, the rest
+    // waits in the server's heap, nothing is read for slowReaderMs, and the server drops it.
+    const shell = Number(tmux('display', '-p', '-t', session, '#{pane_pid}').trim());
+    const top = childrenOf(shell)[0]!;
+    process.kill(top, 'SIGSTOP');
+    try {
+      for (let i = 0; i < 10_000; i++) handler.emitLog('web', `flood ${i} ${'x'.repeat(100)}`);
+      await waitFor(() => server.notices.some((n) => n.kind === 'slow_reader'), { what: 'the server to drop the slow reader' });
+    } finally {
+      process.kill(top, 'SIGCONT');
+    }
+    await waitFor(() => handler.calls.filter((c) => c.method === 'followLogs').length >= 2, { what: 'top to follow web again' });
+    handler.emitLog('web', 'after the flood');
+    const screen = await screenUntil((s) => s.includes('after the flood'), 'a line after the drop');
+    expect(screen).toMatch(/── web latest output/);
+    expect(screen).not.toMatch(STACK);
   }, 60_000);
 
   test('tend stopped: the view says the connection was lost, restores the terminal, no stack trace', async () => {

@@ -121,15 +121,17 @@ describe.runIf(isRoot && hasSetpriv)('finding 6: a connect flood from an unautho
     let attempts = '';
     flooder.stdout!.setEncoding('utf8').on('data', (d: string) => { attempts += d; });
     await waitFor(() => server.notices.some((n) => n.kind === 'refused'), { what: 'the flood to start' });
+    const started = Date.now();
     let ok = 0;
     for (let i = 0; i < 50; i++) if (await statusAs(server.path, [], 0)) ok += 1;
     await new Promise<void>((resolve) => flooder.on('exit', () => resolve()));
+    const seconds = Math.ceil((Date.now() - started) / 1000);
     expect(ok).toBe(50);
     expect(Number(attempts)).toBeGreaterThan(200);
-    // The first refusal is described; the rest are counted, at most one line a second.
+    // The first refusal is described; the rest are counted, one line per window (1 s here).
     await waitFor(() => server.notices.some((n) => n.kind === 'refused' && /more connections? .*refused/.test(n.message)), { timeout: 3000, what: 'the summary' });
     const refused = server.notices.filter((n) => n.kind === 'refused');
-    expect(refused.length).toBeLessThanOrEqual(6);
+    expect(refused.length).toBeLessThanOrEqual(3 + seconds);
     const counted = refused.reduce((sum, n) => sum + Number(/(\d+) more/.exec(n.message)?.[1] ?? 1), 0);
     expect(counted).toBeGreaterThan(100);
   });

@@ -14,7 +14,6 @@ let reaper: Reaper;
 beforeAll(() => { reaper = startReaper(); });
 afterAll(async () => {
   await new ProcessTracker({ tracking: 'proc', reaper }).sweep({ pid1: false, grace: 200 });
-  reaper.stop();
 });
 
 const modes: Array<'proc' | 'cgroup'> = ['proc', ...(ServiceCgroups.available() ? ['cgroup' as const] : [])];

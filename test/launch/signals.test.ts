@@ -159,15 +159,20 @@ describe.skipIf(!launcherBuilt)('the launcher (bin/tend)', () => {
   }, 30_000);
 
   // peer-init report §5.2 (bug 2): a forwarded signal that came before the exec helper's
-  // setpgid met ESRCH and was dropped; CMD then ran to completion. A helper that takes
-  // 300 ms to get there makes the window certain.
+  // setpgid met ESRCH and was dropped; CMD then ran to completion. libtend's posix_spawn now
+  // makes CMD's group before it returns (test/process/spawn.test.ts checks that at the
+  // instant of the spawn); here, a SIGTERM the moment tend has a child reaches CMD.
   it('bug 2: a signal that arrives before CMD\'s process group exists waits for it', async () => {
-    const started = join(dir, 'helper-started');
-    const helper = join(dir, 'slow-helper');
-    writeFileSync(helper, `#!/bin/sh\ntouch '${started}'\nsleep 0.3\nexec '${join(ROOT, 'native', 'build', 'tend-exec')}' "$@"\n`);
-    chmodSync(helper, 0o755);
-    const tend = startTend(['--', 'sleep', '30'], { env: { TEND_EXEC_HELPER: helper, TEND_SOCKET: '' } });
-    await waitFor(() => existsSync(started), { what: 'the helper to start' });
+    const tend = startTend(['--', 'sleep', '30'], { env: { TEND_SOCKET: '' } });
+    const pid = await tend.tendPid();
+    const hasChild = (): boolean => {
+      try {
+        return readdirSync(`/proc/${pid}/task`).some((tid) => readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim() !== '');
+      } catch {
+        return false;
+      }
+    };
+    await waitFor(hasChild, { what: 'tend to have a child', interval: 1 });
     await tend.signal('SIGTERM');
     const exit = await tend.exited;
     expect(exit.code, tend.stderr).toBe(143);

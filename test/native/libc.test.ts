@@ -1,11 +1,12 @@
 import { describe, expect, test } from 'vitest';
 import { createServer, connect, type Socket } from 'node:net';
-import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { tempDir, waitFor } from '../helpers/tend';
+import { startReaper } from '../../src/process/reaper';
+import { spawnProcess } from '../../src/process/spawn';
 import {
   exitedCode, getpgid, getsid, peerCredentials, prctlGetChildSubreaper, prctlSetChildSubreaper,
-  signaledSignal, waitpidNoHang, ErrnoError,
+  signaledSignal, signalChild, ErrnoError,
 } from '../../native/libc';
 
 describe('native/libc', () => {
@@ -34,18 +35,38 @@ describe('native/libc', () => {
     expect(getpgid(0x3ffffff)).toBeNull();
   });
 
-  test('subreaper: an orphan comes back to us and waitpidNoHang decodes its status', async () => {
+  test('subreaper: an orphan comes back to us and the reaper thread reaps it; exits of our own children are exact', async () => {
     prctlSetChildSubreaper();
     expect(prctlGetChildSubreaper()).toBe(true);
-    // The subshell outlives its parent, re-parents to us, and exits 7 / is killed.
-    const out = spawnSync('sh', ['-c', '(sleep 0.1; exit 7) & echo $!; sh -c "sleep 0.1; kill -9 \\$\\$" & echo $!'], { encoding: 'utf8' });
-    const [a, b] = out.stdout.trim().split('\n').map(Number);
-    const first = await waitFor(() => waitpidNoHang(a!), { what: `orphan ${a} to end` });
-    expect(exitedCode(first.status)).toBe(7);
-    expect(signaledSignal(first.status)).toBeNull();
-    const second = await waitFor(() => waitpidNoHang(b!), { what: `orphan ${b} to end` });
-    expect(signaledSignal(second.status)).toBe(9);
-    expect(exitedCode(second.status)).toBeNull();
-    expect(waitpidNoHang(a!)).toBeNull(); // ECHILD: already reaped
+    const reaper = startReaper();
+    const orphans: number[] = [];
+    const unsubscribe = reaper.onReap((pass) => orphans.push(...pass.orphans));
+    const before = reaper.reaped;
+    // The subshells outlive their parent, re-parent to us, and exit 7 / are killed.
+    const parent = spawnProcess({
+      service: 'x', argv: ['sh', '-c', '(sleep 0.1; exit 7) & echo $!; sh -c "sleep 0.1; kill -9 \\$\\$" & echo $!'], env: {}, cwd: null,
+      user: null, group: null, stdin: 'null', output: 'pipe', notifyFd: null, cgroup: null, session: 'new',
+    }, { instance: 'x', socket: null });
+    let out = '';
+    parent.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    expect(await parent.exit).toEqual({ kind: 'exited', code: 0 });
+    await waitFor(() => out.split('\n').length >= 3, { what: 'both orphan pids printed' });
+    const [a, b] = out.trim().split('\n').map(Number);
+    await waitFor(() => orphans.includes(a!) && orphans.includes(b!), { what: `orphans ${a} and ${b} reaped` });
+    expect(reaper.reaped - before).toBeGreaterThanOrEqual(2);
+    expect(reaper.watching(parent.pid)).toBe(false);
+    unsubscribe();
+  });
+
+  test('signalChild reaches a running child and refuses one already reaped', async () => {
+    const child = spawnProcess({
+      service: 'x', argv: ['sleep', '30'], env: {}, cwd: null, user: null, group: null,
+      stdin: 'null', output: 'null', notifyFd: null, cgroup: null, session: 'new',
+    }, { instance: 'x', socket: null });
+    expect(signalChild(child.pid, 15)).toBe(0);
+    expect(await child.exit).toEqual({ kind: 'signaled', signal: 15 });
+    expect(signalChild(child.pid, 15)).toBe(3); // ESRCH: reaped, never a reused pid
+    expect(exitedCode(7 << 8)).toBe(7);
+    expect(signaledSignal(9)).toBe(9);
   });
 });

@@ -1,9 +1,16 @@
-// spawnProcess through the exec helper and through the child_process fallback.
-import { afterAll, describe, expect, test } from 'vitest';
-import { chmodSync, mkdirSync, readFileSync, rmdirSync, writeFileSync, existsSync } from 'node:fs';
+// spawnProcess: libtend's posix_spawn of the exec helper, output through pipes, exits from the reaper.
+import { describe, expect, test } from 'vitest';
+import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, rmdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/tend';
-import { describeExit, execHelper, exitCodeOf, setExecHelper, spawnProcess, type SpawnSpec } from '../../src/process/spawn';
+import { describeExit, execHelper, exitCodeOf, spawnProcess, type SpawnSpec } from '../../src/process/spawn';
+
+function dupWithoutCloexec(fd: number): number {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const ffi = require('ffi-rs') as typeof import('ffi-rs');
+  ffi.open({ library: 'spawn-test-libc', path: '' });
+  return ffi.load({ library: 'spawn-test-libc', funcName: 'dup', retType: ffi.DataType.I32, paramsType: [ffi.DataType.I32], paramsValue: [fd] }) as number;
+}
 
 const context = { instance: 'test-instance', socket: '/tmp/x.sock' };
 
@@ -34,11 +41,11 @@ chmodSync(badInterp, 0o755);
 
 const CGROUP_MOUNT = ['/sys/fs/cgroup/unified', '/sys/fs/cgroup'].find((m) => existsSync(join(m, 'cgroup.subtree_control')));
 
-for (const mode of ['helper', 'fallback'] as const) {
-  describe(`spawnProcess (${mode})`, () => {
-    if (mode === 'helper' && helper === null) throw new Error('native/build/tend-exec is not built: run node native/build.mjs');
-    const use = () => setExecHelper(mode === 'helper' ? helper : null);
-    afterAll(() => setExecHelper(helper));
+const mode = 'helper';
+{
+  describe('spawnProcess', () => {
+    if (helper === null) throw new Error('native/build/tend-exec is not built: run node native/build.mjs');
+    const use = (): void => {};
 
     test('exit codes, signal deaths and markers', async () => {
       use();
@@ -124,6 +131,40 @@ for (const mode of ['helper', 'fallback'] as const) {
       expect(o.out).toBe('/srv\n');
       const n = await run(spec(['sh', '-c', 'echo "$(id -u)"'], { user: 4242 }));
       expect(n.out).toBe('4242\n');
+    });
+
+    test('output is a pipe, so /dev/stdout, /dev/stderr and /proc/self/fd/2 can be opened', async () => {
+      const r = await run(spec(['sh', '-c', 'stat -L -c %F /proc/self/fd/1; echo to-stderr > /dev/stderr && echo opened /dev/stderr; echo x > /proc/self/fd/2 && echo opened fd 2']));
+      expect(r.out).toBe('fifo\nopened /dev/stderr\nopened fd 2\n');
+    });
+
+    test("no fd of tend's is inherited beyond stdio and the pipes it means to pass", async () => {
+      // A library of tend's that opens an fd without O_CLOEXEC must not leak it to services.
+      // dup(2) makes a copy without close-on-exec, as a careless library would.
+      const original = openSync('/dev/null', 'r');
+      const leaked = dupWithoutCloexec(original);
+      closeSync(original);
+      try {
+        expect(leaked).toBeGreaterThan(2);
+        const r = await run(spec(['sh', '-c', 'ls /proc/self/fd | sort -n | tr "\\n" " "'], { notifyFd: 5 }));
+        // 0-2 stdio, 3 the directory ls reads, 5 the readiness pipe asked for.
+        expect(r.out.trim()).toBe('0 1 2 3 5');
+      } finally {
+        closeSync(leaked);
+      }
+    });
+
+    test('regression (peer-init bug 2): the session or process group exists when spawnProcess returns', async () => {
+      // Read at once, before the loop turns: the helper has not run a single line of its own.
+      for (const session of ['new', 'foreground'] as const) {
+        const child = spawnProcess(spec(['sleep', '30'], { session, output: 'null' }), context);
+        const [, , , pgrp, sid] = readFileSync(`/proc/${child.pid}/stat`, 'utf8').replace(/^.*\) /, ') ').split(' ');
+        expect(Number(pgrp)).toBe(child.pid);
+        if (session === 'new') expect(Number(sid)).toBe(child.pid);
+        else expect(Number(sid)).not.toBe(child.pid);
+        expect(process.kill(-child.pid, 'SIGTERM')).toBe(true);
+        expect(await child.exit).toEqual({ kind: 'signaled', signal: 15 });
+      }
     });
   });
 }

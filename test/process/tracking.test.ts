@@ -1,9 +1,9 @@
 // Escaped descendants: a service whose daemons setsid and outlive it, with cgroup
 // tracking and with /proc tracking, run in-process with the real reaper as subreaper.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { waitFor } from '../helpers/tend';
-import { startReaper, directChildren, type Reaper } from '../../src/process/reaper';
+import { startReaper, type Reaper } from '../../src/process/reaper';
+import { directChildren } from '../helpers/children';
 import { ProcessTracker } from '../../src/process/tracking';
 import { ServiceCgroups } from '../../src/process/cgroup';
 import { readProc } from '../../src/process/proc';
@@ -18,7 +18,6 @@ beforeAll(() => { reaper = startReaper(); });
 afterAll(async () => {
   // Whatever a failed test left behind must not outlive this worker.
   await new ProcessTracker({ tracking: 'proc', reaper }).sweep({ pid1: false, grace: 200 });
-  reaper.stop();
 });
 
 function service(tracker: ProcessTracker, name: string, script: string) {
@@ -105,8 +104,14 @@ for (const mode of modes) {
 
     test('an orphan that matches no service is (orphans), and the sweep ends it', async () => {
       const tracker = new ProcessTracker({ tracking: mode, reaper });
-      // env -i scrubs the markers; the subshell exits so sleep re-parents to us.
-      spawnSync('sh', ['-c', '(env -i setsid sleep 300 >/dev/null 2>&1 &)']);
+      // env -i scrubs the markers; the subshell exits so sleep re-parents to us. Started
+      // as no service's (a process tend started for nobody, then gone): the orphan's only
+      // evidence is that it is tend's child.
+      const starter = spawnProcess({
+        service: '', argv: ['sh', '-c', '(env -i setsid sleep 300 >/dev/null 2>&1 &)'], env: {}, cwd: null, user: null, group: null,
+        stdin: 'null', output: 'null', notifyFd: null, cgroup: null, session: 'new',
+      }, { instance: 'nobody', socket: null, markers: false });
+      await starter.exit;
       const orphans: number[] = await waitFor(() => { const o = tracker.orphans(); return o.length === 1 && readProc(o[0]!)?.comm === 'sleep' ? o : null; }, { what: 'one orphan' });
       const result = await tracker.sweep({ pid1: false, grace: 1000 });
       expect(result.terminated).toEqual(orphans);

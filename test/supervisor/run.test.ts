@@ -35,7 +35,9 @@ services:
     const started = t.events();
     expect(event(started, 'start db')).toBeLessThan(event(started, 'start migrate'));
     expect(event(started, 'start migrate')).toBeLessThan(event(started, 'start app'));
-    // web needs app only `started` (spawned): tend's log has that order, the processes may not.
+    // web needs app only `started` (spawned): tend's log has that order, the processes may
+    // not. The log is written asynchronously: wait for the line before comparing.
+    await tend.waitOutput('web: started');
     expect(tend.stderr.indexOf('app: started')).toBeLessThan(tend.stderr.indexOf('web: started'));
 
     await tend.signal('SIGTERM');

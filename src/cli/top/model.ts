@@ -4,6 +4,16 @@
 import type { HealthName, LastExit, LogLine, ServiceStateName, ServiceStatus, StatusDocument, TendEvent } from '../../control/api';
 import type { Key } from './keys';
 
+/**
+ * A line of the selected service's output, or where tend left lines out: a follower that
+ * reads slower than the service prints is sent `{"skipped": N}` once it has caught up.
+ */
+export type LogEntry = LogLine | { readonly skipped: number; readonly time: number };
+
+export function isSkipped(entry: LogEntry): entry is { readonly skipped: number; readonly time: number } {
+  return 'skipped' in entry;
+}
+
 /** One service as the view shows it. */
 export interface Row {
   readonly name: string;
@@ -38,7 +48,7 @@ export interface TopModel {
   /** A filter being typed, and which one; null when keys are commands. */
   readonly input: { readonly target: View; readonly text: string } | null;
   /** The selected service's latest lines, oldest first (the log view keeps LOG_KEEP). */
-  readonly logs: { readonly service: string | null; readonly lines: readonly LogLine[]; readonly note: string | null };
+  readonly logs: { readonly service: string | null; readonly lines: readonly LogEntry[]; readonly note: string | null };
   /** Log view: how many lines back from the newest; 0 follows new lines. */
   readonly scroll: number;
   readonly message: { readonly text: string; readonly tone: 'info' | 'error' } | null;
@@ -167,7 +177,7 @@ export function withEvent(model: TopModel, event: TendEvent): TopModel {
 }
 
 /** The selected service's log lines: a fresh backlog (`replace`) or lines that followed. */
-export function withLogs(model: TopModel, service: string, lines: readonly LogLine[], replace: boolean): TopModel {
+export function withLogs(model: TopModel, service: string, lines: readonly LogEntry[], replace: boolean): TopModel {
   if (service !== model.selected) return model; // from a stream that is being replaced
   const kept = replace || model.logs.service !== service ? lines : [...model.logs.lines, ...lines];
   const trimmed = kept.length > LOG_KEEP ? kept.slice(kept.length - LOG_KEEP) : kept;
@@ -195,9 +205,9 @@ export function visibleRows(model: TopModel): readonly Row[] {
   return model.services.filter((row) => matches(row.name, model.filter.list));
 }
 
-/** The log lines the views show. */
-export function visibleLogs(model: TopModel): readonly LogLine[] {
-  return model.filter.logs === '' ? model.logs.lines : model.logs.lines.filter((line) => matches(line.line, model.filter.logs));
+/** The log lines the views show (a gap left by skipped lines stays visible under a filter). */
+export function visibleLogs(model: TopModel): readonly LogEntry[] {
+  return model.filter.logs === '' ? model.logs.lines : model.logs.lines.filter((entry) => isSkipped(entry) || matches(entry.line, model.filter.logs));
 }
 
 /** A selection that is still listed, or the first listed service (or none). */

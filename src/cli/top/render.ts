@@ -1,9 +1,9 @@
 // `tend top`'s screens, pure: a model, a terminal size and the time → lines of styled
 // segments, each fitted to the width. toAnsi turns a line into what the terminal gets;
 // toPlain into what a test (or a non-terminal stdout) reads.
-import type { LastExit, LogLine, ServiceStateName } from '../../control/api';
+import type { LastExit, ServiceStateName } from '../../control/api';
 import { formatDuration, formatExit } from '../format';
-import { visibleLogs, visibleRows, type Row, type TopModel } from './model';
+import { isSkipped, visibleLogs, visibleRows, type LogEntry, type Row, type TopModel } from './model';
 
 /** SGR parameters ("1;31"), or none. */
 export interface Segment {
@@ -245,7 +245,11 @@ function footer(model: TopModel): Line {
   return line([text(model.view === 'list' ? LIST_KEYS : LOG_KEYS, '2')]);
 }
 
-function logLine(entry: LogLine, withTime: boolean): Line {
+function logLine(entry: LogEntry, withTime: boolean): Line {
+  if (isSkipped(entry)) {
+    const what = `… ${entry.skipped} ${entry.skipped === 1 ? 'line' : 'lines'} skipped: this view read them slower than they came`;
+    return line(withTime ? [text(`${clock(entry.time)} `, '2'), text(what, '2;3')] : [text(what, '2;3')]);
+  }
   const body = text(sanitize(entry.line), entry.stream === 'stderr' ? '33' : undefined);
   return line(withTime ? [text(`${clock(entry.time)} `, '2'), body] : [body]);
 }

@@ -7,7 +7,7 @@
 // This is a bundle of its own (dist/top.cjs, scripts/build.mjs): neither `tend run` nor
 // the other client commands load it.
 import type { ReadStream, WriteStream } from 'node:tty';
-import type { LogLine, TendEvent } from '../../control/api';
+import type { TendEvent } from '../../control/api';
 import { connectControl, type ControlClient } from '../../control/client';
 import type { SocketChoice } from '../../control/socketpath';
 import { subscribeSignals } from '../../signal-intake';
@@ -16,7 +16,7 @@ import { formatOutcome } from '../format';
 import { parseKeys } from './keys';
 import {
   emptyModel, handleKey, withEvent, withLogNote, withLogs, withMessage, withStatus,
-  type ActionCommand, type TopModel,
+  type ActionCommand, type LogEntry, type TopModel,
 } from './model';
 import { renderPlain, renderScreen, toAnsi } from './render';
 import { Terminal } from './terminal';
@@ -33,6 +33,21 @@ const REFOLLOW_MS = 1000;
 
 const EXIT_FAILED = 1;
 const SIGNAL_EXIT: Readonly<Partial<Record<string, number>>> = { SIGHUP: 129, SIGINT: 130, SIGQUIT: 131, SIGTERM: 143 };
+
+/** `{"skipped": N}`: a follower that read slower than tend sent was left N events or lines behind. */
+function skippedOf(event: unknown): number | null {
+  const skipped = (event as { skipped?: unknown } | null)?.skipped;
+  return typeof skipped === 'number' ? skipped : null;
+}
+
+/** A log stream's event as the model keeps it; null for a shape this view does not know. */
+function logEntryOf(event: unknown): LogEntry | null {
+  const skipped = skippedOf(event);
+  if (skipped !== null) return { skipped, time: Date.now() };
+  const line = event as Partial<Record<string, unknown>> | null;
+  if (typeof line?.line !== 'string' || typeof line.time !== 'number' || (line.stream !== 'stdout' && line.stream !== 'stderr')) return null;
+  return { service: String(line.service), stream: line.stream, time: line.time, line: line.line };
+}
 
 export interface TopCommand {
   readonly socket: string | null;
@@ -71,7 +86,7 @@ class Top {
   // the log stream of the selected service
   private logClient: ControlClient | null = null;
   private logService: string | null = null;
-  private pendingLines: LogLine[] = [];
+  private pendingLines: LogEntry[] = [];
   private refollowTimer: NodeJS.Timeout | null = null;
   // drawing
   private frameTimer: NodeJS.Timeout | null = null;
@@ -90,7 +105,7 @@ class Top {
     subscribeSignals((signal) => this.onSignal(signal.name));
 
     // Subscribe first, then ask for the state: an event in between is replayed over it.
-    const subscribed = await this.client.request('events', {}, { onEvent: (event) => this.onEvent(event as TendEvent) });
+    const subscribed = await this.client.request('events', {}, { onEvent: (event) => this.onEvent(event) });
     if (!subscribed.ok) return this.fail(subscribed.message);
     const first = await this.refresh();
     if (first !== null) return this.fail(first);
@@ -157,7 +172,17 @@ class Top {
     return null;
   }
 
-  private onEvent(event: TendEvent): void {
+  private onEvent(raw: unknown): void {
+    const skipped = skippedOf(raw);
+    if (skipped !== null) {
+      // Events were left out while this view fell behind: what they said, only status has now.
+      this.model = withMessage(this.model, `${skipped} ${skipped === 1 ? 'event' : 'events'} skipped (this view fell behind): state fetched again`, 'info');
+      void this.refresh();
+      this.changed();
+      return;
+    }
+    if (typeof (raw as { type?: unknown } | null)?.type !== 'string') return;
+    const event = raw as TendEvent;
     for (const journal of this.journals) journal.push(event);
     this.model = withEvent(this.model, event);
     if (event.type === 'reload') {
@@ -198,11 +223,13 @@ class Top {
     const client = connected.value;
     this.logClient = client;
     // Lines can arrive in the same read as the backlog, before it is handled: hold them.
-    let held: LogLine[] | null = [];
+    let held: LogEntry[] | null = [];
     const reply = await client.request('logs', { name, lines: LOG_BACKLOG, follow: true }, {
-      onEvent: (line) => {
-        if (held !== null) held.push(line as LogLine);
-        else this.onLogLine(name, line as LogLine);
+      onEvent: (event) => {
+        const entry = logEntryOf(event);
+        if (entry === null) return;
+        if (held !== null) held.push(entry);
+        else this.onLogLine(name, entry);
       },
     });
     if (this.logService !== name) return;
@@ -212,8 +239,8 @@ class Top {
       this.model = withLogs(this.model, name, [...reply.value.lines, ...held], true);
       held = null;
       void client.closed.then(() => {
-        // Not closed by us (we move logService first): tend dropped the stream — a service
-        // printing faster than this view reads makes tend drop it rather than buffer for it.
+        // Not closed by us (we move logService first): tend dropped the stream — it does
+        // when this view reads nothing for a while (a stopped or starved process).
         if (this.logService !== name || this.logClient !== client || this.ended) return;
         this.logClient = null;
         this.model = withLogNote(this.model, name, 'tend closed the output stream (this view fell behind); following again');
@@ -227,7 +254,7 @@ class Top {
     this.changed();
   }
 
-  private onLogLine(name: string, line: LogLine): void {
+  private onLogLine(name: string, line: LogEntry): void {
     if (name !== this.logService) return;
     // Applied once per frame, not once per line: a chatty service sends thousands a second.
     this.pendingLines.push(line);

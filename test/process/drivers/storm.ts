@@ -1,57 +1,67 @@
-// Driver: a storm of double-forked orphans next to managed children, with the real
-// spawner and reaper. Prints one JSON line: the managed exits, orphans reaped, the most
-// zombies seen at once, and how long after the storm the last one was reaped.
-import { readFileSync, readdirSync } from 'node:fs';
-import { startReaper, directChildren } from '../../../src/process/reaper';
+// Driver: a storm of orphans while "services" crash and restart, with the real spawner
+// and reaper. Prints one JSON line: every managed exit compared with what it was told to
+// do, pids reported more than once, orphans reaped, zombies left.
+import { readdirSync } from 'node:fs';
+import { startReaper } from '../../../src/process/reaper';
 import { exitCodeOf, spawnProcess, type SpawnSpec } from '../../../src/process/spawn';
+import { readProc } from '../../../src/process/proc';
+import { directChildren } from '../../helpers/children';
 
 const orphans = Number(process.argv[2] ?? 1000);
 const spec = (script: string): SpawnSpec => ({
   service: 'storm', argv: ['sh', '-c', script], env: {}, cwd: null, user: null, group: null,
   stdin: 'null', output: 'null', notifyFd: null, cgroup: null, session: 'new',
 });
-
-function zombies(): number {
-  let count = 0;
-  for (const pid of directChildren()) {
-    try {
-      if (/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))) count++;
-    } catch { /* gone */ }
-  }
-  return count;
-}
+const context = { instance: 'x', socket: null };
+const zombies = (): number => directChildren().filter((pid) => readProc(pid)?.state === 'Z').length;
 
 async function main(): Promise<void> {
   const reaper = startReaper();
-  let peak = 0;
-  const latencies: number[] = [];
-  let lastReap = 0;
-  reaper.onReap((reaped) => {
-    if (reaped.length > 0) lastReap = performance.now();
-    peak = Math.max(peak, zombies());
+  const reportedExits = new Map<number, number>();
+  const reportedOrphans = new Set<number>();
+  reaper.onReap((pass) => {
+    for (const { pid } of pass.exits) reportedExits.set(pid, (reportedExits.get(pid) ?? 0) + 1);
+    for (const pid of pass.orphans) reportedOrphans.add(pid);
   });
-  // Each orphan: a subshell forks `sh -c 'exit 0'` and exits at once, so the grandchild
-  // re-parents to us (PID 1 or subreaper) and dies there.
-  const storm = spawnProcess(spec(`i=0; while [ $i -lt ${orphans} ]; do (sh -c 'exit 0' &); i=$((i+1)); done`), { instance: 'x', socket: null });
-  const managed = [
-    spawnProcess(spec('exit 3'), { instance: 'x', socket: null }),
-    spawnProcess(spec('sleep 0.3; exit 4'), { instance: 'x', socket: null }),
-    spawnProcess(spec('sleep 0.5; kill -9 $$'), { instance: 'x', socket: null }),
-  ];
-  const stormExit = await storm.exit;
-  const stormEnded = performance.now();
-  const codes = await Promise.all(managed.map(async (m) => exitCodeOf(await m.exit)));
-  // Wait (event-driven, with a deadline) until no zombie is left.
-  const deadline = Date.now() + 10_000;
-  while ((zombies() > 0 || reaper.reaped < orphans) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  latencies.push(lastReap - stormEnded);
+
+  // Each orphan: a subshell starts `exit 0` in the background and exits at once, so the
+  // grandchild re-parents to us (PID 1 or subreaper) and dies there.
+  const storm = spawnProcess(spec(`i=0; while [ $i -lt ${orphans} ]; do (exit 0 &); i=$((i+1)); done`), context);
+  let stormOver = false;
+  const stormDone = storm.exit.then((status) => { stormOver = true; return status; });
+
+  // Four services crash-looping through the whole storm, each run with a known end.
+  const wrong: string[] = [];
+  const managed: number[] = [];
+  let runs = 0;
+  const service = async (slot: number): Promise<void> => {
+    for (let run = 0; !stormOver || run < 3; run++) {
+      const code = (slot * 37 + run * 11) % 256;
+      const bySignal = run % 5 === 4;
+      const child = spawnProcess(spec(bySignal ? 'kill -9 $$' : `exit ${code}`), context);
+      managed.push(child.pid);
+      const got = exitCodeOf(await child.exit);
+      const expected = bySignal ? 137 : code;
+      runs++;
+      if (got !== expected) wrong.push(`${child.pid}: expected ${expected}, got ${got}`);
+    }
+  };
+  await Promise.all([0, 1, 2, 3].map(service));
+  const stormStatus = exitCodeOf(await stormDone);
+
+  // Wait (with a deadline) until every orphan has been reaped and no zombie is left.
+  const deadline = Date.now() + 20_000;
+  while ((zombies() > 0 || reaper.reaped < orphans) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  reaper.reapNow();
+
+  const twice = [...reportedExits].filter(([, n]) => n > 1).map(([pid]) => pid);
+  const managedAsOrphans = managed.filter((pid) => reportedOrphans.has(pid));
+  const unreported = [storm.pid, ...managed].filter((pid) => reportedExits.get(pid) !== 1);
   process.stdout.write(`${JSON.stringify({
-    pid: process.pid, storm: exitCodeOf(stormExit), codes, reaped: reaper.reaped, zombiesLeft: zombies(), peak,
-    lastReapAfterStormMs: Math.max(0, Math.round(lastReap - stormEnded)),
+    pid: process.pid, storm: stormStatus, runs, wrong, twice, managedAsOrphans, unreported,
+    reaped: reaper.reaped, zombiesLeft: zombies(),
     procs: readdirSync('/proc').filter((n) => /^\d+$/.test(n)).length,
   })}\n`);
-  reaper.stop();
+  process.exit(0);
 }
 void main();
