@@ -80,6 +80,7 @@ describe.skipIf(!canUnshare() || !daemons)('examples/vm-daemons', () => {
     const vm = startExample('vm-daemons', {
       REDIS_PORT: String(redisPort), WEB_PORT: String(webPort), NGINX_CONF: nginxConf(dir, webPort), NGINX_PID: join(dir, 'nginx.pid'),
     });
+    const tendPid = await vm.tend.tendPid();
     const up = await vm.waitStatus((doc) => doc.services.find((s) => s.name === 'nginx')?.state === 'ready', 'nginx ready', 30_000);
     const redisPid = Number(readFileSync('/run/redis/redis-server.pid', 'utf8'));
     const nginxPid = Number(readFileSync(join(dir, 'nginx.pid'), 'utf8'));
@@ -87,7 +88,7 @@ describe.skipIf(!canUnshare() || !daemons)('examples/vm-daemons', () => {
     expect(up.services.find((s) => s.name === 'nginx')).toMatchObject({ state: 'ready', pid: nginxPid });
     expect(await redis(redisPort, 'SET', 'k', 'v')).toBe('+OK');
     expect((await get(`http://127.0.0.1:${webPort}/`)).body).toContain('Welcome to nginx');
-    expect(zombiesUnder(vm.tend.pid)).toEqual([]);
+    expect(zombiesUnder(tendPid)).toEqual([]);
 
     // redis-server dies: tend, its parent since the start program exited, reaps it with its
     // own status and starts it once more.
@@ -101,7 +102,7 @@ describe.skipIf(!canUnshare() || !daemons)('examples/vm-daemons', () => {
     expect(back).toMatchObject({ restarts: 1, last_exit: { signal: 'SIGKILL' } });
     expect(back.pid).toBe(Number(readFileSync('/run/redis/redis-server.pid', 'utf8')));
     expect(await redis(redisPort, 'PING')).toBe('+PONG');
-    expect(zombiesUnder(vm.tend.pid)).toEqual([]);
+    expect(zombiesUnder(tendPid)).toEqual([]);
 
     // docker stop: nginx first (it depends on redis), each with its own stop signal.
     await vm.tend.signal('SIGTERM');
