@@ -11,7 +11,7 @@
 // ordered shutdown (the plan's stop waves, shutdown_delay, shutdown_timeout, the sweep),
 // and what a reload changes.
 import type { Plan, ServicePlan, DependencyCondition } from '../plan/types';
-import { dependencyClosure, dependentsOf, startWaves, stopWaves } from '../plan/graph';
+import { dependencyClosure, startWaves, stopWaves } from '../plan/graph';
 import type { ExitStatus } from '../vocab/exit';
 import { describeExit } from '../vocab/exit';
 import { signalName } from '../vocab/signals';
@@ -170,6 +170,39 @@ function freshRecord(plan: ServicePlan): ServiceRecord {
   return { plan, state: { id: 'stopped', byHand: false }, restarts: 0, lastExit: null, history: NO_HISTORY, health: null, startedAt: null, removed: false };
 }
 
+/** The plan's graph in the shapes the core looks things up by, computed once per Plan. */
+interface Lookup {
+  /** Position in start order (the plan's start waves, flattened). */
+  readonly startIndex: ReadonlyMap<string, number>;
+  /** The plan's stop waves, flattened. */
+  readonly stopOrder: readonly string[];
+  /** Who depends on each service directly. */
+  readonly dependents: ReadonlyMap<string, readonly string[]>;
+}
+
+const lookups = new WeakMap<Plan, Lookup>();
+
+function lookupOf(plan: Plan): Lookup {
+  let lookup = lookups.get(plan);
+  if (lookup === undefined) {
+    const dependents = new Map<string, string[]>();
+    for (const service of plan.services) {
+      for (const dep of service.dependsOn) {
+        const list = dependents.get(dep.name) ?? [];
+        list.push(service.name);
+        dependents.set(dep.name, list);
+      }
+    }
+    lookup = {
+      startIndex: new Map(plan.startWaves.flat().map((name, index) => [name, index])),
+      stopOrder: plan.stopWaves.flat(),
+      dependents,
+    };
+    lookups.set(plan, lookup);
+  }
+  return lookup;
+}
+
 /** What follows `event`. Pure: `core` is not modified. */
 export function step(core: CoreState, event: Event, seen: Seen): StepResult {
   const draft = new Draft(core, seen);
@@ -202,6 +235,8 @@ class Draft {
   private readonly effects: Effect[] = [];
   private readonly changes: Change[] = [];
   private reply: Reply = { kind: 'none' };
+  /** Bumped by every change of a record or of the phase: settle runs until it stays put. */
+  private revision = 0;
   private readonly now: number;
 
   constructor(core: CoreState, private readonly seen: Seen) {
@@ -251,6 +286,7 @@ class Draft {
     const previous = this.services.get(name)!;
     const next = { ...previous, ...change };
     this.services.set(name, next);
+    this.revision += 1;
     this.noteHealth(name, previous, next);
     return next;
   }
@@ -264,6 +300,7 @@ class Draft {
   private setPhase(phase: Phase): void {
     const before = this.phase.id;
     this.phase = phase;
+    this.revision += 1;
     if (phase.id !== before && phase.id !== 'idle') this.changes.push({ type: 'phase', phase: phase.id });
   }
 
@@ -281,6 +318,7 @@ class Draft {
     const health = isUp(next) ? (change.health !== undefined ? change.health : record.health) : null;
     const updated = { ...record, ...change, health, state: next };
     this.services.set(name, updated);
+    this.revision += 1;
     const from = stateName(record.state);
     const to = stateName(next);
     if (from !== to) this.changes.push({ type: 'state', service: name, from, to, pid: pidOf(next), reason: reasonOf(next) });
@@ -445,7 +483,7 @@ class Draft {
   }
 
   private inStartOrder(names: readonly string[]): string[] {
-    const order = new Map(this.plan.startWaves.flat().map((name, index) => [name, index]));
+    const order = lookupOf(this.plan).startIndex;
     return [...names].sort((a, b) => (order.get(a) ?? Infinity) - (order.get(b) ?? Infinity));
   }
 
@@ -974,10 +1012,12 @@ class Draft {
   settle(): void {
     for (let round = 0; round < 1000; round++) {
       const before = this.effects.length;
-      const states = [...this.services.values()].map((r) => r.state);
+      const revision = this.revision;
       if (this.phase.id === 'shutting-down') this.advanceShutdown();
       else if (this.phase.id === 'starting' || this.phase.id === 'running') {
-        for (const name of this.inStartOrder([...this.services.keys()])) {
+        const queued: string[] = [];
+        for (const [name, record] of this.services) if (record.state.id === 'queued') queued.push(name);
+        for (const name of this.inStartOrder(queued)) {
           if (this.record(name)?.state.id === 'queued') this.tryLaunch(name);
         }
         if (this.phase.id === 'starting' && [...this.phase.targets].every((name) => this.reachedTarget(name))) {
@@ -987,8 +1027,7 @@ class Draft {
         }
         this.checkEndings();
       }
-      const after = [...this.services.values()].map((r) => r.state);
-      if (this.effects.length === before && states.length === after.length && states.every((s, i) => s === after[i])) return;
+      if (this.effects.length === before && this.revision === revision) return;
     }
     throw new Error('the supervisor did not settle in 1000 rounds');
   }
@@ -1139,20 +1178,31 @@ class Draft {
       const record = this.record(name);
       return record === undefined || (asked.has(name) && record.state.id === 'stopped');
     };
-    const order = [...this.plan.stopWaves.flat()];
+    const lookup = lookupOf(this.plan);
     // Services a reload removed, still stopping, depend on nothing in the plan: first.
-    for (const name of this.services.keys()) if (!order.includes(name)) order.unshift(name);
+    const order = [...this.services.keys()].filter((name) => !lookup.startIndex.has(name)).concat(lookup.stopOrder);
+    let grew = false;
     for (const name of order) {
       const record = this.record(name);
       if (record === undefined || asked.has(name)) continue;
       if (record.state.id === 'spawning') continue; // its spawn failed; the fact is on its way
-      const dependents = record.removed ? [] : dependentsOf(this.plan, name, { direct: true });
+      const dependents = record.removed ? [] : lookup.dependents.get(name) ?? [];
       if (!dependents.every(done)) continue;
       asked.add(name);
-      if (this.phase.id === 'shutting-down') this.phase = { ...this.phase, step: { id: 'stopping', started, asked: new Set(asked) } };
+      grew = true;
+      // The phase records the turn before the stop, which may settle the service at once.
+      if (this.phase.id === 'shutting-down') this.phase = { ...this.phase, step: { id: 'stopping', started, asked } };
       this.stop(name, 'shutdown');
     }
-    if ([...this.services.keys()].every(done)) this.beginSweep();
+    if (grew) this.revision += 1;
+    let all = true;
+    for (const name of this.services.keys()) {
+      if (!done(name)) {
+        all = false;
+        break;
+      }
+    }
+    if (all) this.beginSweep();
   }
 
   /** After the services: SIGTERM to whatever is left, a grace of at most 1 s, SIGKILL, reap. */

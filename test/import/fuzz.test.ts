@@ -31,8 +31,9 @@ async function outcome(kind: string, files: Record<string, string>, path: string
   // %(ENV_HOME)s becomes ${HOME}, read from tend's environment when it loads the manifest.
   const loaded = await loadManifest(out, { HOME: '/root' }, { cgroupWritable: () => ({ ok: true }) });
   // An env_file the source named by its absolute path (systemd's EnvironmentFile=/etc/default/x)
-  // is on the machine the source came from, not here: that one issue is about this machine.
-  const issues = loaded.ok ? [] : loaded.issues.filter((issue) => !/^cannot read env_file \/.*: no such file$/.test(issue.message));
+  // is on the machine the source came from, not here: whether it can be read is about this
+  // machine, not about the manifest.
+  const issues = loaded.ok ? [] : loaded.issues.filter((issue) => !/^cannot read env_file \//.test(issue.message));
   expect(issues.map((issue) => `${issue.line}:${issue.col}: ${issue.path}: ${issue.message}`), result.text).toEqual([]);
 }
 
