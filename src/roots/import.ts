@@ -122,7 +122,7 @@ export function runImport(command: ImportCommand): number {
       const code = (error as NodeJS.ErrnoException).code;
       const why = code === 'ENOENT' ? 'no such directory' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : String(code ?? error);
       process.stderr.write(`tend: cannot write ${command.output}: ${why}\n`);
-      return EXIT_INVALID;
+      return EXIT_USAGE;
     }
   }
   for (const note of result.lost) process.stderr.write(`${at(note.origin)}: ${note.setting}: ${note.text}\n`);
