@@ -51,7 +51,7 @@ function read(paths: readonly string[]) {
   const load = (file: string, name = basename(file)) => {
     if (units.has(name)) return;
     if (!files.includes(file)) files.push(file);
-    units.set(name, parseUnit(file, name));
+    units.set(name, parseUnit(file, name, files));
   };
   for (const path of paths) {
     if (statSync(path).isDirectory()) {
@@ -75,7 +75,7 @@ function read(paths: readonly string[]) {
     const file = templates.get(template) ?? (from ? join(dirname(from.file), template) : null);
     if (file === null || !existsSync(file)) return false;
     if (!files.includes(file)) files.push(file);
-    units.set(name, parseUnit(file, name));
+    units.set(name, parseUnit(file, name, files));
     return true;
   };
   for (const name of wanted) {
@@ -108,9 +108,28 @@ function isDirectory(path: string): boolean {
   }
 }
 
-function parseUnit(file: string, name: string): Unit {
+/**
+ * A unit file and its drop-ins (`name.d/*.conf`, and the template's `prefix@.service.d/`
+ * for an instance), applied in that order as systemd does: a later assignment adds to a
+ * list or replaces a value, an empty one resets it.
+ */
+function parseUnit(file: string, name: string, files?: string[]): Unit {
+  const unit = parseUnitFile(file, name, new Map());
+  const dir = dirname(file);
+  const dropins = [...new Set([`${basename(file)}.d`, `${name}.d`])]
+    .map((folder) => join(dir, folder))
+    .filter(isDirectory)
+    .flatMap((folder) => readdirSync(folder).filter((entry) => entry.endsWith('.conf')).sort().map((entry) => join(folder, entry)));
+  for (const dropin of dropins) {
+    if (files && !files.includes(dropin)) files.push(dropin);
+    const extra = parseUnitFile(dropin, name, unit.sections);
+    if (extra.comments.length > 0) (unit.comments as string[]).push(...extra.comments);
+  }
+  return unit;
+}
+
+function parseUnitFile(file: string, name: string, sections: Map<string, Map<string, Entry[]>>): Unit {
   const text = readInput(resolve(file), file);
-  const sections = new Map<string, Map<string, Entry[]>>();
   let current: Map<string, Entry[]> | null = null;
   let pending: { key: string; value: string; origin: Origin } | null = null;
   const comments: string[] = [];
