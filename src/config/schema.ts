@@ -208,7 +208,8 @@ export const ENV_NAME = /^[^=\0]+$/;
 const service = z.strictObject({
   command: command('what to run'),
   main: z.boolean().describe('the container lives and dies with this service (at most one)').optional(),
-  type: z.enum(['longrun', 'oneshot']).describe('longrun: keeps running; oneshot: runs to completion').optional(),
+  type: z.enum(['longrun', 'oneshot', 'forking']).describe('longrun: keeps running; oneshot: runs to completion; forking: a start program that forks the daemon and exits').optional(),
+  pid_file: z.string().min(1).describe('type: forking: the daemon\'s pid is read from this file once the start program has exited (relative to the manifest)').optional(),
   autostart: z.boolean().describe('false: defined, started only by `tend start`').optional(),
   depends_on: dependsOn.optional(),
   ready: readyProbe.optional(),

@@ -71,7 +71,7 @@ export interface ProcessInfo {
 
 export interface ServiceStatus {
   readonly name: string;
-  readonly type: 'longrun' | 'oneshot';
+  readonly type: 'longrun' | 'oneshot' | 'forking';
   readonly main: boolean;
   readonly state: ServiceStateName;
   /** The service's own process, as seen from tend's PID namespace; null when none runs. */

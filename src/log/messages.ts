@@ -17,6 +17,13 @@ export const started = (service: string, pid: number) => `${service}: started (p
 export const ready = (service: string, afterMs: number) => `${service}: ready after ${duration(afterMs)}`;
 export const notReady = (service: string, timeoutMs: number, why: string) =>
   `${service}: not ready after ${duration(timeoutMs)} (${why})`;
+/** type: forking. */
+export const startProgramFailed = (service: string, description: string) => `${service}: its start program ${description}: the start failed`;
+export const daemonFound = (service: string, pid: number, pidFile: string | null) =>
+  `${service}: daemon running (pid ${pid}${pidFile !== null ? `, from ${pidFile}` : ''})`;
+export const daemonHandsOver = (service: string, pid: number, description: string) =>
+  `${service}: daemon pid ${pid} ${description}; the service still owns processes and runs on`;
+export const daemonGone = (service: string, why: string, description: string) => `${service}: ${why} (last ${description})`;
 /** `description` as "exited with 3", "killed by SIGKILL", "command not found: x". */
 export const exited = (service: string, description: string) => `${service}: ${description}`;
 export const completed = (service: string, afterMs: number) => `${service}: completed in ${duration(afterMs)}`;

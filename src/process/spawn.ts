@@ -280,3 +280,24 @@ export function spawnProcess(spec: SpawnSpec, context: SpawnContext): Spawned {
     exit,
   };
 }
+
+/** An adopted process's raw wait status as an ExitStatus (no exec helper report here). */
+function statusOf(raw: number): ExitStatus {
+  const signal = signaledSignal(raw);
+  return signal !== null ? { kind: 'signaled', signal } : { kind: 'exited', code: exitedCode(raw) ?? 0 };
+}
+
+/**
+ * Waits for a process tend did not start but that is its child now: a forking service's
+ * daemon, re-parented to tend once its start program exited. Its exit comes from the
+ * reaper like a spawned process's, with its own status. `reason` when it cannot be
+ * waited for (it is not tend's child, or there is no such process).
+ */
+export function adoptProcess(pid: number): { readonly exit: Promise<ExitStatus> } | { readonly reason: string } {
+  const reaper = startReaper();
+  let settle!: (status: ExitStatus) => void;
+  const exit = new Promise<ExitStatus>((resolve) => { settle = resolve; });
+  const refused = reaper.adopt(pid, (raw) => settle(statusOf(raw)));
+  if (refused !== null) return { reason: refused === 'ECHILD' ? `pid ${pid} is not a child of tend (no such process, or its parent still runs)` : `pid ${pid} cannot be waited for (${refused})` };
+  return { exit };
+}

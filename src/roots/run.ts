@@ -9,7 +9,8 @@ import { subscribeSignals, type ReceivedSignal } from '../process/signal-intake'
 import { withSecretFiles } from '../process/secrets';
 import { closeInspectorSoon } from './inspector-guard';
 import { assertNative, NativeUnavailableError } from '../../native/libc';
-import { spawnProcess, type SpawnSpec } from '../process/spawn';
+import { adoptProcess, spawnProcess, type SpawnSpec } from '../process/spawn';
+import { readPidFile, removePidFile } from '../process/pidfile';
 import { startReaper } from '../process/reaper';
 import { ProcessTracker } from '../process/tracking';
 import type { ReloadSummary } from '../control/api';
@@ -94,6 +95,13 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     spawn,
     leafFor: (service) => tracker.leafFor(service),
     noteSpawned: (service, pid) => tracker.noteSpawned(service, pid),
+    adopt: (service, pid) => {
+      const adopted = adoptProcess(pid);
+      if ('exit' in adopted) tracker.noteSpawned(service, pid);
+      return adopted;
+    },
+    readPidFile,
+    removePidFile,
     processesOf: (service) => tracker.processesOf(service),
     orphans: () => tracker.orphans(),
     signalService: (service, signal) => tracker.signalService(service, signal),

@@ -17,7 +17,7 @@ export function isSkipped(entry: LogEntry): entry is { readonly skipped: number;
 /** One service as the view shows it. */
 export interface Row {
   readonly name: string;
-  readonly type: 'longrun' | 'oneshot';
+  readonly type: 'longrun' | 'oneshot' | 'forking';
   readonly main: boolean;
   readonly state: ServiceStateName;
   readonly pid: number | null;
