@@ -5,11 +5,11 @@
 // The same schema, read on its input side, is what `tend schema` prints.
 import { z } from 'zod';
 import { Cron } from 'croner';
-import { signalNumber, signalNames } from '../process/signals';
+import { signalNumber, signalNames } from '../vocab/signals';
 import { parseDuration, parseSize, parseHostPort, DURATION_HINT, SIZE_HINT, MAX_DURATION_MS, MAX_DURATION_TEXT } from './units';
 import { closest } from './suggest';
 import { describeValue } from './describe';
-import { logPatternProblem } from './pattern';
+import { logPatternProblem } from '../vocab/pattern';
 
 const duration = (what: string) =>
   z

@@ -12,9 +12,9 @@
 // and what a reload changes.
 import type { Plan, ServicePlan, DependencyCondition } from '../plan/types';
 import { dependencyClosure, startWaves, stopWaves } from '../plan/graph';
-import type { ExitStatus } from '../process/spawn';
-import { describeExit } from '../process/spawn';
-import { signalName } from '../process/signals';
+import type { ExitStatus } from '../vocab/exit';
+import { describeExit } from '../vocab/exit';
+import { signalName } from '../vocab/signals';
 import * as say from '../log/messages';
 import type { Event, Fact, Request, TimerName } from './events';
 import {

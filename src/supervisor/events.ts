@@ -3,7 +3,7 @@
 // process layer, the probes and the timers the loop armed. The core's transition
 // function takes one event at a time; nothing else changes its state.
 import type { Plan } from '../plan/types';
-import type { ExitStatus } from '../process/spawn';
+import type { ExitStatus } from '../vocab/exit';
 
 export type Request =
   /** tend's own start-up: every autostart service, in dependency order; schedules armed. */

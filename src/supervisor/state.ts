@@ -2,7 +2,7 @@
 // is valid in it — a pid only where a process exists — and the table of allowed
 // transitions is the single authority on what may follow what: the core changes a
 // service's state only through it, and refuses (and logs) anything else.
-import type { ExitStatus } from '../process/spawn';
+import type { ExitStatus } from '../vocab/exit';
 
 /** The state names of the control API (`tend status`, `tend events`, /metrics). */
 export type StateName =

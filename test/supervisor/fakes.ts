@@ -4,7 +4,8 @@
 // test advances it, firing due timers in order.
 import { PassThrough } from 'node:stream';
 import type { Plan, ServicePlan } from '../../src/plan/types';
-import type { ExitStatus, Spawned, SpawnSpec } from '../../src/process/spawn';
+import type { Spawned, SpawnSpec } from '../../src/process/spawn';
+import type { ExitStatus } from '../../src/vocab/exit';
 import type { Fact } from '../../src/supervisor/events';
 import { SupervisorLoop, type SupervisorEvent } from '../../src/supervisor/loop';
 import type { Clock, ProbeRunner, ProcessPort, TimerHandle } from '../../src/supervisor/port';
