@@ -115,9 +115,17 @@ export function runImport(command: ImportCommand): number {
   }
   if (command.output === null) process.stdout.write(result.text);
   else {
+    // Whole or not at all: a manifest half written is worse than none.
     const temporary = `${command.output}.${process.pid}.tmp`;
-    writeFileSync(temporary, result.text);
-    renameSync(temporary, command.output);
+    try {
+      writeFileSync(temporary, result.text);
+      renameSync(temporary, command.output);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'no such directory' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : String(code ?? error);
+      process.stderr.write(`tend: cannot write ${command.output}: ${why}\n`);
+      return EXIT_INVALID;
+    }
   }
   for (const note of result.lost) process.stderr.write(`${at(note.origin)}: ${note.setting}: ${note.text}\n`);
   if (result.lost.length > 0) {

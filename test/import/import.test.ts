@@ -69,6 +69,8 @@ describe('tend import: choosing the kind', () => {
     expect(unknown.code).toBe(2);
     const missing = runTendSync(['import', 'no-such-file']);
     expect(missing).toMatchObject({ code: 2, stderr: 'tend: no-such-file: cannot read: no such file or directory\n' });
+    const unwritable = runTendSync(['import', join(FIXTURES, 'procfile', 'Procfile'), '-o', '/nonexistent/dir/tend.yaml']);
+    expect(unwritable).toMatchObject({ code: 2, stderr: 'tend: cannot write /nonexistent/dir/tend.yaml: no such directory\n' });
     const usage = runTendSync(['import']);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('usage: tend import');
