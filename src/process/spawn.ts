@@ -37,6 +37,15 @@ export interface SpawnSpec {
   readonly notifyFd: number | null;
   /** cgroup v2 leaf directory to join before exec. */
   readonly cgroup: string | null;
+  /** limits.memory/cpu/pids: the composition root turns them into leaves to join (process/limits.ts). */
+  readonly cgroupLimits?: { readonly memory: number | null; readonly cpu: number | null; readonly pids: number | null };
+  /** More cgroup directories to join before exec (the v1 hierarchies that carry limits). */
+  readonly joins?: readonly string[];
+  /** RLIMIT_NOFILE and RLIMIT_CORE (bytes, -1 unlimited), soft = hard; null/absent: inherited. */
+  readonly nofile?: number | null;
+  readonly core?: number | null;
+  /** /proc/PID/oom_score_adj, -1000..1000; null/absent: inherited. */
+  readonly oomScoreAdj?: number | null;
   /** new: setsid (services) | foreground: own group in tend's session, terminal foreground (tini). */
   readonly session: 'new' | 'foreground';
 }
@@ -48,10 +57,16 @@ export interface SpawnContext {
   readonly markers?: boolean;
 }
 
-export type ExitStatus =
+export type ExitStatus = (
   | { readonly kind: 'exited'; readonly code: number }
   | { readonly kind: 'signaled'; readonly signal: number }
-  | { readonly kind: 'failed'; readonly code: 126 | 127; readonly reason: string };
+  | { readonly kind: 'failed'; readonly code: 126 | 127; readonly reason: string }
+) & {
+  /** A SIGKILL tend did not send, with the OOM-kill count of the service's (or the container's) memory cgroup risen. */
+  readonly oom?: true;
+  /** tend stopped the run: its processes together were above limits.memory (no memory controller). */
+  readonly limit?: 'memory';
+};
 
 export interface Spawned {
   /** The service's pid; 0 when nothing could be started at all (exit is then 'failed'). */
@@ -74,6 +89,8 @@ export function exitCodeOf(status: ExitStatus): number {
 
 /** "exited with 3", "killed by SIGKILL", "command not found: foo". */
 export function describeExit(status: ExitStatus): string {
+  if (status.oom === true) return "killed by the kernel's OOM killer (SIGKILL)";
+  if (status.limit === 'memory') return `stopped above its memory limit (then ${describeExit({ ...status, limit: undefined } as ExitStatus)})`;
   switch (status.kind) {
     case 'exited': return `exited with ${status.code}`;
     case 'signaled': return `killed by ${signalName(status.signal)}`;
@@ -182,6 +199,13 @@ function helperFailure(report: string, spec: SpawnSpec, helperCode: number): Exi
       if (code === 'EPERM') return failedStatus(126, `cannot switch to user ${detail}: tend runs as uid ${process.getuid?.() ?? '?'}, and user:/group: need root (${step} failed: operation not permitted)`);
       return failedStatus(fallbackCode, `cannot start ${command}: ${step} failed: ${errnoText(code, code)}`);
     case 'cgroup': return failedStatus(126, `cannot join cgroup ${detail}: ${errnoText(code, code)}`);
+    // Raising a hard rlimit or lowering oom_score_adj needs CAP_SYS_RESOURCE; EPERM for
+    // nofile also means above /proc/sys/fs/nr_open.
+    case 'nofile':
+    case 'core':
+      return failedStatus(126, `cannot set limits.${step} to ${detail}: ${errnoText(code, code)}${code === 'EPERM' ? (step === 'nofile' ? ' (above /proc/sys/fs/nr_open, or tend lacks CAP_SYS_RESOURCE to raise its own hard limit)' : ' (tend lacks CAP_SYS_RESOURCE to raise its own hard limit)') : ''}`);
+    case 'oom_score_adj':
+      return failedStatus(126, `cannot set oom_score_adj to ${detail}: ${errnoText(code, code)}${code === 'EACCES' || code === 'EPERM' ? ' (lowering it needs CAP_SYS_RESOURCE)' : ''}`);
     default: return failedStatus(fallbackCode, `cannot start ${command}: ${step} failed: ${errnoText(code, code)}`);
   }
 }
@@ -218,6 +242,10 @@ export function spawnProcess(spec: SpawnSpec, context: SpawnContext): Spawned {
 
   const args: string[] = [];
   if (spec.cgroup !== null) args.push('-c', spec.cgroup);
+  for (const dir of spec.joins ?? []) args.push('-j', dir);
+  if (spec.nofile != null) args.push('-N', String(spec.nofile));
+  if (spec.core != null) args.push('-C', spec.core < 0 ? 'unlimited' : String(spec.core));
+  if (spec.oomScoreAdj != null) args.push('-O', String(spec.oomScoreAdj));
   if (spec.user !== null) args.push('-u', String(spec.user), '-H');
   if (spec.group !== null) args.push('-g', String(spec.group));
   args.push(spec.session === 'new' ? '-s' : '-f');
