@@ -25,10 +25,6 @@ export class Names {
     this.taken.add(name);
     return name;
   }
-
-  has(source: string): boolean {
-    return this.given.has(source);
-  }
 }
 
 /** A string meant literally in the manifest: `$` is interpolation there, `$$` a dollar. */

@@ -11,10 +11,10 @@
 // ordered shutdown (the plan's stop waves, shutdown_delay, shutdown_timeout, the sweep),
 // and what a reload changes.
 import type { Plan, ServicePlan, DependencyCondition } from '../plan/types';
-import { dependencyClosure, dependentsOf, startWaves, stopWaves } from '../plan/graph';
-import type { ExitStatus } from '../process/spawn';
-import { describeExit } from '../process/spawn';
-import { signalName } from '../process/signals';
+import { dependencyClosure, startWaves, stopWaves } from '../plan/graph';
+import type { ExitStatus } from '../vocab/exit';
+import { describeExit } from '../vocab/exit';
+import { signalName } from '../vocab/signals';
 import * as say from '../log/messages';
 import type { Event, Fact, Request, TimerName } from './events';
 import {
@@ -24,6 +24,12 @@ import {
 import { decideRestart, NO_HISTORY, succeeded, type RestartHistory } from './restart';
 import { diffPlans, type ReloadDiff } from './reload';
 import { tendExitCode, type RunOutcome } from './exit-code';
+import { DEFAULTS } from '../plan/defaults';
+
+/** How long a service may take to get ready: its ready probe's timeout; a forking service's start and daemon too. */
+export function startTimeout(plan: ServicePlan): number {
+  return plan.ready?.timeout ?? DEFAULTS.ready.timeout;
+}
 
 export type Health = 'starting' | 'healthy' | 'unhealthy';
 
@@ -88,6 +94,8 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type Effect =
   /** Spawn the service's process; the loop answers with `spawned` or `spawn-failed`, later `exited`. */
   | { readonly kind: 'spawn'; readonly service: string; readonly plan: ServicePlan }
+  /** Find a forking service's daemon (pid_file or the tracked set) and wait for it; answered with `daemon-found` or `daemon-missing`. */
+  | { readonly kind: 'find-daemon'; readonly service: string; readonly plan: ServicePlan }
   /** Run its stop_command; the loop answers with `stop-command-exited`. */
   | { readonly kind: 'spawn-stop-command'; readonly service: string; readonly plan: ServicePlan }
   /** The signal to every process the service owns (then SIGCONT with `cont`), or to its own process only. */
@@ -172,6 +180,39 @@ function freshRecord(plan: ServicePlan): ServiceRecord {
   return { plan, state: { id: 'stopped', byHand: false }, restarts: 0, lastExit: null, history: NO_HISTORY, health: null, startedAt: null, removed: false };
 }
 
+/** The plan's graph in the shapes the core looks things up by, computed once per Plan. */
+interface Lookup {
+  /** Position in start order (the plan's start waves, flattened). */
+  readonly startIndex: ReadonlyMap<string, number>;
+  /** The plan's stop waves, flattened. */
+  readonly stopOrder: readonly string[];
+  /** Who depends on each service directly. */
+  readonly dependents: ReadonlyMap<string, readonly string[]>;
+}
+
+const lookups = new WeakMap<Plan, Lookup>();
+
+function lookupOf(plan: Plan): Lookup {
+  let lookup = lookups.get(plan);
+  if (lookup === undefined) {
+    const dependents = new Map<string, string[]>();
+    for (const service of plan.services) {
+      for (const dep of service.dependsOn) {
+        const list = dependents.get(dep.name) ?? [];
+        list.push(service.name);
+        dependents.set(dep.name, list);
+      }
+    }
+    lookup = {
+      startIndex: new Map(plan.startWaves.flat().map((name, index) => [name, index])),
+      stopOrder: plan.stopWaves.flat(),
+      dependents,
+    };
+    lookups.set(plan, lookup);
+  }
+  return lookup;
+}
+
 /** What follows `event`. Pure: `core` is not modified. */
 export function step(core: CoreState, event: Event, seen: Seen): StepResult {
   const draft = new Draft(core, seen);
@@ -204,6 +245,8 @@ class Draft {
   private readonly effects: Effect[] = [];
   private readonly changes: Change[] = [];
   private reply: Reply = { kind: 'none' };
+  /** Bumped by every change of a record or of the phase: settle runs until it stays put. */
+  private revision = 0;
   private readonly now: number;
 
   constructor(core: CoreState, private readonly seen: Seen) {
@@ -253,6 +296,7 @@ class Draft {
     const previous = this.services.get(name)!;
     const next = { ...previous, ...change };
     this.services.set(name, next);
+    this.revision += 1;
     this.noteHealth(name, previous, next);
     return next;
   }
@@ -266,6 +310,7 @@ class Draft {
   private setPhase(phase: Phase): void {
     const before = this.phase.id;
     this.phase = phase;
+    this.revision += 1;
     if (phase.id !== before && phase.id !== 'idle') this.changes.push({ type: 'phase', phase: phase.id });
   }
 
@@ -283,6 +328,7 @@ class Draft {
     const health = isUp(next) ? (change.health !== undefined ? change.health : record.health) : null;
     const updated = { ...record, ...change, health, state: next };
     this.services.set(name, updated);
+    this.revision += 1;
     const from = stateName(record.state);
     const to = stateName(next);
     if (from !== to) this.changes.push({ type: 'state', service: name, from, to, pid: pidOf(next), reason: reasonOf(next) });
@@ -310,6 +356,8 @@ class Draft {
       case 'spawned':
       case 'spawn-failed':
       case 'exited':
+      case 'daemon-found':
+      case 'daemon-missing':
       case 'stop-command-exited':
       case 'probe-passed':
       case 'probe-failed':
@@ -387,6 +435,12 @@ class Draft {
       case 'exited':
         this.exited(fact.service, fact.pid, fact.status);
         return;
+      case 'daemon-found':
+        this.daemonFound(fact.service, fact.pid);
+        return;
+      case 'daemon-missing':
+        this.daemonMissing(fact.service, fact.reason);
+        return;
       case 'stop-command-exited':
         this.stopCommandExited(fact.service, fact.status);
         return;
@@ -451,7 +505,7 @@ class Draft {
   }
 
   private inStartOrder(names: readonly string[]): string[] {
-    const order = new Map(this.plan.startWaves.flat().map((name, index) => [name, index]));
+    const order = lookupOf(this.plan).startIndex;
     return [...names].sort((a, b) => (order.get(a) ?? Infinity) - (order.get(b) ?? Infinity));
   }
 
@@ -543,6 +597,12 @@ class Draft {
     }
     const plan = record.plan;
     this.log('info', say.started(name, pid));
+    if (plan.type === 'forking') {
+      // The start program runs; the service is up once it has exited 0 and its daemon is found.
+      if (!this.enter(name, { id: 'starting', pid, since: this.now, lastReason: `its start program (pid ${pid}) has not exited`, awaiting: 'start-program' })) return;
+      this.arm('ready', name, startTimeout(plan));
+      return;
+    }
     if (plan.ready !== null) {
       const reason = plan.ready.check.kind === 'notify_fd' ? `nothing written to fd ${plan.ready.check.fd}`
         : plan.ready.check.kind === 'log' ? `no output line matched /${plan.ready.check.pattern}/`
@@ -632,6 +692,8 @@ class Draft {
         || (this.phase.id === 'shutting-down' && (this.phase.deadlinePassed || this.phase.forced)),
       overMemory: state.id === 'stopping' && state.intent === 'memory-limit',
     });
+    // A forking service's start program that exited 0 is no run's end: its status is not the service's.
+    if (state.id !== 'stopping' && record.plan.type === 'forking' && this.forkingExited(name, state, status)) return;
     this.update(name, { lastExit: status, ...(status.oom === true ? { oomKills: (record.oomKills ?? 0) + 1 } : {}) });
     if (state.id === 'stopping') {
       this.log('info', say.exited(name, describeExit(status)));
@@ -648,6 +710,78 @@ class Draft {
     }
     this.log(succeeded(record.plan, status) ? 'info' : 'warn', say.exited(name, describeExit(status)));
     this.afterRun(name, status, uptime, null);
+  }
+
+  /**
+   * A forking service's start program or daemon ended. The start program's exit 0 means
+   * "started": the daemon is looked for. Without a pid_file the service runs as long as it
+   * owns a process: the daemon that ended hands over to one that is left. True when this
+   * handled the exit; false: it ends the run, as any service's exit.
+   */
+  private forkingExited(name: string, state: ServiceState, status: ExitStatus): boolean {
+    const plan = this.record(name)!.plan;
+    if (state.id === 'starting' && state.awaiting === 'start-program') {
+      if (!(status.kind === 'exited' && status.code === 0)) {
+        this.log('warn', say.startProgramFailed(name, describeExit(status)));
+        return false;
+      }
+      const reason = plan.pidFile != null ? `its pid_file ${plan.pidFile} has not appeared` : 'no daemon found';
+      this.enter(name, { id: 'starting', pid: null, since: state.since, lastReason: reason, awaiting: 'daemon' });
+      this.emit({ kind: 'find-daemon', service: name, plan });
+      return true;
+    }
+    if ((state.id === 'running' || state.id === 'ready' || state.id === 'starting') && plan.pidFile == null && this.owns(name)) {
+      this.update(name, { lastExit: status });
+      this.log('info', say.daemonHandsOver(name, pidOf(state) ?? 0, describeExit(status)));
+      this.emit({ kind: 'find-daemon', service: name, plan });
+      return true;
+    }
+    return false;
+  }
+
+  private daemonFound(name: string, pid: number): void {
+    const record = this.record(name);
+    if (record === undefined || record.plan.type !== 'forking') return;
+    const state = record.state;
+    if ((state.id === 'running' || state.id === 'ready') || (state.id === 'starting' && state.awaiting === undefined)) {
+      // The tracked set's new main process, after the previous one ended.
+      if (state.pid !== pid) {
+        this.log('info', say.daemonFound(name, pid, null));
+        this.enter(name, { ...state, pid });
+      }
+      return;
+    }
+    if (state.id !== 'starting' || state.awaiting !== 'daemon') return;
+    const plan = record.plan;
+    this.log('info', say.daemonFound(name, pid, plan.pidFile ?? null));
+    if (plan.ready !== null) {
+      // The ready timer armed at the spawn goes on: it covers the whole start.
+      if (!this.enter(name, { id: 'starting', pid, since: state.since, lastReason: 'no check has passed yet' })) return;
+      this.emit({ kind: 'probe-start', service: name, probe: 'ready', pid, plan });
+      return;
+    }
+    this.cancel('ready', name);
+    if (!this.enter(name, { id: 'running', pid, since: this.now })) return;
+    this.startHealth(name, pid);
+  }
+
+  private daemonMissing(name: string, reason: string): void {
+    const record = this.record(name);
+    if (record === undefined || record.plan.type !== 'forking') return;
+    const state = record.state;
+    if (state.id !== 'starting' && state.id !== 'running' && state.id !== 'ready') return;
+    if (state.id === 'starting' && state.awaiting === 'daemon' && record.plan.pidFile != null) {
+      // Looked for again until the start timeout; the reason is what the timeout will say.
+      if (state.lastReason !== reason) this.enter(name, { ...state, lastReason: reason });
+      return;
+    }
+    if (state.id === 'starting' && state.awaiting === 'start-program') return;
+    // Without a pid_file the tracked set decides: nothing is left, so the run has ended.
+    this.stopProbes(name);
+    // Its start program's exit 0, or the status of the last daemon that ended.
+    const exit = state.id === 'starting' ? { kind: 'exited' as const, code: 0 } : record.lastExit ?? { kind: 'exited' as const, code: 0 };
+    this.log(succeeded(record.plan, exit) ? 'info' : 'warn', say.daemonGone(name, reason, describeExit(exit)));
+    this.afterRun(name, exit, record.startedAt === null ? 0 : this.now - record.startedAt, null);
   }
 
   /** What follows a run that ended on its own, was unhealthy, or never got ready. */
@@ -794,7 +928,7 @@ class Draft {
       case 'ready': {
         const record = service === null ? undefined : this.record(service);
         if (record?.state.id !== 'starting') return;
-        this.log('warn', say.notReady(service!, record.plan.ready?.timeout ?? 0, record.state.lastReason));
+        this.log('warn', say.notReady(service!, startTimeout(record.plan), record.state.lastReason));
         this.stop(service!, 'not-ready');
         return;
       }
@@ -870,7 +1004,7 @@ class Draft {
       case 'not-ready': {
         const ended: ExitStatus = record.lastExit ?? { kind: 'signaled' as const, signal: record.plan.stopSignal };
         const exit: ExitStatus = intent === 'memory-limit' && ended.oom !== true ? { ...ended, limit: 'memory' } : ended;
-        const reason = intent === 'not-ready' ? `not ready within ${say.duration(record.plan.ready?.timeout ?? 0)}` : null;
+        const reason = intent === 'not-ready' ? `not ready within ${say.duration(startTimeout(record.plan))}` : null;
         this.afterRun(name, exit, record.startedAt === null ? 0 : current.since - record.startedAt, reason);
         break;
       }
@@ -995,10 +1129,12 @@ class Draft {
   settle(): void {
     for (let round = 0; round < 1000; round++) {
       const before = this.effects.length;
-      const states = [...this.services.values()].map((r) => r.state);
+      const revision = this.revision;
       if (this.phase.id === 'shutting-down') this.advanceShutdown();
       else if (this.phase.id === 'starting' || this.phase.id === 'running') {
-        for (const name of this.inStartOrder([...this.services.keys()])) {
+        const queued: string[] = [];
+        for (const [name, record] of this.services) if (record.state.id === 'queued') queued.push(name);
+        for (const name of this.inStartOrder(queued)) {
           if (this.record(name)?.state.id === 'queued') this.tryLaunch(name);
         }
         if (this.phase.id === 'starting' && [...this.phase.targets].every((name) => this.reachedTarget(name))) {
@@ -1008,8 +1144,7 @@ class Draft {
         }
         this.checkEndings();
       }
-      const after = [...this.services.values()].map((r) => r.state);
-      if (this.effects.length === before && states.length === after.length && states.every((s, i) => s === after[i])) return;
+      if (this.effects.length === before && this.revision === revision) return;
     }
     throw new Error('the supervisor did not settle in 1000 rounds');
   }
@@ -1018,6 +1153,8 @@ class Draft {
     const state = dep.state;
     switch (condition) {
       case 'started':
+        // A forking service has started once its daemon is found, not while its start program runs.
+        if (state.id === 'starting' && state.awaiting !== undefined) return false;
         return isUp(state) || state.id === 'completed' || (state.id === 'exited' && dep.startedAt !== null);
       case 'ready':
         return state.id === 'ready' || (dep.plan.ready === null && state.id === 'running');
@@ -1160,20 +1297,31 @@ class Draft {
       const record = this.record(name);
       return record === undefined || (asked.has(name) && record.state.id === 'stopped');
     };
-    const order = [...this.plan.stopWaves.flat()];
+    const lookup = lookupOf(this.plan);
     // Services a reload removed, still stopping, depend on nothing in the plan: first.
-    for (const name of this.services.keys()) if (!order.includes(name)) order.unshift(name);
+    const order = [...this.services.keys()].filter((name) => !lookup.startIndex.has(name)).concat(lookup.stopOrder);
+    let grew = false;
     for (const name of order) {
       const record = this.record(name);
       if (record === undefined || asked.has(name)) continue;
       if (record.state.id === 'spawning') continue; // its spawn failed; the fact is on its way
-      const dependents = record.removed ? [] : dependentsOf(this.plan, name, { direct: true });
+      const dependents = record.removed ? [] : lookup.dependents.get(name) ?? [];
       if (!dependents.every(done)) continue;
       asked.add(name);
-      if (this.phase.id === 'shutting-down') this.phase = { ...this.phase, step: { id: 'stopping', started, asked: new Set(asked) } };
+      grew = true;
+      // The phase records the turn before the stop, which may settle the service at once.
+      if (this.phase.id === 'shutting-down') this.phase = { ...this.phase, step: { id: 'stopping', started, asked } };
       this.stop(name, 'shutdown');
     }
-    if ([...this.services.keys()].every(done)) this.beginSweep();
+    if (grew) this.revision += 1;
+    let all = true;
+    for (const name of this.services.keys()) {
+      if (!done(name)) {
+        all = false;
+        break;
+      }
+    }
+    if (all) this.beginSweep();
   }
 
   /** After the services: SIGTERM to whatever is left, a grace of at most 1 s, SIGKILL, reap. */

@@ -50,6 +50,16 @@ describe.each(CASES)('tend import: $kind', ({ kind, args, services }) => {
   });
 });
 
+describe('tend import: its own bundle', () => {
+  it('is not in the bundles tend run, tend -- and tend check load', () => {
+    const importer = readFileSync(join(ROOT, 'dist', 'import.cjs'), 'utf8');
+    expect(importer).toContain('eventlistener');
+    for (const mode of ['run', 'tini', 'check', 'client']) {
+      expect(readFileSync(join(ROOT, 'dist', `${mode}.cjs`), 'utf8'), mode).not.toMatch(/eventlistener|s6-rc\.d|OnCalendar/);
+    }
+  });
+});
+
 describe('tend import: choosing the kind', () => {
   it('says which kind each file looks like when they differ, and takes --from', () => {
     const mixed = runTendSync(['import', join(FIXTURES, 'procfile', 'Procfile'), join(FIXTURES, 'crontab', 'crontab')]);
@@ -59,6 +69,8 @@ describe('tend import: choosing the kind', () => {
     expect(unknown.code).toBe(2);
     const missing = runTendSync(['import', 'no-such-file']);
     expect(missing).toMatchObject({ code: 2, stderr: 'tend: no-such-file: cannot read: no such file or directory\n' });
+    const unwritable = runTendSync(['import', join(FIXTURES, 'procfile', 'Procfile'), '-o', '/nonexistent/dir/tend.yaml']);
+    expect(unwritable).toMatchObject({ code: 2, stderr: 'tend: cannot write /nonexistent/dir/tend.yaml: no such directory\n' });
     const usage = runTendSync(['import']);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('usage: tend import');

@@ -5,7 +5,7 @@
 // EnvironmentFile= (optional with -), specifiers (%i, %n…) where they can be resolved.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { ImportError, type Importer, type ImportedService, type Note, type Origin, type Value, type ReadContext } from '../types';
+import { ImportError, type Importer, type ImportedService, type Note, type Origin, type Value } from '../types';
 import { Names, literal } from '../names';
 import { shQuote } from '../shell';
 import { calendarToCron } from '../calendar';
@@ -39,10 +39,11 @@ export const systemd: Importer = {
       return false;
     }
   },
-  read: (paths, context) => read(paths, context),
+  // Unit files name absolute paths only: nothing is made relative to the manifest.
+  read: (paths) => read(paths),
 };
 
-function read(paths: readonly string[], context: ReadContext) {
+function read(paths: readonly string[]) {
   const files: string[] = [];
   const units = new Map<string, Unit>();
   const templates = new Map<string, string>(); // `worker@.service` → its file
@@ -50,7 +51,7 @@ function read(paths: readonly string[], context: ReadContext) {
   const load = (file: string, name = basename(file)) => {
     if (units.has(name)) return;
     if (!files.includes(file)) files.push(file);
-    units.set(name, parseUnit(file, name));
+    units.set(name, parseUnit(file, name, files));
   };
   for (const path of paths) {
     if (statSync(path).isDirectory()) {
@@ -74,7 +75,7 @@ function read(paths: readonly string[], context: ReadContext) {
     const file = templates.get(template) ?? (from ? join(dirname(from.file), template) : null);
     if (file === null || !existsSync(file)) return false;
     if (!files.includes(file)) files.push(file);
-    units.set(name, parseUnit(file, name));
+    units.set(name, parseUnit(file, name, files));
     return true;
   };
   for (const name of wanted) {
@@ -96,7 +97,7 @@ function read(paths: readonly string[], context: ReadContext) {
       notes.push({ origin: { file, line: 0 }, setting: template, text: `a template with no instance: import it as ${template.replace('@.', '@NAME.')} (or enable instances in a .wants directory)`, kind: 'lost' });
     }
   }
-  return convert(files, units, notes, context);
+  return convert(files, units, notes);
 }
 
 function isDirectory(path: string): boolean {
@@ -107,9 +108,28 @@ function isDirectory(path: string): boolean {
   }
 }
 
-function parseUnit(file: string, name: string): Unit {
+/**
+ * A unit file and its drop-ins (`name.d/*.conf`, and the template's `prefix@.service.d/`
+ * for an instance), applied in that order as systemd does: a later assignment adds to a
+ * list or replaces a value, an empty one resets it.
+ */
+function parseUnit(file: string, name: string, files?: string[]): Unit {
+  const unit = parseUnitFile(file, name, new Map());
+  const dir = dirname(file);
+  const dropins = [...new Set([`${basename(file)}.d`, `${name}.d`])]
+    .map((folder) => join(dir, folder))
+    .filter(isDirectory)
+    .flatMap((folder) => readdirSync(folder).filter((entry) => entry.endsWith('.conf')).sort().map((entry) => join(folder, entry)));
+  for (const dropin of dropins) {
+    if (files && !files.includes(dropin)) files.push(dropin);
+    const extra = parseUnitFile(dropin, name, unit.sections);
+    if (extra.comments.length > 0) (unit.comments as string[]).push(...extra.comments);
+  }
+  return unit;
+}
+
+function parseUnitFile(file: string, name: string, sections: Map<string, Map<string, Entry[]>>): Unit {
   const text = readInput(resolve(file), file);
-  const sections = new Map<string, Map<string, Entry[]>>();
   let current: Map<string, Entry[]> | null = null;
   let pending: { key: string; value: string; origin: Origin } | null = null;
   const comments: string[] = [];
@@ -327,11 +347,11 @@ interface Plan {
   pre: Draft | null;
 }
 
-function convert(files: string[], units: Map<string, Unit>, notes: Note[], context: ReadContext) {
+function convert(files: string[], units: Map<string, Unit>, notes: Note[]) {
   const names = new Names();
   const plans = new Map<string, Plan>();
   const services = [...units.values()].filter((unit) => unit.name.endsWith('.service'));
-  for (const unit of services) plans.set(unit.name, service(unit, names, context));
+  for (const unit of services) plans.set(unit.name, service(unit, names));
   for (const unit of units.values()) {
     if (unit.name.endsWith('.timer')) timer(unit, plans, notes);
     if (unit.name.endsWith('.socket')) socket(unit, plans, notes);
@@ -353,7 +373,7 @@ function convert(files: string[], units: Map<string, Unit>, notes: Note[], conte
   };
 }
 
-function service(unit: Unit, names: Names, context: ReadContext): Plan {
+function service(unit: Unit, names: Names): Plan {
   const stem = unit.name.replace(/\.service$/, '');
   const draft = new Draft(names.name(stem), unit.origin);
   draft.comments.push(...unit.comments);
@@ -473,7 +493,7 @@ function service(unit: Unit, names: Names, context: ReadContext): Plan {
   if (envFiles.length > 0) draft.set('env_file', envFiles.length === 1 ? envFiles[0]! : envFiles);
   if (Object.keys(env).length > 0) draft.set('env', env);
 
-  restartSettings(unit, draft, type, handled);
+  restartSettings(unit, draft, handled);
 
   const killSignal = take('KillSignal');
   if (killSignal) {
@@ -507,7 +527,7 @@ function service(unit: Unit, names: Names, context: ReadContext): Plan {
     else draft.lost(watchdog.origin, `WatchdogSec=${watchdog.value}`, `${NOT_YET('watchdog')}: add a healthcheck: to restart the service when it hangs`);
   }
   resourceSettings(unit, draft, handled);
-  logSettings(unit, draft, handled, spec, context);
+  logSettings(unit, draft, handled, spec);
   for (const [key, entries] of unit.sections.get('Service') ?? []) {
     if (handled.has(key) || entries.length === 0) continue;
     const entry = entries.at(-1)!;
@@ -534,7 +554,7 @@ function service(unit: Unit, names: Names, context: ReadContext): Plan {
   return plan;
 }
 
-function restartSettings(unit: Unit, draft: Draft, type: string, handled: Set<string>): void {
+function restartSettings(unit: Unit, draft: Draft, handled: Set<string>): void {
   const S = (key: string) => {
     handled.add(key);
     return last(unit, 'Service', key);
@@ -594,7 +614,6 @@ function restartSettings(unit: Unit, draft: Draft, type: string, handled: Set<st
     const entry = S(key);
     if (entry) draft.lost(entry.origin, `${key}=${entry.value}`, 'tend\'s restart policy has no such setting');
   }
-  void type;
 }
 
 function resourceSettings(unit: Unit, draft: Draft, handled: Set<string>): void {
@@ -624,7 +643,7 @@ function resourceSettings(unit: Unit, draft: Draft, handled: Set<string>): void 
   if (Object.keys(limits).length > 0) draft.set('limits', limits);
 }
 
-function logSettings(unit: Unit, draft: Draft, handled: Set<string>, spec: Specifiers, context: ReadContext): void {
+function logSettings(unit: Unit, draft: Draft, handled: Set<string>, spec: Specifiers): void {
   const log: Record<string, Value> = {};
   const outputs = ['StandardOutput', 'StandardError'].map((key) => {
     handled.add(key);
@@ -650,7 +669,6 @@ function logSettings(unit: Unit, draft: Draft, handled: Set<string>, spec: Speci
   handled.add('StandardInput');
   if (input && input.value !== 'null') draft.lost(input.origin, `StandardInput=${input.value}`, 'services read /dev/null in tend (stdin: inherit is for main only)');
   if (Object.keys(log).length > 0) draft.set('log', log);
-  void context;
 }
 
 // ---------------------------------------------------------------------------------------
