@@ -375,6 +375,28 @@ export function procList(): Uint32Array | null {
   }
 }
 
+export type Adopted =
+  /** Its exit will come through reaperDrain, as for a process tend started. */
+  | { readonly kind: 'adopted' }
+  /** It had already ended and been reaped as an orphan: its raw wait status. */
+  | { readonly kind: 'ended'; readonly status: number }
+  /** Not tend's child (its parent is alive) or no such process: ECHILD, or another errno. */
+  | { readonly kind: 'refused'; readonly errno: string };
+
+const adoptStatus = Buffer.alloc(4);
+
+/**
+ * Makes `pid`, a child tend did not start (a daemon re-parented to tend), one whose exit
+ * the reaper queues with its status (native/libtend.c tend_reaper_adopt).
+ */
+export function reaperAdopt(pid: number): Adopted {
+  const t = native().DataType;
+  const result = callLibtend('tend_reaper_adopt', t.I32, [t.I32, t.U8Array], [pid, adoptStatus]);
+  if (result === 0) return { kind: 'adopted' };
+  if (result === 1) return { kind: 'ended', status: adoptStatus.readInt32LE(0) };
+  return { kind: 'refused', errno: errnoName(-result) };
+}
+
 /** Orphans libtend's reaper thread has reaped since it started. */
 export function reaperOrphansTotal(): number {
   return callLibtend('tend_reaper_orphans_total', native().DataType.Double, [], []);

@@ -90,6 +90,11 @@ static size_t exits_len, exits_cap;
 static int32_t orphan_ring[ORPHAN_RING];
 static size_t orphan_ring_len;
 static uint64_t orphans_total, orphans_unseen;
+/* The newest orphans' exits, never drained: a forking service's daemon may end before
+ * the event loop has read its pid file and adopted it (tend_reaper_adopt looks here). */
+#define RECENT_ORPHANS 1024
+static exit_record recent_orphans[RECENT_ORPHANS];
+static size_t recent_orphans_len;
 
 static int wake_write = -1;    /* the pipe that wakes the event loop */
 static int reaper_parked;       /* the thread waits for a child to exist */
@@ -124,6 +129,8 @@ static void record_exit(int32_t pid, int32_t status) {
         orphans_unseen++;
         orphan_ring[orphan_ring_len % ORPHAN_RING] = pid;
         orphan_ring_len++;
+        recent_orphans[recent_orphans_len % RECENT_ORPHANS] = (exit_record){pid, status};
+        recent_orphans_len++;
     }
 }
 
@@ -258,6 +265,51 @@ double tend_reaper_orphans_total(void) {
     double total = (double)orphans_total;
     pthread_mutex_unlock(&lock);
     return total;
+}
+
+/*
+ * Adopts `pid`, a process tend did not start but that is its child now (a forking
+ * service's daemon, re-parented to tend when its start program exited): from now on its
+ * exit is queued like the exit of a process tend started, with its status, instead of
+ * being counted as an orphan's. Under the lock the reaper takes to reap, so the daemon
+ * cannot be reaped between the check and the adoption.
+ * Returns 0 (adopted: its exit will come through tend_reaper_drain), 1 (it was already
+ * reaped as an orphan: *status holds its raw wait status), -ECHILD (not tend's child:
+ * its parent is alive, or no such process), or another -errno.
+ */
+int tend_reaper_adopt(int32_t pid, int32_t *status) {
+    if (pid <= 0) return -EINVAL;
+    pthread_mutex_lock(&lock);
+    int result;
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    /* WNOWAIT: only the reaper thread reaps; this looks without changing anything. */
+    if (table_find(pid) >= 0) {
+        result = 0;
+    } else if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0) {
+        if ((table_used + 1) * 2 > table_size && table_grow() != 0) result = -ENOMEM;
+        else {
+            table_insert(pid);
+            result = 0;
+        }
+    } else {
+        result = -errno;
+        if (result == -ECHILD) {
+            /* Newest first: a pid reused by a later orphan must not give an older status. */
+            size_t kept = recent_orphans_len < RECENT_ORPHANS ? recent_orphans_len : RECENT_ORPHANS;
+            for (size_t i = 0; i < kept; i++) {
+                exit_record *record = &recent_orphans[(recent_orphans_len - 1 - i) % RECENT_ORPHANS];
+                if (record->pid == pid) {
+                    *status = record->status;
+                    record->pid = 0; /* told once */
+                    result = 1;
+                    break;
+                }
+            }
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    return result;
 }
 
 /* ---------------------------------------------------------------------------------- */

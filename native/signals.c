@@ -18,7 +18,7 @@
  *      Node's inspector.
  *   2. The intake. A thread started here, before main(), takes the held signals with
  *      sigwaitinfo (which needs them blocked) and writes one record per signal to a pipe.
- *      tend reads the pipe on its event loop (src/signal-intake.ts); until it does, the
+ *      tend reads the pipe on its event loop (src/process/signal-intake.ts); until it does, the
  *      pipe keeps what arrived (4,096 records), and past that the kernel keeps them pending.
  *      Nothing is unblocked, ever: signals are only taken by this thread.
  *

@@ -38,7 +38,7 @@
 #define TEND_DEV_NODE ""
 #endif
 
-#define EXIT_INTERNAL 70 /* tend's own failure, as in src/main.ts */
+#define EXIT_INTERNAL 70 /* tend's own failure, as in src/roots/main.ts */
 #define HELD_PREFIX "TEND_HELD_"
 
 extern char **environ;

@@ -43,17 +43,17 @@ const unreachable = {
 
 // The dispatcher (tend.cjs) and one bundle per mode, each loaded only when its mode runs.
 const ENTRY_POINTS = {
-  tend: 'src/main.ts',
-  run: 'src/supervisor/run.ts',
-  tini: 'src/process/tini.ts',
-  'tini-control': 'src/process/tini-control.ts',
-  check: 'src/cli/check.ts',
-  client: 'src/cli/client.ts',
-  top: 'src/cli/top/run.ts',
+  tend: 'src/roots/main.ts',
+  run: 'src/roots/run.ts',
+  tini: 'src/roots/tini.ts',
+  'tini-control': 'src/roots/tini-control.ts',
+  check: 'src/roots/check.ts',
+  client: 'src/roots/client.ts',
+  top: 'src/roots/top.ts',
   // tend import: the migration readers and writer, never loaded by tend run.
-  import: 'src/import/index.ts',
+  import: 'src/roots/import.ts',
 };
-/** The bundles src/bundle.ts loads, each with its code cache. */
+/** The bundles src/roots/bundle.ts loads, each with its code cache. */
 const MODES = Object.keys(ENTRY_POINTS).filter((name) => name !== 'tend');
 
 const built = await build({
@@ -79,7 +79,7 @@ const built = await build({
 for (const mode of MODES) rmSync(resolve('dist', `${mode}.cjs.cache`), { force: true });
 for (const file of built.outputFiles) writeAtomically(file.path, file.contents);
 
-// V8 code caches for the mode bundles (dist/<mode>.cjs.cache, loaded by src/main.ts):
+// V8 code caches for the mode bundles (dist/<mode>.cjs.cache, loaded by src/roots/main.ts):
 // without one, compiling run.cjs and then compiling each function as it first runs costs
 // ~35 ms of tend's start-up. The cache is written by tend itself at the end of a real run
 // of each mode (TEND_BUILD_CODE_CACHE), so it holds every function that run compiled — the

@@ -1,5 +1,5 @@
 // How client commands print: the status table, events, durations. Pure functions from
-// documents to text; src/cli/client.ts decides where the text goes.
+// documents to text; src/roots/client.ts decides where the text goes.
 import type { ActionOutcome, LastExit, ReloadSummary, ServiceStatus, StatusDocument, TendEvent } from '../control/api';
 
 /** `850ms`, `45s`, `3m12s`, `2h5m`, `3d4h`: compact, two units at most. */

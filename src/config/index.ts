@@ -5,4 +5,3 @@ export { resolveManifestPath, type ManifestPath } from './manifest-path';
 export { manifestJsonSchema, type Manifest, type ServiceConfig, type SettingsConfig } from './schema';
 export { interpolate, type Env } from './interpolate';
 export { parseDuration, parseSize, parseHostPort } from './units';
-export { writableCgroup2 } from './cgroup';

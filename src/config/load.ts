@@ -16,7 +16,6 @@ import { manifestSchema, type Manifest } from './schema';
 import { fromZodIssues } from './zod-issues';
 import { checkSemantics } from './semantics';
 import { serviceEnv } from './env';
-import { writableCgroup2 } from './cgroup';
 
 export interface LoadedManifest {
   /** Absolute path of the manifest. */
@@ -46,7 +45,11 @@ export type ManifestResult =
   | { readonly ok: false; readonly issues: readonly ConfigIssue[]; readonly warnings: readonly ConfigIssue[] };
 
 export interface LoadOptions {
-  /** For tests: whether a writable cgroup v2 exists (default: look at /proc/self/mountinfo). */
+  /**
+   * Whether a writable cgroup v2 exists, for `tracking: cgroup`. The runtime knows (the
+   * process layer's writableCgroup2); config does not look at the machine itself, so a
+   * caller that does not pass it gets no opinion on that one key.
+   */
   readonly cgroupWritable?: () => { ok: true } | { ok: false; reason: string };
 }
 
@@ -79,7 +82,7 @@ export async function loadManifest(file: string, tendEnv: Env, options: LoadOpti
   const schemaIssues = schema.success || !isMap ? [] : fromZodIssues(schema.error.issues, sourceFor, manifestSchema);
   const semanticIssues = checkSemantics(raw, {
     sourceFor,
-    cgroupWritable: options.cgroupWritable ?? writableCgroup2,
+    cgroupWritable: options.cgroupWritable ?? (() => ({ ok: true })),
   });
   const issues = [...interpolation.issues, ...included.issues, ...schemaIssues, ...semanticIssues];
 

@@ -9,6 +9,7 @@
 // a pipe or socket is read by the event loop's own poller, under a size cap and a timeout.
 import { closeSync, constants, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { Socket } from 'node:net';
+import { errnoText } from '../vocab/errno';
 
 export interface ReadOptions {
   /** Give up on a pipe whose writer has not finished after this long. */
@@ -99,12 +100,9 @@ function readDevice(fd: number, path: string, maxBytes: number): Buffer {
 export function readFailure(error: unknown): string {
   const code = (error as NodeJS.ErrnoException).code;
   switch (code) {
-    case 'ENOENT': return 'no such file';
-    case 'EACCES': return 'permission denied';
-    case 'EISDIR': return 'is a directory';
     case 'ETIMEDOUT': return `it is a pipe and no writer finished within ${PIPE_TIMEOUT_MS / 1000}s`;
     case 'EFBIG': return `it sends more than ${PIPE_MAX_BYTES / 1024 / 1024} MiB`;
     case 'EAGAIN': return 'it is a device with nothing to read';
-    default: return String(code ?? error);
+    default: return code === undefined ? String(error) : errnoText(code);
   }
 }

@@ -5,11 +5,11 @@
 // The same schema, read on its input side, is what `tend schema` prints.
 import { z } from 'zod';
 import { Cron } from 'croner';
-import { signalNumber, signalNames } from '../process/signals';
+import { signalNumber, signalNames } from '../vocab/signals';
 import { parseDuration, parseSize, parseHostPort, DURATION_HINT, SIZE_HINT, MAX_DURATION_MS, MAX_DURATION_TEXT } from './units';
 import { closest } from './suggest';
 import { describeValue } from './describe';
-import { logPatternProblem } from './pattern';
+import { logPatternProblem } from '../vocab/pattern';
 
 const duration = (what: string) =>
   z
@@ -208,7 +208,8 @@ export const ENV_NAME = /^[^=\0]+$/;
 const service = z.strictObject({
   command: command('what to run'),
   main: z.boolean().describe('the container lives and dies with this service (at most one)').optional(),
-  type: z.enum(['longrun', 'oneshot']).describe('longrun: keeps running; oneshot: runs to completion').optional(),
+  type: z.enum(['longrun', 'oneshot', 'forking']).describe('longrun: keeps running; oneshot: runs to completion; forking: a start program that forks the daemon and exits').optional(),
+  pid_file: z.string().min(1).describe('type: forking: the daemon\'s pid is read from this file once the start program has exited (relative to the manifest)').optional(),
   autostart: z.boolean().describe('false: defined, started only by `tend start`').optional(),
   depends_on: dependsOn.optional(),
   ready: readyProbe.optional(),

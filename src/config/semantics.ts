@@ -88,7 +88,7 @@ export function checkSemantics(raw: unknown, context: SemanticContext): ConfigIs
     }
     if (!target) continue;
     const conditionPath = [...edge.path, 'condition'];
-    if (edge.condition === 'ready' && target.ready === undefined) {
+    if (edge.condition === 'ready' && target.ready === undefined && target.type !== 'forking') {
       report(conditionPath, `"${edge.to}" has no ready probe; add ready: to "${edge.to}" or use condition: started`);
     }
     if (edge.condition === 'completed' && (target.type ?? 'longrun') !== 'oneshot') {
@@ -118,6 +118,10 @@ export function checkSemantics(raw: unknown, context: SemanticContext): ConfigIs
       else if ((service.type ?? 'longrun') !== 'oneshot') report(at('schedule'), `schedule needs type: oneshot ("${name}" is a longrun)`);
     }
     if (service.stdin === 'inherit' && !isMain) report(at('stdin'), 'stdin: inherit is only allowed on main (only one process can own tend\'s stdin)');
+    if (service.pid_file !== undefined && service.type !== 'forking') report(at('pid_file'), `pid_file needs type: forking ("${name}" is a ${typeof service.type === 'string' ? service.type : 'longrun'})`);
+    if (service.type === 'forking' && record(service.ready)?.notify_fd !== undefined) {
+      report(['services', name, 'ready', 'notify_fd'], 'notify_fd cannot be used with type: forking: the daemon is not the process tend started');
+    }
     checkProbeKinds(service.ready, at('ready'), PROBE_KINDS, report);
     checkProbeKinds(service.healthcheck, at('healthcheck'), HEALTH_KINDS, report);
   }

@@ -54,7 +54,8 @@ export function fail(reason: ErrorCode, message: string, problems?: readonly str
   return problems === undefined ? { ok: false, reason, message } : { ok: false, reason, message, problems };
 }
 
-export type Unsubscribe = () => void;
+import type { Unsubscribe } from '../vocab/subscription';
+export type { Unsubscribe };
 
 /** How the last run ended: an exit code, or the signal that killed it (`SIGKILL`). */
 export type LastExit = { readonly code: number } | { readonly signal: string };
@@ -70,7 +71,7 @@ export interface ProcessInfo {
 
 export interface ServiceStatus {
   readonly name: string;
-  readonly type: 'longrun' | 'oneshot';
+  readonly type: 'longrun' | 'oneshot' | 'forking';
   readonly main: boolean;
   readonly state: ServiceStateName;
   /** The service's own process, as seen from tend's PID namespace; null when none runs. */
@@ -136,12 +137,8 @@ export interface WaitResult {
   readonly state: ServiceStateName;
 }
 
-export interface LogLine {
-  readonly service: string;
-  readonly stream: 'stdout' | 'stderr';
-  readonly time: number;
-  readonly line: string;
-}
+import type { LogLine } from '../log/line';
+export type { LogLine };
 
 export interface ReloadSummary {
   readonly added: readonly string[];

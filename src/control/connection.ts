@@ -16,7 +16,8 @@ import type { Socket } from 'node:net';
 import type { PeerCredentials } from '../../native/libc';
 import type { Access } from './access';
 import type { ControlHandler, ErrorCode, Unsubscribe } from './api';
-import { dispatch, formatMs, replyError, type Dispatched } from './dispatch';
+import { dispatch, replyError, type Dispatched } from './dispatch';
+import { duration } from '../vocab/format';
 import { LineSplitter } from './lines';
 import { parseRequest, READ_COMMANDS, type Reply, type Request, type RequestId } from './protocol';
 
@@ -183,7 +184,7 @@ export class Connection {
     this.outboxBytes = 0;
     this.closing = true;
     this.release();
-    const line = replyError(null, 'slow_reader', `${this.who} does not read what tend sends (${buffered} bytes waiting for ${formatMs(this.host.limits.slowReaderMs)}); closing the connection`);
+    const line = replyError(null, 'slow_reader', `${this.who} does not read what tend sends (${buffered} bytes waiting for ${duration(this.host.limits.slowReaderMs)}); closing the connection`);
     this.socket.end(`${JSON.stringify(line)}\n`, () => this.socket.destroy());
     setTimeout(() => this.socket.destroy(), Math.max(this.host.limits.lingerMs, this.host.limits.slowReaderMs)).unref();
   }
@@ -407,7 +408,7 @@ export class Connection {
     if (this.idleTimer === null) {
       this.idleTimer = setTimeout(() => {
         this.idleTimer = null;
-        this.closeWith('idle_timeout', `no request for ${formatMs(this.host.limits.idleMs)}; closing the connection`);
+        this.closeWith('idle_timeout', `no request for ${duration(this.host.limits.idleMs)}; closing the connection`);
       }, this.host.limits.idleMs);
       this.idleTimer.unref();
     }

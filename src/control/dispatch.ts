@@ -1,9 +1,10 @@
 // A validated request → the handler call → the reply. Access and limits were checked by
 // the connection; what is left here is translating arguments (signal names, defaults,
 // the `wait` deadline) and turning the handler's Results into reply lines.
-import { signalNumber } from '../process/signals';
+import { signalNumber } from '../vocab/signals';
 import type { CallContext, ControlHandler, ErrorCode, LogLine, Result, Unsubscribe } from './api';
 import { PROTOCOL_VERSION, type Reply, type Request, type RequestId } from './protocol';
+import { duration } from '../vocab/format';
 
 export type Dispatched =
   /** `watchExit`: shutdown --wait; keep the connection open, not idle, until tend exits. */
@@ -62,15 +63,6 @@ function reply(value: Reply, watchExit = false): Dispatched {
   return { kind: 'reply', reply: value, watchExit };
 }
 
-/** `250ms`, `10s`, `1m30s`: for messages only. */
-export function formatMs(ms: number): string {
-  if (ms < 1000) return `${ms}ms`;
-  if (ms < 60_000) return `${Math.round(ms / 100) / 10}s`;
-  const minutes = Math.floor(ms / 60_000);
-  const seconds = Math.round((ms % 60_000) / 1000);
-  return seconds === 0 ? `${minutes}m` : `${minutes}m${seconds}s`;
-}
-
 async function waitWithDeadline(request: Extract<Request, { cmd: 'wait' }>, context: DispatchContext): Promise<Reply> {
   const { id, args } = request;
   const until = args.until ?? 'running';
@@ -93,7 +85,7 @@ async function waitWithDeadline(request: Extract<Request, { cmd: 'wait' }>, cont
     controller.abort();
     const now = context.handler.status([args.name]);
     const state = now.ok ? now.value.services[0]?.state : undefined;
-    return replyError(id, 'timeout', `${args.name}: not ${until} after ${formatMs(timeout ?? 0)}${state === undefined ? '' : ` (state: ${state})`}`);
+    return replyError(id, 'timeout', `${args.name}: not ${until} after ${duration(timeout ?? 0)}${state === undefined ? '' : ` (state: ${state})`}`);
   } finally {
     clearTimeout(timer);
     context.signal.removeEventListener('abort', forward);

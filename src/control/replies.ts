@@ -16,7 +16,7 @@ export const resultSchemas = {
   status: z.looseObject({
     services: z.array(z.looseObject({
       name: z.string(),
-      type: z.enum(['longrun', 'oneshot']),
+      type: z.enum(['longrun', 'oneshot', 'forking']),
       main: z.boolean(),
       state: stateName,
       pid: z.number().nullable(),

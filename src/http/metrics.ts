@@ -1,7 +1,7 @@
 // /metrics in the Prometheus text exposition format (version 0.0.4), rendered from the
 // same StatusDocument that `tend status --json` prints, plus tend's own figures.
 import { SERVICE_STATES, HEALTH_STATES, type StatusDocument, type LastExit } from '../control/api';
-import { signalNumber } from '../process/signals';
+import { signalNumber } from '../vocab/signals';
 
 export interface TendFigures {
   readonly zombiesReaped: number;

@@ -3,26 +3,9 @@
 // fix (STYLE #7): `web: killed with SIGKILL after 5s (SIGTERM ignored)`.
 // Functions return plain strings; the caller picks the level and the logger.
 import type { FileSinkReport } from './filesink';
+import { duration, size } from '../vocab/format';
 
-/** 1500 → "1.5s", 250 → "250ms", 120000 → "2m": how durations read in the log. */
-export function duration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  if (ms < 60_000) return `${trim(ms / 1000)}s`;
-  if (ms < 3_600_000) return `${trim(ms / 60_000)}m`;
-  return `${trim(ms / 3_600_000)}h`;
-}
-
-/** 10485760 → "10MB", as sizes are written in the manifest. */
-export function size(bytes: number): string {
-  if (bytes >= 1024 ** 3) return `${trim(bytes / 1024 ** 3)}GB`;
-  if (bytes >= 1024 ** 2) return `${trim(bytes / 1024 ** 2)}MB`;
-  if (bytes >= 1024) return `${trim(bytes / 1024)}KB`;
-  return `${bytes}B`;
-}
-
-function trim(n: number): string {
-  return Number.isInteger(n) ? String(n) : n.toFixed(1).replace(/\.0$/, '');
-}
+export { duration, size };
 
 function plural(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
@@ -34,6 +17,13 @@ export const started = (service: string, pid: number) => `${service}: started (p
 export const ready = (service: string, afterMs: number) => `${service}: ready after ${duration(afterMs)}`;
 export const notReady = (service: string, timeoutMs: number, why: string) =>
   `${service}: not ready after ${duration(timeoutMs)} (${why})`;
+/** type: forking. */
+export const startProgramFailed = (service: string, description: string) => `${service}: its start program ${description}: the start failed`;
+export const daemonFound = (service: string, pid: number, pidFile: string | null) =>
+  `${service}: daemon running (pid ${pid}${pidFile !== null ? `, from ${pidFile}` : ''})`;
+export const daemonHandsOver = (service: string, pid: number, description: string) =>
+  `${service}: daemon pid ${pid} ${description}; the service still owns processes and runs on`;
+export const daemonGone = (service: string, why: string, description: string) => `${service}: ${why} (last ${description})`;
 /** `description` as "exited with 3", "killed by SIGKILL", "command not found: x". */
 export const exited = (service: string, description: string) => `${service}: ${description}`;
 export const completed = (service: string, afterMs: number) => `${service}: completed in ${duration(afterMs)}`;

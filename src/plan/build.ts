@@ -87,6 +87,7 @@ function buildService(name: string, config: ServiceConfig, dir: string, env: Rea
     stdin: config.stdin === 'inherit' ? 'inherit' : d.stdin,
     env: { ...env },
     secretFiles: secretFiles(config.env, dir),
+    ...(config.pid_file !== undefined ? { pidFile: resolve(dir, config.pid_file) } : {}),
     schedule: config.schedule ?? null,
     log: logPlan(config.log ?? {}, dir),
   };

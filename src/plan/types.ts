@@ -6,7 +6,8 @@ export type Milliseconds = number;
 
 export type RestartPolicyName = 'always' | 'on-failure' | 'never';
 export type DependencyCondition = 'started' | 'ready' | 'completed';
-export type ServiceType = 'longrun' | 'oneshot';
+/** forking: the command is a start program that forks the daemon and exits 0. */
+export type ServiceType = 'longrun' | 'oneshot' | 'forking';
 export type ConsoleMode = 'prefix' | 'raw' | 'inherit' | 'none';
 export type LogFormat = 'text' | 'json';
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -114,6 +115,8 @@ export interface ServicePlan {
    * each start (src/plan/secrets.ts), put over `env`; the values never enter the plan.
    */
   readonly secretFiles: Readonly<Record<string, string>>;
+  /** type: forking: where the daemon writes its pid (absolute); absent: the tracked set decides. */
+  readonly pidFile?: string | null;
   /** Cron expression (oneshot only), or null. */
   readonly schedule: string | null;
   readonly log: LogPlan;

@@ -5,7 +5,7 @@
 // reads the pipe, drains the queue and hands each exit to whoever started that pid
 // (spawn.ts), then tells listeners (the tracker re-scans) what a pass reaped.
 import { Socket } from 'node:net';
-import { prctlSetChildSubreaper, reaperDrain, reaperKick, reaperOrphansTotal, reaperStart, type WaitResult } from '../../native/libc';
+import { prctlSetChildSubreaper, reaperAdopt, reaperDrain, reaperKick, reaperOrphansTotal, reaperStart, type WaitResult } from '../../native/libc';
 
 export type Reaped = WaitResult;
 
@@ -24,6 +24,13 @@ export interface Reaper {
   readonly reaped: number;
   /** Calls `onExit` with the raw wait status once `pid`, a process tend started, has been reaped. */
   watch(pid: number, onExit: (status: number) => void): void;
+  /**
+   * Like `watch`, for a process tend did not start but that is its child now (a forking
+   * service's daemon, re-parented to tend). One that already ended and was reaped as an
+   * orphan gets `onExit` soon, with its status. Returns null, or why it cannot be waited
+   * for (ECHILD: not tend's child — its parent is alive — or no such process).
+   */
+  adopt(pid: number, onExit: (status: number) => void): string | null;
   /** Whether `pid` is a process tend started and has not yet seen end. */
   watching(pid: number): boolean;
   /** Listens for passes; the tracker re-scans on them. Returns an unsubscribe. */
@@ -99,6 +106,18 @@ export function startReaper(): Reaper {
     watch(pid, onExit) {
       waiting.set(pid, onExit);
       holdLoop();
+    },
+    adopt(pid, onExit) {
+      const adopted = reaperAdopt(pid);
+      if (adopted.kind === 'refused') return adopted.errno;
+      if (adopted.kind === 'ended') {
+        const status = adopted.status;
+        queueMicrotask(() => onExit(status));
+        return null;
+      }
+      waiting.set(pid, onExit);
+      holdLoop();
+      return null;
     },
     watching: (pid) => waiting.has(pid),
     onReap(listener) {

@@ -11,7 +11,8 @@ import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { errnoName, exitedCode, nativeArtifact, pipe, signaledSignal, spawnChild } from '../../native/libc';
 import { startReaper } from './reaper';
-import { signalName } from './signals';
+import type { ExitStatus } from '../vocab/exit';
+import { errnoText } from '../vocab/errno';
 
 // ---------------------------------------------------------------------------------------
 // the spawn contract
@@ -48,11 +49,6 @@ export interface SpawnContext {
   readonly markers?: boolean;
 }
 
-export type ExitStatus =
-  | { readonly kind: 'exited'; readonly code: number }
-  | { readonly kind: 'signaled'; readonly signal: number }
-  | { readonly kind: 'failed'; readonly code: 126 | 127; readonly reason: string };
-
 export interface Spawned {
   /** The service's pid; 0 when nothing could be started at all (exit is then 'failed'). */
   readonly pid: number;
@@ -61,24 +57,6 @@ export interface Spawned {
   readonly notify: Readable | null;
   /** Resolves when the process has been reaped (ChildProcess 'exit'), never on pipe close. */
   readonly exit: Promise<ExitStatus>;
-}
-
-/** tend's exit code for a status: the code, 128+signal, or 126/127. */
-export function exitCodeOf(status: ExitStatus): number {
-  switch (status.kind) {
-    case 'exited': return status.code;
-    case 'signaled': return 128 + status.signal;
-    case 'failed': return status.code;
-  }
-}
-
-/** "exited with 3", "killed by SIGKILL", "command not found: foo". */
-export function describeExit(status: ExitStatus): string {
-  switch (status.kind) {
-    case 'exited': return `exited with ${status.code}`;
-    case 'signaled': return `killed by ${signalName(status.signal)}`;
-    case 'failed': return status.reason;
-  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -116,16 +94,6 @@ function failedStatus(code: 126 | 127, reason: string): ExitStatus {
   return { kind: 'failed', code, reason };
 }
 
-function errnoText(code: string, detail: string): string {
-  switch (code) {
-    case 'ENOENT': return 'no such file or directory';
-    case 'EACCES': return 'permission denied';
-    case 'EPERM': return 'operation not permitted';
-    case 'ENOEXEC': return 'exec format error';
-    case 'ENOTDIR': return 'not a directory';
-    default: return detail || code;
-  }
-}
 
 function resourceText(code: string): string {
   switch (code) {
@@ -150,7 +118,7 @@ function execFailure(command: string, code: string, cwd: string | null): ExitSta
     // tend itself is out of a resource (fds, processes, memory): nothing is wrong with the command.
     return failedStatus(126, `cannot start ${command}: ${resourceText(code)}`);
   }
-  return failedStatus(126, `cannot execute ${command}: ${errnoText(code, code)}`);
+  return failedStatus(126, `cannot execute ${command}: ${errnoText(code)}`);
 }
 
 const errnoByNumber: Record<number, string> = {
@@ -173,16 +141,16 @@ function helperFailure(report: string, spec: SpawnSpec, helperCode: number): Exi
     // that cannot be executed (docker run reports "unable to find user" likewise as 126).
     case 'user': return failedStatus(126, `unknown user: ${detail}`);
     case 'group': return failedStatus(126, `unknown group: ${detail}`);
-    case 'chdir': return failedStatus(126, `cannot change directory to ${detail}: ${errnoText(code, code)}`);
+    case 'chdir': return failedStatus(126, `cannot change directory to ${detail}: ${errnoText(code)}`);
     case 'initgroups':
     case 'setgroups':
     case 'setgid':
     case 'setuid':
       // Switching users needs root (CAP_SETUID, CAP_SETGID): say so rather than only "operation not permitted".
       if (code === 'EPERM') return failedStatus(126, `cannot switch to user ${detail}: tend runs as uid ${process.getuid?.() ?? '?'}, and user:/group: need root (${step} failed: operation not permitted)`);
-      return failedStatus(fallbackCode, `cannot start ${command}: ${step} failed: ${errnoText(code, code)}`);
-    case 'cgroup': return failedStatus(126, `cannot join cgroup ${detail}: ${errnoText(code, code)}`);
-    default: return failedStatus(fallbackCode, `cannot start ${command}: ${step} failed: ${errnoText(code, code)}`);
+      return failedStatus(fallbackCode, `cannot start ${command}: ${step} failed: ${errnoText(code)}`);
+    case 'cgroup': return failedStatus(126, `cannot join cgroup ${detail}: ${errnoText(code)}`);
+    default: return failedStatus(fallbackCode, `cannot start ${command}: ${step} failed: ${errnoText(code)}`);
   }
 }
 
@@ -311,4 +279,25 @@ export function spawnProcess(spec: SpawnSpec, context: SpawnContext): Spawned {
     notify: notify === null ? null : readerOf(notify),
     exit,
   };
+}
+
+/** An adopted process's raw wait status as an ExitStatus (no exec helper report here). */
+function statusOf(raw: number): ExitStatus {
+  const signal = signaledSignal(raw);
+  return signal !== null ? { kind: 'signaled', signal } : { kind: 'exited', code: exitedCode(raw) ?? 0 };
+}
+
+/**
+ * Waits for a process tend did not start but that is its child now: a forking service's
+ * daemon, re-parented to tend once its start program exited. Its exit comes from the
+ * reaper like a spawned process's, with its own status. `reason` when it cannot be
+ * waited for (it is not tend's child, or there is no such process).
+ */
+export function adoptProcess(pid: number): { readonly exit: Promise<ExitStatus> } | { readonly reason: string } {
+  const reaper = startReaper();
+  let settle!: (status: ExitStatus) => void;
+  const exit = new Promise<ExitStatus>((resolve) => { settle = resolve; });
+  const refused = reaper.adopt(pid, (raw) => settle(statusOf(raw)));
+  if (refused !== null) return { reason: refused === 'ECHILD' ? `pid ${pid} is not a child of tend (no such process, or its parent still runs)` : `pid ${pid} cannot be waited for (${refused})` };
+  return { exit };
 }

@@ -12,9 +12,9 @@
 // and what a reload changes.
 import type { Plan, ServicePlan, DependencyCondition } from '../plan/types';
 import { dependencyClosure, startWaves, stopWaves } from '../plan/graph';
-import type { ExitStatus } from '../process/spawn';
-import { describeExit } from '../process/spawn';
-import { signalName } from '../process/signals';
+import type { ExitStatus } from '../vocab/exit';
+import { describeExit } from '../vocab/exit';
+import { signalName } from '../vocab/signals';
 import * as say from '../log/messages';
 import type { Event, Fact, Request, TimerName } from './events';
 import {
@@ -24,6 +24,12 @@ import {
 import { decideRestart, NO_HISTORY, succeeded, type RestartHistory } from './restart';
 import { diffPlans, type ReloadDiff } from './reload';
 import { tendExitCode, type RunOutcome } from './exit-code';
+import { DEFAULTS } from '../plan/defaults';
+
+/** How long a service may take to get ready: its ready probe's timeout; a forking service's start and daemon too. */
+export function startTimeout(plan: ServicePlan): number {
+  return plan.ready?.timeout ?? DEFAULTS.ready.timeout;
+}
 
 export type Health = 'starting' | 'healthy' | 'unhealthy';
 
@@ -86,6 +92,8 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type Effect =
   /** Spawn the service's process; the loop answers with `spawned` or `spawn-failed`, later `exited`. */
   | { readonly kind: 'spawn'; readonly service: string; readonly plan: ServicePlan }
+  /** Find a forking service's daemon (pid_file or the tracked set) and wait for it; answered with `daemon-found` or `daemon-missing`. */
+  | { readonly kind: 'find-daemon'; readonly service: string; readonly plan: ServicePlan }
   /** Run its stop_command; the loop answers with `stop-command-exited`. */
   | { readonly kind: 'spawn-stop-command'; readonly service: string; readonly plan: ServicePlan }
   /** The signal to every process the service owns (then SIGCONT with `cont`), or to its own process only. */
@@ -346,6 +354,8 @@ class Draft {
       case 'spawned':
       case 'spawn-failed':
       case 'exited':
+      case 'daemon-found':
+      case 'daemon-missing':
       case 'stop-command-exited':
       case 'probe-passed':
       case 'probe-failed':
@@ -421,6 +431,12 @@ class Draft {
         return;
       case 'exited':
         this.exited(fact.service, fact.pid, fact.status);
+        return;
+      case 'daemon-found':
+        this.daemonFound(fact.service, fact.pid);
+        return;
+      case 'daemon-missing':
+        this.daemonMissing(fact.service, fact.reason);
         return;
       case 'stop-command-exited':
         this.stopCommandExited(fact.service, fact.status);
@@ -575,6 +591,12 @@ class Draft {
     }
     const plan = record.plan;
     this.log('info', say.started(name, pid));
+    if (plan.type === 'forking') {
+      // The start program runs; the service is up once it has exited 0 and its daemon is found.
+      if (!this.enter(name, { id: 'starting', pid, since: this.now, lastReason: `its start program (pid ${pid}) has not exited`, awaiting: 'start-program' })) return;
+      this.arm('ready', name, startTimeout(plan));
+      return;
+    }
     if (plan.ready !== null) {
       const reason = plan.ready.check.kind === 'notify_fd' ? `nothing written to fd ${plan.ready.check.fd}`
         : plan.ready.check.kind === 'log' ? `no output line matched /${plan.ready.check.pattern}/`
@@ -651,6 +673,8 @@ class Draft {
     const record = this.record(name);
     if (record === undefined || pidOf(record.state) !== pid) return; // not this run's process
     const state = record.state;
+    // A forking service's start program that exited 0 is no run's end: its status is not the service's.
+    if (state.id !== 'stopping' && record.plan.type === 'forking' && this.forkingExited(name, state, status)) return;
     this.update(name, { lastExit: status });
     if (state.id === 'stopping') {
       this.log('info', say.exited(name, describeExit(status)));
@@ -667,6 +691,78 @@ class Draft {
     }
     this.log(succeeded(record.plan, status) ? 'info' : 'warn', say.exited(name, describeExit(status)));
     this.afterRun(name, status, uptime, null);
+  }
+
+  /**
+   * A forking service's start program or daemon ended. The start program's exit 0 means
+   * "started": the daemon is looked for. Without a pid_file the service runs as long as it
+   * owns a process: the daemon that ended hands over to one that is left. True when this
+   * handled the exit; false: it ends the run, as any service's exit.
+   */
+  private forkingExited(name: string, state: ServiceState, status: ExitStatus): boolean {
+    const plan = this.record(name)!.plan;
+    if (state.id === 'starting' && state.awaiting === 'start-program') {
+      if (!(status.kind === 'exited' && status.code === 0)) {
+        this.log('warn', say.startProgramFailed(name, describeExit(status)));
+        return false;
+      }
+      const reason = plan.pidFile != null ? `its pid_file ${plan.pidFile} has not appeared` : 'no daemon found';
+      this.enter(name, { id: 'starting', pid: null, since: state.since, lastReason: reason, awaiting: 'daemon' });
+      this.emit({ kind: 'find-daemon', service: name, plan });
+      return true;
+    }
+    if ((state.id === 'running' || state.id === 'ready' || state.id === 'starting') && plan.pidFile == null && this.owns(name)) {
+      this.update(name, { lastExit: status });
+      this.log('info', say.daemonHandsOver(name, pidOf(state) ?? 0, describeExit(status)));
+      this.emit({ kind: 'find-daemon', service: name, plan });
+      return true;
+    }
+    return false;
+  }
+
+  private daemonFound(name: string, pid: number): void {
+    const record = this.record(name);
+    if (record === undefined || record.plan.type !== 'forking') return;
+    const state = record.state;
+    if ((state.id === 'running' || state.id === 'ready') || (state.id === 'starting' && state.awaiting === undefined)) {
+      // The tracked set's new main process, after the previous one ended.
+      if (state.pid !== pid) {
+        this.log('info', say.daemonFound(name, pid, null));
+        this.enter(name, { ...state, pid });
+      }
+      return;
+    }
+    if (state.id !== 'starting' || state.awaiting !== 'daemon') return;
+    const plan = record.plan;
+    this.log('info', say.daemonFound(name, pid, plan.pidFile ?? null));
+    if (plan.ready !== null) {
+      // The ready timer armed at the spawn goes on: it covers the whole start.
+      if (!this.enter(name, { id: 'starting', pid, since: state.since, lastReason: 'no check has passed yet' })) return;
+      this.emit({ kind: 'probe-start', service: name, probe: 'ready', pid, plan });
+      return;
+    }
+    this.cancel('ready', name);
+    if (!this.enter(name, { id: 'running', pid, since: this.now })) return;
+    this.startHealth(name, pid);
+  }
+
+  private daemonMissing(name: string, reason: string): void {
+    const record = this.record(name);
+    if (record === undefined || record.plan.type !== 'forking') return;
+    const state = record.state;
+    if (state.id !== 'starting' && state.id !== 'running' && state.id !== 'ready') return;
+    if (state.id === 'starting' && state.awaiting === 'daemon' && record.plan.pidFile != null) {
+      // Looked for again until the start timeout; the reason is what the timeout will say.
+      if (state.lastReason !== reason) this.enter(name, { ...state, lastReason: reason });
+      return;
+    }
+    if (state.id === 'starting' && state.awaiting === 'start-program') return;
+    // Without a pid_file the tracked set decides: nothing is left, so the run has ended.
+    this.stopProbes(name);
+    // Its start program's exit 0, or the status of the last daemon that ended.
+    const exit = state.id === 'starting' ? { kind: 'exited' as const, code: 0 } : record.lastExit ?? { kind: 'exited' as const, code: 0 };
+    this.log(succeeded(record.plan, exit) ? 'info' : 'warn', say.daemonGone(name, reason, describeExit(exit)));
+    this.afterRun(name, exit, record.startedAt === null ? 0 : this.now - record.startedAt, null);
   }
 
   /** What follows a run that ended on its own, was unhealthy, or never got ready. */
@@ -813,7 +909,7 @@ class Draft {
       case 'ready': {
         const record = service === null ? undefined : this.record(service);
         if (record?.state.id !== 'starting') return;
-        this.log('warn', say.notReady(service!, record.plan.ready?.timeout ?? 0, record.state.lastReason));
+        this.log('warn', say.notReady(service!, startTimeout(record.plan), record.state.lastReason));
         this.stop(service!, 'not-ready');
         return;
       }
@@ -887,7 +983,7 @@ class Draft {
       case 'unhealthy':
       case 'not-ready': {
         const exit = record.lastExit ?? { kind: 'signaled' as const, signal: record.plan.stopSignal };
-        const reason = intent === 'not-ready' ? `not ready within ${say.duration(record.plan.ready?.timeout ?? 0)}` : null;
+        const reason = intent === 'not-ready' ? `not ready within ${say.duration(startTimeout(record.plan))}` : null;
         this.afterRun(name, exit, record.startedAt === null ? 0 : current.since - record.startedAt, reason);
         break;
       }
@@ -1036,6 +1132,8 @@ class Draft {
     const state = dep.state;
     switch (condition) {
       case 'started':
+        // A forking service has started once its daemon is found, not while its start program runs.
+        if (state.id === 'starting' && state.awaiting !== undefined) return false;
         return isUp(state) || state.id === 'completed' || (state.id === 'exited' && dep.startedAt !== null);
       case 'ready':
         return state.id === 'ready' || (dep.plan.ready === null && state.id === 'running');

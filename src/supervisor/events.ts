@@ -3,7 +3,7 @@
 // process layer, the probes and the timers the loop armed. The core's transition
 // function takes one event at a time; nothing else changes its state.
 import type { Plan } from '../plan/types';
-import type { ExitStatus } from '../process/spawn';
+import type { ExitStatus } from '../vocab/exit';
 
 export type Request =
   /** tend's own start-up: every autostart service, in dependency order; schedules armed. */
@@ -29,7 +29,7 @@ export type Request =
 export type TimerName =
   /** A service's restart delay. */
   | 'backoff'
-  /** A service's ready probe timeout. */
+  /** A service's ready probe timeout (forking: its start program and daemon too). */
   | 'ready'
   /** A service's stop_timeout: SIGKILL what is left. */
   | 'grace'
@@ -51,6 +51,10 @@ export type Fact =
   | { readonly kind: 'spawn-failed'; readonly service: string; readonly status: ExitStatus }
   /** A service's own process was reaped. */
   | { readonly kind: 'exited'; readonly service: string; readonly pid: number; readonly status: ExitStatus }
+  /** A forking service's daemon was found (pid_file or the tracked set) and is waited for; its exit comes as `exited`. */
+  | { readonly kind: 'daemon-found'; readonly service: string; readonly pid: number }
+  /** No daemon yet: with a pid_file, why (tend keeps looking until the start timeout); without, the service owns no process. */
+  | { readonly kind: 'daemon-missing'; readonly service: string; readonly reason: string }
   /** A service's stop_command was reaped. */
   | { readonly kind: 'stop-command-exited'; readonly service: string; readonly status: ExitStatus }
   /** One ready or health check result, for the run with this pid. */
@@ -87,6 +91,8 @@ export const FACTS: Readonly<Record<Fact['kind'], string>> = {
   spawned: "the process layer started a service's process: its pid",
   'spawn-failed': 'nothing could be started at all (no pid): the status says why',
   exited: "a service's own process was reaped, with its exact status",
+  'daemon-found': "a forking service's daemon was found (pid_file or the tracked set); its exit comes as `exited`",
+  'daemon-missing': 'no daemon yet: with a pid_file, why (looked for until the start timeout); without one, the service owns no process',
   'stop-command-exited': "a service's stop_command was reaped",
   'probe-passed': 'one ready or health check passed, for the run with this pid',
   'probe-failed': 'one ready or health check failed, with the reason',

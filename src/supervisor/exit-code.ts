@@ -1,8 +1,5 @@
 // tend's own exit status (README, "Exit status"): the first rule that applies wins. Pure.
-import type { ExitStatus } from '../process/spawn';
-
-export const EXIT_START_FAILED = 1;
-export const EXIT_INTERNAL = 70;
+import { EXIT_INTERNAL, EXIT_START_FAILED, exitCodeOf, type ExitStatus } from '../vocab/exit';
 
 export interface RunOutcome {
   /** An internal error happened (tend still shut down in order). */
@@ -19,20 +16,9 @@ export interface RunOutcome {
   readonly allSucceeded: boolean;
 }
 
-export function exitStatusCode(exit: ExitStatus): number {
-  switch (exit.kind) {
-    case 'exited':
-      return exit.code;
-    case 'signaled':
-      return 128 + exit.signal;
-    case 'failed':
-      return exit.code;
-  }
-}
-
 export function tendExitCode(outcome: RunOutcome): number {
   if (outcome.internalError) return EXIT_INTERNAL;
   if (outcome.startFailed || outcome.criticalGaveUp) return EXIT_START_FAILED;
-  if (outcome.hasMain) return outcome.mainExit === null ? 0 : exitStatusCode(outcome.mainExit);
+  if (outcome.hasMain) return outcome.mainExit === null ? 0 : exitCodeOf(outcome.mainExit);
   return outcome.allSucceeded ? 0 : 1;
 }

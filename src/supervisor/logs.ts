@@ -9,7 +9,8 @@ import { OutputRouter, type OutputSink } from '../log/output';
 import { RingBuffer } from '../log/ring';
 import { serviceSink } from '../log';
 import { consoleClosed, fileReport } from '../log/messages';
-import type { LogLine, Unsubscribe } from '../control/api';
+import type { LogLine } from '../log/line';
+import type { Unsubscribe } from '../vocab/subscription';
 
 export interface TendLogger {
   info(message: string): void;

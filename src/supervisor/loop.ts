@@ -5,7 +5,7 @@
 // are handled before any other event, so the core never sees the world half-way through
 // its own decision.
 import type { Plan, ServicePlan } from '../plan/types';
-import type { Spawned, SpawnSpec } from '../process/spawn';
+import type { ExitStatus, Spawned, SpawnSpec } from '../process/spawn';
 import type { Event, Fact, Request, TimerName } from './events';
 import { initialCore, step, type Change, type CoreState, type Effect, type Reply, type ServiceRecord } from './core';
 import type { AttachOutput, Clock, ProbeRunner, ProcessPort, ScheduleClock, SupervisorLog, TimerHandle } from './port';
@@ -210,6 +210,9 @@ export class SupervisorLoop {
       case 'spawn':
         this.spawn(effect.service, effect.plan);
         return;
+      case 'find-daemon':
+        this.findDaemon(effect.service, effect.plan);
+        return;
       case 'spawn-stop-command': {
         const command = port.spawn(stopCommandSpec(effect.plan));
         void command.exit.then((status) => this.deliver({ kind: 'stop-command-exited', service: effect.service, status }));
@@ -315,6 +318,8 @@ export class SupervisorLoop {
         this.timers.clear();
         for (const cancel of this.schedules.values()) cancel();
         this.schedules.clear();
+        for (const handle of this.daemonSearches.values()) this.deps.clock.clearTimer(handle);
+        this.daemonSearches.clear();
         this.finished(effect.code);
         return;
       default: {
@@ -327,8 +332,78 @@ export class SupervisorLoop {
   /** The running process of each service: for probes (notify fd) and `tend status`. */
   private readonly handles = new Map<string, Spawned>();
 
+  /** A forking service's pid_file, read again until its daemon is found or the core stops looking. */
+  private readonly daemonSearches = new Map<string, TimerHandle>();
+
+  /**
+   * Finds a forking service's daemon once its start program has exited 0: the pid in its
+   * pid_file (read again, every 10 ms growing to 200 ms, while the core waits — the daemon
+   * may write it after its parent exited), or, with no pid_file, the oldest process the
+   * service owns that is tend's child. The daemon is waited for like a spawned process.
+   */
+  private findDaemon(name: string, plan: ServicePlan): void {
+    const { port, clock } = this.deps;
+    const search = this.daemonSearches.get(name);
+    if (search !== undefined) clock.clearTimer(search);
+    this.daemonSearches.delete(name);
+    const found = (pid: number, exit: Promise<ExitStatus>, now: boolean): void => {
+      const handle: Spawned = { pid, stdout: null, stderr: null, notify: null, exit };
+      this.handles.set(name, handle);
+      const fact: Fact = { kind: 'daemon-found', service: name, pid };
+      if (now) this.immediate.push(fact);
+      else this.deliver(fact);
+      void exit.then((status) => {
+        if (this.handles.get(name) === handle) this.handles.delete(name);
+        this.deliver({ kind: 'exited', service: name, pid, status });
+      });
+    };
+    const pidFile = plan.pidFile ?? null;
+    if (pidFile === null) {
+      const owned = [...port.processesOf(name)].sort((a, b) => a - b);
+      for (const pid of owned) {
+        const adopted = port.adopt(name, pid);
+        if ('exit' in adopted) {
+          found(pid, adopted.exit, true);
+          return;
+        }
+      }
+      const reason = owned.length === 0 ? 'no process of it is left' : `none of its processes (${owned.join(', ')}) is a child of tend`;
+      this.immediate.push({ kind: 'daemon-missing', service: name, reason });
+      return;
+    }
+    let delay = 10;
+    let said = '';
+    const attempt = (first: boolean): void => {
+      this.daemonSearches.delete(name);
+      const state = this.core.services.get(name)?.state;
+      if (!first && !(state?.id === 'starting' && state.awaiting === 'daemon')) return;
+      const read = port.readPidFile(pidFile);
+      let reason: string;
+      if (typeof read === 'number') {
+        const adopted = port.adopt(name, read);
+        if ('exit' in adopted) {
+          found(read, adopted.exit, first);
+          return;
+        }
+        reason = `its pid_file ${pidFile} names ${adopted.reason}`;
+      } else {
+        reason = `its pid_file ${pidFile} ${read}`;
+      }
+      if (reason !== said) {
+        said = reason;
+        const fact: Fact = { kind: 'daemon-missing', service: name, reason };
+        if (first) this.immediate.push(fact);
+        else this.deliver(fact);
+      }
+      this.daemonSearches.set(name, clock.setTimer(delay, () => attempt(false)));
+      delay = Math.min(delay * 2, 200);
+    };
+    attempt(true);
+  }
+
   private spawn(name: string, plan: ServicePlan): void {
     const { port } = this.deps;
+    if (plan.type === 'forking' && plan.pidFile != null) port.removePidFile(plan.pidFile);
     const spawned = port.spawn(serviceSpec(plan, port.leafFor(name)));
     if (spawned.pid > 0) port.noteSpawned(name, spawned.pid);
     this.deps.attachOutput(plan, spawned, (line) => this.deps.probes.line(name, line));

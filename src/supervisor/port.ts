@@ -3,7 +3,7 @@
 // schedules. Unit tests pass fakes of each, so the core and its loop run with no process
 // and no real time.
 import type { ServicePlan } from '../plan/types';
-import type { Spawned, SpawnSpec } from '../process/spawn';
+import type { ExitStatus, Spawned, SpawnSpec } from '../process/spawn';
 import type { Fact } from './events';
 
 /** The process layer, as primitives: it spawns, signals, lists and watches; it decides nothing. */
@@ -12,6 +12,16 @@ export interface ProcessPort {
   spawn(spec: SpawnSpec): Spawned;
   /** The service's cgroup leaf (created on demand), or null without cgroups. */
   leafFor(service: string): string | null;
+  /**
+   * Waits for `pid`, a process tend did not start but that is its child now (a forking
+   * service's daemon, re-parented to tend), and records it as the service's: `exit` comes
+   * from the reaper with its own status. `reason` when it cannot be waited for.
+   */
+  adopt(service: string, pid: number): { readonly exit: Promise<ExitStatus> } | { readonly reason: string };
+  /** A forking service's pid_file: the pid in it, or why there is none (missing, empty, not a pid). */
+  readPidFile(path: string): number | string;
+  /** Removes a pid_file left by an earlier run, before a start: the pid read next is this start's. */
+  removePidFile(path: string): void;
   /** Records a process tend started for the service. */
   noteSpawned(service: string, pid: number): void;
   /** Every live process the service owns, escaped descendants and leftovers included. */

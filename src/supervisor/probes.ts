@@ -9,7 +9,7 @@ import { signalGroup } from '../process/kill';
 const SIGKILL = 9;
 import type { Fact } from './events';
 import type { Clock, ProbeRunner, TimerHandle } from './port';
-import { compileLogPattern, type LinePattern } from '../config/pattern';
+import { compileLogPattern, type LinePattern } from '../vocab/pattern';
 import { shownCommand } from '../plan/redact';
 
 export type CheckResult = { readonly ok: true } | { readonly ok: false; readonly reason: string };

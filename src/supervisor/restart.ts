@@ -2,7 +2,7 @@
 // history, say whether it restarts, after how long, or gives up. No timers, no clock:
 // `now` and `random` are parameters so the table tests in test/supervisor are exact.
 import type { ServicePlan, Backoff } from '../plan/types';
-import type { ExitStatus } from '../process/spawn';
+import type { ExitStatus } from '../vocab/exit';
 import { duration } from '../log/messages';
 
 export interface RestartHistory {

@@ -2,7 +2,7 @@
 // is valid in it — a pid only where a process exists — and the table of allowed
 // transitions is the single authority on what may follow what: the core changes a
 // service's state only through it, and refuses (and logs) anything else.
-import type { ExitStatus } from '../process/spawn';
+import type { ExitStatus } from '../vocab/exit';
 
 /** The state names of the control API (`tend status`, `tend events`, /metrics). */
 export type StateName =
@@ -44,8 +44,12 @@ export type ServiceState =
   | { readonly id: 'clearing'; readonly since: number; readonly step: StopStep }
   /** Asked the process layer to spawn it; the pid (or the failure) is the next fact. */
   | { readonly id: 'spawning'; readonly since: number }
-  /** Spawned, waiting for its ready probe; `lastReason`: why the last check failed. */
-  | { readonly id: 'starting'; readonly pid: number; readonly since: number; readonly lastReason: string }
+  /**
+   * Spawned, waiting for its ready probe; `lastReason`: why the last check failed. A
+   * forking service is `awaiting` its start program's exit (`pid`: the start program), then
+   * its daemon (`pid` null until the daemon is found); `pid` is the daemon's from then on.
+   */
+  | { readonly id: 'starting'; readonly pid: number | null; readonly since: number; readonly lastReason: string; readonly awaiting?: 'start-program' | 'daemon' }
   | { readonly id: 'running'; readonly pid: number; readonly since: number }
   | { readonly id: 'ready'; readonly pid: number; readonly since: number }
   /** `pid`: its own process until its exit is seen; null once reaped (or when only leftovers remain). */
@@ -70,7 +74,7 @@ export const STATE_DOCS: Readonly<Record<StateId, string>> = {
   queued: 'wants to run; waits for its dependencies',
   clearing: 'dependencies met; stopping what its previous run left behind before it spawns',
   spawning: 'the spawn is asked for; the pid (or the failure) is the next fact',
-  starting: 'its process runs (`pid`); waiting for its ready probe (`lastReason`: the last failed check)',
+  starting: 'its process runs (`pid`); waiting for its ready probe (`lastReason`: the last failed check); forking: `awaiting` its start program, then its daemon (`pid` null until found)',
   running: 'its process runs (`pid`); it has no ready probe',
   ready: 'its process runs (`pid`) and its ready probe passed',
   stopping: 'being stopped (`intent` says what follows, `step` how far: command, grace, killing, gone); `pid` until its exit is seen',
@@ -95,9 +99,11 @@ export const TRANSITIONS: Readonly<Record<StateId, readonly StateId[]>> = {
   clearing: ['clearing', 'spawning', 'stopping'],
   // the pid arrives (with or without a ready probe); or nothing could be spawned
   spawning: ['starting', 'running', 'backoff', 'exited', 'fatal', 'failed', 'stopped'],
-  starting: ['starting', 'ready', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed'],
-  running: ['stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed'],
-  ready: ['stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed'],
+  // ready; or, forking with no ready probe, running once its daemon is found
+  starting: ['starting', 'ready', 'running', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed'],
+  // to itself: a forking service's daemon ended while the service still owns processes (a new main pid)
+  running: ['running', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed'],
+  ready: ['ready', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed'],
   // the stop is done: stays down, starts again, or its policy decides (unhealthy, not ready)
   stopping: ['stopping', 'stopped', 'queued', 'backoff', 'exited', 'fatal', 'failed'],
   backoff: ['queued', 'stopped', 'stopping'],

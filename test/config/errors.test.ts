@@ -60,7 +60,7 @@ describe('manifest errors', () => {
           type: daemon
     `)).toEqual([
       'tend.yaml:5:15: services.web.restart.policy: expected always | on-failure | never, got "sometimes"',
-      'tend.yaml:6:11: services.web.type: expected longrun | oneshot, got "daemon"',
+      'tend.yaml:6:11: services.web.type: expected longrun | oneshot | forking, got "daemon"',
     ]);
   });
 

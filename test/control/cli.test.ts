@@ -2,7 +2,7 @@
 // through runClientWith with captured output, all against a real server and fake handler.
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { spawn } from 'node:child_process';
-import { runClientWith, type ClientIO } from '../../src/cli/client';
+import { runClientWith, type ClientIO } from '../../src/roots/client';
 import type { ClientCommand } from '../../src/cli/args';
 import { formatDuration, formatStatus } from '../../src/cli/format';
 import { FakeHandler, fakeService, startServer, type TestServer } from './fake';

@@ -8,7 +8,7 @@ import { connect, type Socket } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { connectControl } from '../../src/control/client';
-import { runClientWith, type ClientIO } from '../../src/cli/client';
+import { runClientWith, type ClientIO } from '../../src/roots/client';
 import type { PeerCredentials } from '../../native/libc';
 import { NO_ACCOUNTS } from '../../src/control/access';
 import { FakeHandler, startServer, type TestServer } from './fake';

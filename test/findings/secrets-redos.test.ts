@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { canUnshare, runTendSync, tempDir, waitFor, writeManifest } from '../helpers/tend';
 import { ensureBuilt } from '../helpers/build';
 import { scenario } from '../supervisor/scenario';
-import { compileLogPattern } from '../../src/config/pattern';
+import { compileLogPattern } from '../../src/vocab/pattern';
 
 beforeAll(() => ensureBuilt());
 

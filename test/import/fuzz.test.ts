@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { importPaths } from '../../src/import/index';
+import { importPaths } from '../../src/roots/import';
 import { loadManifest } from '../../src/config/load';
 import { tempDir } from '../helpers/tend';
 

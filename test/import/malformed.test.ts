@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parse } from 'yaml';
-import { importPaths, manifestProblems } from '../../src/import/index';
+import { importPaths, manifestProblems } from '../../src/roots/import';
 import { calendarToCron } from '../../src/import/calendar';
 import { tempDir } from '../helpers/tend';
 

@@ -1,5 +1,5 @@
 // Signals from the first instruction on (native/tend-launch.c, native/signals.c,
-// src/signal-intake.ts). Each test is named after the finding it guards against; each ran
+// src/process/signal-intake.ts). Each test is named after the finding it guards against; each ran
 // against the real launcher, as PID 1 of a new PID namespace where the finding was.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';

@@ -3,7 +3,8 @@ import { describe, expect, test } from 'vitest';
 import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, rmdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/tend';
-import { describeExit, execHelper, exitCodeOf, spawnProcess, type SpawnSpec } from '../../src/process/spawn';
+import { execHelper, spawnProcess, type SpawnSpec } from '../../src/process/spawn';
+import { describeExit, exitCodeOf } from '../../src/vocab/exit';
 
 function dupWithoutCloexec(fd: number): number {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -81,7 +82,7 @@ const mode = 'helper';
       expect(describeExit(interp.status)).toMatch(/interpreter/);
       const cwd = await run(spec(['true'], { cwd: join(dir, 'nope') }));
       expect(cwd.status).toMatchObject({ kind: 'failed', code: 126 });
-      expect(describeExit(cwd.status)).toMatch(/cannot change directory to .*nope: no such file or directory/);
+      expect(describeExit(cwd.status)).toMatch(/cannot change directory to .*nope: no such file/);
       const user = await run(spec(['true'], { user: 'no-such-user-xyz' }));
       expect(user.status).toEqual({ kind: 'failed', code: 126, reason: 'unknown user: no-such-user-xyz' });
     });

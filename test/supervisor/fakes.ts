@@ -4,7 +4,8 @@
 // test advances it, firing due timers in order.
 import { PassThrough } from 'node:stream';
 import type { Plan, ServicePlan } from '../../src/plan/types';
-import type { ExitStatus, Spawned, SpawnSpec } from '../../src/process/spawn';
+import type { Spawned, SpawnSpec } from '../../src/process/spawn';
+import type { ExitStatus } from '../../src/vocab/exit';
 import type { Fact } from '../../src/supervisor/events';
 import { SupervisorLoop, type SupervisorEvent } from '../../src/supervisor/loop';
 import type { Clock, ProbeRunner, ProcessPort, TimerHandle } from '../../src/supervisor/port';
@@ -71,6 +72,7 @@ interface FakeProcess {
   readonly service: string;
   readonly temper: Temper;
   readonly exit: (status: ExitStatus) => void;
+  readonly promise: Promise<ExitStatus>;
   alive: boolean;
 }
 
@@ -92,6 +94,10 @@ export class FakePort implements ProcessPort {
   /** The exit status of stop_command runs (default: 0). */
   stopCommandStatus: ExitStatus = { kind: 'exited', code: 0 };
   reaps = 0;
+  /** pid files the fake daemons wrote: path → pid. */
+  readonly pidFiles = new Map<string, number>();
+  /** Pids adopted (forking daemons), in order. */
+  readonly adopted: number[] = [];
 
   spawn(spec: SpawnSpec): Spawned {
     this.spawns.push(spec);
@@ -157,6 +163,21 @@ export class FakePort implements ProcessPort {
   }
 
   noteSpawned(): void {}
+
+  adopt(service: string, pid: number): { readonly exit: Promise<ExitStatus> } | { readonly reason: string } {
+    const process = this.processes.get(pid);
+    if (process === undefined || !process.alive || process.service !== service) return { reason: `pid ${pid} is not a child of tend` };
+    this.adopted.push(pid);
+    return { exit: process.promise };
+  }
+
+  readPidFile(path: string): number | string {
+    return this.pidFiles.get(path) ?? 'has not appeared';
+  }
+
+  removePidFile(path: string): void {
+    this.pidFiles.delete(path);
+  }
 
   processesOf(service: string): number[] {
     return this.owned(service);

@@ -251,8 +251,9 @@ describe.skipIf(!pid1)('commands that cross', () => {
 services:
   app: { main: true, command: [svc, app] }
   slow:
-    # takes 400 ms to stop, so the next command arrives while it is stopping
-    command: [sh, -c, 'trap "sleep 0.4; exit 0" TERM; echo "start slow" >> "$EVENTS"; while :; do sleep 0.05; done']
+    # takes 1.5 s to stop, so the next command arrives while it is stopping (each status
+    # below is a CLI process of its own: under load one can take a few hundred ms)
+    command: [sh, -c, 'trap "sleep 1.5; exit 0" TERM; echo "start slow" >> "$EVENTS"; while :; do sleep 0.05; done']
 `);
     const tend = t.start();
     await waitFor(() => t.events().includes('start slow'));

@@ -35,6 +35,7 @@ function pid(h: Harness, name: string): number {
   const record = h.loop.record(name)!;
   const state = record.state;
   if (state.id !== 'starting' && state.id !== 'running' && state.id !== 'ready') throw new Error(`${name} is ${state.id}`);
+  if (state.pid === null) throw new Error(`${name} has no pid yet`);
   return state.pid;
 }
 

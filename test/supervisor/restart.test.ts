@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { backoffDelay, decideRestart, NO_HISTORY, policyRestarts, type RestartHistory } from '../../src/supervisor/restart';
-import type { ExitStatus } from '../../src/process/spawn';
+import type { ExitStatus } from '../../src/vocab/exit';
 import { service } from './fixtures';
 
 const ok: ExitStatus = { kind: 'exited', code: 0 };

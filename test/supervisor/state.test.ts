@@ -9,9 +9,11 @@ const EXPECTED: Record<StateId, StateId[]> = {
   queued: ['clearing', 'spawning', 'stopped', 'stopping'],
   clearing: ['clearing', 'spawning', 'stopping'],
   spawning: ['starting', 'running', 'backoff', 'exited', 'fatal', 'failed', 'stopped'],
-  starting: ['starting', 'ready', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed'],
-  running: ['stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed'],
-  ready: ['stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed'],
+  // running: a forking service whose daemon was found, with no ready probe
+  starting: ['starting', 'ready', 'running', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed'],
+  // to itself: a forking service's next main process, once the daemon ended and others run on
+  running: ['running', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed'],
+  ready: ['ready', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed'],
   stopping: ['stopping', 'stopped', 'queued', 'backoff', 'exited', 'fatal', 'failed'],
   backoff: ['queued', 'stopped', 'stopping'],
   exited: ['queued', 'stopping', 'stopped'],
@@ -58,10 +60,11 @@ describe('service state transitions', () => {
   it('a process comes up only through spawning: nothing else leads to starting or running', () => {
     for (const from of STATE_IDS) {
       if (from !== 'spawning' && from !== 'starting') expect(canTransition(from, 'starting')).toBe(false);
-      if (from !== 'spawning') expect(canTransition(from, 'running')).toBe(false);
+      // starting → running: a forking service's daemon found; running → running: its next main process
+      if (from !== 'spawning' && from !== 'starting' && from !== 'running') expect(canTransition(from, 'running')).toBe(false);
     }
-    // and ready only after a ready probe passed
-    expect(STATE_IDS.filter((from) => canTransition(from, 'ready'))).toEqual(['starting']);
+    // and ready only after a ready probe passed (ready → ready: a forking service's next main process)
+    expect(STATE_IDS.filter((from) => canTransition(from, 'ready'))).toEqual(['starting', 'ready']);
   });
   it('a service starts again only through queued (its dependencies are looked at every time)', () => {
     expect(STATE_IDS.filter((from) => canTransition(from, 'spawning'))).toEqual(['queued', 'clearing']);

@@ -1,6 +1,6 @@
 // `tend top`'s state, and every change to it, as pure functions: a status document, an
 // event, a batch of log lines or a key in, a new model (and what to do about it) out.
-// Nothing here touches the socket, the terminal or the clock; src/cli/top/run.ts does.
+// Nothing here touches the socket, the terminal or the clock; src/roots/top.ts does.
 import type { HealthName, LastExit, LogLine, ServiceStateName, ServiceStatus, StatusDocument, TendEvent } from '../../control/api';
 import type { Key } from './keys';
 
@@ -17,7 +17,7 @@ export function isSkipped(entry: LogEntry): entry is { readonly skipped: number;
 /** One service as the view shows it. */
 export interface Row {
   readonly name: string;
-  readonly type: 'longrun' | 'oneshot';
+  readonly type: 'longrun' | 'oneshot' | 'forking';
   readonly main: boolean;
   readonly state: ServiceStateName;
   readonly pid: number | null;

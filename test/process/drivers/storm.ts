@@ -3,7 +3,8 @@
 // do, pids reported more than once, orphans reaped, zombies left.
 import { readdirSync } from 'node:fs';
 import { startReaper } from '../../../src/process/reaper';
-import { exitCodeOf, spawnProcess, type SpawnSpec } from '../../../src/process/spawn';
+import { spawnProcess, type SpawnSpec } from '../../../src/process/spawn';
+import { exitCodeOf } from '../../../src/vocab/exit';
 import { readProc } from '../../../src/process/proc';
 import { directChildren } from '../../helpers/children';
 

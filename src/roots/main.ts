@@ -1,27 +1,26 @@
 // argv → one of tend's modes. The only place that calls process.exit.
 import { join } from 'node:path';
 import { loadBundle } from './bundle';
-import { parseCommandLine, UsageError, USAGE, type Command } from './cli/args';
-import { subscribeSignals } from './signal-intake';
-import pkg from '../package.json';
+import { parseCommandLine, UsageError, USAGE, type Command } from '../cli/args';
+import { subscribeSignals } from '../process/signal-intake';
+import pkg from '../../package.json';
+import { EXIT_INTERNAL, EXIT_USAGE } from '../vocab/exit';
 
 // Each mode is its own bundle beside this one (scripts/build.mjs), loaded on demand:
 // start-up pays only for the mode that runs.
 type Modes = {
-  run: typeof import('./supervisor/run');
-  tini: typeof import('./process/tini');
-  check: typeof import('./cli/check');
-  client: typeof import('./cli/client');
-  top: typeof import('./cli/top/run');
-  import: typeof import('./import/index');
+  run: typeof import('./run');
+  tini: typeof import('./tini');
+  check: typeof import('./check');
+  client: typeof import('./client');
+  top: typeof import('./top');
+  import: typeof import('./import');
 };
 
 function mode<K extends keyof Modes>(name: K): Modes[K] {
   return loadBundle(join(__dirname, `${name}.cjs`)) as Modes[K];
 }
 
-export const EXIT_USAGE = 2;
-export const EXIT_INTERNAL = 70;
 
 /** Signals that leave an init or a terminal alone; to anything else a short-lived command ends. */
 const HARMLESS = new Set(['SIGWINCH', 'SIGURG', 'SIGCONT', 'SIGCHLD']);
@@ -29,7 +28,7 @@ const HARMLESS = new Set(['SIGWINCH', 'SIGURG', 'SIGCONT', 'SIGCHLD']);
 /**
  * Client commands and `check` are short-lived: a signal ends them, as its default action
  * would (128 + N), once anything they printed has gone out. Signals are taken by tend
- * itself from the start (src/signal-intake.ts), so this is said here.
+ * itself from the start (src/process/signal-intake.ts), so this is said here.
  */
 function exitOnSignal(): void {
   subscribeSignals((signal) => {

@@ -4,24 +4,24 @@ import {
   loadPlan, formatIssue, resolveManifestPath, redactedPlan, type ConfigIssue, type IncludeMatch, type Plan, type ServicePlan,
 } from '../plan/index';
 import { manifestJsonSchema } from '../config/schema';
-import { signalName } from '../process/signals';
+import { signalName } from '../vocab/signals';
+import { EXIT_OK, EXIT_USAGE } from '../vocab/exit';
+import { writableCgroup2 } from '../process/cgroup';
 
-const EXIT_OK = 0;
-const EXIT_INVALID = 2;
 
 export async function runCheck(command: { config: string | null; json: boolean }): Promise<number> {
   const where = resolveManifestPath(command.config, process.env);
   if (!where.ok) {
     process.stderr.write(`tend: ${where.message}\n`);
-    return EXIT_INVALID;
+    return EXIT_USAGE;
   }
-  const result = await loadPlan(where.path, process.env);
+  const result = await loadPlan(where.path, process.env, { cgroupWritable: writableCgroup2 });
   writeWarnings(result.warnings);
   if (!result.ok) {
     process.stderr.write(result.issues.map((issue) => `${formatIssue(issue)}\n`).join(''));
     const count = result.issues.length;
     process.stderr.write(`tend: ${where.path}: ${count} ${count === 1 ? 'problem' : 'problems'}; nothing was started\n`);
-    return EXIT_INVALID;
+    return EXIT_USAGE;
   }
   process.stdout.write(command.json
     ? `${JSON.stringify({ ...(redactedPlan(result.plan) as object), files: result.files }, null, 2)}\n`

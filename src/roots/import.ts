@@ -10,13 +10,14 @@ import { manifestSchema } from '../config/schema';
 import { fromZodIssues } from '../config/zod-issues';
 import { checkSemantics } from '../config/semantics';
 import { formatIssue } from '../config/issues';
-import { at, ImportError, KINDS, type Imported, type Importer, type Kind, type Note, type ReadContext } from './types';
-import { writeManifest } from './write';
-import { supervisord } from './formats/supervisord';
-import { systemd } from './formats/systemd';
-import { procfile } from './formats/procfile';
-import { s6 } from './formats/s6';
-import { crontab } from './formats/crontab';
+import { at, ImportError, KINDS, type Imported, type Importer, type Kind, type Note, type ReadContext } from '../import/types';
+import { writeManifest } from '../import/write';
+import { supervisord } from '../import/formats/supervisord';
+import { systemd } from '../import/formats/systemd';
+import { procfile } from '../import/formats/procfile';
+import { s6 } from '../import/formats/s6';
+import { crontab } from '../import/formats/crontab';
+import { EXIT_INTERNAL, EXIT_OK, EXIT_USAGE } from '../vocab/exit';
 
 /** Every format; the order is the order --from is guessed in. */
 export const IMPORTERS: readonly Importer[] = [s6, systemd, procfile, supervisord, crontab];
@@ -32,10 +33,7 @@ export type ImportResult =
   | { readonly ok: true; readonly kind: Kind; readonly text: string; readonly lost: readonly Note[] }
   | { readonly ok: false; readonly message: string };
 
-const EXIT_OK = 0;
 const EXIT_NOT_MAPPED = 1;
-const EXIT_INVALID = 2;
-const EXIT_INTERNAL = 70;
 
 /** Imports `paths` as `from` (or the kind they look like) for a manifest written in `outputDir`. */
 export function importPaths(from: string | null, paths: readonly string[], outputDir: string, env: ReadContext['env'] = process.env): ImportResult {
@@ -104,7 +102,7 @@ export function runImport(command: ImportCommand): number {
   const result = importPaths(command.from, command.paths, outputDir);
   if (!result.ok) {
     process.stderr.write(`tend: ${result.message}\n`);
-    return EXIT_INVALID;
+    return EXIT_USAGE;
   }
   const problems = manifestProblems(result.text);
   if (problems.length > 0) {
@@ -124,7 +122,7 @@ export function runImport(command: ImportCommand): number {
       const code = (error as NodeJS.ErrnoException).code;
       const why = code === 'ENOENT' ? 'no such directory' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : String(code ?? error);
       process.stderr.write(`tend: cannot write ${command.output}: ${why}\n`);
-      return EXIT_INVALID;
+      return EXIT_USAGE;
     }
   }
   for (const note of result.lost) process.stderr.write(`${at(note.origin)}: ${note.setting}: ${note.text}\n`);

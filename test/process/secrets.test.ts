@@ -4,7 +4,7 @@ import { afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { resolveSecretFiles, withSecretFiles, MAX_SECRET_BYTES } from '../../src/plan/secrets';
+import { resolveSecretFiles, withSecretFiles, MAX_SECRET_BYTES } from '../../src/process/secrets';
 import type { SpawnSpec } from '../../src/process/spawn';
 import { ensureBuilt } from '../helpers/build';
 import { issuesOf, planOf, yaml } from '../config/manifest';

@@ -7,19 +7,19 @@
 // This is a bundle of its own (dist/top.cjs, scripts/build.mjs): neither `tend run` nor
 // the other client commands load it.
 import type { ReadStream, WriteStream } from 'node:tty';
-import type { TendEvent } from '../../control/api';
-import { connectControl, type ControlClient } from '../../control/client';
-import type { SocketChoice } from '../../control/socketpath';
-import { subscribeSignals } from '../../signal-intake';
-import { chooseSocket } from '../client';
-import { formatOutcome } from '../format';
-import { parseKeys } from './keys';
+import type { TendEvent } from '../control/api';
+import { connectControl, type ControlClient } from '../control/client';
+import type { SocketChoice } from '../control/socketpath';
+import { subscribeSignals } from '../process/signal-intake';
+import { chooseSocket } from './client';
+import { formatOutcome } from '../cli/format';
+import { parseKeys } from '../cli/top/keys';
 import {
   emptyModel, handleKey, withEvent, withLogNote, withLogs, withMessage, withStatus,
   type ActionCommand, type LogEntry, type TopModel,
-} from './model';
-import { renderPlain, renderScreen, toAnsi } from './render';
-import { Terminal } from './terminal';
+} from '../cli/top/model';
+import { renderPlain, renderScreen, toAnsi } from '../cli/top/render';
+import { Terminal } from '../cli/top/terminal';
 
 const QUICK_REPLY_MS = 30_000;
 /** Lines asked for when the selection changes: a screenful for the log view and then some. */

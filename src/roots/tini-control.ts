@@ -2,9 +2,9 @@
 // service, `main`, that is CMD. status, health, signal, wait, shutdown and `stop main`
 // (= shutdown) work as with a manifest; what needs a manifest or captured output (start,
 // restart, logs, reload) answers with the reason instead.
-import { signalName } from './signals';
+import { signalName } from '../vocab/signals';
 import { waitFor } from '../control/wait';
-import type { ExitStatus } from './spawn';
+import type { ExitStatus } from '../vocab/exit';
 import {
   fail, ok,
   type CallContext, type ControlHandler, type HealthDocument, type LastExit, type Result, type ServiceStatus,

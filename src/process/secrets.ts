@@ -4,7 +4,9 @@
 // and nowhere else: never into the plan, a message, a log line or a reply. Messages name
 // the variable and the path, never the content.
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
-import type { ExitStatus, Spawned, SpawnSpec } from '../process/spawn';
+import type { Spawned, SpawnSpec } from './spawn';
+import type { ExitStatus } from '../vocab/exit';
+import { errnoText } from '../vocab/errno';
 
 /**
  * Linux refuses a single environment string over MAX_ARG_STRLEN (32 pages, 128 KiB) with
@@ -18,14 +20,8 @@ export type SecretFilesResult =
 
 function errnoWords(error: unknown): string {
   const code = (error as NodeJS.ErrnoException | null)?.code;
-  switch (code) {
-    case 'ENOENT': return 'no such file';
-    case 'EACCES': return 'permission denied';
-    case 'EISDIR': return 'is a directory';
-    case 'ENOTDIR': return 'a parent is not a directory';
-    case 'ELOOP': return 'too many symbolic links';
-    default: return code ?? (error instanceof Error ? error.message : String(error));
-  }
+  if (code !== undefined) return errnoText(code);
+  return error instanceof Error ? error.message : String(error);
 }
 
 /** One secret file's content, or why it cannot be a variable's value. */

@@ -7,20 +7,20 @@
 // reaped. tend exits with CMD's code (128+N when a signal killed it), after the sweep.
 import { isatty } from 'node:tty';
 import { constants } from 'node:os';
-import { newInstanceId } from './instance-id';
-import { subscribeSignals, type ReceivedSignal } from '../signal-intake';
-import { closeInspectorSoon } from '../inspector-guard';
-import { loadBundle } from '../bundle';
+import { newInstanceId } from '../process/instance-id';
+import { subscribeSignals, type ReceivedSignal } from '../process/signal-intake';
+import { closeInspectorSoon } from './inspector-guard';
+import { loadBundle } from './bundle';
 import { assertNative, getpgid, NativeUnavailableError } from '../../native/libc';
-import { signalPidErrno } from './kill';
-import { startReaper } from './reaper';
-import { describeExit, exitCodeOf, spawnProcess, type Spawned } from './spawn';
-import { ProcessTracker } from './tracking';
+import { signalPidErrno } from '../process/kill';
+import { startReaper } from '../process/reaper';
+import { spawnProcess, type Spawned } from '../process/spawn';
+import { describeExit, EXIT_INTERNAL, exitCodeOf } from '../vocab/exit';
+import { ProcessTracker } from '../process/tracking';
 import { join } from 'node:path';
 import type { TiniHandler } from './tini-control';
 import pkg from '../../package.json';
 
-export const EXIT_INTERNAL = 70;
 const SWEEP_GRACE_MS = 1000;
 /** After an internal error: how long CMD has between SIGTERM and SIGKILL. */
 const STOP_GRACE_MS = 5000;
@@ -31,7 +31,7 @@ const TERMINAL_STOPS = new Set<string>(['SIGTSTP', 'SIGTTIN', 'SIGTTOU']);
 const ESRCH = 3;
 
 export async function runTini(command: { argv: readonly string[]; socket: string | null }): Promise<number> {
-  // Every signal tend receives is CMD's (src/signal-intake.ts: under the launcher that is
+  // Every signal tend receives is CMD's (src/process/signal-intake.ts: under the launcher that is
   // every asynchronous one, real-time signals included). Those that arrive before CMD
   // exists wait for it.
   let deliver: ((signal: ReceivedSignal) => void) | null = null;

@@ -5,24 +5,26 @@
 import { newInstanceId } from '../process/instance-id';
 import { loadPlan, resolveManifestPath, formatIssue } from '../plan';
 import type { Plan, LogLevel } from '../plan/types';
-import { subscribeSignals, type ReceivedSignal } from '../signal-intake';
-import { withSecretFiles } from '../plan/secrets';
-import { closeInspectorSoon } from '../inspector-guard';
+import { subscribeSignals, type ReceivedSignal } from '../process/signal-intake';
+import { withSecretFiles } from '../process/secrets';
+import { closeInspectorSoon } from './inspector-guard';
 import { assertNative, NativeUnavailableError } from '../../native/libc';
-import { spawnProcess, type SpawnSpec } from '../process/spawn';
+import { adoptProcess, spawnProcess, type SpawnSpec } from '../process/spawn';
+import { readPidFile, removePidFile } from '../process/pidfile';
 import { startReaper } from '../process/reaper';
 import { ProcessTracker } from '../process/tracking';
 import type { ReloadSummary } from '../control/api';
-import { SupervisorLoop } from './loop';
-import { pidOf } from './state';
-import { createProbeRunner } from './probes';
-import { Scheduler } from './schedule';
-import { SYSTEM_CLOCK, type ProcessPort } from './port';
-import { createServiceLogs } from './logs';
+import { SupervisorLoop } from '../supervisor/loop';
+import { pidOf } from '../supervisor/state';
+import { createProbeRunner } from '../supervisor/probes';
+import { Scheduler } from '../supervisor/schedule';
+import { SYSTEM_CLOCK, type ProcessPort } from '../supervisor/port';
+import { createServiceLogs } from '../supervisor/logs';
 import { openEdges, type Edges } from './edges';
-import { EXIT_INTERNAL } from './exit-code';
 import * as say from '../log/messages';
 import pkg from '../../package.json';
+import { EXIT_INTERNAL, EXIT_USAGE } from '../vocab/exit';
+import { writableCgroup2 } from '../process/cgroup';
 
 export interface RunCommand {
   readonly config: string | null;
@@ -31,11 +33,10 @@ export interface RunCommand {
   readonly logLevel: string | null;
 }
 
-const EXIT_USAGE = 2;
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 async function load(file: string): Promise<{ ok: true; plan: Plan; warnings: string[] } | { ok: false; lines: string[] }> {
-  const result = await loadPlan(file, process.env);
+  const result = await loadPlan(file, process.env, { cgroupWritable: writableCgroup2 });
   return result.ok
     ? { ok: true, plan: result.plan, warnings: result.warnings.map(formatIssue) }
     : { ok: false, lines: result.issues.map(formatIssue) };
@@ -94,6 +95,13 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     spawn,
     leafFor: (service) => tracker.leafFor(service),
     noteSpawned: (service, pid) => tracker.noteSpawned(service, pid),
+    adopt: (service, pid) => {
+      const adopted = adoptProcess(pid);
+      if ('exit' in adopted) tracker.noteSpawned(service, pid);
+      return adopted;
+    },
+    readPidFile,
+    removePidFile,
     processesOf: (service) => tracker.processesOf(service),
     orphans: () => tracker.orphans(),
     signalService: (service, signal) => tracker.signalService(service, signal),

@@ -3,13 +3,14 @@
 // (2 for a request the server calls malformed, 1 for everything else) — except `reload`,
 // which lists every problem of a broken manifest.
 import { parse as parseYaml } from 'yaml';
-import type { ClientCommand } from './args';
+import type { ClientCommand } from '../cli/args';
 import type { LogLine, TendEvent } from '../control/api';
 import { connectControl, unreachableMessage, type ClientFailure, type ControlClient } from '../control/client';
 import { clientSocketCandidates, firstExistingSocket, manifestSocket, type SocketChoice } from '../control/socketpath';
 import { interpolate } from '../config/interpolate';
 import { parseDuration, DURATION_HINT } from '../config/units';
-import { formatEvent, formatOutcome, formatReload, formatStatus } from './format';
+import { formatEvent, formatOutcome, formatReload, formatStatus } from '../cli/format';
+import { EXIT_USAGE } from '../vocab/exit';
 
 export interface ClientIO {
   out(text: string): void;
@@ -22,7 +23,6 @@ export interface ClientIO {
 const QUICK_REPLY_MS = 30_000;
 
 const EXIT_FAILED = 1;
-const EXIT_USAGE = 2;
 
 export async function runClient(command: ClientCommand, socket: string | null): Promise<number> {
   return runClientWith(command, socket, {

@@ -5,8 +5,8 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Plan } from '../plan/types';
 import { listenControl, type ControlNotice } from '../control/server';
 import { serverSocketPath, describeSource } from '../control/socketpath';
-import { SupervisorHandler, type HandlerDeps } from './handler';
-import type { TendLogger } from './logs';
+import { SupervisorHandler, type HandlerDeps } from '../control/supervisor-handler';
+import type { TendLogger } from '../supervisor/logs';
 import pkg from '../../package.json';
 
 export interface Edges {

@@ -1,18 +1,16 @@
 // The supervisor's side of the control socket: ControlHandler over the Supervisor.
 // Snapshots out, commands in; waiting is done on the event stream, never by polling.
-import { signalName } from '../process/signals';
+import { signalName } from '../vocab/signals';
 import { byHand } from '../log/messages';
-import type { ExitStatus } from '../process/spawn';
+import type { ExitStatus } from '../vocab/exit';
 import {
   fail, ok,
   type ActionOutcome, type ActionResult, type CallContext, type ControlHandler, type HealthDocument, type HealthName, type LastExit,
   type LogLine, type ProcessInfo, type ReloadSummary, type Result, type ServiceStatus, type ShutdownResult,
   type SignalResult, type StatusDocument, type TendEvent, type Unsubscribe, type WaitCondition, type WaitResult,
-} from '../control/api';
-import { isUp, isSettled, pidOf, stateName } from './state';
-import { waitFor } from '../control/wait';
-import type { SupervisorLoop, SupervisorEvent } from './loop';
-import { reasonOf, type ServiceRecord } from './core';
+} from './api';
+import { waitFor } from './wait';
+import { isUp, isSettled, pidOf, reasonOf, stateName, type ServiceRecord, type SupervisorEvent, type SupervisorLoop } from '../supervisor';
 
 export interface HandlerDeps {
   readonly supervisor: SupervisorLoop;

@@ -2,7 +2,7 @@
 // tend) when it arrives before bin/tend.cjs has installed its handlers, during Node's own
 // bootstrap. If that happened, close it. Checked once the main process has started, not
 // before: loading node:inspector costs start-up ~4 ms (it loads worker_threads).
-import { signalIntakeActive } from './signal-intake';
+import { signalIntakeActive } from '../process/signal-intake';
 
 export function closeInspectorSoon(): void {
   // A Node built without the inspector cannot open one (and cannot load node:inspector).

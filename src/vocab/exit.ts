@@ -1,0 +1,36 @@
+// How a process ended, and the exit codes tend itself uses. Shared by every layer that
+// reports or decides on an exit; imports nothing of tend but the signal names.
+import { signalName } from './signals';
+
+/** How a process tend started ended: its own code, a signal, or it could not be started. */
+export type ExitStatus =
+  | { readonly kind: 'exited'; readonly code: number }
+  | { readonly kind: 'signaled'; readonly signal: number }
+  | { readonly kind: 'failed'; readonly code: 126 | 127; readonly reason: string };
+
+/** tend's exit codes of its own (SPEC §1: the rest are main's). */
+export const EXIT_OK = 0;
+/** The start failed, or a critical service gave up; `tend import --strict`: something did not map. */
+export const EXIT_START_FAILED = 1;
+/** A usage or manifest error: nothing was started. */
+export const EXIT_USAGE = 2;
+/** tend itself failed (an internal error); it still stopped everything in order. */
+export const EXIT_INTERNAL = 70;
+
+/** The shell's number for a status: the code, 128+signal, or 126/127. */
+export function exitCodeOf(status: ExitStatus): number {
+  switch (status.kind) {
+    case 'exited': return status.code;
+    case 'signaled': return 128 + status.signal;
+    case 'failed': return status.code;
+  }
+}
+
+/** "exited with 3", "killed by SIGKILL", "command not found: foo". */
+export function describeExit(status: ExitStatus): string {
+  switch (status.kind) {
+    case 'exited': return `exited with ${status.code}`;
+    case 'signaled': return `killed by ${signalName(status.signal)}`;
+    case 'failed': return status.reason;
+  }
+}
