@@ -15,7 +15,7 @@ vi.mock('../../src/import/supports', async (original) => ({
   optionalEnvFiles: () => true,
 }));
 
-const { importPaths } = await import('../../src/import/index');
+const { importPaths } = await import('../../src/roots/import');
 
 describe('keys tend does not have yet, once it has them', () => {
   it('systemd: type forking with pid_file, sd_notify, watchdog, limits, sockets, stop_mode, pre_start, optional env_file', () => {
@@ -36,6 +36,6 @@ describe('keys tend does not have yet, once it has them', () => {
     expect(services.redis).toMatchObject({ type: 'forking', pid_file: '/run/redis/redis-server.pid', umask: '007', runtime_directory: 'redis' });
     expect(services['worker-emails']).toMatchObject({ stop_mode: 'mixed' });
     // Written as keys, so no longer listed as not imported.
-    expect(result.lost.map((note) => note.setting)).not.toContain('Type=notify');
+    expect(result.lost.map((note: { setting: string }) => note.setting)).not.toContain('Type=notify');
   });
 });
