@@ -5,7 +5,8 @@
 // are handled before any other event, so the core never sees the world half-way through
 // its own decision.
 import type { Plan, ServicePlan } from '../plan/types';
-import type { ExitStatus, Spawned, SpawnSpec } from '../process/spawn';
+import type { Spawned, SpawnSpec } from '../process/spawn';
+import type { ExitStatus } from '../vocab/exit';
 import type { Event, Fact, Request, TimerName } from './events';
 import { initialCore, step, type Change, type CoreState, type Effect, type Reply, type ServiceRecord } from './core';
 import type { AttachOutput, Clock, ProbeRunner, ProcessPort, ScheduleClock, SupervisorLog, TimerHandle } from './port';

@@ -3,7 +3,8 @@
 // schedules. Unit tests pass fakes of each, so the core and its loop run with no process
 // and no real time.
 import type { ServicePlan } from '../plan/types';
-import type { ExitStatus, Spawned, SpawnSpec } from '../process/spawn';
+import type { Spawned, SpawnSpec } from '../process/spawn';
+import type { ExitStatus } from '../vocab/exit';
 import type { Fact } from './events';
 
 /** The process layer, as primitives: it spawns, signals, lists and watches; it decides nothing. */
