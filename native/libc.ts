@@ -401,6 +401,8 @@ export function reaperAdopt(pid: number): Adopted {
 export interface NotifyMessage {
   readonly pid: number;
   readonly uid: number;
+  /** The sender's parents as /proc showed them when the message came, nearest first. */
+  readonly ancestors: readonly number[];
   readonly text: string;
 }
 
@@ -429,8 +431,12 @@ export function notifyDrain(): { messages: NotifyMessage[]; dropped: number } {
     dropped += notifyCounts.readInt32LE(8);
     for (let at = 0; at < used;) {
       const length = notifyOut.readInt32LE(at + 8);
-      messages.push({ pid: notifyOut.readInt32LE(at), uid: notifyOut.readInt32LE(at + 4), text: notifyOut.toString('utf8', at + 12, at + 12 + length) });
-      at += 12 + length;
+      const count = notifyOut.readInt32LE(at + 12);
+      const ancestors: number[] = [];
+      for (let i = 0; i < count; i++) ancestors.push(notifyOut.readInt32LE(at + 16 + 4 * i));
+      const text = at + 16 + 4 * count;
+      messages.push({ pid: notifyOut.readInt32LE(at), uid: notifyOut.readInt32LE(at + 4), ancestors, text: notifyOut.toString('utf8', text, text + length) });
+      at += 16 + 4 * count + length;
     }
     if (notifyCounts.readInt32LE(4) === 0 || notifyCounts.readInt32LE(0) === 0) break;
   }

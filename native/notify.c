@@ -5,6 +5,11 @@
  * kernel states them (SO_PASSCRED: the pid cannot be forged by the sender, short of
  * CAP_SYS_ADMIN), and hands them to the event loop.
  *
+ * A sender is often gone by the time the event loop looks (systemd-notify sends and
+ * exits), so the thread reads the sender's ancestry from /proc at once, while its parent
+ * still waits for it: the loop attributes the message to the service that owns the sender
+ * or the nearest ancestor it owns.
+ *
  * One thread per socket sleeps in recvmsg and queues each datagram (bounded: when the
  * event loop falls behind, the newest are dropped and counted); it wakes the loop through
  * a pipe, as the reaper does. The loop drains the queue with tend_notify_drain. Nothing
@@ -17,6 +22,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -27,9 +33,13 @@
 #define NOTIFY_MAX 4096      /* bytes of one datagram kept (systemd's limit is larger; longer is cut) */
 #define QUEUE_MAX 1024       /* datagrams waiting for the event loop */
 
+#define ANCESTORS 8          /* parents of the sender read at once, nearest first */
+
 typedef struct {
     int32_t pid, uid;        /* pid 0: the kernel attached no credentials */
     int32_t len;
+    int32_t nancestors;
+    int32_t ancestors[ANCESTORS];
     char text[NOTIFY_MAX];
 } message;
 
@@ -38,6 +48,23 @@ static message *queue;       /* a ring of QUEUE_MAX */
 static size_t head, count;
 static uint64_t dropped;
 static int sock = -1, wake_read = -1, wake_write = -1;
+
+/* The parent of `pid` from /proc/PID/stat (the field after the command, which may hold ") "). */
+static int32_t parent_of(int32_t pid) {
+    char path[32], buffer[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, buffer, sizeof buffer - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    buffer[n] = '\0';
+    char *end = strrchr(buffer, ')');
+    if (end == NULL || end[1] == '\0' || end[2] == '\0') return 0;
+    int ppid = 0;
+    if (sscanf(end + 2, "%*c %d", &ppid) != 1) return 0;
+    return ppid;
+}
 
 static void *receiver(void *unused) {
     (void)unused;
@@ -80,6 +107,13 @@ static void *receiver(void *unused) {
                 }
             }
         }
+        int32_t ancestors[ANCESTORS];
+        int nancestors = 0;
+        for (int32_t p = pid; p > 1 && nancestors < ANCESTORS;) {
+            p = parent_of(p);
+            if (p <= 0) break;
+            ancestors[nancestors++] = p;
+        }
         pthread_mutex_lock(&lock);
         int wake = 0;
         if (count == QUEUE_MAX) {
@@ -90,6 +124,8 @@ static void *receiver(void *unused) {
             m->uid = uid;
             m->len = (int32_t)n;
             memcpy(m->text, buffer, (size_t)n);
+            m->nancestors = nancestors;
+            memcpy(m->ancestors, ancestors, sizeof(int32_t) * (size_t)nancestors);
             count++;
             wake = count == 1;
         }
@@ -164,8 +200,8 @@ int tend_notify_open(const char *path) {
 }
 
 /*
- * Moves waiting messages into `out` (room for `cap` bytes), each as pid, uid, length
- * (int32 each) then the bytes. counts[0] = messages written, counts[1] = messages still
+ * Moves waiting messages into `out` (room for `cap` bytes), each as pid, uid, length,
+ * the number of ancestors (int32 each), the ancestors (int32 each), then the bytes. counts[0] = messages written, counts[1] = messages still
  * waiting (call again), counts[2] = messages dropped since the last call (queue full).
  * Returns the bytes written.
  */
@@ -174,12 +210,14 @@ int tend_notify_drain(uint8_t *out, int cap, int32_t *counts) {
     int used = 0, written = 0;
     while (count > 0) {
         message *m = &queue[head];
-        int need = 12 + m->len;
+        int need = 16 + 4 * m->nancestors + m->len;
         if (used + need > cap) break;
         memcpy(out + used, &m->pid, 4);
         memcpy(out + used + 4, &m->uid, 4);
         memcpy(out + used + 8, &m->len, 4);
-        memcpy(out + used + 12, m->text, (size_t)m->len);
+        memcpy(out + used + 12, &m->nancestors, 4);
+        memcpy(out + used + 16, m->ancestors, 4 * (size_t)m->nancestors);
+        memcpy(out + used + 16 + 4 * m->nancestors, m->text, (size_t)m->len);
         used += need;
         written++;
         head = (head + 1) % QUEUE_MAX;
