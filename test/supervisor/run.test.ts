@@ -86,6 +86,8 @@ services:
     await tend.exited;
     expect(elapsed()).toBeLessThan(2500);
     expect(tend.stdout + tend.stderr).toMatch(/shutdown_timeout \(1s\) passed.*held up by slow/);
+    // regression (finding #20): no second signal came, and the log does not say one did
+    expect(tend.stderr).not.toMatch(/second signal/);
 
     const t2 = scenario(`
 settings: { shutdown_timeout: 60s }
@@ -103,6 +105,7 @@ services:
     await second.signal('SIGTERM');
     await second.exited;
     expect(forced()).toBeLessThan(2000);
+    expect(second.stderr).toMatch(/second signal: killing everything with SIGKILL/);
   });
 
   it('restarts with growing backoff, and a restart limit makes a critical service end the container with 1', async () => {

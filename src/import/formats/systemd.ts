@@ -490,7 +490,8 @@ function service(unit: Unit, names: Names): Plan {
     if (path === '~') draft.lost(cwd.origin, 'WorkingDirectory=~', 'the user\'s home: write its path');
     else draft.set('cwd', literal(path));
   }
-  if (envFiles.length > 0) draft.set('env_file', envFiles.length === 1 ? envFiles[0]! : envFiles);
+  // A file name alone reads best; the long form ({ path, required }) is only allowed in a list.
+  if (envFiles.length > 0) draft.set('env_file', envFiles.length === 1 && typeof envFiles[0] === 'string' ? envFiles[0] : envFiles);
   if (Object.keys(env).length > 0) draft.set('env', env);
 
   restartSettings(unit, draft, handled);
