@@ -10,6 +10,10 @@
  *      opened one without O_CLOEXEC must not hand it to a service);
  *   1. join the service's cgroup v2 leaf (write "0" to <leaf>/cgroup.procs) while still
  *      privileged, so that everything the service forks — even at once — is inside it;
+ *      likewise its cgroup v1 leaves (memory, cpu, pids) where limits go through v1;
+ *   1b. its rlimits (nofile, core: soft and hard, so the service cannot raise them back)
+ *      and its oom_score_adj, while still privileged (raising a hard limit or lowering
+ *      oom_score_adj needs CAP_SYS_RESOURCE);
  *   2. initgroups + setgid + setuid (the user's supplementary groups, as login, su and gosu
  *      give them; a setgroups(0, NULL) would drop them);
  *   3. the session (a service: its own, detached from any terminal) or process group (tini
@@ -25,8 +29,12 @@
  * helper then exits 127 when the command does not exist and 126 otherwise, so exit codes
  * stay exact and tend can say precisely what went wrong.
  *
- * Usage: tend-exec [-c LEAF] [-u USER] [-g GROUP] [-H] [-s | -f] [-n FD] [-d DIR] -- ARGV...
- *   -c LEAF   cgroup v2 directory to join        -u USER   name or uid
+ * Usage: tend-exec [-c LEAF] [-j LEAF]... [-N NOFILE] [-C CORE] [-O ADJ] [-u USER] [-g GROUP] [-H]
+ *                  [-s | -f] [-n FD] [-d DIR] -- ARGV...
+ *   -c LEAF   cgroup v2 directory to join        -j LEAF   another (v1) cgroup to join, repeatable
+ *   -N NOFILE RLIMIT_NOFILE                      -C CORE   RLIMIT_CORE in bytes, or "unlimited"
+ *   -O ADJ    oom_score_adj, -1000..1000
+ *   -u USER   name or uid
  *   -g GROUP  name or gid                        -H        set HOME/USER/LOGNAME if unset
  *   -s        setsid                             -f        own process group, tty foreground
  *   -n FD     move the pipe on fd 4 to FD        -d DIR    working directory
@@ -41,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -86,8 +95,35 @@ static int park(int fd) {
   return high;
 }
 
+#define MAX_JOIN 8
+
+/* Writing "0" to a cgroup's cgroup.procs moves the writer itself (v1 and v2 alike). */
+static void join_cgroup(const char *leaf) {
+  char path[PATH_MAX];
+  if ((size_t)snprintf(path, sizeof path, "%s/cgroup.procs", leaf) >= sizeof path) fail("cgroup", ENAMETOOLONG, leaf);
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) fail("cgroup", errno, leaf);
+  if (write(fd, "0", 1) != 1) fail("cgroup", errno, leaf);
+  close(fd);
+}
+
+/* A limit as soft = hard; "unlimited" for RLIM_INFINITY. 0 when the text is no limit. */
+static int parse_limit(const char *text, rlim_t *out) {
+  if (strcmp(text, "unlimited") == 0) { *out = RLIM_INFINITY; return 1; }
+  char *end;
+  if (*text == '\0' || *text == '-') return 0;
+  errno = 0;
+  unsigned long long value = strtoull(text, &end, 10);
+  if (errno != 0 || *end != '\0') return 0;
+  *out = (rlim_t)value;
+  return 1;
+}
+
 int main(int argc, char **argv) {
   const char *leaf = NULL, *user = NULL, *group = NULL, *dir = NULL;
+  const char *joins[MAX_JOIN];
+  int join_count = 0;
+  const char *nofile = NULL, *core = NULL, *oom_adj = NULL;
   int user_env = 0, session = 0 /* 's' or 'f' */, notify_target = -1;
   int i = 1;
 
@@ -105,6 +141,20 @@ int main(int argc, char **argv) {
     const char *value = argv[++i];
     switch (flag) {
       case 'c': leaf = value; break;
+      case 'j':
+        if (join_count >= MAX_JOIN) fail("usage", E2BIG, value);
+        joins[join_count++] = value;
+        break;
+      case 'N': nofile = value; break;
+      case 'C': core = value; break;
+      case 'O': {
+        char *end;
+        errno = 0;
+        long adj = strtol(value, &end, 10);
+        if (errno != 0 || *value == '\0' || *end != '\0' || adj < -1000 || adj > 1000) fail("usage", EINVAL, value);
+        oom_adj = value;
+        break;
+      }
       case 'u': user = value; break;
       case 'g': group = value; break;
       case 'd': dir = value; break;
@@ -136,12 +186,27 @@ int main(int argc, char **argv) {
   }
 
   /* 1. The cgroup: writing "0" moves the writer itself. Done first, while still root. */
-  if (leaf != NULL) {
-    char path[PATH_MAX];
-    if ((size_t)snprintf(path, sizeof path, "%s/cgroup.procs", leaf) >= sizeof path) fail("cgroup", ENAMETOOLONG, leaf);
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0) fail("cgroup", errno, leaf);
-    if (write(fd, "0", 1) != 1) fail("cgroup", errno, leaf);
+  if (leaf != NULL) join_cgroup(leaf);
+  for (int j = 0; j < join_count; j++) join_cgroup(joins[j]);
+
+  /* 1b. rlimits and oom_score_adj, before the identity drops the privilege to set them. */
+  if (nofile != NULL || core != NULL) {
+    const char *values[2] = { nofile, core };
+    const int resources[2] = { RLIMIT_NOFILE, RLIMIT_CORE };
+    const char *steps[2] = { "nofile", "core" };
+    for (int r = 0; r < 2; r++) {
+      if (values[r] == NULL) continue;
+      rlim_t limit;
+      if (!parse_limit(values[r], &limit)) fail("usage", EINVAL, values[r]);
+      struct rlimit rl = { limit, limit };
+      if (setrlimit(resources[r], &rl) != 0) fail(steps[r], errno, values[r]);
+    }
+  }
+  if (oom_adj != NULL) {
+    int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    if (fd < 0) fail("oom_score_adj", errno, oom_adj);
+    size_t len = strlen(oom_adj);
+    if (write(fd, oom_adj, len) != (ssize_t)len) fail("oom_score_adj", errno, oom_adj);
     close(fd);
   }
 

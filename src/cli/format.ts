@@ -18,7 +18,18 @@ export function formatDuration(ms: number): string {
 /** `exit 0`, `exit 137`, `SIGKILL`, `-` */
 export function formatExit(exit: LastExit | null): string {
   if (exit === null) return '-';
-  return 'code' in exit ? `exit ${exit.code}` : exit.signal;
+  const base = 'code' in exit ? `exit ${exit.code}` : exit.signal;
+  if (exit.oom === true) return `${base} (OOM kill)`;
+  if (exit.reason === 'memory limit') return `${base} (memory limit)`;
+  return base;
+}
+
+/** `512K`, `31.5M`, `1.2G` (binary multiples, as limits.memory reads them). */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes}B`;
+  if (bytes < 1024 ** 2) return `${Math.round(bytes / 1024)}K`;
+  if (bytes < 1024 ** 3) return `${(bytes / 1024 ** 2).toFixed(1)}M`;
+  return `${(bytes / 1024 ** 3).toFixed(1)}G`;
 }
 
 /** Left-aligned columns separated by two spaces; the last column is not padded. */
@@ -46,6 +57,9 @@ function note(service: ServiceStatus, now: number): string {
 export function formatStatus(doc: StatusDocument, verbose: boolean, now = Date.now()): string {
   const withNotes = doc.services.some((s) => note(s, now) !== '');
   const header = ['NAME', 'STATE', 'PID', 'UPTIME', 'RESTARTS', 'LAST EXIT', 'HEALTH', 'PROCS'];
+  // Usage columns only from a tend that reports usage.
+  const withUsage = doc.services.some((s) => s.memory_bytes != null || s.cpu_percent != null);
+  if (withUsage) header.push('CPU', 'MEM');
   if (withNotes) header.push('NOTE');
   const rows: string[][] = [header];
   // With -v, process lines are interleaved: collect them per row and splice after layout.
@@ -61,12 +75,14 @@ export function formatStatus(doc: StatusDocument, verbose: boolean, now = Date.n
       service.health === 'none' ? '-' : service.health,
       processCount(service),
     ];
+    if (withUsage) row.push(service.cpu_percent == null ? '-' : `${service.cpu_percent.toFixed(1)}%`, service.memory_bytes == null ? '-' : formatBytes(service.memory_bytes));
     if (withNotes) row.push(note(service, now));
     rows.push(row);
     if (verbose && service.processes.length > 0) details.set(rows.length - 1, processLines(service));
   }
   if (doc.orphans.length > 0) {
     const row = ['(orphans)', '-', '-', '-', '-', '-', '-', String(doc.orphans.length)];
+    if (withUsage) row.push('-', '-');
     if (withNotes) row.push('swept at shutdown');
     rows.push(row);
     if (verbose) details.set(rows.length - 1, doc.orphans.map((pid) => `    ${pid}`));

@@ -203,6 +203,52 @@ const logSettings = z.strictObject({
   compress: z.boolean().describe('gzip rotated files').optional(),
 });
 
+/**
+ * Limits whose ranges the kernel itself sets: below 1 MiB a cgroup cannot even hold the
+ * process it starts; pid_max is at most 2^22; nr_open defaults to 2^20 (a larger nofile
+ * fails at exec with EPERM, so it is refused here instead). cpu is in cores.
+ */
+export const LIMIT_MEMORY_MIN = 1024 * 1024;
+export const LIMIT_PIDS_MAX = 4_194_304;
+export const LIMIT_NOFILE_MAX = 1_048_576;
+export const LIMIT_CPU_MIN = 0.01;
+export const LIMIT_CPU_MAX = 1024;
+
+const ranged = (what: string, min: number, max: number, hint: string) =>
+  z
+    .number({ error: (issue) => `expected ${hint}, got ${describeValue(issue.input)}` })
+    .refine((n) => Number.isInteger(n) && n >= min && n <= max, { error: (issue) => `expected ${hint}, got ${describeValue(issue.input)}` })
+    .describe(what);
+
+const memoryLimit = size('memory.max of the service\'s cgroup: its processes together')
+  .refine((bytes) => bytes >= LIMIT_MEMORY_MIN, { error: (issue) => `a memory limit below 1MB cannot hold a process, got ${describeValue(issue.input)}` });
+
+const cpuLimit = z
+  .number({ error: (issue) => `expected a number of cores like 0.5 or 2, got ${describeValue(issue.input)}` })
+  .refine((n) => Number.isFinite(n) && n >= LIMIT_CPU_MIN && n <= LIMIT_CPU_MAX, {
+    error: (issue) => `expected a number of cores from ${LIMIT_CPU_MIN} to ${LIMIT_CPU_MAX}, like 0.5 or 2, got ${describeValue(issue.input)}`,
+  })
+  .describe('cores the service may use together (cgroup cpu.max), like 0.5 or 2');
+
+const coreLimit = z
+  .union([z.literal('unlimited'), z.number(), z.string()], { error: (issue) => `expected ${SIZE_HINT} or "unlimited", got ${describeValue(issue.input)}` })
+  .transform((value, ctx) => {
+    if (value === 'unlimited') return -1;
+    const bytes = parseSize(value);
+    if (bytes !== null) return bytes;
+    ctx.addIssue({ code: 'custom', input: value, message: `expected ${SIZE_HINT} or "unlimited", got ${describeValue(value)}` });
+    return z.NEVER;
+  })
+  .describe('RLIMIT_CORE: largest core dump (0: none), a size or "unlimited"');
+
+const limits = z.strictObject({
+  memory: memoryLimit.optional(),
+  cpu: cpuLimit.optional(),
+  pids: ranged('processes and threads the service may have together (cgroup pids.max)', 1, LIMIT_PIDS_MAX, `a whole number of processes from 1 to ${LIMIT_PIDS_MAX}`).optional(),
+  nofile: ranged('RLIMIT_NOFILE: open files per process (soft and hard)', 1, LIMIT_NOFILE_MAX, `a whole number of open files from 1 to ${LIMIT_NOFILE_MAX}`).optional(),
+  core: coreLimit.optional(),
+});
+
 export const ENV_NAME = /^[^=\0]+$/;
 
 const service = z.strictObject({
@@ -253,6 +299,8 @@ const service = z.strictObject({
     .optional(),
   schedule: cron.optional(),
   log: logSettings.describe('where the service output goes').optional(),
+  limits: limits.describe('memory, cpu, pids (cgroup), nofile, core (rlimits)').optional(),
+  oom_score_adj: ranged('written to /proc/PID/oom_score_adj: higher dies first under memory pressure', -1000, 1000, 'a whole number from -1000 to 1000').optional(),
 });
 
 export const SOCKET_MODE = /^0?[0-7]{3}$/;

@@ -58,7 +58,12 @@ import type { Unsubscribe } from '../vocab/subscription';
 export type { Unsubscribe };
 
 /** How the last run ended: an exit code, or the signal that killed it (`SIGKILL`). */
-export type LastExit = { readonly code: number } | { readonly signal: string };
+export type LastExit = ({ readonly code: number } | { readonly signal: string }) & {
+  /** Killed by the kernel's OOM killer (a SIGKILL tend did not send, the cgroup's oom_kill count risen). */
+  readonly oom?: true;
+  /** tend stopped it: its processes together were above limits.memory (no memory controller to do it). */
+  readonly reason?: 'memory limit';
+};
 
 /** One process a service owns, for `tend status -v`. */
 export interface ProcessInfo {
@@ -91,6 +96,14 @@ export interface ServiceStatus {
   readonly reason?: string | null;
   /** backoff: when the next start is due (epoch ms). */
   readonly next_start?: number | null;
+  /** Memory its processes hold now (its cgroup leaf, else their RSS summed), read on request; null: unknown. */
+  readonly memory_bytes?: number | null;
+  /** CPU time its processes used (its cgroup leaf: every run; else the live processes'), seconds. */
+  readonly cpu_seconds?: number | null;
+  /** CPU use since the previous status request (else since its start), % of one core. */
+  readonly cpu_percent?: number | null;
+  /** Runs ended by the kernel's OOM killer since tend started. */
+  readonly oom_kills?: number;
 }
 
 export interface StatusDocument {

@@ -18,6 +18,8 @@ export interface HandlerDeps {
     processesOf(service: string): number[];
     orphans(): number[];
     describe?(pid: number): { command: string | null; escaped: boolean } | null;
+    /** Memory and CPU time of the service, read when asked (never polled). */
+    usage?(service: string, pids: readonly number[]): { memoryBytes: number | null; cpuSeconds: number | null };
   };
   readonly logs: {
     recent(service: string, lines: number | null): readonly LogLine[];
@@ -31,9 +33,9 @@ export function lastExitOf(exit: ExitStatus | null): LastExit | null {
   if (exit === null) return null;
   switch (exit.kind) {
     case 'exited':
-      return { code: exit.code };
+      return { code: exit.code, ...(exit.limit === 'memory' ? { reason: 'memory limit' as const } : {}) };
     case 'signaled':
-      return { signal: signalName(exit.signal) };
+      return { signal: signalName(exit.signal), ...(exit.oom === true ? { oom: true as const } : {}), ...(exit.limit === 'memory' ? { reason: 'memory limit' as const } : {}) };
     case 'failed':
       return { code: exit.code };
   }
@@ -140,7 +142,27 @@ export class SupervisorHandler implements ControlHandler {
       ...(info === undefined ? {} : { process_info: info }),
       reason: reasonOf(runner.state),
       next_start: state.id === 'backoff' ? state.until : null,
+      ...this.usageOf(runner, processes, now),
     };
+  }
+
+  /** CPU samples of the previous status request, per service: CPU % is the change since. */
+  private readonly cpuSamples = new Map<string, { seconds: number; at: number }>();
+
+  private usageOf(runner: ServiceRecord, processes: readonly number[], now: number): Partial<ServiceStatus> {
+    const oom = runner.oomKills === undefined ? {} : { oom_kills: runner.oomKills };
+    if (this.deps.tracker.usage === undefined) return oom;
+    const name = runner.plan.name;
+    const usage = this.deps.tracker.usage(name, processes);
+    let percent: number | null = null;
+    if (usage.cpuSeconds !== null) {
+      const previous = this.cpuSamples.get(name);
+      const base = previous !== undefined && previous.seconds <= usage.cpuSeconds ? previous
+        : runner.startedAt !== null && processes.length > 0 ? { seconds: 0, at: runner.startedAt } : null;
+      if (base !== null && now > base.at) percent = Math.round(((usage.cpuSeconds - base.seconds) / ((now - base.at) / 1000)) * 1000) / 10;
+      this.cpuSamples.set(name, { seconds: usage.cpuSeconds, at: now });
+    }
+    return { ...oom, memory_bytes: usage.memoryBytes, cpu_seconds: usage.cpuSeconds, cpu_percent: percent };
   }
 
   status(names: readonly string[]): Result<StatusDocument> {

@@ -44,6 +44,15 @@ export function renderMetrics(status: StatusDocument, figures: TendFigures): str
   family('tend_service_processes', 'gauge', 'Processes the service owns, escaped descendants included.');
   for (const s of services) out.push(`tend_service_processes{service="${label(s.name)}"} ${s.processes.length}`);
 
+  family('tend_service_oom_kills_total', 'counter', "Runs of the service ended by the kernel's OOM killer since tend started.");
+  for (const s of services) out.push(`tend_service_oom_kills_total{service="${label(s.name)}"} ${s.oom_kills ?? 0}`);
+
+  family('tend_service_memory_bytes', 'gauge', 'Memory the service holds now (its cgroup leaf, else its processes\' RSS summed).');
+  for (const s of services) if (s.memory_bytes != null) out.push(`tend_service_memory_bytes{service="${label(s.name)}"} ${s.memory_bytes}`);
+
+  family('tend_service_cpu_seconds_total', 'counter', 'CPU time the service used (its cgroup leaf, else its live processes).');
+  for (const s of services) if (s.cpu_seconds != null) out.push(`tend_service_cpu_seconds_total{service="${label(s.name)}"} ${s.cpu_seconds.toFixed(3)}`);
+
   family('tend_service_health', 'gauge', 'Liveness as the healthcheck sees it, one series per value, 1 for the current one.');
   for (const s of services) {
     for (const health of HEALTH_STATES) out.push(`tend_service_health{service="${label(s.name)}",health="${health}"} ${s.health === health ? 1 : 0}`);

@@ -26,6 +26,9 @@ export const daemonHandsOver = (service: string, pid: number, description: strin
 export const daemonGone = (service: string, why: string, description: string) => `${service}: ${why} (last ${description})`;
 /** `description` as "exited with 3", "killed by SIGKILL", "command not found: x". */
 export const exited = (service: string, description: string) => `${service}: ${description}`;
+export const overMemory = (service: string, bytes: number, limit: number, restarts: boolean) =>
+  `${service}: its processes hold ${mib(bytes)}, above limits.memory ${mib(limit)} (checked by tend: no memory controller); stopping${restarts ? ' and restarting per its policy' : ''}`;
+const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 export const completed = (service: string, afterMs: number) => `${service}: completed in ${duration(afterMs)}`;
 export const restarting = (service: string, delayMs: number, restarts: number) =>
   `${service}: restarting in ${duration(delayMs)} (restart ${restarts})`;

@@ -90,6 +90,14 @@ function buildService(name: string, config: ServiceConfig, dir: string, env: Rea
     ...(config.pid_file !== undefined ? { pidFile: resolve(dir, config.pid_file) } : {}),
     schedule: config.schedule ?? null,
     log: logPlan(config.log ?? {}, dir),
+    limits: {
+      memory: config.limits?.memory ?? null,
+      cpu: config.limits?.cpu ?? null,
+      pids: config.limits?.pids ?? null,
+      nofile: config.limits?.nofile ?? null,
+      core: config.limits?.core ?? null,
+    },
+    oomScoreAdj: config.oom_score_adj ?? null,
   };
 }
 

@@ -83,6 +83,20 @@ export interface LogPlan {
   readonly compress: boolean;
 }
 
+/** `limits:`. null: not set. */
+export interface LimitsPlan {
+  /** Bytes: cgroup memory.max (v1 memory.limit_in_bytes), or tend's own check where no controller is. */
+  readonly memory: number | null;
+  /** Cores: cgroup cpu.max (v1 cpu.cfs_quota_us). */
+  readonly cpu: number | null;
+  /** cgroup pids.max. */
+  readonly pids: number | null;
+  /** RLIMIT_NOFILE, soft and hard. */
+  readonly nofile: number | null;
+  /** RLIMIT_CORE in bytes, soft and hard; -1: unlimited. */
+  readonly core: number | null;
+}
+
 export interface ServicePlan {
   readonly name: string;
   readonly command: CommandSpec;
@@ -120,6 +134,9 @@ export interface ServicePlan {
   /** Cron expression (oneshot only), or null. */
   readonly schedule: string | null;
   readonly log: LogPlan;
+  readonly limits: LimitsPlan;
+  /** /proc/PID/oom_score_adj, -1000..1000; null: inherited from tend. */
+  readonly oomScoreAdj: number | null;
 }
 
 export interface SocketGrant {

@@ -38,6 +38,15 @@ export interface SpawnSpec {
   readonly notifyFd: number | null;
   /** cgroup v2 leaf directory to join before exec. */
   readonly cgroup: string | null;
+  /** limits.memory/cpu/pids: the composition root turns them into leaves to join (process/limits.ts). */
+  readonly cgroupLimits?: { readonly memory: number | null; readonly cpu: number | null; readonly pids: number | null };
+  /** More cgroup directories to join before exec (the v1 hierarchies that carry limits). */
+  readonly joins?: readonly string[];
+  /** RLIMIT_NOFILE and RLIMIT_CORE (bytes, -1 unlimited), soft = hard; null/absent: inherited. */
+  readonly nofile?: number | null;
+  readonly core?: number | null;
+  /** /proc/PID/oom_score_adj, -1000..1000; null/absent: inherited. */
+  readonly oomScoreAdj?: number | null;
   /** new: setsid (services) | foreground: own group in tend's session, terminal foreground (tini). */
   readonly session: 'new' | 'foreground';
 }
@@ -150,6 +159,13 @@ function helperFailure(report: string, spec: SpawnSpec, helperCode: number): Exi
       if (code === 'EPERM') return failedStatus(126, `cannot switch to user ${detail}: tend runs as uid ${process.getuid?.() ?? '?'}, and user:/group: need root (${step} failed: operation not permitted)`);
       return failedStatus(fallbackCode, `cannot start ${command}: ${step} failed: ${errnoText(code)}`);
     case 'cgroup': return failedStatus(126, `cannot join cgroup ${detail}: ${errnoText(code)}`);
+    // Raising a hard rlimit or lowering oom_score_adj needs CAP_SYS_RESOURCE; EPERM for
+    // nofile also means above /proc/sys/fs/nr_open.
+    case 'nofile':
+    case 'core':
+      return failedStatus(126, `cannot set limits.${step} to ${detail}: ${errnoText(code)}${code === 'EPERM' ? (step === 'nofile' ? ' (above /proc/sys/fs/nr_open, or tend lacks CAP_SYS_RESOURCE to raise its own hard limit)' : ' (tend lacks CAP_SYS_RESOURCE to raise its own hard limit)') : ''}`);
+    case 'oom_score_adj':
+      return failedStatus(126, `cannot set oom_score_adj to ${detail}: ${errnoText(code)}${code === 'EACCES' || code === 'EPERM' ? ' (lowering it needs CAP_SYS_RESOURCE)' : ''}`);
     default: return failedStatus(fallbackCode, `cannot start ${command}: ${step} failed: ${errnoText(code)}`);
   }
 }
@@ -186,6 +202,10 @@ export function spawnProcess(spec: SpawnSpec, context: SpawnContext): Spawned {
 
   const args: string[] = [];
   if (spec.cgroup !== null) args.push('-c', spec.cgroup);
+  for (const dir of spec.joins ?? []) args.push('-j', dir);
+  if (spec.nofile != null) args.push('-N', String(spec.nofile));
+  if (spec.core != null) args.push('-C', spec.core < 0 ? 'unlimited' : String(spec.core));
+  if (spec.oomScoreAdj != null) args.push('-O', String(spec.oomScoreAdj));
   if (spec.user !== null) args.push('-u', String(spec.user), '-H');
   if (spec.group !== null) args.push('-g', String(spec.group));
   args.push(spec.session === 'new' ? '-s' : '-f');

@@ -95,6 +95,11 @@ export class ProcessTracker {
     this.refreshTimer.unref();
   }
 
+  /** The v2 leaves (null in proc mode): the limits put their controllers on them. */
+  serviceCgroups(): ServiceCgroups | null {
+    return this.cgroups;
+  }
+
   /** The service's cgroup leaf (created on demand), or null in proc mode. */
   leafFor(service: string): string | null {
     return this.cgroups?.leaf(service) ?? null;

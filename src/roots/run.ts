@@ -13,6 +13,7 @@ import { adoptProcess, spawnProcess, type SpawnSpec } from '../process/spawn';
 import { readPidFile, removePidFile } from '../process/pidfile';
 import { startReaper } from '../process/reaper';
 import { ProcessTracker } from '../process/tracking';
+import { wireResources } from './resources';
 import type { ReloadSummary } from '../control/api';
 import { SupervisorLoop } from '../supervisor/loop';
 import { pidOf } from '../supervisor/state';
@@ -87,7 +88,15 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
   const reaper = startReaper();
   const tracker = new ProcessTracker({ tracking: plan.settings.tracking, instance, reaper });
   // Every spawn of a service's command, stop command or probe reads its secret files first.
-  const spawn = withSecretFiles((spec: SpawnSpec) => spawnProcess(spec, { instance, socket: process.env.TEND_SOCKET ?? null }));
+  const spawnPlain = withSecretFiles((spec: SpawnSpec) => spawnProcess(spec, { instance, socket: process.env.TEND_SOCKET ?? null }));
+  // limits: through cgroups where they can go, tend's own memory check where not; OOM kills named.
+  let overMemory: (service: string, bytes: number, limit: number) => void = () => {};
+  const resources = wireResources({
+    plan: () => plan, cgroups: tracker.serviceCgroups(), instance, noCgroups: plan.settings.tracking === 'proc',
+    spawn: spawnPlain, processesOf: (service) => tracker.processesOf(service), log,
+    overMemory: (service, bytes, limit) => overMemory(service, bytes, limit),
+  });
+  const spawn = resources.spawn;
 
   // The process layer as the supervisor sees it: primitives, no policy.
   const pid1 = process.pid === 1;
@@ -119,11 +128,12 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     clock: SYSTEM_CLOCK,
     random: Math.random,
     log,
-    probes: createProbeRunner(SYSTEM_CLOCK, spawn),
+    probes: createProbeRunner(SYSTEM_CLOCK, spawnPlain),
     schedule: (service, expression, fire) => scheduler.add(service, expression, fire),
     attachOutput: (service, spawned, onLine) => logs.attach(service, spawned, onLine),
   });
   supervisor.subscribe((event) => edges?.handler.publish(event));
+  overMemory = (service, bytes, limit) => supervisor.deliver({ kind: 'memory-exceeded', service, bytes, limit });
 
   const reload = async (): Promise<{ ok: true; summary: ReloadSummary } | { ok: false; problems: string[]; shuttingDown?: boolean }> => {
     const file = plan.file;
@@ -159,9 +169,11 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
   };
 
   // 4. The control socket (and HTTP): a live tend on the same path keeps it; we exit 2.
-  const opened = await openEdges({ plan, socketFlag: command.socket, supervisor, tracker, logs, reload, log, reaped: () => reaper.reaped });
+  const usageTracker = { processesOf: (s: string) => tracker.processesOf(s), orphans: () => tracker.orphans(), usage: resources.usage };
+  const opened = await openEdges({ plan, socketFlag: command.socket, supervisor, tracker: usageTracker, logs, reload, log, reaped: () => reaper.reaped });
   if (!opened.ok) {
     process.stderr.write(`tend: ${opened.message}\n`);
+    resources.close();
     tracker.close();
     await logs.flush();
     return EXIT_USAGE;
@@ -214,6 +226,7 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
 
   // Everything has stopped: the last output, the socket and the cgroups wind down together.
   await Promise.all([logs.drain(), control.close()]);
+  resources.close();
   tracker.close();
   log.info(say.exiting(code));
   await logs.flush();

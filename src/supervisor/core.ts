@@ -52,6 +52,8 @@ export interface ServiceRecord {
   readonly startedAt: number | null;
   /** Taken out of the manifest by a reload: forgotten once its stop is done. */
   readonly removed: boolean;
+  /** Runs ended by the kernel's OOM killer since tend started. */
+  readonly oomKills?: number;
 }
 
 /** Why the container ends; the first cause wins, `requested` and `internalError` accumulate. */
@@ -363,6 +365,7 @@ class Draft {
       case 'scheduled':
       case 'gone':
       case 'swept':
+      case 'memory-exceeded':
       case 'fault':
         this.fact(event);
         return;
@@ -455,6 +458,9 @@ class Draft {
       case 'gone':
         if (fact.service === null) this.sweepGone();
         else this.serviceGone(fact.service);
+        return;
+      case 'memory-exceeded':
+        this.memoryExceeded(fact.service, fact.bytes, fact.limit);
         return;
       case 'swept':
         this.swept(fact.signal, fact.pids);
@@ -669,13 +675,26 @@ class Draft {
     if (restarts) this.stop(name, 'unhealthy');
   }
 
-  private exited(name: string, pid: number, status: ExitStatus): void {
+  /** tend's own memory check found the service above limits.memory: a graceful stop, then its policy. */
+  private memoryExceeded(name: string, bytes: number, limit: number): void {
+    const record = this.record(name);
+    if (record === undefined || !isUp(record.state) || this.shuttingDown) return;
+    this.log('warn', say.overMemory(name, bytes, limit, record.plan.restart.policy !== 'never'));
+    this.stop(name, 'memory-limit');
+  }
+
+  private exited(name: string, pid: number, reported: ExitStatus): void {
     const record = this.record(name);
     if (record === undefined || pidOf(record.state) !== pid) return; // not this run's process
     const state = record.state;
+    const status = classifyExit(reported, {
+      tendKilled: ((state.id === 'stopping' || state.id === 'clearing') && state.step.id === 'killing')
+        || (this.phase.id === 'shutting-down' && (this.phase.deadlinePassed || this.phase.forced)),
+      overMemory: state.id === 'stopping' && state.intent === 'memory-limit',
+    });
     // A forking service's start program that exited 0 is no run's end: its status is not the service's.
     if (state.id !== 'stopping' && record.plan.type === 'forking' && this.forkingExited(name, state, status)) return;
-    this.update(name, { lastExit: status });
+    this.update(name, { lastExit: status, ...(status.oom === true ? { oomKills: (record.oomKills ?? 0) + 1 } : {}) });
     if (state.id === 'stopping') {
       this.log('info', say.exited(name, describeExit(status)));
       this.enter(name, { ...state, pid: null });
@@ -981,8 +1000,10 @@ class Draft {
     const intent = this.shuttingDown && current.intent !== 'stop' ? 'shutdown' : current.intent;
     switch (intent) {
       case 'unhealthy':
+      case 'memory-limit':
       case 'not-ready': {
-        const exit = record.lastExit ?? { kind: 'signaled' as const, signal: record.plan.stopSignal };
+        const ended: ExitStatus = record.lastExit ?? { kind: 'signaled' as const, signal: record.plan.stopSignal };
+        const exit: ExitStatus = intent === 'memory-limit' && ended.oom !== true ? { ...ended, limit: 'memory' } : ended;
         const reason = intent === 'not-ready' ? `not ready within ${say.duration(startTimeout(record.plan))}` : null;
         this.afterRun(name, exit, record.startedAt === null ? 0 : current.since - record.startedAt, reason);
         break;
@@ -1383,6 +1404,23 @@ class Draft {
       }
     }
   }
+}
+
+/**
+ * What a reaped status means. The process layer marks a SIGKILL `oom` when the OOM-kill
+ * count of the service's (or the container's) memory cgroup rose during the run; that
+ * holds only if tend did not send a SIGKILL itself (a stop past stop_timeout, the
+ * shutdown's deadline or a second TERM). A run tend stopped above its memory limit is
+ * marked `limit`, whatever it exited with.
+ */
+export function classifyExit(status: ExitStatus, context: { readonly tendKilled: boolean; readonly overMemory: boolean }): ExitStatus {
+  let result = status;
+  if (result.oom === true && (context.tendKilled || result.kind !== 'signaled' || result.signal !== SIGKILL)) {
+    const { oom: _dropped, ...rest } = result;
+    result = rest as ExitStatus;
+  }
+  if (context.overMemory && result.oom !== true) result = { ...result, limit: 'memory' };
+  return result;
 }
 
 /** The API view of a record's state. */

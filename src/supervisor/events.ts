@@ -66,6 +66,8 @@ export type Fact =
   | { readonly kind: 'scheduled'; readonly service: string }
   /** Every process the service owns is gone; `service` null: every descendant of tend (the sweep). */
   | { readonly kind: 'gone'; readonly service: string | null }
+  /** tend's own memory check: the service's processes together hold more than limits.memory (no memory controller). */
+  | { readonly kind: 'memory-exceeded'; readonly service: string; readonly bytes: number; readonly limit: number }
   /** The sweep's signal went out to these pids (empty: nothing was left). */
   | { readonly kind: 'swept'; readonly signal: number; readonly pids: readonly number[] }
   /** A bug in tend (an exception): logged, then the ordered shutdown, exit 70. */
@@ -100,6 +102,7 @@ export const FACTS: Readonly<Record<Fact['kind'], string>> = {
   scheduled: "a scheduled oneshot's time has come",
   gone: 'every process a service owns is gone (or, for the sweep, every descendant of tend)',
   swept: "the sweep's signal went out to these pids",
+  'memory-exceeded': "tend's own memory check (where no memory controller is): the service's processes together are above limits.memory",
   fault: 'an exception escaped somewhere in tend: logged, then the ordered shutdown, exit 70',
 };
 

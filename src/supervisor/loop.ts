@@ -48,6 +48,10 @@ export function serviceSpec(plan: ServicePlan, cgroup: string | null): SpawnSpec
     notifyFd: plan.ready?.check.kind === 'notify_fd' ? plan.ready.check.fd : null,
     cgroup,
     session: 'new',
+    cgroupLimits: { memory: plan.limits.memory, cpu: plan.limits.cpu, pids: plan.limits.pids },
+    nofile: plan.limits.nofile,
+    core: plan.limits.core,
+    oomScoreAdj: plan.oomScoreAdj,
   };
 }
 

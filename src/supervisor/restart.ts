@@ -21,7 +21,8 @@ export type RestartDecision =
 
 /** Did the run succeed by the service's own definition (`success_exit_codes`)? */
 export function succeeded(service: Pick<ServicePlan, 'successExitCodes'>, exit: ExitStatus): boolean {
-  return exit.kind === 'exited' && service.successExitCodes.includes(exit.code);
+  // A run tend stopped above its memory limit failed, however it exited.
+  return exit.kind === 'exited' && exit.limit === undefined && service.successExitCodes.includes(exit.code);
 }
 
 /** The policy alone: does this ending call for a restart? */

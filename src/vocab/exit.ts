@@ -3,10 +3,16 @@
 import { signalName } from './signals';
 
 /** How a process tend started ended: its own code, a signal, or it could not be started. */
-export type ExitStatus =
+export type ExitStatus = (
   | { readonly kind: 'exited'; readonly code: number }
   | { readonly kind: 'signaled'; readonly signal: number }
-  | { readonly kind: 'failed'; readonly code: 126 | 127; readonly reason: string };
+  | { readonly kind: 'failed'; readonly code: 126 | 127; readonly reason: string }
+) & {
+  /** A SIGKILL tend did not send, with the OOM-kill count of the service's (or the container's) memory cgroup risen. */
+  readonly oom?: true;
+  /** tend stopped the run: its processes together were above limits.memory (no memory controller). */
+  readonly limit?: 'memory';
+};
 
 /** tend's exit codes of its own (README: Command line: the rest are main's). */
 export const EXIT_OK = 0;
@@ -28,6 +34,8 @@ export function exitCodeOf(status: ExitStatus): number {
 
 /** "exited with 3", "killed by SIGKILL", "command not found: foo". */
 export function describeExit(status: ExitStatus): string {
+  if (status.oom === true) return "killed by the kernel's OOM killer (SIGKILL)";
+  if (status.limit === 'memory') return `stopped above its memory limit (then ${describeExit({ ...status, limit: undefined } as ExitStatus)})`;
   switch (status.kind) {
     case 'exited': return `exited with ${status.code}`;
     case 'signaled': return `killed by ${signalName(status.signal)}`;

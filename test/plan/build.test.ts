@@ -48,6 +48,8 @@ describe('buildPlan defaults', () => {
       secretFiles: {},
       schedule: null,
       log: { console: 'prefix', file: null, maxSize: 10 * 1024 * 1024, keep: 5, compress: false },
+      limits: { memory: null, cpu: null, pids: null, nofile: null, core: null },
+      oomScoreAdj: null,
     });
     expect(plan.services[0]!.command).toEqual({ argv: ['app', '--serve'], shell: false });
   });

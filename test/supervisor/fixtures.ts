@@ -29,6 +29,8 @@ export function service(name: string, overrides: Partial<ServicePlan> = {}): Ser
     secretFiles: {},
     schedule: null,
     log: { console: 'prefix', file: null, maxSize: 10_000_000, keep: 5, compress: false },
+    limits: { memory: null, cpu: null, pids: null, nofile: null, core: null },
+    oomScoreAdj: null,
     ...overrides,
   };
 }

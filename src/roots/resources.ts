@@ -1,0 +1,102 @@
+// limits: and usage, wired around the spawner: before a service's process starts, its
+// cgroup leaves get its limits (process/limits.ts) and the exec helper joins them; where a
+// limit has no cgroup, that is said once per service, and limits.memory goes to tend's own
+// check (process/memory-watch.ts). When its process is reaped, a SIGKILL with the memory
+// cgroup's OOM-kill count risen is marked `oom` (the core decides whether tend sent it).
+import type { Plan } from '../plan/types';
+import type { Spawned, SpawnSpec } from '../process/spawn';
+import { ServiceResources, CONTROLLERS, type Controller, type ControllerChoice } from '../process/limits';
+import { MemoryWatch, procUsage } from '../process/memory-watch';
+import type { ServiceCgroups } from '../process/cgroup';
+
+export interface ResourceWiring {
+  /** The spawner with limits applied and exits classified. */
+  readonly spawn: (spec: SpawnSpec) => Spawned;
+  /** Memory and CPU time for `tend status` and /metrics: the cgroup's, else summed over the pids. */
+  readonly usage: (service: string, pids: readonly number[]) => { memoryBytes: number | null; cpuSeconds: number | null };
+  /** How each controller is carried (chosen at the first service with a limit). */
+  readonly backends: () => ReadonlyMap<Controller, ControllerChoice>;
+  close(): void;
+}
+
+export interface ResourceDeps {
+  readonly plan: () => Plan;
+  readonly cgroups: ServiceCgroups | null;
+  readonly instance: string;
+  readonly noCgroups: boolean;
+  readonly spawn: (spec: SpawnSpec) => Spawned;
+  readonly processesOf: (service: string) => readonly number[];
+  readonly log: { info(message: string): void; warn(message: string): void };
+  /** tend's own memory check found the service above its limit. */
+  readonly overMemory: (service: string, bytes: number, limit: number) => void;
+}
+
+const SIGKILL = 9;
+
+export function wireResources(deps: ResourceDeps): ResourceWiring {
+  const resources = new ServiceResources({ cgroups: deps.cgroups, instance: deps.instance, noCgroups: deps.noCgroups });
+  const watch = new MemoryWatch(deps.processesOf, deps.overMemory);
+  /** `service\0key\0how`: what was said already (once per service, again only if it changes). */
+  const said = new Set<string>();
+  const sayOnce = (service: string, key: string, how: string, line: string, level: 'info' | 'warn'): void => {
+    const id = `${service}\0${key}\0${how}`;
+    if (said.has(id)) return;
+    said.add(id);
+    deps.log[level](line);
+  };
+
+  const spawn = (spec: SpawnSpec): Spawned => {
+    const limits = spec.cgroupLimits;
+    if (limits === undefined) return deps.spawn(spec);
+    const service = spec.service;
+    const prepared = resources.prepare(service, limits);
+    let tendsMemory: number | null = null;
+    for (const { key, why } of prepared.notEnforced) {
+      if (key === 'memory' && limits.memory !== null) {
+        tendsMemory = limits.memory;
+        sayOnce(service, key, why, `${service}: limits.memory is enforced by tend, not the kernel (${why}): its processes together are checked every few seconds and the service restarted gracefully above it`, 'warn');
+      } else {
+        sayOnce(service, key, why, `${service}: limits.${key} is not enforced (${why})`, 'warn');
+      }
+    }
+    for (const key of prepared.enforced) {
+      const choice = resources.backends().get(key);
+      if (choice !== undefined) sayOnce(service, key, choice.backend, `${service}: limits.${key} through ${choice.detail}`, 'info');
+    }
+    watch.set(service, tendsMemory);
+    const before = resources.oomKills(service);
+    const spawned = deps.spawn({ ...spec, joins: prepared.joins });
+    return {
+      ...spawned,
+      exit: spawned.exit.then((status) => {
+        if (status.kind !== 'signaled' || status.signal !== SIGKILL) return status;
+        const after = resources.oomKills(service);
+        return before !== null && after !== null && after > before ? { ...status, oom: true as const } : status;
+      }),
+    };
+  };
+
+  const usage = (service: string, pids: readonly number[]): { memoryBytes: number | null; cpuSeconds: number | null } => {
+    const fromCgroup = resources.usage(service);
+    const needProc = fromCgroup.memoryBytes === null || fromCgroup.cpuSeconds === null;
+    const fromProc = needProc ? procUsage(pids) : null;
+    return {
+      memoryBytes: fromCgroup.memoryBytes ?? fromProc?.memoryBytes ?? null,
+      cpuSeconds: fromCgroup.cpuSeconds ?? fromProc?.cpuSeconds ?? null,
+    };
+  };
+
+  return {
+    spawn,
+    usage,
+    backends: () => {
+      // Only asked by `tend status -v` and check: choosing then is what the first limit would do.
+      if (!deps.plan().services.some((s) => CONTROLLERS.some((c) => s.limits[c] !== null))) return new Map();
+      return resources.backends();
+    },
+    close: () => {
+      watch.close();
+      resources.close();
+    },
+  };
+}

@@ -1,0 +1,124 @@
+// limits: end to end, tend as PID 1 of a PID namespace with real cgroup leaves: the kernel
+// OOM-kills a service above limits.memory and tend names it so everywhere; pids.max refuses
+// forks past the cap; rlimits and oom_score_adj read back from /proc; and with no cgroup
+// (tracking: proc) tend's own check stops the service gracefully and restarts it.
+import { afterEach, describe, expect, it } from 'vitest';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import { canUnshare, tempDir, writeManifest } from '../helpers/tend';
+import { freePort, get, killLeftovers, startManifest } from '../examples/helpers';
+import { ServiceResources } from '../../src/process/limits';
+import { ServiceCgroups } from '../../src/process/cgroup';
+
+afterEach(killLeftovers);
+
+/** Where memory and pids limits can go on this machine (v2 with controllers, or v1); null: why not. */
+function cgroupFor(controller: 'memory' | 'pids'): string | null {
+  const cgroups = ServiceCgroups.create(`probe${process.hrtime.bigint()}`);
+  const resources = new ServiceResources({ cgroups, instance: `probe${process.hrtime.bigint()}`, noCgroups: false, pid: process.pid });
+  const choice = resources.backends().get(controller)!;
+  resources.close();
+  cgroups?.removeAll();
+  if (choice.backend !== 'none') return null;
+  return choice.detail;
+}
+
+const memoryMissing = cgroupFor('memory');
+const pidsMissing = cgroupFor('pids');
+if (memoryMissing !== null) console.warn(`skipping the kernel OOM test: no memory controller tend can use here (${memoryMissing})`);
+if (pidsMissing !== null) console.warn(`skipping the pids test: no pids controller tend can use here (${pidsMissing})`);
+
+/** Allocates 8 MiB every 20 ms up to 400 MiB, touching every page, then holds it. */
+const HOG = `["python3", "-c", "import time\\nx=[]\\nfor i in range(50):\\n    x.append(bytearray(8*1024*1024))\\n    time.sleep(0.02)\\ntime.sleep(600)"]`;
+
+describe.skipIf(!canUnshare())('limits:', () => {
+  it.skipIf(memoryMissing !== null)('a service above limits.memory is OOM-killed by the kernel and named so in the log, last_exit, status and metrics; it restarts per policy', async () => {
+    const dir = tempDir('tend-limits-');
+    const port = await freePort();
+    const example = startManifest(writeManifest(dir, `
+settings: { http: "127.0.0.1:${port}" }
+services:
+  hog:
+    command: ${HOG}
+    limits: { memory: 32M }
+    restart: { policy: on-failure, backoff: { initial: 100ms } }
+  quiet:
+    command: sleep 600
+`));
+    const doc = await example.waitStatus((d) => (d.services.find((s) => s.name === 'hog')?.oom_kills ?? 0) >= 2, 'two OOM kills of hog', 20_000);
+    const hog = doc.services.find((s) => s.name === 'hog')!;
+    expect(hog.last_exit).toEqual({ signal: 'SIGKILL', oom: true });
+    expect(hog.restarts).toBeGreaterThanOrEqual(1);
+    // The other service is not touched.
+    expect(doc.services.find((s) => s.name === 'quiet')).toMatchObject({ state: 'running', restarts: 0 });
+    expect(example.events()).toContain("hog: killed by the kernel's OOM killer (SIGKILL)");
+    expect(example.events().some((line) => /^hog: limits\.memory through cgroup/.test(line))).toBe(true);
+    const table = await example.cli(['status']);
+    expect(table.stdout).toMatch(/hog .*SIGKILL \(OOM kill\)/);
+    const metrics = parsePrometheusTextFormat((await get(`http://127.0.0.1:${port}/metrics`)).body);
+    const oom = metrics.find((f) => f.name === 'tend_service_oom_kills_total')!;
+    expect(Number(oom.metrics.find((m) => m.labels?.service === 'hog')!.value)).toBeGreaterThanOrEqual(2);
+    expect(Number(oom.metrics.find((m) => m.labels?.service === 'quiet')!.value)).toBe(0);
+  }, 30_000);
+
+  it.skipIf(pidsMissing !== null)('limits.pids refuses the fork past the cap; tend and the other services go on', async () => {
+    const dir = tempDir('tend-limits-');
+    const example = startManifest(writeManifest(dir, `
+services:
+  forker:
+    command: ["python3", "-c", "import os,time\\nok=refused=0\\nfor i in range(20):\\n    try:\\n        if os.fork() == 0:\\n            time.sleep(600); os._exit(0)\\n        ok += 1\\n    except OSError:\\n        refused += 1\\nprint(f'forked={ok} refused={refused}', flush=True)\\ntime.sleep(600)"]
+    limits: { pids: 10 }
+  other:
+    command: ["sh", "-c", "for i in $$(seq 15); do sleep 600 & done; sleep 600"]
+`));
+    // python itself and 9 children: the 11th process is refused, and so is every later one.
+    await example.tend.waitOutput(/forked=\d+ refused=\d+/);
+    expect(example.tend.stdout).toMatch(/forker\s+\| forked=9 refused=11/);
+    const doc = await example.waitStatus((d) => d.services.find((s) => s.name === 'other')!.processes.length === 17, 'other with its 17 processes (sh, 15 sleeps in the background, one in front)', 15_000);
+    expect(doc.services.find((s) => s.name === 'forker')).toMatchObject({ state: 'running', restarts: 0 });
+    expect(doc.services.find((s) => s.name === 'forker')!.processes).toHaveLength(10);
+  }, 30_000);
+
+  it('nofile, core and oom_score_adj are set by the exec helper and read back from /proc/PID/limits', async () => {
+    const dir = tempDir('tend-limits-');
+    const example = startManifest(writeManifest(dir, `
+services:
+  limited:
+    command: ["sh", "-c", "grep -E 'open files|core file' /proc/$$$$/limits; echo adj=$$(cat /proc/$$$$/oom_score_adj); sleep 600"]
+    limits: { nofile: 321, core: 0 }
+    oom_score_adj: 700
+`));
+    await example.tend.waitOutput(/adj=700/);
+    const out = example.tend.stdout;
+    expect(out).toMatch(/Max open files\s+321\s+321\s+files/);
+    expect(out).toMatch(/Max core file size\s+0\s+0\s+bytes/);
+  }, 20_000);
+
+  it('with no cgroup (tracking: proc), tend checks memory itself: a graceful stop above the limit, last_exit "memory limit", restart per policy; cpu and pids said not enforced', async () => {
+    const dir = tempDir('tend-limits-');
+    const example = startManifest(writeManifest(dir, `
+settings: { tracking: proc }
+services:
+  hog:
+    command: ["python3", "-c", "import signal,sys,time\\nsignal.signal(signal.SIGTERM, lambda *a: (print('graceful', flush=True), sys.exit(0)))\\nx=[bytearray(8*1024*1024) for i in range(8)]\\ntime.sleep(600)"]
+    limits: { memory: 32M, cpu: 0.5, pids: 50 }
+    restart: { policy: on-failure, backoff: { initial: 100ms } }
+  small:
+    command: sleep 600
+    limits: { memory: 64M }
+`));
+    const doc = await example.waitStatus((d) => d.services.find((s) => s.name === 'hog')!.restarts >= 1, 'hog restarted after the memory check', 20_000);
+    const hog = doc.services.find((s) => s.name === 'hog')!;
+    expect(hog.last_exit).toEqual({ code: 0, reason: 'memory limit' });
+    expect(example.tend.stdout).toMatch(/hog\s+\| graceful/);
+    const events = example.events();
+    expect(events.some((l) => /^hog: its processes hold \d+\.\d MiB, above limits\.memory 32\.0 MiB \(checked by tend: no memory controller\); stopping and restarting per its policy$/.test(l))).toBe(true);
+    // Said once per service, not once per start.
+    expect(events.filter((l) => l.startsWith('hog: limits.cpu is not enforced (tracking: proc'))).toHaveLength(1);
+    expect(events.filter((l) => l.startsWith('hog: limits.pids is not enforced'))).toHaveLength(1);
+    expect(events.filter((l) => l.startsWith('hog: limits.memory is enforced by tend'))).toHaveLength(1);
+    expect(doc.services.find((s) => s.name === 'small')).toMatchObject({ state: 'running', restarts: 0 });
+    // Usage from /proc: the hog's RSS is there (≥ 64 MiB of touched pages).
+    const again = await example.waitStatus((d) => (d.services.find((s) => s.name === 'hog')!.memory_bytes ?? 0) > 60 * 1024 * 1024, 'hog usage', 10_000);
+    expect(again.services.find((s) => s.name === 'small')!.memory_bytes).toBeGreaterThan(0);
+  }, 40_000);
+});
