@@ -6,7 +6,7 @@
 // Wire names are snake_case (`last_exit`, `uptime_ms`) because these documents are
 // printed verbatim by `tend status --json` and served at /status; times are epoch ms.
 
-/** Service states, part of the API (SPEC §4). `completed` and `failed` are oneshot only. */
+/** Service states, part of the API (README: Control socket). `completed` and `failed` are oneshot only. */
 export const SERVICE_STATES = [
   'stopped', 'starting', 'running', 'ready', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed',
 ] as const;

@@ -1,7 +1,7 @@
 // Which processes each service owns — including the ones that escaped with setsid or a
 // double fork and whose parent has exited — and how to signal and stop all of them.
 //
-// Evidence, strongest first (SPEC §3): the service's cgroup v2 leaf; the parent chain seen
+// Evidence, strongest first (README: What tend does as PID 1): the service's cgroup v2 leaf; the parent chain seen
 // while the parent lived; session and process group; the TEND_SERVICE + TEND_INSTANCE
 // markers in /proc/PID/environ, read while the process lives. With a cgroup the leaf is
 // the whole answer (nothing leaves a cgroup without privilege). Without one, every /proc

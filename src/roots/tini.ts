@@ -1,4 +1,4 @@
-// `tend -- CMD`: single-command init, as tini does it (SPEC §3 "Tini mode").
+// `tend -- CMD`: single-command init, as tini does it (README: Command line, and "tend and other inits").
 //
 // CMD gets tend's stdin, stdout and stderr untouched and a process group of its own in
 // tend's session; when stdin is a terminal that group becomes the terminal's foreground
@@ -126,7 +126,7 @@ export async function runTini(command: { argv: readonly string[]; socket: string
   controlled.pid = child.pid;
   controlled.startedAt = Date.now();
 
-  // Never die silently (SPEC §3): an internal error is logged with its stack, CMD's group
+  // Never die silently (README: What tend does as PID 1): an internal error is logged with its stack, CMD's group
   // gets SIGTERM (tini mode's whole ordered shutdown; SIGKILL if it is still there after
   // STOP_GRACE_MS), and tend exits 70 after the sweep — instead of Node's default exit,
   // which left CMD running without its init.
