@@ -34,3 +34,12 @@ export function optionalEnvFiles(): boolean {
   const raw = { services: { x: { command: 'x', env_file: [{ path: '/x', required: false }] } } };
   return manifestSchema.safeParse(raw, { jitless: true }).success;
 }
+
+/**
+ * Whether tend accepts `value` for the service key `key` (e.g. limits: { nofile: 2000000 }
+ * may be beyond what tend allows): a value the schema would refuse becomes a note instead.
+ */
+export function acceptsValue(key: string, value: unknown): boolean {
+  const result = manifestSchema.safeParse({ services: { x: { command: 'x', [key]: value } } }, { jitless: true });
+  return result.success || !result.error.issues.some((issue) => issue.path.slice(0, 3).join('.') === `services.x.${key}`);
+}

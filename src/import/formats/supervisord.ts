@@ -216,7 +216,8 @@ function daemonSettings(section: Section, notes: Note[]): Record<string, string>
 
 function program(name: string, section: Section, names: Names, globalEnv: Record<string, string>): ImportedService[] {
   const e = section.entries;
-  const get = (key: string) => e.get(key);
+  // An empty value (`directory=`) is as if the key were not there.
+  const get = (key: string) => (e.get(key)?.value === '' ? undefined : e.get(key));
   const origin = (key: string) => e.get(key)?.origin ?? section.origin;
   const int = (key: string, fallback: number, min = 0): number => {
     const entry = get(key);
