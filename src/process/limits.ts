@@ -175,18 +175,19 @@ export class ServiceResources {
         if (!existsSync(own)) mkdirSync(own);
         writeFileSync(join(own, 'cgroup.procs'), String(pid));
         this.v2Supervisor = own;
+        // The kernel refuses the write as a whole if it cannot enable every one of them.
         writeFileSync(join(cg.self, 'cgroup.subtree_control'), wanted.map((c) => `+${c}`).join(' '));
       } catch (error) {
         return { enabled: [], detail: '', why: `cannot enable ${wanted.join(', ')} in ${cg.self} (${place}): ${(error as NodeJS.ErrnoException).code ?? String(error)}` };
       }
-      enabled = wanted.filter((c) => enabledIn(cg.self).includes(c));
+      enabled = wanted;
     }
     try {
       writeFileSync(join(leaves.root, 'cgroup.subtree_control'), enabled.map((c) => `+${c}`).join(' '));
     } catch (error) {
       return { enabled: [], detail: '', why: `cannot enable ${enabled.join(', ')} in ${leaves.root}: ${(error as NodeJS.ErrnoException).code ?? String(error)}` };
     }
-    this.v2Enabled = enabledIn(leaves.root).filter((c): c is Controller => (CONTROLLERS as readonly string[]).includes(c));
+    this.v2Enabled = enabled;
     const missing = CONTROLLERS.filter((c) => !this.v2Enabled.includes(c));
     return {
       enabled: [...this.v2Enabled],
