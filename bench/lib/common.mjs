@@ -79,9 +79,9 @@ function versionOf(argv) {
 /** The peers, each { version } or { missing: reason }. Never silently skipped. */
 export function detectPeers() {
   const peers = {};
-  for (const [name, argv] of [['tini', ['tini', '--version']], ['dumb-init', ['dumb-init', '--version']], ['supervisord', ['supervisord', '--version']]]) {
+  for (const [name, argv] of [['tini', ['tini', '--version']], ['dumb-init', ['dumb-init', '--version']], ['catatonit', ['catatonit', '--version']], ['supervisord', ['supervisord', '--version']]]) {
     const version = versionOf(argv);
-    peers[name] = version === null ? { missing: `${argv[0]} not installed (apt-get install -y tini dumb-init supervisor)` } : { version: name === 'supervisord' ? `supervisord ${version}` : version };
+    peers[name] = version === null ? { missing: `${argv[0]} not installed (apt-get install -y tini dumb-init catatonit supervisor)` } : { version: name === 'supervisord' ? `supervisord ${version}` : version };
   }
   return peers;
 }
@@ -116,7 +116,7 @@ export const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf
 // Subjects: how each init runs a set of services. A service: { name, argv, main?, restart?,
 // backoffZero?, stopSignal?, logFile?, console?, dependsOn?, priority? }.
 
-export const SUBJECTS = ['tend run', 'tend --', 'tini', 'dumb-init', 'supervisord'];
+export const SUBJECTS = ['tend run', 'tend --', 'tini', 'dumb-init', 'catatonit', 'supervisord'];
 const MULTI = new Set(['tend run', 'supervisord']);
 export const isMulti = (subject) => MULTI.has(subject);
 export const peerOf = (subject) => (subject.startsWith('tend') ? null : subject);
@@ -179,6 +179,8 @@ export function commandFor(subject, services, dir, { pid1 = false, settings = {}
     case 'tend --': return { argv: tendArgv('--', ...services[0].argv), env: cleanEnv() };
     case 'tini': return { argv: ['tini', ...(pid1 ? [] : ['-s']), '--', ...services[0].argv], env };
     case 'dumb-init': return { argv: ['dumb-init', ...services[0].argv], env };
+    // -g: forward to CMD's process group, as tend and tini -g do.
+    case 'catatonit': return { argv: ['catatonit', '-g', '--', ...services[0].argv], env };
     case 'supervisord': return { argv: ['supervisord', '-n', '-c', supervisorConf(dir, services)], env, socket: join(dir, 'supervisor.sock') };
     // Not an init: the least any Node program can do before its child runs — start, spawn.
     case 'node (floor)': return { argv: [process.execPath, '-e', NODE_FLOOR, ...services[0].argv], env };

@@ -135,7 +135,7 @@ export interface InterpolationReport {
   /**
    * For each interpolated value (by dotted key path), the variables it took a value from.
    * A message about that value must name the variable, never print its value: the
-   * environment may hold secrets (SPEC §4: never printed by check).
+   * environment may hold secrets (README: Control socket: never printed by check).
    */
   readonly substitutions: ReadonlyMap<string, ReadonlyArray<{ readonly name: string; readonly value: string }>>;
   /**

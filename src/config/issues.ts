@@ -1,5 +1,5 @@
 // A manifest problem, located. Every stage of the config pipeline returns these as
-// values and the loader reports them all at once (STYLE: a validator that stops at the
+// values and the loader reports them all at once (a validator that stops at the
 // first error is what we avoid).
 
 export interface ConfigIssue {

@@ -148,7 +148,7 @@ function record(value: unknown): Raw | null {
 }
 
 /**
- * Reads the files `include:` names (SPEC §9): paths or globs relative to the manifest,
+ * Reads the files `include:` names (README: Coming from supervisord / systemd / s6-overlay / Procfile): paths or globs relative to the manifest,
  * each a YAML file with `services:` (and `x-` keys). A glob that matches nothing is
  * allowed — a base image's `tend.d/` is empty until a derived image adds a file — but a
  * plain path that does not exist is an error, as the user named that file.

@@ -1,4 +1,4 @@
-// SPEC §1: -c FILE, else $TEND_CONFIG, else ./tend.yaml, else /etc/tend/tend.yaml.
+// README: Command line: -c FILE, else $TEND_CONFIG, else ./tend.yaml, else /etc/tend/tend.yaml.
 // An explicit choice (-c or $TEND_CONFIG) is used even when it does not exist, so
 // the error names what the user asked for rather than silently falling back.
 import { existsSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// Step 3: the shape of a manifest, key by key (SPEC §2), as one zod 4 schema. Objects are
+// Step 3: the shape of a manifest, key by key (README: Manifest reference), as one zod 4 schema. Objects are
 // strict (unknown keys are errors). Leaf values are parsed here, once — durations to ms,
 // sizes to bytes, signals to numbers, commands to argv — so nothing downstream parses
 // again. Defaults are not here: they depend on a service's role and live in src/plan.

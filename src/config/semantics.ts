@@ -1,4 +1,4 @@
-// Step 4: rules that span keys or services (SPEC §2): one main, known and acyclic
+// Step 4: rules that span keys or services (README: Manifest reference): one main, known and acyclic
 // dependencies, conditions a dependency can meet, schedule and stdin only where they
 // make sense, one probe kind, a usable cgroup for `tracking: cgroup`. These read the
 // raw (interpolated) document defensively, so they run — and report — even when the

@@ -6,7 +6,7 @@
 // Wire names are snake_case (`last_exit`, `uptime_ms`) because these documents are
 // printed verbatim by `tend status --json` and served at /status; times are epoch ms.
 
-/** Service states, part of the API (SPEC §4). `completed` and `failed` are oneshot only. */
+/** Service states, part of the API (README: Control socket). `completed` and `failed` are oneshot only. */
 export const SERVICE_STATES = [
   'stopped', 'starting', 'running', 'ready', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed',
 ] as const;
@@ -113,6 +113,8 @@ export interface StatusDocument {
   /** Pids that match no service: `(orphans)`, swept at shutdown. */
   readonly orphans: readonly number[];
   readonly shutting_down: boolean;
+  /** How limits.memory/cpu/pids are carried (cgroup2, cgroup v1, tend's own check, not enforced); absent without such limits. */
+  readonly limits?: Readonly<Record<string, string>>;
 }
 
 /** `tend health` (Docker HEALTHCHECK): healthy when main runs, its ready probes pass and no shutdown is under way. */

@@ -98,7 +98,7 @@ export function defaultSocketMode(mode: number | null, allow: readonly SocketGra
   return mode ?? (allow.length > 0 ? 0o666 : 0o600);
 }
 
-/** The socket's fd, for SO_PEERCRED. `_handle.fd` is undocumented but stable on Unix (FINDINGS). */
+/** The socket's fd, for SO_PEERCRED. `_handle.fd` is undocumented but stable on Unix. */
 export function socketFd(socket: Socket): number {
   const handle = (socket as unknown as { _handle?: { fd?: unknown } })._handle;
   const fd = handle?.fd;

@@ -1,4 +1,4 @@
-// Where the control socket lives (SPEC §1): `--socket`, else $TEND_SOCKET, else
+// Where the control socket lives (README: Command line): `--socket`, else $TEND_SOCKET, else
 // settings.socket, else /run/tend.sock when tend may create it, else
 // /tmp/tend-$UID/tend.sock in a private directory. Every choice carries where it came
 // from, so that "cannot reach" messages can say which rule picked the path.

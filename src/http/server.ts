@@ -1,4 +1,4 @@
-// The optional HTTP endpoint (settings.http, SPEC §7): /healthz, /readyz, /metrics and
+// The optional HTTP endpoint (settings.http, README: Manifest reference, settings.http): /healthz, /readyz, /metrics and
 // /status. It reads snapshots through a provider and never reaches into a service.
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { isIP, type Socket } from 'node:net';

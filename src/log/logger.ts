@@ -1,6 +1,6 @@
 // tend's own log: a pino root logger writing through an AsyncWriter, never synchronously.
 //
-// pino formats; a small destination object decides what reaches the writer (SPEC §5):
+// pino formats; a small destination object decides what reaches the writer (README: Logs):
 // while the writer is backed up, info and debug records are dropped and counted, and
 // warnings and errors wait in a bounded queue. When the writer drains, the queue goes
 // out first, then one warning says how many records were dropped.

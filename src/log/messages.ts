@@ -1,6 +1,6 @@
 // Every sentence tend logs, in one place, so wording stays consistent and reviewable.
 // A message names the subject, what happened, the cause and, where there is one, the
-// fix (STYLE #7): `web: killed with SIGKILL after 5s (SIGTERM ignored)`.
+// fix: `web: killed with SIGKILL after 5s (SIGTERM ignored)`.
 // Functions return plain strings; the caller picks the level and the logger.
 import type { FileSinkReport } from './filesink';
 import { duration, size } from '../vocab/format';

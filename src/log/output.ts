@@ -1,7 +1,7 @@
 // Routes services' stdout and stderr, line by line, to tend's own stdout and stderr, the
 // service's log file, its in-memory ring, and the `log` readiness probe.
 //
-// Speed (FINDINGS, "Output throughput"): a write per line runs at ~95 MiB/s, a write per
+// Speed (measured, 1 GiB of 100-byte lines): a write per line runs at ~95 MiB/s, a write per
 // chunk at 700–1000. So each pipe read becomes one output buffer: line ends are found
 // with indexOf, the chunk is copied once to the end of the output buffer and each line
 // moved forward into place behind its prefix with copyWithin (a V8 builtin memmove that

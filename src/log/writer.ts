@@ -1,6 +1,6 @@
 // AsyncWriter: tend's only way to write to its stdout or stderr.
 //
-// process.stdout on a pipe is synchronous on Linux (FINDINGS): a `docker logs` reader
+// process.stdout on a pipe is synchronous on Linux: a `docker logs` reader
 // that stops reading would freeze tend's event loop — reaping and signal handling
 // included. So tend never writes to fd 1/2 through process.stdout, and never with a
 // blocking write() on the event loop thread.

@@ -1,4 +1,4 @@
-// Every default of the manifest in one table (SPEC §2). Durations in ms, sizes in bytes.
+// Every default of the manifest in one table (README: Manifest reference). Durations in ms, sizes in bytes.
 // The README's manifest reference (docs/manifest.md) lists the same values.
 import type { RestartPolicyName, ServiceType } from './types';
 

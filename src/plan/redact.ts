@@ -1,5 +1,5 @@
 // The Plan as a JSON document for `tend check --json` (and anything else that shows a
-// plan): environment values are replaced, because they may be secrets (SPEC §4), and
+// plan): environment values are replaced, because they may be secrets (README: Control socket), and
 // every command or URL that took something from tend's environment is shown with those
 // parts written as `${NAME}`.
 import type { CommandSpec, Plan, ProbeCheck } from './types';

@@ -1,7 +1,7 @@
 // Which processes each service owns — including the ones that escaped with setsid or a
 // double fork and whose parent has exited — and how to signal and stop all of them.
 //
-// Evidence, strongest first (SPEC §3): the service's cgroup v2 leaf; the parent chain seen
+// Evidence, strongest first (README: What tend does as PID 1): the service's cgroup v2 leaf; the parent chain seen
 // while the parent lived; session and process group; the TEND_SERVICE + TEND_INSTANCE
 // markers in /proc/PID/environ, read while the process lives. With a cgroup the leaf is
 // the whole answer (nothing leaves a cgroup without privilege). Without one, every /proc
@@ -23,10 +23,6 @@ export interface TrackerOptions {
   readonly reaper: Reaper | null;
 }
 
-export interface SweepResult {
-  readonly terminated: number[];
-  readonly killed: number[];
-}
 
 export interface TrackerSnapshot {
   readonly mode: 'cgroup' | 'proc';
@@ -41,7 +37,6 @@ const SIGKILL = 9;
 const SIGTERM = 15;
 const SIGCONT = 18;
 const STOP_RESCAN_MS = 100;
-const STUCK_AFTER_KILL_MS = 2000;
 const REFRESH_MS = 1000;
 
 interface Known {
@@ -265,44 +260,6 @@ export class ProcessTracker {
     return end;
   }
 
-  /**
-   * Tini mode's end of a shutdown (manifest mode's supervisor decides its own sweep from
-   * signalLeft and watchGone). As PID 1: SIGTERM to every process in the namespace (kill -1),
-   * a grace of at most `grace` ms that ends as soon as nothing is left, SIGKILL, reap. Not
-   * PID 1: the same to tend's own descendants only.
-   */
-  async sweep(options: { pid1: boolean; grace: number }): Promise<SweepResult> {
-    const left = (): number[] => this.descendants().filter((e) => e.state !== 'Z').map((e) => e.pid);
-    const terminated = left();
-    if (terminated.length === 0) return { terminated, killed: [] };
-    const signalAll = (signal: number): void => {
-      if (options.pid1) {
-        // kill(-1) reaches every process but ourselves; ESRCH means there was none.
-        signalEveryone(signal);
-        if (signal !== SIGKILL) signalEveryone(SIGCONT);
-      } else {
-        for (const pid of left()) {
-          send(pid, signal);
-          if (signal !== SIGKILL) send(pid, SIGCONT);
-        }
-      }
-    };
-    signalAll(SIGTERM);
-    if (await this.waitGone(left, options.grace)) {
-      this.reaper?.reapNow();
-      return { terminated, killed: [] };
-    }
-    const killed = left();
-    signalAll(SIGKILL);
-    await this.waitGone(() => {
-      const remaining = left();
-      if (!options.pid1) for (const pid of remaining) send(pid, SIGKILL);
-      return remaining;
-    }, STUCK_AFTER_KILL_MS);
-    this.reaper?.reapNow();
-    return { terminated, killed };
-  }
-
   /** Removes the service's leaf once it is empty (after its last process is gone). */
   release(service: string): void {
     this.roots.delete(service);
@@ -323,37 +280,7 @@ export class ProcessTracker {
    * every reaper pass (SIGCHLD), on cgroup.events changes, and on a modest timer that runs
    * only while someone waits (a process that is not our child dies without telling us).
    */
-  /**
-   * Resolves true once `remaining()` is empty, false at the timeout. Re-checks on every
-   * reaper pass and on `cgroup.events` of the leaves named in `watch` (all of them when
-   * omitted) — one inotify watch per stopping service, not one per service per stop.
-   */
-  private waitGone(remaining: () => number[], timeout: number, watch?: readonly string[]): Promise<boolean> {
-    if (remaining().length === 0) return Promise.resolve(true);
-    return new Promise((settle) => {
-      const cleanups: Array<() => void> = [];
-      let done = false;
-      const finish = (result: boolean): void => {
-        if (done) return;
-        done = true;
-        for (const cleanup of cleanups) cleanup();
-        settle(result);
-      };
-      const check = (): void => {
-        if (!done && remaining().length === 0) finish(true);
-      };
-      const deadline = setTimeout(() => finish(remaining().length === 0), timeout);
-      cleanups.push(() => clearTimeout(deadline));
-      const timer = setInterval(check, STOP_RESCAN_MS);
-      cleanups.push(() => clearInterval(timer));
-      if (this.reaper !== null) cleanups.push(this.reaper.onReap(check));
-      else {
-        process.on('SIGCHLD', check);
-        cleanups.push(() => process.removeListener('SIGCHLD', check));
-      }
-      if (this.cgroups !== null) for (const service of watch ?? this.cgroups.services()) cleanups.push(this.cgroups.watch(service, check));
-    });
-  }
+
 
   /**
    * Every descendant of tend, with its /proc entry (children lists: no full scan);

@@ -51,7 +51,7 @@ export async function openEdges(options: EdgeOptions): Promise<{ ok: true; edges
     manifest: plan.file,
   });
   if (!chosen.ok) return { ok: false, message: chosen.message };
-  // Services learn where to reach tend (SPEC §1): the spawner exports TEND_SOCKET.
+  // Services learn where to reach tend (README: Command line): the spawner exports TEND_SOCKET.
   process.env.TEND_SOCKET = chosen.path;
 
   const handler = new SupervisorHandler(options);

@@ -1,4 +1,4 @@
-// `tend -- CMD`: single-command init, as tini does it (SPEC §3 "Tini mode").
+// `tend -- CMD`: single-command init, as tini does it (README: Command line, and "tend and other inits").
 //
 // CMD gets tend's stdin, stdout and stderr untouched and a process group of its own in
 // tend's session; when stdin is a terminal that group becomes the terminal's foreground
@@ -126,7 +126,7 @@ export async function runTini(command: { argv: readonly string[]; socket: string
   controlled.pid = child.pid;
   controlled.startedAt = Date.now();
 
-  // Never die silently (SPEC §3): an internal error is logged with its stack, CMD's group
+  // Never die silently (README: What tend does as PID 1): an internal error is logged with its stack, CMD's group
   // gets SIGTERM (tini mode's whole ordered shutdown; SIGKILL if it is still there after
   // STOP_GRACE_MS), and tend exits 70 after the sweep — instead of Node's default exit,
   // which left CMD running without its init.
@@ -158,6 +158,41 @@ export async function runTini(command: { argv: readonly string[]; socket: string
   // The sweep: whatever CMD left behind. As PID 1, kill(-1) reaches the whole namespace
   // (the kernel would SIGKILL it anyway when we exit); otherwise only tend's descendants.
   const tracker = new ProcessTracker({ tracking: 'proc', reaper, instance });
-  await tracker.sweep({ pid1: process.pid === 1, grace: SWEEP_GRACE_MS });
+  await sweep(tracker, process.pid === 1);
   return internalError ? EXIT_INTERNAL : exitCodeOf(status);
+}
+
+const SIGTERM = 15;
+const SIGKILL = 9;
+/** After the SIGKILL, how long a process stuck in the kernel (state D) is waited for. */
+const STUCK_AFTER_KILL_MS = 2000;
+
+/**
+ * Tini mode's sweep, as policy over the tracker's primitives: SIGTERM and SIGCONT to what
+ * is left, a grace that ends as soon as nothing is, SIGKILL to the rest, and a bounded
+ * wait for those (re-killing what appears meanwhile, when not PID 1: kill -1 already
+ * reaches newcomers as PID 1).
+ */
+async function sweep(tracker: ProcessTracker, pid1: boolean): Promise<void> {
+  if (tracker.signalLeft(SIGTERM, pid1).length === 0) return;
+  if (await goneWithin(tracker, SWEEP_GRACE_MS, false)) return;
+  tracker.signalLeft(SIGKILL, pid1);
+  await goneWithin(tracker, STUCK_AFTER_KILL_MS, !pid1);
+}
+
+function goneWithin(tracker: ProcessTracker, timeout: number, rekill: boolean): Promise<boolean> {
+  return new Promise((settle) => {
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const stop = tracker.watchGone(null, rekill, () => {
+      settled = true;
+      clearTimeout(timer);
+      settle(true);
+    });
+    if (settled) return;
+    timer = setTimeout(() => {
+      stop();
+      settle(false);
+    }, timeout);
+  });
 }

@@ -14,7 +14,7 @@ export type ExitStatus = (
   readonly limit?: 'memory';
 };
 
-/** tend's exit codes of its own (SPEC §1: the rest are main's). */
+/** tend's exit codes of its own (README: Command line: the rest are main's). */
 export const EXIT_OK = 0;
 /** The start failed, or a critical service gave up; `tend import --strict`: something did not map. */
 export const EXIT_START_FAILED = 1;

@@ -7,13 +7,14 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startReaper, type Reaper } from '../../src/process/reaper';
 import { ProcessTracker } from '../../src/process/tracking';
+import { killLeftovers } from '../helpers/children';
 import { ServiceCgroups } from '../../src/process/cgroup';
 import { spawnProcess, type SpawnSpec } from '../../src/process/spawn';
 
 let reaper: Reaper;
 beforeAll(() => { reaper = startReaper(); });
 afterAll(async () => {
-  await new ProcessTracker({ tracking: 'proc', reaper }).sweep({ pid1: false, grace: 200 });
+  await killLeftovers(new ProcessTracker({ tracking: 'proc', reaper }));
 });
 
 const modes: Array<'proc' | 'cgroup'> = ['proc', ...(ServiceCgroups.available() ? ['cgroup' as const] : [])];

@@ -19,3 +19,16 @@ export function directChildren(): number[] {
   }
   return pids;
 }
+
+/**
+ * The end of a test that spawned through the tracker: whatever is left of tend's
+ * descendants gets SIGKILL, and the promise waits (bounded) until it is gone.
+ */
+export function killLeftovers(tracker: { signalLeft(signal: number, pid1: boolean): number[]; watchGone(service: null, rekill: boolean, onGone: () => void): () => void }): Promise<void> {
+  tracker.signalLeft(9, false);
+  return new Promise((settle) => {
+    let settled = false;
+    const stop = tracker.watchGone(null, true, () => { settled = true; settle(); });
+    if (!settled) setTimeout(() => { stop(); settle(); }, 2000).unref();
+  });
+}

@@ -2,9 +2,9 @@
 // policy and its limit, stop signal, exit code. Each source is what such a file looks like on
 // a VM, with commands that record what happens to them in $EVENTS.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { canUnshare, lines, runTendSync, tempDir, waitFor } from '../helpers/tend';
+import { ROOT, canUnshare, lines, runTendSync, tempDir, waitFor } from '../helpers/tend';
 import { ensureBuilt } from '../helpers/build';
 import { killLeftovers, startManifest, type Example } from '../examples/helpers';
 
@@ -136,6 +136,36 @@ TimeoutStopSec=5
     await tend.tend.signal('SIGTERM');
     expect((await tend.tend.exited).code).toBe(0);
     expect(source.log()).toContain('app got QUIT');
+  });
+
+  it('systemd: Type=forking with PIDFile= runs as long as its daemon, and its dependents start after the start program', async () => {
+    const pidDir = tempDir('tend-import-pid-');
+    const pidFile = join(pidDir, 'daemon.pid');
+    const source = imported({
+      'units/daemon.service': `[Unit]
+Description=An old-style daemon
+
+[Service]
+Type=forking
+PIDFile=${pidFile}
+ExecStart=${join(ROOT, 'test', 'fixtures', 'bin', 'daemonize')} ${pidFile} 0
+`,
+      'units/app.service': `[Unit]
+After=daemon.service
+
+[Service]
+ExecStart=/usr/bin/env recorder app
+`,
+    }, ['units']);
+    expect(readFileSync(source.manifest, 'utf8')).toMatch(/type: forking\n\s+pid_file: /);
+    const tend = source.start();
+    await waitFor(() => source.log().includes('start app'), { what: () => `app to start:\n${source.log().join('\n')}\n${tend.tend.stderr}` });
+    const daemonPid = Number(readFileSync(pidFile, 'utf8').trim());
+    expect(source.log().indexOf(`start ${daemonPid}`)).toBeLessThan(source.log().indexOf('start app'));
+    expect((await tend.service('daemon')).pid).toBe(daemonPid);
+    await tend.tend.signal('SIGTERM');
+    expect((await tend.tend.exited).code).toBe(0);
+    expect(source.log().indexOf('app got TERM')).toBeLessThan(source.log().indexOf(`stop ${daemonPid}`));
   });
 
   it('crontab: @reboot runs at start, a scheduled job waits for its time', async () => {

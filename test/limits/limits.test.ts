@@ -12,7 +12,7 @@ import { ServiceCgroups } from '../../src/process/cgroup';
 afterEach(killLeftovers);
 
 /** Where memory and pids limits can go on this machine (v2 with controllers, or v1); null: why not. */
-function cgroupFor(controller: 'memory' | 'pids'): string | null {
+function cgroupFor(controller: 'memory' | 'pids' | 'cpu'): string | null {
   const cgroups = ServiceCgroups.create(`probe${process.hrtime.bigint()}`);
   const resources = new ServiceResources({ cgroups, instance: `probe${process.hrtime.bigint()}`, noCgroups: false, pid: process.pid });
   const choice = resources.backends().get(controller)!;
@@ -24,6 +24,8 @@ function cgroupFor(controller: 'memory' | 'pids'): string | null {
 
 const memoryMissing = cgroupFor('memory');
 const pidsMissing = cgroupFor('pids');
+const cpuMissing = cgroupFor('cpu');
+if (cpuMissing !== null) console.warn(`skipping the cpu test: no cpu controller tend can use here (${cpuMissing})`);
 if (memoryMissing !== null) console.warn(`skipping the kernel OOM test: no memory controller tend can use here (${memoryMissing})`);
 if (pidsMissing !== null) console.warn(`skipping the pids test: no pids controller tend can use here (${pidsMissing})`);
 
@@ -52,6 +54,7 @@ services:
     expect(doc.services.find((s) => s.name === 'quiet')).toMatchObject({ state: 'running', restarts: 0 });
     expect(example.events()).toContain("hog: killed by the kernel's OOM killer (SIGKILL)");
     expect(example.events().some((line) => /^hog: limits\.memory through cgroup/.test(line))).toBe(true);
+    expect((await example.cli(['status', '-v'])).stdout).toMatch(/limits:\n  memory: through cgroup/);
     const table = await example.cli(['status']);
     expect(table.stdout).toMatch(/hog .*SIGKILL \(OOM kill\)/);
     const metrics = parsePrometheusTextFormat((await get(`http://127.0.0.1:${port}/metrics`)).body);
@@ -76,6 +79,43 @@ services:
     const doc = await example.waitStatus((d) => d.services.find((s) => s.name === 'other')!.processes.length === 17, 'other with its 17 processes (sh, 15 sleeps in the background, one in front)', 15_000);
     expect(doc.services.find((s) => s.name === 'forker')).toMatchObject({ state: 'running', restarts: 0 });
     expect(doc.services.find((s) => s.name === 'forker')!.processes).toHaveLength(10);
+  }, 30_000);
+
+  it.skipIf(cpuMissing !== null)('limits.cpu: 0.2 holds a busy loop near 20 % of a core over a few seconds', async () => {
+    const dir = tempDir('tend-limits-');
+    const example = startManifest(writeManifest(dir, `
+services:
+  busy:
+    command: ["python3", "-c", "while True: pass"]
+    limits: { cpu: 0.2 }
+`));
+    const sample = async () => ({ at: Date.now(), seconds: (await example.service('busy')).cpu_seconds ?? NaN });
+    await example.waitStatus((d) => (d.services[0]!.cpu_seconds ?? 0) > 0.1, 'busy using CPU');
+    const first = await sample();
+    await new Promise((resolve) => setTimeout(resolve, 4000)); // the measuring window itself, not a wait for a condition
+    const last = await sample();
+    const share = (last.seconds - first.seconds) / ((last.at - first.at) / 1000);
+    // A tolerance band: the quota is exact over 100 ms periods, the two samples are not.
+    expect(share).toBeGreaterThan(0.12);
+    expect(share).toBeLessThan(0.28);
+  }, 20_000);
+
+  it('tend status memory is within 10 % of the RSS the service\'s processes report, with a cgroup and without', async () => {
+    for (const tracking of ['auto', 'proc']) {
+      const dir = tempDir('tend-limits-');
+      const example = startManifest(writeManifest(dir, `
+settings: { tracking: ${tracking} }
+services:
+  holder:
+    command: ["python3", "-c", "import time,re\\nx=bytearray(64*1024*1024)\\nfor i in range(0, len(x), 4096): x[i]=1\\nprint('rss', re.search(r'VmRSS:\\\\s+(\\\\d+)', open('/proc/self/status').read()).group(1), flush=True)\\ntime.sleep(600)"]
+    limits: { memory: 256M }
+`));
+      await example.tend.waitOutput(/rss \d+/);
+      const rss = Number(/rss (\d+)/.exec(example.tend.stdout)![1]) * 1024;
+      const memory = (await example.service('holder')).memory_bytes!;
+      expect(Math.abs(memory - rss) / rss, `${tracking}: status ${memory}, RSS ${rss}`).toBeLessThan(0.1);
+      killLeftovers();
+    }
   }, 30_000);
 
   it('nofile, core and oom_score_adj are set by the exec helper and read back from /proc/PID/limits', async () => {
@@ -117,6 +157,8 @@ services:
     expect(events.filter((l) => l.startsWith('hog: limits.pids is not enforced'))).toHaveLength(1);
     expect(events.filter((l) => l.startsWith('hog: limits.memory is enforced by tend'))).toHaveLength(1);
     expect(doc.services.find((s) => s.name === 'small')).toMatchObject({ state: 'running', restarts: 0 });
+    // tend status -v says how each limit is carried.
+    expect((await example.cli(['status', '-v'])).stdout).toContain("limits:\n  memory: tend's own check every 3 s (tracking: proc — tend uses no cgroup)\n  cpu: not enforced (tracking: proc — tend uses no cgroup)\n  pids: not enforced (tracking: proc — tend uses no cgroup)\n");
     // Usage from /proc: the hog's RSS is there (≥ 64 MiB of touched pages).
     const again = await example.waitStatus((d) => (d.services.find((s) => s.name === 'hog')!.memory_bytes ?? 0) > 60 * 1024 * 1024, 'hog usage', 10_000);
     expect(again.services.find((s) => s.name === 'small')!.memory_bytes).toBeGreaterThan(0);

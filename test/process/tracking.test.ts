@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { waitFor } from '../helpers/tend';
 import { startReaper, type Reaper } from '../../src/process/reaper';
-import { directChildren } from '../helpers/children';
+import { directChildren, killLeftovers } from '../helpers/children';
 import { ProcessTracker } from '../../src/process/tracking';
 import { ServiceCgroups } from '../../src/process/cgroup';
 import { readProc } from '../../src/process/proc';
@@ -17,7 +17,7 @@ let reaper: Reaper;
 beforeAll(() => { reaper = startReaper(); });
 afterAll(async () => {
   // Whatever a failed test left behind must not outlive this worker.
-  await new ProcessTracker({ tracking: 'proc', reaper }).sweep({ pid1: false, grace: 200 });
+  await killLeftovers(new ProcessTracker({ tracking: 'proc', reaper }));
 });
 
 function service(tracker: ProcessTracker, name: string, script: string) {
@@ -113,9 +113,9 @@ for (const mode of modes) {
       }, { instance: 'nobody', socket: null, markers: false });
       await starter.exit;
       const orphans: number[] = await waitFor(() => { const o = tracker.orphans(); return o.length === 1 && readProc(o[0]!)?.comm === 'sleep' ? o : null; }, { what: 'one orphan' });
-      const result = await tracker.sweep({ pid1: false, grace: 1000 });
-      expect(result.terminated).toEqual(orphans);
-      expect(result.killed).toEqual([]);
+      // What tini mode's sweep and the supervisor's are made of: SIGTERM to what is left, then gone.
+      expect(tracker.signalLeft(15, false)).toEqual(orphans);
+      await new Promise<void>((settle) => { tracker.watchGone(null, false, settle); });
       expect(tracker.orphans()).toEqual([]);
       tracker.close();
     });

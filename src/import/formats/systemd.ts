@@ -9,7 +9,7 @@ import { ImportError, type Importer, type ImportedService, type Note, type Origi
 import { Names, literal } from '../names';
 import { shQuote } from '../shell';
 import { calendarToCron } from '../calendar';
-import { NOT_YET, optionalEnvFiles, readyKey, serviceKey, serviceType, validSignal } from '../supports';
+import { NOT_YET, acceptsValue, optionalEnvFiles, readyKey, serviceKey, serviceType, validSignal } from '../supports';
 import { Draft, duration, readInput, numberedLines } from './common';
 
 interface Entry {
@@ -632,14 +632,14 @@ function resourceSettings(unit: Unit, draft: Draft, handled: Set<string>): void 
     handled.add(key);
     if (!entry) continue;
     const value = convert(entry.value);
-    if (serviceKey('limits') && value !== null) limits[name] = value;
-    else draft.lost(entry.origin, `${key}=${entry.value}`, serviceKey('limits') ? `cannot convert ${entry.value} to limits.${name}` : `${NOT_YET('limits')} (limits.${name}): set it on the container (docker run --ulimit, --memory, --cpus, --pids-limit)`);
+    if (serviceKey('limits') && value !== null && acceptsValue('limits', { [name]: value })) limits[name] = value;
+    else draft.lost(entry.origin, `${key}=${entry.value}`, serviceKey('limits') ? `${entry.value} is not a value limits.${name} accepts: set it by hand` : `${NOT_YET('limits')} (limits.${name}): set it on the container (docker run --ulimit, --memory, --cpus, --pids-limit)`);
   }
   const oom = last(unit, 'Service', 'OOMScoreAdjust');
   handled.add('OOMScoreAdjust');
   if (oom) {
-    if (serviceKey('oom_score_adj')) draft.set('oom_score_adj', Number(oom.value));
-    else draft.lost(oom.origin, `OOMScoreAdjust=${oom.value}`, NOT_YET('oom_score_adj'));
+    if (serviceKey('oom_score_adj') && acceptsValue('oom_score_adj', Number(oom.value))) draft.set('oom_score_adj', Number(oom.value));
+    else draft.lost(oom.origin, `OOMScoreAdjust=${oom.value}`, serviceKey('oom_score_adj') ? 'not a value oom_score_adj accepts (-1000 to 1000)' : NOT_YET('oom_score_adj'));
   }
   if (Object.keys(limits).length > 0) draft.set('limits', limits);
 }
