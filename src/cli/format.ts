@@ -93,6 +93,10 @@ export function formatStatus(doc: StatusDocument, verbose: boolean, now = Date.n
     out.push(line);
     for (const detail of details.get(i) ?? []) out.push(detail);
   });
+  if (verbose && doc.limits !== undefined) {
+    out.push('limits:');
+    for (const [controller, how] of Object.entries(doc.limits)) out.push(`  ${controller}: ${how}`);
+  }
   if (doc.shutting_down) out.push('tend is shutting down');
   return `${out.join('\n')}\n`;
 }

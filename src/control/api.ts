@@ -111,6 +111,8 @@ export interface StatusDocument {
   /** Pids that match no service: `(orphans)`, swept at shutdown. */
   readonly orphans: readonly number[];
   readonly shutting_down: boolean;
+  /** How limits.memory/cpu/pids are carried (cgroup2, cgroup v1, tend's own check, not enforced); absent without such limits. */
+  readonly limits?: Readonly<Record<string, string>>;
 }
 
 /** `tend health` (Docker HEALTHCHECK): healthy when main runs, its ready probes pass and no shutdown is under way. */

@@ -20,6 +20,8 @@ export interface HandlerDeps {
     describe?(pid: number): { command: string | null; escaped: boolean } | null;
     /** Memory and CPU time of the service, read when asked (never polled). */
     usage?(service: string, pids: readonly number[]): { memoryBytes: number | null; cpuSeconds: number | null };
+    /** How each cgroup limit is carried, by controller (empty: no service has one). */
+    limitBackends?(): Readonly<Record<string, string>>;
   };
   readonly logs: {
     recent(service: string, lines: number | null): readonly LogLine[];
@@ -146,6 +148,11 @@ export class SupervisorHandler implements ControlHandler {
     };
   }
 
+  private limitsOf(): { limits?: Readonly<Record<string, string>> } {
+    const backends = this.deps.tracker.limitBackends?.();
+    return backends === undefined || Object.keys(backends).length === 0 ? {} : { limits: backends };
+  }
+
   /** CPU samples of the previous status request, per service: CPU % is the change since. */
   private readonly cpuSamples = new Map<string, { seconds: number; at: number }>();
 
@@ -174,6 +181,7 @@ export class SupervisorHandler implements ControlHandler {
       services: runners.map((r) => this.serviceStatus(r, now)),
       orphans: this.deps.tracker.orphans(),
       shutting_down: shuttingDown(this.deps.supervisor),
+      ...this.limitsOf(),
     });
   }
 

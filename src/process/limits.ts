@@ -15,7 +15,7 @@
 //            by tend itself, on a slow timer (memory-watch.ts).
 //
 // `tracking: proc` means tend uses no cgroup at all, for limits either.
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findCgroupV2, type CgroupV2, type ServiceCgroups } from './cgroup';
 
@@ -375,3 +375,43 @@ export class ServiceResources {
   }
 }
 
+
+/**
+ * What `tend check` says about each controller here, changing nothing: a cgroup2 that
+ * offers it and can be written, else a writable v1 hierarchy, else what tend would do.
+ */
+export function surveyBackends(options: { noCgroups: boolean }): ReadonlyMap<Controller, string> {
+  const out = new Map<Controller, string>();
+  if (options.noCgroups) {
+    for (const c of CONTROLLERS) out.set(c, `${c === 'memory' ? "tend's own check every 3 s" : 'not enforced'} (tracking: proc uses no cgroup)`);
+    return out;
+  }
+  const writable = (path: string): boolean => {
+    try {
+      accessSync(path, constants.W_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const v2 = findCgroupV2();
+  const offered = v2 === null ? [] : (read(join(v2.self, 'cgroup.controllers')) ?? '').split(/\s+/).filter(Boolean);
+  const v2Writable = v2 !== null && writable(join(v2.self, 'cgroup.subtree_control'));
+  const mounts = cgroup1Mounts(read('/proc/self/mountinfo') ?? '');
+  const paths = cgroup1Paths(read('/proc/self/cgroup') ?? '');
+  for (const c of CONTROLLERS) {
+    if (v2 !== null && offered.includes(c) && v2Writable) {
+      out.set(c, `cgroup2 ${v2.self} (${describePlace(v2.self.slice(v2.mount.length) || '/')}), if tend is the only process in it`);
+      continue;
+    }
+    const mount = mounts.find((m) => m.controllers.includes(c) && m.root === '/');
+    const path = paths.get(c);
+    if (mount !== undefined && path !== undefined && writable(join(mount.mountpoint, path))) {
+      out.set(c, `cgroup v1 ${join(mount.mountpoint, path)}`);
+      continue;
+    }
+    const why = v2 === null ? 'no cgroup2 where tend can see its cgroup' : !offered.includes(c) ? `cgroup2 ${v2.self} does not offer ${c}` : `${v2.self} is not writable`;
+    out.set(c, `${c === 'memory' ? "tend's own check every 3 s" : 'not enforced'} (${why}; no writable cgroup v1 ${c} hierarchy)`);
+  }
+  return out;
+}

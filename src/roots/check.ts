@@ -7,6 +7,8 @@ import { manifestJsonSchema } from '../config/schema';
 import { signalName } from '../vocab/signals';
 import { EXIT_OK, EXIT_USAGE } from '../vocab/exit';
 import { writableCgroup2 } from '../process/cgroup';
+import { CONTROLLERS, surveyBackends } from '../process/limits';
+import { size as formatSize } from '../vocab/format';
 
 
 export async function runCheck(command: { config: string | null; json: boolean }): Promise<number> {
@@ -52,6 +54,13 @@ export function describePlan(file: string, plan: Plan): string {
   for (const service of plan.services) {
     lines.push(`  ${service.name.padEnd(width)}  ${traits(service).join(', ')}`);
   }
+  const used = CONTROLLERS.filter((c) => plan.services.some((s) => s.limits[c] !== null));
+  if (used.length > 0) {
+    // Where tend would put them on this machine (tend check changes nothing to find out).
+    const survey = surveyBackends({ noCgroups: plan.settings.tracking === 'proc' });
+    lines.push('', 'limits here:');
+    for (const c of used) lines.push(`  ${c}: ${survey.get(c)!}`);
+  }
   return `${lines.join('\n')}\n`;
 }
 
@@ -78,6 +87,13 @@ function traits(service: ServicePlan): string[] {
   if (!service.autostart) out.push('autostart off');
   if (service.critical) out.push('critical');
   if (service.user !== null) out.push(`user ${service.user}`);
+  const { memory, cpu, pids, nofile, core } = service.limits;
+  const limits = [
+    memory === null ? null : `memory ${formatSize(memory)}`, cpu === null ? null : `cpu ${cpu}`, pids === null ? null : `pids ${pids}`,
+    nofile === null ? null : `nofile ${nofile}`, core === null ? null : `core ${core < 0 ? 'unlimited' : formatSize(core)}`,
+  ].filter((part) => part !== null);
+  if (limits.length > 0) out.push(`limits ${limits.join(' ')}`);
+  if (service.oomScoreAdj !== null) out.push(`oom_score_adj ${service.oomScoreAdj}`);
   out.push(`stop ${service.stopCommand ? 'by stop_command' : signalName(service.stopSignal)} then SIGKILL after ${seconds(service.stopTimeout)}`);
   return out;
 }

@@ -16,6 +16,8 @@ export interface ResourceWiring {
   readonly usage: (service: string, pids: readonly number[]) => { memoryBytes: number | null; cpuSeconds: number | null };
   /** How each controller is carried (chosen at the first service with a limit). */
   readonly backends: () => ReadonlyMap<Controller, ControllerChoice>;
+  /** The same in words, for `tend status -v`: controller → how. */
+  readonly described: () => Record<string, string>;
   close(): void;
 }
 
@@ -86,7 +88,7 @@ export function wireResources(deps: ResourceDeps): ResourceWiring {
     };
   };
 
-  return {
+  const wiring: ResourceWiring = {
     spawn,
     usage,
     backends: () => {
@@ -94,9 +96,18 @@ export function wireResources(deps: ResourceDeps): ResourceWiring {
       if (!deps.plan().services.some((s) => CONTROLLERS.some((c) => s.limits[c] !== null))) return new Map();
       return resources.backends();
     },
+    described: () => {
+      const out: Record<string, string> = {};
+      for (const [controller, choice] of wiring.backends()) {
+        out[controller] = choice.backend !== 'none' ? `through ${choice.detail}`
+          : controller === 'memory' ? `tend's own check every 3 s (${choice.detail})` : `not enforced (${choice.detail})`;
+      }
+      return out;
+    },
     close: () => {
       watch.close();
       resources.close();
     },
   };
+  return wiring;
 }

@@ -47,3 +47,20 @@ describe('limits: in the manifest', () => {
     ]);
   });
 });
+
+describe('tend check', () => {
+  it('shows each service\'s limits and where tend would put them here', async () => {
+    const { describePlan } = await import('../../src/roots/check');
+    const plan = await planOf(yaml`
+      settings: { tracking: proc }
+      services:
+        w:
+          command: x
+          limits: { memory: 1GB, cpu: 2, nofile: 1024, core: unlimited }
+          oom_score_adj: -100
+    `);
+    const text = describePlan('tend.yaml', plan);
+    expect(text).toContain('w  longrun, restart always, limits memory 1GB cpu 2 nofile 1024 core unlimited, oom_score_adj -100, stop SIGTERM');
+    expect(text).toContain("limits here:\n  memory: tend's own check every 3 s (tracking: proc uses no cgroup)\n  cpu: not enforced (tracking: proc uses no cgroup)\n");
+  });
+});

@@ -54,6 +54,7 @@ services:
     expect(doc.services.find((s) => s.name === 'quiet')).toMatchObject({ state: 'running', restarts: 0 });
     expect(example.events()).toContain("hog: killed by the kernel's OOM killer (SIGKILL)");
     expect(example.events().some((line) => /^hog: limits\.memory through cgroup/.test(line))).toBe(true);
+    expect((await example.cli(['status', '-v'])).stdout).toMatch(/limits:\n  memory: through cgroup/);
     const table = await example.cli(['status']);
     expect(table.stdout).toMatch(/hog .*SIGKILL \(OOM kill\)/);
     const metrics = parsePrometheusTextFormat((await get(`http://127.0.0.1:${port}/metrics`)).body);
@@ -156,6 +157,8 @@ services:
     expect(events.filter((l) => l.startsWith('hog: limits.pids is not enforced'))).toHaveLength(1);
     expect(events.filter((l) => l.startsWith('hog: limits.memory is enforced by tend'))).toHaveLength(1);
     expect(doc.services.find((s) => s.name === 'small')).toMatchObject({ state: 'running', restarts: 0 });
+    // tend status -v says how each limit is carried.
+    expect((await example.cli(['status', '-v'])).stdout).toContain("limits:\n  memory: tend's own check every 3 s (tracking: proc — tend uses no cgroup)\n  cpu: not enforced (tracking: proc — tend uses no cgroup)\n  pids: not enforced (tracking: proc — tend uses no cgroup)\n");
     // Usage from /proc: the hog's RSS is there (≥ 64 MiB of touched pages).
     const again = await example.waitStatus((d) => (d.services.find((s) => s.name === 'hog')!.memory_bytes ?? 0) > 60 * 1024 * 1024, 'hog usage', 10_000);
     expect(again.services.find((s) => s.name === 'small')!.memory_bytes).toBeGreaterThan(0);
