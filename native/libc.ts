@@ -284,10 +284,6 @@ function callLibtend(funcName: string, retType: FFI.DataType, paramsType: FFI.Fi
   return libtend().load({ library: LIBTEND, funcName, retType, paramsType, paramsValue }) as number;
 }
 
-/** Opens libtend now; throws NativeUnavailableError with a one-line message when it cannot. */
-export function assertLibtend(): void {
-  libtend();
-}
 
 /**
  * Starts `path` (the exec helper) with argv and env; fds[i] becomes the child's fd i

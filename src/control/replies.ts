@@ -47,13 +47,10 @@ export const resultSchemas = {
   events: z.looseObject({}),
 };
 
-export const logEventSchema = resultSchemas.logs.shape.lines.element;
-
 /** Any line the server sends. The error code is read as a string: a newer server may know more. */
 export const serverLineSchema = z.union([
   z.object({ id: id.nullable(), ok: z.literal(true), result: z.unknown() }),
   z.object({ id: id.nullable(), ok: z.literal(false), error: z.object({ code: z.string(), message: z.string(), problems: strings.optional() }) }),
   z.object({ id, event: z.unknown() }),
 ]);
-export type ServerLine = z.infer<typeof serverLineSchema>;
 

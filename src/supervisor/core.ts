@@ -1488,7 +1488,3 @@ export function classifyExit(status: ExitStatus, context: { readonly tendKilled:
   return result;
 }
 
-/** The API view of a record's state. */
-export function apiState(record: ServiceRecord): StateName {
-  return stateName(record.state);
-}
