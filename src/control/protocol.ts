@@ -132,11 +132,6 @@ export type Reply =
   | { readonly id: RequestId | null; readonly ok: true; readonly result: unknown }
   | { readonly id: RequestId | null; readonly ok: false; readonly error: ErrorBody };
 
-export interface EventLine {
-  readonly id: RequestId;
-  readonly event: unknown;
-}
-
 /** What each command's successful reply carries. */
 export interface ResultOf {
   status: StatusDocument;
@@ -151,14 +146,4 @@ export interface ResultOf {
   shutdown: ShutdownResult;
   version: VersionInfo;
   events: Record<string, never>;
-}
-
-/** What each following command streams as events. */
-export interface EventOf {
-  logs: LogLine;
-  events: TendEvent;
-}
-
-export function isErrorCode(code: string): code is ErrorCode {
-  return (ERROR_CODES as readonly string[]).includes(code);
 }

@@ -29,6 +29,7 @@ export const resultSchemas = {
       process_info: z.array(z.looseObject({ pid: z.number(), command: z.string().nullable(), escaped: z.boolean() })).optional(),
       reason: z.string().nullable().optional(),
       next_start: z.number().nullable().optional(),
+      status_text: z.string().nullable().optional(),
     })),
     orphans: z.array(z.number()),
     shutting_down: z.boolean(),
@@ -46,13 +47,10 @@ export const resultSchemas = {
   events: z.looseObject({}),
 };
 
-export const logEventSchema = resultSchemas.logs.shape.lines.element;
-
 /** Any line the server sends. The error code is read as a string: a newer server may know more. */
 export const serverLineSchema = z.union([
   z.object({ id: id.nullable(), ok: z.literal(true), result: z.unknown() }),
   z.object({ id: id.nullable(), ok: z.literal(false), error: z.object({ code: z.string(), message: z.string(), problems: strings.optional() }) }),
   z.object({ id, event: z.unknown() }),
 ]);
-export type ServerLine = z.infer<typeof serverLineSchema>;
 

@@ -9,6 +9,7 @@ import type { SocketGrant } from '../plan/types';
 import { decideAccess, describePeer, NO_ACCOUNTS, systemAccounts, type Accounts } from './access';
 import type { ControlHandler } from './api';
 import { Connection, refuseSocket, type ConnectionLimits, type ControlNotice } from './connection';
+import { MAX_LINE_BYTES } from './protocol';
 
 export type { ControlNotice } from './connection';
 
@@ -38,7 +39,7 @@ export interface ServerLimits extends ConnectionLimits {
 }
 
 export const DEFAULT_LIMITS: ServerLimits = {
-  maxLineBytes: 64 * 1024,
+  maxLineBytes: MAX_LINE_BYTES,
   maxPending: 32,
   maxBufferedBytes: 1024 * 1024,
   slowReaderMs: 10_000,

@@ -96,11 +96,6 @@ export class ProcScanner {
   }
 }
 
-/** Whether `pid` is still the process that started at `starttime` and has not died. */
-export function isAlive(pid: number, starttime: number): boolean {
-  const entry = readProc(pid);
-  return entry !== null && entry.starttime === starttime && entry.state !== 'Z';
-}
 
 /** The children of `pid` per /proc/PID/task/TID/children (cheap: no full scan). */
 export function childrenOf(pid: number): number[] {
@@ -126,17 +121,6 @@ export function childrenOf(pid: number): number[] {
   return pids;
 }
 
-/** Every descendant of `pid` (not `pid` itself), walking the children lists. */
-export function descendantsOf(pid: number): number[] {
-  const seen: number[] = [];
-  const queue = childrenOf(pid);
-  while (queue.length > 0) {
-    const next = queue.shift()!;
-    seen.push(next);
-    for (const child of childrenOf(next)) queue.push(child);
-  }
-  return seen;
-}
 
 /**
  * The TEND_SERVICE and TEND_INSTANCE markers of a process's environment, or null when it

@@ -1,11 +1,12 @@
 // The keys of SPEC §8, §10 and §13 that tend's schema does not have yet are written as
 // "not imported" comments today (import.test.ts). Once the schema accepts one, the importer
 // writes the key itself (src/import/supports.ts asks the schema). This pretends every such
-// key exists and checks the shapes the importer would write, so that path is not untested.
+// key exists and checks the shapes the importers would write, so that path is not untested.
 import { describe, expect, it, vi } from 'vitest';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { ROOT } from '../helpers/tend';
+import { writeFileSync } from 'node:fs';
+import { ROOT, tempDir } from '../helpers/tend';
 
 vi.mock('../../src/import/supports', async (original) => ({
   ...(await original<typeof import('../../src/import/supports')>()),
@@ -37,5 +38,15 @@ describe('keys tend does not have yet, once it has them', () => {
     expect(services['worker-emails']).toMatchObject({ stop_mode: 'mixed' });
     // Written as keys, so no longer listed as not imported.
     expect(result.lost.map((note: { setting: string }) => note.setting)).not.toContain('Type=notify');
+  });
+
+  it('supervisord: stopasgroup=false is stop_mode main, or mixed when killasgroup=true', () => {
+    const tmp = tempDir('tend-import-');
+    writeFileSync(join(tmp, 'supervisord.conf'), '[program:a]\ncommand=/bin/a\nstopasgroup=false\n[program:b]\ncommand=/bin/b\nstopasgroup=false\nkillasgroup=true\n[program:c]\ncommand=/bin/c\n');
+    const result = importPaths('supervisord', [join(tmp, 'supervisord.conf')], tmp, {});
+    expect(result.ok ? '' : result.message).toBe('');
+    if (!result.ok) return;
+    const { services } = parse(result.text) as { services: Record<string, Record<string, unknown>> };
+    expect([services.a?.stop_mode, services.b?.stop_mode, services.c?.stop_mode]).toEqual(['main', 'mixed', undefined]);
   });
 });

@@ -6,7 +6,7 @@
 import { basename, dirname, relative, resolve } from 'node:path';
 import { hostname } from 'node:os';
 import { globFiles } from '../../config/glob';
-import { validSignal } from '../supports';
+import { NOT_YET, acceptsValue, serviceKey, validSignal } from '../supports';
 import { ImportError, type Importer, type ImportedService, type Note, type Origin, type Value } from '../types';
 import { Names, literal } from '../names';
 import { shlexSplit } from '../shell';
@@ -277,8 +277,15 @@ function program(name: string, section: Section, names: Names, globalEnv: Record
       if (value !== 'TERM') draft.set('stop_signal', value);
     }
     draft.set('stop_timeout', duration(int('stopwaitsecs', 10) * 1000));
-    for (const key of ['stopasgroup', 'killasgroup']) {
-      if (get(key) && !bool(key, false)) draft.lost(origin(key), `${key}=false`, 'tend always signals every process the service owns (stop_mode: main is not supported yet)');
+    // Written out as false, supervisord signals the program's own process only (stop_mode main,
+    // or mixed when killasgroup still SIGKILLs the group). Left at the default, the program is
+    // taken as one that wants its group stopped, which is what tend does.
+    const explicitlyOff = (key: string) => get(key) !== undefined && !bool(key, false);
+    if (explicitlyOff('stopasgroup') || explicitlyOff('killasgroup')) {
+      const mode = bool('killasgroup', false) ? 'mixed' : 'main';
+      const key = explicitlyOff('stopasgroup') ? 'stopasgroup' : 'killasgroup';
+      if (serviceKey('stop_mode') && acceptsValue('stop_mode', mode)) draft.set('stop_mode', mode);
+      else draft.lost(origin(key), `${key}=false`, `tend signals every process the service owns (${NOT_YET('stop_mode')})`);
     }
     const user = get('user');
     if (user) draft.set('user', /^\d+$/.test(user.value) ? Number(user.value) : literal(user.value));
