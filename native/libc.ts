@@ -393,6 +393,52 @@ export function reaperAdopt(pid: number): Adopted {
   return { kind: 'refused', errno: errnoName(-result) };
 }
 
+/** One sd_notify datagram, with the sender's credentials as the kernel gave them (pid 0: none). */
+export interface NotifyMessage {
+  readonly pid: number;
+  readonly uid: number;
+  /** The sender's parents as /proc showed them when the message came, nearest first. */
+  readonly ancestors: readonly number[];
+  readonly text: string;
+}
+
+/**
+ * Opens tend's sd_notify socket at `path` ("@name": abstract) and starts its receiver
+ * thread (native/notify.c); the fd the event loop reads to learn that messages wait.
+ */
+export function notifyOpen(path: string): number {
+  const t = native().DataType;
+  const fd = callLibtend('tend_notify_open', t.I32, [t.String], [path]);
+  if (fd < 0) throw new ErrnoError('tend_notify_open', -fd, errnoName(-fd), `cannot open the sd_notify socket ${path}`);
+  return fd;
+}
+
+let notifyOut: Buffer | null = null;
+const notifyCounts = Buffer.alloc(12);
+
+/** The sd_notify messages received so far, and how many were dropped for want of room. */
+export function notifyDrain(): { messages: NotifyMessage[]; dropped: number } {
+  const t = native().DataType;
+  notifyOut ??= Buffer.alloc(256 * 1024);
+  const messages: NotifyMessage[] = [];
+  let dropped = 0;
+  for (;;) {
+    const used = callLibtend('tend_notify_drain', t.I32, [t.U8Array, t.I32, t.U8Array], [notifyOut, notifyOut.length, notifyCounts]);
+    dropped += notifyCounts.readInt32LE(8);
+    for (let at = 0; at < used;) {
+      const length = notifyOut.readInt32LE(at + 8);
+      const count = notifyOut.readInt32LE(at + 12);
+      const ancestors: number[] = [];
+      for (let i = 0; i < count; i++) ancestors.push(notifyOut.readInt32LE(at + 16 + 4 * i));
+      const text = at + 16 + 4 * count;
+      messages.push({ pid: notifyOut.readInt32LE(at), uid: notifyOut.readInt32LE(at + 4), ancestors, text: notifyOut.toString('utf8', text, text + length) });
+      at += 16 + 4 * count + length;
+    }
+    if (notifyCounts.readInt32LE(4) === 0 || notifyCounts.readInt32LE(0) === 0) break;
+  }
+  return { messages, dropped };
+}
+
 /** Orphans libtend's reaper thread has reaped since it started. */
 export function reaperOrphansTotal(): number {
   return callLibtend('tend_reaper_orphans_total', native().DataType.Double, [], []);

@@ -50,6 +50,7 @@ function note(service: ServiceStatus, now: number): string {
   const parts: string[] = [];
   if (service.state === 'backoff' && service.next_start != null) parts.push(`next start in ${formatDuration(service.next_start - now)}`);
   if (service.reason != null && service.reason !== '') parts.push(service.reason);
+  if (service.status_text != null && service.status_text !== '') parts.push(service.status_text);
   return parts.join('; ');
 }
 

@@ -138,7 +138,7 @@ const notifyFd = z
   .describe(`the service writes a newline to this fd (${NOTIFY_FD_MIN}..${NOTIFY_FD_MAX}) when ready (s6 style)`);
 
 export const RESTART_POLICIES = ['always', 'on-failure', 'never'] as const;
-export const PROBE_KINDS = ['command', 'tcp', 'http', 'log', 'notify_fd'] as const;
+export const PROBE_KINDS = ['command', 'tcp', 'http', 'log', 'notify_fd', 'sd_notify'] as const;
 export const HEALTH_KINDS = ['command', 'tcp', 'http'] as const;
 
 const restartPolicy = z.enum(RESTART_POLICIES);
@@ -178,10 +178,11 @@ const readyProbe = z
     http: httpUrl.optional(),
     log: logPattern.optional(),
     notify_fd: notifyFd.optional(),
+    sd_notify: z.literal(true, { error: 'expected true (READY=1 on $NOTIFY_SOCKET, as systemd\'s Type=notify)' }).describe('ready when the service sends READY=1 on $NOTIFY_SOCKET (systemd\'s Type=notify)').optional(),
     interval: duration('time between checks').optional(),
     timeout: duration('give up (the start fails) when not ready after this long').optional(),
   })
-  .describe('readiness: exactly one of command | tcp | http | log | notify_fd');
+  .describe('readiness: exactly one of command | tcp | http | log | notify_fd | sd_notify');
 
 const healthcheck = z
   .strictObject({

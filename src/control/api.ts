@@ -94,6 +94,8 @@ export interface ServiceStatus {
   readonly process_info?: readonly ProcessInfo[];
   /** Why it is fatal, failed, backing off or stopped by hand; null otherwise. */
   readonly reason?: string | null;
+  /** The last STATUS= it sent on its sd_notify socket this run; null when none. */
+  readonly status_text?: string | null;
   /** backoff: when the next start is due (epoch ms). */
   readonly next_start?: number | null;
   /** Memory its processes hold now (its cgroup leaf, else their RSS summed), read on request; null: unknown. */

@@ -29,6 +29,7 @@ export const resultSchemas = {
       process_info: z.array(z.looseObject({ pid: z.number(), command: z.string().nullable(), escaped: z.boolean() })).optional(),
       reason: z.string().nullable().optional(),
       next_start: z.number().nullable().optional(),
+      status_text: z.string().nullable().optional(),
     })),
     orphans: z.array(z.number()),
     shutting_down: z.boolean(),

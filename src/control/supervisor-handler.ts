@@ -144,6 +144,7 @@ export class SupervisorHandler implements ControlHandler {
       ...(info === undefined ? {} : { process_info: info }),
       reason: reasonOf(runner.state),
       next_start: state.id === 'backoff' ? state.until : null,
+      status_text: runner.statusText ?? null,
       ...this.usageOf(runner, processes, now),
     };
   }

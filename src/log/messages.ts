@@ -17,6 +17,19 @@ export const started = (service: string, pid: number) => `${service}: started (p
 export const ready = (service: string, afterMs: number) => `${service}: ready after ${duration(afterMs)}`;
 export const notReady = (service: string, timeoutMs: number, why: string) =>
   `${service}: not ready after ${duration(timeoutMs)} (${why})`;
+/** sd_notify. */
+export const mainPid = (service: string, pid: number) => `${service}: its main process is pid ${pid} now (MAINPID=)`;
+export const mainPidRefused = (service: string, value: string, sender: number) =>
+  `${service}: MAINPID=${value} from pid ${sender} ignored: the service does not own that process`;
+export const mainPidUnwatchable = (service: string, pid: number, why: string) =>
+  `${service}: MAINPID=${pid} ignored: ${why}; its main process stays the one tend started`;
+export const startExtended = (service: string, ms: number) => `${service}: start timeout extended by ${duration(ms)} (EXTEND_TIMEOUT_USEC=)`;
+export const saysStopping = (service: string) => `${service}: says it is stopping (STOPPING=1)`;
+export const saysReloading = (service: string) => `${service}: says it is reloading (RELOADING=1)`;
+export const notifyDropped = (pid: number, uid: number, total: number) =>
+  `sd_notify message from pid ${pid} (uid ${uid}) dropped: no service with sd_notify owns that process (${total} dropped so far)`;
+export const notifyUnavailable = (why: string) => `sd_notify is unavailable: ${why}; services with ready: { sd_notify: true } will not get ready`;
+
 /** type: forking. */
 export const startProgramFailed = (service: string, description: string) => `${service}: its start program ${description}: the start failed`;
 export const daemonFound = (service: string, pid: number, pidFile: string | null) =>

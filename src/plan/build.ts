@@ -129,6 +129,7 @@ function probeCheck(config: ProbeConfig | HealthConfig, path: string, shown: Sho
   }
   if ('log' in config && config.log !== undefined) return { kind: 'log', pattern: config.log };
   if ('notify_fd' in config && config.notify_fd !== undefined) return { kind: 'notify_fd', fd: config.notify_fd };
+  if ('sd_notify' in config && config.sd_notify === true) return { kind: 'sd_notify' };
   throw new Error('probe without a kind reached buildPlan'); // a bug: semantics rejects it
 }
 
@@ -142,7 +143,7 @@ function readyProbe(config: ProbeConfig, path: string, shown: Shown): ReadyProbe
 
 function healthcheck(config: HealthConfig, path: string, shown: Shown): HealthCheck {
   const check = probeCheck(config, path, shown);
-  if (check.kind === 'log' || check.kind === 'notify_fd') throw new Error(`healthcheck of kind ${check.kind} reached buildPlan`);
+  if (check.kind === 'log' || check.kind === 'notify_fd' || check.kind === 'sd_notify') throw new Error(`healthcheck of kind ${check.kind} reached buildPlan`);
   const d = DEFAULTS.healthcheck;
   return {
     check,

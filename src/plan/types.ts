@@ -34,7 +34,9 @@ export type ProbeCheck =
   /** A regular expression matched against each line of the service's stdout and stderr. */
   | { readonly kind: 'log'; readonly pattern: string }
   /** s6 style: the service writes a newline to this fd when it is ready. */
-  | { readonly kind: 'notify_fd'; readonly fd: number };
+  | { readonly kind: 'notify_fd'; readonly fd: number }
+  /** systemd style: READY=1 on $NOTIFY_SOCKET, from a process the service owns. */
+  | { readonly kind: 'sd_notify' };
 
 export interface ReadyProbe {
   readonly check: ProbeCheck;

@@ -11,6 +11,8 @@ import { closeInspectorSoon } from './inspector-guard';
 import { assertNative, NativeUnavailableError } from '../../native/libc';
 import { adoptProcess, spawnProcess, type SpawnSpec } from '../process/spawn';
 import { readPidFile, removePidFile } from '../process/pidfile';
+import { openNotifySocket, type NotifyMessage, type NotifySocket } from '../process/notify';
+import type { ServicePlan } from '../plan/types';
 import { startReaper } from '../process/reaper';
 import { ProcessTracker } from '../process/tracking';
 import { wireResources } from './resources';
@@ -101,10 +103,46 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
   });
   const spawn = resources.spawn;
 
+  // sd_notify: one socket for this tend, opened when a service first needs it; only the
+  // services that use it get NOTIFY_SOCKET. A message counts only from a process the
+  // service owns (the sender's pid, as the kernel stated it); others are dropped and counted.
+  const usesNotify = (service: ServicePlan | undefined): boolean => service?.ready?.check.kind === 'sd_notify';
+  let notify: NotifySocket | null | undefined;
+  let notifyDropped = 0;
+  const onNotify = (message: NotifyMessage): void => {
+    // The sender, or — when it is gone already (systemd-notify sends and exits) — the
+    // nearest of its parents as they were when the message came.
+    const candidates = message.pid > 0 ? [message.pid, ...message.ancestors.filter((pid) => pid > 1)] : [];
+    for (const pid of candidates) {
+      for (const [name, record] of supervisor.state.services) {
+        if (!usesNotify(record.plan) || !tracker.processesOf(name).includes(pid)) continue;
+        supervisor.deliver({ kind: 'notified', service: name, pid: message.pid, fields: message.fields });
+        return;
+      }
+    }
+    notifyDropped += 1;
+    if (notifyDropped <= 10 || notifyDropped % 1000 === 0) log.warn(say.notifyDropped(message.pid, message.uid, notifyDropped));
+  };
+  const notifySocket = (): NotifySocket | null => {
+    if (notify !== undefined) return notify;
+    try {
+      notify = openNotifySocket(`@tend-notify-${instance}`, onNotify);
+    } catch (error) {
+      log.error(say.notifyUnavailable(error instanceof Error ? error.message : String(error)));
+      notify = null;
+    }
+    return notify;
+  };
+  const spawnService = (spec: SpawnSpec): ReturnType<typeof spawn> => {
+    if (!usesNotify(supervisor.state.services.get(spec.service)?.plan)) return spawn(spec);
+    const socket = notifySocket();
+    return spawn(socket === null ? spec : { ...spec, env: { ...spec.env, NOTIFY_SOCKET: socket.path } });
+  };
+
   // The process layer as the supervisor sees it: primitives, no policy.
   const pid1 = process.pid === 1;
   const port: ProcessPort = {
-    spawn,
+    spawn: spawnService,
     leafFor: (service) => tracker.leafFor(service),
     noteSpawned: (service, pid) => tracker.noteSpawned(service, pid),
     adopt: (service, pid) => {

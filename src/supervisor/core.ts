@@ -52,6 +52,8 @@ export interface ServiceRecord {
   readonly startedAt: number | null;
   /** Taken out of the manifest by a reload: forgotten once its stop is done. */
   readonly removed: boolean;
+  /** The last STATUS= the service sent on its sd_notify socket (null: none this run). */
+  readonly statusText?: string | null;
   /** Runs ended by the kernel's OOM killer since tend started. */
   readonly oomKills?: number;
 }
@@ -96,6 +98,8 @@ export type Effect =
   | { readonly kind: 'spawn'; readonly service: string; readonly plan: ServicePlan }
   /** Find a forking service's daemon (pid_file or the tracked set) and wait for it; answered with `daemon-found` or `daemon-missing`. */
   | { readonly kind: 'find-daemon'; readonly service: string; readonly plan: ServicePlan }
+  /** Wait for `pid`, the service's main process from now on (MAINPID=); its exit comes as `exited`, or `main-refused`. */
+  | { readonly kind: 'adopt-main'; readonly service: string; readonly pid: number; readonly previous: number }
   /** Run its stop_command; the loop answers with `stop-command-exited`. */
   | { readonly kind: 'spawn-stop-command'; readonly service: string; readonly plan: ServicePlan }
   /** The signal to every process the service owns (then SIGCONT with `cont`), or to its own process only. */
@@ -358,6 +362,8 @@ class Draft {
       case 'exited':
       case 'daemon-found':
       case 'daemon-missing':
+      case 'notified':
+      case 'main-refused':
       case 'stop-command-exited':
       case 'probe-passed':
       case 'probe-failed':
@@ -441,6 +447,17 @@ class Draft {
       case 'daemon-missing':
         this.daemonMissing(fact.service, fact.reason);
         return;
+      case 'notified':
+        this.notified(fact.service, fact.pid, fact.fields);
+        return;
+      case 'main-refused': {
+        const record = this.record(fact.service);
+        const state = record?.state;
+        if (state === undefined || !isUp(state) || state.pid !== fact.pid) return;
+        this.log('warn', say.mainPidUnwatchable(fact.service, fact.pid, fact.reason));
+        this.enter(fact.service, { ...state, pid: fact.previous });
+        return;
+      }
       case 'stop-command-exited':
         this.stopCommandExited(fact.service, fact.status);
         return;
@@ -584,7 +601,7 @@ class Draft {
 
   private spawn(name: string): void {
     const record = this.record(name)!;
-    if (!this.enter(name, { id: 'spawning', since: this.now }, { startedAt: this.now })) return;
+    if (!this.enter(name, { id: 'spawning', since: this.now }, { startedAt: this.now, statusText: null })) return;
     this.emit({ kind: 'spawn', service: name, plan: record.plan });
   }
 
@@ -605,6 +622,7 @@ class Draft {
     }
     if (plan.ready !== null) {
       const reason = plan.ready.check.kind === 'notify_fd' ? `nothing written to fd ${plan.ready.check.fd}`
+        : plan.ready.check.kind === 'sd_notify' ? 'no READY=1 on its NOTIFY_SOCKET'
         : plan.ready.check.kind === 'log' ? `no output line matched /${plan.ready.check.pattern}/`
           : 'no check has passed yet';
       if (!this.enter(name, { id: 'starting', pid, since: this.now, lastReason: reason })) return;
@@ -782,6 +800,53 @@ class Draft {
     const exit = state.id === 'starting' ? { kind: 'exited' as const, code: 0 } : record.lastExit ?? { kind: 'exited' as const, code: 0 };
     this.log(succeeded(record.plan, exit) ? 'info' : 'warn', say.daemonGone(name, reason, describeExit(exit)));
     this.afterRun(name, exit, record.startedAt === null ? 0 : this.now - record.startedAt, null);
+  }
+
+  /**
+   * An sd_notify message from a process the service owns (the process layer checked the
+   * sender's credentials). Fields tend does not know are ignored, as systemd does.
+   */
+  private notified(name: string, sender: number, fields: readonly (readonly [string, string])[]): void {
+    const record = this.record(name);
+    if (record === undefined) return;
+    for (const [key, value] of fields) {
+      const state = this.record(name)!.state;
+      switch (key) {
+        case 'STATUS':
+          this.update(name, { statusText: value === '' ? null : value });
+          break;
+        case 'READY':
+          if (value === '1' && state.id === 'starting' && state.pid !== null && record.plan.ready?.check.kind === 'sd_notify') this.readyResult(name, state.pid, null);
+          break;
+        case 'MAINPID': {
+          const pid = /^[1-9][0-9]*$/.test(value) ? Number(value) : null;
+          if (pid === null || !isUp(state) || state.pid === null || state.pid === pid) break;
+          if (!this.seen.owned(name).includes(pid)) {
+            this.log('warn', say.mainPidRefused(name, value, sender));
+            break;
+          }
+          this.log('info', say.mainPid(name, pid));
+          this.enter(name, { ...state, pid });
+          this.emit({ kind: 'adopt-main', service: name, pid, previous: state.pid! });
+          break;
+        }
+        case 'EXTEND_TIMEOUT_USEC': {
+          const usec = /^[0-9]+$/.test(value) ? Number(value) : null;
+          if (usec === null || state.id !== 'starting') break;
+          this.log('info', say.startExtended(name, Math.ceil(usec / 1000)));
+          this.arm('ready', name, Math.ceil(usec / 1000));
+          break;
+        }
+        case 'STOPPING':
+          if (value === '1') this.log('info', say.saysStopping(name));
+          break;
+        case 'RELOADING':
+          if (value === '1') this.log('info', say.saysReloading(name));
+          break;
+        default:
+          break;
+      }
+    }
   }
 
   /** What follows a run that ended on its own, was unhealthy, or never got ready. */

@@ -55,6 +55,13 @@ export type Fact =
   | { readonly kind: 'daemon-found'; readonly service: string; readonly pid: number }
   /** No daemon yet: with a pid_file, why (tend keeps looking until the start timeout); without, the service owns no process. */
   | { readonly kind: 'daemon-missing'; readonly service: string; readonly reason: string }
+  /**
+   * An sd_notify message from `pid`, a process the service owns (the sender's credentials
+   * said so): its fields in order (READY=1, STATUS=..., MAINPID=..., WATCHDOG=1...).
+   */
+  | { readonly kind: 'notified'; readonly service: string; readonly pid: number; readonly fields: readonly (readonly [string, string])[] }
+  /** MAINPID= named a process tend cannot wait for (not its child): the previous main process stays. */
+  | { readonly kind: 'main-refused'; readonly service: string; readonly pid: number; readonly previous: number; readonly reason: string }
   /** A service's stop_command was reaped. */
   | { readonly kind: 'stop-command-exited'; readonly service: string; readonly status: ExitStatus }
   /** One ready or health check result, for the run with this pid. */
@@ -95,6 +102,8 @@ export const FACTS: Readonly<Record<Fact['kind'], string>> = {
   exited: "a service's own process was reaped, with its exact status",
   'daemon-found': "a forking service's daemon was found (pid_file or the tracked set); its exit comes as `exited`",
   'daemon-missing': 'no daemon yet: with a pid_file, why (looked for until the start timeout); without one, the service owns no process',
+  notified: 'an sd_notify message (READY=1, STATUS=, MAINPID=, WATCHDOG=1...) from a process the service owns',
+  'main-refused': 'MAINPID= named a process tend cannot wait for (not its child): the previous main process stays',
   'stop-command-exited': "a service's stop_command was reaped",
   'probe-passed': 'one ready or health check passed, for the run with this pid',
   'probe-failed': 'one ready or health check failed, with the reason',

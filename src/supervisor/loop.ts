@@ -218,6 +218,15 @@ export class SupervisorLoop {
       case 'find-daemon':
         this.findDaemon(effect.service, effect.plan);
         return;
+      case 'adopt-main': {
+        const adopted = port.adopt(effect.service, effect.pid);
+        if ('reason' in adopted) {
+          this.immediate.push({ kind: 'main-refused', service: effect.service, pid: effect.pid, previous: effect.previous, reason: adopted.reason });
+          return;
+        }
+        this.watchMain(effect.service, effect.pid, adopted.exit);
+        return;
+      }
       case 'spawn-stop-command': {
         const command = port.spawn(stopCommandSpec(effect.plan));
         void command.exit.then((status) => this.deliver({ kind: 'stop-command-exited', service: effect.service, status }));
@@ -337,6 +346,16 @@ export class SupervisorLoop {
   /** The running process of each service: for probes (notify fd) and `tend status`. */
   private readonly handles = new Map<string, Spawned>();
 
+  /** A process the service's run goes on with (a forking daemon, a MAINPID=): its exit is the run's. */
+  private watchMain(name: string, pid: number, exit: Promise<ExitStatus>): void {
+    const handle: Spawned = { pid, stdout: null, stderr: null, notify: null, exit };
+    this.handles.set(name, handle);
+    void exit.then((status) => {
+      if (this.handles.get(name) === handle) this.handles.delete(name);
+      this.deliver({ kind: 'exited', service: name, pid, status });
+    });
+  }
+
   /** A forking service's pid_file, read again until its daemon is found or the core stops looking. */
   private readonly daemonSearches = new Map<string, TimerHandle>();
 
@@ -352,15 +371,10 @@ export class SupervisorLoop {
     if (search !== undefined) clock.clearTimer(search);
     this.daemonSearches.delete(name);
     const found = (pid: number, exit: Promise<ExitStatus>, now: boolean): void => {
-      const handle: Spawned = { pid, stdout: null, stderr: null, notify: null, exit };
-      this.handles.set(name, handle);
+      this.watchMain(name, pid, exit);
       const fact: Fact = { kind: 'daemon-found', service: name, pid };
       if (now) this.immediate.push(fact);
       else this.deliver(fact);
-      void exit.then((status) => {
-        if (this.handles.get(name) === handle) this.handles.delete(name);
-        this.deliver({ kind: 'exited', service: name, pid, status });
-      });
     };
     const pidFile = plan.pidFile ?? null;
     if (pidFile === null) {

@@ -100,6 +100,7 @@ export function runCheck(check: ProbeCheck, service: ServicePlan, timeout: numbe
       return commandCheck(check, service, timeout, spawn);
     case 'log':
     case 'notify_fd':
+    case 'sd_notify':
       return Promise.resolve({ ok: false, reason: `${check.kind} is not a polled check` });
   }
 }
@@ -159,6 +160,8 @@ export function createProbeRunner(clock: Clock, spawn: Spawner): ProbeRunner {
           }
           return;
         }
+        // READY=1 comes to the core as a `notified` fact: nothing to run here.
+        if (check.kind === 'sd_notify') return;
         if (check.kind === 'log') {
           watch.pattern = compileLogPattern(check.pattern);
           return;

@@ -196,7 +196,7 @@ describe('manifest errors', () => {
           ready: { tcp: "127.0.0.1:80", http: "http://127.0.0.1/" }
           healthcheck: { interval: 5s }
     `)).toEqual([
-      'tend.yaml:4:12: services.a.ready: expected exactly one of command | tcp | http | log | notify_fd, got tcp and http',
+      'tend.yaml:4:12: services.a.ready: expected exactly one of command | tcp | http | log | notify_fd | sd_notify, got tcp and http',
       'tend.yaml:5:18: services.a.healthcheck: expected exactly one of command | tcp | http, got none',
     ]);
   });

@@ -45,4 +45,26 @@ describe('type: forking and pid_file', () => {
     expect(issues).toHaveLength(1);
     expect(issues[0]).toMatch(/^tend\.yaml:3:11: services\.web\.type: .*longrun.*oneshot.*forking/);
   });
+
+  it('accepts ready: { sd_notify: true } and refuses anything but true, or a second kind', async () => {
+    expect(await issuesOf(yaml`
+      services:
+        api:
+          command: [api]
+          ready: { sd_notify: true, timeout: 90s }
+    `)).toEqual([]);
+    const issues = await issuesOf(yaml`
+      services:
+        api:
+          command: [api]
+          ready: { sd_notify: yes please }
+        web:
+          command: [web]
+          ready: { sd_notify: true, tcp: "127.0.0.1:80" }
+    `);
+    expect(issues).toEqual([
+      expect.stringMatching(/^tend\.yaml:4:\d+: services\.api\.ready\.sd_notify: expected true/),
+      expect.stringMatching(/^tend\.yaml:7:\d+: services\.web\.ready: expected exactly one of .*sd_notify, got tcp and sd_notify/),
+    ]);
+  });
 });

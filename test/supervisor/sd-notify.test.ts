@@ -1,0 +1,92 @@
+// sd_notify in the core, with the fake process layer: what each field of a `notified`
+// fact does. The socket, the credentials and the attribution to a service are the process
+// layer's (test/supervisor/sd-notify-pid1.test.ts runs them for real).
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Plan, ServicePlan } from '../../src/plan/types';
+import { startWaves, stopWaves } from '../../src/plan/graph';
+import { plan as flatPlan, service } from './fixtures';
+import { harness, type Harness } from './fakes';
+
+const notifying = (name: string, overrides: Partial<ServicePlan> = {}): ServicePlan =>
+  service(name, { ready: { check: { kind: 'sd_notify' }, interval: 200, timeout: 1000 }, ...overrides });
+
+function graph(services: ServicePlan[]): Plan {
+  return { ...flatPlan(services), startWaves: startWaves(services), stopWaves: stopWaves(services) };
+}
+
+let current: Harness | null = null;
+async function start(plan: Plan): Promise<Harness> {
+  const h = harness(plan);
+  current = h;
+  h.loop.start();
+  await h.clock.advance(0);
+  return h;
+}
+
+afterEach(() => {
+  if (current !== null) expect(current.lines().filter((l) => /illegal transition/.test(l))).toEqual([]);
+  current = null;
+});
+
+const say = (h: Harness, name: string, ...fields: [string, string][]) =>
+  h.report({ kind: 'notified', service: name, pid: h.port.pidOf(name)!, fields });
+
+describe('sd_notify in the core', () => {
+  it('READY=1 makes it ready and starts what waits for it; STATUS= is kept, and forgotten at the next start', async () => {
+    const h = await start(graph([notifying('api'), service('web', { dependsOn: [{ name: 'api', condition: 'ready' }] })]));
+    expect(h.state('api')).toBe('starting');
+    await say(h, 'api', ['STATUS', 'Warming up']);
+    expect(h.loop.record('api')!.statusText).toBe('Warming up');
+    expect(h.state('web')).toBe('starting');
+    await say(h, 'api', ['READY', '1'], ['STATUS', 'Serving']);
+    expect(h.state('api')).toBe('ready');
+    expect(h.loop.record('api')!.statusText).toBe('Serving');
+    expect(h.port.spawns.map((s) => s.service)).toEqual(['api', 'web']);
+    h.port.end(h.port.pidOf('api')!, { kind: 'exited', code: 1 });
+    await h.clock.advance(1000);
+    expect(h.loop.record('api')!.statusText).toBeNull();
+  });
+
+  it('no READY=1 within the timeout is a failed start, saying what was missing', async () => {
+    const h = await start(graph([notifying('api')]));
+    await h.clock.advance(1000);
+    expect(h.lines()).toContain('warn api: not ready after 1s (no READY=1 on its NOTIFY_SOCKET)');
+  });
+
+  it('EXTEND_TIMEOUT_USEC= moves the start timeout', async () => {
+    const h = await start(graph([notifying('api')]));
+    await h.clock.advance(900);
+    await say(h, 'api', ['EXTEND_TIMEOUT_USEC', '3000000']);
+    await h.clock.advance(2900);
+    expect(h.state('api')).toBe('starting');
+    await say(h, 'api', ['READY', '1']);
+    expect(h.state('api')).toBe('ready');
+  });
+
+  it('MAINPID= of a process it owns becomes its pid; of one it does not own, is refused', async () => {
+    const h = await start(graph([notifying('api'), service('other')]));
+    const own = h.port.pidOf('api')!;
+    const stranger = h.port.pidOf('other')!;
+    await say(h, 'api', ['MAINPID', String(stranger)]);
+    expect(h.lines()).toContain(`warn api: MAINPID=${stranger} from pid ${own} ignored: the service does not own that process`);
+    const child = h.port.leftover('api');
+    await say(h, 'api', ['MAINPID', String(child)], ['READY', '1']);
+    expect(h.state('api')).toBe('ready');
+    expect(h.port.adopted).toEqual([child]);
+    const state = h.loop.record('api')!.state;
+    expect(state.id === 'ready' ? state.pid : null).toBe(child);
+    // The new main process's exit ends the run, with its status.
+    h.port.end(child, { kind: 'exited', code: 4 });
+    await h.clock.advance(0);
+    expect(h.loop.record('api')!.lastExit).toEqual({ kind: 'exited', code: 4 });
+    expect(h.state('api')).not.toBe('ready');
+  });
+
+  it('unknown fields are ignored, STOPPING=1 and RELOADING=1 are logged', async () => {
+    const h = await start(graph([notifying('api')]));
+    await say(h, 'api', ['X_FOO', 'bar'], ['STOPPING', '1'], ['RELOADING', '1']);
+    expect(h.lines()).toContain('info api: says it is stopping (STOPPING=1)');
+    expect(h.lines()).toContain('info api: says it is reloading (RELOADING=1)');
+    expect(h.state('api')).toBe('starting');
+  });
+});
