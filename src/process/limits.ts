@@ -122,7 +122,12 @@ export class ServiceResources {
   private v2Enabled: readonly Controller[] = [];
   private chosen = false;
 
-  constructor(private readonly options: ResourceOptions) {}
+  /** tend's v2 cgroup as it was at start: once tend has moved into its own leaf, /proc/self/cgroup names that leaf. */
+  private readonly cg: CgroupV2 | null;
+
+  constructor(private readonly options: ResourceOptions) {
+    this.cg = options.v2 !== undefined ? options.v2 : findCgroupV2();
+  }
 
   /** How each controller is (or would be) carried; chooses on first call. */
   backends(): ReadonlyMap<Controller, ControllerChoice> {
@@ -154,7 +159,7 @@ export class ServiceResources {
    */
   private enableV2(): { enabled: Controller[]; detail: string; why: string } {
     const leaves = this.options.cgroups;
-    const cg = this.options.v2 !== undefined ? this.options.v2 : findCgroupV2();
+    const cg = this.cg;
     if (leaves === null || cg === null) return { enabled: [], detail: '', why: 'no writable cgroup2 for the services\' leaves' };
     const place = describePlace(cg.self.slice(cg.mount.length) || '/');
     const offered = (read(join(cg.self, 'cgroup.controllers')) ?? '').split(/\s+/).filter(Boolean);
@@ -310,12 +315,12 @@ export class ServiceResources {
 
   /** The container's count: memory.events of tend's own v2 cgroup (its parent once tend moved), or its v1 memory cgroup. */
   containerOomKills(): number | null {
-    const cg = this.options.v2 !== undefined ? this.options.v2 : findCgroupV2();
+    const cg = this.cg;
     if (cg !== null) {
       const count = keyedValue(read(join(cg.self, 'memory.events')), 'oom_kill');
       if (count !== null) return count;
     }
-    if (this.options.noCgroups) return null;
+    // Reading the container's count needs no cgroup of tend's: tracking: proc names OOM kills too.
     const mountinfo = this.options.mountinfo ?? read('/proc/self/mountinfo') ?? '';
     const path = cgroup1Paths(this.options.procCgroup ?? read('/proc/self/cgroup') ?? '').get('memory');
     const mount = cgroup1Mounts(mountinfo).find((m) => m.controllers.includes('memory') && m.root === '/');
@@ -360,7 +365,7 @@ export class ServiceResources {
       }
     }
     this.v1Roots.clear();
-    const cg = this.options.v2 !== undefined ? this.options.v2 : findCgroupV2();
+    const cg = this.cg;
     if (this.v2Supervisor !== null && cg !== null) {
       // Undo in reverse: controllers off below tend's cgroup, then tend back in it.
       try {
