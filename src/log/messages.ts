@@ -87,6 +87,8 @@ export const allStopped = (afterMs: number) => `all services stopped in ${durati
 export const swept = (terminated: number, killed: readonly number[]) =>
   `sweep: ${plural(terminated, 'leftover process', 'leftover processes')} got SIGTERM${killed.length > 0 ? `; pid ${killed.join(', ')} needed SIGKILL` : ''}`;
 export const exiting = (code: number) => `exiting with status ${code}`;
+export const outputDropped = (bytes: number, waitedMs: number) =>
+  `${size(bytes)} of service output could not be written before exit: the console's reader took none of it for ${duration(waitedMs)} (docker logs or the log driver stalled?)`;
 export const internalError = (detail: string) => `internal error: ${detail}; stopping everything in order, then exiting 70`;
 export const levelChanged = (from: string, to: string) => `log level changed from ${from} to ${to}`;
 export const reloadRefused = (problems: number, file: string) =>

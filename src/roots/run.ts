@@ -29,6 +29,9 @@ import pkg from '../../package.json';
 import { EXIT_INTERNAL, EXIT_USAGE } from '../vocab/exit';
 import { writableCgroup2 } from '../process/cgroup';
 
+/** The least time the final output flush gets, however little of the shutdown deadline is left. */
+const OUTPUT_FLUSH_MIN_MS = 2000;
+
 export interface RunCommand {
   readonly config: string | null;
   readonly socket: string | null;
@@ -257,6 +260,13 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
   process.on('uncaughtException', (error) => supervisor.fault(error));
   process.on('unhandledRejection', (error) => supervisor.fault(error));
 
+  // The output still queued for a slow console reader gets what is left of the shutdown's
+  // deadline (at least 2 s) before tend exits; whatever is dropped then is said.
+  let shutdownBegan: number | null = null;
+  supervisor.subscribe((event) => {
+    if (shutdownBegan === null && event.type === 'phase' && event.phase === 'shutting-down') shutdownBegan = Date.now();
+  });
+
   log.info(say.tendStarting(pkg.version, plan.services.length, plan.file ?? 'the command line', process.pid, control.socketPath));
   supervisor.start();
   closeInspectorSoon();
@@ -267,6 +277,11 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
   resources.close();
   tracker.close();
   log.info(say.exiting(code));
-  await logs.flush();
+  const budget = Math.max(OUTPUT_FLUSH_MIN_MS, plan.settings.shutdownTimeout - (Date.now() - (shutdownBegan ?? Date.now())));
+  const dropped = await logs.flush(budget);
+  if (dropped > 0) {
+    log.warn(say.outputDropped(dropped, budget));
+    await logs.flush(500);
+  }
   return code;
 }

@@ -30,7 +30,8 @@ export interface ServiceLogs {
   setLevel(level: LogLevel): void;
   /** Waits until every attached pipe has reached end of file, or 100 ms after the last process is gone. */
   drain(timeoutMs?: number): Promise<void>;
-  flush(timeoutMs?: number): Promise<void>;
+  /** Waits (at most `timeoutMs`) until every sink has written what it holds; the bytes the console still holds then. */
+  flush(timeoutMs?: number): Promise<number>;
 }
 
 export function createServiceLogs(plan: Plan): ServiceLogs {
@@ -124,6 +125,7 @@ export function createServiceLogs(plan: Plan): ServiceLogs {
         Promise.all([stdout.flush(timeoutMs), stderr.flush(timeoutMs)]),
         new Promise((resolve) => setTimeout(resolve, timeoutMs).unref()),
       ]);
+      return stdout.queued + (stderr === stdout ? 0 : stderr.queued);
     },
   };
 }

@@ -38,7 +38,46 @@ describe('regression: tracker-roots-grow-per-restart', () => {
         expect(tracker.processesOf('crashy')).toEqual([]);
       }
       expect(rootCount(tracker, 'crashy')).toBe(0);
+      // finding 12: the pid → service table got an entry per spawn in cgroup mode and was
+      // never pruned there (16,934 → 24,385 entries in a churn run with ~22 processes alive).
+      expect(knownCount(tracker)).toBe(0);
       tracker.close();
     });
   }
+});
+
+const knownCount = (tracker: ProcessTracker): number => (tracker as unknown as { known: Map<number, unknown> }).known.size;
+
+describe('regression: finding 22 (proc-mode status cost)', () => {
+  test('asking for 50 services\' processes at once scans /proc once, not once per service', async () => {
+    const tracker = new ProcessTracker({ tracking: 'proc', reaper });
+    const scanner = (tracker as unknown as { scanner: { scan: (...args: unknown[]) => unknown } }).scanner;
+    const scan = scanner.scan.bind(scanner);
+    let scans = 0;
+    scanner.scan = (...args: unknown[]) => { scans++; return scan(...args); };
+    const names = Array.from({ length: 50 }, (_, i) => `s${i}`);
+    const children = names.map((name) => {
+      const spawned = spawnProcess({
+        service: name, argv: ['sleep', '30'], env: {}, cwd: null, user: null, group: null,
+        stdin: 'null', output: 'null', notifyFd: null, cgroup: null, session: 'new',
+      }, { instance: tracker.instance, socket: null });
+      tracker.noteSpawned(name, spawned.pid);
+      return spawned;
+    });
+    try {
+      scans = 0;
+      const owned = names.map((name) => tracker.processesOf(name));
+      expect(owned.map((pids, i) => pids.includes(children[i]!.pid))).toEqual(names.map(() => true));
+      tracker.snapshot();
+      expect(scans).toBe(1);
+      // Code that runs later sees /proc afresh.
+      await Promise.resolve();
+      tracker.processesOf('s0');
+      expect(scans).toBe(2);
+    } finally {
+      for (const child of children) process.kill(child.pid, 'SIGKILL');
+      await Promise.all(children.map((child) => child.exit));
+      tracker.close();
+    }
+  });
 });
