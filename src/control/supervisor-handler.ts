@@ -19,7 +19,7 @@ export interface HandlerDeps {
     orphans(): number[];
     describe?(pid: number): { command: string | null; escaped: boolean } | null;
     /** Memory and CPU time of the service, read when asked (never polled). */
-    usage?(service: string, pids: readonly number[]): { memoryBytes: number | null; cpuSeconds: number | null };
+    usage?(service: string, pids: readonly number[]): { memoryBytes: number | null; cpuSeconds: number | null; oomKills?: number | null };
     /** How each cgroup limit is carried, by controller (empty: no service has one). */
     limitBackends?(): Readonly<Record<string, string>>;
   };
@@ -158,10 +158,13 @@ export class SupervisorHandler implements ControlHandler {
   private readonly cpuSamples = new Map<string, { seconds: number; at: number }>();
 
   private usageOf(runner: ServiceRecord, processes: readonly number[], now: number): Partial<ServiceStatus> {
-    const oom = runner.oomKills === undefined ? {} : { oom_kills: runner.oomKills };
-    if (this.deps.tracker.usage === undefined) return oom;
+    if (this.deps.tracker.usage === undefined) return runner.oomKills === undefined ? {} : { oom_kills: runner.oomKills };
     const name = runner.plan.name;
     const usage = this.deps.tracker.usage(name, processes);
+    // The leaf counts every OOM kill among the service's processes (a worker under a master
+    // too); the core counts the runs that ended by one. The larger is the truth.
+    const kills = Math.max(runner.oomKills ?? 0, usage.oomKills ?? 0);
+    const oom = runner.oomKills === undefined && (usage.oomKills ?? null) === null ? {} : { oom_kills: kills };
     let percent: number | null = null;
     if (usage.cpuSeconds !== null) {
       const previous = this.cpuSamples.get(name);

@@ -328,6 +328,16 @@ export class ServiceResources {
     return keyedValue(read(join(mount.mountpoint, path, 'memory.oom_control')), 'oom_kill');
   }
 
+  /**
+   * OOM kills in the service's own memory leaf since tend made it — any of its processes,
+   * not only the one tend started (a worker under a master) — or null without such a leaf.
+   */
+  leafOomKills(service: string): number | null {
+    const leaf = this.memoryLeaf(service);
+    if (leaf === null) return null;
+    return keyedValue(read(join(leaf.dir, leaf.backend === 'cgroup2' ? 'memory.events' : 'memory.oom_control')), 'oom_kill');
+  }
+
   /** Memory and CPU time of the service's leaf; null fields where no leaf has them (read on request). */
   usage(service: string): Usage {
     if (!this.chosen) return { memoryBytes: null, cpuSeconds: null };

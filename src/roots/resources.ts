@@ -13,7 +13,7 @@ export interface ResourceWiring {
   /** The spawner with limits applied and exits classified. */
   readonly spawn: (spec: SpawnSpec) => Spawned;
   /** Memory and CPU time for `tend status` and /metrics: the cgroup's, else summed over the pids. */
-  readonly usage: (service: string, pids: readonly number[]) => { memoryBytes: number | null; cpuSeconds: number | null };
+  readonly usage: (service: string, pids: readonly number[]) => { memoryBytes: number | null; cpuSeconds: number | null; oomKills: number | null };
   /** How each controller is carried (chosen at the first service with a limit). */
   readonly backends: () => ReadonlyMap<Controller, ControllerChoice>;
   /** The same in words, for `tend status -v`: controller → how. */
@@ -78,13 +78,14 @@ export function wireResources(deps: ResourceDeps): ResourceWiring {
     };
   };
 
-  const usage = (service: string, pids: readonly number[]): { memoryBytes: number | null; cpuSeconds: number | null } => {
+  const usage = (service: string, pids: readonly number[]): { memoryBytes: number | null; cpuSeconds: number | null; oomKills: number | null } => {
     const fromCgroup = resources.usage(service);
     const needProc = fromCgroup.memoryBytes === null || fromCgroup.cpuSeconds === null;
     const fromProc = needProc ? procUsage(pids) : null;
     return {
       memoryBytes: fromCgroup.memoryBytes ?? fromProc?.memoryBytes ?? null,
       cpuSeconds: fromCgroup.cpuSeconds ?? fromProc?.cpuSeconds ?? null,
+      oomKills: resources.leafOomKills(service),
     };
   };
 

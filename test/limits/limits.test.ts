@@ -45,8 +45,14 @@ services:
     restart: { policy: on-failure, backoff: { initial: 100ms } }
   quiet:
     command: sleep 600
+  master:                        # its worker is OOM-killed, the master stays
+    command: ["sh", "-c", "python3 -c 'x=[bytearray(8*1024*1024) for i in range(50)]'; echo worker gone; sleep 600"]
+    limits: { memory: 32M }
 `));
-    const doc = await example.waitStatus((d) => (d.services.find((s) => s.name === 'hog')?.oom_kills ?? 0) >= 2, 'two OOM kills of hog', 20_000);
+    const doc = await example.waitStatus((d) => (d.services.find((s) => s.name === 'hog')?.oom_kills ?? 0) >= 2
+      && (d.services.find((s) => s.name === 'master')?.oom_kills ?? 0) >= 1, 'two OOM kills of hog, one in master', 20_000);
+    // A worker's OOM kill is counted for its service, which goes on running.
+    expect(doc.services.find((s) => s.name === 'master')).toMatchObject({ state: 'running', restarts: 0, last_exit: null, oom_kills: 1 });
     const hog = doc.services.find((s) => s.name === 'hog')!;
     expect(hog.last_exit).toEqual({ signal: 'SIGKILL', oom: true });
     expect(hog.restarts).toBeGreaterThanOrEqual(1);
