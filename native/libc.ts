@@ -94,7 +94,8 @@ export const EINVAL = 22;
 
 const errnoNames: Record<number, string> = {
   1: 'EPERM', 2: 'ENOENT', 3: 'ESRCH', 4: 'EINTR', 9: 'EBADF', 10: 'ECHILD', 11: 'EAGAIN', 12: 'ENOMEM',
-  13: 'EACCES', 14: 'EFAULT', 22: 'EINVAL', 23: 'ENFILE', 24: 'EMFILE', 88: 'ENOTSOCK', 92: 'ENOPROTOOPT',
+  13: 'EACCES', 14: 'EFAULT', 22: 'EINVAL', 23: 'ENFILE', 24: 'EMFILE', 36: 'ENAMETOOLONG', 88: 'ENOTSOCK', 92: 'ENOPROTOOPT',
+  98: 'EADDRINUSE', 99: 'EADDRNOTAVAIL',
 };
 
 export function errnoName(errno: number): string {
@@ -437,6 +438,20 @@ export function notifyDrain(): { messages: NotifyMessage[]; dropped: number } {
     if (notifyCounts.readInt32LE(4) === 0 || notifyCounts.readInt32LE(0) === 0) break;
   }
   return { messages, dropped };
+}
+
+/** A listening TCP socket (native/sockets.c), blocking and close-on-exec: the fd, or the errno name (EADDRINUSE...). */
+export function listenTcp(host: string, port: number, backlog: number): number | string {
+  const t = native().DataType;
+  const fd = callLibtend('tend_listen_tcp', t.I32, [t.String, t.I32, t.I32], [host, port, backlog]);
+  return fd >= 0 ? fd : errnoName(-fd);
+}
+
+/** A listening Unix stream socket at `path` with `mode` (-1: the umask's): the fd, or the errno name. */
+export function listenUnix(path: string, backlog: number, mode: number): number | string {
+  const t = native().DataType;
+  const fd = callLibtend('tend_listen_unix', t.I32, [t.String, t.I32, t.I32], [path, backlog, mode]);
+  return fd >= 0 ? fd : errnoName(-fd);
 }
 
 /** Orphans libtend's reaper thread has reaped since it started. */

@@ -23,7 +23,8 @@
  *   5. chdir (after setuid, so the directory is checked with the service's permissions);
  *   6. reset every signal disposition to default and unblock the mask;
  *   6b. set each variable named by -P to the helper's own pid, the service's pid
- *      (WATCHDOG_PID, LISTEN_PID: only the process itself knows it before exec);
+ *      (WATCHDOG_PID, LISTEN_PID: only the process itself knows it before exec), and move
+ *      the -L listening sockets tend passed on fds 5, 6, ... to fds 3, 4, ...;
  *   7. execvp.
  *
  * A failure at any step is reported on fd 3, a close-on-exec pipe tend reads: a line
@@ -41,6 +42,7 @@
  *   -s        setsid                             -f        own process group, tty foreground
  *   -n FD     move the pipe on fd 4 to FD        -d DIR    working directory
  *   -P NAME   set variable NAME to the service's pid, repeatable
+ *   -L N      N listening sockets on fds 5.. become fds 3.. (socket activation)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -63,6 +65,7 @@
 
 #define ERROR_FD 3  /* the report pipe as tend hands it over */
 #define NOTIFY_FD 4 /* the readiness pipe as tend hands it over */
+#define LISTEN_FIRST 5 /* socket activation: where tend hands the listening sockets over */
 #define HIGH_FD 100 /* where both are parked so they cannot collide with the target fd */
 
 static int report_fd = -1;
@@ -128,6 +131,7 @@ int main(int argc, char **argv) {
   int join_count = 0;
   const char *pid_vars[MAX_JOIN];
   int pid_var_count = 0;
+  unsigned long listen_count = 0;
   const char *nofile = NULL, *core = NULL, *oom_adj = NULL;
   int user_env = 0, session = 0 /* 's' or 'f' */, notify_target = -1;
   int i = 1;
@@ -163,6 +167,9 @@ int main(int argc, char **argv) {
       case 'u': user = value; break;
       case 'g': group = value; break;
       case 'd': dir = value; break;
+      case 'L':
+        if (!parse_id(value, &listen_count) || listen_count > 32) fail("usage", EINVAL, value);
+        break;
       case 'P':
         if (pid_var_count >= MAX_JOIN || value[0] == '\0' || strchr(value, '=') != NULL) fail("usage", EINVAL, value);
         pid_vars[pid_var_count++] = value;
@@ -318,6 +325,12 @@ int main(int argc, char **argv) {
     for (int v = 0; v < pid_var_count; v++)
       if (setenv(pid_vars[v], pid, 1) != 0) fail("setenv", errno, pid_vars[v]);
   }
+
+  /* Socket activation: fds 5.. to 3.., in ascending order — each target is below every
+   * source still to come, so none is overwritten before it is moved. dup2 clears
+   * close-on-exec on the targets; the sources left above them close at exec. */
+  for (unsigned long s = 0; s < listen_count; s++)
+    if (dup2((int)(LISTEN_FIRST + s), (int)(3 + s)) < 0) fail("listen", errno, NULL);
 
   /* 7. exec; the report pipe is close-on-exec, so success shows as an empty read. */
   execvp(command[0], command);

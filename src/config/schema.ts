@@ -256,6 +256,16 @@ const service = z.strictObject({
   command: command('what to run'),
   main: z.boolean().describe('the container lives and dies with this service (at most one)').optional(),
   type: z.enum(['longrun', 'oneshot', 'forking']).describe('longrun: keeps running; oneshot: runs to completion; forking: a start program that forks the daemon and exits').optional(),
+  sockets: z
+    .array(z.strictObject({
+      listen: z.union([z.string().min(1), z.number().int()], { error: 'expected "host:port", a port number or "unix:PATH"' })
+        .describe('"host:port", a port number (every address) or "unix:PATH"'),
+      name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'a name has only letters, digits, _ . and -').describe('in LISTEN_FDNAMES (default: the service name)').optional(),
+      backlog: intAtLeast(1).describe('the listen backlog (default 4096)').optional(),
+      mode: z.string().regex(/^0?[0-7]{3}$/, 'expected octal permission bits like "0660"').transform((value) => parseInt(value, 8)).describe('unix sockets: permission bits, quoted octal').optional(),
+    }))
+    .describe('socket activation: bound by tend before the first start, held across restarts, passed as fds 3, 4, ... (LISTEN_FDS)')
+    .optional(),
   watchdog: duration('sd_notify: WATCHDOG=1 at least this often once ready, or the service hangs (SIGABRT, stopped, restart policy)').optional(),
   pid_file: z.string().min(1).describe('type: forking: the daemon\'s pid is read from this file once the start program has exited (relative to the manifest)').optional(),
   autostart: z.boolean().describe('false: defined, started only by `tend start`').optional(),

@@ -3,6 +3,7 @@
 // make sense, one probe kind, a usable cgroup for `tracking: cgroup`. These read the
 // raw (interpolated) document defensively, so they run — and report — even when the
 // schema found problems elsewhere: the user sees every mistake at once.
+import { parseListen } from '../vocab/listen';
 import type { ConfigIssue } from './issues';
 import { joinPath } from './issues';
 import { locate, type SourceFor } from './source';
@@ -118,6 +119,15 @@ export function checkSemantics(raw: unknown, context: SemanticContext): ConfigIs
       else if ((service.type ?? 'longrun') !== 'oneshot') report(at('schedule'), `schedule needs type: oneshot ("${name}" is a longrun)`);
     }
     if (service.stdin === 'inherit' && !isMain) report(at('stdin'), 'stdin: inherit is only allowed on main (only one process can own tend\'s stdin)');
+    if (Array.isArray(service.sockets)) {
+      service.sockets.forEach((socket, index) => {
+        const entry = record(socket);
+        if (entry === null || (typeof entry.listen !== 'string' && typeof entry.listen !== 'number')) return;
+        const parsed = parseListen(entry.listen);
+        if (typeof parsed === 'string') report(['services', name, 'sockets', index, 'listen'], parsed);
+        else if (entry.mode !== undefined && parsed.kind !== 'unix') report(['services', name, 'sockets', index, 'mode'], 'mode is for unix sockets only');
+      });
+    }
     if (service.watchdog !== undefined && record(service.ready)?.sd_notify !== true) report(at('watchdog'), 'watchdog needs ready: { sd_notify: true }: the service sends WATCHDOG=1 on $NOTIFY_SOCKET');
     if (service.pid_file !== undefined && service.type !== 'forking') report(at('pid_file'), `pid_file needs type: forking ("${name}" is a ${typeof service.type === 'string' ? service.type : 'longrun'})`);
     if (service.type === 'forking' && record(service.ready)?.notify_fd !== undefined) {

@@ -17,6 +17,11 @@ export const started = (service: string, pid: number) => `${service}: started (p
 export const ready = (service: string, afterMs: number) => `${service}: ready after ${duration(afterMs)}`;
 export const notReady = (service: string, timeoutMs: number, why: string) =>
   `${service}: not ready after ${duration(timeoutMs)} (${why})`;
+/** Socket activation. */
+/** The reason of a failed start, after "<service>: " (a port in use is named with its service). */
+export const listenFailed = (address: string, errno: string) =>
+  `cannot listen on ${address} (${errno === 'EADDRINUSE' ? 'address in use' : errno === 'EACCES' ? 'permission denied' : errno})`;
+
 /** sd_notify. */
 export const watchdogFired = (service: string, ms: number, pid: number, triggered: boolean) =>
   `${service}: watchdog: ${triggered ? 'it sent WATCHDOG=trigger' : `no WATCHDOG=1 for ${duration(ms)}`}: it hangs; SIGABRT to pid ${pid}, then it is stopped and its restart policy applies`;

@@ -6,11 +6,12 @@ import type { LoadedManifest } from '../config/load';
 import type { ServiceConfig, SettingsConfig } from '../config/schema';
 import { joinPath } from '../config/issues';
 import type {
-  CommandSpec, Dependency, HealthCheck, LogPlan, Plan, ProbeCheck, ReadyProbe, RestartPlan, ServicePlan, SettingsPlan,
+  CommandSpec, Dependency, ListenSocket, HealthCheck, LogPlan, Plan, ProbeCheck, ReadyProbe, RestartPlan, ServicePlan, SettingsPlan,
 } from './types';
 import { DEFAULTS, defaultRestartPolicy } from './defaults';
 import { startWaves, stopWaves } from './graph';
 import { deepFreeze } from './freeze';
+import { parseListen } from '../vocab/listen';
 
 export function buildPlan(loaded: LoadedManifest): Plan {
   const services = Object.entries(loaded.manifest.services).map(([name, config]) =>
@@ -89,6 +90,7 @@ function buildService(name: string, config: ServiceConfig, dir: string, env: Rea
     secretFiles: secretFiles(config.env, dir),
     ...(config.pid_file !== undefined ? { pidFile: resolve(dir, config.pid_file) } : {}),
     ...(config.watchdog !== undefined ? { watchdog: config.watchdog } : {}),
+    ...(config.sockets !== undefined ? { sockets: config.sockets.map((socket) => listenSocket(name, socket, dir)) } : {}),
     schedule: config.schedule ?? null,
     log: logPlan(config.log ?? {}, dir),
     limits: {
@@ -99,6 +101,17 @@ function buildService(name: string, config: ServiceConfig, dir: string, env: Rea
       core: config.limits?.core ?? null,
     },
     oomScoreAdj: config.oom_score_adj ?? null,
+  };
+}
+
+function listenSocket(service: string, config: NonNullable<ServiceConfig['sockets']>[number], dir: string): ListenSocket {
+  const parsed = parseListen(config.listen);
+  if (typeof parsed === 'string') throw new Error(`sockets.listen reached buildPlan unparsed: ${parsed}`); // a bug: semantics rejects it
+  return {
+    address: parsed.kind === 'unix' ? { kind: 'unix', path: resolve(dir, parsed.path) } : parsed,
+    name: config.name ?? service,
+    backlog: config.backlog ?? 4096,
+    mode: config.mode ?? null,
   };
 }
 

@@ -2,6 +2,8 @@
 // Everything downstream (supervisor, process layer, control) trusts it and never
 // re-validates. Durations are milliseconds, sizes bytes, signals numbers.
 
+import type { ListenAddress } from '../vocab/listen';
+
 export type Milliseconds = number;
 
 export type RestartPolicyName = 'always' | 'on-failure' | 'never';
@@ -131,6 +133,8 @@ export interface ServicePlan {
    * each start (src/plan/secrets.ts), put over `env`; the values never enter the plan.
    */
   readonly secretFiles: Readonly<Record<string, string>>;
+  /** Socket activation: listening sockets tend binds and passes as fds 3, 4, ... */
+  readonly sockets?: readonly ListenSocket[];
   /** sd_notify: WATCHDOG=1 at least this often once ready (ms); absent or null: no watchdog. */
   readonly watchdog?: Milliseconds | null;
   /** type: forking: where the daemon writes its pid (absolute); absent: the tracked set decides. */
@@ -141,6 +145,15 @@ export interface ServicePlan {
   readonly limits: LimitsPlan;
   /** /proc/PID/oom_score_adj, -1000..1000; null: inherited from tend. */
   readonly oomScoreAdj: number | null;
+}
+
+export interface ListenSocket {
+  /** unix paths absolute. */
+  readonly address: ListenAddress;
+  readonly name: string;
+  readonly backlog: number;
+  /** Permission bits of a unix socket; null: the umask's. */
+  readonly mode: number | null;
 }
 
 export interface SocketGrant {

@@ -51,6 +51,8 @@ export interface SpawnSpec {
   readonly session: 'new' | 'foreground';
   /** Variables the exec helper sets to the service's own pid before exec (WATCHDOG_PID). */
   readonly pidVariables?: readonly string[];
+  /** Listening sockets (tend's fds) the service gets as fds 3, 4, ... (socket activation). */
+  readonly listenFds?: readonly number[];
 }
 
 export interface SpawnContext {
@@ -214,6 +216,8 @@ export function spawnProcess(spec: SpawnSpec, context: SpawnContext): Spawned {
   if (spec.notifyFd !== null) args.push('-n', String(spec.notifyFd));
   if (spec.cwd !== null) args.push('-d', spec.cwd);
   for (const name of spec.pidVariables ?? []) args.push('-P', name);
+  const listening = spec.listenFds ?? [];
+  if (listening.length > 0) args.push('-L', String(listening.length));
   args.push('--', ...spec.argv);
 
   // The child's fds 0-4: stdin, stdout, stderr, the helper's report pipe, the readiness pipe.
@@ -245,6 +249,11 @@ export function spawnProcess(spec: SpawnSpec, context: SpawnContext): Spawned {
     if (spec.notifyFd !== null) {
       [notify] = pipeFor();
       fds.push(childEnds[childEnds.length - 1] ?? -1);
+    }
+    // Listening sockets on fds 5..; the helper moves them to 3.. once its pipes are parked.
+    if (listening.length > 0) {
+      if (fds.length === 4) fds.push(-1);
+      fds.push(...listening);
     }
   } catch (error) {
     for (const fd of [...readEnds, ...childEnds]) closeSync(fd);

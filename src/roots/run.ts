@@ -8,7 +8,9 @@ import type { Plan, LogLevel } from '../plan/types';
 import { subscribeSignals, type ReceivedSignal } from '../process/signal-intake';
 import { withSecretFiles } from '../process/secrets';
 import { closeInspectorSoon } from './inspector-guard';
-import { assertNative, NativeUnavailableError } from '../../native/libc';
+import { assertNative, listenTcp, listenUnix, NativeUnavailableError } from '../../native/libc';
+import { closeSync } from 'node:fs';
+import { showListen } from '../vocab/listen';
 import { adoptProcess, spawnProcess, type SpawnSpec } from '../process/spawn';
 import { readPidFile, removePidFile } from '../process/pidfile';
 import { openNotifySocket, type NotifyMessage, type NotifySocket } from '../process/notify';
@@ -133,8 +135,49 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     }
     return notify;
   };
-  const spawnService = (spec: SpawnSpec): ReturnType<typeof spawn> => {
-    const service = supervisor.state.services.get(spec.service)?.plan;
+  // Socket activation: each service's sockets are bound at its first start (as root when
+  // tend is) and held, across restarts, until tend exits; a connection made during a
+  // restart waits in the backlog. A socket that cannot be bound is a failed start.
+  const listening = new Map<string, { readonly key: string; readonly fds: readonly number[]; readonly names: readonly string[] }>();
+  const socketsFor = (service: ServicePlan): { fds: readonly number[]; names: readonly string[] } | string => {
+    const sockets = service.sockets ?? [];
+    const key = JSON.stringify(sockets);
+    const held = listening.get(service.name);
+    if (held !== undefined && held.key === key) return held;
+    // Changed by a reload: the new ones are bound; the old ones close once replaced.
+    const fds: number[] = [];
+    for (const socket of sockets) {
+      const a = socket.address;
+      const fd = a.kind === 'unix' ? listenUnix(a.path, socket.backlog, socket.mode ?? -1) : listenTcp(a.host, a.port, socket.backlog);
+      if (typeof fd === 'string') {
+        for (const open of fds) closeSync(open);
+        return say.listenFailed(showListen(a), fd);
+      }
+      fds.push(fd);
+    }
+    if (held !== undefined) for (const fd of held.fds) closeSync(fd);
+    const entry = { key, fds, names: sockets.map((s) => s.name) };
+    listening.set(service.name, entry);
+    return entry;
+  };
+  const withSockets = (spec: SpawnSpec, service: ServicePlan | undefined): SpawnSpec | string => {
+    if (service === undefined || (service.sockets ?? []).length === 0 || spec.output === 'null') return spec;
+    const held = socketsFor(service);
+    if (typeof held === 'string') return held;
+    return {
+      ...spec,
+      env: { ...spec.env, LISTEN_FDS: String(held.fds.length), LISTEN_FDNAMES: held.names.join(':') },
+      listenFds: held.fds,
+      pidVariables: [...(spec.pidVariables ?? []), 'LISTEN_PID'],
+    };
+  };
+  const spawnService = (plain: SpawnSpec): ReturnType<typeof spawn> => {
+    const service = supervisor.state.services.get(plain.service)?.plan;
+    const activated = withSockets(plain, service);
+    if (typeof activated === 'string') {
+      return { pid: 0, stdout: null, stderr: null, notify: null, exit: Promise.resolve({ kind: 'failed', code: 126, reason: activated }) };
+    }
+    const spec = activated;
     if (!usesNotify(service)) return spawn(spec);
     const socket = notifySocket();
     if (socket === null) return spawn(spec);
@@ -142,7 +185,7 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     // WATCHDOG_PID is the service's own pid: the exec helper sets it, after the fork.
     return spawn(watchdog === null
       ? { ...spec, env: { ...spec.env, NOTIFY_SOCKET: socket.path } }
-      : { ...spec, env: { ...spec.env, NOTIFY_SOCKET: socket.path, WATCHDOG_USEC: String(watchdog * 1000) }, pidVariables: ['WATCHDOG_PID'] });
+      : { ...spec, env: { ...spec.env, NOTIFY_SOCKET: socket.path, WATCHDOG_USEC: String(watchdog * 1000) }, pidVariables: [...(spec.pidVariables ?? []), 'WATCHDOG_PID'] });
   };
 
   // The process layer as the supervisor sees it: primitives, no policy.

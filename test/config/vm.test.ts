@@ -80,4 +80,27 @@ describe('type: forking and pid_file', () => {
           watchdog: 30s
     `)).toEqual(['tend.yaml:4:15: services.api.watchdog: watchdog needs ready: { sd_notify: true }: the service sends WATCHDOG=1 on $NOTIFY_SOCKET']);
   });
+
+  it('sockets: host:port, a port, unix:PATH; a bad address or a mode on a TCP socket is located', async () => {
+    expect(await issuesOf(yaml`
+      services:
+        web:
+          command: [web]
+          sockets:
+            - { listen: "0.0.0.0:80", name: http }
+            - { listen: 8443 }
+            - { listen: "unix:/run/web.sock", mode: "0660" }
+    `)).toEqual([]);
+    expect(await issuesOf(yaml`
+      services:
+        web:
+          command: [web]
+          sockets:
+            - { listen: "localhost:http" }
+            - { listen: "127.0.0.1:80", mode: "0660" }
+    `)).toEqual([
+      'tend.yaml:5:19: services.web.sockets.0.listen: expected "host:port", a port or "unix:PATH", got "localhost:http"',
+      'tend.yaml:6:41: services.web.sockets.1.mode: mode is for unix sockets only',
+    ]);
+  });
 });
