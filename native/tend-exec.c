@@ -22,6 +22,8 @@
  *   4. move the readiness pipe onto the fd the service asked for (s6 notification-fd);
  *   5. chdir (after setuid, so the directory is checked with the service's permissions);
  *   6. reset every signal disposition to default and unblock the mask;
+ *   6b. set each variable named by -P to the helper's own pid, the service's pid
+ *      (WATCHDOG_PID, LISTEN_PID: only the process itself knows it before exec);
  *   7. execvp.
  *
  * A failure at any step is reported on fd 3, a close-on-exec pipe tend reads: a line
@@ -38,6 +40,7 @@
  *   -g GROUP  name or gid                        -H        set HOME/USER/LOGNAME if unset
  *   -s        setsid                             -f        own process group, tty foreground
  *   -n FD     move the pipe on fd 4 to FD        -d DIR    working directory
+ *   -P NAME   set variable NAME to the service's pid, repeatable
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -123,6 +126,8 @@ int main(int argc, char **argv) {
   const char *leaf = NULL, *user = NULL, *group = NULL, *dir = NULL;
   const char *joins[MAX_JOIN];
   int join_count = 0;
+  const char *pid_vars[MAX_JOIN];
+  int pid_var_count = 0;
   const char *nofile = NULL, *core = NULL, *oom_adj = NULL;
   int user_env = 0, session = 0 /* 's' or 'f' */, notify_target = -1;
   int i = 1;
@@ -158,6 +163,10 @@ int main(int argc, char **argv) {
       case 'u': user = value; break;
       case 'g': group = value; break;
       case 'd': dir = value; break;
+      case 'P':
+        if (pid_var_count >= MAX_JOIN || value[0] == '\0' || strchr(value, '=') != NULL) fail("usage", EINVAL, value);
+        pid_vars[pid_var_count++] = value;
+        break;
       case 'n': {
         unsigned long fd;
         if (!parse_id(value, &fd) || fd > 1024) fail("usage", EINVAL, value);
@@ -301,6 +310,14 @@ int main(int argc, char **argv) {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
+
+  /* 6b. The service's own pid, for the variables that name it (systemd's WATCHDOG_PID). */
+  if (pid_var_count > 0) {
+    char pid[24];
+    snprintf(pid, sizeof pid, "%ld", (long)getpid());
+    for (int v = 0; v < pid_var_count; v++)
+      if (setenv(pid_vars[v], pid, 1) != 0) fail("setenv", errno, pid_vars[v]);
+  }
 
   /* 7. exec; the report pipe is close-on-exec, so success shows as an empty read. */
   execvp(command[0], command);

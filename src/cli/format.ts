@@ -21,6 +21,7 @@ export function formatExit(exit: LastExit | null): string {
   const base = 'code' in exit ? `exit ${exit.code}` : exit.signal;
   if (exit.oom === true) return `${base} (OOM kill)`;
   if (exit.reason === 'memory limit') return `${base} (memory limit)`;
+  if (exit.reason === 'watchdog') return `${base} (watchdog)`;
   return base;
 }
 

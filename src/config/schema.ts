@@ -256,6 +256,7 @@ const service = z.strictObject({
   command: command('what to run'),
   main: z.boolean().describe('the container lives and dies with this service (at most one)').optional(),
   type: z.enum(['longrun', 'oneshot', 'forking']).describe('longrun: keeps running; oneshot: runs to completion; forking: a start program that forks the daemon and exits').optional(),
+  watchdog: duration('sd_notify: WATCHDOG=1 at least this often once ready, or the service hangs (SIGABRT, stopped, restart policy)').optional(),
   pid_file: z.string().min(1).describe('type: forking: the daemon\'s pid is read from this file once the start program has exited (relative to the manifest)').optional(),
   autostart: z.boolean().describe('false: defined, started only by `tend start`').optional(),
   depends_on: dependsOn.optional(),

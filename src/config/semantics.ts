@@ -118,6 +118,7 @@ export function checkSemantics(raw: unknown, context: SemanticContext): ConfigIs
       else if ((service.type ?? 'longrun') !== 'oneshot') report(at('schedule'), `schedule needs type: oneshot ("${name}" is a longrun)`);
     }
     if (service.stdin === 'inherit' && !isMain) report(at('stdin'), 'stdin: inherit is only allowed on main (only one process can own tend\'s stdin)');
+    if (service.watchdog !== undefined && record(service.ready)?.sd_notify !== true) report(at('watchdog'), 'watchdog needs ready: { sd_notify: true }: the service sends WATCHDOG=1 on $NOTIFY_SOCKET');
     if (service.pid_file !== undefined && service.type !== 'forking') report(at('pid_file'), `pid_file needs type: forking ("${name}" is a ${typeof service.type === 'string' ? service.type : 'longrun'})`);
     if (service.type === 'forking' && record(service.ready)?.notify_fd !== undefined) {
       report(['services', name, 'ready', 'notify_fd'], 'notify_fd cannot be used with type: forking: the daemon is not the process tend started');

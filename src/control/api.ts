@@ -62,7 +62,7 @@ export type LastExit = ({ readonly code: number } | { readonly signal: string })
   /** Killed by the kernel's OOM killer (a SIGKILL tend did not send, the cgroup's oom_kill count risen). */
   readonly oom?: true;
   /** tend stopped it: its processes together were above limits.memory (no memory controller to do it). */
-  readonly reason?: 'memory limit';
+  readonly reason?: 'memory limit' | 'watchdog';
 };
 
 /** One process a service owns, for `tend status -v`. */

@@ -35,9 +35,9 @@ export function lastExitOf(exit: ExitStatus | null): LastExit | null {
   if (exit === null) return null;
   switch (exit.kind) {
     case 'exited':
-      return { code: exit.code, ...(exit.limit === 'memory' ? { reason: 'memory limit' as const } : {}) };
+      return { code: exit.code, ...(exit.limit === 'memory' ? { reason: 'memory limit' as const } : {}), ...(exit.watchdog === true ? { reason: 'watchdog' as const } : {}) };
     case 'signaled':
-      return { signal: signalName(exit.signal), ...(exit.oom === true ? { oom: true as const } : {}), ...(exit.limit === 'memory' ? { reason: 'memory limit' as const } : {}) };
+      return { signal: signalName(exit.signal), ...(exit.oom === true ? { oom: true as const } : {}), ...(exit.limit === 'memory' ? { reason: 'memory limit' as const } : {}), ...(exit.watchdog === true ? { reason: 'watchdog' as const } : {}) };
     case 'failed':
       return { code: exit.code };
   }

@@ -18,6 +18,8 @@ export const ready = (service: string, afterMs: number) => `${service}: ready af
 export const notReady = (service: string, timeoutMs: number, why: string) =>
   `${service}: not ready after ${duration(timeoutMs)} (${why})`;
 /** sd_notify. */
+export const watchdogFired = (service: string, ms: number, pid: number, triggered: boolean) =>
+  `${service}: watchdog: ${triggered ? 'it sent WATCHDOG=trigger' : `no WATCHDOG=1 for ${duration(ms)}`}: it hangs; SIGABRT to pid ${pid}, then it is stopped and its restart policy applies`;
 export const mainPid = (service: string, pid: number) => `${service}: its main process is pid ${pid} now (MAINPID=)`;
 export const mainPidRefused = (service: string, value: string, sender: number) =>
   `${service}: MAINPID=${value} from pid ${sender} ignored: the service does not own that process`;

@@ -88,6 +88,7 @@ function buildService(name: string, config: ServiceConfig, dir: string, env: Rea
     env: { ...env },
     secretFiles: secretFiles(config.env, dir),
     ...(config.pid_file !== undefined ? { pidFile: resolve(dir, config.pid_file) } : {}),
+    ...(config.watchdog !== undefined ? { watchdog: config.watchdog } : {}),
     schedule: config.schedule ?? null,
     log: logPlan(config.log ?? {}, dir),
     limits: {

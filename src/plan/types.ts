@@ -131,6 +131,8 @@ export interface ServicePlan {
    * each start (src/plan/secrets.ts), put over `env`; the values never enter the plan.
    */
   readonly secretFiles: Readonly<Record<string, string>>;
+  /** sd_notify: WATCHDOG=1 at least this often once ready (ms); absent or null: no watchdog. */
+  readonly watchdog?: Milliseconds | null;
   /** type: forking: where the daemon writes its pid (absolute); absent: the tracked set decides. */
   readonly pidFile?: string | null;
   /** Cron expression (oneshot only), or null. */

@@ -49,6 +49,8 @@ export interface SpawnSpec {
   readonly oomScoreAdj?: number | null;
   /** new: setsid (services) | foreground: own group in tend's session, terminal foreground (tini). */
   readonly session: 'new' | 'foreground';
+  /** Variables the exec helper sets to the service's own pid before exec (WATCHDOG_PID). */
+  readonly pidVariables?: readonly string[];
 }
 
 export interface SpawnContext {
@@ -211,6 +213,7 @@ export function spawnProcess(spec: SpawnSpec, context: SpawnContext): Spawned {
   args.push(spec.session === 'new' ? '-s' : '-f');
   if (spec.notifyFd !== null) args.push('-n', String(spec.notifyFd));
   if (spec.cwd !== null) args.push('-d', spec.cwd);
+  for (const name of spec.pidVariables ?? []) args.push('-P', name);
   args.push('--', ...spec.argv);
 
   // The child's fds 0-4: stdin, stdout, stderr, the helper's report pipe, the readiness pipe.

@@ -134,9 +134,15 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     return notify;
   };
   const spawnService = (spec: SpawnSpec): ReturnType<typeof spawn> => {
-    if (!usesNotify(supervisor.state.services.get(spec.service)?.plan)) return spawn(spec);
+    const service = supervisor.state.services.get(spec.service)?.plan;
+    if (!usesNotify(service)) return spawn(spec);
     const socket = notifySocket();
-    return spawn(socket === null ? spec : { ...spec, env: { ...spec.env, NOTIFY_SOCKET: socket.path } });
+    if (socket === null) return spawn(spec);
+    const watchdog = service?.watchdog ?? null;
+    // WATCHDOG_PID is the service's own pid: the exec helper sets it, after the fork.
+    return spawn(watchdog === null
+      ? { ...spec, env: { ...spec.env, NOTIFY_SOCKET: socket.path } }
+      : { ...spec, env: { ...spec.env, NOTIFY_SOCKET: socket.path, WATCHDOG_USEC: String(watchdog * 1000) }, pidVariables: ['WATCHDOG_PID'] });
   };
 
   // The process layer as the supervisor sees it: primitives, no policy.

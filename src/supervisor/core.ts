@@ -168,6 +168,7 @@ export function reasonOf(state: ServiceState): string | null {
 }
 
 const SIGTERM = 15;
+const SIGABRT = 6;
 const SIGKILL = 9;
 const STUCK_AFTER_KILL_MS = 2000;
 const SWEEP_GRACE_MS = 1000;
@@ -656,6 +657,7 @@ class Draft {
       this.emit({ kind: 'probe-stop', service: name, probe: 'ready' });
     }
     if (record.health !== null) this.emit({ kind: 'probe-stop', service: name, probe: 'health' });
+    if (record.state.id === 'ready' && record.plan.watchdog != null) this.cancel('watchdog', name);
   }
 
   private readyResult(name: string, pid: number, failure: string | null): void {
@@ -668,7 +670,11 @@ class Draft {
     this.cancel('ready', name);
     this.emit({ kind: 'probe-stop', service: name, probe: 'ready' });
     this.log('info', say.ready(name, record.startedAt === null ? 0 : this.now - record.startedAt));
-    if (this.enter(name, { id: 'ready', pid, since: this.now })) this.startHealth(name, pid);
+    if (this.enter(name, { id: 'ready', pid, since: this.now })) {
+      this.startHealth(name, pid);
+      const watchdog = record.plan.watchdog ?? null;
+      if (watchdog !== null) this.arm('watchdog', name, watchdog);
+    }
   }
 
   private healthResult(name: string, pid: number, failure: string | null): void {
@@ -757,6 +763,16 @@ class Draft {
     return false;
   }
 
+  /** No WATCHDOG=1 in time (or WATCHDOG=trigger): the service hangs. SIGABRT to its main process, then the usual stop; its policy decides what follows. */
+  private watchdogFired(name: string, triggered: boolean): void {
+    const record = this.record(name);
+    const state = record?.state;
+    if (record === undefined || state === undefined || state.id !== 'ready') return;
+    this.log('error', say.watchdogFired(name, record.plan.watchdog ?? 0, state.pid, triggered));
+    this.emit({ kind: 'signal-pid', pid: state.pid, signal: SIGABRT });
+    this.stop(name, 'watchdog');
+  }
+
   private daemonFound(name: string, pid: number): void {
     const record = this.record(name);
     if (record === undefined || record.plan.type !== 'forking') return;
@@ -835,6 +851,13 @@ class Draft {
           if (usec === null || state.id !== 'starting') break;
           this.log('info', say.startExtended(name, Math.ceil(usec / 1000)));
           this.arm('ready', name, Math.ceil(usec / 1000));
+          break;
+        }
+        case 'WATCHDOG': {
+          const watchdog = record.plan.watchdog ?? null;
+          if (watchdog === null || state.id !== 'ready') break;
+          if (value === '1') this.arm('watchdog', name, watchdog);
+          else if (value === 'trigger') this.watchdogFired(name, true);
           break;
         }
         case 'STOPPING':
@@ -1024,6 +1047,9 @@ class Draft {
         this.finishStopIfDone(service!);
         return;
       }
+      case 'watchdog':
+        if (service !== null) this.watchdogFired(service, false);
+        return;
       case 'shutdown-delay':
         if (this.phase.id === 'shutting-down' && this.phase.step.id === 'delay') this.beginStopping();
         return;
@@ -1066,9 +1092,14 @@ class Draft {
     switch (intent) {
       case 'unhealthy':
       case 'memory-limit':
+      case 'watchdog':
       case 'not-ready': {
         const ended: ExitStatus = record.lastExit ?? { kind: 'signaled' as const, signal: record.plan.stopSignal };
-        const exit: ExitStatus = intent === 'memory-limit' && ended.oom !== true ? { ...ended, limit: 'memory' } : ended;
+        let exit: ExitStatus = intent === 'memory-limit' && ended.oom !== true ? { ...ended, limit: 'memory' } : ended;
+        if (intent === 'watchdog') {
+          exit = { ...ended, watchdog: true };
+          this.update(name, { lastExit: exit });
+        }
         const reason = intent === 'not-ready' ? `not ready within ${say.duration(startTimeout(record.plan))}` : null;
         this.afterRun(name, exit, record.startedAt === null ? 0 : current.since - record.startedAt, reason);
         break;

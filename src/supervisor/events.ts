@@ -42,7 +42,9 @@ export type TimerName =
   /** The sweep's grace between its SIGTERM and its SIGKILL. */
   | 'sweep-grace'
   /** 2 s after the sweep's SIGKILL: give up on what is left. */
-  | 'sweep-stuck';
+  | 'sweep-stuck'
+  /** A service's watchdog: no WATCHDOG=1 for this long means it hangs. */
+  | 'watchdog';
 
 export type Fact =
   /** The process layer spawned a service's process. */
@@ -124,4 +126,5 @@ export const TIMERS: Readonly<Record<TimerName, string>> = {
   'shutdown-deadline': 'shutdown_timeout: SIGKILL everything left',
   'sweep-grace': "the sweep's grace between its SIGTERM and its SIGKILL (at most 1 s)",
   'sweep-stuck': "2 s after the sweep's SIGKILL: give up on what is left",
+  watchdog: "a service's watchdog: no WATCHDOG=1 (sd_notify) for that long after ready — it hangs",
 };

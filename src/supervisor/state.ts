@@ -18,7 +18,7 @@ export type StateName =
   | 'failed';
 
 /** Why a service is stopping; decides what follows `stopping`. */
-export type StopIntent = 'stop' | 'restart' | 'shutdown' | 'unhealthy' | 'not-ready' | 'memory-limit';
+export type StopIntent = 'stop' | 'restart' | 'shutdown' | 'unhealthy' | 'not-ready' | 'memory-limit' | 'watchdog';
 
 /**
  * How far a stop has gone. The stop signal goes out (or stop_command runs), SIGKILL

@@ -12,6 +12,8 @@ export type ExitStatus = (
   readonly oom?: true;
   /** tend stopped the run: its processes together were above limits.memory (no memory controller). */
   readonly limit?: 'memory';
+  /** tend stopped the run: no WATCHDOG=1 came in time (watchdog:), SIGABRT to its main process first. */
+  readonly watchdog?: true;
 };
 
 /** tend's exit codes of its own (README: Command line: the rest are main's). */

@@ -67,4 +67,17 @@ describe('type: forking and pid_file', () => {
       expect.stringMatching(/^tend\.yaml:7:\d+: services\.web\.ready: expected exactly one of .*sd_notify, got tcp and sd_notify/),
     ]);
   });
+
+  it('refuses watchdog without ready: { sd_notify: true }', async () => {
+    expect(await issuesOf(yaml`
+      services:
+        api:
+          command: [api]
+          watchdog: 30s
+        ok:
+          command: [api]
+          ready: { sd_notify: true }
+          watchdog: 30s
+    `)).toEqual(['tend.yaml:4:15: services.api.watchdog: watchdog needs ready: { sd_notify: true }: the service sends WATCHDOG=1 on $NOTIFY_SOCKET']);
+  });
 });

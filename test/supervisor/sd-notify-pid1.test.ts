@@ -108,4 +108,32 @@ services:
     await tend.signal('SIGTERM');
     expect((await tend.exited).code).toBe(143);
   });
+
+  it('watchdog: WATCHDOG_USEC and WATCHDOG_PID set; a service that stops pinging gets SIGABRT and a restart', async () => {
+    const t = scenario(`
+services:
+  api:
+    command: [sh, -c, 'echo "env $$WATCHDOG_USEC $$WATCHDOG_PID $$$$" >> "$$EVENTS"; exec sd-notify READY=1 0.2 WATCHDOG=1 0.2 WATCHDOG=1 forever']
+    ready: { sd_notify: true }
+    watchdog: 700ms
+    restart: { policy: on-failure, backoff: { initial: 100ms, jitter: 0 } }
+  app: { main: true, command: [sleep, '1000'] }
+`);
+    const tend = t.start();
+    await tend.waitOutput(/api: watchdog: no WATCHDOG=1 for 700ms: it hangs; SIGABRT to pid \d+/);
+    const env = t.events().find((e) => e.startsWith('env '))!.split(' ');
+    expect(env[1]).toBe('700000');
+    expect(env[2]).toBe(env[3]); // WATCHDOG_PID is the service's own pid
+    await tend.waitOutput(/api: killed by SIGABRT/);
+    await tend.waitOutput(/api: restarting in/);
+    await waitFor(() => {
+      const s = (JSON.parse(t.cli('status', '--json').stdout) as { services: Status[] }).services.find((x) => x.name === 'api');
+      return s?.state === 'ready' && s.restarts === 1 ? s : undefined;
+    }, { what: () => tend.stderr });
+    const s = (JSON.parse(t.cli('status', '--json').stdout) as { services: Status[] }).services.find((x) => x.name === 'api');
+    expect(s?.last_exit).toEqual({ signal: 'SIGABRT', reason: 'watchdog' });
+    expect(t.cli('status').stdout).toMatch(/^api\s+ready\s.*SIGABRT \(watchdog\)/m);
+    await tend.signal('SIGTERM');
+    expect((await tend.exited).code).toBe(143);
+  });
 });

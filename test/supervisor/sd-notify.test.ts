@@ -89,4 +89,34 @@ describe('sd_notify in the core', () => {
     expect(h.lines()).toContain('info api: says it is reloading (RELOADING=1)');
     expect(h.state('api')).toBe('starting');
   });
+
+  it('watchdog: WATCHDOG=1 keeps it up; silence for the watchdog time is a hang: SIGABRT to main, stopped, restarted, last exit says watchdog', async () => {
+    const h = await start(graph([notifying('api', { watchdog: 500, restart: { ...service('x').restart, policy: 'always' } })]));
+    const pid = h.port.pidOf('api')!;
+    await say(h, 'api', ['READY', '1']);
+    await h.clock.advance(400);
+    await say(h, 'api', ['WATCHDOG', '1']);
+    await h.clock.advance(400);
+    expect(h.state('api')).toBe('ready');
+    await h.clock.advance(100);
+    expect(h.lines()).toContain(`error api: watchdog: no WATCHDOG=1 for 500ms: it hangs; SIGABRT to pid ${pid}, then it is stopped and its restart policy applies`);
+    expect(h.port.signals[0]).toBe(`${pid}:6`);
+    // The fake process ignores SIGABRT and obeys SIGTERM: the usual stop follows.
+    expect(h.port.signals).toContain(`${pid}:15`);
+    expect(h.loop.record('api')!.lastExit).toMatchObject({ kind: 'signaled', signal: 15, watchdog: true });
+    expect(h.state('api')).toBe('backoff');
+    await h.clock.advance(1000);
+    expect(h.port.spawns).toHaveLength(2);
+  });
+
+  it('WATCHDOG=trigger is a hang at once; a service stopped by hand has no watchdog left armed', async () => {
+    const h = await start(graph([notifying('api', { watchdog: 500 }), notifying('web', { watchdog: 500 })]));
+    await say(h, 'api', ['READY', '1']);
+    await say(h, 'web', ['READY', '1']);
+    await say(h, 'api', ['WATCHDOG', 'trigger']);
+    expect(h.lines().some((l) => l.startsWith('error api: watchdog: it sent WATCHDOG=trigger'))).toBe(true);
+    h.loop.submit({ kind: 'stop', names: ['web'] });
+    await h.clock.advance(5000);
+    expect(h.lines().some((l) => l.startsWith('error web: watchdog'))).toBe(false);
+  });
 });
