@@ -5,6 +5,7 @@
 // cgroup's OOM-kill count risen is marked `oom` (the core decides whether tend sent it).
 import type { Plan } from '../plan/types';
 import type { Spawned, SpawnSpec } from '../process/spawn';
+import type { ExitStatus } from '../vocab/exit';
 import { ServiceResources, CONTROLLERS, type Controller, type ControllerChoice } from '../process/limits';
 import { MemoryWatch, procUsage } from '../process/memory-watch';
 import type { ServiceCgroups } from '../process/cgroup';
@@ -12,6 +13,8 @@ import type { ServiceCgroups } from '../process/cgroup';
 export interface ResourceWiring {
   /** The spawner with limits applied and exits classified. */
   readonly spawn: (spec: SpawnSpec) => Spawned;
+  /** A process adopted for the service (a forking daemon): its exit marked `oom` like a spawned one's. */
+  readonly adopted: (service: string, exit: Promise<ExitStatus>) => Promise<ExitStatus>;
   /** Memory and CPU time for `tend status` and /metrics: the cgroup's, else summed over the pids. */
   readonly usage: (service: string, pids: readonly number[]) => { memoryBytes: number | null; cpuSeconds: number | null; oomKills: number | null };
   /** How each controller is carried (chosen at the first service with a limit). */
@@ -66,17 +69,20 @@ export function wireResources(deps: ResourceDeps): ResourceWiring {
       if (choice !== undefined) sayOnce(service, key, choice.backend, `${service}: limits.${key} through ${choice.detail}`, 'info');
     }
     watch.set(service, tendsMemory);
-    const before = resources.oomKills(service);
+    const count = oomCounter(service);
     const spawned = deps.spawn({ ...spec, joins: prepared.joins });
-    return {
-      ...spawned,
-      exit: spawned.exit.then((status) => {
-        if (status.kind !== 'signaled' || status.signal !== SIGKILL) return status;
-        const after = resources.oomKills(service);
-        return before !== null && after !== null && after > before ? { ...status, oom: true as const } : status;
-      }),
-    };
+    return { ...spawned, exit: count(spawned.exit) };
   };
+
+  /** Reads the OOM-kill count now; the returned function marks a SIGKILL `oom` if it has risen by the exit. */
+  function oomCounter(service: string): (exit: Promise<ExitStatus>) => Promise<ExitStatus> {
+    const before = resources.oomKills(service);
+    return (exit) => exit.then((status) => {
+      if (status.kind !== 'signaled' || status.signal !== SIGKILL) return status;
+      const after = resources.oomKills(service);
+      return before !== null && after !== null && after > before ? { ...status, oom: true as const } : status;
+    });
+  }
 
   const usage = (service: string, pids: readonly number[]): { memoryBytes: number | null; cpuSeconds: number | null; oomKills: number | null } => {
     const fromCgroup = resources.usage(service);
@@ -91,6 +97,8 @@ export function wireResources(deps: ResourceDeps): ResourceWiring {
 
   const wiring: ResourceWiring = {
     spawn,
+    // The daemon was forked by a start program tend spawned: an OOM kill since then is its.
+    adopted: (service, exit) => oomCounter(service)(exit),
     usage,
     backends: () => {
       // Only asked by `tend status -v` and check: choosing then is what the first limit would do.

@@ -196,8 +196,9 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     noteSpawned: (service, pid) => tracker.noteSpawned(service, pid),
     adopt: (service, pid) => {
       const adopted = adoptProcess(pid);
-      if ('exit' in adopted) tracker.noteSpawned(service, pid);
-      return adopted;
+      if (!('exit' in adopted)) return adopted;
+      tracker.noteSpawned(service, pid);
+      return { exit: resources.adopted(service, adopted.exit) };
     },
     readPidFile,
     removePidFile,

@@ -69,6 +69,25 @@ services:
     expect(Number(oom.metrics.find((m) => m.labels?.service === 'quiet')!.value)).toBe(0);
   }, 30_000);
 
+  it.skipIf(memoryMissing !== null)('a forking daemon the kernel OOM-kills is named too', async () => {
+    const dir = tempDir('tend-limits-');
+    const example = startManifest(writeManifest(dir, `
+services:
+  daemon:
+    type: forking
+    command: ["sh", "-c", "python3 -c 'import time\\nx=[]\\ntime.sleep(0.5)\\nfor i in range(50): x.append(bytearray(8*1024*1024))' & echo $$! > daemon.pid"]
+    pid_file: daemon.pid
+    limits: { memory: 32M }
+    restart: { policy: never }
+  keeper:
+    command: sleep 600
+`), {}, { cwd: dir });
+    const doc = await example.waitStatus((d) => d.services[0]!.last_exit !== null, 'the daemon ended', 15_000);
+    expect(doc.services[0]!.state).toBe('exited');
+    expect(doc.services[0]!.last_exit).toEqual({ signal: 'SIGKILL', oom: true });
+    expect(example.events()).toContain("daemon: killed by the kernel's OOM killer (SIGKILL)");
+  }, 20_000);
+
   it.skipIf(pidsMissing !== null)('limits.pids refuses the fork past the cap; tend and the other services go on', async () => {
     const dir = tempDir('tend-limits-');
     const example = startManifest(writeManifest(dir, `
