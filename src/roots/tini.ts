@@ -13,10 +13,11 @@ import { closeInspectorSoon } from './inspector-guard';
 import { loadBundle } from './bundle';
 import { assertNative, getpgid, NativeUnavailableError } from '../../native/libc';
 import { signalPidErrno } from '../process/kill';
-import { startReaper } from '../process/reaper';
+import { startReaper, type Reaper } from '../process/reaper';
 import { spawnProcess, type Spawned } from '../process/spawn';
 import { describeExit, EXIT_INTERNAL, exitCodeOf } from '../vocab/exit';
 import { ProcessTracker } from '../process/tracking';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TiniHandler } from './tini-control';
 import pkg from '../../package.json';
@@ -158,7 +159,7 @@ export async function runTini(command: { argv: readonly string[]; socket: string
   // The sweep: whatever CMD left behind. As PID 1, kill(-1) reaches the whole namespace
   // (the kernel would SIGKILL it anyway when we exit); otherwise only tend's descendants.
   const tracker = new ProcessTracker({ tracking: 'proc', reaper, instance });
-  await sweep(tracker, process.pid === 1);
+  await sweep(tracker, reaper, process.pid === 1);
   return internalError ? EXIT_INTERNAL : exitCodeOf(status);
 }
 
@@ -173,11 +174,35 @@ const STUCK_AFTER_KILL_MS = 2000;
  * wait for those (re-killing what appears meanwhile, when not PID 1: kill -1 already
  * reaches newcomers as PID 1).
  */
-async function sweep(tracker: ProcessTracker, pid1: boolean): Promise<void> {
-  if (tracker.signalLeft(SIGTERM, pid1).length === 0) return;
-  if (await goneWithin(tracker, SWEEP_GRACE_MS, false)) return;
-  tracker.signalLeft(SIGKILL, pid1);
-  await goneWithin(tracker, STUCK_AFTER_KILL_MS, !pid1);
+async function sweep(tracker: ProcessTracker, reaper: Reaper, pid1: boolean): Promise<void> {
+  const terminated = tracker.signalLeft(SIGTERM, pid1);
+  if (terminated.length === 0) return;
+  if (!await goneWithin(tracker, SWEEP_GRACE_MS, false)) {
+    tracker.signalLeft(SIGKILL, pid1);
+    await goneWithin(tracker, STUCK_AFTER_KILL_MS, !pid1);
+  }
+  // Gone means dead, not yet reaped: the reaper thread reaps each zombie within moments.
+  // tend waits for that (briefly) so that none of its children outlives it even as a zombie.
+  await reapedWithin(reaper, terminated, REAP_SETTLE_MS);
+}
+
+/** After the sweep, how long tend waits for the reaper to have reaped what it killed. */
+const REAP_SETTLE_MS = 500;
+
+function reapedWithin(reaper: Reaper, pids: readonly number[], timeout: number): Promise<void> {
+  const pending = (): boolean => pids.some((pid) => existsSync(`/proc/${pid}`));
+  if (!pending()) return Promise.resolve();
+  return new Promise((settle) => {
+    const done = (): void => {
+      unsubscribe();
+      clearTimeout(timer);
+      settle();
+    };
+    const unsubscribe = reaper.onReap(() => { if (!pending()) done(); });
+    const timer = setTimeout(done, timeout);
+    // Reaped between the first look and the subscription: no pass would come for it.
+    if (!pending()) done();
+  });
 }
 
 function goneWithin(tracker: ProcessTracker, timeout: number, rekill: boolean): Promise<boolean> {

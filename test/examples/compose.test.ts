@@ -54,7 +54,7 @@ function tendSettings(name: string): { delay: number; timeout: number } {
 
 describe.skipIf(tool === null)('docker-compose config', () => {
   it('finds the examples', () => {
-    expect(examples.sort()).toEqual(['kubernetes', 'migrated-vm', 'sidecars', 'tini-replacement']);
+    expect(examples.sort()).toEqual(['kubernetes', 'migrated-vm', 'sidecars', 'tini-replacement', 'vm-daemons']);
   });
 
   it('rejects a broken file (the check is real)', () => {

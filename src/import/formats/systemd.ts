@@ -524,8 +524,12 @@ function service(unit: Unit, names: Names): Plan {
   const watchdog = take('WatchdogSec');
   if (watchdog) {
     const ms = timespan(watchdog);
-    if (serviceKey('watchdog') && ms !== null) draft.set('watchdog', duration(ms));
-    else draft.lost(watchdog.origin, `WatchdogSec=${watchdog.value}`, `${NOT_YET('watchdog')}: add a healthcheck: to restart the service when it hangs`);
+    const ready = draft.get('ready');
+    const notifies = ready !== null && typeof ready === 'object' && !Array.isArray(ready) && (ready as Record<string, Value>).sd_notify === true;
+    if (!serviceKey('watchdog') || ms === null) draft.lost(watchdog.origin, `WatchdogSec=${watchdog.value}`, `${NOT_YET('watchdog')}: add a healthcheck: to restart the service when it hangs`);
+    // systemd too ignores WatchdogSec= unless the service talks sd_notify (Type=notify).
+    else if (!notifies) draft.lost(watchdog.origin, `WatchdogSec=${watchdog.value}`, 'only a Type=notify service sends WATCHDOG=1; add a healthcheck: to restart the service when it hangs');
+    else draft.set('watchdog', duration(ms));
   }
   resourceSettings(unit, draft, handled);
   logSettings(unit, draft, handled, spec);
