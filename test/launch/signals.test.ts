@@ -72,8 +72,14 @@ describe.skipIf(!launcherBuilt)('the launcher (bin/tend)', () => {
       const manifest = writeManifest(dir, 'services:\n  app:\n    command: ["sleep", "30"]\n    main: true\n', `early-${pid1}.yaml`);
       for (const delayMs of delays) {
         const tini = await sendEarly([TEND_LAUNCHER, '--', 'sleep', '30'], { delayMs, pid1 }).done;
-        expect({ mode: 'tend --', delayMs, outcome: tini.outcome, code: tini.code }).toEqual({ mode: 'tend --', delayMs, outcome: 'exited', code: 143 });
+        const beforeFirstInstruction = !pid1 && delayMs === 1 && tini.outcome === 'signaled' && tini.code === 15; // see below
+        if (!beforeFirstInstruction) expect({ mode: 'tend --', delayMs, outcome: tini.outcome, code: tini.code }).toEqual({ mode: 'tend --', delayMs, outcome: 'exited', code: 143 });
         const run = await sendEarly([TEND_LAUNCHER, 'run', '-c', manifest], { delayMs, pid1, extraEnv: { TEND_SOCKET: join(dir, `early-${pid1}-${delayMs}.sock`) } }).done;
+        // Not PID 1, a SIGTERM that lands before the launcher has run its first instruction
+        // (1 ms after exec, on a loaded machine) ends it as it would any program: the kernel
+        // acts before any code of tend's exists. As PID 1 the kernel drops it instead, and
+        // the launcher blocks everything first; from then on nothing is lost.
+        if (!pid1 && delayMs === 1 && run.outcome === 'signaled' && run.code === 15) continue;
         expect({ mode: 'tend run', delayMs, outcome: run.outcome, code: run.code }).toEqual({ mode: 'tend run', delayMs, outcome: 'exited', code: 143 });
       }
     }, 120_000);
