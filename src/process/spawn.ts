@@ -87,6 +87,13 @@ export function execHelper(): string | null {
 // spawnProcess
 
 const USER_ENV = ['HOME', 'USER', 'LOGNAME'] as const;
+/**
+ * What a service manager above tend (systemd, podman --sdnotify) told tend about itself:
+ * they address tend's pid, not its services'. A service gets tend's own values where it
+ * uses them (NOTIFY_SOCKET, WATCHDOG_*, LISTEN_* in its spec), else none. Tini mode passes
+ * CMD the environment unchanged, as tini does.
+ */
+const MANAGER_ENV = ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES'] as const;
 
 function environment(spec: SpawnSpec, context: SpawnContext): Record<string, string> {
   const env: Record<string, string> = {};
@@ -94,6 +101,7 @@ function environment(spec: SpawnSpec, context: SpawnContext): Record<string, str
   // With user:, HOME/USER/LOGNAME come from the passwd entry unless the service sets them:
   // tend's own (root's) must not leak through.
   if (spec.user !== null) for (const key of USER_ENV) delete env[key];
+  if (context.markers !== false) for (const key of MANAGER_ENV) delete env[key];
   Object.assign(env, spec.env);
   if (context.markers !== false) {
     env.TEND_SERVICE = spec.service;

@@ -167,5 +167,26 @@ const mode = 'helper';
         expect(await child.exit).toEqual({ kind: 'signaled', signal: 15 });
       }
     });
+
+    test('tend\'s own NOTIFY_SOCKET, WATCHDOG_* and LISTEN_* never reach a service, unless its spec sets them', async () => {
+      const saved = { NOTIFY_SOCKET: process.env.NOTIFY_SOCKET, LISTEN_FDS: process.env.LISTEN_FDS };
+      process.env.NOTIFY_SOCKET = '/run/systemd/notify';
+      process.env.LISTEN_FDS = '2';
+      try {
+        const show = ['sh', '-c', 'echo "${NOTIFY_SOCKET:-none} ${LISTEN_FDS:-none}"'];
+        expect((await run(spec(show))).out).toBe('none none\n');
+        expect((await run(spec(show, { env: { NOTIFY_SOCKET: '@tend-notify-x' } }))).out).toBe('@tend-notify-x none\n');
+        // Tini mode hands CMD the environment as it came, as tini does.
+        const tini = spawnProcess(spec(show, { session: 'foreground' }), { ...context, markers: false });
+        let out = '';
+        const drained = new Promise((r) => tini.stdout!.once('close', r));
+        tini.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
+        await tini.exit;
+        await drained;
+        expect(out).toBe('/run/systemd/notify 2\n');
+      } finally {
+        for (const [key, value] of Object.entries(saved)) if (value === undefined) delete process.env[key]; else process.env[key] = value;
+      }
+    });
   });
 }
