@@ -44,8 +44,6 @@ interface Known {
   readonly service: string;
 }
 
-const send = signalPid;
-
 export class ProcessTracker {
   readonly mode: 'cgroup' | 'proc';
   readonly instance: string;
@@ -176,7 +174,7 @@ export class ProcessTracker {
   /** Sends `signal` to every process the service owns; returns the pids it reached. */
   signalService(service: string, signal: number): number[] {
     const reached: number[] = [];
-    for (const pid of this.processesOf(service)) if (send(pid, signal)) reached.push(pid);
+    for (const pid of this.processesOf(service)) if (signalPid(pid, signal)) reached.push(pid);
     return reached;
   }
 
@@ -186,7 +184,7 @@ export class ProcessTracker {
    * reused pid is never hit.
    */
   signalPid(pid: number, signal: number): boolean {
-    return this.reaper?.watching(pid) === true ? signalStarted(pid, signal) : send(pid, signal);
+    return this.reaper?.watching(pid) === true ? signalStarted(pid, signal) : signalPid(pid, signal);
   }
 
   /** SIGKILL to every process the service owns, through cgroup.kill where the kernel has it. */
@@ -194,7 +192,7 @@ export class ProcessTracker {
     const pids = this.processesOf(service);
     // Roots that have not joined the leaf yet are not reached by cgroup.kill: signalled one by one.
     if (this.cgroups !== null) this.cgroups.kill(service);
-    for (const pid of pids) send(pid, SIGKILL);
+    for (const pid of pids) signalPid(pid, SIGKILL);
     return pids;
   }
 
@@ -216,8 +214,8 @@ export class ProcessTracker {
       if (signal !== SIGKILL) signalEveryone(SIGCONT);
     } else {
       for (const pid of left) {
-        send(pid, signal);
-        if (signal !== SIGKILL) send(pid, SIGCONT);
+        signalPid(pid, signal);
+        if (signal !== SIGKILL) signalPid(pid, SIGCONT);
       }
     }
     return left;
@@ -251,7 +249,7 @@ export class ProcessTracker {
       for (const pid of left) {
         if (killed.has(pid)) continue;
         killed.add(pid);
-        send(pid, SIGKILL);
+        signalPid(pid, SIGKILL);
       }
     };
     check();

@@ -22,8 +22,8 @@ describe('readConfigFile', () => {
     const fifo = join(tempDir(), 'manifest.fifo');
     execFileSync('mkfifo', [fifo]);
     const reading = readConfigFile(fifo);
-    // The loop is free: a timer fires while the read waits for a writer.
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The loop is free: it turns (twice) while the read waits for a writer.
+    for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
     const fd = openSync(fifo, 'w');
     writeSync(fd, 'services: {}\n');
     closeSync(fd);

@@ -2,6 +2,7 @@
 // no process is started and no real time passes. Processes are records the test drives
 // (crash one, let one ignore SIGTERM, leave leftovers behind); the clock moves only when a
 // test advances it, firing due timers in order.
+import { afterEach, expect } from 'vitest';
 import { PassThrough } from 'node:stream';
 import type { Plan, ServicePlan } from '../../src/plan/types';
 import type { Spawned, SpawnSpec } from '../../src/process/spawn';
@@ -324,4 +325,24 @@ export function harness(plan: Plan, options: { random?: number } = {}): Harness 
       await flush();
     },
   };
+}
+
+/**
+ * Makes (and starts) loops for a test file, and checks after each test that every
+ * transition a scenario made went through the table: none was refused (the core logs
+ * "illegal transition" for one it refused). `start.unstarted` makes one to set up first.
+ */
+export function startedHarnesses(): ((plan: Plan) => Harness) & { unstarted(plan: Plan): Harness } {
+  let current: Harness | null = null;
+  afterEach(() => {
+    if (current !== null) expect(current.lines().filter((l) => /illegal transition/.test(l))).toEqual([]);
+    current = null;
+  });
+  const unstarted = (plan: Plan): Harness => (current = harness(plan));
+  const start = (plan: Plan): Harness => {
+    const h = unstarted(plan);
+    h.loop.start();
+    return h;
+  };
+  return Object.assign(start, { unstarted });
 }

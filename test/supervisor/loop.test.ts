@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Plan, ServicePlan, SettingsPlan } from '../../src/plan/types';
 import { startWaves, stopWaves } from '../../src/plan/graph';
 import { plan as flatPlan, service } from './fixtures';
-import { harness, SIGKILL, SIGTERM, type Harness } from './fakes';
+import { harness, startedHarnesses, SIGKILL, SIGTERM, type Harness } from './fakes';
 
 /** A Plan whose start and stop waves come from its dependency graph, as the plan builder makes them. */
 function graph(services: ServicePlan[], settings: Partial<SettingsPlan> = {}): Plan {
@@ -17,19 +17,8 @@ const main = (overrides: Partial<ServicePlan> = {}) => service('app', { main: tr
 const restart = (overrides: Partial<ServicePlan['restart']>) => ({ restart: { ...service('x').restart, ...overrides } });
 const noJitter = { initial: 100, max: 30_000, factor: 2, jitter: 0, resetAfter: 10_000 };
 
-let current: Harness | null = null;
-function start(plan: Plan): Harness {
-  const h = harness(plan);
-  current = h;
-  h.loop.start();
-  return h;
-}
-
-afterEach(() => {
-  // Every transition any scenario made went through the table: none was refused.
-  if (current !== null) expect(current.lines().filter((l) => /illegal transition/.test(l))).toEqual([]);
-  current = null;
-});
+// Every transition a scenario makes goes through the table: none is refused (checked after each test).
+const start = startedHarnesses();
 
 function pid(h: Harness, name: string): number {
   const record = h.loop.record(name)!;
@@ -250,8 +239,7 @@ describe('dependency gating', () => {
   });
 
   it('a command that cannot run is reported and retried by policy; the start is not blocked', async () => {
-    const h = harness(graph([main(), service('ghost', restart({ backoff: noJitter }))]));
-    current = h;
+    const h = start.unstarted(graph([main(), service('ghost', restart({ backoff: noJitter }))]));
     h.port.failing.add('ghost');
     h.loop.start();
     await h.clock.advance(0);
@@ -286,8 +274,7 @@ describe('stop by hand', () => {
   });
 
   it('SIGKILL after stop_timeout for what ignores the stop signal; given up on 2 s later if it survives even that', async () => {
-    const h = harness(graph([main(), service('stubborn', { stopTimeout: 500 }), service('stuck', { stopTimeout: 500 })]));
-    current = h;
+    const h = start.unstarted(graph([main(), service('stubborn', { stopTimeout: 500 }), service('stuck', { stopTimeout: 500 })]));
     h.port.tempers.set('stubborn', 'ignores-term');
     h.port.tempers.set('stuck', 'stuck');
     h.loop.start();
@@ -334,8 +321,7 @@ describe('stop by hand', () => {
   });
 
   it('the last of stop / start / restart wins while a stop is under way', async () => {
-    const h = harness(graph([main(), service('slow', { stopTimeout: 1000 })]));
-    current = h;
+    const h = start.unstarted(graph([main(), service('slow', { stopTimeout: 1000 })]));
     h.port.tempers.set('slow', 'ignores-term');
     h.loop.start();
     await h.clock.advance(0);
@@ -399,8 +385,7 @@ describe('reload', () => {
 
   it('regression (finding #2, reload remove + re-add race): a service re-added while its removal still stops is supervised', async () => {
     const x = service('x', { stopTimeout: 5000 });
-    const h = harness(graph([main(), x]));
-    current = h;
+    const h = start.unstarted(graph([main(), x]));
     h.port.tempers.set('x', 'ignores-term');
     h.loop.start();
     await h.clock.advance(0);
@@ -423,8 +408,7 @@ describe('reload', () => {
   });
 
   it('regression (finding #17, SIGHUP reload applied during shutdown): refused, nothing changes', async () => {
-    const h = harness(graph([main(), service('slow', { stopTimeout: 4000 }), service('dep')]));
-    current = h;
+    const h = start.unstarted(graph([main(), service('slow', { stopTimeout: 4000 }), service('dep')]));
     h.port.tempers.set('slow', 'ignores-term');
     h.loop.start();
     await h.clock.advance(0);
@@ -442,13 +426,12 @@ describe('reload', () => {
 
 describe('the ordered shutdown', () => {
   it('reverse dependency order, within shutdown_timeout; stragglers killed at the deadline; exit with main\'s status', async () => {
-    const h = harness(graph([
+    const h = start.unstarted(graph([
       service('db'),
       main({ dependsOn: [{ name: 'db', condition: 'started' }] }),
       service('web', { dependsOn: [{ name: 'app', condition: 'started' }] }),
       service('slow', { stopTimeout: 30_000 }),
     ], { shutdownTimeout: 2000 }));
-    current = h;
     h.port.tempers.set('slow', 'ignores-term');
     h.port.tempers.set('web', 'ignores-term');
     h.loop.start();
@@ -582,8 +565,7 @@ describe('the ordered shutdown', () => {
   });
 
   it('regression (finding #20, "second signal" when shutdown_timeout expires): the timeout says what happened', async () => {
-    const h = harness(graph([main()], { shutdownTimeout: 1000 }));
-    current = h;
+    const h = start.unstarted(graph([main()], { shutdownTimeout: 1000 }));
     h.port.tempers.set('app', 'ignores-term');
     h.loop.start();
     await h.clock.advance(0);

@@ -50,9 +50,21 @@ async function main(): Promise<void> {
   await Promise.all([0, 1, 2, 3].map(service));
   const stormStatus = exitCodeOf(await stormDone);
 
-  // Wait (with a deadline) until every orphan has been reaped and no zombie is left.
-  const deadline = Date.now() + 20_000;
-  while ((zombies() > 0 || reaper.reaped < orphans) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  // Wait until every orphan has been reaped and no zombie is left: checked on each of the
+  // reaper's passes (each reap wakes one), with a deadline.
+  const settled = (): boolean => zombies() === 0 && reaper.reaped >= orphans;
+  if (!settled()) {
+    await new Promise<void>((done) => {
+      const deadline = setTimeout(finish, 20_000);
+      const unsubscribe = reaper.onReap(() => { if (settled()) finish(); });
+      function finish(): void {
+        clearTimeout(deadline);
+        unsubscribe();
+        done();
+      }
+      if (settled()) finish();
+    });
+  }
   reaper.reapNow();
 
   const twice = [...reportedExits].filter(([, n]) => n > 1).map(([pid]) => pid);
