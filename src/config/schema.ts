@@ -344,6 +344,12 @@ const settings = z.strictObject({
   tracking: z.enum(['auto', 'cgroup', 'proc']).describe('how escaped descendants are found').optional(),
   http: hostPort('serve /healthz /readyz /metrics /status on "host:port"').optional(),
   http_status: z.boolean().describe('serve /status on a non-loopback listener too').optional(),
+  syslog: z
+    .union([z.literal(false), z.string().min(1).max(107)], {
+      error: (issue) => `expected a socket path like /dev/log, or false, got ${describeValue(issue.input)}`,
+    })
+    .describe('receive syslog datagrams on this Unix socket path (typically /dev/log; relative to the manifest) and route each to the service that sent it; false (the default): off')
+    .optional(),
 });
 
 /** Service names become log prefixes, cgroup directories and TEND_SERVICE values. */

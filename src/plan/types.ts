@@ -174,6 +174,8 @@ export interface SettingsPlan {
   readonly tracking: Tracking;
   readonly http: { readonly host: string; readonly port: number } | null;
   readonly httpStatus: boolean;
+  /** settings.syslog: the absolute path tend receives syslog datagrams on, or null (off). */
+  readonly syslog: string | null;
 }
 
 export interface Plan {
