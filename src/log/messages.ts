@@ -96,6 +96,16 @@ export const scheduled = (service: string, expression: string, next: Date) =>
 export const scheduledRun = (service: string) => `${service}: scheduled run`;
 export const scheduledRunSkipped = (service: string, state: string) =>
   `${service}: scheduled run skipped: the previous run is still ${state}`;
+export const scheduledRunReplaces = (service: string, pid: number | null) =>
+  `${service}: scheduled run: stopping the previous run${pid === null ? '' : ` (pid ${pid})`} first (concurrency: replace)`;
+export const scheduledRunAlongside = (service: string, pid: number, running: number) =>
+  `${service}: scheduled run alongside the previous one (pid ${pid} goes on; concurrency: allow, ${running} running)`;
+export const runTimedOut = (service: string, timeoutMs: number, pid: number | null) =>
+  `${service}: run${pid === null ? '' : ` (pid ${pid})`} still going after its timeout of ${duration(timeoutMs)}; stopping it (counted as failed)`;
+export const earlierRunEnded = (service: string, pid: number, result: string, description: string) =>
+  `${service}: earlier run (pid ${pid}) ${description} (${result})`;
+export const earlierRunKilled = (service: string, pid: number) =>
+  `${service}: earlier run (pid ${pid}) killed with SIGKILL after its stop_timeout`;
 
 // ---- tend itself ---------------------------------------------------------------------
 

@@ -93,6 +93,9 @@ function buildService(name: string, config: ServiceConfig, dir: string, env: Rea
     ...(config.watchdog !== undefined ? { watchdog: config.watchdog } : {}),
     ...(config.sockets !== undefined ? { sockets: config.sockets.map((socket) => listenSocket(name, socket, dir)) } : {}),
     schedule: config.schedule ?? null,
+    ...(config.concurrency !== undefined || config.time_zone !== undefined || config.timeout !== undefined
+      ? { job: { concurrency: config.concurrency ?? 'forbid', timeout: config.timeout ?? null, timeZone: config.time_zone ?? null } }
+      : {}),
     log: logPlan(config.log ?? {}, dir),
     limits: {
       memory: config.limits?.memory ?? null,

@@ -221,7 +221,7 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     random: Math.random,
     log,
     probes: createProbeRunner(SYSTEM_CLOCK, spawnPlain),
-    schedule: (service, expression, fire) => scheduler.add(service, expression, fire),
+    schedule: (service, schedule, fire) => scheduler.add(service, schedule, fire),
     attachOutput: (service, spawned, onLine) => logs.attach(service, spawned, onLine),
   });
   supervisor.subscribe((event) => edges?.handler.publish(event));
