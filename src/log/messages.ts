@@ -72,6 +72,9 @@ export const illegalTransition = (service: string, from: string, to: string) =>
 export const cannotStart = (chain: string) => `cannot start ${chain}`;
 export const allStarted = (afterMs: number) => `all services started in ${duration(afterMs)}`;
 
+export const runtimeDirectoryKept = (service: string, dir: string, why: string) =>
+  `${service}: cannot remove its runtime_directory ${dir}: ${why}`;
+
 // ---- schedules -------------------------------------------------------------------------
 
 export const scheduled = (service: string, expression: string, next: Date) =>

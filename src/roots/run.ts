@@ -7,6 +7,7 @@ import { loadPlan, resolveManifestPath, formatIssue } from '../plan';
 import type { Plan, LogLevel } from '../plan/types';
 import { subscribeSignals, type ReceivedSignal } from '../process/signal-intake';
 import { withSecretFiles } from '../process/secrets';
+import { startFiles } from './start-files';
 import { closeInspectorSoon } from './inspector-guard';
 import { assertNative, listenTcp, listenUnix, NativeUnavailableError } from '../../native/libc';
 import { closeSync } from 'node:fs';
@@ -95,7 +96,9 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
   const reaper = startReaper();
   const tracker = new ProcessTracker({ tracking: plan.settings.tracking, instance, reaper });
   // Every spawn of a service's command, stop command or probe reads its secret files first.
-  const spawnPlain = withSecretFiles((spec: SpawnSpec) => spawnProcess(spec, { instance, socket: process.env.TEND_SOCKET ?? null }));
+  // Every spawn of a service's command, stop command or probe reads its env_files too.
+  const files = startFiles(withSecretFiles((spec: SpawnSpec) => spawnProcess(spec, { instance, socket: process.env.TEND_SOCKET ?? null })), log);
+  const spawnPlain = files.spawn;
   // limits: through cgroups where they can go, tend's own memory check where not; OOM kills named.
   let overMemory: (service: string, bytes: number, limit: number) => void = () => {};
   const resources = wireResources({
@@ -224,6 +227,7 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     attachOutput: (service, spawned, onLine) => logs.attach(service, spawned, onLine),
   });
   supervisor.subscribe((event) => edges?.handler.publish(event));
+  supervisor.subscribe((event) => files.onChange(event, supervisor.state));
   overMemory = (service, bytes, limit) => supervisor.deliver({ kind: 'memory-exceeded', service, bytes, limit });
 
   const reload = async (): Promise<{ ok: true; summary: ReloadSummary } | { ok: false; problems: string[]; shuttingDown?: boolean }> => {
@@ -237,7 +241,7 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     }
     for (const warning of next.warnings) log.warn(warning);
     const previousLevel = plan.settings.logLevel;
-    const reply = supervisor.submit({ kind: 'reload', plan: next.plan });
+    const reply = supervisor.submit({ kind: 'reload', plan: next.plan, envChanged: files.envChanged(next.plan, supervisor.state) });
     // Refused by the core: a shutdown began while the manifest was read.
     if (reply.kind !== 'reloaded') return { ok: false, problems: [], shuttingDown: true };
     const diff = reply.diff;

@@ -38,8 +38,9 @@ export function serviceSpec(plan: ServicePlan, cgroup: string | null): SpawnSpec
   return {
     service: plan.name,
     argv: plan.command.argv,
-    env: plan.env,
-    secretFiles: plan.secretFiles,
+    ...environmentOf(plan),
+    serviceProcess: true,
+    runtimeDirectory: plan.runtimeDirectory,
     cwd: plan.cwd,
     user: plan.user,
     group: plan.group,
@@ -55,9 +56,24 @@ export function serviceSpec(plan: ServicePlan, cgroup: string | null): SpawnSpec
   };
 }
 
+/**
+ * What every process of a service gets — its own, its probes', its stop command's: the env
+ * layer (over its env_files and under its secret files, both read at each spawn), $RUNTIME_DIRECTORY
+ * as systemd sets it, and its umask.
+ */
+export function environmentOf(plan: ServicePlan): Pick<SpawnSpec, 'env' | 'envFiles' | 'envCleared' | 'secretFiles' | 'umask'> {
+  return {
+    env: plan.runtimeDirectory === null ? plan.env : { RUNTIME_DIRECTORY: plan.runtimeDirectory, ...plan.env },
+    envFiles: plan.envFiles,
+    envCleared: plan.envCleared,
+    secretFiles: plan.secretFiles,
+    umask: plan.umask,
+  };
+}
+
 export function stopCommandSpec(plan: ServicePlan): SpawnSpec {
   return {
-    service: plan.name, argv: plan.stopCommand?.argv ?? [], env: plan.env, secretFiles: plan.secretFiles, cwd: plan.cwd, user: plan.user,
+    service: plan.name, argv: plan.stopCommand?.argv ?? [], ...environmentOf(plan), cwd: plan.cwd, user: plan.user,
     group: plan.group, stdin: 'null', output: 'null', notifyFd: null, cgroup: null, session: 'new',
   };
 }
