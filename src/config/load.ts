@@ -16,6 +16,7 @@ import { manifestSchema, type Manifest } from './schema';
 import { fromZodIssues } from './zod-issues';
 import { checkSemantics } from './semantics';
 import { serviceEnv } from './env';
+import { machineWarnings, type MachineProbe } from './machine';
 
 export interface LoadedManifest {
   /** Absolute path of the manifest. */
@@ -51,6 +52,8 @@ export interface LoadOptions {
    * caller that does not pass it gets no opinion on that one key.
    */
   readonly cgroupWritable?: () => { ok: true } | { ok: false; reason: string };
+  /** `tend check`: looks for commands, users, groups and cwds that are not there (warnings). */
+  readonly machine?: MachineProbe;
 }
 
 export async function loadManifest(file: string, tendEnv: Env, options: LoadOptions = {}): Promise<ManifestResult> {
@@ -93,6 +96,12 @@ export async function loadManifest(file: string, tendEnv: Env, options: LoadOpti
       if (result.ok) env.set(name, result.env);
       else issues.push(...result.issues);
     }
+  }
+
+  if (schema.success && options.machine !== undefined) {
+    warnings.push(...machineWarnings({
+      manifest: schema.data, sourceFor, dirOf: (name) => included.dirs.get(name) ?? dir, env, tendPath: tendEnv.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    }, options.machine));
   }
 
   if (issues.length > 0 || !schema.success) {
