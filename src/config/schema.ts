@@ -115,7 +115,33 @@ const cron = z
       return z.NEVER;
     }
   })
-  .describe('cron expression (oneshot only): run on this schedule, in tend\'s time zone');
+  .describe('cron expression (oneshot only): run on this schedule, in tend\'s time zone (TZ) or time_zone');
+
+/**
+ * An IANA zone name, as Node's own zone database (ICU, the one the schedules are computed
+ * with) knows it; a near miss is named. `UTC` and the zone links (`US/Eastern`) count too.
+ */
+function timeZoneProblem(value: string): string | null {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: value });
+    return null;
+  } catch {
+    const known = typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone') : [];
+    const near = closest(value, known);
+    return `unknown time zone ${describeValue(value)} (not in the zone database)${near === null ? '; names look like "Europe/Paris", "America/New_York" or "UTC"' : `; did you mean "${near}"?`}`;
+  }
+}
+
+const timeZone = z
+  .string()
+  .min(1)
+  .transform((value, ctx) => {
+    const problem = timeZoneProblem(value);
+    if (problem === null) return value;
+    ctx.addIssue({ code: 'custom', input: value, message: problem });
+    return z.NEVER;
+  })
+  .describe('the schedule\'s time zone (IANA name, "Europe/Paris"); default: tend\'s own (TZ)');
 
 const userOrGroup = (what: string) =>
   z.union([z.string().min(1), z.number().int().nonnegative()], { error: (issue) => `expected a ${what} name or id, got ${describeValue(issue.input)}` });
@@ -311,6 +337,10 @@ const service = z.strictObject({
     .describe('dotenv files read in order, relative to the manifest')
     .optional(),
   schedule: cron.optional(),
+  concurrency: z.enum(['forbid', 'allow', 'replace'])
+    .describe('a scheduled run due while the last still runs: forbid (skip it, counted), allow (both run), replace (stop the old one first)').optional(),
+  time_zone: timeZone.optional(),
+  timeout: duration('a oneshot run still going after this is stopped and counts as failed').optional(),
   log: logSettings.describe('where the service output goes').optional(),
   limits: limits.describe('memory, cpu, pids (cgroup), nofile, core (rlimits)').optional(),
   oom_score_adj: ranged('written to /proc/PID/oom_score_adj: higher dies first under memory pressure', -1000, 1000, 'a whole number from -1000 to 1000').optional(),
@@ -345,6 +375,12 @@ const settings = z.strictObject({
   tracking: z.enum(['auto', 'cgroup', 'proc']).describe('how escaped descendants are found').optional(),
   http: hostPort('serve /healthz /readyz /metrics /status on "host:port"').optional(),
   http_status: z.boolean().describe('serve /status on a non-loopback listener too').optional(),
+  syslog: z
+    .union([z.literal(false), z.string().min(1).max(107)], {
+      error: (issue) => `expected a socket path like /dev/log, or false, got ${describeValue(issue.input)}`,
+    })
+    .describe('receive syslog datagrams on this Unix socket path (typically /dev/log; relative to the manifest) and route each to the service that sent it; false (the default): off')
+    .optional(),
 });
 
 /** Service names become log prefixes, cgroup directories and TEND_SERVICE values. */

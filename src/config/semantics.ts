@@ -118,6 +118,13 @@ export function checkSemantics(raw: unknown, context: SemanticContext): ConfigIs
       if (isMain) report(at('schedule'), 'schedule cannot be used on main: main runs once and its exit ends the container');
       else if ((service.type ?? 'longrun') !== 'oneshot') report(at('schedule'), `schedule needs type: oneshot ("${name}" is a longrun)`);
     }
+    const scheduled = service.schedule !== undefined && service.schedule !== null;
+    for (const key of ['concurrency', 'time_zone'] as const) {
+      if (service[key] !== undefined && !scheduled) report(at(key), `${key} needs schedule: it says how "${name}"'s scheduled runs behave`);
+    }
+    if (service.timeout !== undefined && (service.type ?? 'longrun') !== 'oneshot') {
+      report(at('timeout'), `timeout needs type: oneshot ("${name}" is a ${typeof service.type === 'string' ? service.type : 'longrun'}; a longrun's start is bounded by ready.timeout)`);
+    }
     if (service.stdin === 'inherit' && !isMain) report(at('stdin'), 'stdin: inherit is only allowed on main (only one process can own tend\'s stdin)');
     if (Array.isArray(service.sockets)) {
       service.sockets.forEach((socket, index) => {

@@ -106,6 +106,30 @@ export interface ServiceStatus {
   readonly cpu_percent?: number | null;
   /** Runs ended by the kernel's OOM killer since tend started. */
   readonly oom_kills?: number;
+  /** A scheduled oneshot: its schedule, last run and next run, and its runs counted by result. */
+  readonly job?: JobStatus;
+}
+
+/** How a job's run ended: `tend_job_runs_total{result}`. `skipped`: due while the last run went on (concurrency: forbid). */
+export const JOB_RESULTS = ['success', 'failure', 'skipped', 'replaced'] as const;
+export type JobResultName = (typeof JOB_RESULTS)[number];
+
+export interface JobStatus {
+  readonly schedule: string;
+  /** The zone the schedule is read in; null: tend's own (TZ). */
+  readonly time_zone: string | null;
+  readonly concurrency: 'forbid' | 'allow' | 'replace';
+  /** A run still going after this long is stopped and counts as failed; null: no limit. */
+  readonly timeout_ms: number | null;
+  /** When the schedule is next due (epoch ms); null when it is not armed (autostart: false, shutting down) or never due again. */
+  readonly next_run: number | null;
+  /** The last run that ended: its result, when (epoch ms), and how (`exit 0`, `timed out after 5s`). */
+  readonly last_run: { readonly result: Exclude<JobResultName, 'skipped'>; readonly at: number; readonly detail: string } | null;
+  readonly last_success: number | null;
+  /** Runs since tend started, by result. */
+  readonly runs: Readonly<Record<JobResultName, number>>;
+  /** Runs going now (more than one only with concurrency: allow). */
+  readonly running: number;
 }
 
 export interface StatusDocument {

@@ -5,12 +5,13 @@ import { byHand } from '../log/messages';
 import type { ExitStatus } from '../vocab/exit';
 import {
   fail, ok,
+  type JobStatus,
   type ActionOutcome, type ActionResult, type CallContext, type ControlHandler, type HealthDocument, type HealthName, type LastExit,
   type LogLine, type ProcessInfo, type ReloadSummary, type Result, type ServiceStatus, type ShutdownResult,
   type SignalResult, type StatusDocument, type TendEvent, type Unsubscribe, type WaitCondition, type WaitResult,
 } from './api';
 import { waitFor } from './wait';
-import { isUp, isSettled, pidOf, reasonOf, stateName, type ServiceRecord, type SupervisorEvent, type SupervisorLoop } from '../supervisor';
+import { isUp, isSettled, nextRunAfter, pidOf, reasonOf, stateName, type ServiceRecord, type SupervisorEvent, type SupervisorLoop } from '../supervisor';
 
 export interface HandlerDeps {
   readonly supervisor: SupervisorLoop;
@@ -146,6 +147,28 @@ export class SupervisorHandler implements ControlHandler {
       next_start: state.id === 'backoff' ? state.until : null,
       status_text: runner.statusText ?? null,
       ...this.usageOf(runner, processes, now),
+      ...this.jobOf(runner, now),
+    };
+  }
+
+  private jobOf(runner: ServiceRecord, now: number): { job?: JobStatus } {
+    const plan = runner.plan;
+    if (plan.schedule === null) return {};
+    const job = runner.job;
+    const armed = this.deps.supervisor.state.schedules.has(plan.name);
+    const timeZone = plan.job?.timeZone ?? null;
+    return {
+      job: {
+        schedule: plan.schedule,
+        time_zone: timeZone,
+        concurrency: plan.job?.concurrency ?? 'forbid',
+        timeout_ms: plan.job?.timeout ?? null,
+        next_run: armed ? nextRunAfter({ expression: plan.schedule, timeZone }, now) : null,
+        last_run: job?.last ?? null,
+        last_success: job?.lastSuccess ?? null,
+        runs: { success: 0, failure: 0, skipped: 0, replaced: 0, ...job?.counts },
+        running: (job?.detached.length ?? 0) + (pidOf(runner.state) === null ? 0 : 1),
+      },
     };
   }
 

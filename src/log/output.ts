@@ -44,7 +44,7 @@ export interface OutputRouterOptions {
   readonly stderr: AsyncWriter;
 }
 
-interface Drainable {
+export interface Drainable {
   once(event: 'drain', listener: () => void): unknown;
 }
 
@@ -114,12 +114,26 @@ export class OutputRouter {
     });
   }
 
+  /**
+   * Whole lines that came another way than a pipe (syslog datagrams): `block` holds them,
+   * each ended with '\n', as the console, the file and the ring show them; in json mode
+   * the console gets `records()` instead, one JSON record per line. Returns the sinks that
+   * are backed up: send more after their 'drain'.
+   */
+  routeLines(service: string, stream: StreamName, block: Buffer, sink: OutputSink, records: () => string): Drainable[] {
+    return this.route(service, stream, [block], sink, stream === 'stdout' ? this.stdout : this.stderr, records);
+  }
+
   /** Hands blocks of whole lines to every sink; returns the sinks that are backed up. */
-  private route(service: string, stream: StreamName, blocks: Buffer[], sink: OutputSink, writer: AsyncWriter): Drainable[] {
+  private route(service: string, stream: StreamName, blocks: Buffer[], sink: OutputSink, writer: AsyncWriter, records?: () => string): Drainable[] {
     const full: Drainable[] = [];
     let lines = -1;
     switch (sink.console) {
       case 'prefix': {
+        if (records !== undefined && this.format === 'json') {
+          if (!writer.write(records())) full.push(writer);
+          break;
+        }
         const out = this.format === 'json' ? this.json(service, stream, blocks) : this.prefixed(service, blocks);
         lines = this.lineCount;
         if (!writer.write(out)) full.push(writer);

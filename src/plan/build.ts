@@ -18,7 +18,7 @@ export function buildPlan(loaded: LoadedManifest): Plan {
     buildService(name, config, loaded.serviceDirs.get(name) ?? loaded.dir, loaded.env.get(name) ?? {}, loaded.shown));
   return deepFreeze({
     file: loaded.file,
-    settings: buildSettings(loaded.manifest.settings ?? {}),
+    settings: buildSettings(loaded.manifest.settings ?? {}, loaded.dir),
     services,
     main: services.find((s) => s.main)?.name ?? null,
     startWaves: startWaves(services),
@@ -26,7 +26,7 @@ export function buildPlan(loaded: LoadedManifest): Plan {
   });
 }
 
-function buildSettings(config: SettingsConfig): SettingsPlan {
+function buildSettings(config: SettingsConfig, dir: string): SettingsPlan {
   const d = DEFAULTS.settings;
   return {
     shutdownTimeout: config.shutdown_timeout ?? d.shutdownTimeout,
@@ -43,6 +43,7 @@ function buildSettings(config: SettingsConfig): SettingsPlan {
     tracking: config.tracking ?? d.tracking,
     http: config.http ?? null,
     httpStatus: config.http_status ?? d.httpStatus,
+    syslog: config.syslog === undefined || config.syslog === false ? null : resolve(dir, config.syslog),
   };
 }
 
@@ -93,6 +94,9 @@ function buildService(name: string, config: ServiceConfig, dir: string, env: Rea
     ...(config.watchdog !== undefined ? { watchdog: config.watchdog } : {}),
     ...(config.sockets !== undefined ? { sockets: config.sockets.map((socket) => listenSocket(name, socket, dir)) } : {}),
     schedule: config.schedule ?? null,
+    ...(config.concurrency !== undefined || config.time_zone !== undefined || config.timeout !== undefined
+      ? { job: { concurrency: config.concurrency ?? 'forbid', timeout: config.timeout ?? null, timeZone: config.time_zone ?? null } }
+      : {}),
     log: logPlan(config.log ?? {}, dir),
     limits: {
       memory: config.limits?.memory ?? null,

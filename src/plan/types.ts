@@ -145,10 +145,23 @@ export interface ServicePlan {
   readonly pidFile?: string | null;
   /** Cron expression (oneshot only), or null. */
   readonly schedule: string | null;
+  /** How a oneshot's runs behave (`concurrency`, `time_zone`, `timeout`); absent: the defaults. */
+  readonly job?: JobPlan;
   readonly log: LogPlan;
   readonly limits: LimitsPlan;
   /** /proc/PID/oom_score_adj, -1000..1000; null: inherited from tend. */
   readonly oomScoreAdj: number | null;
+}
+
+/** A scheduled run that is due while the last one still runs: skipped, run too, or run after the old one is stopped. */
+export type Concurrency = 'forbid' | 'allow' | 'replace';
+
+export interface JobPlan {
+  readonly concurrency: Concurrency;
+  /** A run still going after this long is stopped and counts as failed; null: no limit. */
+  readonly timeout: Milliseconds | null;
+  /** IANA zone the schedule is read in; null: tend's own (TZ). */
+  readonly timeZone: string | null;
 }
 
 export interface ListenSocket {
@@ -178,6 +191,8 @@ export interface SettingsPlan {
   readonly tracking: Tracking;
   readonly http: { readonly host: string; readonly port: number } | null;
   readonly httpStatus: boolean;
+  /** settings.syslog: the absolute path tend receives syslog datagrams on, or null (off). */
+  readonly syslog: string | null;
 }
 
 export interface Plan {

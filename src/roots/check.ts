@@ -120,7 +120,11 @@ function traits(service: ServicePlan): string[] {
   if (service.dependsOn.length > 0) out.push(`after ${service.dependsOn.map((d) => `${d.name} ${d.condition}`).join(', ')}`);
   if (service.ready) out.push(`ready: ${service.ready.check.kind}`);
   if (service.healthcheck) out.push(`healthcheck: ${service.healthcheck.check.kind} every ${seconds(service.healthcheck.interval)}`);
-  if (service.schedule) out.push(`schedule "${service.schedule}"`);
+  if (service.schedule) {
+    const job = service.job;
+    out.push(`schedule "${service.schedule}"${job?.timeZone ? ` in ${job.timeZone}` : ''}${job !== undefined && job.concurrency !== 'forbid' ? ` (concurrency ${job.concurrency})` : ''}`);
+  }
+  if (service.job?.timeout != null) out.push(`timeout ${seconds(service.job.timeout)}`);
   if (!service.autostart) out.push('autostart off');
   if (service.critical) out.push('critical');
   if (service.user !== null) out.push(`user ${service.user}`);

@@ -26,6 +26,7 @@ import { Scheduler } from '../supervisor/schedule';
 import { SYSTEM_CLOCK, type ProcessPort } from '../supervisor/port';
 import { createServiceLogs } from '../supervisor/logs';
 import { openEdges, type Edges } from './edges';
+import { wireSyslog } from './syslog';
 import * as say from '../log/messages';
 import pkg from '../../package.json';
 import { EXIT_INTERNAL, EXIT_USAGE } from '../vocab/exit';
@@ -221,10 +222,19 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     random: Math.random,
     log,
     probes: createProbeRunner(SYSTEM_CLOCK, spawnPlain),
-    schedule: (service, expression, fire) => scheduler.add(service, expression, fire),
+    schedule: (service, schedule, fire) => scheduler.add(service, schedule, fire),
     attachOutput: (service, spawned, onLine) => logs.attach(service, spawned, onLine),
   });
   supervisor.subscribe((event) => edges?.handler.publish(event));
+  // settings.syslog: open before any service starts, so its first message has somewhere to go.
+  if (plan.settings.syslog !== null) {
+    wireSyslog({
+      path: plan.settings.syslog, logs,
+      services: () => [...supervisor.state.services.values()].map((record) => record.plan),
+      processesOf: (service) => tracker.processesOf(service),
+      cgroupRoot: tracker.serviceCgroups()?.root ?? null,
+    });
+  }
   overMemory = (service, bytes, limit) => supervisor.deliver({ kind: 'memory-exceeded', service, bytes, limit });
 
   const reload = async (): Promise<{ ok: true; summary: ReloadSummary } | { ok: false; problems: string[]; shuttingDown?: boolean }> => {

@@ -56,7 +56,34 @@ export interface ServiceRecord {
   readonly statusText?: string | null;
   /** Runs ended by the kernel's OOM killer since tend started. */
   readonly oomKills?: number;
+  /** A scheduled job's runs: results counted, the last one, and runs going on detached (allow). */
+  readonly job?: JobRecord;
 }
+
+/** How a scheduled job's run ended, as `tend_job_runs_total{result}` counts it; `skipped`: due while the last one ran (forbid). */
+export type JobResult = 'success' | 'failure' | 'skipped' | 'replaced';
+export const JOB_RESULTS: readonly JobResult[] = ['success', 'failure', 'skipped', 'replaced'];
+
+/** A run of a scheduled job that goes on while a later run is the service's own process (concurrency: allow). */
+export interface DetachedRun {
+  readonly pid: number;
+  readonly since: number;
+  /** When its `timeout` passes (null: none). */
+  readonly deadline: number | null;
+  /** Past its timeout: the stop signal went out, SIGKILL at `killAt` (null once sent). */
+  readonly timedOut: boolean;
+  readonly killAt: number | null;
+}
+
+export interface JobRecord {
+  readonly counts: Readonly<Record<JobResult, number>>;
+  /** The last run that ended (skips are not runs): its result, when, and how. */
+  readonly last: { readonly result: Exclude<JobResult, 'skipped'>; readonly at: number; readonly detail: string } | null;
+  readonly lastSuccess: number | null;
+  readonly detached: readonly DetachedRun[];
+}
+
+export const NO_JOB: JobRecord = { counts: { success: 0, failure: 0, skipped: 0, replaced: 0 }, last: null, lastSuccess: null, detached: [] };
 
 /** Why the container ends; the first cause wins, `requested` and `internalError` accumulate. */
 export interface Ending {
@@ -118,7 +145,7 @@ export type Effect =
   | { readonly kind: 'cancel'; readonly timer: TimerName; readonly service: string | null }
   | { readonly kind: 'probe-start'; readonly service: string; readonly probe: 'ready' | 'health'; readonly pid: number; readonly plan: ServicePlan }
   | { readonly kind: 'probe-stop'; readonly service: string; readonly probe: 'ready' | 'health' }
-  | { readonly kind: 'schedule'; readonly service: string; readonly expression: string }
+  | { readonly kind: 'schedule'; readonly service: string; readonly expression: string; readonly timeZone: string | null }
   | { readonly kind: 'unschedule'; readonly service: string }
   /** The service has stopped for good: its cgroup leaf and its root pids may go. */
   | { readonly kind: 'release'; readonly service: string }
@@ -519,7 +546,7 @@ class Draft {
   private arrangeSchedule(service: ServicePlan): void {
     if (service.schedule === null) return;
     this.schedules.add(service.name);
-    this.emit({ kind: 'schedule', service: service.name, expression: service.schedule });
+    this.emit({ kind: 'schedule', service: service.name, expression: service.schedule, timeZone: service.job?.timeZone ?? null });
   }
 
   private dropSchedule(name: string): void {
@@ -595,7 +622,8 @@ class Draft {
   /** Dependencies met: spawn — after stopping what the previous run left behind. */
   private launch(name: string): void {
     const record = this.record(name)!;
-    const leftovers = this.seen.owned(name);
+    // A job's runs going on detached (concurrency: allow) own processes that are no leftovers.
+    const leftovers = (record.job?.detached.length ?? 0) > 0 ? [] : this.seen.owned(name);
     if (leftovers.length > 0 && record.plan.stopMode === 'main') {
       // stop_mode main (systemd's KillMode=process): what a run leaves behind is meant to
       // outlive it (sshd's sessions); the next run starts beside it.
@@ -637,6 +665,7 @@ class Draft {
     }
     const plan = record.plan;
     this.log('info', say.started(name, pid));
+    if (plan.type === 'oneshot' && plan.job?.timeout != null) this.arm('timeout', name, plan.job.timeout);
     if (plan.type === 'forking') {
       // The start program runs; the service is up once it has exited 0 and its daemon is found.
       if (!this.enter(name, { id: 'starting', pid, since: this.now, lastReason: `its start program (pid ${pid}) has not exited`, awaiting: 'start-program' })) return;
@@ -672,6 +701,7 @@ class Draft {
       return;
     }
     this.log('warn', say.exited(name, describeExit(status)));
+    this.jobRan(name, 'failure', describeExit(status));
     this.afterRun(name, status, 0, null);
   }
 
@@ -741,8 +771,13 @@ class Draft {
 
   private exited(name: string, pid: number, reported: ExitStatus): void {
     const record = this.record(name);
+    if (record !== undefined && record.job?.detached.some((run) => run.pid === pid) === true) {
+      this.detachedExited(name, pid, reported);
+      return;
+    }
     if (record === undefined || pidOf(record.state) !== pid) return; // not this run's process
     const state = record.state;
+    if (record.plan.type === 'oneshot' && record.plan.job?.timeout != null) this.cancel('timeout', name);
     if (state.id === 'spawning') {
       this.spawnFailed(name, reported);
       return;
@@ -777,10 +812,12 @@ class Draft {
     const uptime = record.startedAt === null ? 0 : this.now - record.startedAt;
     if (record.plan.type === 'oneshot' && succeeded(record.plan, status)) {
       this.log('info', say.completed(name, uptime));
+      this.jobRan(name, 'success', describeExit(status));
       this.enter(name, { id: 'completed', exit: status });
       return;
     }
     this.log(succeeded(record.plan, status) ? 'info' : 'warn', say.exited(name, describeExit(status)));
+    if (record.plan.type === 'oneshot') this.jobRan(name, 'failure', describeExit(status));
     this.afterRun(name, status, uptime, null);
   }
 
@@ -1127,6 +1164,16 @@ class Draft {
       case 'watchdog':
         if (service !== null) this.watchdogFired(service, false);
         return;
+      case 'timeout': {
+        const record = service === null ? undefined : this.record(service);
+        if (record === undefined || !isUp(record.state) || this.shuttingDown) return;
+        this.log('warn', say.runTimedOut(service!, record.plan.job?.timeout ?? 0, pidOf(record.state)));
+        this.stop(service!, 'timeout');
+        return;
+      }
+      case 'run-timeout':
+        if (service !== null) this.detachedDeadlines(service);
+        return;
       case 'shutdown-delay':
         if (this.phase.id === 'shutting-down' && this.phase.step.id === 'delay') this.beginStopping();
         return;
@@ -1167,6 +1214,17 @@ class Draft {
     if (this.phase.id === 'shutting-down' && took > HELD_UP_MS) this.log('info', say.heldShutdownUp(name, took));
     const intent = this.shuttingDown && current.intent !== 'stop' ? 'shutdown' : current.intent;
     switch (intent) {
+      case 'timeout': {
+        const timeout = record.plan.job?.timeout ?? 0;
+        const reason = `timed out after ${say.duration(timeout)}`;
+        this.jobRan(name, 'failure', reason);
+        this.afterRun(name, record.lastExit ?? { kind: 'signaled', signal: record.plan.stopSignal }, record.startedAt === null ? 0 : current.since - record.startedAt, reason);
+        break;
+      }
+      case 'replace':
+        this.jobRan(name, 'replaced', `stopped for the next scheduled run${record.lastExit === null ? '' : ` (${describeExit(record.lastExit)})`}`);
+        this.enter(name, { id: 'queued', since: this.now });
+        break;
       case 'unhealthy':
       case 'memory-limit':
       case 'watchdog':
@@ -1203,18 +1261,129 @@ class Draft {
 
   // ---- schedules ---------------------------------------------------------------------
 
+  /**
+   * A scheduled run is due. Nothing running: it starts (its stopped dependencies first).
+   * A run still going: `concurrency` decides — forbid skips (counted), replace stops the
+   * running one first (it counts as replaced), allow detaches the running one (it goes on,
+   * its exit and timeout still watched) and starts the new one as the service's own process.
+   * A run about to start or being stopped already takes the due time: the due run is skipped.
+   */
   private scheduledRun(name: string): void {
     const record = this.record(name);
     if (record === undefined || this.shuttingDown || !this.schedules.has(name)) return;
-    if (!isSettled(record.state)) {
-      this.log('warn', say.scheduledRunSkipped(name, stateName(record.state)));
+    const state = record.state;
+    const concurrency = record.plan.job?.concurrency ?? 'forbid';
+    const detached = record.job?.detached.length ?? 0;
+    const busy = !isSettled(state) || (detached > 0 && concurrency !== 'allow');
+    if (!busy) {
+      this.log('info', say.scheduledRun(name));
+      this.runNow(name);
       return;
     }
-    this.log('info', say.scheduledRun(name));
+    const upNow = isUp(state) || (isSettled(state) && detached > 0);
+    if (concurrency === 'replace' && upNow) {
+      this.log('info', say.scheduledRunReplaces(name, pidOf(state)));
+      this.stop(name, 'replace');
+      if (isSettled(this.record(name)!.state)) this.runNow(name); // nothing was left to stop
+      return;
+    }
+    if (concurrency === 'allow' && isUp(state) && state.pid !== null) {
+      this.detachRun(name, state.pid);
+      this.log('info', say.scheduledRunAlongside(name, state.pid, (this.record(name)!.job?.detached.length ?? 0) + 1));
+      return;
+    }
+    if (concurrency !== 'forbid' && state.id === 'backoff') {
+      // A failed run waits to be retried: the due run takes its place now.
+      this.log('info', say.scheduledRun(name));
+      this.queue(name);
+      return;
+    }
+    this.log('warn', say.scheduledRunSkipped(name, stateName(state)));
+    this.jobRan(name, 'skipped', `due while the previous run was ${stateName(state)}`);
+  }
+
+  private runNow(name: string): void {
     for (const dep of [...dependencyClosure(this.plan, name), name]) {
       const r = this.record(dep);
       if (r !== undefined && (dep === name || r.state.id === 'stopped')) this.queue(dep);
     }
+  }
+
+  /** concurrency: allow — the running run goes on detached; the service queues its next run. */
+  private detachRun(name: string, pid: number): void {
+    const record = this.record(name)!;
+    this.stopProbes(name);
+    const timeout = record.plan.job?.timeout ?? null;
+    if (timeout !== null) this.cancel('timeout', name);
+    const since = record.startedAt ?? this.now;
+    const run: DetachedRun = { pid, since, deadline: timeout === null ? null : since + timeout, timedOut: false, killAt: null };
+    const job = record.job ?? NO_JOB;
+    this.update(name, { job: { ...job, detached: [...job.detached, run] } });
+    this.enter(name, { id: 'queued', since: this.now });
+    this.armDetachedDeadline(name);
+  }
+
+  private armDetachedDeadline(name: string): void {
+    const runs = this.record(name)?.job?.detached ?? [];
+    let next: number | null = null;
+    for (const run of runs) {
+      const at = run.timedOut ? run.killAt : run.deadline;
+      if (at !== null && (next === null || at < next)) next = at;
+    }
+    if (next === null) this.cancel('run-timeout', name);
+    else this.arm('run-timeout', name, next - this.now);
+  }
+
+  /** Detached runs past their timeout get the stop signal; those past stop_timeout after it, SIGKILL. */
+  private detachedDeadlines(name: string): void {
+    const record = this.record(name);
+    if (record === undefined || record.job === undefined) return;
+    const plan = record.plan;
+    const runs = record.job.detached.map((run): DetachedRun => {
+      if (!run.timedOut && run.deadline !== null && run.deadline <= this.now) {
+        this.log('warn', say.runTimedOut(name, plan.job?.timeout ?? 0, run.pid));
+        this.emit({ kind: 'signal-pid', pid: run.pid, signal: plan.stopSignal });
+        this.emit({ kind: 'signal-pid', pid: run.pid, signal: SIGCONT });
+        return { ...run, timedOut: true, killAt: this.now + plan.stopTimeout };
+      }
+      if (run.timedOut && run.killAt !== null && run.killAt <= this.now) {
+        this.log('warn', say.earlierRunKilled(name, run.pid));
+        this.emit({ kind: 'signal-pid', pid: run.pid, signal: SIGKILL });
+        return { ...run, killAt: null };
+      }
+      return run;
+    });
+    this.update(name, { job: { ...record.job, detached: runs } });
+    this.armDetachedDeadline(name);
+  }
+
+  /** A detached run ended: counted by its exit (a timed-out one as failed) unless the service is being stopped. */
+  private detachedExited(name: string, pid: number, status: ExitStatus): void {
+    const record = this.record(name)!;
+    const job = record.job!;
+    const run = job.detached.find((r) => r.pid === pid)!;
+    this.update(name, { job: { ...job, detached: job.detached.filter((r) => r.pid !== pid) } });
+    this.armDetachedDeadline(name);
+    const stopping = record.state.id === 'stopping' && record.state.intent !== 'replace' && record.state.intent !== 'timeout';
+    const result: JobResult = run.timedOut || !succeeded(record.plan, status) ? 'failure' : 'success';
+    const detail = run.timedOut ? `timed out after ${say.duration(record.plan.job?.timeout ?? 0)}` : describeExit(status);
+    this.log(result === 'success' ? 'info' : 'warn', say.earlierRunEnded(name, pid, stopping ? 'stopped' : result, detail));
+    if (!stopping) this.jobRan(name, result, detail);
+  }
+
+  /** Counts how a scheduled job's run ended (services without a schedule keep no job record). */
+  private jobRan(name: string, result: JobResult, detail: string): void {
+    const record = this.record(name);
+    if (record === undefined || record.plan.schedule === null) return;
+    const job = record.job ?? NO_JOB;
+    this.update(name, {
+      job: {
+        ...job,
+        counts: { ...job.counts, [result]: job.counts[result] + 1 },
+        last: result === 'skipped' ? job.last : { result, at: this.now, detail },
+        lastSuccess: result === 'success' ? this.now : job.lastSuccess,
+      },
+    });
   }
 
   // ---- reload ------------------------------------------------------------------------

@@ -44,7 +44,11 @@ export type TimerName =
   /** 2 s after the sweep's SIGKILL: give up on what is left. */
   | 'sweep-stuck'
   /** A service's watchdog: no WATCHDOG=1 for this long means it hangs. */
-  | 'watchdog';
+  | 'watchdog'
+  /** A oneshot run's `timeout`: stop it, counted as failed. */
+  | 'timeout'
+  /** The earliest deadline among a job's detached runs (concurrency: allow): their timeout, then SIGKILL. */
+  | 'run-timeout';
 
 export type Fact =
   /** The exec helper runs as the service's process (`pid`); `spawned` follows once it has exec'd the command, or its exit says why it could not. */
@@ -130,4 +134,6 @@ export const TIMERS: Readonly<Record<TimerName, string>> = {
   'sweep-grace': "the sweep's grace between its SIGTERM and its SIGKILL (at most 1 s)",
   'sweep-stuck': "2 s after the sweep's SIGKILL: give up on what is left",
   watchdog: "a service's watchdog: no WATCHDOG=1 (sd_notify) for that long after ready — it hangs",
+  timeout: "a oneshot run's `timeout`: stop it; the run counts as failed",
+  'run-timeout': "the next deadline among a scheduled job's detached runs (concurrency: allow): the stop signal at its timeout, SIGKILL stop_timeout later",
 };

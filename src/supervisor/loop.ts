@@ -321,7 +321,7 @@ export class SupervisorLoop {
         return;
       case 'schedule': {
         this.schedules.get(effect.service)?.();
-        this.schedules.set(effect.service, this.deps.schedule(effect.service, effect.expression, () => this.deliver({ kind: 'scheduled', service: effect.service })));
+        this.schedules.set(effect.service, this.deps.schedule(effect.service, { expression: effect.expression, timeZone: effect.timeZone }, () => this.deliver({ kind: 'scheduled', service: effect.service })));
         return;
       }
       case 'unschedule':

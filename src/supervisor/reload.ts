@@ -15,11 +15,11 @@ export interface ReloadDiff {
 }
 
 /** Settings that need a restart of tend to change. */
-const RESTART_SETTINGS: readonly (keyof SettingsPlan)[] = ['socket', 'socketMode', 'socketAllow', 'http', 'httpStatus', 'tracking', 'logFormat'];
+const RESTART_SETTINGS: readonly (keyof SettingsPlan)[] = ['socket', 'socketMode', 'socketAllow', 'http', 'httpStatus', 'tracking', 'logFormat', 'syslog'];
 
 const SETTING_KEYS: Partial<Record<keyof SettingsPlan, string>> = {
   socket: 'socket', socketMode: 'socket_mode', socketAllow: 'socket_allow', http: 'http',
-  httpStatus: 'http_status', tracking: 'tracking', logFormat: 'log_format',
+  httpStatus: 'http_status', tracking: 'tracking', logFormat: 'log_format', syslog: 'syslog',
 };
 
 /**

@@ -18,7 +18,11 @@ export type StateName =
   | 'failed';
 
 /** Why a service is stopping; decides what follows `stopping`. */
-export type StopIntent = 'stop' | 'restart' | 'shutdown' | 'unhealthy' | 'not-ready' | 'memory-limit' | 'watchdog';
+export type StopIntent = 'stop' | 'restart' | 'shutdown' | 'unhealthy' | 'not-ready' | 'memory-limit' | 'watchdog'
+  /** A oneshot run past its `timeout`: it counts as failed, then its policy decides. */
+  | 'timeout'
+  /** A scheduled run is due (concurrency: replace): the running one stops, then the new one starts. */
+  | 'replace';
 
 /**
  * How far a stop has gone. The stop signal goes out (or stop_command runs), SIGKILL
@@ -106,11 +110,12 @@ export const TRANSITIONS: Readonly<Record<StateId, readonly StateId[]>> = {
   // to itself: the exec helper's pid; the command runs (with or without a ready probe); or
   // it could not be started; or a stop takes over the helper (stopping) or finds no process (stopped)
   spawning: ['spawning', 'starting', 'running', 'backoff', 'exited', 'fatal', 'failed', 'stopped', 'stopping'],
-  // ready; or, forking with no ready probe, running once its daemon is found
-  starting: ['starting', 'ready', 'running', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed'],
+  // ready; or, forking with no ready probe, running once its daemon is found; queued: a
+  // scheduled job's next run is due (concurrency: allow) and this one goes on detached
+  starting: ['starting', 'ready', 'running', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed', 'queued'],
   // to itself: a forking service's daemon ended while the service still owns processes (a new main pid)
-  running: ['running', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed'],
-  ready: ['ready', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed'],
+  running: ['running', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed', 'queued'],
+  ready: ['ready', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed', 'queued'],
   // the stop is done: stays down, starts again, or its policy decides (unhealthy, not ready)
   stopping: ['stopping', 'stopped', 'queued', 'backoff', 'exited', 'fatal', 'failed'],
   backoff: ['queued', 'stopped', 'stopping'],

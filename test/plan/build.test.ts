@@ -59,7 +59,7 @@ describe('buildPlan defaults', () => {
     const plan = await planOf(manifest);
     expect(plan.settings).toEqual({
       shutdownTimeout: 9000, shutdownDelay: 0, socket: null, socketMode: null, socketAllow: [],
-      logFormat: 'text', logLevel: 'info', tracking: 'auto', http: null, httpStatus: false,
+      logFormat: 'text', logLevel: 'info', tracking: 'auto', http: null, httpStatus: false, syslog: null,
     });
   });
 

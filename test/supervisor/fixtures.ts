@@ -48,6 +48,7 @@ export const SETTINGS: SettingsPlan = {
   tracking: 'auto',
   http: null,
   httpStatus: false,
+  syslog: null,
 };
 
 export function plan(services: ServicePlan[], settings: Partial<SettingsPlan> = {}): Plan {

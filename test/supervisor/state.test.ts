@@ -9,11 +9,12 @@ const EXPECTED: Record<StateId, StateId[]> = {
   queued: ['clearing', 'spawning', 'stopped', 'stopping'],
   clearing: ['clearing', 'spawning', 'stopping'],
   spawning: ['spawning', 'starting', 'running', 'backoff', 'exited', 'fatal', 'failed', 'stopped', 'stopping'],
-  // running: a forking service whose daemon was found, with no ready probe
-  starting: ['starting', 'ready', 'running', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed'],
+  // running: a forking service whose daemon was found, with no ready probe; queued (each
+  // up state): a scheduled job's next run is due with concurrency: allow, this one detached
+  starting: ['starting', 'ready', 'running', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed', 'queued'],
   // to itself: a forking service's next main process, once the daemon ended and others run on
-  running: ['running', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed'],
-  ready: ['ready', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed'],
+  running: ['running', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed', 'queued'],
+  ready: ['ready', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed', 'queued'],
   stopping: ['stopping', 'stopped', 'queued', 'backoff', 'exited', 'fatal', 'failed'],
   backoff: ['queued', 'stopped', 'stopping'],
   exited: ['queued', 'stopping', 'stopped'],
