@@ -17,6 +17,7 @@ import { fromZodIssues } from './zod-issues';
 import { checkSemantics } from './semantics';
 import { checkEnvFiles, serviceEnv } from './env';
 import type { ServiceConfig } from './schema';
+import { machineWarnings, type MachineProbe } from './machine';
 
 export interface LoadedManifest {
   /** Absolute path of the manifest. */
@@ -54,6 +55,8 @@ export interface LoadOptions {
    * caller that does not pass it gets no opinion on that one key.
    */
   readonly cgroupWritable?: () => { ok: true } | { ok: false; reason: string };
+  /** `tend check`: looks for commands, users, groups and cwds that are not there (warnings). */
+  readonly machine?: MachineProbe;
 }
 
 export async function loadManifest(file: string, tendEnv: Env, options: LoadOptions = {}): Promise<ManifestResult> {
@@ -98,6 +101,12 @@ export async function loadManifest(file: string, tendEnv: Env, options: LoadOpti
       issues.push(...files.issues);
       warnings.push(...files.warnings);
     }
+  }
+
+  if (schema.success && options.machine !== undefined) {
+    warnings.push(...machineWarnings({
+      manifest: schema.data, sourceFor, dirOf: (name) => included.dirs.get(name) ?? dir, env, tendPath: tendEnv.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    }, options.machine));
   }
 
   if (issues.length > 0 || !schema.success) {

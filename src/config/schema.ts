@@ -331,10 +331,11 @@ const service = z.strictObject({
     .describe('always | on-failure | never, or { policy, backoff, limit }')
     .optional(),
   success_exit_codes: z.array(z.number().int().min(0).max(255)).describe('exit codes that count as success').optional(),
-  critical: z.boolean().describe('when it gives up, shut the container down').optional(),
+  critical: z.boolean().describe('when it fails for good (gives up, or ends badly and its policy leaves it down), shut the container down with 1').optional(),
   stop_signal: signal('sent to stop the service').optional(),
   stop_command: command('run to stop the service instead of stop_signal').optional(),
-  stop_timeout: duration('after this, SIGKILL to everything the service owns').optional(),
+  stop_timeout: duration('after this, SIGKILL to everything the service owns (stop_mode main: its own process)').optional(),
+  stop_mode: z.enum(['group', 'main', 'mixed']).describe('who gets the stop signal: group: every process the service owns; main: its own process, and only it is killed at stop_timeout; mixed (default): its own process, then SIGKILL to everything left at stop_timeout').optional(),
   user: userOrGroup('user').describe('run as this user (name or uid), with its groups').optional(),
   group: userOrGroup('group').describe('run with this primary group (name or gid)').optional(),
   cwd: z.string().min(1).describe('working directory, relative to the manifest').optional(),

@@ -87,6 +87,7 @@ function buildService(name: string, config: ServiceConfig, dir: string, env: Rea
     stopSignal: config.stop_signal ?? d.stopSignal,
     stopCommand: config.stop_command ? withShown(config.stop_command, at('stop_command'), shown) : null,
     stopTimeout: config.stop_timeout ?? d.stopTimeout,
+    stopMode: config.stop_mode ?? d.stopMode,
     user: config.user ?? null,
     group: config.group ?? null,
     cwd: config.cwd === undefined ? null : resolve(dir, config.cwd),

@@ -66,6 +66,8 @@ export interface Backoff {
   readonly resetAfter: Milliseconds;
 }
 
+export type StopMode = 'group' | 'main' | 'mixed';
+
 export interface RestartPlan {
   readonly policy: RestartPolicyName;
   readonly backoff: Backoff;
@@ -118,6 +120,8 @@ export interface ServicePlan {
   readonly stopSignal: number;
   readonly stopCommand: CommandSpec | null;
   readonly stopTimeout: Milliseconds;
+  /** Who gets the stop signal (systemd's KillMode): every process it owns, or its own process (main: only it is killed). */
+  readonly stopMode: StopMode;
   /** User name or numeric uid, as written; resolved at spawn time. */
   readonly user: string | number | null;
   readonly group: string | number | null;

@@ -64,6 +64,8 @@ export interface SpawnSpec {
   readonly pidVariables?: readonly string[];
   /** Listening sockets (tend's fds) the service gets as fds 3, 4, ... (socket activation). */
   readonly listenFds?: readonly number[];
+  /** A command run for the service that is not its own process (absent: its own): no activated sockets, no NOTIFY_SOCKET. */
+  readonly role?: 'stop_command' | 'pre_start' | 'post_stop';
 }
 
 export interface SpawnContext {
@@ -81,6 +83,11 @@ export interface Spawned {
   readonly notify: Readable | null;
   /** Resolves when the process has been reaped (ChildProcess 'exit'), never on pipe close. */
   readonly exit: Promise<ExitStatus>;
+  /**
+   * Resolves once the exec helper is done: true when it exec'd the command, false when it
+   * reported why it could not (then `exit` says why). Absent: the command runs at once.
+   */
+  readonly execed?: Promise<boolean>;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -148,7 +155,7 @@ function execFailure(command: string, code: string, cwd: string | null): ExitSta
   if (code === 'EACCES') return failedStatus(126, `permission denied: ${command}`);
   if (code === 'EMFILE' || code === 'ENFILE' || code === 'EAGAIN' || code === 'ENOMEM') {
     // tend itself is out of a resource (fds, processes, memory): nothing is wrong with the command.
-    return failedStatus(126, `cannot start ${command}: ${resourceText(code)}`);
+    return { kind: 'failed', code: 126, reason: `cannot start ${command}: ${resourceText(code)}`, transient: true };
   }
   return failedStatus(126, `cannot execute ${command}: ${errnoText(code)}`);
 }
@@ -306,6 +313,8 @@ export function spawnProcess(spec: SpawnSpec, context: SpawnContext): Spawned {
     reportStream.once('close', () => done());
     reportStream.once('error', () => done());
   });
+  // The report pipe is close-on-exec: its end of file with nothing in it is the exec.
+  const execed = reportDone.then(() => reportText === '');
   // An unread report must not hold the loop open on its own: the exit is what matters.
   reportStream.unref();
 
@@ -332,6 +341,7 @@ export function spawnProcess(spec: SpawnSpec, context: SpawnContext): Spawned {
     stderr: stderr === null ? null : readerOf(stderr),
     notify: notify === null ? null : readerOf(notify),
     exit,
+    execed,
   };
 }
 

@@ -165,7 +165,7 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     return entry;
   };
   const withSockets = (spec: SpawnSpec, service: ServicePlan | undefined): SpawnSpec | string => {
-    if (service === undefined || (service.sockets ?? []).length === 0 || spec.output === 'null') return spec;
+    if (service === undefined || (service.sockets ?? []).length === 0 || spec.role !== undefined) return spec;
     const held = socketsFor(service);
     if (typeof held === 'string') return held;
     return {
@@ -179,10 +179,11 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     const service = supervisor.state.services.get(plain.service)?.plan;
     const activated = withSockets(plain, service);
     if (typeof activated === 'string') {
-      return { pid: 0, stdout: null, stderr: null, notify: null, exit: Promise.resolve({ kind: 'failed', code: 126, reason: activated }) };
+      // Another process holds the port: it may let go of it, so the restart policy decides.
+      return { pid: 0, stdout: null, stderr: null, notify: null, exit: Promise.resolve({ kind: 'failed', code: 126, reason: activated, transient: true }) };
     }
     const spec = activated;
-    if (!usesNotify(service)) return spawn(spec);
+    if (!usesNotify(service) || spec.role !== undefined) return spawn(spec);
     const socket = notifySocket();
     if (socket === null) return spawn(spec);
     const watchdog = service?.watchdog ?? null;
@@ -335,6 +336,10 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
   supervisor.start();
   closeInspectorSoon();
   const code = await supervisor.done;
+  // The request that ended it (`tend shutdown`, `tend stop` of main, or of the last service
+  // when nothing else runs) may have finished the shutdown within its own step: its reply,
+  // written once the handler's promise settles, goes out before the socket closes.
+  await new Promise((resolve) => setImmediate(resolve));
 
   // Everything has stopped: the last output, the socket and the cgroups wind down together.
   await Promise.all([logs.drain(), control.close()]);

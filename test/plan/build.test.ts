@@ -40,6 +40,7 @@ describe('buildPlan defaults', () => {
       stopSignal: 15,
       stopCommand: null,
       stopTimeout: 5000,
+      stopMode: 'mixed',
       user: null,
       group: null,
       cwd: null,

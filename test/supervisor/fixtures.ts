@@ -21,6 +21,8 @@ export function service(name: string, overrides: Partial<ServicePlan> = {}): Ser
     stopSignal: 15,
     stopCommand: null,
     stopTimeout: 5000,
+    // The unit tests were written for stops that signal every process; stop_mode has its own.
+    stopMode: 'group',
     user: null,
     group: null,
     cwd: null,

@@ -172,7 +172,7 @@ function convert(files: string[], sections: Section[]): { files: string[]; heade
     files,
     header: [
       'No service is main: tend runs until it is stopped, as supervisord does. Mark the service the container should live and die with as `main: true`.',
-      'tend stops every process a service owns (supervisord\'s stopasgroup and killasgroup) and starts services in parallel unless depends_on orders them.',
+      'tend stops a program as supervisord does, the stop signal to its own process (stop_mode: mixed, tend\'s default), but SIGKILLs everything it left at stop_timeout; stopasgroup=true is stop_mode: group. tend starts services in parallel unless depends_on orders them.',
       'autorestart=unexpected is restart: on-failure with exitcodes as success_exit_codes. startretries is restart.limit.count; its window is how long that many starts dying within startsecs take, with tend\'s backoff between them.',
     ],
     services,
@@ -277,15 +277,12 @@ function program(name: string, section: Section, names: Names, globalEnv: Record
       if (value !== 'TERM') draft.set('stop_signal', value);
     }
     draft.set('stop_timeout', duration(int('stopwaitsecs', 10) * 1000));
-    // Written out as false, supervisord signals the program's own process only (stop_mode main,
-    // or mixed when killasgroup still SIGKILLs the group). Left at the default, the program is
-    // taken as one that wants its group stopped, which is what tend does.
-    const explicitlyOff = (key: string) => get(key) !== undefined && !bool(key, false);
-    if (explicitlyOff('stopasgroup') || explicitlyOff('killasgroup')) {
-      const mode = bool('killasgroup', false) ? 'mixed' : 'main';
-      const key = explicitlyOff('stopasgroup') ? 'stopasgroup' : 'killasgroup';
-      if (serviceKey('stop_mode') && acceptsValue('stop_mode', mode)) draft.set('stop_mode', mode);
-      else draft.lost(origin(key), `${key}=false`, `tend signals every process the service owns (${NOT_YET('stop_mode')})`);
+    // supervisord signals the program's own process unless stopasgroup: tend's default
+    // (stop_mode mixed) does too, and SIGKILLs what is left at stop_timeout, as a container
+    // wants. stopasgroup=true signals the whole group: stop_mode group.
+    if (bool('stopasgroup', false)) {
+      if (serviceKey('stop_mode') && acceptsValue('stop_mode', 'group')) draft.set('stop_mode', 'group');
+      else draft.lost(origin('stopasgroup'), 'stopasgroup=true', `tend signals the program's own process only (${NOT_YET('stop_mode')})`);
     }
     const user = get('user');
     if (user) draft.set('user', /^\d+$/.test(user.value) ? Number(user.value) : literal(user.value));
