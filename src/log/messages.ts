@@ -71,6 +71,10 @@ export const restarting = (service: string, delayMs: number, restarts: number) =
   `${service}: restarting in ${duration(delayMs)} (restart ${restarts})`;
 export const gaveUp = (service: string, reason: string) =>
   `${service}: gave up: ${reason}; it stays down until \`tend start ${service}\``;
+export const cannotStartCommand = (service: string, reason: string) =>
+  `${service}: cannot start: ${reason}; it stays down: \`tend start ${service}\` after fixing it`;
+export const leftoversKept = (service: string, count: number) =>
+  `${service}: ${plural(count, 'process', 'processes')} left by its previous run ${count === 1 ? 'keeps' : 'keep'} running beside the new one (stop_mode: main)`;
 export const leftovers = (service: string, count: number) =>
   `${service}: stopping ${plural(count, 'process', 'processes')} left by its previous run before it starts again`;
 export const stopping = (service: string, how: string) => `${service}: stopping (${how})`;
@@ -88,6 +92,9 @@ export const illegalTransition = (service: string, from: string, to: string) =>
   `${service}: refused illegal transition ${from} → ${to} (a bug in tend)`;
 export const cannotStart = (chain: string) => `cannot start ${chain}`;
 export const allStarted = (afterMs: number) => `all services started in ${duration(afterMs)}`;
+
+export const runtimeDirectoryKept = (service: string, dir: string, why: string) =>
+  `${service}: cannot remove its runtime_directory ${dir}: ${why}`;
 
 // ---- schedules -------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ import { loadPlan, resolveManifestPath, formatIssue } from '../plan';
 import type { Plan, LogLevel } from '../plan/types';
 import { subscribeSignals, type ReceivedSignal } from '../process/signal-intake';
 import { withSecretFiles } from '../process/secrets';
+import { startFiles } from './start-files';
 import { closeInspectorSoon } from './inspector-guard';
 import { assertNative, listenTcp, listenUnix, NativeUnavailableError } from '../../native/libc';
 import { closeSync } from 'node:fs';
@@ -96,7 +97,9 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
   const reaper = startReaper();
   const tracker = new ProcessTracker({ tracking: plan.settings.tracking, instance, reaper });
   // Every spawn of a service's command, stop command or probe reads its secret files first.
-  const spawnPlain = withSecretFiles((spec: SpawnSpec) => spawnProcess(spec, { instance, socket: process.env.TEND_SOCKET ?? null }));
+  // Every spawn of a service's command, stop command or probe reads its env_files too.
+  const files = startFiles(withSecretFiles((spec: SpawnSpec) => spawnProcess(spec, { instance, socket: process.env.TEND_SOCKET ?? null })), log);
+  const spawnPlain = files.spawn;
   // limits: through cgroups where they can go, tend's own memory check where not; OOM kills named.
   let overMemory: (service: string, bytes: number, limit: number) => void = () => {};
   const resources = wireResources({
@@ -162,7 +165,7 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     return entry;
   };
   const withSockets = (spec: SpawnSpec, service: ServicePlan | undefined): SpawnSpec | string => {
-    if (service === undefined || (service.sockets ?? []).length === 0 || spec.output === 'null') return spec;
+    if (service === undefined || (service.sockets ?? []).length === 0 || spec.role !== undefined) return spec;
     const held = socketsFor(service);
     if (typeof held === 'string') return held;
     return {
@@ -176,10 +179,11 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     const service = supervisor.state.services.get(plain.service)?.plan;
     const activated = withSockets(plain, service);
     if (typeof activated === 'string') {
-      return { pid: 0, stdout: null, stderr: null, notify: null, exit: Promise.resolve({ kind: 'failed', code: 126, reason: activated }) };
+      // Another process holds the port: it may let go of it, so the restart policy decides.
+      return { pid: 0, stdout: null, stderr: null, notify: null, exit: Promise.resolve({ kind: 'failed', code: 126, reason: activated, transient: true }) };
     }
     const spec = activated;
-    if (!usesNotify(service)) return spawn(spec);
+    if (!usesNotify(service) || spec.role !== undefined) return spawn(spec);
     const socket = notifySocket();
     if (socket === null) return spawn(spec);
     const watchdog = service?.watchdog ?? null;
@@ -225,6 +229,7 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     attachOutput: (service, spawned, onLine) => logs.attach(service, spawned, onLine),
   });
   supervisor.subscribe((event) => edges?.handler.publish(event));
+  supervisor.subscribe((event) => files.onChange(event, supervisor.state));
   // settings.syslog: open before any service starts, so its first message has somewhere to go.
   if (plan.settings.syslog !== null) {
     wireSyslog({
@@ -247,7 +252,7 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     }
     for (const warning of next.warnings) log.warn(warning);
     const previousLevel = plan.settings.logLevel;
-    const reply = supervisor.submit({ kind: 'reload', plan: next.plan });
+    const reply = supervisor.submit({ kind: 'reload', plan: next.plan, envChanged: files.envChanged(next.plan, supervisor.state) });
     // Refused by the core: a shutdown began while the manifest was read.
     if (reply.kind !== 'reloaded') return { ok: false, problems: [], shuttingDown: true };
     const diff = reply.diff;
@@ -331,6 +336,10 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
   supervisor.start();
   closeInspectorSoon();
   const code = await supervisor.done;
+  // The request that ended it (`tend shutdown`, `tend stop` of main, or of the last service
+  // when nothing else runs) may have finished the shutdown within its own step: its reply,
+  // written once the handler's promise settles, goes out before the socket closes.
+  await new Promise((resolve) => setImmediate(resolve));
 
   // Everything has stopped: the last output, the socket and the cgroups wind down together.
   await Promise.all([logs.drain(), control.close()]);
