@@ -106,6 +106,8 @@ typedef struct {
     int32_t cached_pid, cached_n;
     int32_t cached[ANCESTORS];
     struct timespec cached_at;
+    uint64_t cached_cgroup;  /* syslog: the cached sender's cgroup id (0: not known) */
+    char cgroup_mount[256];  /* syslog: where cgroup v2 is mounted ("": not known) */
 } receiver;
 
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -128,6 +130,31 @@ static int32_t parent_of(int32_t pid) {
     return ppid;
 }
 
+/*
+ * The cgroup id of a live `pid` — its cgroup v2 directory's inode, as PIDFD_GET_INFO
+ * names it — read from /proc/PID/cgroup while the sender lives (any kernel), or 0.
+ */
+static uint64_t cgroup_of_pid(receiver *r, int32_t pid) {
+    if (r->cgroup_mount[0] == '\0') return 0;
+    char path[32], buffer[1024];
+    snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, buffer, sizeof buffer - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    buffer[n] = '\0';
+    char *line = strstr(buffer, "0::");
+    if (line == NULL || (line != buffer && line[-1] != '\n')) return 0;
+    line += 3;
+    char *end = strchr(line, '\n');
+    if (end != NULL) *end = '\0';
+    char full[sizeof r->cgroup_mount + sizeof buffer];
+    snprintf(full, sizeof full, "%s%s", r->cgroup_mount, line);
+    struct stat st;
+    return stat(full, &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
 static int ancestry(receiver *r, int32_t pid, int32_t *out) {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
@@ -136,6 +163,8 @@ static int ancestry(receiver *r, int32_t pid, int32_t *out) {
         memcpy(out, r->cached, sizeof(int32_t) * (size_t)r->cached_n);
         return r->cached_n;
     }
+    r->cached_cgroup = 0;
+    if (r->kind == KIND_SYSLOG && pid > 0) r->cached_cgroup = cgroup_of_pid(r, pid);
     int n = 0;
     for (int32_t p = pid; p > 1 && n < ANCESTORS;) {
         p = parent_of(p);
@@ -202,11 +231,12 @@ static int alive(int32_t pid, int nancestors) {
 
 /*
  * syslog: datagrams become records written into the pipe, up to 64 per write under a
- * flood. Each is first peeked at for its sender's pid: while /proc still has the sender
- * (its ancestry read at once, or cached for a flood), the parents say whose it is; only
- * when the sender is already gone is the datagram received with its pidfd (SO_PASSPIDFD,
- * switched on for that one), whose cgroup the kernel keeps — a pidfd per message would
- * cost a third of a flood's system time.
+ * flood. Each is first peeked at for its sender's pid, whose ancestry and cgroup are read
+ * at once (while /proc has them: a service's own process that exits right after sending
+ * has no parent left that says whose it was, but its cgroup does) and cached for 100 ms.
+ * Only a sender already gone by then is received with its pidfd (SO_PASSPIDFD, switched on
+ * for that one), whose cgroup the kernel keeps after the reap (Linux 6.17). A pidfd per
+ * message would cost a third of a flood's system time.
  */
 static void receive_syslog(receiver *r, char *batch, size_t room) {
     control_buffer control;
@@ -228,12 +258,15 @@ static void receive_syslog(receiver *r, char *batch, size_t room) {
             if (used + HEADER + 4 * ANCESTORS + r->keep + 1 > room) break; /* next write's */
             char *record = batch + used;
             char *text = record + HEADER + 4 * nancestors;
-            int pidfd = !alive(pid, nancestors) && pid > 0;
+            int peeked = pid;
+            int pidfd = pid > 0 && !alive(pid, nancestors);
             int on = 1, off = 0;
             if (pidfd) setsockopt(r->sock, SOL_SOCKET, SO_PASSPIDFD, &on, sizeof on);
             n = receive_one(r, text, MSG_DONTWAIT, &control, &pid, &uid, &cgroup);
             if (pidfd) setsockopt(r->sock, SOL_SOCKET, SO_PASSPIDFD, &off, sizeof off);
             if (n < 0) break;
+            if (pid == peeked && pidfd) r->cached_cgroup = cgroup;
+            else if (pid == peeked) cgroup = r->cached_cgroup;
             kept = (size_t)n > r->keep ? r->keep : (size_t)n;
             int32_t header[6] = {pid, uid, (int32_t)kept, n > INT32_MAX ? INT32_MAX : (int32_t)n, nancestors, 0};
             memcpy(record, header, sizeof header);
@@ -339,10 +372,11 @@ static int claim_path(const char *path, const struct sockaddr_un *addr, socklen_
 /*
  * Opens a receiver on `path` ("@name": Linux's abstract namespace, no file) and starts its
  * thread. `kind` 0: sd_notify (4 KiB kept per datagram, drop when full); 1: syslog (64 KiB
- * kept, wait when full). Returns the receiver's number for tend_dgram_fd and
+ * kept, wait when full; `cgroup_mount`, where cgroup v2 is mounted or "", names the
+ * senders' cgroups). Returns the receiver's number for tend_dgram_fd and
  * tend_dgram_drain, or -errno. The same path opened again returns the same receiver.
  */
-int tend_dgram_open(const char *path, int kind) {
+int tend_dgram_open(const char *path, int kind, const char *cgroup_mount) {
     if (kind != KIND_NOTIFY && kind != KIND_SYSLOG) return -EINVAL;
     struct sockaddr_un addr;
     memset(&addr, 0, sizeof addr);
@@ -372,6 +406,7 @@ int tend_dgram_open(const char *path, int kind) {
     if (r == NULL) err = ENOMEM;
     if (err == 0) {
         memcpy(r->path, path, len + 1);
+        if (cgroup_mount != NULL && strlen(cgroup_mount) < sizeof r->cgroup_mount) strcpy(r->cgroup_mount, cgroup_mount);
         r->kind = kind;
         r->keep = kind == KIND_SYSLOG ? 64 * 1024 : 4096;
         r->max_count = kind == KIND_SYSLOG ? 16384 : 1024;

@@ -415,12 +415,13 @@ export type DatagramKind = 'notify' | 'syslog';
 /**
  * Opens a Unix datagram socket at `path` ("@name": abstract) and starts its receiver
  * thread (native/dgram.c): the receiver's number and the fd the event loop reads to learn
- * that messages wait. The same path opened again gives the same receiver. A syslog path
+ * that messages wait. The same path opened again gives the same receiver. `cgroupMount`
+ * (syslog): where cgroup v2 is mounted, to read each sender's cgroup while it lives. A syslog path
  * that exists and is not a socket (EEXIST) or has a live receiver (EADDRINUSE) is left alone.
  */
-export function datagramOpen(path: string, kind: DatagramKind): { id: number; fd: number } {
+export function datagramOpen(path: string, kind: DatagramKind, cgroupMount: string | null = null): { id: number; fd: number } {
   const t = native().DataType;
-  const id = callLibtend('tend_dgram_open', t.I32, [t.String, t.I32], [path, kind === 'syslog' ? 1 : 0]);
+  const id = callLibtend('tend_dgram_open', t.I32, [t.String, t.I32, t.String], [path, kind === 'syslog' ? 1 : 0, cgroupMount ?? '']);
   if (id < 0) throw new ErrnoError('tend_dgram_open', -id, errnoName(-id), `cannot open the ${kind === 'syslog' ? 'syslog' : 'sd_notify'} socket ${path}`);
   const fd = callLibtend('tend_dgram_fd', t.I32, [t.I32], [id]);
   return { id, fd };

@@ -19,13 +19,14 @@ export interface SyslogSocket {
 }
 
 /**
- * Opens the socket and calls `onBatch` with each batch of datagrams. When `onBatch`
+ * Opens the socket and calls `onBatch` with each batch of datagrams (`cgroupMount`: where
+ * cgroup v2 is mounted, so each sender's cgroup is read while it lives). When `onBatch`
  * returns a promise, nothing more is read until it settles (the writers are backed up).
  * Throws an ErrnoError when the socket cannot be opened: EEXIST (a file that is not a
  * socket), EADDRINUSE (another receiver on it), ENOENT (no such directory), EACCES...
  */
-export function openSyslogSocket(path: string, onBatch: (batch: readonly Datagram[]) => Promise<void> | null): SyslogSocket {
-  const { fd } = datagramOpen(path, 'syslog');
+export function openSyslogSocket(path: string, onBatch: (batch: readonly Datagram[]) => Promise<void> | null, cgroupMount: string | null = null): SyslogSocket {
+  const { fd } = datagramOpen(path, 'syslog', cgroupMount);
   const state = { path, received: 0 };
   const stream = new Socket({ fd, readable: true, writable: false });
   // Messages matter only while services run; the socket must not keep tend alive by itself.

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT, tempDir } from '../helpers/tend';
 
-const FIGURES = ['startup', 'idle-rss', 'idle-cpu', 'storm', 'sigterm', 'daemons', 'restart', 'logs-prefixed', 'logs-file', 'status', 'status-cli', 'fleet-start', 'fleet-stop', 'tracking', 'shutdown'];
+const FIGURES = ['startup', 'idle-rss', 'idle-cpu', 'storm', 'sigterm', 'daemons', 'restart', 'logs-prefixed', 'logs-file', 'status', 'status-cli', 'fleet-start', 'fleet-stop', 'tracking', 'shutdown', 'sd-notify', 'sd-notify-exec', 'syslog', 'socket-restart'];
 
 interface Report {
   smoke: boolean;
