@@ -793,9 +793,10 @@ class Draft {
     if (state.id === 'stopping') {
       this.log('info', say.exited(name, describeExit(status)));
       const mode = record.plan.stopMode;
-      if (mode === 'main' && state.step.id !== 'command' && state.step.id !== 'gone') {
-        // stop_mode main: its own process was all the stop waited for.
-        this.cancel(state.step.id === 'grace' ? 'grace' : 'stuck', name);
+      if (mode === 'main' && state.step.id !== 'gone') {
+        // stop_mode main: its own process was all the stop waited for (a stop_command still
+        // running is left to finish; its exit no longer matters).
+        if (state.step.id !== 'command') this.cancel(state.step.id === 'grace' ? 'grace' : 'stuck', name);
         this.emit({ kind: 'unwatch-gone', service: name });
         this.enter(name, { ...state, pid: null, step: { id: 'gone' } });
       } else {

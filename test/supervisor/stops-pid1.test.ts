@@ -190,3 +190,20 @@ services:
     expect((await tend.exited).code).toBe(0);
   });
 });
+
+describe.skipIf(!pid1)('issue 14 item 8 as PID 1', () => {
+  it('regression (illegal transition stopped → stopping at shutdown): services in backoff that still own processes stop cleanly, in every stop_mode', async () => {
+    const t = scenario(`
+services:
+  app: { main: true, command: [sleep, '1000'] }
+  g: { command: [sh, -c, 'sleep 1000 & setsid sleep 1000 & exit 1'], stop_mode: group, restart: { policy: always, backoff: { initial: 30s } } }
+  x: { command: [sh, -c, 'sleep 1000 & setsid sleep 1000 & exit 1'], stop_mode: mixed, restart: { policy: always, backoff: { initial: 30s } } }
+  m: { command: [sh, -c, 'sleep 1000 & setsid sleep 1000 & exit 1'], stop_mode: main, restart: { policy: always, backoff: { initial: 30s } } }
+`);
+    const tend = t.start();
+    await waitFor(() => ['g', 'x', 'm'].every((name) => { const s = statusOf(t, name); return s?.state === 'backoff' && s.processes.length === 2; }), { what: () => tend.stderr });
+    await tend.signal('SIGTERM');
+    expect((await tend.exited).code).toBe(143);
+    expect(tend.stderr).not.toMatch(/illegal transition|ERROR/);
+  });
+});
