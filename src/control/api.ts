@@ -295,6 +295,8 @@ export interface ExecPlan {
   readonly nofile: number | null;
   readonly core: number | null;
   readonly oom_score_adj: number | null;
+  /** umask(2), e.g. 0o027; null: tend's own. */
+  readonly umask: number | null;
   /** The service's own process now, for the message. */
   readonly pid: number | null;
 }

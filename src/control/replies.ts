@@ -56,6 +56,7 @@ export const resultSchemas = {
     nofile: z.number().nullable(),
     core: z.number().nullable(),
     oom_score_adj: z.number().nullable(),
+    umask: z.number().nullable(),
     pid: z.number().nullable(),
   }),
 };

@@ -37,6 +37,23 @@ export const notifyDropped = (pid: number, uid: number, total: number) =>
   `sd_notify message from pid ${pid} (uid ${uid}) dropped: no service with sd_notify owns that process (${total} dropped so far)`;
 export const notifyUnavailable = (why: string) => `sd_notify is unavailable: ${why}; services with ready: { sd_notify: true } will not get ready`;
 
+/** settings.syslog. */
+export const syslogUnavailable = (path: string, errno: string) => {
+  const why: Record<string, string> = {
+    EEXIST: 'it exists and is not a socket (tend leaves it alone)',
+    EADDRINUSE: 'another syslog receiver is listening on it',
+    ENOENT: 'its directory does not exist',
+    EACCES: 'permission denied',
+    ENOTDIR: 'a parent is not a directory',
+    EROFS: 'read-only file system',
+    ENAMETOOLONG: 'the path is too long for a Unix socket (107 bytes at most)',
+  };
+  return `syslog: cannot receive on ${path}: ${why[errno] ?? errno}; tend runs on without it, and services' syslog messages are lost`;
+};
+export const syslogListening = (path: string) => `syslog: receiving on ${path}`;
+export const syslogCut = (total: number, kept: number) =>
+  `syslog: a message longer than ${size(kept)} was cut to that (${plural(total, 'message')} cut so far)`;
+
 /** type: forking. */
 export const startProgramFailed = (service: string, description: string) => `${service}: its start program ${description}: the start failed`;
 export const daemonFound = (service: string, pid: number, pidFile: string | null) =>
@@ -54,6 +71,10 @@ export const restarting = (service: string, delayMs: number, restarts: number) =
   `${service}: restarting in ${duration(delayMs)} (restart ${restarts})`;
 export const gaveUp = (service: string, reason: string) =>
   `${service}: gave up: ${reason}; it stays down until \`tend start ${service}\``;
+export const cannotStartCommand = (service: string, reason: string) =>
+  `${service}: cannot start: ${reason}; it stays down: \`tend start ${service}\` after fixing it`;
+export const leftoversKept = (service: string, count: number) =>
+  `${service}: ${plural(count, 'process', 'processes')} left by its previous run ${count === 1 ? 'keeps' : 'keep'} running beside the new one (stop_mode: main)`;
 export const leftovers = (service: string, count: number) =>
   `${service}: stopping ${plural(count, 'process', 'processes')} left by its previous run before it starts again`;
 export const stopping = (service: string, how: string) => `${service}: stopping (${how})`;
@@ -71,6 +92,9 @@ export const illegalTransition = (service: string, from: string, to: string) =>
   `${service}: refused illegal transition ${from} → ${to} (a bug in tend)`;
 export const cannotStart = (chain: string) => `cannot start ${chain}`;
 export const allStarted = (afterMs: number) => `all services started in ${duration(afterMs)}`;
+
+export const runtimeDirectoryKept = (service: string, dir: string, why: string) =>
+  `${service}: cannot remove its runtime_directory ${dir}: ${why}`;
 
 // ---- schedules -------------------------------------------------------------------------
 

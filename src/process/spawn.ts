@@ -13,6 +13,7 @@ import { errnoName, exitedCode, nativeArtifact, pipe, signaledSignal, spawnChild
 import { startReaper } from './reaper';
 import type { ExitStatus } from '../vocab/exit';
 import { errnoText } from '../vocab/errno';
+import type { EnvFile } from '../plan/types';
 
 // ---------------------------------------------------------------------------------------
 // the spawn contract
@@ -27,6 +28,16 @@ export interface SpawnSpec {
    * by the supervisor's spawner (src/plan/secrets.ts, withSecretFiles); not read here.
    */
   readonly secretFiles?: Readonly<Record<string, string>>;
+  /** env_files read right before the spawn and put under `env` (env-files.ts, withEnvFiles). */
+  readonly envFiles?: readonly EnvFile[];
+  /** Variables left unset even when an env_file sets them. */
+  readonly envCleared?: readonly string[];
+  /** The service's own process, not a probe, stop command or hook. */
+  readonly serviceProcess?: boolean;
+  /** umask(2) in the child (e.g. 0o027); null/absent: tend's own. */
+  readonly umask?: number | null;
+  /** Made (mode 0755, owned by the user and group the child runs as) just before exec; absent: none. */
+  readonly runtimeDirectory?: string | null;
   readonly cwd: string | null;
   /** uid, primary gid, supplementary groups (initgroups), HOME/USER/LOGNAME unless env sets them. */
   readonly user: string | number | null;
@@ -57,6 +68,8 @@ export interface SpawnSpec {
   readonly pidVariables?: readonly string[];
   /** Listening sockets (tend's fds) the service gets as fds 3, 4, ... (socket activation). */
   readonly listenFds?: readonly number[];
+  /** A command run for the service that is not its own process (absent: its own): no activated sockets, no NOTIFY_SOCKET. */
+  readonly role?: 'stop_command' | 'pre_start' | 'post_stop';
 }
 
 export interface SpawnContext {
@@ -76,6 +89,11 @@ export interface Spawned {
   readonly notify: Readable | null;
   /** Resolves when the process has been reaped (ChildProcess 'exit'), never on pipe close. */
   readonly exit: Promise<ExitStatus>;
+  /**
+   * Resolves once the exec helper is done: true when it exec'd the command, false when it
+   * reported why it could not (then `exit` says why). Absent: the command runs at once.
+   */
+  readonly execed?: Promise<boolean>;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -145,14 +163,14 @@ function execFailure(command: string, code: string, cwd: string | null): ExitSta
   if (code === 'EACCES') return failedStatus(126, `permission denied: ${command}`);
   if (code === 'EMFILE' || code === 'ENFILE' || code === 'EAGAIN' || code === 'ENOMEM') {
     // tend itself is out of a resource (fds, processes, memory): nothing is wrong with the command.
-    return failedStatus(126, `cannot start ${command}: ${resourceText(code)}`);
+    return { kind: 'failed', code: 126, reason: `cannot start ${command}: ${resourceText(code)}`, transient: true };
   }
   return failedStatus(126, `cannot execute ${command}: ${errnoText(code)}`);
 }
 
 const errnoByNumber: Record<number, string> = {
-  1: 'EPERM', 2: 'ENOENT', 8: 'ENOEXEC', 13: 'EACCES', 20: 'ENOTDIR', 21: 'EISDIR', 22: 'EINVAL',
-  26: 'ETXTBSY', 30: 'EROFS', 36: 'ENAMETOOLONG', 40: 'ELOOP',
+  1: 'EPERM', 2: 'ENOENT', 8: 'ENOEXEC', 13: 'EACCES', 17: 'EEXIST', 20: 'ENOTDIR', 21: 'EISDIR', 22: 'EINVAL',
+  26: 'ETXTBSY', 28: 'ENOSPC', 30: 'EROFS', 36: 'ENAMETOOLONG', 40: 'ELOOP',
 };
 
 /** Turns the helper's report line ("<step> <errno> <detail>") into a status. */
@@ -171,6 +189,7 @@ function helperFailure(report: string, spec: SpawnSpec, helperCode: number): Exi
     case 'user': return failedStatus(126, `unknown user: ${detail}`);
     case 'group': return failedStatus(126, `unknown group: ${detail}`);
     case 'chdir': return failedStatus(126, `cannot change directory to ${detail}: ${errnoText(code)}`);
+    case 'runtime_directory': return failedStatus(126, `cannot make runtime_directory ${detail}: ${errnoText(code)}`);
     case 'initgroups':
     case 'setgroups':
     case 'setgid':
@@ -231,6 +250,8 @@ export function spawnProcess(spec: SpawnSpec, context: SpawnContext): Spawned {
   if (spec.session !== 'caller') args.push(spec.session === 'new' ? '-s' : '-f');
   if (spec.notifyFd !== null) args.push('-n', String(spec.notifyFd));
   if (spec.cwd !== null) args.push('-d', spec.cwd);
+  if (spec.umask != null) args.push('-m', spec.umask.toString(8).padStart(4, '0'));
+  if (spec.runtimeDirectory != null) args.push('-R', spec.runtimeDirectory);
   for (const name of spec.pidVariables ?? []) args.push('-P', name);
   const listening = spec.listenFds ?? [];
   if (listening.length > 0) args.push('-L', String(listening.length));
@@ -300,6 +321,8 @@ export function spawnProcess(spec: SpawnSpec, context: SpawnContext): Spawned {
     reportStream.once('close', () => done());
     reportStream.once('error', () => done());
   });
+  // The report pipe is close-on-exec: its end of file with nothing in it is the exec.
+  const execed = reportDone.then(() => reportText === '');
   // An unread report must not hold the loop open on its own: the exit is what matters.
   reportStream.unref();
 
@@ -326,6 +349,7 @@ export function spawnProcess(spec: SpawnSpec, context: SpawnContext): Spawned {
     stderr: stderr === null ? null : readerOf(stderr),
     notify: notify === null ? null : readerOf(notify),
     exit,
+    execed,
   };
 }
 

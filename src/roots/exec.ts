@@ -96,6 +96,7 @@ export async function runExec(command: ExecCommand): Promise<number> {
     nofile: plan.nofile,
     core: plan.core,
     oomScoreAdj: plan.oom_score_adj,
+    umask: plan.umask,
     session: 'caller',
   };
   const spawned = spawnProcess(spec, { instance: '', socket: null, markers: false, environment: plan.env });

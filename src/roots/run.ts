@@ -7,6 +7,8 @@ import { loadPlan, resolveManifestPath, formatIssue } from '../plan';
 import type { Plan, LogLevel } from '../plan/types';
 import { subscribeSignals, type ReceivedSignal } from '../process/signal-intake';
 import { resolveSecretFiles, withSecretFiles } from '../process/secrets';
+import { readEnvFiles } from '../process/env-files';
+import { startFiles } from './start-files';
 import { closeInspectorSoon } from './inspector-guard';
 import { assertNative, listenTcp, listenUnix, NativeUnavailableError } from '../../native/libc';
 import { closeSync } from 'node:fs';
@@ -26,6 +28,7 @@ import { Scheduler } from '../supervisor/schedule';
 import { SYSTEM_CLOCK, type ProcessPort } from '../supervisor/port';
 import { createServiceLogs } from '../supervisor/logs';
 import { openEdges, type Edges } from './edges';
+import { wireSyslog } from './syslog';
 import * as say from '../log/messages';
 import pkg from '../../package.json';
 import { EXIT_INTERNAL, EXIT_USAGE } from '../vocab/exit';
@@ -95,13 +98,15 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
   const reaper = startReaper();
   const tracker = new ProcessTracker({ tracking: plan.settings.tracking, instance, reaper });
   // Every spawn of a service's command, stop command or probe reads its secret files first.
+  // Every spawn of a service's command, stop command or probe reads its env_files too.
   // `tend exec` asks for the spec the spawner would use, without spawning: it is caught here.
   let capture: ((spec: SpawnSpec) => void) | null = null;
-  const spawnPlain = withSecretFiles((spec: SpawnSpec) => {
+  const files = startFiles(withSecretFiles((spec: SpawnSpec) => {
     if (capture === null) return spawnProcess(spec, spawnContext());
     capture(spec);
     return { pid: 0, stdout: null, stderr: null, notify: null, exit: new Promise<never>(() => undefined) };
-  });
+  }), log);
+  const spawnPlain = files.spawn;
   function spawnContext(): { instance: string; socket: string | null } {
     return { instance, socket: process.env.TEND_SOCKET ?? null };
   }
@@ -170,7 +175,7 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     return entry;
   };
   const withSockets = (spec: SpawnSpec, service: ServicePlan | undefined): SpawnSpec | string => {
-    if (service === undefined || (service.sockets ?? []).length === 0 || spec.output === 'null') return spec;
+    if (service === undefined || (service.sockets ?? []).length === 0 || spec.role !== undefined) return spec;
     const held = socketsFor(service);
     if (typeof held === 'string') return held;
     return {
@@ -184,10 +189,11 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     const service = supervisor.state.services.get(plain.service)?.plan;
     const activated = withSockets(plain, service);
     if (typeof activated === 'string') {
-      return { pid: 0, stdout: null, stderr: null, notify: null, exit: Promise.resolve({ kind: 'failed', code: 126, reason: activated }) };
+      // Another process holds the port: it may let go of it, so the restart policy decides.
+      return { pid: 0, stdout: null, stderr: null, notify: null, exit: Promise.resolve({ kind: 'failed', code: 126, reason: activated, transient: true }) };
     }
     const spec = activated;
-    if (!usesNotify(service)) return spawn(spec);
+    if (!usesNotify(service) || spec.role !== undefined) return spawn(spec);
     const socket = notifySocket();
     if (socket === null) return spawn(spec);
     const watchdog = service?.watchdog ?? null;
@@ -233,6 +239,16 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     attachOutput: (service, spawned, onLine) => logs.attach(service, spawned, onLine),
   });
   supervisor.subscribe((event) => edges?.handler.publish(event));
+  supervisor.subscribe((event) => files.onChange(event, supervisor.state));
+  // settings.syslog: open before any service starts, so its first message has somewhere to go.
+  if (plan.settings.syslog !== null) {
+    wireSyslog({
+      path: plan.settings.syslog, logs,
+      services: () => [...supervisor.state.services.values()].map((record) => record.plan),
+      processesOf: (service) => tracker.processesOf(service),
+      cgroupRoot: tracker.serviceCgroups()?.root ?? null,
+    });
+  }
   overMemory = (service, bytes, limit) => supervisor.deliver({ kind: 'memory-exceeded', service, bytes, limit });
 
   const reload = async (): Promise<{ ok: true; summary: ReloadSummary } | { ok: false; problems: string[]; shuttingDown?: boolean }> => {
@@ -246,7 +262,7 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     }
     for (const warning of next.warnings) log.warn(warning);
     const previousLevel = plan.settings.logLevel;
-    const reply = supervisor.submit({ kind: 'reload', plan: next.plan });
+    const reply = supervisor.submit({ kind: 'reload', plan: next.plan, envChanged: files.envChanged(next.plan, supervisor.state) });
     // Refused by the core: a shutdown began while the manifest was read.
     if (reply.kind !== 'reloaded') return { ok: false, problems: [], shuttingDown: true };
     const diff = reply.diff;
@@ -280,19 +296,24 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     let captured: SpawnSpec | null = null;
     capture = (spec) => { captured = spec; };
     try {
-      spawn({ ...serviceSpec(service, tracker.leafFor(name)), stdin: 'inherit', output: 'inherit', notifyFd: null, session: 'caller' });
+      // Not the service's own process (its env_files digest is not recorded), and its
+      // runtime directory is the running service's: left as it is.
+      spawn({ ...serviceSpec(service, tracker.leafFor(name)), serviceProcess: false, runtimeDirectory: null, stdin: 'inherit', output: 'inherit', notifyFd: null, session: 'caller' });
     } finally {
       capture = null;
     }
     const spec = captured as SpawnSpec | null;
     if (spec === null) {
-      // Nothing reached the spawner: a secret file could not be read (the start would fail likewise).
+      // Nothing reached the spawner: an env_file or a secret file could not be read (the start would fail likewise).
+      const envFiles = readEnvFiles(service.envFiles, service.envCleared);
+      if (!envFiles.ok) return envFiles.message;
       const secrets = resolveSecretFiles(service.secretFiles);
       return secrets.ok ? 'its launch plan could not be made' : secrets.message;
     }
     return {
       name, user: spec.user, group: spec.group, cwd: spec.cwd, env: serviceEnvironment(spec, spawnContext()),
       cgroup: spec.cgroup, joins: spec.joins ?? [], nofile: spec.nofile ?? null, core: spec.core ?? null, oom_score_adj: spec.oomScoreAdj ?? null,
+      umask: spec.umask ?? null,
       pid: pidOf(supervisor.state.services.get(name)!.state),
     };
   };
@@ -359,6 +380,10 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
   supervisor.start();
   closeInspectorSoon();
   const code = await supervisor.done;
+  // The request that ended it (`tend shutdown`, `tend stop` of main, or of the last service
+  // when nothing else runs) may have finished the shutdown within its own step: its reply,
+  // written once the handler's promise settles, goes out before the socket closes.
+  await new Promise((resolve) => setImmediate(resolve));
 
   // Everything has stopped: the last output, the socket and the cgroups wind down together.
   await Promise.all([logs.drain(), control.close()]);

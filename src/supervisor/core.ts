@@ -127,8 +127,8 @@ export type Effect =
   | { readonly kind: 'find-daemon'; readonly service: string; readonly plan: ServicePlan }
   /** Wait for `pid`, the service's main process from now on (MAINPID=); its exit comes as `exited`, or `main-refused`. */
   | { readonly kind: 'adopt-main'; readonly service: string; readonly pid: number; readonly previous: number }
-  /** Run its stop_command; the loop answers with `stop-command-exited`. */
-  | { readonly kind: 'spawn-stop-command'; readonly service: string; readonly plan: ServicePlan }
+  /** Run its stop_command (MAINPID: `mainPid`, when it has one); the loop answers with `stop-command-exited`. */
+  | { readonly kind: 'spawn-stop-command'; readonly service: string; readonly plan: ServicePlan; readonly mainPid: number | null }
   /** The signal to every process the service owns (then SIGCONT with `cont`), or to its own process only. */
   | { readonly kind: 'signal'; readonly service: string; readonly signal: number; readonly cont: boolean }
   | { readonly kind: 'signal-pid'; readonly pid: number; readonly signal: number }
@@ -386,6 +386,7 @@ class Draft {
       case 'shutdown':
         this.request(event);
         return;
+      case 'forked':
       case 'spawned':
       case 'spawn-failed':
       case 'exited':
@@ -442,7 +443,7 @@ class Draft {
           this.log('warn', say.reloadDuringShutdown());
           return;
         }
-        this.reload(request.plan);
+        this.reload(request.plan, request.envChanged ?? []);
         return;
       case 'shutdown':
         if (request.how === 'at-once') this.killNow();
@@ -461,6 +462,9 @@ class Draft {
 
   private fact(fact: Fact): void {
     switch (fact.kind) {
+      case 'forked':
+        this.forked(fact.service, fact.pid);
+        return;
       case 'spawned':
         this.spawned(fact.service, fact.pid);
         return;
@@ -620,9 +624,13 @@ class Draft {
     const record = this.record(name)!;
     // A job's runs going on detached (concurrency: allow) own processes that are no leftovers.
     const leftovers = (record.job?.detached.length ?? 0) > 0 ? [] : this.seen.owned(name);
-    if (leftovers.length > 0) {
+    if (leftovers.length > 0 && record.plan.stopMode === 'main') {
+      // stop_mode main (systemd's KillMode=process): what a run leaves behind is meant to
+      // outlive it (sshd's sessions); the next run starts beside it.
+      this.log('info', say.leftoversKept(name, leftovers.length));
+    } else if (leftovers.length > 0) {
       this.log('info', say.leftovers(name, leftovers.length));
-      const step = this.beginStopSequence(record.plan, null);
+      const step = this.beginStopSequence(record.plan, null, null);
       this.enter(name, { id: 'clearing', since: this.now, step });
       return;
     }
@@ -631,13 +639,26 @@ class Draft {
 
   private spawn(name: string): void {
     const record = this.record(name)!;
-    if (!this.enter(name, { id: 'spawning', since: this.now }, { startedAt: this.now, statusText: null })) return;
+    if (!this.enter(name, { id: 'spawning', since: this.now, pid: null }, { startedAt: this.now, statusText: null })) return;
     this.emit({ kind: 'spawn', service: name, plan: record.plan });
+  }
+
+  /** The exec helper runs as the service's process: a stop now stops it; its exit now is a spawn failure. */
+  private forked(name: string, pid: number): void {
+    const record = this.record(name);
+    if (record === undefined || record.state.id !== 'spawning' || record.state.pid !== null) {
+      // Nobody waits for this process any more (a bug if it happens): do not leave it running unmanaged.
+      this.emit({ kind: 'signal-pid', pid, signal: SIGKILL });
+      return;
+    }
+    this.enter(name, { ...record.state, pid });
   }
 
   private spawned(name: string, pid: number): void {
     const record = this.record(name);
-    if (record === undefined || record.state.id !== 'spawning') {
+    if (record === undefined || record.state.id !== 'spawning' || (record.state.pid !== null && record.state.pid !== pid)) {
+      // A stop took the exec helper over before it exec'd: that stop goes on.
+      if (record !== undefined && pidOf(record.state) === pid) return;
       // Nobody waits for this process any more (a bug if it happens): do not leave it running unmanaged.
       this.emit({ kind: 'signal-pid', pid, signal: SIGKILL });
       return;
@@ -665,10 +686,20 @@ class Draft {
     }
   }
 
+  /**
+   * Nothing of the command ran: the spawn failed (no pid), or the exec helper exited before
+   * it exec'd. What cannot heal by retrying — a command not found, an unknown user or group,
+   * a missing cwd — gives up at once; tend running short of fds or processes is retried.
+   */
   private spawnFailed(name: string, status: ExitStatus): void {
     const record = this.record(name);
     if (record === undefined || record.state.id !== 'spawning') return;
     this.update(name, { lastExit: status });
+    if (status.kind === 'failed' && status.transient !== true) {
+      this.log('error', say.cannotStartCommand(name, status.reason));
+      this.enter(name, record.plan.type === 'oneshot' ? { id: 'failed', reason: status.reason } : { id: 'fatal', reason: status.reason, cannotStart: true });
+      return;
+    }
     this.log('warn', say.exited(name, describeExit(status)));
     this.jobRan(name, 'failure', describeExit(status));
     this.afterRun(name, status, 0, null);
@@ -747,6 +778,10 @@ class Draft {
     if (record === undefined || pidOf(record.state) !== pid) return; // not this run's process
     const state = record.state;
     if (record.plan.type === 'oneshot' && record.plan.job?.timeout != null) this.cancel('timeout', name);
+    if (state.id === 'spawning') {
+      this.spawnFailed(name, reported);
+      return;
+    }
     const status = classifyExit(reported, {
       tendKilled: ((state.id === 'stopping' || state.id === 'clearing') && state.step.id === 'killing')
         || (this.phase.id === 'shutting-down' && (this.phase.deadlinePassed || this.phase.forced)),
@@ -757,7 +792,19 @@ class Draft {
     this.update(name, { lastExit: status, ...(status.oom === true ? { oomKills: (record.oomKills ?? 0) + 1 } : {}) });
     if (state.id === 'stopping') {
       this.log('info', say.exited(name, describeExit(status)));
-      this.enter(name, { ...state, pid: null });
+      const mode = record.plan.stopMode;
+      if (mode === 'main' && state.step.id !== 'command' && state.step.id !== 'gone') {
+        // stop_mode main: its own process was all the stop waited for.
+        this.cancel(state.step.id === 'grace' ? 'grace' : 'stuck', name);
+        this.emit({ kind: 'unwatch-gone', service: name });
+        this.enter(name, { ...state, pid: null, step: { id: 'gone' } });
+      } else {
+        // stop_mode mixed: its own process has gone; what it left behind is asked to stop too.
+        if (mode === 'mixed' && state.step.id !== 'killing' && state.step.id !== 'gone' && this.owns(name)) {
+          this.emit({ kind: 'signal', service: name, signal: record.plan.stopSignal, cont: true });
+        }
+        this.enter(name, { ...state, pid: null });
+      }
       this.finishStopIfDone(name);
       return;
     }
@@ -947,22 +994,35 @@ class Draft {
   // ---- stopping ----------------------------------------------------------------------
 
   /**
-   * The first move of a stop: stop_command when set, else the stop signal and
-   * SIGCONT to every process the service owns, with SIGKILL armed at stop_timeout.
+   * The first move of a stop: stop_command when set (with MAINPID), else the stop signal
+   * and SIGCONT, with SIGKILL armed at stop_timeout. `main`: the service's own process, or
+   * null when only what a run left behind is stopped.
    */
-  private beginStopSequence(plan: ServicePlan, how: string | null): StopStep {
+  private beginStopSequence(plan: ServicePlan, how: string | null, main: number | null): StopStep {
     if (how !== null) this.log('info', say.stopping(plan.name, plan.stopCommand !== null ? 'stop_command' : signalName(plan.stopSignal)));
     if (plan.stopCommand !== null) {
-      this.emit({ kind: 'spawn-stop-command', service: plan.name, plan });
+      this.emit({ kind: 'spawn-stop-command', service: plan.name, plan, mainPid: main });
       return { id: 'command' };
     }
-    return this.signalAndWait(plan, plan.stopSignal);
+    return this.signalAndWait(plan, plan.stopSignal, main);
   }
 
-  private signalAndWait(plan: ServicePlan, signal: number | null): StopStep {
-    if (signal !== null) this.emit({ kind: 'signal', service: plan.name, signal, cont: true });
+  /**
+   * The stop signal goes where stop_mode says: `group`, to every process the service owns;
+   * `main` and `mixed`, to its own process only (a prefork master finishes its workers'
+   * jobs, then exits). With no own process to ask, what is left gets it. A `main` stop is
+   * done when its own process has exited; the others when every process is gone.
+   */
+  private signalAndWait(plan: ServicePlan, signal: number | null, main: number | null): StopStep {
+    const toMain = plan.stopMode !== 'group' && main !== null;
+    if (signal !== null) {
+      if (toMain) {
+        this.emit({ kind: 'signal-pid', pid: main, signal });
+        this.emit({ kind: 'signal-pid', pid: main, signal: SIGCONT });
+      } else this.emit({ kind: 'signal', service: plan.name, signal, cont: true });
+    }
     this.arm('grace', plan.name, plan.stopTimeout);
-    this.emit({ kind: 'watch-gone', service: plan.name, rekill: false });
+    if (!(plan.stopMode === 'main' && main !== null)) this.emit({ kind: 'watch-gone', service: plan.name, rekill: false });
     return { id: 'grace', signal };
   }
 
@@ -985,14 +1045,21 @@ class Draft {
       case 'running':
       case 'ready': {
         this.stopProbes(name);
-        const step = this.beginStopSequence(record.plan, 'log');
+        const step = this.beginStopSequence(record.plan, 'log', state.pid);
         this.enter(name, { id: 'stopping', pid: state.pid, since: this.now, intent, step });
         return;
       }
-      case 'spawning':
-        // Only a spawn that failed without a pid waits here: there is no process to stop.
+      case 'spawning': {
+        if (state.pid !== null) {
+          // The exec helper runs: it is stopped like the command it is about to become.
+          const step = this.beginStopSequence(record.plan, 'log', state.pid);
+          this.enter(name, { id: 'stopping', pid: state.pid, since: this.now, intent, step });
+          return;
+        }
+        // No process yet (the fork's answer, or the failure, is on its way): nothing to stop.
         this.enter(name, { id: 'stopped', byHand: intent === 'stop' });
         return;
+      }
       case 'queued':
       case 'backoff':
       case 'stopped':
@@ -1001,9 +1068,10 @@ class Draft {
       case 'completed':
       case 'failed': {
         if (state.id === 'backoff') this.cancel('backoff', name);
-        // Leftovers of a run that ended still need stopping, whatever the state says.
-        if (this.owns(name)) {
-          const step = this.beginStopSequence(record.plan, 'log');
+        // Leftovers of a run that ended still need stopping, whatever the state says — but
+        // not with stop_mode main, where they are meant to outlive the run.
+        if (record.plan.stopMode !== 'main' && this.owns(name)) {
+          const step = this.beginStopSequence(record.plan, 'log', null);
           this.enter(name, { id: 'stopping', pid: null, since: this.now, intent, step });
           return;
         }
@@ -1030,7 +1098,7 @@ class Draft {
       signal = record.plan.stopSignal;
       this.log('warn', say.stopCommandFailed(name, describeExit(status), signalName(signal)));
     }
-    this.enter(name, { ...state, step: this.signalAndWait(record.plan, signal) });
+    this.enter(name, { ...state, step: this.signalAndWait(record.plan, signal, pidOf(state)) });
   }
 
   private serviceGone(name: string): void {
@@ -1062,14 +1130,21 @@ class Draft {
         const record = service === null ? undefined : this.record(service);
         const state = record?.state;
         if (state === undefined || (state.id !== 'stopping' && state.id !== 'clearing') || state.step.id !== 'grace') return;
-        const left = this.seen.owned(service!);
+        const own = pidOf(state);
+        const mainOnly = record!.plan.stopMode === 'main' && own !== null;
+        const left = mainOnly ? [own] : this.seen.owned(service!);
         if (left.length > 0) {
           const asked = state.step.signal === null ? 'stop_command' : signalName(state.step.signal);
           this.log('warn', say.killedAfterTimeout(service!, asked, record!.plan.stopTimeout, left));
         }
-        this.emit({ kind: 'kill', service: service! });
-        // Repeat the scan until none is found: a process forked between a listing and the kill escaped it.
-        this.emit({ kind: 'watch-gone', service: service!, rekill: true });
+        if (mainOnly) {
+          // stop_mode main: only its own process is killed; the rest outlives the run.
+          this.emit({ kind: 'signal-pid', pid: own, signal: SIGKILL });
+        } else {
+          this.emit({ kind: 'kill', service: service! });
+          // Repeat the scan until none is found: a process forked between a listing and the kill escaped it.
+          this.emit({ kind: 'watch-gone', service: service!, rekill: true });
+        }
         this.arm('stuck', service, STUCK_AFTER_KILL_MS);
         this.enter(service!, { ...state, step: { id: 'killing', signal: state.step.signal } });
         return;
@@ -1078,7 +1153,8 @@ class Draft {
         const record = service === null ? undefined : this.record(service);
         const state = record?.state;
         if (state === undefined || (state.id !== 'stopping' && state.id !== 'clearing') || state.step.id !== 'killing') return;
-        const left = this.seen.owned(service!);
+        const own = pidOf(state);
+        const left = record!.plan.stopMode === 'main' && own !== null ? [own] : this.seen.owned(service!);
         if (left.length > 0) this.log('error', say.stuck(service!, left));
         this.emit({ kind: 'unwatch-gone', service: service! });
         this.enter(service!, { ...state, step: { id: 'gone' } });
@@ -1313,8 +1389,8 @@ class Draft {
   // ---- reload ------------------------------------------------------------------------
 
   /** Applies an already validated Plan (README, "Reload"). */
-  private reload(next: Plan): void {
-    const diff = diffPlans(this.plan, next);
+  private reload(next: Plan, envChanged: readonly string[]): void {
+    const diff = diffPlans(this.plan, next, envChanged);
     const mainName = this.plan.main;
     const pending = [...diff.pending];
     // A second main cannot join a running container: an added service marked main runs
@@ -1485,15 +1561,24 @@ class Draft {
     if (main !== undefined) {
       const state = main.state;
       if (state.id === 'exited' || state.id === 'fatal' || state.id === 'failed' || state.id === 'completed') {
-        const fatal = state.id === 'fatal';
-        this.beginShutdown(`main service ${main.plan.name} ${fatal ? `gave up (${state.reason})` : 'ended'}`, fatal ? 'critical' : 'main-ended', false);
+        // A main that could not be started at all ends the container with its 127 or 126.
+        const fatal = state.id === 'fatal' && state.cannotStart !== true;
+        const how = state.id === 'fatal' ? (fatal ? `gave up (${state.reason})` : `cannot be started (${state.reason})`) : 'ended';
+        this.beginShutdown(`main service ${main.plan.name} ${how}`, fatal ? 'critical' : 'main-ended', false);
         return;
       }
     }
     for (const record of this.services.values()) {
       const state = record.state;
-      if (state.id === 'fatal' && record.plan.critical) {
-        this.beginShutdown(`critical service ${record.plan.name} gave up (${state.reason})`, 'critical', false);
+      // critical acts on any final failure, whatever the restart policy: it gave up, a
+      // oneshot failed, or a longrun its policy leaves down ended badly.
+      const failure = !record.plan.critical ? null
+        : state.id === 'fatal' ? `gave up (${state.reason})`
+        : state.id === 'failed' ? `failed (${state.reason})`
+        : state.id === 'exited' && !succeeded(record.plan, state.exit) ? `ended: ${describeExit(state.exit)}`
+        : null;
+      if (failure !== null) {
+        this.beginShutdown(`critical service ${record.plan.name} ${failure}`, 'critical', false);
         return;
       }
       if (state.id === 'failed' && this.phase.id === 'starting' && this.phase.targets.has(record.plan.name)) {
@@ -1502,7 +1587,8 @@ class Draft {
       }
     }
     if (main === undefined && this.phase.id !== 'starting' && this.schedules.size === 0) {
-      const busy = [...this.services.entries()].some(([name, r]) => !isSettled(r.state) || this.owns(name));
+      // A service stopped by hand is a decision, not an ending: tend stays up until asked to stop.
+      const busy = [...this.services.entries()].some(([name, r]) => !isSettled(r.state) || (r.state.id === 'stopped' && r.state.byHand) || this.owns(name));
       if (!busy) this.beginShutdown('nothing is left to run', 'idle', false);
     }
   }
@@ -1570,7 +1656,7 @@ class Draft {
     for (const name of order) {
       const record = this.record(name);
       if (record === undefined || asked.has(name)) continue;
-      if (record.state.id === 'spawning') continue; // its spawn failed; the fact is on its way
+      if (record.state.id === 'spawning' && record.state.pid === null) continue; // its fork's answer is on its way
       const dependents = record.removed ? [] : lookup.dependents.get(name) ?? [];
       if (!dependents.every(done)) continue;
       asked.add(name);

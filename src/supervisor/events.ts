@@ -15,8 +15,8 @@ export type Request =
   | { readonly kind: 'restart'; readonly names: readonly string[] }
   /** `tend signal` (every process it owns, or only its own with `mainOnly`); SIGUSR1/2 and SIGWINCH to main. */
   | { readonly kind: 'signal'; readonly name: string; readonly signal: number; readonly mainOnly: boolean }
-  /** An already validated Plan to apply (SIGHUP, `tend reload`). */
-  | { readonly kind: 'reload'; readonly plan: Plan }
+  /** An already validated Plan to apply (SIGHUP, `tend reload`); `envChanged`: services whose env_files now give something else than their running process got. */
+  | { readonly kind: 'reload'; readonly plan: Plan; readonly envChanged?: readonly string[] }
   /**
    * `ordered`: the ordered shutdown (SIGTERM, `tend shutdown`); `requested` when someone
    * asked for it, rather than main ending. `at-once`: a second TERM/INT/QUIT — SIGKILL to
@@ -51,7 +51,9 @@ export type TimerName =
   | 'run-timeout';
 
 export type Fact =
-  /** The process layer spawned a service's process. */
+  /** The exec helper runs as the service's process (`pid`); `spawned` follows once it has exec'd the command, or its exit says why it could not. */
+  | { readonly kind: 'forked'; readonly service: string; readonly pid: number }
+  /** The service's command runs: the exec helper exec'd it. */
   | { readonly kind: 'spawned'; readonly service: string; readonly pid: number }
   /** Nothing could be spawned at all (no pid): the status says why. */
   | { readonly kind: 'spawn-failed'; readonly service: string; readonly status: ExitStatus }
@@ -103,7 +105,8 @@ export const REQUESTS: Readonly<Record<Request['kind'], string>> = {
 };
 
 export const FACTS: Readonly<Record<Fact['kind'], string>> = {
-  spawned: "the process layer started a service's process: its pid",
+  forked: "the exec helper runs as the service's process (its pid); `spawned` follows once it exec'd the command, or its exit says why it could not",
+  spawned: "the service's command runs (the exec helper exec'd it)",
   'spawn-failed': 'nothing could be started at all (no pid): the status says why',
   exited: "a service's own process was reaped, with its exact status",
   'daemon-found': "a forking service's daemon was found (pid_file or the tracked set); its exit comes as `exited`",

@@ -16,7 +16,7 @@ afterEach(killLeftovers);
 ensureBuilt();
 
 const hasSetpriv = spawnSync('setpriv', ['--version']).status === 0;
-const SERVICE_VIEW = `{ id -u; id -G; pwd; ulimit -n; env | sort; }`;
+const SERVICE_VIEW = `{ id -u; id -G; pwd; ulimit -n; umask; env | sort; }`;
 
 interface Setup {
   readonly pid1: boolean;
@@ -45,6 +45,7 @@ services:
     env_file: svc.env
     env: { GREETING: hello, SECRET: { file: secret } }
     limits: { nofile: 1000 }
+    umask: "0027"
     command: ["sh", "-c", "${SERVICE_VIEW} > service.view; trap 'exit 0' TERM; while :; do sleep 600 & wait $$!; done"]
   later:
     command: ["sleep", "600"]
@@ -80,7 +81,7 @@ describe.skipIf(!canUnshare())('tend exec', () => {
     const service = readFileSync(join(s.work, 'service.view'), 'utf8');
     expect(result.stdout).toBe(service);
     expect(result.stdout).toMatch(/^65534\n/);
-    expect(result.stdout).toContain(`\n${s.work}\n1000\n`);
+    expect(result.stdout).toContain(`\n${s.work}\n1000\n0027\n`);
     for (const line of ['FROM_ENV_FILE=yes', 'GREETING=hello', 'SECRET=sekrit-value-42', 'TEND_SERVICE=svc', 'USER=nobody']) expect(result.stdout).toContain(`\n${line}\n`);
     expect(result.stdout).toMatch(/\nTEND_INSTANCE=\w+\n/);
     // The secret went to this control peer only: tend's log says who asked, never the value.
