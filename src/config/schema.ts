@@ -225,6 +225,7 @@ const healthcheck = z
 const logSettings = z.strictObject({
   console: z.enum(['prefix', 'raw', 'inherit', 'none']).describe('prefix: "name | line"; raw: lines as they are; inherit: tend\'s own fds; none: discard').optional(),
   file: z.string().min(1).describe('also write to this file (relative to the manifest), rotated by size').optional(),
+  stderr_file: z.string().min(1).describe('write stderr to this file instead of file (relative to the manifest), rotated alike').optional(),
   max_size: size('rotate the file at this size').optional(),
   keep: intAtLeast(0).describe('rotated files kept').optional(),
   compress: z.boolean().describe('gzip rotated files').optional(),
@@ -277,6 +278,31 @@ const limits = z.strictObject({
 });
 
 export const ENV_NAME = /^[^=\0]+$/;
+
+const envFileEntry = z.union([
+  z.string().min(1),
+  z.strictObject({
+    path: z.string().min(1).describe('the dotenv file, relative to the manifest'),
+    required: z.boolean().describe('false: a missing file is skipped (default true: a missing file fails the start)').optional(),
+  }),
+], { error: (issue) => `expected a file name or { path, required }, got ${describeValue(issue.input)}` });
+
+/** /run/NAME: a name below /run, never a way out of it. */
+const runtimeDirectory = z
+  .string({ error: (issue) => `expected a directory name below /run like "php" or "postgresql/main", got ${describeValue(issue.input)}` })
+  .refine((name) => name !== '' && !name.startsWith('/') && name.split('/').every((part) => part !== '' && part !== '.' && part !== '..') && !name.includes('\0'), {
+    error: (issue) => `expected a relative name below /run like "php" or "postgresql/main" (no leading /, no . or .. parts), got ${describeValue(issue.input)}`,
+  })
+  .describe('/run/NAME: made before each start (mode 0755, owned by the service\'s user and group), removed when it stops; $RUNTIME_DIRECTORY');
+
+// A string only, like socket_mode: YAML 1.2 reads an unquoted 0027 as the decimal 27
+// (zod-issues.ts words that case with the text as written).
+export const UMASK = /^0?[0-7]{3}$/;
+const umask = z
+  .string()
+  .regex(UMASK, 'expected an octal umask like "0027"')
+  .transform((value) => parseInt(value, 8))
+  .describe('the service\'s umask, quoted octal ("0027"); default: tend\'s own');
 
 const service = z.strictObject({
   command: command('what to run'),
@@ -333,11 +359,13 @@ const service = z.strictObject({
     .describe('extra environment; null takes the value from tend\'s environment, { file: PATH } the content of a file read at each start')
     .optional(),
   env_file: z
-    .union([z.string().min(1), z.array(z.string().min(1)).min(1)], {
-      error: (issue) => `expected a file name or a list of them, got ${describeValue(issue.input)}`,
+    .union([envFileEntry, z.array(envFileEntry).min(1)], {
+      error: (issue) => `expected a file name, { path, required } or a list of them, got ${describeValue(issue.input)}`,
     })
-    .describe('dotenv files read in order, relative to the manifest')
+    .describe('dotenv files read in order at each start, relative to the manifest; { path, required: false } may be missing')
     .optional(),
+  runtime_directory: runtimeDirectory.optional(),
+  umask: umask.optional(),
   schedule: cron.optional(),
   concurrency: z.enum(['forbid', 'allow', 'replace'])
     .describe('a scheduled run due while the last still runs: forbid (skip it, counted), allow (both run), replace (stop the old one first)').optional(),

@@ -111,9 +111,23 @@ export function checkSemantics(raw: unknown, context: SemanticContext): ConfigIs
     }
   }
 
+  // One owner per runtime directory: it is removed when its service stops.
+  const runtimeOwners = new Map<string, string>();
+  for (const [name, service] of entries) {
+    if (typeof service.runtime_directory !== 'string') continue;
+    const dir = service.runtime_directory.replace(/\/+$/, '');
+    const owner = runtimeOwners.get(dir);
+    if (owner === undefined) runtimeOwners.set(dir, name);
+    else report(['services', name, 'runtime_directory'], `/run/${dir} is "${owner}"'s runtime_directory already: it is removed whenever its service stops; give each service its own, or let one make it`);
+  }
+
   for (const [name, service] of entries) {
     const at = (key: string) => ['services', name, key];
     const isMain = service.main === true;
+    const log = record(service.log);
+    if (log !== null && typeof log.stderr_file === 'string' && log.stderr_file === log.file) {
+      report(['services', name, 'log', 'stderr_file'], 'stderr_file is log.file: leave stderr_file out to write both streams to that file');
+    }
     if (service.schedule !== undefined && service.schedule !== null) {
       if (isMain) report(at('schedule'), 'schedule cannot be used on main: main runs once and its exit ends the container');
       else if ((service.type ?? 'longrun') !== 'oneshot') report(at('schedule'), `schedule needs type: oneshot ("${name}" is a longrun)`);

@@ -96,11 +96,15 @@ export const illegalTransition = (service: string, from: string, to: string) =>
 export const cannotStart = (chain: string) => `cannot start ${chain}`;
 export const allStarted = (afterMs: number) => `all services started in ${duration(afterMs)}`;
 
+export const runtimeDirectoryKept = (service: string, dir: string, why: string) =>
+  `${service}: cannot remove its runtime_directory ${dir}: ${why}`;
+
 // ---- schedules -------------------------------------------------------------------------
 
 export const scheduled = (service: string, expression: string, next: Date) =>
   `${service}: scheduled "${expression}", next run ${next.toISOString()}`;
 export const scheduledRun = (service: string) => `${service}: scheduled run`;
+export const execRequested = (service: string, pid: number, uid: number) => `${service}: tend exec by pid ${pid} (uid ${uid})`;
 export const scheduledRunSkipped = (service: string, state: string) =>
   `${service}: scheduled run skipped: the previous run is still ${state}`;
 export const scheduledRunReplaces = (service: string, pid: number | null) =>

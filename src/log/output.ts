@@ -29,6 +29,8 @@ import type { AsyncWriter } from './writer';
 export interface OutputSink {
   readonly console: ConsoleMode;
   readonly file: RotatingFile | null;
+  /** Where stderr lines go instead of `file` (log.stderr_file); null: with stdout. */
+  readonly stderrFile?: RotatingFile | null;
   readonly ring: RingBuffer | null;
   /**
    * Called with every line (without '\n') while set. Read on every chunk, so the
@@ -148,10 +150,11 @@ export class OutputRouter {
       default:
         return assertNever(sink.console);
     }
-    if (sink.file) {
+    const file = stream === 'stderr' && sink.stderrFile ? sink.stderrFile : sink.file;
+    if (file) {
       let ok = true;
-      for (const block of blocks) ok = sink.file.write(block) && ok;
-      if (!ok) full.push(sink.file);
+      for (const block of blocks) ok = file.write(block) && ok;
+      if (!ok) full.push(file);
     }
     if (sink.ring) {
       const time = Date.now();

@@ -1,7 +1,8 @@
 // A validated manifest → the Plan: every default applied (from defaults.ts), relative
 // paths made absolute, the graph's waves computed, the whole thing frozen. Pure: no
 // filesystem, no environment — the config step already read what had to be read.
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { envFileEntries } from '../config/env';
 import type { LoadedManifest } from '../config/load';
 import type { ServiceConfig, SettingsConfig } from '../config/schema';
 import { joinPath } from '../config/issues';
@@ -12,6 +13,9 @@ import { DEFAULTS, defaultRestartPolicy } from './defaults';
 import { startWaves, stopWaves } from './graph';
 import { deepFreeze } from './freeze';
 import { parseListen } from '../vocab/listen';
+
+/** Where runtime_directory: names live, as systemd's RuntimeDirectory= (for a system service). */
+export const RUN_DIR = '/run';
 
 export function buildPlan(loaded: LoadedManifest): Plan {
   const services = Object.entries(loaded.manifest.services).map(([name, config]) =>
@@ -91,7 +95,11 @@ function buildService(name: string, config: ServiceConfig, dir: string, env: Rea
     cwd: config.cwd === undefined ? null : resolve(dir, config.cwd),
     stdin: config.stdin === 'inherit' ? 'inherit' : d.stdin,
     env: { ...env },
+    envFiles: envFileEntries(config.env_file).map((entry) => ({ path: resolve(dir, entry.path), required: entry.required })),
+    envCleared: Object.entries(config.env ?? {}).filter(([key, value]) => value === null && !Object.hasOwn(env, key)).map(([key]) => key),
     secretFiles: secretFiles(config.env, dir),
+    runtimeDirectory: config.runtime_directory === undefined ? null : join(RUN_DIR, config.runtime_directory),
+    umask: config.umask ?? null,
     ...(config.pid_file !== undefined ? { pidFile: resolve(dir, config.pid_file) } : {}),
     ...(config.watchdog !== undefined ? { watchdog: config.watchdog } : {}),
     ...(config.sockets !== undefined ? { sockets: config.sockets.map((socket) => listenSocket(name, socket, dir)) } : {}),
@@ -199,6 +207,7 @@ function logPlan(config: NonNullable<ServiceConfig['log']>, dir: string): LogPla
   return {
     console: config.console ?? d.console,
     file: config.file === undefined ? null : resolve(dir, config.file),
+    stderrFile: config.stderr_file === undefined ? null : resolve(dir, config.stderr_file),
     maxSize: config.max_size ?? d.maxSize,
     keep: config.keep ?? d.keep,
     compress: config.compress ?? d.compress,

@@ -84,6 +84,8 @@ export interface LogPlan {
   readonly console: ConsoleMode;
   /** Absolute path, or null when the service logs to no file. */
   readonly file: string | null;
+  /** Where stderr goes instead of `file` (absolute), or null: with stdout, to `file`. */
+  readonly stderrFile: string | null;
   readonly maxSize: number;
   readonly keep: number;
   readonly compress: boolean;
@@ -131,11 +133,20 @@ export interface ServicePlan {
   readonly cwd: string | null;
   readonly stdin: 'null' | 'inherit';
   /**
-   * The service's own environment layer: each env_file in order, then env, with
-   * `null` values already taken from tend's environment. The spawner puts it over
-   * tend's environment and adds TEND_SERVICE, TEND_INSTANCE and TEND_SOCKET.
+   * The service's `env:` layer, with `null` values already taken from tend's environment.
+   * At each start the env_files are read (envFiles) and this is put over them; the spawner
+   * puts the result over tend's environment and adds TEND_SERVICE, TEND_INSTANCE and
+   * TEND_SOCKET.
    */
   readonly env: Readonly<Record<string, string>>;
+  /** `env_file:` in order, paths absolute: read at each start (src/process/start-files.ts). */
+  readonly envFiles: readonly EnvFile[];
+  /** Variables `env:` names as `null` that tend's environment does not have: unset even when an env_file sets them. */
+  readonly envCleared: readonly string[];
+  /** `runtime_directory:` as an absolute path under /run, or null. */
+  readonly runtimeDirectory: string | null;
+  /** The service's umask (e.g. 0o027); null: tend's own. */
+  readonly umask: number | null;
   /**
    * Secrets from files (`env: { KEY: { file: PATH } }`): variable → absolute path. Read at
    * each start (src/plan/secrets.ts), put over `env`; the values never enter the plan.
@@ -155,6 +166,12 @@ export interface ServicePlan {
   readonly limits: LimitsPlan;
   /** /proc/PID/oom_score_adj, -1000..1000; null: inherited from tend. */
   readonly oomScoreAdj: number | null;
+}
+
+export interface EnvFile {
+  readonly path: string;
+  /** false: a missing file is skipped; any other problem still fails the start. */
+  readonly required: boolean;
 }
 
 /** A scheduled run that is due while the last one still runs: skipped, run too, or run after the old one is stopped. */

@@ -454,7 +454,7 @@ class Draft {
           this.log('warn', say.reloadDuringShutdown());
           return;
         }
-        this.reload(request.plan);
+        this.reload(request.plan, request.envChanged ?? []);
         return;
       case 'shutdown':
         if (request.how === 'at-once') this.killNow();
@@ -1531,8 +1531,8 @@ class Draft {
   // ---- reload ------------------------------------------------------------------------
 
   /** Applies an already validated Plan (README, "Reload"). */
-  private reload(next: Plan): void {
-    const diff = diffPlans(this.plan, next);
+  private reload(next: Plan, envChanged: readonly string[]): void {
+    const diff = diffPlans(this.plan, next, envChanged);
     const mainName = this.plan.main;
     const pending = [...diff.pending];
     // A second main cannot join a running container: an added service marked main runs

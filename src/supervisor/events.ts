@@ -15,8 +15,8 @@ export type Request =
   | { readonly kind: 'restart'; readonly names: readonly string[] }
   /** `tend signal` (every process it owns, or only its own with `mainOnly`); SIGUSR1/2 and SIGWINCH to main. */
   | { readonly kind: 'signal'; readonly name: string; readonly signal: number; readonly mainOnly: boolean }
-  /** An already validated Plan to apply (SIGHUP, `tend reload`). */
-  | { readonly kind: 'reload'; readonly plan: Plan }
+  /** An already validated Plan to apply (SIGHUP, `tend reload`); `envChanged`: services whose env_files now give something else than their running process got. */
+  | { readonly kind: 'reload'; readonly plan: Plan; readonly envChanged?: readonly string[] }
   /**
    * `ordered`: the ordered shutdown (SIGTERM, `tend shutdown`); `requested` when someone
    * asked for it, rather than main ending. `at-once`: a second TERM/INT/QUIT — SIGKILL to

@@ -85,6 +85,7 @@ export function createServiceLogs(plan: Plan): ServiceLogs {
     const existing = sinks.get(service.name);
     if (existing !== undefined && existing.key === key) return existing.sink;
     void existing?.sink.file?.flush(1000);
+    void existing?.sink.stderrFile?.flush(1000);
     const sink = serviceSink(service.log, (report) => {
       const { level, msg } = fileReport(service.name, report);
       tend[level](msg);
@@ -188,7 +189,7 @@ export function createServiceLogs(plan: Plan): ServiceLogs {
       clearTimeout(timer);
     },
     async flush(timeoutMs = 2000) {
-      await Promise.all([...sinks.values()].map(({ sink }) => sink.file?.flush(timeoutMs)));
+      await Promise.all([...sinks.values()].flatMap(({ sink }) => [sink.file?.flush(timeoutMs), sink.stderrFile?.flush(timeoutMs)]));
       await root.flush(timeoutMs);
       await Promise.race([
         Promise.all([stdout.flush(timeoutMs), stderr.flush(timeoutMs)]),

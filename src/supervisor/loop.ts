@@ -43,8 +43,9 @@ export function serviceSpec(plan: ServicePlan, cgroup: string | null): SpawnSpec
   return {
     service: plan.name,
     argv: plan.command.argv,
-    env: plan.env,
-    secretFiles: plan.secretFiles,
+    ...environmentOf(plan),
+    serviceProcess: true,
+    runtimeDirectory: plan.runtimeDirectory,
     cwd: plan.cwd,
     user: plan.user,
     group: plan.group,
@@ -61,24 +62,46 @@ export function serviceSpec(plan: ServicePlan, cgroup: string | null): SpawnSpec
 }
 
 /**
+ * What every process of a service gets — its own, its probes', its stop command's: the env
+ * layer (over its env_files and under its secret files, both read at each spawn), $RUNTIME_DIRECTORY
+ * as systemd sets it, and its umask.
+ */
+export function environmentOf(plan: ServicePlan): Pick<SpawnSpec, 'env' | 'envFiles' | 'envCleared' | 'secretFiles' | 'umask'> {
+  return {
+    env: plan.runtimeDirectory === null ? plan.env : { RUNTIME_DIRECTORY: plan.runtimeDirectory, ...plan.env },
+    envFiles: plan.envFiles,
+    envCleared: plan.envCleared,
+    secretFiles: plan.secretFiles,
+    umask: plan.umask,
+  };
+}
+
+/**
  * The spawn spec of a stop_command: the service's user, environment and cwd, its output
  * through the service's own (prefixed, in `tend logs`), and MAINPID — the service's own
  * process — as systemd gives ExecStop=, when it has one.
  */
 export function stopCommandSpec(plan: ServicePlan, mainPid: number | null): SpawnSpec {
+  const environment = environmentOf(plan);
   return {
-    service: plan.name, argv: plan.stopCommand?.argv ?? [], env: mainPid === null ? plan.env : { ...plan.env, MAINPID: String(mainPid) },
-    secretFiles: plan.secretFiles, cwd: plan.cwd, user: plan.user, group: plan.group, stdin: 'null',
+    service: plan.name, argv: plan.stopCommand?.argv ?? [], ...environment, env: mainPid === null ? environment.env : { ...environment.env, MAINPID: String(mainPid) },
+    cwd: plan.cwd, user: plan.user, group: plan.group, stdin: 'null',
     output: plan.log.console === 'inherit' ? 'inherit' : 'pipe', notifyFd: null, cgroup: null, session: 'new', role: 'stop_command',
   };
 }
 
-/** The spawn spec of a pre_start or post_stop: as the service runs, its output the service's own. */
+/**
+ * The spawn spec of a pre_start or post_stop: as the service's processes run (environment,
+ * user, cwd, umask), its output the service's own. The runtime directory is made before
+ * pre_start, as systemd makes RuntimeDirectory= before ExecStartPre=.
+ */
 export function hookSpec(plan: ServicePlan, hook: 'pre_start' | 'post_stop', env: Readonly<Record<string, string>>): SpawnSpec {
   const command = hook === 'pre_start' ? plan.preStart : plan.postStop;
+  const environment = environmentOf(plan);
   return {
-    service: plan.name, argv: command?.argv ?? [], env: { ...plan.env, ...env }, secretFiles: plan.secretFiles, cwd: plan.cwd,
-    user: plan.user, group: plan.group, stdin: 'null', output: plan.log.console === 'inherit' ? 'inherit' : 'pipe',
+    service: plan.name, argv: command?.argv ?? [], ...environment, env: { ...environment.env, ...env },
+    ...(hook === 'pre_start' ? { runtimeDirectory: plan.runtimeDirectory } : {}),
+    cwd: plan.cwd, user: plan.user, group: plan.group, stdin: 'null', output: plan.log.console === 'inherit' ? 'inherit' : 'pipe',
     notifyFd: null, cgroup: null, session: 'new', role: hook,
   };
 }

@@ -30,7 +30,8 @@ function sameService(a: ServicePlan, b: ServicePlan): boolean {
   return isDeepStrictEqual(a, b);
 }
 
-export function diffPlans(current: Plan, next: Plan): ReloadDiff {
+/** `envChanged`: services whose env_files give something else now than their run got (read at each start, so not in the Plan). */
+export function diffPlans(current: Plan, next: Plan, envChanged: readonly string[] = []): ReloadDiff {
   const before = new Map(current.services.map((s) => [s.name, s]));
   const after = new Map(next.services.map((s) => [s.name, s]));
   const added: string[] = [];
@@ -42,7 +43,7 @@ export function diffPlans(current: Plan, next: Plan): ReloadDiff {
   for (const [name, service] of after) {
     const old = before.get(name);
     if (old === undefined) added.push(name);
-    else if (sameService(old, service)) unchanged.push(name);
+    else if (sameService(old, service) && !envChanged.includes(name)) unchanged.push(name);
     else if (old.main || service.main) pending.push(`services.${name} (main is not restarted by a reload)`);
     else changed.push(name);
   }

@@ -6,7 +6,7 @@
 import { basename, dirname, relative, resolve } from 'node:path';
 import { hostname } from 'node:os';
 import { globFiles } from '../../config/glob';
-import { NOT_YET, acceptsValue, serviceKey, validSignal } from '../supports';
+import { NOT_YET, acceptsValue, logKey, serviceKey, validSignal } from '../supports';
 import { ImportError, type Importer, type ImportedService, type Note, type Origin, type Value } from '../types';
 import { Names, literal } from '../names';
 import { shlexSplit } from '../shell';
@@ -295,7 +295,8 @@ function program(name: string, section: Section, names: Names, globalEnv: Record
     const priority = get('priority');
     if (priority) draft.lost(priority.origin, `priority=${priority.value}`, 'tend orders by depends_on; add one if this program needs another started first');
     const umask = get('umask');
-    if (umask) draft.lost(umask.origin, `umask=${umask.value}`, 'tend does not support umask yet: set it in a shell command (`sh -c \'umask 027; exec ...\'`)');
+    if (umask && serviceKey('umask') && acceptsValue('umask', umask.value)) draft.set('umask', umask.value);
+    else if (umask) draft.lost(umask.origin, `umask=${umask.value}`, serviceKey('umask') ? 'not an octal umask tend accepts: set umask: by hand' : 'tend does not support umask yet: set it in a shell command (`sh -c \'umask 027; exec ...\'`)');
     for (const key of ['stdout_events_enabled', 'stderr_events_enabled']) {
       if (get(key) && bool(key, false)) draft.lost(origin(key), `${key}=true`, 'tend events --json streams state changes, not output; tend logs NAME -f follows output');
     }
@@ -336,10 +337,13 @@ function logSettings(draft: Draft, get: (key: string) => Entry | undefined, orig
   const fileOf = (value: string | undefined) => (value !== undefined && value !== 'NONE' && value !== 'syslog' && !toConsole(value) ? value : null);
   const outFile = fileOf(stdoutFile);
   const errFile = redirect ? null : fileOf(stderrFile);
-  const file = outFile ?? errFile;
-  if (file !== null) {
+  // stderr to a file of its own, where tend has log.stderr_file.
+  const apart = errFile !== null && errFile !== outFile && logKey('stderr_file');
+  const file = apart ? outFile : outFile ?? errFile;
+  if (file !== null || apart) {
     const key = outFile !== null ? 'stdout' : 'stderr';
-    log.file = file;
+    if (file !== null) log.file = file;
+    if (apart) log.stderr_file = errFile;
     const maxbytes = get(`${key}_logfile_maxbytes`)?.value ?? '50MB';
     const size = parseSupervisorSize(maxbytes, origin(`${key}_logfile_maxbytes`));
     if (size === 0) draft.lost(origin(`${key}_logfile_maxbytes`), `${key}_logfile_maxbytes=0`, 'tend always rotates log.file by size; max_size is left at its default (10MB)');
@@ -347,7 +351,7 @@ function logSettings(draft: Draft, get: (key: string) => Entry | undefined, orig
     const backups = get(`${key}_logfile_backups`)?.value ?? '10';
     if (!/^\d+$/.test(backups)) throw new ImportError(origin(`${key}_logfile_backups`), `${key}_logfile_backups: expected a whole number, got ${JSON.stringify(backups)}`);
     log.keep = Number(backups);
-    if (outFile !== null && errFile !== null && errFile !== outFile) {
+    if (outFile !== null && errFile !== null && errFile !== outFile && !apart) {
       draft.lost(origin('stderr_logfile'), `stderr_logfile=${stderrFile}`, `tend writes stdout and stderr to the one log.file (${outFile})`);
     } else if (outFile !== null && !redirect && (stderrFile === undefined || stderrFile === 'AUTO')) {
       draft.info(origin('stdout_logfile'), 'redirect_stderr=false', `stderr goes to ${outFile} too: tend writes both streams to log.file`);
