@@ -18,6 +18,7 @@ import { readPidFile, removePidFile } from '../process/pidfile';
 import { openNotifySocket, type NotifyMessage, type NotifySocket } from '../process/notify';
 import type { ServicePlan } from '../plan/types';
 import { startReaper } from '../process/reaper';
+import { signalGroup } from '../process/kill';
 import { ProcessTracker } from '../process/tracking';
 import { wireResources } from './resources';
 import type { ExecPlan, ReloadSummary } from '../control/api';
@@ -221,6 +222,7 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     orphans: () => tracker.orphans(),
     signalService: (service, signal) => tracker.signalService(service, signal),
     signalPid: (pid, signal) => tracker.signalPid(pid, signal),
+    signalGroup: (pgid, signal) => signalGroup(pgid, signal),
     killService: (service) => tracker.killService(service),
     sweep: (signal) => tracker.signalLeft(signal, pid1),
     watchGone: (service, rekill, onGone) => tracker.watchGone(service, rekill, onGone),
