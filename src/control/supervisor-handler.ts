@@ -1,11 +1,11 @@
 // The supervisor's side of the control socket: ControlHandler over the Supervisor.
 // Snapshots out, commands in; waiting is done on the event stream, never by polling.
 import { signalName } from '../vocab/signals';
-import { byHand } from '../log/messages';
+import { byHand, execRequested } from '../log/messages';
 import type { ExitStatus } from '../vocab/exit';
 import {
   fail, ok,
-  type JobStatus,
+  type JobStatus, type ExecPlan,
   type ActionOutcome, type ActionResult, type CallContext, type ControlHandler, type HealthDocument, type HealthName, type LastExit,
   type LogLine, type ProcessInfo, type ReloadSummary, type Result, type ServiceStatus, type ShutdownResult,
   type SignalResult, type StatusDocument, type TendEvent, type Unsubscribe, type WaitCondition, type WaitResult,
@@ -31,6 +31,11 @@ export interface HandlerDeps {
   };
   readonly reload: () => Promise<{ ok: true; summary: ReloadSummary } | { ok: false; problems: string[]; shuttingDown?: boolean }>;
   readonly log: { info(message: string): void };
+  /**
+   * The launch plan of the service's processes as the spawner would make it now (its
+   * secrets read, its cgroups ready), for `tend exec`; a string says why there is none.
+   */
+  readonly execPlan?: (name: string) => ExecPlan | string;
 }
 
 export function lastExitOf(exit: ExitStatus | null): LastExit | null {
@@ -359,6 +364,27 @@ export class SupervisorHandler implements ControlHandler {
     const already = shuttingDown(supervisor);
     if (!already) supervisor.submit({ kind: 'shutdown', how: 'ordered', reason: `requested over the control socket by pid ${context.caller.pid}`, requested: true });
     return ok({ already });
+  }
+
+  /**
+   * `tend exec`: a running service's launch plan. Only while it is up — the new process
+   * joins its run, and stops with it; a service that is not running has no run to join
+   * (and its next start would stop the process as a leftover of the last one).
+   */
+  execPlan(name: string, context: CallContext): Promise<Result<ExecPlan>> {
+    const refused = this.unknown([name]) ?? this.refuseWhileShuttingDown();
+    if (refused !== null) return Promise.resolve(refused);
+    const runner = this.deps.supervisor.record(name)!;
+    if (!isUp(runner.state)) {
+      const state = stateName(runner.state);
+      const why = runner.state.id === 'backoff' ? ' (waiting to restart)' : reasonOf(runner.state) === null ? '' : ` (${reasonOf(runner.state)})`;
+      return Promise.resolve(fail('failed', `${name} is ${state}${why}: tend exec joins a running service; start it first (tend start ${name})`));
+    }
+    if (this.deps.execPlan === undefined) return Promise.resolve(fail('failed', 'tend exec is not available in this tend'));
+    const plan = this.deps.execPlan(name);
+    if (typeof plan === 'string') return Promise.resolve(fail('failed', `cannot exec in ${name}: ${plan}`));
+    this.deps.log.info(execRequested(name, context.caller.pid, context.caller.uid));
+    return Promise.resolve(ok(plan));
   }
 
   subscribe(listener: (event: TendEvent) => void): Unsubscribe {

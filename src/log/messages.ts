@@ -101,6 +101,7 @@ export const runtimeDirectoryKept = (service: string, dir: string, why: string) 
 export const scheduled = (service: string, expression: string, next: Date) =>
   `${service}: scheduled "${expression}", next run ${next.toISOString()}`;
 export const scheduledRun = (service: string) => `${service}: scheduled run`;
+export const execRequested = (service: string, pid: number, uid: number) => `${service}: tend exec by pid ${pid} (uid ${uid})`;
 export const scheduledRunSkipped = (service: string, state: string) =>
   `${service}: scheduled run skipped: the previous run is still ${state}`;
 export const scheduledRunReplaces = (service: string, pid: number | null) =>

@@ -71,7 +71,7 @@ describe('start-up', () => {
     expect(loaded.filter((name) => HEAVY.includes(name))).toEqual([]);
   });
 
-  test.each(['run', 'tini', 'tini-control', 'check', 'client', 'top'])('dist/%s.cjs has a code cache this Node accepts', (mode) => {
+  test.each(['run', 'tini', 'tini-control', 'check', 'client', 'top', 'exec'])('dist/%s.cjs has a code cache this Node accepts', (mode) => {
     const file = join(ROOT, 'dist', `${mode}.cjs`);
     const script = new Script(Module.wrap(readFileSync(file, 'utf8')), { filename: file, cachedData: readFileSync(`${file}.cache`) });
     expect(script.cachedDataRejected).toBe(false);

@@ -7,9 +7,9 @@
 // comes with its own mount namespace), so the machine's /dev/log is never touched.
 import { describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { canUnshare, lines, readText, tempDir, tendCommand, waitFor, writeManifest } from '../helpers/tend';
+import { canUnshare, lines, privateDev, readText, waitFor } from '../helpers/tend';
 import { scenario } from './scenario';
 
 const pid1 = canUnshare();
@@ -152,10 +152,7 @@ services:
 
   it('plain `logger -t app msg` reaches its service through /dev/log (a private /dev for tend)', async () => {
     const devLogBefore = existsSync('/dev/log') ? lstatSync('/dev/log').ino : null;
-    const dir = tempDir();
-    const dev = join(dir, 'dev');
-    mkdirSync(dev);
-    const file = writeManifest(dir, `
+    const t = scenario(`
 settings:
   syslog: /dev/log
 services:
@@ -164,27 +161,13 @@ services:
     log: { file: ./app.log }
   main: { main: true, command: [sleep, '1000'] }
 `);
-    // In tend's own mount namespace: a /dev of its own, holding what services need.
-    const setup = [
-      `for n in null zero full random urandom tty; do touch ${dev}/$n; mount --bind /dev/$n ${dev}/$n; done`,
-      `ln -s /proc/self/fd ${dev}/fd; ln -s /proc/self/fd/0 ${dev}/stdin; ln -s /proc/self/fd/1 ${dev}/stdout; ln -s /proc/self/fd/2 ${dev}/stderr`,
-      `mount --bind ${dev} /dev`,
-      `exec "$@"`,
-    ].join('; ');
-    const child = spawn('unshare', ['--pid', '--fork', '--mount-proc', '--kill-child', 'sh', '-c', setup, 'sh', ...tendCommand('run', '-c', file)], {
-      env: { ...process.env, TEND_SOCKET: join(dir, 'tend.sock') }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
-    try {
-      await waitFor(() => readText(join(dir, 'app.log')).includes('msg through dev log'), { what: () => output });
-      expect(lines(join(dir, 'app.log'))).toEqual(['user.notice app: msg through dev log']);
-      expect(output).toMatch(/^app +\| user\.notice app: msg through dev log$/m);
-    } finally {
-      child.kill('SIGKILL');
-    }
+    const tend = t.startWith({}, privateDev(join(t.dir, 'dev')));
+    await waitFor(() => readText(join(t.dir, 'app.log')).includes('msg through dev log'), { what: () => tend.stderr });
+    expect(lines(join(t.dir, 'app.log'))).toEqual(['user.notice app: msg through dev log']);
+    await tend.waitOutput(/^app +\| user\.notice app: msg through dev log$/m);
+    await tend.signal('SIGTERM');
+    expect((await tend.exited).code).toBe(143);
     // The machine's own /dev was not touched.
-    expect(devLogBefore === null ? null : lstatSync('/dev/log').ino).toBe(devLogBefore);
+    expect(devLogBefore === null ? existsSync('/dev/log') : lstatSync('/dev/log').ino).toBe(devLogBefore ?? false);
   });
 });
