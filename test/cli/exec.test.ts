@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync, chmodSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { canUnshare, tempDir, tendCommand, waitFor, writeManifest } from '../helpers/tend';
+import { canUnshare, startTend, tempDir, tendCommand, waitFor, writeManifest } from '../helpers/tend';
 import { ensureBuilt } from '../helpers/build';
 import { killLeftovers, startManifest, type Example } from '../examples/helpers';
 
@@ -134,6 +134,17 @@ services:
     expect(other.status).toBe(1);
     expect(other.stderr).toBe('tend: exec: app runs as uid 0 (tend\'s own); you are uid 65534, and only root can switch to it\n');
     expect(other.stdout).toBe('');
+  });
+
+  it('tini mode has no services to join: it says so', async () => {
+    const socket = join(tempDir('tend-sock-'), 'tend.sock');
+    const tini = startTend(['--socket', socket, '--', 'sleep', '600'], { pid1: true });
+    await waitFor(() => existsSync(socket), { what: 'the tini-mode socket' });
+    const result = spawnSync(tendCommand('exec', '--socket', socket, 'main', 'true')[0]!, tendCommand('exec', '--socket', socket, 'main', 'true').slice(1), { encoding: 'utf8', timeout: 20_000 });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toBe('tend: exec: tend exec needs services from a manifest; this tend runs a single command (tini mode)\n');
+    await tini.signal('SIGTERM');
+    await tini.exited;
   });
 
   for (const tracking of ['auto', 'proc'] as const) {
