@@ -18,7 +18,8 @@ export interface HandlerDeps {
   readonly tracker: {
     processesOf(service: string): number[];
     orphans(): number[];
-    describe?(pid: number): { command: string | null; escaped: boolean } | null;
+    /** A process's command line (secrets from tend's environment redacted) and whether it left `session`, the sid of the service's own process. */
+    describe?(pid: number, session: number | null): { command: string | null; escaped: boolean } | null;
     /** Memory and CPU time of the service, read when asked (never polled). */
     usage?(service: string, pids: readonly number[]): { memoryBytes: number | null; cpuSeconds: number | null; oomKills?: number | null };
     /** How each cgroup limit is carried, by controller (empty: no service has one). */
@@ -134,7 +135,7 @@ export class SupervisorHandler implements ControlHandler {
     const processes = this.deps.tracker.processesOf(runner.plan.name);
     const since = 'since' in state ? state.since : null;
     const info: ProcessInfo[] | undefined = this.deps.tracker.describe === undefined ? undefined
-      : processes.map((p) => ({ pid: p, command: null, escaped: false, ...this.deps.tracker.describe?.(p) }));
+      : processes.map((p) => ({ pid: p, command: null, escaped: false, ...this.deps.tracker.describe?.(p, pid) }));
     return {
       name: runner.plan.name,
       type: runner.plan.type,
@@ -315,9 +316,10 @@ export class SupervisorHandler implements ControlHandler {
     return ok({ services: this.outcomes(names, before).services.map((outcome) => ({ ...outcome, changed: true })) });
   }
 
-  signal(name: string, signal: number, options: { readonly mainOnly: boolean }): Result<SignalResult> {
+  signal(name: string, signal: number, options: { readonly mainOnly: boolean }, context: CallContext): Result<SignalResult> {
     const refused = this.unknown([name]);
     if (refused !== null) return refused;
+    this.deps.log.info(byHand(`signal ${signalName(signal)} to`, [options.mainOnly ? `${name}'s own process` : name], context.caller.pid));
     const reply = this.deps.supervisor.submit({ kind: 'signal', name, signal, mainOnly: options.mainOnly });
     return ok({ name, signal: signalName(signal), pids: [...reply.pids] });
   }
