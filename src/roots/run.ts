@@ -260,7 +260,7 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
   };
 
   // 4. The control socket (and HTTP): a live tend on the same path keeps it; we exit 2.
-  const usageTracker = { processesOf: (s: string) => tracker.processesOf(s), orphans: () => tracker.orphans(), usage: resources.usage, limitBackends: resources.described };
+  const usageTracker = { processesOf: (s: string) => tracker.processesOf(s), orphans: () => tracker.orphans(), view: () => tracker.view(), usage: resources.usage, limitBackends: resources.described };
   const opened = await openEdges({ plan, socketFlag: command.socket, supervisor, tracker: usageTracker, logs, reload, log, reaped: () => reaper.reaped });
   if (!opened.ok) {
     process.stderr.write(`tend: ${opened.message}\n`);
