@@ -94,8 +94,8 @@ export const EINVAL = 22;
 
 const errnoNames: Record<number, string> = {
   1: 'EPERM', 2: 'ENOENT', 3: 'ESRCH', 4: 'EINTR', 9: 'EBADF', 10: 'ECHILD', 11: 'EAGAIN', 12: 'ENOMEM',
-  13: 'EACCES', 14: 'EFAULT', 22: 'EINVAL', 23: 'ENFILE', 24: 'EMFILE', 36: 'ENAMETOOLONG', 88: 'ENOTSOCK', 92: 'ENOPROTOOPT',
-  98: 'EADDRINUSE', 99: 'EADDRNOTAVAIL',
+  13: 'EACCES', 14: 'EFAULT', 17: 'EEXIST', 20: 'ENOTDIR', 21: 'EISDIR', 22: 'EINVAL', 23: 'ENFILE', 24: 'EMFILE', 36: 'ENAMETOOLONG', 88: 'ENOTSOCK', 92: 'ENOPROTOOPT',
+  30: 'EROFS', 98: 'EADDRINUSE', 99: 'EADDRNOTAVAIL', 111: 'ECONNREFUSED',
 };
 
 export function errnoName(errno: number): string {
@@ -292,10 +292,10 @@ function callLibtend(funcName: string, retType: FFI.DataType, paramsType: FFI.Fi
  * EAGAIN, ENOMEM...). The pid is tend's child from then on: its exit reaches the event
  * loop through reaperDrain, never anyone else's waitpid.
  */
-export function spawnChild(path: string, argv: readonly string[], env: readonly string[], fds: readonly number[], group: 'session' | 'group'): number {
+export function spawnChild(path: string, argv: readonly string[], env: readonly string[], fds: readonly number[], group: 'session' | 'group' | 'caller'): number {
   const t = native().DataType;
   const strings = Buffer.from([path, ...argv, ...env].join('\0') + '\0');
-  const flag = group === 'session' ? 1 : 2; // TEND_SPAWN_SESSION, TEND_SPAWN_GROUP
+  const flag = group === 'session' ? 1 : group === 'group' ? 2 : 0; // TEND_SPAWN_SESSION, TEND_SPAWN_GROUP, or the caller's group
   return callLibtend('tend_spawn', t.I32, [t.U8Array, t.I32, t.I32, t.I32Array, t.I32, t.I32], [strings, argv.length, env.length, fds.length > 0 ? [...fds] : [-1], fds.length, flag]);
 }
 
@@ -394,50 +394,83 @@ export function reaperAdopt(pid: number): Adopted {
   return { kind: 'refused', errno: errnoName(-result) };
 }
 
-/** One sd_notify datagram, with the sender's credentials as the kernel gave them (pid 0: none). */
-export interface NotifyMessage {
+/** One datagram (sd_notify or syslog), with the sender's credentials as the kernel gave them (pid 0: none). */
+export interface Datagram {
   readonly pid: number;
   readonly uid: number;
   /** The sender's parents as /proc showed them when the message came, nearest first. */
   readonly ancestors: readonly number[];
+  /** The bytes kept (the first 4 KiB of an sd_notify message, 64 KiB of a syslog one), as UTF-8 (invalid bytes: U+FFFD). */
   readonly text: string;
+  /** Bytes kept and bytes the sender sent: `sent` is more when the datagram was cut. */
+  readonly kept: number;
+  readonly sent: number;
+  /** The sender's cgroup id (its cgroup v2 directory's inode) as the kernel kept it, even after its exit; 0: not known. */
+  readonly cgroup: number;
 }
+
+/** What a receiver does when the event loop falls behind: sd_notify drops (and counts), syslog holds the senders back. */
+export type DatagramKind = 'notify' | 'syslog';
 
 /**
- * Opens tend's sd_notify socket at `path` ("@name": abstract) and starts its receiver
- * thread (native/notify.c); the fd the event loop reads to learn that messages wait.
+ * Opens a Unix datagram socket at `path` ("@name": abstract) and starts its receiver
+ * thread (native/dgram.c): the receiver's number and the fd the event loop reads to learn
+ * that messages wait. The same path opened again gives the same receiver. A syslog path
+ * that exists and is not a socket (EEXIST) or has a live receiver (EADDRINUSE) is left alone.
  */
-export function notifyOpen(path: string): number {
+export function datagramOpen(path: string, kind: DatagramKind): { id: number; fd: number } {
   const t = native().DataType;
-  const fd = callLibtend('tend_notify_open', t.I32, [t.String], [path]);
-  if (fd < 0) throw new ErrnoError('tend_notify_open', -fd, errnoName(-fd), `cannot open the sd_notify socket ${path}`);
-  return fd;
+  const id = callLibtend('tend_dgram_open', t.I32, [t.String, t.I32], [path, kind === 'syslog' ? 1 : 0]);
+  if (id < 0) throw new ErrnoError('tend_dgram_open', -id, errnoName(-id), `cannot open the ${kind === 'syslog' ? 'syslog' : 'sd_notify'} socket ${path}`);
+  const fd = callLibtend('tend_dgram_fd', t.I32, [t.I32], [id]);
+  return { id, fd };
 }
 
-let notifyOut: Buffer | null = null;
-const notifyCounts = Buffer.alloc(12);
+let datagramOut: Buffer | null = null;
+const datagramCounts = Buffer.alloc(16);
+/** Bytes a drained message needs at most in datagramOut: its header, 8 ancestors, 64 KiB. */
+const DATAGRAM_MAX = 32 + 4 * 8 + 64 * 1024;
 
-/** The sd_notify messages received so far, and how many were dropped for want of room. */
-export function notifyDrain(): { messages: NotifyMessage[]; dropped: number } {
+export interface DatagramBatch {
+  readonly messages: Datagram[];
+  /** Messages still queued after this batch: drain again (on a later turn of the loop). */
+  readonly waiting: number;
+  /** Dropped for want of room (sd_notify only) and cut to what is kept, since the last batch. */
+  readonly dropped: number;
+  readonly cut: number;
+}
+
+/** At most `max` of the messages the receiver holds (copied: they stay valid). */
+export function datagramDrain(id: number, max: number): DatagramBatch {
   const t = native().DataType;
-  notifyOut ??= Buffer.alloc(256 * 1024);
-  const messages: NotifyMessage[] = [];
+  datagramOut ??= Buffer.alloc(1024 * 1024);
+  const messages: Datagram[] = [];
   let dropped = 0;
-  for (;;) {
-    const used = callLibtend('tend_notify_drain', t.I32, [t.U8Array, t.I32, t.U8Array], [notifyOut, notifyOut.length, notifyCounts]);
-    dropped += notifyCounts.readInt32LE(8);
+  let cut = 0;
+  let waiting = 0;
+  while (messages.length < max) {
+    const used = callLibtend('tend_dgram_drain', t.I32, [t.I32, t.U8Array, t.I32, t.I32, t.U8Array], [id, datagramOut, datagramOut.length, max - messages.length, datagramCounts]);
+    if (used < 0) throw new ErrnoError('tend_dgram_drain', -used, errnoName(-used), 'no such receiver');
+    dropped += datagramCounts.readInt32LE(8);
+    cut += datagramCounts.readInt32LE(12);
+    waiting = datagramCounts.readInt32LE(4);
+    const out = datagramOut;
     for (let at = 0; at < used;) {
-      const length = notifyOut.readInt32LE(at + 8);
-      const count = notifyOut.readInt32LE(at + 12);
+      const length = out.readInt32LE(at + 8);
+      const count = out.readInt32LE(at + 16);
       const ancestors: number[] = [];
-      for (let i = 0; i < count; i++) ancestors.push(notifyOut.readInt32LE(at + 16 + 4 * i));
-      const text = at + 16 + 4 * count;
-      messages.push({ pid: notifyOut.readInt32LE(at), uid: notifyOut.readInt32LE(at + 4), ancestors, text: notifyOut.toString('utf8', text, text + length) });
-      at += 16 + 4 * count + length;
+      for (let i = 0; i < count; i++) ancestors.push(out.readInt32LE(at + 32 + 4 * i));
+      const text = at + 32 + 4 * count;
+      messages.push({
+        pid: out.readInt32LE(at), uid: out.readInt32LE(at + 4), ancestors, text: out.toString('utf8', text, text + length),
+        kept: length, sent: out.readInt32LE(at + 12), cgroup: Number(out.readBigUInt64LE(at + 24)),
+      });
+      at = text + length;
     }
-    if (notifyCounts.readInt32LE(4) === 0 || notifyCounts.readInt32LE(0) === 0) break;
+    // One more call only when the buffer, not `max`, ended this one.
+    if (waiting === 0 || datagramCounts.readInt32LE(0) === 0 || used + DATAGRAM_MAX <= datagramOut.length) break;
   }
-  return { messages, dropped };
+  return { messages, waiting, dropped, cut };
 }
 
 /** A listening TCP socket (native/sockets.c), blocking and close-on-exec: the fd, or the errno name (EADDRINUSE...). */

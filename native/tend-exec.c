@@ -14,14 +14,17 @@
  *   1b. its rlimits (nofile, core: soft and hard, so the service cannot raise them back)
  *      and its oom_score_adj, while still privileged (raising a hard limit or lowering
  *      oom_score_adj needs CAP_SYS_RESOURCE);
- *   2. initgroups + setgid + setuid (the user's supplementary groups, as login, su and gosu
- *      give them; a setgroups(0, NULL) would drop them);
+ *   2. look the user and group up; make the runtime directory (-R: systemd's
+ *      RuntimeDirectory=, mode 0755, owned by them) while still root; then initgroups +
+ *      setgid + setuid (the user's supplementary groups, as login, su and gosu give them;
+ *      a setgroups(0, NULL) would drop them);
  *   3. the session (a service: its own, detached from any terminal) or process group (tini
  *      mode: its own in tend's session) that posix_spawn made, + tcsetpgrp (the
  *      terminal's foreground group when stdin is a terminal, as tini does);
  *   4. move the readiness pipe onto the fd the service asked for (s6 notification-fd);
  *   5. chdir (after setuid, so the directory is checked with the service's permissions);
  *   6. reset every signal disposition to default and unblock the mask;
+ *   6a. the service's umask (-m), so that nothing of the helper's own work is affected;
  *   6b. set each variable named by -P to the helper's own pid, the service's pid
  *      (WATCHDOG_PID, LISTEN_PID: only the process itself knows it before exec), and move
  *      the -L listening sockets tend passed on fds 5, 6, ... to fds 3, 4, ...;
@@ -33,7 +36,7 @@
  * stay exact and tend can say precisely what went wrong.
  *
  * Usage: tend-exec [-c LEAF] [-j LEAF]... [-N NOFILE] [-C CORE] [-O ADJ] [-u USER] [-g GROUP] [-H]
- *                  [-s | -f] [-n FD] [-d DIR] -- ARGV...
+ *                  [-s | -f] [-n FD] [-d DIR] [-m MASK] [-R DIR] -- ARGV...
  *   -c LEAF   cgroup v2 directory to join        -j LEAF   another (v1) cgroup to join, repeatable
  *   -N NOFILE RLIMIT_NOFILE                      -C CORE   RLIMIT_CORE in bytes, or "unlimited"
  *   -O ADJ    oom_score_adj, -1000..1000
@@ -42,6 +45,7 @@
  *   -s        setsid                             -f        own process group, tty foreground
  *   -n FD     move the pipe on fd 4 to FD        -d DIR    working directory
  *   -P NAME   set variable NAME to the service's pid, repeatable
+ *   -m MASK   umask, octal                       -R DIR    make DIR (and its parents), owned by the service's user
  *   -L N      N listening sockets on fds 5.. become fds 3.. (socket activation)
  */
 #define _GNU_SOURCE
@@ -55,6 +59,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -101,6 +106,23 @@ static int park(int fd) {
   return high;
 }
 
+/* Whether a file named `name` exists in a directory of PATH this process can see into. */
+static int in_path(const char *name) {
+  const char *path = getenv("PATH");
+  if (path == NULL || *path == '\0') path = "/bin:/usr/bin";
+  char candidate[PATH_MAX];
+  while (*path != '\0') {
+    const char *end = strchr(path, ':');
+    size_t length = end == NULL ? strlen(path) : (size_t)(end - path);
+    int n = length == 0 ? snprintf(candidate, sizeof candidate, "%s", name)
+                        : snprintf(candidate, sizeof candidate, "%.*s/%s", (int)length, path, name);
+    if (n > 0 && (size_t)n < sizeof candidate && access(candidate, F_OK) == 0) return 1;
+    if (end == NULL) break;
+    path = end + 1;
+  }
+  return 0;
+}
+
 #define MAX_JOIN 8
 
 /* Writing "0" to a cgroup's cgroup.procs moves the writer itself (v1 and v2 alike). */
@@ -125,8 +147,29 @@ static int parse_limit(const char *text, rlim_t *out) {
   return 1;
 }
 
+/* The runtime directory: its parents as tend's umask makes them (root's, under /run), the
+ * directory itself 0755 and owned by the service's user and group — also when it was left
+ * behind by an earlier run. Opened with O_NOFOLLOW so a symlink planted in its place is
+ * refused (ELOOP) rather than followed to a file someone else chose. */
+static void make_runtime_dir(const char *dir, uid_t uid, gid_t gid) {
+  char path[PATH_MAX];
+  if ((size_t)snprintf(path, sizeof path, "%s", dir) >= sizeof path) fail("runtime_directory", ENAMETOOLONG, dir);
+  for (char *slash = strchr(path + 1, '/'); slash != NULL; slash = strchr(slash + 1, '/')) {
+    *slash = '\0';
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) fail("runtime_directory", errno, dir);
+    *slash = '/';
+  }
+  if (mkdir(path, 0755) != 0 && errno != EEXIST) fail("runtime_directory", errno, dir);
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) fail("runtime_directory", errno, dir);
+  if (fchown(fd, uid, gid) != 0) fail("runtime_directory", errno, dir);
+  if (fchmod(fd, 0755) != 0) fail("runtime_directory", errno, dir);
+  close(fd);
+}
+
 int main(int argc, char **argv) {
-  const char *leaf = NULL, *user = NULL, *group = NULL, *dir = NULL;
+  const char *leaf = NULL, *user = NULL, *group = NULL, *dir = NULL, *runtime_dir = NULL;
+  long mask = -1;
   const char *joins[MAX_JOIN];
   int join_count = 0;
   const char *pid_vars[MAX_JOIN];
@@ -167,6 +210,17 @@ int main(int argc, char **argv) {
       case 'u': user = value; break;
       case 'g': group = value; break;
       case 'd': dir = value; break;
+      case 'R':
+        if (value[0] != '/') fail("usage", EINVAL, value);
+        runtime_dir = value;
+        break;
+      case 'm': {
+        char *end;
+        errno = 0;
+        mask = strtol(value, &end, 8);
+        if (errno != 0 || *value == '\0' || *end != '\0' || mask < 0 || mask > 0777) fail("usage", EINVAL, value);
+        break;
+      }
       case 'L':
         if (!parse_id(value, &listen_count) || listen_count > 32) fail("usage", EINVAL, value);
         break;
@@ -227,9 +281,9 @@ int main(int argc, char **argv) {
   }
 
   /* 2. Identity. Look everything up before dropping privileges. */
+  uid_t uid = (uid_t)-1;
+  gid_t gid = getgid();
   if (user != NULL || group != NULL) {
-    uid_t uid = (uid_t)-1;
-    gid_t gid = getgid();
     const char *name = NULL, *home = "/";
     struct passwd *pw = NULL;
     unsigned long number;
@@ -268,6 +322,7 @@ int main(int argc, char **argv) {
         setenv("LOGNAME", name, 0);
       }
     }
+    if (runtime_dir != NULL) make_runtime_dir(runtime_dir, uid != (uid_t)-1 ? uid : getuid(), gid);
     /* Supplementary groups: the user's, as login, su and gosu give them (initgroups reads
      * /etc/group through NSS); only the primary group when the uid has no passwd entry. */
     if (name != NULL) {
@@ -278,6 +333,8 @@ int main(int argc, char **argv) {
     /* setgid before setuid: once the uid is dropped, changing the gid is not allowed. */
     if (setgid(gid) != 0) fail("setgid", errno, group ? group : user);
     if (uid != (uid_t)-1 && setuid(uid) != 0) fail("setuid", errno, user);
+  } else if (runtime_dir != NULL) {
+    make_runtime_dir(runtime_dir, getuid(), gid);
   }
 
   /* 3. Session and process group. libtend's posix_spawn made them already (so a signal to
@@ -318,6 +375,9 @@ int main(int argc, char **argv) {
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
 
+  /* 6a. The service's umask; without -m it keeps tend's. */
+  if (mask >= 0) umask((mode_t)mask);
+
   /* 6b. The service's own pid, for the variables that name it (systemd's WATCHDOG_PID). */
   if (pid_var_count > 0) {
     char pid[24];
@@ -334,6 +394,11 @@ int main(int argc, char **argv) {
 
   /* 7. exec; the report pipe is close-on-exec, so success shows as an empty read. */
   execvp(command[0], command);
-  fail("exec", errno, command[0]);
+  int err = errno;
+  /* execvp answers EACCES when a PATH directory could not be searched (/root/bin for a
+   * service running as nobody) even if the command is in none of them: that is "not
+   * found" (127), as a shell says, unless a file of that name is there and cannot run. */
+  if (err == EACCES && strchr(command[0], '/') == NULL && !in_path(command[0])) err = ENOENT;
+  fail("exec", err, command[0]);
   return 127;
 }

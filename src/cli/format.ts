@@ -95,12 +95,39 @@ export function formatStatus(doc: StatusDocument, verbose: boolean, now = Date.n
     out.push(line);
     for (const detail of details.get(i) ?? []) out.push(detail);
   });
+  const jobs = doc.services.filter((s) => s.job !== undefined);
+  if (jobs.length > 0) {
+    out.push('', 'JOBS');
+    out.push(...table([['NAME', 'SCHEDULE', 'LAST RUN', 'NEXT RUN', 'RUNS'], ...jobs.map((s) => jobRow(s, now))]).split('\n'));
+  }
   if (verbose && doc.limits !== undefined) {
     out.push('limits:');
     for (const [controller, how] of Object.entries(doc.limits)) out.push(`  ${controller}: ${how}`);
   }
   if (doc.shutting_down) out.push('tend is shutting down');
   return `${out.join('\n')}\n`;
+}
+
+/** `2026-12-02 18:05:00` in the zone the schedule is read in (tend's own when none). */
+function wallClock(time: number, timeZone: string | null): string {
+  const parts = new Intl.DateTimeFormat('en-CA', {
+    year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23',
+    ...(timeZone === null ? {} : { timeZone }),
+  }).formatToParts(new Date(time));
+  const part = (type: string): string => parts.find((p) => p.type === type)?.value ?? '';
+  return `${part('year')}-${part('month')}-${part('day')} ${part('hour')}:${part('minute')}:${part('second')}`;
+}
+
+function jobRow(service: ServiceStatus, now: number): string[] {
+  const job = service.job!;
+  const schedule = `"${job.schedule}"${job.time_zone === null ? '' : ` ${job.time_zone}`}${job.concurrency === 'forbid' ? '' : ` ${job.concurrency}`}${job.timeout_ms === null ? '' : ` timeout ${formatDuration(job.timeout_ms)}`}`;
+  const last = job.last_run === null ? '-' : `${job.last_run.result} ${formatDuration(now - job.last_run.at)} ago (${job.last_run.detail})`;
+  const next = job.next_run === null ? '-' : `${wallClock(job.next_run, job.time_zone)} (in ${formatDuration(job.next_run - now)})`;
+  const runs = [`${job.runs.success} ok`, `${job.runs.failure} failed`];
+  if (job.runs.skipped > 0) runs.push(`${job.runs.skipped} skipped`);
+  if (job.runs.replaced > 0) runs.push(`${job.runs.replaced} replaced`);
+  if (job.running > 1) runs.push(`${job.running} running`);
+  return [service.name, schedule, last, next, runs.join(', ')];
 }
 
 function processLines(service: ServiceStatus): string[] {

@@ -1,45 +1,94 @@
-// Step 5: each service's own environment layer — its env_files in order, then env — with
-// `null` taking the value from tend's environment. `{ file: PATH }` values are not read
-// here: they are secrets read at each start (src/plan/secrets.ts). Values are strings. The values are
-// never put into a message: they may be secrets.
-import { readConfigFile, readFailure } from './read';
+// A service's environment as the manifest gives it: the `env:` layer now (values, and `null`
+// taken from tend's environment), and its env_files checked. The env_files themselves are
+// read at each start (src/process/start-files.ts), so that a setup oneshot can write one for
+// a later service; here only a required file that is missing, or one that cannot be read,
+// is reported — located — and a missing one only as a warning when a oneshot the service
+// depends on could create it first.
+import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parse as parseDotenv } from 'dotenv';
+import { readFailure } from './read';
 import type { ConfigIssue } from './issues';
 import { joinPath } from './issues';
 import { locate, type Source } from './source';
 import type { ServiceConfig } from './schema';
 import { own, type Env } from './interpolate';
 
-export type EnvResult = { readonly ok: true; readonly env: Record<string, string> } | { readonly ok: false; readonly issues: ConfigIssue[] };
+/** An env_file entry as written, normalized: `path` relative to the manifest, `required` defaulted. */
+export interface EnvFileEntry {
+  readonly path: string;
+  readonly required: boolean;
+}
 
-export async function serviceEnv(name: string, service: ServiceConfig, dir: string, tendEnv: Env, source: Source): Promise<EnvResult> {
-  const issues: ConfigIssue[] = [];
+export function envFileEntries(config: ServiceConfig['env_file']): EnvFileEntry[] {
+  if (config === undefined) return [];
+  const list = Array.isArray(config) ? config : [config];
+  return list.map((entry) => (typeof entry === 'string' ? { path: entry, required: true } : { path: entry.path, required: entry.required ?? true }));
+}
+
+/** The `env:` layer: strings as written, `null` from tend's environment (unset stays unset), secrets left to each start. */
+export function serviceEnv(service: ServiceConfig, tendEnv: Env): Record<string, string> {
   const env: Record<string, string> = {};
-  const files = service.env_file === undefined ? [] : typeof service.env_file === 'string' ? [service.env_file] : service.env_file;
-  for (const [index, file] of files.entries()) {
-    const path = typeof service.env_file === 'string' ? ['services', name, 'env_file'] : ['services', name, 'env_file', index];
-    const absolute = resolve(dir, file);
-    try {
-      Object.assign(env, parseDotenv(await readConfigFile(absolute)));
-    } catch (error) {
-      const why = readFailure(error);
-      issues.push({ file: source.file, ...locate(source, path), path: joinPath(path), message: `cannot read env_file ${absolute}: ${why}` });
-    }
-  }
   for (const [key, value] of Object.entries(service.env ?? {})) {
-    if (value !== null && typeof value === 'object') {
-      // A secret from a file ({ file: PATH }): read at each start, not now (the plan's
-      // secretFiles). It replaces an env_file value of the same name.
-      delete env[key];
-    } else if (value === null) {
-      // `KEY: null` (or `KEY:`) passes tend's own value through; unset stays unset.
+    // A secret from a file ({ file: PATH }) is read at each start, never here.
+    if (value !== null && typeof value === 'object') continue;
+    if (value === null) {
+      // `KEY: null` (or `KEY:`) passes tend's own value through.
       const inherited = own(tendEnv, key);
-      if (inherited === undefined) delete env[key];
-      else env[key] = inherited;
+      if (inherited !== undefined) env[key] = inherited;
     } else {
       env[key] = String(value);
     }
   }
-  return issues.length === 0 ? { ok: true, env } : { ok: false, issues };
+  return env;
+}
+
+export interface EnvFileCheck {
+  readonly issues: ConfigIssue[];
+  readonly warnings: ConfigIssue[];
+}
+
+/**
+ * Each env_file as it is now. `creators`: the oneshots the service depends on, directly or
+ * through other services — they run before it starts, so one of them may write the file.
+ */
+export function checkEnvFiles(name: string, service: ServiceConfig, dir: string, source: Source, creators: readonly string[]): EnvFileCheck {
+  const issues: ConfigIssue[] = [];
+  const warnings: ConfigIssue[] = [];
+  const single = service.env_file !== undefined && !Array.isArray(service.env_file);
+  for (const [index, entry] of envFileEntries(service.env_file).entries()) {
+    const path = single ? ['services', name, 'env_file'] : ['services', name, 'env_file', index];
+    const at = { file: source.file, ...locate(source, path), path: joinPath(path) };
+    const absolute = resolve(dir, entry.path);
+    const problem = fileProblem(absolute);
+    if (problem === null) continue;
+    if (problem.code !== 'ENOENT') {
+      issues.push({ ...at, message: `cannot read env_file ${absolute}: ${problem.text}` });
+    } else if (!entry.required) {
+      continue;
+    } else if (creators.length > 0) {
+      const who = creators.map((c) => `"${c}"`).join(', ');
+      warnings.push({ ...at, message: `env_file ${absolute} does not exist yet; it is read at each start, after ${who} (a oneshot "${name}" depends on) has run` });
+    } else {
+      issues.push({ ...at, message: `cannot read env_file ${absolute}: no such file; if a oneshot writes it, make "${name}" depend on that oneshot (depends_on: { NAME: { condition: completed } }), or if it may be missing, write { path: ${entry.path}, required: false }` });
+    }
+  }
+  return { issues, warnings };
+}
+
+/** Why the file cannot be an env_file now, or null. Opened without blocking (a FIFO must not stall the load). */
+function fileProblem(path: string): { code: string; text: string } | null {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (error) {
+    return { code: (error as NodeJS.ErrnoException).code ?? 'EIO', text: readFailure(error) };
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (stat.isDirectory()) return { code: 'EISDIR', text: 'it is a directory' };
+    if (!stat.isFile()) return { code: 'EINVAL', text: 'not a regular file (env files are read at each start, and only regular files can be read without waiting)' };
+    return null;
+  } finally {
+    closeSync(fd);
+  }
 }

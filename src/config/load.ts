@@ -1,7 +1,7 @@
 // The config pipeline, one visible step after another:
 //   read → parse YAML (positions, duplicate keys) → interpolate ${VAR} → drop x-* keys
 //   → include: (each file read, parsed and interpolated alike; services joined) → schema (zod)
-//   → cross-key rules → env_file and env.
+//   → cross-key rules → env (env_files are only checked here: they are read at each start).
 // Every step returns problems as values; the loader reports all of them together,
 // sorted by position. Nothing here throws for a bad manifest.
 import { readConfigFile, readFailure } from './read';
@@ -15,7 +15,9 @@ import { joinPath } from './issues';
 import { manifestSchema, type Manifest } from './schema';
 import { fromZodIssues } from './zod-issues';
 import { checkSemantics } from './semantics';
-import { serviceEnv } from './env';
+import { checkEnvFiles, serviceEnv } from './env';
+import type { ServiceConfig } from './schema';
+import { machineWarnings, type MachineProbe } from './machine';
 
 export interface LoadedManifest {
   /** Absolute path of the manifest. */
@@ -38,6 +40,8 @@ export interface LoadedManifest {
   readonly includes: readonly IncludeMatch[];
   /** Not errors: e.g. a variable that was not set. */
   readonly warnings: readonly ConfigIssue[];
+  /** Where a key path was written (for problems found after loading: the plan's defaults). */
+  readonly at: (path: readonly PropertyKey[]) => Omit<ConfigIssue, 'message'>;
 }
 
 export type ManifestResult =
@@ -51,6 +55,8 @@ export interface LoadOptions {
    * caller that does not pass it gets no opinion on that one key.
    */
   readonly cgroupWritable?: () => { ok: true } | { ok: false; reason: string };
+  /** `tend check`: looks for commands, users, groups and cwds that are not there (warnings). */
+  readonly machine?: MachineProbe;
 }
 
 export async function loadManifest(file: string, tendEnv: Env, options: LoadOptions = {}): Promise<ManifestResult> {
@@ -88,11 +94,19 @@ export async function loadManifest(file: string, tendEnv: Env, options: LoadOpti
 
   const env = new Map<string, Readonly<Record<string, string>>>();
   if (schema.success) {
-    for (const [name, service] of Object.entries(schema.data.services)) {
-      const result = await serviceEnv(name, service, included.dirs.get(name) ?? dir, tendEnv, sourceFor(['services', name]));
-      if (result.ok) env.set(name, result.env);
-      else issues.push(...result.issues);
+    const services = schema.data.services;
+    for (const [name, service] of Object.entries(services)) {
+      env.set(name, serviceEnv(service, tendEnv));
+      const files = checkEnvFiles(name, service, included.dirs.get(name) ?? dir, sourceFor(['services', name]), oneshotsBefore(name, services));
+      issues.push(...files.issues);
+      warnings.push(...files.warnings);
     }
+  }
+
+  if (schema.success && options.machine !== undefined) {
+    warnings.push(...machineWarnings({
+      manifest: schema.data, sourceFor, dirOf: (name) => included.dirs.get(name) ?? dir, env, tendPath: tendEnv.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    }, options.machine));
   }
 
   if (issues.length > 0 || !schema.success) {
@@ -105,6 +119,10 @@ export async function loadManifest(file: string, tendEnv: Env, options: LoadOpti
     loaded: {
       file: absolute, dir, manifest: schema.data, env, shown, serviceDirs: included.dirs,
       files: [file, ...included.files], includes: included.matches, warnings,
+      at: (path) => {
+        const source = sourceFor(path);
+        return { file: source.file, ...locate(source, path, 'key'), path: joinPath(path) };
+      },
     },
   };
 }
@@ -236,6 +254,22 @@ async function readIncludes(file: string, dir: string, main: Source, mainRaw: un
   const raw: Raw = { ...root };
   if (anyServices) raw.services = services;
   return { raw, sources, dirs, files, matches, issues, warnings, substitutions, shown: shownValues };
+}
+
+/** The oneshots `name` depends on, directly or through other services, in manifest order. */
+function oneshotsBefore(name: string, services: Readonly<Record<string, ServiceConfig>>): string[] {
+  const seen = new Set<string>();
+  const visit = (service: string): void => {
+    const deps = services[service]?.depends_on;
+    const names = deps === undefined ? [] : Array.isArray(deps) ? deps : Object.keys(deps);
+    for (const dep of names) {
+      if (seen.has(dep) || !Object.hasOwn(services, dep)) continue;
+      seen.add(dep);
+      visit(dep);
+    }
+  };
+  visit(name);
+  return Object.keys(services).filter((other) => other !== name && seen.has(other) && services[other]!.type === 'oneshot');
 }
 
 /** The manifest's own problems first, then each included file's, each top to bottom. */

@@ -115,7 +115,33 @@ const cron = z
       return z.NEVER;
     }
   })
-  .describe('cron expression (oneshot only): run on this schedule, in tend\'s time zone');
+  .describe('cron expression (oneshot only): run on this schedule, in tend\'s time zone (TZ) or time_zone');
+
+/**
+ * An IANA zone name, as Node's own zone database (ICU, the one the schedules are computed
+ * with) knows it; a near miss is named. `UTC` and the zone links (`US/Eastern`) count too.
+ */
+function timeZoneProblem(value: string): string | null {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: value });
+    return null;
+  } catch {
+    const known = typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone') : [];
+    const near = closest(value, known);
+    return `unknown time zone ${describeValue(value)} (not in the zone database)${near === null ? '; names look like "Europe/Paris", "America/New_York" or "UTC"' : `; did you mean "${near}"?`}`;
+  }
+}
+
+const timeZone = z
+  .string()
+  .min(1)
+  .transform((value, ctx) => {
+    const problem = timeZoneProblem(value);
+    if (problem === null) return value;
+    ctx.addIssue({ code: 'custom', input: value, message: problem });
+    return z.NEVER;
+  })
+  .describe('the schedule\'s time zone (IANA name, "Europe/Paris"); default: tend\'s own (TZ)');
 
 const userOrGroup = (what: string) =>
   z.union([z.string().min(1), z.number().int().nonnegative()], { error: (issue) => `expected a ${what} name or id, got ${describeValue(issue.input)}` });
@@ -199,6 +225,7 @@ const healthcheck = z
 const logSettings = z.strictObject({
   console: z.enum(['prefix', 'raw', 'inherit', 'none']).describe('prefix: "name | line"; raw: lines as they are; inherit: tend\'s own fds; none: discard').optional(),
   file: z.string().min(1).describe('also write to this file (relative to the manifest), rotated by size').optional(),
+  stderr_file: z.string().min(1).describe('write stderr to this file instead of file (relative to the manifest), rotated alike').optional(),
   max_size: size('rotate the file at this size').optional(),
   keep: intAtLeast(0).describe('rotated files kept').optional(),
   compress: z.boolean().describe('gzip rotated files').optional(),
@@ -252,6 +279,31 @@ const limits = z.strictObject({
 
 export const ENV_NAME = /^[^=\0]+$/;
 
+const envFileEntry = z.union([
+  z.string().min(1),
+  z.strictObject({
+    path: z.string().min(1).describe('the dotenv file, relative to the manifest'),
+    required: z.boolean().describe('false: a missing file is skipped (default true: a missing file fails the start)').optional(),
+  }),
+], { error: (issue) => `expected a file name or { path, required }, got ${describeValue(issue.input)}` });
+
+/** /run/NAME: a name below /run, never a way out of it. */
+const runtimeDirectory = z
+  .string({ error: (issue) => `expected a directory name below /run like "php" or "postgresql/main", got ${describeValue(issue.input)}` })
+  .refine((name) => name !== '' && !name.startsWith('/') && name.split('/').every((part) => part !== '' && part !== '.' && part !== '..') && !name.includes('\0'), {
+    error: (issue) => `expected a relative name below /run like "php" or "postgresql/main" (no leading /, no . or .. parts), got ${describeValue(issue.input)}`,
+  })
+  .describe('/run/NAME: made before each start (mode 0755, owned by the service\'s user and group), removed when it stops; $RUNTIME_DIRECTORY');
+
+// A string only, like socket_mode: YAML 1.2 reads an unquoted 0027 as the decimal 27
+// (zod-issues.ts words that case with the text as written).
+export const UMASK = /^0?[0-7]{3}$/;
+const umask = z
+  .string()
+  .regex(UMASK, 'expected an octal umask like "0027"')
+  .transform((value) => parseInt(value, 8))
+  .describe('the service\'s umask, quoted octal ("0027"); default: tend\'s own');
+
 const service = z.strictObject({
   command: command('what to run'),
   main: z.boolean().describe('the container lives and dies with this service (at most one)').optional(),
@@ -279,10 +331,11 @@ const service = z.strictObject({
     .describe('always | on-failure | never, or { policy, backoff, limit }')
     .optional(),
   success_exit_codes: z.array(z.number().int().min(0).max(255)).describe('exit codes that count as success').optional(),
-  critical: z.boolean().describe('when it gives up, shut the container down').optional(),
+  critical: z.boolean().describe('when it fails for good (gives up, or ends badly and its policy leaves it down), shut the container down with 1').optional(),
   stop_signal: signal('sent to stop the service').optional(),
   stop_command: command('run to stop the service instead of stop_signal').optional(),
-  stop_timeout: duration('after this, SIGKILL to everything the service owns').optional(),
+  stop_timeout: duration('after this, SIGKILL to everything the service owns (stop_mode main: its own process)').optional(),
+  stop_mode: z.enum(['group', 'main', 'mixed']).describe('who gets the stop signal: group: every process the service owns; main: its own process, and only it is killed at stop_timeout; mixed (default): its own process, then SIGKILL to everything left at stop_timeout').optional(),
   user: userOrGroup('user').describe('run as this user (name or uid), with its groups').optional(),
   group: userOrGroup('group').describe('run with this primary group (name or gid)').optional(),
   cwd: z.string().min(1).describe('working directory, relative to the manifest').optional(),
@@ -304,12 +357,18 @@ const service = z.strictObject({
     .describe('extra environment; null takes the value from tend\'s environment, { file: PATH } the content of a file read at each start')
     .optional(),
   env_file: z
-    .union([z.string().min(1), z.array(z.string().min(1)).min(1)], {
-      error: (issue) => `expected a file name or a list of them, got ${describeValue(issue.input)}`,
+    .union([envFileEntry, z.array(envFileEntry).min(1)], {
+      error: (issue) => `expected a file name, { path, required } or a list of them, got ${describeValue(issue.input)}`,
     })
-    .describe('dotenv files read in order, relative to the manifest')
+    .describe('dotenv files read in order at each start, relative to the manifest; { path, required: false } may be missing')
     .optional(),
+  runtime_directory: runtimeDirectory.optional(),
+  umask: umask.optional(),
   schedule: cron.optional(),
+  concurrency: z.enum(['forbid', 'allow', 'replace'])
+    .describe('a scheduled run due while the last still runs: forbid (skip it, counted), allow (both run), replace (stop the old one first)').optional(),
+  time_zone: timeZone.optional(),
+  timeout: duration('a oneshot run still going after this is stopped and counts as failed').optional(),
   log: logSettings.describe('where the service output goes').optional(),
   limits: limits.describe('memory, cpu, pids (cgroup), nofile, core (rlimits)').optional(),
   oom_score_adj: ranged('written to /proc/PID/oom_score_adj: higher dies first under memory pressure', -1000, 1000, 'a whole number from -1000 to 1000').optional(),
@@ -344,6 +403,12 @@ const settings = z.strictObject({
   tracking: z.enum(['auto', 'cgroup', 'proc']).describe('how escaped descendants are found').optional(),
   http: hostPort('serve /healthz /readyz /metrics /status on "host:port"').optional(),
   http_status: z.boolean().describe('serve /status on a non-loopback listener too').optional(),
+  syslog: z
+    .union([z.literal(false), z.string().min(1).max(107)], {
+      error: (issue) => `expected a socket path like /dev/log, or false, got ${describeValue(issue.input)}`,
+    })
+    .describe('receive syslog datagrams on this Unix socket path (typically /dev/log; relative to the manifest) and route each to the service that sent it; false (the default): off')
+    .optional(),
 });
 
 /** Service names become log prefixes, cgroup directories and TEND_SERVICE values. */

@@ -111,12 +111,33 @@ export function checkSemantics(raw: unknown, context: SemanticContext): ConfigIs
     }
   }
 
+  // One owner per runtime directory: it is removed when its service stops.
+  const runtimeOwners = new Map<string, string>();
+  for (const [name, service] of entries) {
+    if (typeof service.runtime_directory !== 'string') continue;
+    const dir = service.runtime_directory.replace(/\/+$/, '');
+    const owner = runtimeOwners.get(dir);
+    if (owner === undefined) runtimeOwners.set(dir, name);
+    else report(['services', name, 'runtime_directory'], `/run/${dir} is "${owner}"'s runtime_directory already: it is removed whenever its service stops; give each service its own, or let one make it`);
+  }
+
   for (const [name, service] of entries) {
     const at = (key: string) => ['services', name, key];
     const isMain = service.main === true;
+    const log = record(service.log);
+    if (log !== null && typeof log.stderr_file === 'string' && log.stderr_file === log.file) {
+      report(['services', name, 'log', 'stderr_file'], 'stderr_file is log.file: leave stderr_file out to write both streams to that file');
+    }
     if (service.schedule !== undefined && service.schedule !== null) {
       if (isMain) report(at('schedule'), 'schedule cannot be used on main: main runs once and its exit ends the container');
       else if ((service.type ?? 'longrun') !== 'oneshot') report(at('schedule'), `schedule needs type: oneshot ("${name}" is a longrun)`);
+    }
+    const scheduled = service.schedule !== undefined && service.schedule !== null;
+    for (const key of ['concurrency', 'time_zone'] as const) {
+      if (service[key] !== undefined && !scheduled) report(at(key), `${key} needs schedule: it says how "${name}"'s scheduled runs behave`);
+    }
+    if (service.timeout !== undefined && (service.type ?? 'longrun') !== 'oneshot') {
+      report(at('timeout'), `timeout needs type: oneshot ("${name}" is a ${typeof service.type === 'string' ? service.type : 'longrun'}; a longrun's start is bounded by ready.timeout)`);
     }
     if (service.stdin === 'inherit' && !isMain) report(at('stdin'), 'stdin: inherit is only allowed on main (only one process can own tend\'s stdin)');
     if (Array.isArray(service.sockets)) {
@@ -133,6 +154,8 @@ export function checkSemantics(raw: unknown, context: SemanticContext): ConfigIs
     if (service.type === 'forking' && record(service.ready)?.notify_fd !== undefined) {
       report(['services', name, 'ready', 'notify_fd'], 'notify_fd cannot be used with type: forking: the daemon is not the process tend started');
     }
+    const never = criticalNeverActs(service);
+    if (never !== null) report(at('critical'), never);
     checkProbeKinds(service.ready, at('ready'), PROBE_KINDS, report);
     checkProbeKinds(service.healthcheck, at('healthcheck'), HEALTH_KINDS, report);
   }
@@ -152,6 +175,22 @@ export function checkSemantics(raw: unknown, context: SemanticContext): ConfigIs
     });
   }
   return issues;
+}
+
+/**
+ * `critical` acts when the service fails for good. One that restarts on failure with no
+ * restart limit never does (short of a command that cannot start at all): the key would
+ * promise what it cannot keep. main needs no critical: its end ends the container anyway.
+ */
+function criticalNeverActs(service: Raw): string | null {
+  if (service.critical !== true || service.main === true) return null;
+  const restart = service.restart;
+  const long = record(restart);
+  const policy = typeof restart === 'string' ? restart : typeof long?.policy === 'string' ? long.policy : service.type === 'oneshot' ? 'never' : 'always';
+  if (policy !== 'always' && policy !== 'on-failure') return null;
+  if (long?.limit !== undefined && long.limit !== null) return null;
+  const what = policy === 'always' ? 'restart: always' : 'restart: on-failure';
+  return `critical can never act: with ${what} and no restart limit the service restarts forever and never gives up; add restart: { policy: ${policy}, limit: { count: 5, window: 1m } }, or use restart: never`;
 }
 
 function checkProbeKinds(

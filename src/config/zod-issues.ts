@@ -7,6 +7,7 @@ import { joinPath } from './issues';
 import { locate, sourceText, type SourceFor } from './source';
 import { didYouMean } from './suggest';
 import { describeValue, typeName } from './describe';
+import { migrationHint, valueHint } from './migration';
 
 type Issue = z.core.$ZodIssue;
 type Schema = z.core.$ZodType;
@@ -29,7 +30,10 @@ function collect(issue: Issue, prefix: readonly PropertyKey[], sourceFor: Source
     case 'unrecognized_keys':
       for (const key of issue.keys) {
         const keyPath = [...path, key];
-        out.push({ ...at(keyPath, 'key'), message: `unknown key${didYouMean(key, knownKeys(root, path))}` });
+        const known = knownKeys(root, path);
+        // Another tool's word for a service key (supervisord's autorestart, systemd's ExecStart=).
+        const migrated = path.length === 2 && path[0] === 'services' ? migrationHint(key, known) : null;
+        out.push({ ...at(keyPath, 'key'), message: migrated !== null ? `unknown key; did you mean "${migrated.key}"? (${migrated.note})` : `unknown key${didYouMean(key, known)}` });
       }
       return;
     case 'invalid_union': {
@@ -51,12 +55,14 @@ function collect(issue: Issue, prefix: readonly PropertyKey[], sourceFor: Source
     case 'invalid_element':
       for (const inner of issue.issues) collect(inner, path, sourceFor, root, out);
       return;
-    case 'invalid_value':
-      out.push({ ...at(path), message: `expected ${issue.values.map(String).join(' | ')}, got ${describeValue(issue.input)}` });
+    case 'invalid_value': {
+      const hint = valueHint(issue.input);
+      out.push({ ...at(path), message: `expected ${issue.values.map(String).join(' | ')}, got ${describeValue(issue.input)}${hint === null ? '' : ` (${hint})`}` });
       return;
+    }
     case 'invalid_type':
-      if (joinPath(path) === 'settings.socket_mode' && typeof issue.input === 'number') {
-        out.push({ ...at(path), message: unquotedSocketMode(sourceText(sourceFor(path), path), issue.input) });
+      if (octalKey(path) !== null && typeof issue.input === 'number') {
+        out.push({ ...at(path), message: unquotedOctal(octalKey(path)!, sourceText(sourceFor(path), path), issue.input) });
       } else if (issue.input === undefined) {
         out.push(missing(path));
       } else {
@@ -97,11 +103,18 @@ function chooseBranch(branches: readonly (readonly Issue[])[]): readonly Issue[]
   return valueWrong ?? null;
 }
 
-function unquotedSocketMode(written: string | null, value: number): string {
+/** Keys whose value is quoted octal, and the example offered when the digits are not octal. */
+function octalKey(path: readonly PropertyKey[]): { key: string; example: string } | null {
+  if (joinPath(path) === 'settings.socket_mode') return { key: 'socket_mode', example: '0600' };
+  if (path.length === 3 && path[0] === 'services' && path[2] === 'umask') return { key: 'umask', example: '0027' };
+  return null;
+}
+
+function unquotedOctal(octal: { key: string; example: string }, written: string | null, value: number): string {
   const text = written ?? String(value);
   const digits = text.replace(/^0o/i, '').padStart(4, '0');
-  const suggestion = /^0?[0-7]{3}$/.test(digits) ? digits : '0600';
-  return `YAML reads the unquoted ${text} as the number ${value}, not as octal; quote it: socket_mode: "${suggestion}"`;
+  const suggestion = /^0?[0-7]{3}$/.test(digits) ? digits : octal.example;
+  return `YAML reads the unquoted ${text} as the number ${value}, not as octal; quote it: ${octal.key}: "${suggestion}"`;
 }
 
 /** The keys the object schema at `path` accepts (for "did you mean"). */

@@ -106,6 +106,30 @@ export interface ServiceStatus {
   readonly cpu_percent?: number | null;
   /** Runs ended by the kernel's OOM killer since tend started. */
   readonly oom_kills?: number;
+  /** A scheduled oneshot: its schedule, last run and next run, and its runs counted by result. */
+  readonly job?: JobStatus;
+}
+
+/** How a job's run ended: `tend_job_runs_total{result}`. `skipped`: due while the last run went on (concurrency: forbid). */
+export const JOB_RESULTS = ['success', 'failure', 'skipped', 'replaced'] as const;
+export type JobResultName = (typeof JOB_RESULTS)[number];
+
+export interface JobStatus {
+  readonly schedule: string;
+  /** The zone the schedule is read in; null: tend's own (TZ). */
+  readonly time_zone: string | null;
+  readonly concurrency: 'forbid' | 'allow' | 'replace';
+  /** A run still going after this long is stopped and counts as failed; null: no limit. */
+  readonly timeout_ms: number | null;
+  /** When the schedule is next due (epoch ms); null when it is not armed (autostart: false, shutting down) or never due again. */
+  readonly next_run: number | null;
+  /** The last run that ended: its result, when (epoch ms), and how (`exit 0`, `timed out after 5s`). */
+  readonly last_run: { readonly result: Exclude<JobResultName, 'skipped'>; readonly at: number; readonly detail: string } | null;
+  readonly last_success: number | null;
+  /** Runs since tend started, by result. */
+  readonly runs: Readonly<Record<JobResultName, number>>;
+  /** Runs going now (more than one only with concurrency: allow). */
+  readonly running: number;
 }
 
 export interface StatusDocument {
@@ -246,4 +270,34 @@ export interface ControlHandler {
   /** Begins the ordered shutdown, as SIGTERM does, and returns at once. */
   shutdown(context: CallContext): Result<ShutdownResult>;
   subscribe(listener: (event: TendEvent) => void): Unsubscribe;
+  /**
+   * How the service's processes are started, for `tend exec` (control access only: the
+   * environment holds its secrets). Absent where there is no manifest (tini mode).
+   */
+  execPlan?(name: string, context: CallContext): Promise<Result<ExecPlan>>;
+}
+
+/**
+ * A running service's launch plan: what `tend exec` needs to start a command as the
+ * service's processes start — the exec helper's identity, directory, limits and cgroups,
+ * and the whole environment (tend's, env_file, env, secrets from files, TEND_SERVICE,
+ * TEND_INSTANCE, TEND_SOCKET). Sent to a control peer only; never printed.
+ */
+export interface ExecPlan {
+  readonly name: string;
+  readonly user: string | number | null;
+  readonly group: string | number | null;
+  readonly cwd: string | null;
+  readonly env: Readonly<Record<string, string>>;
+  /** The service's cgroup v2 leaf to join (null without one: proc tracking finds it by its markers). */
+  readonly cgroup: string | null;
+  /** cgroup v1 leaves that carry its limits. */
+  readonly joins: readonly string[];
+  readonly nofile: number | null;
+  readonly core: number | null;
+  readonly oom_score_adj: number | null;
+  /** umask(2), e.g. 0o027; null: tend's own. */
+  readonly umask: number | null;
+  /** The service's own process now, for the message. */
+  readonly pid: number | null;
 }

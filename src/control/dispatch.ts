@@ -138,6 +138,10 @@ export async function dispatch(request: Request, context: DispatchContext): Prom
     }
     case 'version':
       return reply(replyOk(request.id, { tend: context.version, protocol: PROTOCOL_VERSION, pid: process.pid }));
+    case 'exec-plan': {
+      if (handler.execPlan === undefined) return reply(replyError(request.id, 'failed', 'tend exec needs services from a manifest; this tend runs a single command (tini mode)'));
+      return reply(fromResult(request.id, await handler.execPlan(request.args.name, call)));
+    }
     case 'events': {
       const { id } = request;
       return {

@@ -1,16 +1,17 @@
 // The supervisor's side of the control socket: ControlHandler over the Supervisor.
 // Snapshots out, commands in; waiting is done on the event stream, never by polling.
 import { signalName } from '../vocab/signals';
-import { byHand } from '../log/messages';
+import { byHand, execRequested } from '../log/messages';
 import type { ExitStatus } from '../vocab/exit';
 import {
   fail, ok,
+  type JobStatus, type ExecPlan,
   type ActionOutcome, type ActionResult, type CallContext, type ControlHandler, type HealthDocument, type HealthName, type LastExit,
   type LogLine, type ProcessInfo, type ReloadSummary, type Result, type ServiceStatus, type ShutdownResult,
   type SignalResult, type StatusDocument, type TendEvent, type Unsubscribe, type WaitCondition, type WaitResult,
 } from './api';
 import { waitFor } from './wait';
-import { isUp, isSettled, pidOf, reasonOf, stateName, type ServiceRecord, type SupervisorEvent, type SupervisorLoop } from '../supervisor';
+import { isUp, isSettled, nextRunAfter, pidOf, reasonOf, stateName, type ServiceRecord, type SupervisorEvent, type SupervisorLoop } from '../supervisor';
 
 export interface HandlerDeps {
   readonly supervisor: SupervisorLoop;
@@ -31,6 +32,11 @@ export interface HandlerDeps {
   };
   readonly reload: () => Promise<{ ok: true; summary: ReloadSummary } | { ok: false; problems: string[]; shuttingDown?: boolean }>;
   readonly log: { info(message: string): void };
+  /**
+   * The launch plan of the service's processes as the spawner would make it now (its
+   * secrets read, its cgroups ready), for `tend exec`; a string says why there is none.
+   */
+  readonly execPlan?: (name: string) => ExecPlan | string;
 }
 
 export function lastExitOf(exit: ExitStatus | null): LastExit | null {
@@ -148,6 +154,28 @@ export class SupervisorHandler implements ControlHandler {
       next_start: state.id === 'backoff' ? state.until : null,
       status_text: runner.statusText ?? null,
       ...(usage ? this.usageOf(runner, processes, now) : runner.oomKills === undefined ? {} : { oom_kills: runner.oomKills }),
+      ...this.jobOf(runner, now),
+    };
+  }
+
+  private jobOf(runner: ServiceRecord, now: number): { job?: JobStatus } {
+    const plan = runner.plan;
+    if (plan.schedule === null) return {};
+    const job = runner.job;
+    const armed = this.deps.supervisor.state.schedules.has(plan.name);
+    const timeZone = plan.job?.timeZone ?? null;
+    return {
+      job: {
+        schedule: plan.schedule,
+        time_zone: timeZone,
+        concurrency: plan.job?.concurrency ?? 'forbid',
+        timeout_ms: plan.job?.timeout ?? null,
+        next_run: armed ? nextRunAfter({ expression: plan.schedule, timeZone }, now) : null,
+        last_run: job?.last ?? null,
+        last_success: job?.lastSuccess ?? null,
+        runs: { success: 0, failure: 0, skipped: 0, replaced: 0, ...job?.counts },
+        running: (job?.detached.length ?? 0) + (pidOf(runner.state) === null ? 0 : 1),
+      },
     };
   }
 
@@ -338,6 +366,27 @@ export class SupervisorHandler implements ControlHandler {
     const already = shuttingDown(supervisor);
     if (!already) supervisor.submit({ kind: 'shutdown', how: 'ordered', reason: `requested over the control socket by pid ${context.caller.pid}`, requested: true });
     return ok({ already });
+  }
+
+  /**
+   * `tend exec`: a running service's launch plan. Only while it is up — the new process
+   * joins its run, and stops with it; a service that is not running has no run to join
+   * (and its next start would stop the process as a leftover of the last one).
+   */
+  execPlan(name: string, context: CallContext): Promise<Result<ExecPlan>> {
+    const refused = this.unknown([name]) ?? this.refuseWhileShuttingDown();
+    if (refused !== null) return Promise.resolve(refused);
+    const runner = this.deps.supervisor.record(name)!;
+    if (!isUp(runner.state)) {
+      const state = stateName(runner.state);
+      const why = runner.state.id === 'backoff' ? ' (waiting to restart)' : reasonOf(runner.state) === null ? '' : ` (${reasonOf(runner.state)})`;
+      return Promise.resolve(fail('failed', `${name} is ${state}${why}: tend exec joins a running service; start it first (tend start ${name})`));
+    }
+    if (this.deps.execPlan === undefined) return Promise.resolve(fail('failed', 'tend exec is not available in this tend'));
+    const plan = this.deps.execPlan(name);
+    if (typeof plan === 'string') return Promise.resolve(fail('failed', `cannot exec in ${name}: ${plan}`));
+    this.deps.log.info(execRequested(name, context.caller.pid, context.caller.uid));
+    return Promise.resolve(ok(plan));
   }
 
   subscribe(listener: (event: TendEvent) => void): Unsubscribe {

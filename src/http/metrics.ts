@@ -1,6 +1,6 @@
 // /metrics in the Prometheus text exposition format (version 0.0.4), rendered from the
 // same StatusDocument that `tend status --json` prints, plus tend's own figures.
-import { SERVICE_STATES, HEALTH_STATES, type StatusDocument, type LastExit } from '../control/api';
+import { SERVICE_STATES, HEALTH_STATES, JOB_RESULTS, type StatusDocument, type LastExit } from '../control/api';
 import { signalNumber } from '../vocab/signals';
 
 export interface TendFigures {
@@ -56,6 +56,18 @@ export function renderMetrics(status: StatusDocument, figures: TendFigures): str
   family('tend_service_health', 'gauge', 'Liveness as the healthcheck sees it, one series per value, 1 for the current one.');
   for (const s of services) {
     for (const health of HEALTH_STATES) out.push(`tend_service_health{service="${label(s.name)}",health="${health}"} ${s.health === health ? 1 : 0}`);
+  }
+
+  const jobs = services.filter((s) => s.job !== undefined);
+  if (jobs.length > 0) {
+    family('tend_job_runs_total', 'counter', 'Runs of the scheduled job since tend started, by result (skipped: due while the last run went on).');
+    for (const s of jobs) for (const result of JOB_RESULTS) out.push(`tend_job_runs_total{service="${label(s.name)}",result="${result}"} ${s.job!.runs[result]}`);
+    family('tend_job_last_success_timestamp_seconds', 'gauge', 'When the last successful run of the scheduled job ended, seconds since the epoch; absent before the first.');
+    for (const s of jobs) if (s.job!.last_success !== null) out.push(`tend_job_last_success_timestamp_seconds{service="${label(s.name)}"} ${(s.job!.last_success / 1000).toFixed(3)}`);
+    family('tend_job_next_run_timestamp_seconds', 'gauge', 'When the scheduled job is next due, seconds since the epoch; absent when its schedule is not armed.');
+    for (const s of jobs) if (s.job!.next_run !== null) out.push(`tend_job_next_run_timestamp_seconds{service="${label(s.name)}"} ${(s.job!.next_run / 1000).toFixed(3)}`);
+    family('tend_job_running', 'gauge', 'Runs of the scheduled job going now.');
+    for (const s of jobs) out.push(`tend_job_running{service="${label(s.name)}"} ${s.job!.running}`);
   }
 
   family('tend_orphan_processes', 'gauge', 'Re-parented processes that match no service.');

@@ -11,6 +11,10 @@ export function serviceKey(key: string): boolean {
   return knownKeys(manifestSchema, SERVICE).includes(key);
 }
 
+export function logKey(key: string): boolean {
+  return knownKeys(manifestSchema, [...SERVICE, 'log']).includes(key);
+}
+
 export function readyKey(key: string): boolean {
   return knownKeys(manifestSchema, [...SERVICE, 'ready']).includes(key);
 }

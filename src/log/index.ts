@@ -14,11 +14,11 @@ export { RingBuffer, type RingLine, type RingListener, type StreamName } from '.
 export * as messages from './messages';
 
 /**
- * The sinks for one service: its file (when the plan names one) and its ring. Make them
+ * The sinks for one service: its files (when the plan names them) and its ring. Make them
  * once per service and keep them across restarts, so `tend logs` shows the previous run
  * and the file stays open; close() the file when the service is removed.
  */
 export function serviceSink(log: LogPlan, onReport: (report: FileSinkReport) => void, ring = new RingBuffer()): OutputSink {
-  const file = log.file === null ? null : new RotatingFile(log.file, { maxSize: log.maxSize, keep: log.keep, compress: log.compress, onReport });
-  return { console: log.console, file, ring };
+  const rotating = (path: string | null) => (path === null ? null : new RotatingFile(path, { maxSize: log.maxSize, keep: log.keep, compress: log.compress, onReport }));
+  return { console: log.console, file: rotating(log.file), stderrFile: rotating(log.stderrFile), ring };
 }

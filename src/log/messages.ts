@@ -37,6 +37,23 @@ export const notifyDropped = (pid: number, uid: number, total: number) =>
   `sd_notify message from pid ${pid} (uid ${uid}) dropped: no service with sd_notify owns that process (${total} dropped so far)`;
 export const notifyUnavailable = (why: string) => `sd_notify is unavailable: ${why}; services with ready: { sd_notify: true } will not get ready`;
 
+/** settings.syslog. */
+export const syslogUnavailable = (path: string, errno: string) => {
+  const why: Record<string, string> = {
+    EEXIST: 'it exists and is not a socket (tend leaves it alone)',
+    EADDRINUSE: 'another syslog receiver is listening on it',
+    ENOENT: 'its directory does not exist',
+    EACCES: 'permission denied',
+    ENOTDIR: 'a parent is not a directory',
+    EROFS: 'read-only file system',
+    ENAMETOOLONG: 'the path is too long for a Unix socket (107 bytes at most)',
+  };
+  return `syslog: cannot receive on ${path}: ${why[errno] ?? errno}; tend runs on without it, and services' syslog messages are lost`;
+};
+export const syslogListening = (path: string) => `syslog: receiving on ${path}`;
+export const syslogCut = (total: number, kept: number) =>
+  `syslog: a message longer than ${size(kept)} was cut to that (${plural(total, 'message')} cut so far)`;
+
 /** type: forking. */
 export const startProgramFailed = (service: string, description: string) => `${service}: its start program ${description}: the start failed`;
 export const daemonFound = (service: string, pid: number, pidFile: string | null) =>
@@ -54,6 +71,10 @@ export const restarting = (service: string, delayMs: number, restarts: number) =
   `${service}: restarting in ${duration(delayMs)} (restart ${restarts})`;
 export const gaveUp = (service: string, reason: string) =>
   `${service}: gave up: ${reason}; it stays down until \`tend start ${service}\``;
+export const cannotStartCommand = (service: string, reason: string) =>
+  `${service}: cannot start: ${reason}; it stays down: \`tend start ${service}\` after fixing it`;
+export const leftoversKept = (service: string, count: number) =>
+  `${service}: ${plural(count, 'process', 'processes')} left by its previous run ${count === 1 ? 'keeps' : 'keep'} running beside the new one (stop_mode: main)`;
 export const leftovers = (service: string, count: number) =>
   `${service}: stopping ${plural(count, 'process', 'processes')} left by its previous run before it starts again`;
 export const stopping = (service: string, how: string) => `${service}: stopping (${how})`;
@@ -72,13 +93,27 @@ export const illegalTransition = (service: string, from: string, to: string) =>
 export const cannotStart = (chain: string) => `cannot start ${chain}`;
 export const allStarted = (afterMs: number) => `all services started in ${duration(afterMs)}`;
 
+export const runtimeDirectoryKept = (service: string, dir: string, why: string) =>
+  `${service}: cannot remove its runtime_directory ${dir}: ${why}`;
+
 // ---- schedules -------------------------------------------------------------------------
 
 export const scheduled = (service: string, expression: string, next: Date) =>
   `${service}: scheduled "${expression}", next run ${next.toISOString()}`;
 export const scheduledRun = (service: string) => `${service}: scheduled run`;
+export const execRequested = (service: string, pid: number, uid: number) => `${service}: tend exec by pid ${pid} (uid ${uid})`;
 export const scheduledRunSkipped = (service: string, state: string) =>
   `${service}: scheduled run skipped: the previous run is still ${state}`;
+export const scheduledRunReplaces = (service: string, pid: number | null) =>
+  `${service}: scheduled run: stopping the previous run${pid === null ? '' : ` (pid ${pid})`} first (concurrency: replace)`;
+export const scheduledRunAlongside = (service: string, pid: number, running: number) =>
+  `${service}: scheduled run alongside the previous one (pid ${pid} goes on; concurrency: allow, ${running} running)`;
+export const runTimedOut = (service: string, timeoutMs: number, pid: number | null) =>
+  `${service}: run${pid === null ? '' : ` (pid ${pid})`} still going after its timeout of ${duration(timeoutMs)}; stopping it (counted as failed)`;
+export const earlierRunEnded = (service: string, pid: number, result: string, description: string) =>
+  `${service}: earlier run (pid ${pid}) ${description} (${result})`;
+export const earlierRunKilled = (service: string, pid: number) =>
+  `${service}: earlier run (pid ${pid}) killed with SIGKILL after its stop_timeout`;
 
 // ---- tend itself ---------------------------------------------------------------------
 

@@ -29,6 +29,8 @@ import type { AsyncWriter } from './writer';
 export interface OutputSink {
   readonly console: ConsoleMode;
   readonly file: RotatingFile | null;
+  /** Where stderr lines go instead of `file` (log.stderr_file); null: with stdout. */
+  readonly stderrFile?: RotatingFile | null;
   readonly ring: RingBuffer | null;
   /**
    * Called with every line (without '\n') while set. Read on every chunk, so the
@@ -44,7 +46,7 @@ export interface OutputRouterOptions {
   readonly stderr: AsyncWriter;
 }
 
-interface Drainable {
+export interface Drainable {
   once(event: 'drain', listener: () => void): unknown;
 }
 
@@ -114,12 +116,26 @@ export class OutputRouter {
     });
   }
 
+  /**
+   * Whole lines that came another way than a pipe (syslog datagrams): `block` holds them,
+   * each ended with '\n', as the console, the file and the ring show them; in json mode
+   * the console gets `records()` instead, one JSON record per line. Returns the sinks that
+   * are backed up: send more after their 'drain'.
+   */
+  routeLines(service: string, stream: StreamName, block: Buffer, sink: OutputSink, records: () => string): Drainable[] {
+    return this.route(service, stream, [block], sink, stream === 'stdout' ? this.stdout : this.stderr, records);
+  }
+
   /** Hands blocks of whole lines to every sink; returns the sinks that are backed up. */
-  private route(service: string, stream: StreamName, blocks: Buffer[], sink: OutputSink, writer: AsyncWriter): Drainable[] {
+  private route(service: string, stream: StreamName, blocks: Buffer[], sink: OutputSink, writer: AsyncWriter, records?: () => string): Drainable[] {
     const full: Drainable[] = [];
     let lines = -1;
     switch (sink.console) {
       case 'prefix': {
+        if (records !== undefined && this.format === 'json') {
+          if (!writer.write(records())) full.push(writer);
+          break;
+        }
         const out = this.format === 'json' ? this.json(service, stream, blocks) : this.prefixed(service, blocks);
         lines = this.lineCount;
         if (!writer.write(out)) full.push(writer);
@@ -134,10 +150,11 @@ export class OutputRouter {
       default:
         return assertNever(sink.console);
     }
-    if (sink.file) {
+    const file = stream === 'stderr' && sink.stderrFile ? sink.stderrFile : sink.file;
+    if (file) {
       let ok = true;
-      for (const block of blocks) ok = sink.file.write(block) && ok;
-      if (!ok) full.push(sink.file);
+      for (const block of blocks) ok = file.write(block) && ok;
+      if (!ok) full.push(file);
     }
     if (sink.ring) {
       const time = Date.now();

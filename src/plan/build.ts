@@ -1,7 +1,8 @@
 // A validated manifest → the Plan: every default applied (from defaults.ts), relative
 // paths made absolute, the graph's waves computed, the whole thing frozen. Pure: no
 // filesystem, no environment — the config step already read what had to be read.
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { envFileEntries } from '../config/env';
 import type { LoadedManifest } from '../config/load';
 import type { ServiceConfig, SettingsConfig } from '../config/schema';
 import { joinPath } from '../config/issues';
@@ -13,12 +14,15 @@ import { startWaves, stopWaves } from './graph';
 import { deepFreeze } from './freeze';
 import { parseListen } from '../vocab/listen';
 
+/** Where runtime_directory: names live, as systemd's RuntimeDirectory= (for a system service). */
+export const RUN_DIR = '/run';
+
 export function buildPlan(loaded: LoadedManifest): Plan {
   const services = Object.entries(loaded.manifest.services).map(([name, config]) =>
     buildService(name, config, loaded.serviceDirs.get(name) ?? loaded.dir, loaded.env.get(name) ?? {}, loaded.shown));
   return deepFreeze({
     file: loaded.file,
-    settings: buildSettings(loaded.manifest.settings ?? {}),
+    settings: buildSettings(loaded.manifest.settings ?? {}, loaded.dir),
     services,
     main: services.find((s) => s.main)?.name ?? null,
     startWaves: startWaves(services),
@@ -26,7 +30,7 @@ export function buildPlan(loaded: LoadedManifest): Plan {
   });
 }
 
-function buildSettings(config: SettingsConfig): SettingsPlan {
+function buildSettings(config: SettingsConfig, dir: string): SettingsPlan {
   const d = DEFAULTS.settings;
   return {
     shutdownTimeout: config.shutdown_timeout ?? d.shutdownTimeout,
@@ -43,6 +47,7 @@ function buildSettings(config: SettingsConfig): SettingsPlan {
     tracking: config.tracking ?? d.tracking,
     http: config.http ?? null,
     httpStatus: config.http_status ?? d.httpStatus,
+    syslog: config.syslog === undefined || config.syslog === false ? null : resolve(dir, config.syslog),
   };
 }
 
@@ -82,16 +87,24 @@ function buildService(name: string, config: ServiceConfig, dir: string, env: Rea
     stopSignal: config.stop_signal ?? d.stopSignal,
     stopCommand: config.stop_command ? withShown(config.stop_command, at('stop_command'), shown) : null,
     stopTimeout: config.stop_timeout ?? d.stopTimeout,
+    stopMode: config.stop_mode ?? d.stopMode,
     user: config.user ?? null,
     group: config.group ?? null,
     cwd: config.cwd === undefined ? null : resolve(dir, config.cwd),
     stdin: config.stdin === 'inherit' ? 'inherit' : d.stdin,
     env: { ...env },
+    envFiles: envFileEntries(config.env_file).map((entry) => ({ path: resolve(dir, entry.path), required: entry.required })),
+    envCleared: Object.entries(config.env ?? {}).filter(([key, value]) => value === null && !Object.hasOwn(env, key)).map(([key]) => key),
     secretFiles: secretFiles(config.env, dir),
+    runtimeDirectory: config.runtime_directory === undefined ? null : join(RUN_DIR, config.runtime_directory),
+    umask: config.umask ?? null,
     ...(config.pid_file !== undefined ? { pidFile: resolve(dir, config.pid_file) } : {}),
     ...(config.watchdog !== undefined ? { watchdog: config.watchdog } : {}),
     ...(config.sockets !== undefined ? { sockets: config.sockets.map((socket) => listenSocket(name, socket, dir)) } : {}),
     schedule: config.schedule ?? null,
+    ...(config.concurrency !== undefined || config.time_zone !== undefined || config.timeout !== undefined
+      ? { job: { concurrency: config.concurrency ?? 'forbid', timeout: config.timeout ?? null, timeZone: config.time_zone ?? null } }
+      : {}),
     log: logPlan(config.log ?? {}, dir),
     limits: {
       memory: config.limits?.memory ?? null,
@@ -192,6 +205,7 @@ function logPlan(config: NonNullable<ServiceConfig['log']>, dir: string): LogPla
   return {
     console: config.console ?? d.console,
     file: config.file === undefined ? null : resolve(dir, config.file),
+    stderrFile: config.stderr_file === undefined ? null : resolve(dir, config.stderr_file),
     maxSize: config.max_size ?? d.maxSize,
     keep: config.keep ?? d.keep,
     compress: config.compress ?? d.compress,

@@ -20,6 +20,9 @@ export const DEFAULTS = {
     successExitCodes: [0],
     stopSignal: 15, // SIGTERM
     stopTimeout: 5_000,
+    // The stop signal to the service's own process, SIGKILL to everything left: what
+    // prefork servers expect, as supervisord and docker stop do (README: stop_mode).
+    stopMode: 'mixed',
     stdin: 'null',
   },
   backoff: { initial: 100, max: 30_000, factor: 2, jitter: 0.1, resetAfter: 10_000 },

@@ -1,6 +1,7 @@
 // The single entry the rest of tend uses: a manifest file → a frozen Plan, or every
 // problem with it. Expected failures are values; only bugs throw.
-import { loadManifest, type IncludeMatch, type LoadOptions } from '../config/load';
+import { loadManifest, type IncludeMatch, type LoadedManifest, type LoadOptions } from '../config/load';
+import { duration } from '../vocab/format';
 import type { ConfigIssue } from '../config/issues';
 import type { Env } from '../config/interpolate';
 import { buildPlan } from './build';
@@ -22,7 +23,23 @@ export async function loadPlan(file: string, env: NodeJS.ProcessEnv | Env, optio
   const result = await loadManifest(file, env, options);
   if (!result.ok) return result;
   const { loaded } = result;
-  return { ok: true, plan: buildPlan(loaded), warnings: loaded.warnings, files: loaded.files, includes: loaded.includes };
+  const plan = buildPlan(loaded);
+  return { ok: true, plan, warnings: [...loaded.warnings, ...planWarnings(plan, loaded)], files: loaded.files, includes: loaded.includes };
+}
+
+/** What only the defaulted plan shows: a stop_timeout the shutdown deadline cuts short. */
+function planWarnings(plan: Plan, loaded: LoadedManifest): ConfigIssue[] {
+  const deadline = plan.settings.shutdownTimeout;
+  return plan.services.filter((service) => service.stopTimeout > deadline).map((service) => {
+    const written = loaded.manifest.services[service.name]?.stop_timeout !== undefined;
+    const at = written || loaded.manifest.settings?.shutdown_timeout === undefined
+      ? loaded.at(['services', service.name, 'stop_timeout'])
+      : loaded.at(['settings', 'shutdown_timeout']);
+    return {
+      ...at,
+      message: `${service.name}'s stop_timeout (${duration(service.stopTimeout)}) is longer than settings.shutdown_timeout (${duration(deadline)}): at shutdown it is killed with SIGKILL at the deadline, before its stop_timeout is over; raise shutdown_timeout`,
+    };
+  });
 }
 
 export { buildPlan } from './build';

@@ -66,6 +66,8 @@ export interface Backoff {
   readonly resetAfter: Milliseconds;
 }
 
+export type StopMode = 'group' | 'main' | 'mixed';
+
 export interface RestartPlan {
   readonly policy: RestartPolicyName;
   readonly backoff: Backoff;
@@ -82,6 +84,8 @@ export interface LogPlan {
   readonly console: ConsoleMode;
   /** Absolute path, or null when the service logs to no file. */
   readonly file: string | null;
+  /** Where stderr goes instead of `file` (absolute), or null: with stdout, to `file`. */
+  readonly stderrFile: string | null;
   readonly maxSize: number;
   readonly keep: number;
   readonly compress: boolean;
@@ -116,6 +120,8 @@ export interface ServicePlan {
   readonly stopSignal: number;
   readonly stopCommand: CommandSpec | null;
   readonly stopTimeout: Milliseconds;
+  /** Who gets the stop signal (systemd's KillMode): every process it owns, or its own process (main: only it is killed). */
+  readonly stopMode: StopMode;
   /** User name or numeric uid, as written; resolved at spawn time. */
   readonly user: string | number | null;
   readonly group: string | number | null;
@@ -123,11 +129,20 @@ export interface ServicePlan {
   readonly cwd: string | null;
   readonly stdin: 'null' | 'inherit';
   /**
-   * The service's own environment layer: each env_file in order, then env, with
-   * `null` values already taken from tend's environment. The spawner puts it over
-   * tend's environment and adds TEND_SERVICE, TEND_INSTANCE and TEND_SOCKET.
+   * The service's `env:` layer, with `null` values already taken from tend's environment.
+   * At each start the env_files are read (envFiles) and this is put over them; the spawner
+   * puts the result over tend's environment and adds TEND_SERVICE, TEND_INSTANCE and
+   * TEND_SOCKET.
    */
   readonly env: Readonly<Record<string, string>>;
+  /** `env_file:` in order, paths absolute: read at each start (src/process/start-files.ts). */
+  readonly envFiles: readonly EnvFile[];
+  /** Variables `env:` names as `null` that tend's environment does not have: unset even when an env_file sets them. */
+  readonly envCleared: readonly string[];
+  /** `runtime_directory:` as an absolute path under /run, or null. */
+  readonly runtimeDirectory: string | null;
+  /** The service's umask (e.g. 0o027); null: tend's own. */
+  readonly umask: number | null;
   /**
    * Secrets from files (`env: { KEY: { file: PATH } }`): variable → absolute path. Read at
    * each start (src/plan/secrets.ts), put over `env`; the values never enter the plan.
@@ -141,10 +156,29 @@ export interface ServicePlan {
   readonly pidFile?: string | null;
   /** Cron expression (oneshot only), or null. */
   readonly schedule: string | null;
+  /** How a oneshot's runs behave (`concurrency`, `time_zone`, `timeout`); absent: the defaults. */
+  readonly job?: JobPlan;
   readonly log: LogPlan;
   readonly limits: LimitsPlan;
   /** /proc/PID/oom_score_adj, -1000..1000; null: inherited from tend. */
   readonly oomScoreAdj: number | null;
+}
+
+export interface EnvFile {
+  readonly path: string;
+  /** false: a missing file is skipped; any other problem still fails the start. */
+  readonly required: boolean;
+}
+
+/** A scheduled run that is due while the last one still runs: skipped, run too, or run after the old one is stopped. */
+export type Concurrency = 'forbid' | 'allow' | 'replace';
+
+export interface JobPlan {
+  readonly concurrency: Concurrency;
+  /** A run still going after this long is stopped and counts as failed; null: no limit. */
+  readonly timeout: Milliseconds | null;
+  /** IANA zone the schedule is read in; null: tend's own (TZ). */
+  readonly timeZone: string | null;
 }
 
 export interface ListenSocket {
@@ -174,6 +208,8 @@ export interface SettingsPlan {
   readonly tracking: Tracking;
   readonly http: { readonly host: string; readonly port: number } | null;
   readonly httpStatus: boolean;
+  /** settings.syslog: the absolute path tend receives syslog datagrams on, or null (off). */
+  readonly syslog: string | null;
 }
 
 export interface Plan {

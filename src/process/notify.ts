@@ -1,8 +1,8 @@
-// tend's sd_notify socket, as the event loop sees it: native/notify.c receives each
+// tend's sd_notify socket, as the event loop sees it: native/dgram.c receives each
 // datagram with the sender's credentials in its own thread and wakes the loop through a
 // pipe; this module drains what came and hands over each message as its fields.
 import { Socket } from 'node:net';
-import { notifyDrain, notifyOpen } from '../../native/libc';
+import { datagramDrain, datagramOpen } from '../../native/libc';
 
 export interface NotifyMessage {
   /** The sender's pid as the kernel gave it (0: no credentials came with it). */
@@ -33,15 +33,18 @@ export function notifyFields(text: string): [string, string][] {
 
 /** Opens the socket (once per process) and calls `onMessage` for each datagram. Throws an ErrnoError when it cannot. */
 export function openNotifySocket(path: string, onMessage: (message: NotifyMessage) => void): NotifySocket {
-  const fd = notifyOpen(path);
+  const { id, fd } = datagramOpen(path, 'notify');
   const socket = { path, overflowed: 0 };
   const wakeups = new Socket({ fd, readable: true, writable: false });
   // Messages matter only while services run; the socket must not keep tend alive by itself.
   wakeups.unref();
   wakeups.on('data', () => {
-    const { messages, dropped } = notifyDrain();
-    socket.overflowed += dropped;
-    for (const message of messages) onMessage({ pid: message.pid, uid: message.uid, ancestors: message.ancestors, fields: notifyFields(message.text) });
+    for (;;) {
+      const batch = datagramDrain(id, 1024);
+      socket.overflowed += batch.dropped;
+      for (const message of batch.messages) onMessage({ pid: message.pid, uid: message.uid, ancestors: message.ancestors, fields: notifyFields(message.text) });
+      if (batch.waiting === 0 || batch.messages.length === 0) break;
+    }
   });
   wakeups.on('error', (error) => process.nextTick(() => { throw error; }));
   return socket;

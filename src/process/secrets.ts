@@ -24,21 +24,24 @@ function errnoWords(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** One secret file's content, or why it cannot be a variable's value. */
-function readSecret(key: string, path: string): SecretFilesResult | string {
-  const subject = `secret ${key} (file ${path})`;
+/**
+ * A small regular file's content, read now on this thread, or why it cannot be read — in
+ * words about `subject` (the file's role and path), never its content. `limit` is said
+ * in the message when the file is larger than `maxBytes`.
+ */
+export function readStartFile(subject: string, path: string, maxBytes: number, limit: string): { ok: true; text: string } | { ok: false; missing: boolean; message: string } {
   let fd: number;
   try {
     // O_NONBLOCK: opening a FIFO for reading must not wait for a writer, which would stall
     // tend's event loop (reaping included); it is refused below as not a regular file.
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (error) {
-    return { ok: false, message: `cannot read ${subject}: ${errnoWords(error)}` };
+    return { ok: false, missing: (error as NodeJS.ErrnoException).code === 'ENOENT', message: `cannot read ${subject}: ${errnoWords(error)}` };
   }
   try {
     const stat = fstatSync(fd);
-    if (!stat.isFile()) return { ok: false, message: `cannot read ${subject}: not a regular file` };
-    if (stat.size > MAX_SECRET_BYTES + 2) return { ok: false, message: `${subject} is ${stat.size} bytes: over the ${MAX_SECRET_BYTES + 1}-byte limit of an environment variable` };
+    if (!stat.isFile()) return { ok: false, missing: false, message: `cannot read ${subject}: not a regular file` };
+    if (stat.size > maxBytes) return { ok: false, missing: false, message: `${subject} is ${stat.size} bytes: over ${limit}` };
     const buffer = Buffer.alloc(stat.size);
     let length = 0;
     while (length < buffer.length) {
@@ -46,17 +49,25 @@ function readSecret(key: string, path: string): SecretFilesResult | string {
       if (read === 0) break; // truncated while we read: what is there is the content
       length += read;
     }
-    let text = buffer.subarray(0, length).toString('utf8');
-    if (text.endsWith('\r\n')) text = text.slice(0, -2);
-    else if (text.endsWith('\n')) text = text.slice(0, -1);
-    if (text.includes('\0')) return { ok: false, message: `${subject} contains a NUL byte, which an environment variable cannot hold` };
-    if (Buffer.byteLength(text) > MAX_SECRET_BYTES) return { ok: false, message: `${subject} is over the ${MAX_SECRET_BYTES + 1}-byte limit of an environment variable` };
-    return text;
+    return { ok: true, text: buffer.subarray(0, length).toString('utf8') };
   } catch (error) {
-    return { ok: false, message: `cannot read ${subject}: ${errnoWords(error)}` };
+    return { ok: false, missing: false, message: `cannot read ${subject}: ${errnoWords(error)}` };
   } finally {
     closeSync(fd);
   }
+}
+
+/** One secret file's content, or why it cannot be a variable's value. */
+function readSecret(key: string, path: string): SecretFilesResult | string {
+  const subject = `secret ${key} (file ${path})`;
+  const read = readStartFile(subject, path, MAX_SECRET_BYTES + 2, `the ${MAX_SECRET_BYTES + 1}-byte limit of an environment variable`);
+  if (!read.ok) return { ok: false, message: read.message };
+  let text = read.text;
+  if (text.endsWith('\r\n')) text = text.slice(0, -2);
+  else if (text.endsWith('\n')) text = text.slice(0, -1);
+  if (text.includes('\0')) return { ok: false, message: `${subject} contains a NUL byte, which an environment variable cannot hold` };
+  if (Buffer.byteLength(text) > MAX_SECRET_BYTES) return { ok: false, message: `${subject} is over the ${MAX_SECRET_BYTES + 1}-byte limit of an environment variable` };
+  return text;
 }
 
 /**

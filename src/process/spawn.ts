@@ -13,6 +13,7 @@ import { errnoName, exitedCode, nativeArtifact, pipe, signaledSignal, spawnChild
 import { startReaper } from './reaper';
 import type { ExitStatus } from '../vocab/exit';
 import { errnoText } from '../vocab/errno';
+import type { EnvFile } from '../plan/types';
 
 // ---------------------------------------------------------------------------------------
 // the spawn contract
@@ -27,6 +28,16 @@ export interface SpawnSpec {
    * by the supervisor's spawner (src/plan/secrets.ts, withSecretFiles); not read here.
    */
   readonly secretFiles?: Readonly<Record<string, string>>;
+  /** env_files read right before the spawn and put under `env` (env-files.ts, withEnvFiles). */
+  readonly envFiles?: readonly EnvFile[];
+  /** Variables left unset even when an env_file sets them. */
+  readonly envCleared?: readonly string[];
+  /** The service's own process, not a probe, stop command or hook. */
+  readonly serviceProcess?: boolean;
+  /** umask(2) in the child (e.g. 0o027); null/absent: tend's own. */
+  readonly umask?: number | null;
+  /** Made (mode 0755, owned by the user and group the child runs as) just before exec; absent: none. */
+  readonly runtimeDirectory?: string | null;
   readonly cwd: string | null;
   /** uid, primary gid, supplementary groups (initgroups), HOME/USER/LOGNAME unless env sets them. */
   readonly user: string | number | null;
@@ -47,12 +58,18 @@ export interface SpawnSpec {
   readonly core?: number | null;
   /** /proc/PID/oom_score_adj, -1000..1000; null/absent: inherited. */
   readonly oomScoreAdj?: number | null;
-  /** new: setsid (services) | foreground: own group in tend's session, terminal foreground (tini). */
-  readonly session: 'new' | 'foreground';
+  /**
+   * new: setsid (services) | foreground: own group in tend's session, terminal foreground
+   * (tini) | caller: stays in the caller's process group and session (`tend exec`: the
+   * terminal's job control treats it and the waiting client as one job).
+   */
+  readonly session: 'new' | 'foreground' | 'caller';
   /** Variables the exec helper sets to the service's own pid before exec (WATCHDOG_PID). */
   readonly pidVariables?: readonly string[];
   /** Listening sockets (tend's fds) the service gets as fds 3, 4, ... (socket activation). */
   readonly listenFds?: readonly number[];
+  /** A command run for the service that is not its own process (absent: its own): no activated sockets, no NOTIFY_SOCKET. */
+  readonly role?: 'stop_command' | 'pre_start' | 'post_stop';
 }
 
 export interface SpawnContext {
@@ -60,6 +77,8 @@ export interface SpawnContext {
   readonly socket: string | null;
   /** Add TEND_SERVICE / TEND_INSTANCE (default true; tini mode leaves CMD's env alone). */
   readonly markers?: boolean;
+  /** The whole environment, as is (`tend exec`: the one tend computed for the service); spec.env is then ignored. */
+  readonly environment?: Readonly<Record<string, string>>;
 }
 
 export interface Spawned {
@@ -70,6 +89,11 @@ export interface Spawned {
   readonly notify: Readable | null;
   /** Resolves when the process has been reaped (ChildProcess 'exit'), never on pipe close. */
   readonly exit: Promise<ExitStatus>;
+  /**
+   * Resolves once the exec helper is done: true when it exec'd the command, false when it
+   * reported why it could not (then `exit` says why). Absent: the command runs at once.
+   */
+  readonly execed?: Promise<boolean>;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -95,7 +119,9 @@ const USER_ENV = ['HOME', 'USER', 'LOGNAME'] as const;
  */
 const MANAGER_ENV = ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES'] as const;
 
-function environment(spec: SpawnSpec, context: SpawnContext): Record<string, string> {
+/** The environment a process of the spec gets: tend's, the service's layer over it, the markers. */
+export function serviceEnvironment(spec: SpawnSpec, context: SpawnContext): Record<string, string> {
+  if (context.environment !== undefined) return { ...context.environment };
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) if (value !== undefined) env[key] = value;
   // With user:, HOME/USER/LOGNAME come from the passwd entry unless the service sets them:
@@ -137,14 +163,14 @@ function execFailure(command: string, code: string, cwd: string | null): ExitSta
   if (code === 'EACCES') return failedStatus(126, `permission denied: ${command}`);
   if (code === 'EMFILE' || code === 'ENFILE' || code === 'EAGAIN' || code === 'ENOMEM') {
     // tend itself is out of a resource (fds, processes, memory): nothing is wrong with the command.
-    return failedStatus(126, `cannot start ${command}: ${resourceText(code)}`);
+    return { kind: 'failed', code: 126, reason: `cannot start ${command}: ${resourceText(code)}`, transient: true };
   }
   return failedStatus(126, `cannot execute ${command}: ${errnoText(code)}`);
 }
 
 const errnoByNumber: Record<number, string> = {
-  1: 'EPERM', 2: 'ENOENT', 8: 'ENOEXEC', 13: 'EACCES', 20: 'ENOTDIR', 21: 'EISDIR', 22: 'EINVAL',
-  26: 'ETXTBSY', 30: 'EROFS', 36: 'ENAMETOOLONG', 40: 'ELOOP',
+  1: 'EPERM', 2: 'ENOENT', 8: 'ENOEXEC', 13: 'EACCES', 17: 'EEXIST', 20: 'ENOTDIR', 21: 'EISDIR', 22: 'EINVAL',
+  26: 'ETXTBSY', 28: 'ENOSPC', 30: 'EROFS', 36: 'ENAMETOOLONG', 40: 'ELOOP',
 };
 
 /** Turns the helper's report line ("<step> <errno> <detail>") into a status. */
@@ -163,6 +189,7 @@ function helperFailure(report: string, spec: SpawnSpec, helperCode: number): Exi
     case 'user': return failedStatus(126, `unknown user: ${detail}`);
     case 'group': return failedStatus(126, `unknown group: ${detail}`);
     case 'chdir': return failedStatus(126, `cannot change directory to ${detail}: ${errnoText(code)}`);
+    case 'runtime_directory': return failedStatus(126, `cannot make runtime_directory ${detail}: ${errnoText(code)}`);
     case 'initgroups':
     case 'setgroups':
     case 'setgid':
@@ -220,9 +247,11 @@ export function spawnProcess(spec: SpawnSpec, context: SpawnContext): Spawned {
   if (spec.oomScoreAdj != null) args.push('-O', String(spec.oomScoreAdj));
   if (spec.user !== null) args.push('-u', String(spec.user), '-H');
   if (spec.group !== null) args.push('-g', String(spec.group));
-  args.push(spec.session === 'new' ? '-s' : '-f');
+  if (spec.session !== 'caller') args.push(spec.session === 'new' ? '-s' : '-f');
   if (spec.notifyFd !== null) args.push('-n', String(spec.notifyFd));
   if (spec.cwd !== null) args.push('-d', spec.cwd);
+  if (spec.umask != null) args.push('-m', spec.umask.toString(8).padStart(4, '0'));
+  if (spec.runtimeDirectory != null) args.push('-R', spec.runtimeDirectory);
   for (const name of spec.pidVariables ?? []) args.push('-P', name);
   const listening = spec.listenFds ?? [];
   if (listening.length > 0) args.push('-L', String(listening.length));
@@ -271,7 +300,7 @@ export function spawnProcess(spec: SpawnSpec, context: SpawnContext): Spawned {
 
   // argv0 of the helper is the service's command, so ps shows something meaningful during
   // the microseconds before exec.
-  const pid = spawnChild(helper, [spec.argv[0] ?? 'tend-exec', ...args], environmentList(environment(spec, context)), fds, spec.session === 'new' ? 'session' : 'group');
+  const pid = spawnChild(helper, [spec.argv[0] ?? 'tend-exec', ...args], environmentList(serviceEnvironment(spec, context)), fds, spec.session === 'new' ? 'session' : spec.session === 'foreground' ? 'group' : 'caller');
   // The child has its copies (or nothing started): the parent's write ends must go, or
   // the read ends would never see EOF.
   for (const fd of childEnds) closeSync(fd);
@@ -292,6 +321,8 @@ export function spawnProcess(spec: SpawnSpec, context: SpawnContext): Spawned {
     reportStream.once('close', () => done());
     reportStream.once('error', () => done());
   });
+  // The report pipe is close-on-exec: its end of file with nothing in it is the exec.
+  const execed = reportDone.then(() => reportText === '');
   // An unread report must not hold the loop open on its own: the exit is what matters.
   reportStream.unref();
 
@@ -318,6 +349,7 @@ export function spawnProcess(spec: SpawnSpec, context: SpawnContext): Spawned {
     stderr: stderr === null ? null : readerOf(stderr),
     notify: notify === null ? null : readerOf(notify),
     exit,
+    execed,
   };
 }
 

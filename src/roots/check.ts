@@ -9,6 +9,9 @@ import { EXIT_OK, EXIT_USAGE } from '../vocab/exit';
 import { writableCgroup2 } from '../process/cgroup';
 import { CONTROLLERS, surveyBackends } from '../process/limits';
 import { size as formatSize } from '../vocab/format';
+import type { MachineProbe } from '../config/machine';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { delimiter, join, resolve } from 'node:path';
 
 
 export async function runCheck(command: { config: string | null; json: boolean }): Promise<number> {
@@ -17,7 +20,7 @@ export async function runCheck(command: { config: string | null; json: boolean }
     process.stderr.write(`tend: ${where.message}\n`);
     return EXIT_USAGE;
   }
-  const result = await loadPlan(where.path, process.env, { cgroupWritable: writableCgroup2 });
+  const result = await loadPlan(where.path, process.env, { cgroupWritable: writableCgroup2, machine: MACHINE });
   writeWarnings(result.warnings);
   if (!result.ok) {
     process.stderr.write(result.issues.map((issue) => `${formatIssue(issue)}\n`).join(''));
@@ -30,6 +33,40 @@ export async function runCheck(command: { config: string | null; json: boolean }
     : describePlan(where.path, result.plan) + describeFiles(result.files, result.includes));
   return EXIT_OK;
 }
+
+const executable = (file: string): boolean => {
+  try {
+    return statSync(file).isFile() && (accessSync(file, constants.X_OK), true);
+  } catch {
+    return false;
+  }
+};
+
+/** The first field of each line of a colon-separated database (/etc/passwd, /etc/group). */
+const namesIn = (file: string): Set<string> | null => {
+  try {
+    return new Set(readFileSync(file, 'utf8').split('\n').map((line) => line.split(':')[0]!).filter((name) => name !== '' && !name.startsWith('#')));
+  } catch {
+    return null;
+  }
+};
+
+/** What `tend check` asks of this machine (config/machine.ts words the warnings). */
+const MACHINE: MachineProbe = {
+  commandFound: (command, path, cwd) => command.includes('/')
+    ? executable(resolve(cwd, command))
+    : path.split(delimiter).some((dir) => dir !== '' && executable(join(dir, command))),
+  // Only the files: a container's users are there (no NSS service to ask); a missing file says nothing.
+  userExists: (name) => namesIn('/etc/passwd')?.has(name) ?? true,
+  groupExists: (name) => namesIn('/etc/group')?.has(name) ?? true,
+  directoryExists: (path) => {
+    try {
+      return statSync(path).isDirectory();
+    } catch {
+      return false;
+    }
+  },
+};
 
 export function runSchema(): number {
   process.stdout.write(`${JSON.stringify(manifestJsonSchema(), null, 2)}\n`);
@@ -83,7 +120,11 @@ function traits(service: ServicePlan): string[] {
   if (service.dependsOn.length > 0) out.push(`after ${service.dependsOn.map((d) => `${d.name} ${d.condition}`).join(', ')}`);
   if (service.ready) out.push(`ready: ${service.ready.check.kind}`);
   if (service.healthcheck) out.push(`healthcheck: ${service.healthcheck.check.kind} every ${seconds(service.healthcheck.interval)}`);
-  if (service.schedule) out.push(`schedule "${service.schedule}"`);
+  if (service.schedule) {
+    const job = service.job;
+    out.push(`schedule "${service.schedule}"${job?.timeZone ? ` in ${job.timeZone}` : ''}${job !== undefined && job.concurrency !== 'forbid' ? ` (concurrency ${job.concurrency})` : ''}`);
+  }
+  if (service.job?.timeout != null) out.push(`timeout ${seconds(service.job.timeout)}`);
   if (!service.autostart) out.push('autostart off');
   if (service.critical) out.push('critical');
   if (service.user !== null) out.push(`user ${service.user}`);

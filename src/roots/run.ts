@@ -6,26 +6,29 @@ import { newInstanceId } from '../process/instance-id';
 import { loadPlan, resolveManifestPath, formatIssue } from '../plan';
 import type { Plan, LogLevel } from '../plan/types';
 import { subscribeSignals, type ReceivedSignal } from '../process/signal-intake';
-import { withSecretFiles } from '../process/secrets';
+import { resolveSecretFiles, withSecretFiles } from '../process/secrets';
+import { readEnvFiles } from '../process/env-files';
+import { startFiles } from './start-files';
 import { closeInspectorSoon } from './inspector-guard';
 import { assertNative, listenTcp, listenUnix, NativeUnavailableError } from '../../native/libc';
 import { closeSync } from 'node:fs';
 import { showListen } from '../vocab/listen';
-import { adoptProcess, spawnProcess, type SpawnSpec } from '../process/spawn';
+import { adoptProcess, serviceEnvironment, spawnProcess, type SpawnSpec } from '../process/spawn';
 import { readPidFile, removePidFile } from '../process/pidfile';
 import { openNotifySocket, type NotifyMessage, type NotifySocket } from '../process/notify';
 import type { ServicePlan } from '../plan/types';
 import { startReaper } from '../process/reaper';
 import { ProcessTracker } from '../process/tracking';
 import { wireResources } from './resources';
-import type { ReloadSummary } from '../control/api';
-import { SupervisorLoop } from '../supervisor/loop';
+import type { ExecPlan, ReloadSummary } from '../control/api';
+import { SupervisorLoop, serviceSpec } from '../supervisor/loop';
 import { pidOf } from '../supervisor/state';
 import { createProbeRunner } from '../supervisor/probes';
 import { Scheduler } from '../supervisor/schedule';
 import { SYSTEM_CLOCK, type ProcessPort } from '../supervisor/port';
 import { createServiceLogs } from '../supervisor/logs';
 import { openEdges, type Edges } from './edges';
+import { wireSyslog } from './syslog';
 import * as say from '../log/messages';
 import pkg from '../../package.json';
 import { EXIT_INTERNAL, EXIT_USAGE } from '../vocab/exit';
@@ -95,7 +98,18 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
   const reaper = startReaper();
   const tracker = new ProcessTracker({ tracking: plan.settings.tracking, instance, reaper });
   // Every spawn of a service's command, stop command or probe reads its secret files first.
-  const spawnPlain = withSecretFiles((spec: SpawnSpec) => spawnProcess(spec, { instance, socket: process.env.TEND_SOCKET ?? null }));
+  // Every spawn of a service's command, stop command or probe reads its env_files too.
+  // `tend exec` asks for the spec the spawner would use, without spawning: it is caught here.
+  let capture: ((spec: SpawnSpec) => void) | null = null;
+  const files = startFiles(withSecretFiles((spec: SpawnSpec) => {
+    if (capture === null) return spawnProcess(spec, spawnContext());
+    capture(spec);
+    return { pid: 0, stdout: null, stderr: null, notify: null, exit: new Promise<never>(() => undefined) };
+  }), log);
+  const spawnPlain = files.spawn;
+  function spawnContext(): { instance: string; socket: string | null } {
+    return { instance, socket: process.env.TEND_SOCKET ?? null };
+  }
   // limits: through cgroups where they can go, tend's own memory check where not; OOM kills named.
   let overMemory: (service: string, bytes: number, limit: number) => void = () => {};
   const resources = wireResources({
@@ -161,7 +175,7 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     return entry;
   };
   const withSockets = (spec: SpawnSpec, service: ServicePlan | undefined): SpawnSpec | string => {
-    if (service === undefined || (service.sockets ?? []).length === 0 || spec.output === 'null') return spec;
+    if (service === undefined || (service.sockets ?? []).length === 0 || spec.role !== undefined) return spec;
     const held = socketsFor(service);
     if (typeof held === 'string') return held;
     return {
@@ -175,10 +189,11 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     const service = supervisor.state.services.get(plain.service)?.plan;
     const activated = withSockets(plain, service);
     if (typeof activated === 'string') {
-      return { pid: 0, stdout: null, stderr: null, notify: null, exit: Promise.resolve({ kind: 'failed', code: 126, reason: activated }) };
+      // Another process holds the port: it may let go of it, so the restart policy decides.
+      return { pid: 0, stdout: null, stderr: null, notify: null, exit: Promise.resolve({ kind: 'failed', code: 126, reason: activated, transient: true }) };
     }
     const spec = activated;
-    if (!usesNotify(service)) return spawn(spec);
+    if (!usesNotify(service) || spec.role !== undefined) return spawn(spec);
     const socket = notifySocket();
     if (socket === null) return spawn(spec);
     const watchdog = service?.watchdog ?? null;
@@ -220,10 +235,20 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     random: Math.random,
     log,
     probes: createProbeRunner(SYSTEM_CLOCK, spawnPlain),
-    schedule: (service, expression, fire) => scheduler.add(service, expression, fire),
+    schedule: (service, schedule, fire) => scheduler.add(service, schedule, fire),
     attachOutput: (service, spawned, onLine) => logs.attach(service, spawned, onLine),
   });
   supervisor.subscribe((event) => edges?.handler.publish(event));
+  supervisor.subscribe((event) => files.onChange(event, supervisor.state));
+  // settings.syslog: open before any service starts, so its first message has somewhere to go.
+  if (plan.settings.syslog !== null) {
+    wireSyslog({
+      path: plan.settings.syslog, logs,
+      services: () => [...supervisor.state.services.values()].map((record) => record.plan),
+      processesOf: (service) => tracker.processesOf(service),
+      cgroupRoot: tracker.serviceCgroups()?.root ?? null,
+    });
+  }
   overMemory = (service, bytes, limit) => supervisor.deliver({ kind: 'memory-exceeded', service, bytes, limit });
 
   const reload = async (): Promise<{ ok: true; summary: ReloadSummary } | { ok: false; problems: string[]; shuttingDown?: boolean }> => {
@@ -237,7 +262,7 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     }
     for (const warning of next.warnings) log.warn(warning);
     const previousLevel = plan.settings.logLevel;
-    const reply = supervisor.submit({ kind: 'reload', plan: next.plan });
+    const reply = supervisor.submit({ kind: 'reload', plan: next.plan, envChanged: files.envChanged(next.plan, supervisor.state) });
     // Refused by the core: a shutdown began while the manifest was read.
     if (reply.kind !== 'reloaded') return { ok: false, problems: [], shuttingDown: true };
     const diff = reply.diff;
@@ -259,9 +284,43 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     return { ok: true, summary };
   };
 
+  /**
+   * `tend exec`: the service's spawn spec as its next start would have it — through the
+   * same limits (cgroup leaves made ready) and secret files (read now) — and the whole
+   * environment it would get. No NOTIFY_SOCKET and no LISTEN_* sockets: those are the
+   * service's own process's. The client runs the exec helper with it, with its own stdio.
+   */
+  const execPlan = (name: string): ExecPlan | string => {
+    const service = supervisor.state.services.get(name)?.plan;
+    if (service === undefined) return 'no such service';
+    let captured: SpawnSpec | null = null;
+    capture = (spec) => { captured = spec; };
+    try {
+      // Not the service's own process (its env_files digest is not recorded), and its
+      // runtime directory is the running service's: left as it is.
+      spawn({ ...serviceSpec(service, tracker.leafFor(name)), serviceProcess: false, runtimeDirectory: null, stdin: 'inherit', output: 'inherit', notifyFd: null, session: 'caller' });
+    } finally {
+      capture = null;
+    }
+    const spec = captured as SpawnSpec | null;
+    if (spec === null) {
+      // Nothing reached the spawner: an env_file or a secret file could not be read (the start would fail likewise).
+      const envFiles = readEnvFiles(service.envFiles, service.envCleared);
+      if (!envFiles.ok) return envFiles.message;
+      const secrets = resolveSecretFiles(service.secretFiles);
+      return secrets.ok ? 'its launch plan could not be made' : secrets.message;
+    }
+    return {
+      name, user: spec.user, group: spec.group, cwd: spec.cwd, env: serviceEnvironment(spec, spawnContext()),
+      cgroup: spec.cgroup, joins: spec.joins ?? [], nofile: spec.nofile ?? null, core: spec.core ?? null, oom_score_adj: spec.oomScoreAdj ?? null,
+      umask: spec.umask ?? null,
+      pid: pidOf(supervisor.state.services.get(name)!.state),
+    };
+  };
+
   // 4. The control socket (and HTTP): a live tend on the same path keeps it; we exit 2.
   const usageTracker = { processesOf: (s: string) => tracker.processesOf(s), orphans: () => tracker.orphans(), view: () => tracker.view(), usage: resources.usage, limitBackends: resources.described };
-  const opened = await openEdges({ plan, socketFlag: command.socket, supervisor, tracker: usageTracker, logs, reload, log, reaped: () => reaper.reaped });
+  const opened = await openEdges({ plan, socketFlag: command.socket, supervisor, tracker: usageTracker, logs, reload, execPlan, log, reaped: () => reaper.reaped });
   if (!opened.ok) {
     process.stderr.write(`tend: ${opened.message}\n`);
     resources.close();
@@ -321,6 +380,10 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
   supervisor.start();
   closeInspectorSoon();
   const code = await supervisor.done;
+  // The request that ended it (`tend shutdown`, `tend stop` of main, or of the last service
+  // when nothing else runs) may have finished the shutdown within its own step: its reply,
+  // written once the handler's promise settles, goes out before the socket closes.
+  await new Promise((resolve) => setImmediate(resolve));
 
   // Everything has stopped: the last output, the socket and the cgroups wind down together.
   await Promise.all([logs.drain(), control.close()]);

@@ -57,7 +57,34 @@ export interface ServiceRecord {
   readonly statusText?: string | null;
   /** Runs ended by the kernel's OOM killer since tend started. */
   readonly oomKills?: number;
+  /** A scheduled job's runs: results counted, the last one, and runs going on detached (allow). */
+  readonly job?: JobRecord;
 }
+
+/** How a scheduled job's run ended, as `tend_job_runs_total{result}` counts it; `skipped`: due while the last one ran (forbid). */
+export type JobResult = 'success' | 'failure' | 'skipped' | 'replaced';
+export const JOB_RESULTS: readonly JobResult[] = ['success', 'failure', 'skipped', 'replaced'];
+
+/** A run of a scheduled job that goes on while a later run is the service's own process (concurrency: allow). */
+export interface DetachedRun {
+  readonly pid: number;
+  readonly since: number;
+  /** When its `timeout` passes (null: none). */
+  readonly deadline: number | null;
+  /** Past its timeout: the stop signal went out, SIGKILL at `killAt` (null once sent). */
+  readonly timedOut: boolean;
+  readonly killAt: number | null;
+}
+
+export interface JobRecord {
+  readonly counts: Readonly<Record<JobResult, number>>;
+  /** The last run that ended (skips are not runs): its result, when, and how. */
+  readonly last: { readonly result: Exclude<JobResult, 'skipped'>; readonly at: number; readonly detail: string } | null;
+  readonly lastSuccess: number | null;
+  readonly detached: readonly DetachedRun[];
+}
+
+export const NO_JOB: JobRecord = { counts: { success: 0, failure: 0, skipped: 0, replaced: 0 }, last: null, lastSuccess: null, detached: [] };
 
 /** Why the container ends; the first cause wins, `requested` and `internalError` accumulate. */
 export interface Ending {
@@ -101,8 +128,8 @@ export type Effect =
   | { readonly kind: 'find-daemon'; readonly service: string; readonly plan: ServicePlan }
   /** Wait for `pid`, the service's main process from now on (MAINPID=); its exit comes as `exited`, or `main-refused`. */
   | { readonly kind: 'adopt-main'; readonly service: string; readonly pid: number; readonly previous: number }
-  /** Run its stop_command; the loop answers with `stop-command-exited`. */
-  | { readonly kind: 'spawn-stop-command'; readonly service: string; readonly plan: ServicePlan }
+  /** Run its stop_command (MAINPID: `mainPid`, when it has one); the loop answers with `stop-command-exited`. */
+  | { readonly kind: 'spawn-stop-command'; readonly service: string; readonly plan: ServicePlan; readonly mainPid: number | null }
   /** The signal to every process the service owns (then SIGCONT with `cont`), or to its own process only. */
   | { readonly kind: 'signal'; readonly service: string; readonly signal: number; readonly cont: boolean }
   | { readonly kind: 'signal-pid'; readonly pid: number; readonly signal: number }
@@ -119,7 +146,7 @@ export type Effect =
   | { readonly kind: 'cancel'; readonly timer: TimerName; readonly service: string | null }
   | { readonly kind: 'probe-start'; readonly service: string; readonly probe: 'ready' | 'health'; readonly pid: number; readonly plan: ServicePlan }
   | { readonly kind: 'probe-stop'; readonly service: string; readonly probe: 'ready' | 'health' }
-  | { readonly kind: 'schedule'; readonly service: string; readonly expression: string }
+  | { readonly kind: 'schedule'; readonly service: string; readonly expression: string; readonly timeZone: string | null }
   | { readonly kind: 'unschedule'; readonly service: string }
   /** The service has stopped for good: its cgroup leaf and its root pids may go. */
   | { readonly kind: 'release'; readonly service: string }
@@ -171,6 +198,7 @@ export function reasonOf(state: ServiceState): string | null {
 const SIGTERM = 15;
 const SIGABRT = 6;
 const SIGKILL = 9;
+const SIGCONT = 18;
 const STUCK_AFTER_KILL_MS = 2000;
 const SWEEP_GRACE_MS = 1000;
 /** A service whose stop took longer than this during the shutdown is named in the log. */
@@ -366,6 +394,7 @@ class Draft {
       case 'shutdown':
         this.request(event);
         return;
+      case 'forked':
       case 'spawned':
       case 'spawn-failed':
       case 'exited':
@@ -422,7 +451,7 @@ class Draft {
           this.log('warn', say.reloadDuringShutdown());
           return;
         }
-        this.reload(request.plan);
+        this.reload(request.plan, request.envChanged ?? []);
         return;
       case 'shutdown':
         if (request.how === 'at-once') this.killNow();
@@ -441,6 +470,9 @@ class Draft {
 
   private fact(fact: Fact): void {
     switch (fact.kind) {
+      case 'forked':
+        this.forked(fact.service, fact.pid);
+        return;
       case 'spawned':
         this.spawned(fact.service, fact.pid);
         return;
@@ -522,7 +554,7 @@ class Draft {
   private arrangeSchedule(service: ServicePlan): void {
     if (service.schedule === null) return;
     this.schedules.add(service.name);
-    this.emit({ kind: 'schedule', service: service.name, expression: service.schedule });
+    this.emit({ kind: 'schedule', service: service.name, expression: service.schedule, timeZone: service.job?.timeZone ?? null });
   }
 
   private dropSchedule(name: string): void {
@@ -598,10 +630,15 @@ class Draft {
   /** Dependencies met: spawn — after stopping what the previous run left behind. */
   private launch(name: string): void {
     const record = this.record(name)!;
-    const leftovers = this.seen.owned(name);
-    if (leftovers.length > 0) {
+    // A job's runs going on detached (concurrency: allow) own processes that are no leftovers.
+    const leftovers = (record.job?.detached.length ?? 0) > 0 ? [] : this.seen.owned(name);
+    if (leftovers.length > 0 && record.plan.stopMode === 'main') {
+      // stop_mode main (systemd's KillMode=process): what a run leaves behind is meant to
+      // outlive it (sshd's sessions); the next run starts beside it.
+      this.log('info', say.leftoversKept(name, leftovers.length));
+    } else if (leftovers.length > 0) {
       this.log('info', say.leftovers(name, leftovers.length));
-      const step = this.beginStopSequence(record.plan, null);
+      const step = this.beginStopSequence(record.plan, null, null);
       this.enter(name, { id: 'clearing', since: this.now, step });
       return;
     }
@@ -610,19 +647,33 @@ class Draft {
 
   private spawn(name: string): void {
     const record = this.record(name)!;
-    if (!this.enter(name, { id: 'spawning', since: this.now }, { startedAt: this.now, statusText: null })) return;
+    if (!this.enter(name, { id: 'spawning', since: this.now, pid: null }, { startedAt: this.now, statusText: null })) return;
     this.emit({ kind: 'spawn', service: name, plan: record.plan });
+  }
+
+  /** The exec helper runs as the service's process: a stop now stops it; its exit now is a spawn failure. */
+  private forked(name: string, pid: number): void {
+    const record = this.record(name);
+    if (record === undefined || record.state.id !== 'spawning' || record.state.pid !== null) {
+      // Nobody waits for this process any more (a bug if it happens): do not leave it running unmanaged.
+      this.emit({ kind: 'signal-pid', pid, signal: SIGKILL });
+      return;
+    }
+    this.enter(name, { ...record.state, pid });
   }
 
   private spawned(name: string, pid: number): void {
     const record = this.record(name);
-    if (record === undefined || record.state.id !== 'spawning') {
+    if (record === undefined || record.state.id !== 'spawning' || (record.state.pid !== null && record.state.pid !== pid)) {
+      // A stop took the exec helper over before it exec'd: that stop goes on.
+      if (record !== undefined && pidOf(record.state) === pid) return;
       // Nobody waits for this process any more (a bug if it happens): do not leave it running unmanaged.
       this.emit({ kind: 'signal-pid', pid, signal: SIGKILL });
       return;
     }
     const plan = record.plan;
     this.log('info', say.started(name, pid));
+    if (plan.type === 'oneshot' && plan.job?.timeout != null) this.arm('timeout', name, plan.job.timeout);
     if (plan.type === 'forking') {
       // The start program runs; the service is up once it has exited 0 and its daemon is found.
       if (!this.enter(name, { id: 'starting', pid, since: this.now, lastReason: `its start program (pid ${pid}) has not exited`, awaiting: 'start-program' })) return;
@@ -643,11 +694,22 @@ class Draft {
     }
   }
 
+  /**
+   * Nothing of the command ran: the spawn failed (no pid), or the exec helper exited before
+   * it exec'd. What cannot heal by retrying — a command not found, an unknown user or group,
+   * a missing cwd — gives up at once; tend running short of fds or processes is retried.
+   */
   private spawnFailed(name: string, status: ExitStatus): void {
     const record = this.record(name);
     if (record === undefined || record.state.id !== 'spawning') return;
     this.update(name, { lastExit: status });
+    if (status.kind === 'failed' && status.transient !== true) {
+      this.log('error', say.cannotStartCommand(name, status.reason));
+      this.enter(name, record.plan.type === 'oneshot' ? { id: 'failed', reason: status.reason } : { id: 'fatal', reason: status.reason, cannotStart: true });
+      return;
+    }
     this.log('warn', say.exited(name, describeExit(status)));
+    this.jobRan(name, 'failure', describeExit(status));
     this.afterRun(name, status, 0, null);
   }
 
@@ -717,8 +779,17 @@ class Draft {
 
   private exited(name: string, pid: number, reported: ExitStatus): void {
     const record = this.record(name);
+    if (record !== undefined && record.job?.detached.some((run) => run.pid === pid) === true) {
+      this.detachedExited(name, pid, reported);
+      return;
+    }
     if (record === undefined || pidOf(record.state) !== pid) return; // not this run's process
     const state = record.state;
+    if (record.plan.type === 'oneshot' && record.plan.job?.timeout != null) this.cancel('timeout', name);
+    if (state.id === 'spawning') {
+      this.spawnFailed(name, reported);
+      return;
+    }
     const status = classifyExit(reported, {
       tendKilled: ((state.id === 'stopping' || state.id === 'clearing') && state.step.id === 'killing')
         || (this.phase.id === 'shutting-down' && (this.phase.deadlinePassed || this.phase.forced)),
@@ -729,7 +800,19 @@ class Draft {
     this.update(name, { lastExit: status, ...(status.oom === true ? { oomKills: (record.oomKills ?? 0) + 1 } : {}) });
     if (state.id === 'stopping') {
       this.log('info', say.exited(name, describeExit(status)));
-      this.enter(name, { ...state, pid: null });
+      const mode = record.plan.stopMode;
+      if (mode === 'main' && state.step.id !== 'command' && state.step.id !== 'gone') {
+        // stop_mode main: its own process was all the stop waited for.
+        this.cancel(state.step.id === 'grace' ? 'grace' : 'stuck', name);
+        this.emit({ kind: 'unwatch-gone', service: name });
+        this.enter(name, { ...state, pid: null, step: { id: 'gone' } });
+      } else {
+        // stop_mode mixed: its own process has gone; what it left behind is asked to stop too.
+        if (mode === 'mixed' && state.step.id !== 'killing' && state.step.id !== 'gone' && this.owns(name)) {
+          this.emit({ kind: 'signal', service: name, signal: record.plan.stopSignal, cont: true });
+        }
+        this.enter(name, { ...state, pid: null });
+      }
       this.finishStopIfDone(name);
       return;
     }
@@ -737,10 +820,12 @@ class Draft {
     const uptime = record.startedAt === null ? 0 : this.now - record.startedAt;
     if (record.plan.type === 'oneshot' && succeeded(record.plan, status)) {
       this.log('info', say.completed(name, uptime));
+      this.jobRan(name, 'success', describeExit(status));
       this.enter(name, { id: 'completed', exit: status });
       return;
     }
     this.log(succeeded(record.plan, status) ? 'info' : 'warn', say.exited(name, describeExit(status)));
+    if (record.plan.type === 'oneshot') this.jobRan(name, 'failure', describeExit(status));
     this.afterRun(name, status, uptime, null);
   }
 
@@ -917,22 +1002,35 @@ class Draft {
   // ---- stopping ----------------------------------------------------------------------
 
   /**
-   * The first move of a stop: stop_command when set, else the stop signal and
-   * SIGCONT to every process the service owns, with SIGKILL armed at stop_timeout.
+   * The first move of a stop: stop_command when set (with MAINPID), else the stop signal
+   * and SIGCONT, with SIGKILL armed at stop_timeout. `main`: the service's own process, or
+   * null when only what a run left behind is stopped.
    */
-  private beginStopSequence(plan: ServicePlan, how: string | null): StopStep {
+  private beginStopSequence(plan: ServicePlan, how: string | null, main: number | null): StopStep {
     if (how !== null) this.log('info', say.stopping(plan.name, plan.stopCommand !== null ? 'stop_command' : signalName(plan.stopSignal)));
     if (plan.stopCommand !== null) {
-      this.emit({ kind: 'spawn-stop-command', service: plan.name, plan });
+      this.emit({ kind: 'spawn-stop-command', service: plan.name, plan, mainPid: main });
       return { id: 'command' };
     }
-    return this.signalAndWait(plan, plan.stopSignal);
+    return this.signalAndWait(plan, plan.stopSignal, main);
   }
 
-  private signalAndWait(plan: ServicePlan, signal: number | null): StopStep {
-    if (signal !== null) this.emit({ kind: 'signal', service: plan.name, signal, cont: true });
+  /**
+   * The stop signal goes where stop_mode says: `group`, to every process the service owns;
+   * `main` and `mixed`, to its own process only (a prefork master finishes its workers'
+   * jobs, then exits). With no own process to ask, what is left gets it. A `main` stop is
+   * done when its own process has exited; the others when every process is gone.
+   */
+  private signalAndWait(plan: ServicePlan, signal: number | null, main: number | null): StopStep {
+    const toMain = plan.stopMode !== 'group' && main !== null;
+    if (signal !== null) {
+      if (toMain) {
+        this.emit({ kind: 'signal-pid', pid: main, signal });
+        this.emit({ kind: 'signal-pid', pid: main, signal: SIGCONT });
+      } else this.emit({ kind: 'signal', service: plan.name, signal, cont: true });
+    }
     this.arm('grace', plan.name, plan.stopTimeout);
-    this.emit({ kind: 'watch-gone', service: plan.name, rekill: false });
+    if (!(plan.stopMode === 'main' && main !== null)) this.emit({ kind: 'watch-gone', service: plan.name, rekill: false });
     return { id: 'grace', signal };
   }
 
@@ -955,14 +1053,21 @@ class Draft {
       case 'running':
       case 'ready': {
         this.stopProbes(name);
-        const step = this.beginStopSequence(record.plan, 'log');
+        const step = this.beginStopSequence(record.plan, 'log', state.pid);
         this.enter(name, { id: 'stopping', pid: state.pid, since: this.now, intent, step });
         return;
       }
-      case 'spawning':
-        // Only a spawn that failed without a pid waits here: there is no process to stop.
+      case 'spawning': {
+        if (state.pid !== null) {
+          // The exec helper runs: it is stopped like the command it is about to become.
+          const step = this.beginStopSequence(record.plan, 'log', state.pid);
+          this.enter(name, { id: 'stopping', pid: state.pid, since: this.now, intent, step });
+          return;
+        }
+        // No process yet (the fork's answer, or the failure, is on its way): nothing to stop.
         this.enter(name, { id: 'stopped', byHand: intent === 'stop' });
         return;
+      }
       case 'queued':
       case 'backoff':
       case 'stopped':
@@ -971,9 +1076,10 @@ class Draft {
       case 'completed':
       case 'failed': {
         if (state.id === 'backoff') this.cancel('backoff', name);
-        // Leftovers of a run that ended still need stopping, whatever the state says.
-        if (this.owns(name)) {
-          const step = this.beginStopSequence(record.plan, 'log');
+        // Leftovers of a run that ended still need stopping, whatever the state says — but
+        // not with stop_mode main, where they are meant to outlive the run.
+        if (record.plan.stopMode !== 'main' && this.owns(name)) {
+          const step = this.beginStopSequence(record.plan, 'log', null);
           this.enter(name, { id: 'stopping', pid: null, since: this.now, intent, step });
           return;
         }
@@ -1000,7 +1106,7 @@ class Draft {
       signal = record.plan.stopSignal;
       this.log('warn', say.stopCommandFailed(name, describeExit(status), signalName(signal)));
     }
-    this.enter(name, { ...state, step: this.signalAndWait(record.plan, signal) });
+    this.enter(name, { ...state, step: this.signalAndWait(record.plan, signal, pidOf(state)) });
   }
 
   private serviceGone(name: string): void {
@@ -1032,14 +1138,21 @@ class Draft {
         const record = service === null ? undefined : this.record(service);
         const state = record?.state;
         if (state === undefined || (state.id !== 'stopping' && state.id !== 'clearing') || state.step.id !== 'grace') return;
-        const left = this.seen.owned(service!);
+        const own = pidOf(state);
+        const mainOnly = record!.plan.stopMode === 'main' && own !== null;
+        const left = mainOnly ? [own] : this.seen.owned(service!);
         if (left.length > 0) {
           const asked = state.step.signal === null ? 'stop_command' : signalName(state.step.signal);
           this.log('warn', say.killedAfterTimeout(service!, asked, record!.plan.stopTimeout, left));
         }
-        this.emit({ kind: 'kill', service: service! });
-        // Repeat the scan until none is found: a process forked between a listing and the kill escaped it.
-        this.emit({ kind: 'watch-gone', service: service!, rekill: true });
+        if (mainOnly) {
+          // stop_mode main: only its own process is killed; the rest outlives the run.
+          this.emit({ kind: 'signal-pid', pid: own, signal: SIGKILL });
+        } else {
+          this.emit({ kind: 'kill', service: service! });
+          // Repeat the scan until none is found: a process forked between a listing and the kill escaped it.
+          this.emit({ kind: 'watch-gone', service: service!, rekill: true });
+        }
         this.arm('stuck', service, STUCK_AFTER_KILL_MS);
         this.enter(service!, { ...state, step: { id: 'killing', signal: state.step.signal } });
         return;
@@ -1048,7 +1161,8 @@ class Draft {
         const record = service === null ? undefined : this.record(service);
         const state = record?.state;
         if (state === undefined || (state.id !== 'stopping' && state.id !== 'clearing') || state.step.id !== 'killing') return;
-        const left = this.seen.owned(service!);
+        const own = pidOf(state);
+        const left = record!.plan.stopMode === 'main' && own !== null ? [own] : this.seen.owned(service!);
         if (left.length > 0) this.log('error', say.stuck(service!, left));
         this.emit({ kind: 'unwatch-gone', service: service! });
         this.enter(service!, { ...state, step: { id: 'gone' } });
@@ -1057,6 +1171,16 @@ class Draft {
       }
       case 'watchdog':
         if (service !== null) this.watchdogFired(service, false);
+        return;
+      case 'timeout': {
+        const record = service === null ? undefined : this.record(service);
+        if (record === undefined || !isUp(record.state) || this.shuttingDown) return;
+        this.log('warn', say.runTimedOut(service!, record.plan.job?.timeout ?? 0, pidOf(record.state)));
+        this.stop(service!, 'timeout');
+        return;
+      }
+      case 'run-timeout':
+        if (service !== null) this.detachedDeadlines(service);
         return;
       case 'shutdown-delay':
         if (this.phase.id === 'shutting-down' && this.phase.step.id === 'delay') this.beginStopping();
@@ -1098,6 +1222,17 @@ class Draft {
     if (this.phase.id === 'shutting-down' && took > HELD_UP_MS) this.log('info', say.heldShutdownUp(name, took));
     const intent = this.shuttingDown && current.intent !== 'stop' ? 'shutdown' : current.intent;
     switch (intent) {
+      case 'timeout': {
+        const timeout = record.plan.job?.timeout ?? 0;
+        const reason = `timed out after ${say.duration(timeout)}`;
+        this.jobRan(name, 'failure', reason);
+        this.afterRun(name, record.lastExit ?? { kind: 'signaled', signal: record.plan.stopSignal }, record.startedAt === null ? 0 : current.since - record.startedAt, reason);
+        break;
+      }
+      case 'replace':
+        this.jobRan(name, 'replaced', `stopped for the next scheduled run${record.lastExit === null ? '' : ` (${describeExit(record.lastExit)})`}`);
+        this.enter(name, { id: 'queued', since: this.now });
+        break;
       case 'unhealthy':
       case 'memory-limit':
       case 'watchdog':
@@ -1134,25 +1269,136 @@ class Draft {
 
   // ---- schedules ---------------------------------------------------------------------
 
+  /**
+   * A scheduled run is due. Nothing running: it starts (its stopped dependencies first).
+   * A run still going: `concurrency` decides — forbid skips (counted), replace stops the
+   * running one first (it counts as replaced), allow detaches the running one (it goes on,
+   * its exit and timeout still watched) and starts the new one as the service's own process.
+   * A run about to start or being stopped already takes the due time: the due run is skipped.
+   */
   private scheduledRun(name: string): void {
     const record = this.record(name);
     if (record === undefined || this.shuttingDown || !this.schedules.has(name)) return;
-    if (!isSettled(record.state)) {
-      this.log('warn', say.scheduledRunSkipped(name, stateName(record.state)));
+    const state = record.state;
+    const concurrency = record.plan.job?.concurrency ?? 'forbid';
+    const detached = record.job?.detached.length ?? 0;
+    const busy = !isSettled(state) || (detached > 0 && concurrency !== 'allow');
+    if (!busy) {
+      this.log('info', say.scheduledRun(name));
+      this.runNow(name);
       return;
     }
-    this.log('info', say.scheduledRun(name));
+    const upNow = isUp(state) || (isSettled(state) && detached > 0);
+    if (concurrency === 'replace' && upNow) {
+      this.log('info', say.scheduledRunReplaces(name, pidOf(state)));
+      this.stop(name, 'replace');
+      if (isSettled(this.record(name)!.state)) this.runNow(name); // nothing was left to stop
+      return;
+    }
+    if (concurrency === 'allow' && isUp(state) && state.pid !== null) {
+      this.detachRun(name, state.pid);
+      this.log('info', say.scheduledRunAlongside(name, state.pid, (this.record(name)!.job?.detached.length ?? 0) + 1));
+      return;
+    }
+    if (concurrency !== 'forbid' && state.id === 'backoff') {
+      // A failed run waits to be retried: the due run takes its place now.
+      this.log('info', say.scheduledRun(name));
+      this.queue(name);
+      return;
+    }
+    this.log('warn', say.scheduledRunSkipped(name, stateName(state)));
+    this.jobRan(name, 'skipped', `due while the previous run was ${stateName(state)}`);
+  }
+
+  private runNow(name: string): void {
     for (const dep of [...dependencyClosure(this.plan, name), name]) {
       const r = this.record(dep);
       if (r !== undefined && (dep === name || r.state.id === 'stopped')) this.queue(dep);
     }
   }
 
+  /** concurrency: allow — the running run goes on detached; the service queues its next run. */
+  private detachRun(name: string, pid: number): void {
+    const record = this.record(name)!;
+    this.stopProbes(name);
+    const timeout = record.plan.job?.timeout ?? null;
+    if (timeout !== null) this.cancel('timeout', name);
+    const since = record.startedAt ?? this.now;
+    const run: DetachedRun = { pid, since, deadline: timeout === null ? null : since + timeout, timedOut: false, killAt: null };
+    const job = record.job ?? NO_JOB;
+    this.update(name, { job: { ...job, detached: [...job.detached, run] } });
+    this.enter(name, { id: 'queued', since: this.now });
+    this.armDetachedDeadline(name);
+  }
+
+  private armDetachedDeadline(name: string): void {
+    const runs = this.record(name)?.job?.detached ?? [];
+    let next: number | null = null;
+    for (const run of runs) {
+      const at = run.timedOut ? run.killAt : run.deadline;
+      if (at !== null && (next === null || at < next)) next = at;
+    }
+    if (next === null) this.cancel('run-timeout', name);
+    else this.arm('run-timeout', name, next - this.now);
+  }
+
+  /** Detached runs past their timeout get the stop signal; those past stop_timeout after it, SIGKILL. */
+  private detachedDeadlines(name: string): void {
+    const record = this.record(name);
+    if (record === undefined || record.job === undefined) return;
+    const plan = record.plan;
+    const runs = record.job.detached.map((run): DetachedRun => {
+      if (!run.timedOut && run.deadline !== null && run.deadline <= this.now) {
+        this.log('warn', say.runTimedOut(name, plan.job?.timeout ?? 0, run.pid));
+        this.emit({ kind: 'signal-pid', pid: run.pid, signal: plan.stopSignal });
+        this.emit({ kind: 'signal-pid', pid: run.pid, signal: SIGCONT });
+        return { ...run, timedOut: true, killAt: this.now + plan.stopTimeout };
+      }
+      if (run.timedOut && run.killAt !== null && run.killAt <= this.now) {
+        this.log('warn', say.earlierRunKilled(name, run.pid));
+        this.emit({ kind: 'signal-pid', pid: run.pid, signal: SIGKILL });
+        return { ...run, killAt: null };
+      }
+      return run;
+    });
+    this.update(name, { job: { ...record.job, detached: runs } });
+    this.armDetachedDeadline(name);
+  }
+
+  /** A detached run ended: counted by its exit (a timed-out one as failed) unless the service is being stopped. */
+  private detachedExited(name: string, pid: number, status: ExitStatus): void {
+    const record = this.record(name)!;
+    const job = record.job!;
+    const run = job.detached.find((r) => r.pid === pid)!;
+    this.update(name, { job: { ...job, detached: job.detached.filter((r) => r.pid !== pid) } });
+    this.armDetachedDeadline(name);
+    const stopping = record.state.id === 'stopping' && record.state.intent !== 'replace' && record.state.intent !== 'timeout';
+    const result: JobResult = run.timedOut || !succeeded(record.plan, status) ? 'failure' : 'success';
+    const detail = run.timedOut ? `timed out after ${say.duration(record.plan.job?.timeout ?? 0)}` : describeExit(status);
+    this.log(result === 'success' ? 'info' : 'warn', say.earlierRunEnded(name, pid, stopping ? 'stopped' : result, detail));
+    if (!stopping) this.jobRan(name, result, detail);
+  }
+
+  /** Counts how a scheduled job's run ended (services without a schedule keep no job record). */
+  private jobRan(name: string, result: JobResult, detail: string): void {
+    const record = this.record(name);
+    if (record === undefined || record.plan.schedule === null) return;
+    const job = record.job ?? NO_JOB;
+    this.update(name, {
+      job: {
+        ...job,
+        counts: { ...job.counts, [result]: job.counts[result] + 1 },
+        last: result === 'skipped' ? job.last : { result, at: this.now, detail },
+        lastSuccess: result === 'success' ? this.now : job.lastSuccess,
+      },
+    });
+  }
+
   // ---- reload ------------------------------------------------------------------------
 
   /** Applies an already validated Plan (README, "Reload"). */
-  private reload(next: Plan): void {
-    const diff = diffPlans(this.plan, next);
+  private reload(next: Plan, envChanged: readonly string[]): void {
+    const diff = diffPlans(this.plan, next, envChanged);
     const mainName = this.plan.main;
     const pending = [...diff.pending];
     // A second main cannot join a running container: an added service marked main runs
@@ -1323,15 +1569,24 @@ class Draft {
     if (main !== undefined) {
       const state = main.state;
       if (state.id === 'exited' || state.id === 'fatal' || state.id === 'failed' || state.id === 'completed') {
-        const fatal = state.id === 'fatal';
-        this.beginShutdown(`main service ${main.plan.name} ${fatal ? `gave up (${state.reason})` : 'ended'}`, fatal ? 'critical' : 'main-ended', false);
+        // A main that could not be started at all ends the container with its 127 or 126.
+        const fatal = state.id === 'fatal' && state.cannotStart !== true;
+        const how = state.id === 'fatal' ? (fatal ? `gave up (${state.reason})` : `cannot be started (${state.reason})`) : 'ended';
+        this.beginShutdown(`main service ${main.plan.name} ${how}`, fatal ? 'critical' : 'main-ended', false);
         return;
       }
     }
     for (const record of this.services.values()) {
       const state = record.state;
-      if (state.id === 'fatal' && record.plan.critical) {
-        this.beginShutdown(`critical service ${record.plan.name} gave up (${state.reason})`, 'critical', false);
+      // critical acts on any final failure, whatever the restart policy: it gave up, a
+      // oneshot failed, or a longrun its policy leaves down ended badly.
+      const failure = !record.plan.critical ? null
+        : state.id === 'fatal' ? `gave up (${state.reason})`
+        : state.id === 'failed' ? `failed (${state.reason})`
+        : state.id === 'exited' && !succeeded(record.plan, state.exit) ? `ended: ${describeExit(state.exit)}`
+        : null;
+      if (failure !== null) {
+        this.beginShutdown(`critical service ${record.plan.name} ${failure}`, 'critical', false);
         return;
       }
       if (state.id === 'failed' && this.phase.id === 'starting' && this.phase.targets.has(record.plan.name)) {
@@ -1340,7 +1595,8 @@ class Draft {
       }
     }
     if (main === undefined && this.phase.id !== 'starting' && this.schedules.size === 0) {
-      const busy = [...this.services.entries()].some(([name, r]) => !isSettled(r.state) || this.owns(name));
+      // A service stopped by hand is a decision, not an ending: tend stays up until asked to stop.
+      const busy = [...this.services.entries()].some(([name, r]) => !isSettled(r.state) || (r.state.id === 'stopped' && r.state.byHand) || this.owns(name));
       if (!busy) this.beginShutdown('nothing is left to run', 'idle', false);
     }
   }
@@ -1409,7 +1665,7 @@ class Draft {
     const consider = (name: string): void => {
       const record = this.record(name);
       if (record === undefined || (asked ?? before).has(name)) return;
-      if (record.state.id === 'spawning') return; // its spawn failed; the fact is on its way
+      if (record.state.id === 'spawning' && record.state.pid === null) return; // its fork's answer is on its way
       const dependents = record.removed ? [] : lookup.dependents.get(name) ?? [];
       if (!dependents.every(done)) return;
       asked ??= new Set(before);

@@ -15,8 +15,8 @@ export type Request =
   | { readonly kind: 'restart'; readonly names: readonly string[] }
   /** `tend signal` (every process it owns, or only its own with `mainOnly`); SIGUSR1/2 and SIGWINCH to main. */
   | { readonly kind: 'signal'; readonly name: string; readonly signal: number; readonly mainOnly: boolean }
-  /** An already validated Plan to apply (SIGHUP, `tend reload`). */
-  | { readonly kind: 'reload'; readonly plan: Plan }
+  /** An already validated Plan to apply (SIGHUP, `tend reload`); `envChanged`: services whose env_files now give something else than their running process got. */
+  | { readonly kind: 'reload'; readonly plan: Plan; readonly envChanged?: readonly string[] }
   /**
    * `ordered`: the ordered shutdown (SIGTERM, `tend shutdown`); `requested` when someone
    * asked for it, rather than main ending. `at-once`: a second TERM/INT/QUIT — SIGKILL to
@@ -44,10 +44,16 @@ export type TimerName =
   /** 2 s after the sweep's SIGKILL: give up on what is left. */
   | 'sweep-stuck'
   /** A service's watchdog: no WATCHDOG=1 for this long means it hangs. */
-  | 'watchdog';
+  | 'watchdog'
+  /** A oneshot run's `timeout`: stop it, counted as failed. */
+  | 'timeout'
+  /** The earliest deadline among a job's detached runs (concurrency: allow): their timeout, then SIGKILL. */
+  | 'run-timeout';
 
 export type Fact =
-  /** The process layer spawned a service's process. */
+  /** The exec helper runs as the service's process (`pid`); `spawned` follows once it has exec'd the command, or its exit says why it could not. */
+  | { readonly kind: 'forked'; readonly service: string; readonly pid: number }
+  /** The service's command runs: the exec helper exec'd it. */
   | { readonly kind: 'spawned'; readonly service: string; readonly pid: number }
   /** Nothing could be spawned at all (no pid): the status says why. */
   | { readonly kind: 'spawn-failed'; readonly service: string; readonly status: ExitStatus }
@@ -99,7 +105,8 @@ export const REQUESTS: Readonly<Record<Request['kind'], string>> = {
 };
 
 export const FACTS: Readonly<Record<Fact['kind'], string>> = {
-  spawned: "the process layer started a service's process: its pid",
+  forked: "the exec helper runs as the service's process (its pid); `spawned` follows once it exec'd the command, or its exit says why it could not",
+  spawned: "the service's command runs (the exec helper exec'd it)",
   'spawn-failed': 'nothing could be started at all (no pid): the status says why',
   exited: "a service's own process was reaped, with its exact status",
   'daemon-found': "a forking service's daemon was found (pid_file or the tracked set); its exit comes as `exited`",
@@ -127,4 +134,6 @@ export const TIMERS: Readonly<Record<TimerName, string>> = {
   'sweep-grace': "the sweep's grace between its SIGTERM and its SIGKILL (at most 1 s)",
   'sweep-stuck': "2 s after the sweep's SIGKILL: give up on what is left",
   watchdog: "a service's watchdog: no WATCHDOG=1 (sd_notify) for that long after ready — it hangs",
+  timeout: "a oneshot run's `timeout`: stop it; the run counts as failed",
+  'run-timeout': "the next deadline among a scheduled job's detached runs (concurrency: allow): the stop signal at its timeout, SIGKILL stop_timeout later",
 };

@@ -5,7 +5,8 @@ import type { Plan, ServicePlan, LogLevel } from '../plan/types';
 import type { Spawned } from '../process/spawn';
 import { openConsole } from '../log/writer';
 import { createLogger, type TendLog } from '../log/logger';
-import { OutputRouter, type OutputSink } from '../log/output';
+import { OutputRouter, type Drainable, type OutputSink } from '../log/output';
+import { FACILITIES, formatSyslog, pinoLevel, SEVERITIES, streamOf, tagName, type SyslogMessage } from '../log/syslog';
 import { RingBuffer } from '../log/ring';
 import { serviceSink } from '../log';
 import { consoleClosed, fileReport } from '../log/messages';
@@ -19,8 +20,20 @@ export interface TendLogger {
   debug(message: string): void;
 }
 
+/** One syslog datagram, parsed, and whether the receiver cut it (kept of sent bytes). */
+export interface SyslogEntry {
+  readonly message: SyslogMessage;
+  readonly cut: { readonly kept: number; readonly sent: number } | null;
+}
+
 export interface ServiceLogs {
   readonly tend: TendLogger;
+  /**
+   * Syslog messages, attributed: a service's go where its output goes (console prefix,
+   * log.file, `tend logs`), err and worse as its stderr; null's go to tend's own log as
+   * `(syslog)`. A promise when a writer is backed up: send more once it settles.
+   */
+  syslog(service: ServicePlan | null, entries: readonly SyslogEntry[]): Promise<void> | null;
   /** Routes a freshly spawned service's output; onLine sees each line (log readiness). */
   attach(service: ServicePlan, spawned: Spawned, onLine: (line: string) => void): void;
   recent(service: string, lines: number | null): LogLine[];
@@ -72,6 +85,7 @@ export function createServiceLogs(plan: Plan): ServiceLogs {
     const existing = sinks.get(service.name);
     if (existing !== undefined && existing.key === key) return existing.sink;
     void existing?.sink.file?.flush(1000);
+    void existing?.sink.stderrFile?.flush(1000);
     const sink = serviceSink(service.log, (report) => {
       const { level, msg } = fileReport(service.name, report);
       tend[level](msg);
@@ -83,8 +97,64 @@ export function createServiceLogs(plan: Plan): ServiceLogs {
   const update = (next: Plan): void => router.setServiceNames(next.services.map((s) => s.name));
   update(plan);
 
+  const LEVELS = { 60: 'fatal', 50: 'error', 40: 'warn', 30: 'info', 20: 'debug' } as const;
+  const tendSyslog = (entries: readonly SyslogEntry[]): void => {
+    for (const { message, cut } of entries) {
+      const level = LEVELS[pinoLevel(message.severity) as keyof typeof LEVELS];
+      if (plan.settings.logFormat === 'json') {
+        const fields = { service: '(syslog)', tag: tagName(message), facility: FACILITIES[message.facility], severity: SEVERITIES[message.severity] };
+        const lines = message.lines;
+        lines.forEach((line, i) => logger[level](fields, i === lines.length - 1 && cut !== null ? `${line} [cut: ${cut.kept} of ${cut.sent} bytes]` : line));
+      } else {
+        for (const line of formatSyslog(message, cut)) logger[level](`(syslog) ${line}`);
+      }
+    }
+  };
+
+  /** json mode's console records for a run of syslog messages: the tag and severity as fields. */
+  const syslogRecords = (service: string, stream: 'stdout' | 'stderr', entries: readonly SyslogEntry[]): string => {
+    const time = `{"time":"${new Date().toISOString()}","level":`;
+    const tail = `,"service":${JSON.stringify(service)},"stream":"${stream}",`;
+    let out = '';
+    for (const { message, cut } of entries) {
+      const fields = `${pinoLevel(message.severity)}${tail}"tag":${JSON.stringify(tagName(message))},"facility":"${FACILITIES[message.facility]}","severity":"${SEVERITIES[message.severity]}","msg":`;
+      const lines = message.lines;
+      for (let i = 0; i < lines.length; i++) {
+        const line = i === lines.length - 1 && cut !== null ? `${lines[i]} [cut: ${cut.kept} of ${cut.sent} bytes]` : lines[i]!;
+        out += `${time}${fields}${JSON.stringify(line)}}\n`;
+      }
+    }
+    return out;
+  };
+
+  const serviceSyslog = (service: ServicePlan, entries: readonly SyslogEntry[]): Drainable[] => {
+    const sink = sinkOf(service);
+    const full: Drainable[] = [];
+    // Runs of the same stream become one block: one write per run, not per message.
+    for (let from = 0; from < entries.length;) {
+      const stream = streamOf(entries[from]!.message.severity);
+      let to = from + 1;
+      while (to < entries.length && streamOf(entries[to]!.message.severity) === stream) to += 1;
+      const run = entries.slice(from, to);
+      let text = '';
+      for (const { message, cut } of run) for (const line of formatSyslog(message, cut)) text += `${line}\n`;
+      full.push(...router.routeLines(service.name, stream, Buffer.from(text), sink, () => syslogRecords(service.name, stream, run)));
+      from = to;
+    }
+    return full;
+  };
+
   return {
     tend,
+    syslog(service, entries) {
+      if (service === null) {
+        tendSyslog(entries);
+        return null;
+      }
+      const full = [...new Set(serviceSyslog(service, entries))];
+      if (full.length === 0) return null;
+      return Promise.all(full.map((target) => new Promise<void>((resolve) => target.once('drain', () => resolve())))).then(() => undefined);
+    },
     attach(service, spawned, onLine) {
       if (service.log.console === 'inherit' && spawned.stdout === null) return;
       const sink = sinkOf(service);
@@ -119,7 +189,7 @@ export function createServiceLogs(plan: Plan): ServiceLogs {
       clearTimeout(timer);
     },
     async flush(timeoutMs = 2000) {
-      await Promise.all([...sinks.values()].map(({ sink }) => sink.file?.flush(timeoutMs)));
+      await Promise.all([...sinks.values()].flatMap(({ sink }) => [sink.file?.flush(timeoutMs), sink.stderrFile?.flush(timeoutMs)]));
       await root.flush(timeoutMs);
       await Promise.race([
         Promise.all([stdout.flush(timeoutMs), stderr.flush(timeoutMs)]),

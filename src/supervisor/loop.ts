@@ -38,8 +38,9 @@ export function serviceSpec(plan: ServicePlan, cgroup: string | null): SpawnSpec
   return {
     service: plan.name,
     argv: plan.command.argv,
-    env: plan.env,
-    secretFiles: plan.secretFiles,
+    ...environmentOf(plan),
+    serviceProcess: true,
+    runtimeDirectory: plan.runtimeDirectory,
     cwd: plan.cwd,
     user: plan.user,
     group: plan.group,
@@ -55,10 +56,32 @@ export function serviceSpec(plan: ServicePlan, cgroup: string | null): SpawnSpec
   };
 }
 
-export function stopCommandSpec(plan: ServicePlan): SpawnSpec {
+/**
+ * What every process of a service gets — its own, its probes', its stop command's: the env
+ * layer (over its env_files and under its secret files, both read at each spawn), $RUNTIME_DIRECTORY
+ * as systemd sets it, and its umask.
+ */
+export function environmentOf(plan: ServicePlan): Pick<SpawnSpec, 'env' | 'envFiles' | 'envCleared' | 'secretFiles' | 'umask'> {
   return {
-    service: plan.name, argv: plan.stopCommand?.argv ?? [], env: plan.env, secretFiles: plan.secretFiles, cwd: plan.cwd, user: plan.user,
-    group: plan.group, stdin: 'null', output: 'null', notifyFd: null, cgroup: null, session: 'new',
+    env: plan.runtimeDirectory === null ? plan.env : { RUNTIME_DIRECTORY: plan.runtimeDirectory, ...plan.env },
+    envFiles: plan.envFiles,
+    envCleared: plan.envCleared,
+    secretFiles: plan.secretFiles,
+    umask: plan.umask,
+  };
+}
+
+/**
+ * The spawn spec of a stop_command: the service's user, environment and cwd, its output
+ * through the service's own (prefixed, in `tend logs`), and MAINPID — the service's own
+ * process — as systemd gives ExecStop=, when it has one.
+ */
+export function stopCommandSpec(plan: ServicePlan, mainPid: number | null): SpawnSpec {
+  const environment = environmentOf(plan);
+  return {
+    service: plan.name, argv: plan.stopCommand?.argv ?? [], ...environment, env: mainPid === null ? environment.env : { ...environment.env, MAINPID: String(mainPid) },
+    cwd: plan.cwd, user: plan.user, group: plan.group, stdin: 'null',
+    output: plan.log.console === 'inherit' ? 'inherit' : 'pipe', notifyFd: null, cgroup: null, session: 'new', role: 'stop_command',
   };
 }
 
@@ -228,7 +251,8 @@ export class SupervisorLoop {
         return;
       }
       case 'spawn-stop-command': {
-        const command = port.spawn(stopCommandSpec(effect.plan));
+        const command = port.spawn(stopCommandSpec(effect.plan, effect.mainPid));
+        this.deps.attachOutput(effect.plan, command, () => undefined);
         void command.exit.then((status) => this.deliver({ kind: 'stop-command-exited', service: effect.service, status }));
         return;
       }
@@ -302,6 +326,11 @@ export class SupervisorLoop {
         const spawned = this.handles.get(effect.service);
         if (spawned === undefined || spawned.pid !== effect.pid) return;
         this.deps.probes.start(effect.probe, effect.plan, effect.pid, spawned, (fact) => this.deliver(fact));
+        if (effect.probe === 'ready') {
+          const early = this.earlyLines.get(effect.service);
+          this.earlyLines.delete(effect.service);
+          for (const line of early ?? []) this.deps.probes.line(effect.service, line);
+        }
         return;
       }
       case 'probe-stop':
@@ -309,7 +338,7 @@ export class SupervisorLoop {
         return;
       case 'schedule': {
         this.schedules.get(effect.service)?.();
-        this.schedules.set(effect.service, this.deps.schedule(effect.service, effect.expression, () => this.deliver({ kind: 'scheduled', service: effect.service })));
+        this.schedules.set(effect.service, this.deps.schedule(effect.service, { expression: effect.expression, timeZone: effect.timeZone }, () => this.deliver({ kind: 'scheduled', service: effect.service })));
         return;
       }
       case 'unschedule':
@@ -342,6 +371,12 @@ export class SupervisorLoop {
       }
     }
   }
+
+  /**
+   * Output lines of a service with a `log` ready probe, from its spawn until the probe
+   * starts: the command may print its line before the exec's answer reaches the loop.
+   */
+  private readonly earlyLines = new Map<string, string[]>();
 
   /** The running process of each service: for probes (notify fd) and `tend status`. */
   private readonly handles = new Map<string, Spawned>();
@@ -425,17 +460,37 @@ export class SupervisorLoop {
     if (plan.type === 'forking' && plan.pidFile != null) port.removePidFile(plan.pidFile);
     const spawned = port.spawn(serviceSpec(plan, port.leafFor(name)));
     if (spawned.pid > 0) port.noteSpawned(name, spawned.pid);
-    this.deps.attachOutput(plan, spawned, (line) => this.deps.probes.line(name, line));
+    const early: string[] = [];
+    if (plan.ready?.check.kind === 'log') this.earlyLines.set(name, early);
+    else this.earlyLines.delete(name);
+    this.deps.attachOutput(plan, spawned, (line) => {
+      if (this.earlyLines.get(name) === early && early.length < 1000) early.push(line);
+      this.deps.probes.line(name, line);
+    });
     if (spawned.pid <= 0) {
       void spawned.exit.then((status) => this.deliver({ kind: 'spawn-failed', service: name, status }));
       return;
     }
     const pid = spawned.pid;
     this.handles.set(name, spawned);
-    this.immediate.push({ kind: 'spawned', service: name, pid });
-    void spawned.exit.then((status) => {
-      if (this.handles.get(name) === spawned) this.handles.delete(name);
-      this.deliver({ kind: 'exited', service: name, pid, status });
+    const exited = (): void => {
+      void spawned.exit.then((status) => {
+        if (this.handles.get(name) === spawned) this.handles.delete(name);
+        this.deliver({ kind: 'exited', service: name, pid, status });
+      });
+    };
+    if (spawned.execed === undefined) {
+      this.immediate.push({ kind: 'spawned', service: name, pid });
+      exited();
+      return;
+    }
+    // The exec helper runs as the service's process; "started" only once it has exec'd the
+    // command — a command not found is a spawn failure, never a run. The exit is delivered
+    // after the exec's answer, so the core never sees a run end before it began.
+    this.immediate.push({ kind: 'forked', service: name, pid });
+    void spawned.execed.then((ok) => {
+      if (ok) this.deliver({ kind: 'spawned', service: name, pid });
+      exited();
     });
   }
 }

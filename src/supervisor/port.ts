@@ -6,6 +6,7 @@ import type { ServicePlan } from '../plan/types';
 import type { Spawned, SpawnSpec } from '../process/spawn';
 import type { ExitStatus } from '../vocab/exit';
 import type { Fact } from './events';
+import type { ScheduleSpec } from './schedule';
 
 /** The process layer, as primitives: it spawns, signals, lists and watches; it decides nothing. */
 export interface ProcessPort {
@@ -69,7 +70,7 @@ export interface ProbeRunner {
 }
 
 /** Cron schedules: `fire` at each due time until cancelled; returns the cancel function. */
-export type ScheduleClock = (service: string, expression: string, fire: () => void) => () => void;
+export type ScheduleClock = (service: string, schedule: ScheduleSpec, fire: () => void) => () => void;
 
 export interface SupervisorLog {
   debug(message: string): void;

@@ -11,6 +11,7 @@ import type { Fact } from './events';
 import type { Clock, ProbeRunner, TimerHandle } from './port';
 import { compileLogPattern, type LinePattern } from '../vocab/pattern';
 import { shownCommand } from '../plan/redact';
+import { environmentOf } from './loop';
 
 export type CheckResult = { readonly ok: true } | { readonly ok: false; readonly reason: string };
 
@@ -62,8 +63,7 @@ async function commandCheck(check: Extract<ProbeCheck, { kind: 'command' }>, ser
   const child = spawn({
     service: service.name,
     argv: check.command.argv,
-    env: service.env,
-    secretFiles: service.secretFiles,
+    ...environmentOf(service),
     cwd: service.cwd,
     user: service.user,
     group: service.group,

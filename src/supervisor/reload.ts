@@ -15,11 +15,11 @@ export interface ReloadDiff {
 }
 
 /** Settings that need a restart of tend to change. */
-const RESTART_SETTINGS: readonly (keyof SettingsPlan)[] = ['socket', 'socketMode', 'socketAllow', 'http', 'httpStatus', 'tracking', 'logFormat'];
+const RESTART_SETTINGS: readonly (keyof SettingsPlan)[] = ['socket', 'socketMode', 'socketAllow', 'http', 'httpStatus', 'tracking', 'logFormat', 'syslog'];
 
 const SETTING_KEYS: Partial<Record<keyof SettingsPlan, string>> = {
   socket: 'socket', socketMode: 'socket_mode', socketAllow: 'socket_allow', http: 'http',
-  httpStatus: 'http_status', tracking: 'tracking', logFormat: 'log_format',
+  httpStatus: 'http_status', tracking: 'tracking', logFormat: 'log_format', syslog: 'syslog',
 };
 
 /**
@@ -30,7 +30,8 @@ function sameService(a: ServicePlan, b: ServicePlan): boolean {
   return isDeepStrictEqual(a, b);
 }
 
-export function diffPlans(current: Plan, next: Plan): ReloadDiff {
+/** `envChanged`: services whose env_files give something else now than their run got (read at each start, so not in the Plan). */
+export function diffPlans(current: Plan, next: Plan, envChanged: readonly string[] = []): ReloadDiff {
   const before = new Map(current.services.map((s) => [s.name, s]));
   const after = new Map(next.services.map((s) => [s.name, s]));
   const added: string[] = [];
@@ -42,7 +43,7 @@ export function diffPlans(current: Plan, next: Plan): ReloadDiff {
   for (const [name, service] of after) {
     const old = before.get(name);
     if (old === undefined) added.push(name);
-    else if (sameService(old, service)) unchanged.push(name);
+    else if (sameService(old, service) && !envChanged.includes(name)) unchanged.push(name);
     else if (old.main || service.main) pending.push(`services.${name} (main is not restarted by a reload)`);
     else changed.push(name);
   }

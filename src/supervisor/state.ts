@@ -18,7 +18,11 @@ export type StateName =
   | 'failed';
 
 /** Why a service is stopping; decides what follows `stopping`. */
-export type StopIntent = 'stop' | 'restart' | 'shutdown' | 'unhealthy' | 'not-ready' | 'memory-limit' | 'watchdog';
+export type StopIntent = 'stop' | 'restart' | 'shutdown' | 'unhealthy' | 'not-ready' | 'memory-limit' | 'watchdog'
+  /** A oneshot run past its `timeout`: it counts as failed, then its policy decides. */
+  | 'timeout'
+  /** A scheduled run is due (concurrency: replace): the running one stops, then the new one starts. */
+  | 'replace';
 
 /**
  * How far a stop has gone. The stop signal goes out (or stop_command runs), SIGKILL
@@ -42,8 +46,11 @@ export type ServiceState =
   | { readonly id: 'queued'; readonly since: number }
   /** Dependencies met; stopping what its previous run left behind before it spawns. */
   | { readonly id: 'clearing'; readonly since: number; readonly step: StopStep }
-  /** Asked the process layer to spawn it; the pid (or the failure) is the next fact. */
-  | { readonly id: 'spawning'; readonly since: number }
+  /**
+   * Asked the process layer to spawn it. `pid`: the exec helper runs as its process, not
+   * yet exec'd (null until the process layer says); an exit now is a spawn failure.
+   */
+  | { readonly id: 'spawning'; readonly since: number; readonly pid: number | null }
   /**
    * Spawned, waiting for its ready probe; `lastReason`: why the last check failed. A
    * forking service is `awaiting` its start program's exit (`pid`: the start program), then
@@ -57,8 +64,11 @@ export type ServiceState =
   | { readonly id: 'backoff'; readonly until: number; readonly delay: number }
   /** A longrun that ended and, by its policy, stays down. */
   | { readonly id: 'exited'; readonly exit: ExitStatus }
-  /** Gave up: restart limit reached, or readiness never came. */
-  | { readonly id: 'fatal'; readonly reason: string }
+  /**
+   * Gave up: restart limit reached, readiness never came, or (`cannotStart`) its command
+   * could not be started at all (not found, unknown user or group, missing cwd).
+   */
+  | { readonly id: 'fatal'; readonly reason: string; readonly cannotStart?: true }
   | { readonly id: 'completed'; readonly exit: ExitStatus }
   | { readonly id: 'failed'; readonly reason: string };
 
@@ -73,14 +83,14 @@ export const STATE_DOCS: Readonly<Record<StateId, string>> = {
   stopped: 'not running; `byHand` when `tend stop` put it there (it stays down until started by hand)',
   queued: 'wants to run; waits for its dependencies',
   clearing: 'dependencies met; stopping what its previous run left behind before it spawns',
-  spawning: 'the spawn is asked for; the pid (or the failure) is the next fact',
+  spawning: 'the spawn is asked for; `pid` once the exec helper runs; the exec (or the reason it failed) is the next fact',
   starting: 'its process runs (`pid`); waiting for its ready probe (`lastReason`: the last failed check); forking: `awaiting` its start program, then its daemon (`pid` null until found)',
   running: 'its process runs (`pid`); it has no ready probe',
   ready: 'its process runs (`pid`) and its ready probe passed',
   stopping: 'being stopped (`intent` says what follows, `step` how far: command, grace, killing, gone); `pid` until its exit is seen',
   backoff: 'waits `delay` before it starts again',
   exited: 'a longrun that ended and, by its policy, stays down (`exit`)',
-  fatal: 'gave up: restart limit reached, or never ready (`reason`)',
+  fatal: 'gave up: restart limit reached, never ready, or its command cannot be started (`reason`)',
   completed: 'a oneshot that succeeded (`exit`)',
   failed: 'a oneshot that failed (`reason`)',
 };
@@ -97,13 +107,15 @@ export const TRANSITIONS: Readonly<Record<StateId, readonly StateId[]>> = {
   queued: ['clearing', 'spawning', 'stopped', 'stopping'],
   // leftovers gone: spawn; or a stop takes the clearing over
   clearing: ['clearing', 'spawning', 'stopping'],
-  // the pid arrives (with or without a ready probe); or nothing could be spawned
-  spawning: ['starting', 'running', 'backoff', 'exited', 'fatal', 'failed', 'stopped'],
-  // ready; or, forking with no ready probe, running once its daemon is found
-  starting: ['starting', 'ready', 'running', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed'],
+  // to itself: the exec helper's pid; the command runs (with or without a ready probe); or
+  // it could not be started; or a stop takes over the helper (stopping) or finds no process (stopped)
+  spawning: ['spawning', 'starting', 'running', 'backoff', 'exited', 'fatal', 'failed', 'stopped', 'stopping'],
+  // ready; or, forking with no ready probe, running once its daemon is found; queued: a
+  // scheduled job's next run is due (concurrency: allow) and this one goes on detached
+  starting: ['starting', 'ready', 'running', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed', 'queued'],
   // to itself: a forking service's daemon ended while the service still owns processes (a new main pid)
-  running: ['running', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed'],
-  ready: ['ready', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed'],
+  running: ['running', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed', 'queued'],
+  ready: ['ready', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed', 'queued'],
   // the stop is done: stays down, starts again, or its policy decides (unhealthy, not ready)
   stopping: ['stopping', 'stopped', 'queued', 'backoff', 'exited', 'fatal', 'failed'],
   backoff: ['queued', 'stopped', 'stopping'],
@@ -143,6 +155,7 @@ export function stateName(state: ServiceState): StateName {
 /** The service's own process, when it has one. */
 export function pidOf(state: ServiceState): number | null {
   switch (state.id) {
+    case 'spawning':
     case 'starting':
     case 'running':
     case 'ready':
@@ -151,7 +164,6 @@ export function pidOf(state: ServiceState): number | null {
     case 'stopped':
     case 'queued':
     case 'clearing':
-    case 'spawning':
     case 'backoff':
     case 'exited':
     case 'fatal':

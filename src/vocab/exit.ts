@@ -6,7 +6,8 @@ import { signalName } from './signals';
 export type ExitStatus = (
   | { readonly kind: 'exited'; readonly code: number }
   | { readonly kind: 'signaled'; readonly signal: number }
-  | { readonly kind: 'failed'; readonly code: 126 | 127; readonly reason: string }
+  /** `transient`: tend itself ran short (fds, processes, memory); the command may start next time. */
+  | { readonly kind: 'failed'; readonly code: 126 | 127; readonly reason: string; readonly transient?: true }
 ) & {
   /** A SIGKILL tend did not send, with the OOM-kill count of the service's (or the container's) memory cgroup risen. */
   readonly oom?: true;

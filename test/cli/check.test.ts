@@ -2,7 +2,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, runTendSync } from '../helpers/tend';
+import { ROOT, runTendSync, tempDir, writeManifest } from '../helpers/tend';
 import { ensureBuilt } from '../helpers/build';
 
 const fixtures = join(ROOT, 'test', 'fixtures', 'manifests');
@@ -30,12 +30,42 @@ describe('tend check', () => {
 
   it('exits 0 and prints the start plan for a good manifest', () => {
     const result = runTendSync(['check', '-c', join(fixtures, 'good.yaml')]);
-    expect(result.stderr).toBe('');
+    // Its commands are not on this machine: warnings only (a setup step may install them).
+    expect(result.stderr.split('\n').filter((line) => line !== '' && !line.includes(': warning: '))).toEqual([]);
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('ok, 4 services, main: app');
     expect(result.stdout).toMatch(/start waves:\n {2}1\. migrate, rotate\n {2}2\. app\n {2}3\. logship\n/);
     expect(result.stdout).toMatch(/logship +longrun, restart always \(at most 10 in 300s\), after app ready/);
     expect(result.stdout).not.toContain('hunter2-secret');
+  });
+
+  it('warns, without failing, about a command not on PATH, an unknown user or group, a missing cwd; refuses a critical that can never act', () => {
+    const dir = tempDir();
+    const file = writeManifest(dir, [
+      'services:',
+      '  web: { command: [nginxx, -g, "daemon off;"], user: nobodyx, group: nogroupx, cwd: /nonexistent/dir }',
+      '  ok: { command: [sleep, "1"], user: root, cwd: /tmp }',
+      '  app: { main: true, command: [sleep, "1000"] }',
+      '',
+    ].join('\n'));
+    const warned = runTendSync(['check', '-c', file]);
+    expect(warned.code, warned.stderr).toBe(0);
+    expect(warned.stderr).toContain(`${file}:2:20: services.web.command.0: warning: command "nginxx" is not on PATH; it fails to start unless something creates it first`);
+    expect(warned.stderr).toContain('services.web.user: warning: user "nobodyx" is not in the passwd database');
+    expect(warned.stderr).toContain('services.web.group: warning: group "nogroupx" is not in the group database');
+    expect(warned.stderr).toContain('services.web.cwd: warning: directory /nonexistent/dir does not exist');
+    expect(warned.stderr).not.toContain('services.ok');
+    writeManifest(dir, [
+      'services:',
+      '  db: { command: [sleep, "1000"], critical: true }',
+      '  job: { command: [sleep, "1"], critical: true, restart: { policy: on-failure, limit: { count: 3, window: 1m } } }',
+      '  app: { main: true, command: [sleep, "1000"] }',
+      '',
+    ].join('\n'));
+    const refused = runTendSync(['check', '-c', file]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(`${file}:2:45: services.db.critical: critical can never act: with restart: always and no restart limit the service restarts forever and never gives up`);
+    expect(refused.stderr).not.toContain('services.job.critical');
   });
 
   it('prints the plan as JSON with env values redacted', () => {

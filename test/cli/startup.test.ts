@@ -76,7 +76,7 @@ describe('start-up', () => {
     expect(readFileSync(join(ROOT, 'native', 'tend-launch.c'), 'utf8')).toContain(`args[1] = "${v8Flag}";`);
   });
 
-  test.each(['run', 'tini', 'tini-control', 'check', 'client', 'top'])('dist/%s.cjs has a code cache this Node accepts', (mode) => {
+  test.each(['run', 'tini', 'tini-control', 'check', 'client', 'top', 'exec'])('dist/%s.cjs has a code cache this Node accepts', (mode) => {
     const file = join(ROOT, 'dist', `${mode}.cjs`);
     const check = `const { Script } = require('node:vm'); const Module = require('node:module'); const fs = require('node:fs');
       const s = new Script(Module.wrap(fs.readFileSync(${JSON.stringify(file)}, 'utf8')), { filename: ${JSON.stringify(file)}, cachedData: fs.readFileSync(${JSON.stringify(`${file}.cache`)}) });

@@ -67,7 +67,7 @@ describe('include:', () => {
     if (!result.ok) return;
     expect(result.plan.services.map((s) => s.name)).toEqual(['app', 'report', 'worker']);
     const worker = result.plan.services.find((s) => s.name === 'worker')!;
-    expect(worker.env).toEqual({ QUEUE: 'jobs' });
+    expect(worker.envFiles).toEqual([{ path: join(dir, 'tend.d', 'worker.env'), required: true }]);
     expect(worker.cwd).toBe(join(dir, 'tend.d', 'data'));
     expect(result.files).toEqual(['tend.yaml', 'tend.d/10-cron.yaml', 'tend.d/20-worker.yaml']);
   });

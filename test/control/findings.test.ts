@@ -160,7 +160,15 @@ describe('finding 14: a read peer cannot make tend buffer logs replies without b
       sockets.push(socket);
     }
     await waitFor(() => handler.calls.filter((c) => c.method === 'logs').length >= Math.min(64, server.clientCount()), { what: 'the logs requests' });
-    await new Promise((resolve) => setTimeout(resolve, 200)); // let the writes settle
+    // The replies are written after the requests are seen: measure once what tend holds
+    // has stopped changing (two collections 50 ms apart within 256 KiB).
+    let previous: number | null = null;
+    await waitFor(() => {
+      const now = memory();
+      const settled = previous !== null && Math.abs(now - previous) < 256 * 1024;
+      previous = now;
+      return settled;
+    }, { interval: 50, what: 'the replies to be written' });
     const grown = memory() - heapBefore;
     // 64 whole replies would be ~250 MB; the cap keeps what waits for them to a few MiB each at most.
     expect(grown).toBeLessThan(40 * 1024 * 1024);

@@ -43,9 +43,13 @@ export function raw(path: string): Promise<Raw> {
         while (taken >= lines.length) {
           if (socket.destroyed && taken >= lines.length) throw new Error('connection closed with no further line');
           if (Date.now() > deadline) throw new Error('no line within deadline');
+          // Woken by the next line or the close; the timer only bounds the wait.
           await new Promise<void>((r) => {
-            wake = r;
-            setTimeout(r, 50);
+            const timer = setTimeout(r, deadline - Date.now());
+            wake = () => {
+              clearTimeout(timer);
+              r();
+            };
           });
           wake = null;
         }

@@ -28,6 +28,17 @@ async function client(path: string): Promise<ControlClient> {
   return connected.value;
 }
 
+/**
+ * Resolves once the server's idle timeout has closed a connection that asks nothing: the
+ * witness that a negative check ("this connection was not timed out") waited long enough,
+ * without a sleep whose length is a guess.
+ */
+async function idleTimeoutPassed(path: string): Promise<void> {
+  const witness = await raw(path);
+  expect(await witness.next(5000)).toMatchObject({ error: { code: 'idle_timeout' } });
+  await witness.closed;
+}
+
 /** A status round trip on a fresh connection, and how long it took. */
 async function statusTime(path: string): Promise<number> {
   const started = performance.now();
@@ -192,7 +203,7 @@ describe('every command, through the client library', () => {
     const c = await client(path);
     const events: unknown[] = [];
     expect(await c.request('events', {}, { onEvent: (e) => events.push(e) })).toMatchObject({ ok: true });
-    await new Promise((r) => setTimeout(r, 250)); // longer than idleMs: a follower stays
+    await idleTimeoutPassed(path); // a connection opened later was timed out; the follower stays
     handler.emit({ type: 'state', time: 1, service: 'web', from: 'running', to: 'stopping', pid: 1000 });
     await waitFor(() => events.length === 1, { what: 'an event' });
     expect(events[0]).toMatchObject({ type: 'state', to: 'stopping' });
@@ -207,7 +218,7 @@ describe('every command, through the client library', () => {
     expect(await c.request('shutdown', { wait: true })).toMatchObject({ ok: true });
     let closed = false;
     void c.closed.then(() => { closed = true; });
-    await new Promise((r) => setTimeout(r, 250));
+    await idleTimeoutPassed(path);
     expect(closed).toBe(false);
     await server.close();
     await c.closed;

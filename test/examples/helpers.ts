@@ -152,8 +152,8 @@ export function startManifest(manifest: string, env: NodeJS.ProcessEnv = {}, opt
 }
 
 /** Starts an example's own manifest, examples/<name>/tend.yaml. */
-export function startExample(name: string, env: NodeJS.ProcessEnv = {}): Example {
-  return startManifest(join(EXAMPLES, name, 'tend.yaml'), env);
+export function startExample(name: string, env: NodeJS.ProcessEnv = {}, options: StartOptions = {}): Example {
+  return startManifest(join(EXAMPLES, name, 'tend.yaml'), env, options);
 }
 
 /** tend's own log lines as messages: `tend: web: stopping` in text, `msg` in JSON. */

@@ -1,19 +1,27 @@
-// examples/vm-daemons as PID 1: redis-server (daemonize yes, its pid file, as user redis)
-// and nginx (no "daemon off;") as Debian ships them, type: forking. They start, serve,
-// restart after a kill with the daemon's own status, stop in reverse order at SIGTERM,
-// and no zombie is left at any point. Skips, saying why, without the Debian packages.
+// examples/vm-daemons as PID 1: redis-server (daemonize yes, its pid file, as user redis),
+// nginx (no "daemon off;") and cron as Debian ships them, type: forking; a Type=notify
+// service with a watchdog (notifier.py); settings.syslog on /dev/log, in a /dev private to
+// tend. They start, serve, restart after a kill with the daemon's own status, a hung
+// notifier is restarted by its watchdog, cron runs its job and its syslog lines reach its
+// output, they stop in reverse order at SIGTERM, and no zombie is left at any point.
+// Skips, saying why, without the Debian packages.
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { canUnshare, tempDir } from '../helpers/tend';
-import { at, freePort, get, killLeftovers, startExample } from './helpers';
+import { canUnshare, privateDev, readText, tempDir, waitFor } from '../helpers/tend';
+import { at, EXAMPLES, freePort, get, killLeftovers, startExample } from './helpers';
 
 afterEach(killLeftovers);
 
-const daemons = existsSync('/usr/sbin/nginx') && spawnSync('redis-server', ['--version']).status === 0;
-if (!daemons) console.warn('skipping examples/vm-daemons: nginx and redis-server are not installed (apt-get install nginx-light redis-server)');
+const missing = [
+  existsSync('/usr/sbin/nginx') ? null : 'nginx-light',
+  spawnSync('redis-server', ['--version']).status === 0 ? null : 'redis-server',
+  existsSync('/usr/sbin/cron') ? null : 'cron',
+  spawnSync('python3', ['-c', 'import http.server, syslog']).status === 0 ? null : 'python3',
+].filter((name) => name !== null);
+if (missing.length > 0) console.warn(`skipping examples/vm-daemons: ${missing.join(', ')} not installed (apt-get install ${missing.join(' ')})`);
 
 /** One redis command over RESP, its first reply line. */
 function redis(port: number, ...words: string[]): Promise<string> {
@@ -73,45 +81,86 @@ function nginxConf(dir: string, port: number): string {
   return file;
 }
 
-describe.skipIf(!canUnshare() || !daemons)('examples/vm-daemons', () => {
-  it('nginx and redis-server daemonize as shipped: up, serving, restarted after a kill, stopped in reverse order, no zombie', async () => {
-    const [redisPort, webPort] = [await freePort(), await freePort()];
-    const dir = tempDir('tend-nginx-');
+describe.skipIf(!canUnshare() || missing.length > 0)('examples/vm-daemons', () => {
+  it('nginx, redis-server and cron daemonize as shipped, a notify service has its watchdog, syslog reaches each: up, serving, restarted, stopped in reverse order, no zombie', async () => {
+    const [redisPort, webPort, notifyPort] = [await freePort(), await freePort(), await freePort()];
+    const dir = tempDir('tend-vm-');
+    // tend's own /dev (its /dev/log) and /etc/cron.d: the example's crontab, writing under dir.
+    mkdirSync(join(dir, 'cron.d'));
+    const cronLog = join(dir, 'vm-cron.log');
+    writeFileSync(join(dir, 'cron.d', 'vm-daemons'), readFileSync(join(EXAMPLES, 'vm-daemons', 'cron.d', 'vm-daemons'), 'utf8').replaceAll('/var/log/vm-cron.log', cronLog));
     const vm = startExample('vm-daemons', {
       REDIS_PORT: String(redisPort), WEB_PORT: String(webPort), NGINX_CONF: nginxConf(dir, webPort), NGINX_PID: join(dir, 'nginx.pid'),
-    });
+      NOTIFY_PORT: String(notifyPort),
+    }, { prelude: `${privateDev(join(dir, 'dev'))}\nmount --bind ${join(dir, 'cron.d')} /etc/cron.d` });
     const tendPid = await vm.tend.tendPid();
-    const up = await vm.waitStatus((doc) => doc.services.find((s) => s.name === 'nginx')?.state === 'ready', 'nginx ready', 30_000);
+    const service = (doc: { services: readonly { name: string; state: string }[] }, name: string) => doc.services.find((s) => s.name === name);
+    const up = await vm.waitStatus((doc) => service(doc, 'nginx')?.state === 'ready' && service(doc, 'notifier')?.state === 'ready' && service(doc, 'cron')?.state === 'running', 'all up', 30_000);
     const redisPid = Number(readFileSync('/run/redis/redis-server.pid', 'utf8'));
     const nginxPid = Number(readFileSync(join(dir, 'nginx.pid'), 'utf8'));
+    const cronPid = Number(readFileSync('/run/crond.pid', 'utf8'));
     expect(up.services.find((s) => s.name === 'redis')).toMatchObject({ state: 'ready', pid: redisPid });
     expect(up.services.find((s) => s.name === 'nginx')).toMatchObject({ state: 'ready', pid: nginxPid });
+    expect(up.services.find((s) => s.name === 'cron')).toMatchObject({ state: 'running', pid: cronPid });
+    expect(up.services.find((s) => s.name === 'notifier')).toMatchObject({ state: 'ready', status_text: `serving on port ${notifyPort}` });
     expect(await redis(redisPort, 'SET', 'k', 'v')).toBe('+OK');
     expect((await get(`http://127.0.0.1:${webPort}/`)).body).toContain('Welcome to nginx');
+    expect((await get(`http://127.0.0.1:${notifyPort}/`)).body).toBe('notifier ok\n');
+    // syslog: cron's own start-up line and the notifier's (Python's syslog module), each in its service's output.
+    await vm.tend.waitOutput(/^cron +\| cron\.info cron\[\d+\]: \(CRON\) INFO/m);
+    await vm.tend.waitOutput(new RegExp(`^notifier +\\| daemon\\.notice notifier\\[\\d+\\]: listening on 127\\.0\\.0\\.1:${notifyPort}$`, 'm'));
+    await vm.tend.waitOutput(/^notifier +\| daemon\.info notifier\[\d+\]: "GET \/ HTTP\/1\.1" 200 -$/m);
     expect(zombiesUnder(tendPid)).toEqual([]);
 
-    // redis-server dies: tend, its parent since the start program exited, reaps it with its
+    // Each daemon dies: tend, its parent since the start program exited, reaps it with its
     // own status and starts it once more.
-    const killed = await vm.cli(['signal', 'redis', 'KILL']);
-    expect(killed.code).toBe(0);
-    const again = await vm.waitStatus((doc) => {
-      const r = doc.services.find((s) => s.name === 'redis');
-      return r?.state === 'ready' && r.pid !== redisPid;
-    }, 'redis back', 30_000);
-    const back = again.services.find((s) => s.name === 'redis')!;
-    expect(back).toMatchObject({ restarts: 1, last_exit: { signal: 'SIGKILL' } });
-    expect(back.pid).toBe(Number(readFileSync('/run/redis/redis-server.pid', 'utf8')));
+    for (const [name, pidOf] of [
+      ['redis', () => Number(readFileSync('/run/redis/redis-server.pid', 'utf8'))],
+      ['cron', () => Number(readFileSync('/run/crond.pid', 'utf8'))],
+      ['notifier', null],
+    ] as const) {
+      const before = (await vm.service(name)).pid;
+      const killed = await vm.cli(['signal', name, 'KILL']);
+      expect(killed.code).toBe(0);
+      const again = await vm.waitStatus((doc) => {
+        const s = doc.services.find((x) => x.name === name);
+        return s !== undefined && ['ready', 'running'].includes(s.state) && s.pid !== before && s.restarts === 1;
+      }, `${name} back`, 30_000);
+      const back = again.services.find((s) => s.name === name)!;
+      expect(back).toMatchObject({ restarts: 1, last_exit: { signal: 'SIGKILL' } });
+      if (pidOf !== null) expect(back.pid).toBe(pidOf());
+      expect(zombiesUnder(tendPid)).toEqual([]);
+    }
     expect(await redis(redisPort, 'PING')).toBe('+PONG');
+    await waitFor(async () => (await get(`http://127.0.0.1:${notifyPort}/`)).body === 'notifier ok\n', { what: 'the notifier serving again' });
+
+    // The notifier hangs (stopped): no WATCHDOG=1, so its watchdog aborts and restarts it.
+    expect((await vm.cli(['signal', 'notifier', 'STOP'])).code).toBe(0);
+    const hung = await vm.waitStatus((doc) => {
+      const s = doc.services.find((x) => x.name === 'notifier') as { state: string; restarts: number; last_exit: unknown } | undefined;
+      return s?.state === 'ready' && s.restarts === 2;
+    }, 'the notifier restarted by its watchdog', 30_000);
+    expect(hung.services.find((s) => s.name === 'notifier')).toMatchObject({ last_exit: { signal: 'SIGABRT', reason: 'watchdog' } });
+    await vm.tend.waitOutput(/notifier: watchdog: no WATCHDOG=1 for 4s: it hangs/);
+
+    // cron's job, at the next minute: its file, cron's CMD line and the job's logger line.
+    await waitFor(() => readText(cronLog).trim() !== '', { timeout: 75_000, interval: 250, what: () => `cron's job to run\n${vm.tend.stdout.slice(-3000)}` });
+    await vm.tend.waitOutput(/^cron +\| cron\.info CRON\[\d+\]: \(root\) CMD \(date \+%s >> /m, 15_000);
+    await vm.tend.waitOutput(/^cron +\| user\.notice cron-job: wrote /m, 15_000);
+    expect(vm.tend.stderr).not.toContain('(syslog)');
     expect(zombiesUnder(tendPid)).toEqual([]);
 
-    // docker stop: nginx first (it depends on redis), each with its own stop signal.
+    // docker stop: nginx, cron and the notifier first (nginx and the notifier depend on
+    // redis), each with its own stop signal; redis after them.
     await vm.tend.signal('SIGTERM');
     const { code } = await vm.tend.exited;
     const log = vm.events();
-    expect(at(log, 'nginx: stopped')).toBeGreaterThan(-1);
-    expect(at(log, 'nginx: stopped')).toBeLessThan(at(log, 'redis: stopping (SIGTERM)'));
+    for (const name of ['nginx', 'cron', 'notifier']) {
+      expect(at(log, `${name}: stopped`)).toBeGreaterThan(-1);
+      expect(at(log, `${name}: stopped`)).toBeLessThan(at(log, 'redis: stopping (SIGTERM)'));
+    }
     expect(at(log, 'redis: stopped')).toBeGreaterThan(-1);
     expect(log.filter((line) => /killed with SIGKILL|still running/.test(line))).toEqual([]);
     expect(code).toBe(0);
-  });
+  }, 150_000);
 });

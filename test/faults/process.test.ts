@@ -26,9 +26,9 @@ describe('commands that cannot run (SPEC §1 rule 4)', () => {
   };
 
   it.each([
-    ['command not found', () => '[/nonexistent/command]', 127, /app: command not found: \/nonexistent\/command/],
-    ['not executable', (dir: string) => `[${notExecutable(dir)}]`, 126, /app: permission denied: .*not-executable\.sh/],
-    ['unknown user', () => '[sleep, "100"], user: no-such-user-xyz', 126, /app: unknown user: no-such-user-xyz/],
+    ['command not found', () => '[/nonexistent/command]', 127, /app: cannot start: command not found: \/nonexistent\/command/],
+    ['not executable', (dir: string) => `[${notExecutable(dir)}]`, 126, /app: cannot start: permission denied: .*not-executable\.sh/],
+    ['unknown user', () => '[sleep, "100"], user: no-such-user-xyz', 126, /app: cannot start: unknown user: no-such-user-xyz/],
   ])('main: %s gives the exit status of SPEC §1 with a message naming it', async (_what, command, code, message) => {
     const t = scenario('');
     writeFileSync(t.file, `services:\n  app: { main: true, command: ${command(t.dir)} }\n  side: { command: [svc, side] }\n`);
@@ -40,7 +40,7 @@ describe('commands that cannot run (SPEC §1 rule 4)', () => {
     if (t.events().includes('start side')) expect(t.events()).toContain('stop side');
   });
 
-  it('a sidecar that cannot run is reported and retried; tend and main keep running', async () => {
+  it('a sidecar that cannot run gives up at once (no retries: it cannot heal); tend and main keep running', async () => {
     const t = scenario(`
 services:
   app: { main: true, command: [svc, app] }
@@ -49,10 +49,10 @@ services:
     restart: { policy: always, backoff: { initial: 50ms, max: 200ms } }
 `);
     const tend = start(t);
-    await tend.waitOutput(/ghost: command not found: \/nonexistent\/ghost/);
-    await waitFor(async () => ((await status(t.socket)).services.find((s) => s.name === 'ghost')?.restarts ?? 0) >= 3, { what: 'ghost to be retried' });
-    const doc = await status(t.socket);
+    await tend.waitOutput(/ghost: cannot start: command not found: \/nonexistent\/ghost; it stays down: `tend start ghost` after fixing it/);
+    const doc = await waitFor(async () => { const d = await status(t.socket); return d.services.find((s) => s.name === 'ghost')?.state === 'fatal' ? d : undefined; }, { what: 'ghost fatal' });
     expect(doc.services.find((s) => s.name === 'app')?.state).toBe('running');
+    expect(doc.services.find((s) => s.name === 'ghost')?.restarts).toBe(0);
     expect(doc.services.find((s) => s.name === 'ghost')?.last_exit).toEqual({ code: 127 });
     await tend.signal('SIGTERM');
     expect((await tend.exited).code).toBe(0);

@@ -74,6 +74,11 @@ export interface StartOptions {
   cwd?: string;
   /** Run tend as PID 1 of a new PID namespace (unshare --pid --fork --mount-proc). */
   pid1?: boolean;
+  /**
+   * With pid1: shell commands run in the new namespaces before tend replaces the shell
+   * (still PID 1) — mounts private to tend, e.g. a /dev of its own holding /dev/log.
+   */
+  prelude?: string;
   stdin?: 'pipe' | 'ignore';
 }
 
@@ -89,14 +94,30 @@ function baseEnv(extra: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv {
 }
 
 /** The command line that runs tend, as PID 1 of a new PID namespace when asked. */
-function tendArgv(args: readonly string[], pid1: boolean | undefined): string[] {
+function tendArgv(args: readonly string[], pid1: boolean | undefined, prelude?: string): string[] {
   const tend = tendCommand(...args);
-  return pid1 ? ['unshare', '--pid', '--fork', '--mount-proc', '--kill-child', ...tend] : tend;
+  if (!pid1) return tend;
+  const unshare = ['unshare', '--pid', '--fork', '--mount-proc', '--kill-child'];
+  return prelude === undefined ? [...unshare, ...tend] : [...unshare, 'sh', '-ec', `${prelude}\nexec "$@"`, 'sh', ...tend];
+}
+
+/**
+ * A prelude (StartOptions) giving tend a /dev of its own, in `dir`, with what services
+ * use (null, zero, urandom, tty, fd links): tend's /dev/log is then its own, and the
+ * machine's /dev is never touched. `then` adds commands (more bind mounts).
+ */
+export function privateDev(dir: string): string {
+  return [
+    `mkdir -p ${dir}`,
+    `for n in null zero full random urandom tty; do touch ${dir}/$n; mount --bind /dev/$n ${dir}/$n; done`,
+    `ln -sfn /proc/self/fd ${dir}/fd; ln -sfn /proc/self/fd/0 ${dir}/stdin; ln -sfn /proc/self/fd/1 ${dir}/stdout; ln -sfn /proc/self/fd/2 ${dir}/stderr`,
+    `mount --rbind ${dir} /dev`,
+  ].join('\n');
 }
 
 /** Starts tend with the given arguments. */
 export function startTend(args: readonly string[], options: StartOptions = {}): RunningTend {
-  const argv = tendArgv(args, options.pid1);
+  const argv = tendArgv(args, options.pid1, options.prelude);
   const child = spawn(argv[0]!, argv.slice(1), {
     env: baseEnv(options.env),
     cwd: options.cwd ?? ROOT,

@@ -40,13 +40,13 @@ describe('keys tend does not have yet, once it has them', () => {
     expect(result.lost.map((note: { setting: string }) => note.setting)).not.toContain('Type=notify');
   });
 
-  it('supervisord: stopasgroup=false is stop_mode main, or mixed when killasgroup=true', () => {
+  it('supervisord: stopasgroup=true is stop_mode group; otherwise tend\'s default (mixed) signals the program\'s own process, as supervisord does', () => {
     const tmp = tempDir('tend-import-');
-    writeFileSync(join(tmp, 'supervisord.conf'), '[program:a]\ncommand=/bin/a\nstopasgroup=false\n[program:b]\ncommand=/bin/b\nstopasgroup=false\nkillasgroup=true\n[program:c]\ncommand=/bin/c\n');
+    writeFileSync(join(tmp, 'supervisord.conf'), '[program:a]\ncommand=/bin/a\nstopasgroup=false\n[program:b]\ncommand=/bin/b\nstopasgroup=false\nkillasgroup=true\n[program:c]\ncommand=/bin/c\n[program:d]\ncommand=/bin/d\nstopasgroup=true\n');
     const result = importPaths('supervisord', [join(tmp, 'supervisord.conf')], tmp, {});
     expect(result.ok ? '' : result.message).toBe('');
     if (!result.ok) return;
     const { services } = parse(result.text) as { services: Record<string, Record<string, unknown>> };
-    expect([services.a?.stop_mode, services.b?.stop_mode, services.c?.stop_mode]).toEqual(['main', 'mixed', undefined]);
+    expect([services.a?.stop_mode, services.b?.stop_mode, services.c?.stop_mode, services.d?.stop_mode]).toEqual([undefined, undefined, undefined, 'group']);
   });
 });

@@ -40,14 +40,19 @@ describe('buildPlan defaults', () => {
       stopSignal: 15,
       stopCommand: null,
       stopTimeout: 5000,
+      stopMode: 'mixed',
       user: null,
       group: null,
       cwd: null,
       stdin: 'null',
       env: {},
+      envFiles: [],
+      envCleared: [],
       secretFiles: {},
+      runtimeDirectory: null,
+      umask: null,
       schedule: null,
-      log: { console: 'prefix', file: null, maxSize: 10 * 1024 * 1024, keep: 5, compress: false },
+      log: { console: 'prefix', file: null, stderrFile: null, maxSize: 10 * 1024 * 1024, keep: 5, compress: false },
       limits: { memory: null, cpu: null, pids: null, nofile: null, core: null },
       oomScoreAdj: null,
     });
@@ -58,7 +63,7 @@ describe('buildPlan defaults', () => {
     const plan = await planOf(manifest);
     expect(plan.settings).toEqual({
       shutdownTimeout: 9000, shutdownDelay: 0, socket: null, socketMode: null, socketAllow: [],
-      logFormat: 'text', logLevel: 'info', tracking: 'auto', http: null, httpStatus: false,
+      logFormat: 'text', logLevel: 'info', tracking: 'auto', http: null, httpStatus: false, syslog: null,
     });
   });
 

@@ -23,7 +23,8 @@ describe('in the manifest', () => {
             PLAIN: plain
     `, {}, { '.env': 'DB_PASSWORD=from-env-file\nKEPT=1\n' });
     const web = plan.services[0]!;
-    expect(web.env).toEqual({ KEPT: '1', PLAIN: 'plain' });
+    // env_files are read at each start, under env: and the secret files (test/process/env-files.test.ts).
+    expect(web.env).toEqual({ PLAIN: 'plain' });
     expect(web.secretFiles).toEqual({ DB_PASSWORD: join(plan.file!, '..', 'secrets', 'db'), API_KEY: '/run/secrets/api' });
   });
 

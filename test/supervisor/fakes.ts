@@ -102,7 +102,7 @@ export class FakePort implements ProcessPort {
 
   spawn(spec: SpawnSpec): Spawned {
     this.spawns.push(spec);
-    if (spec.output === 'null') {
+    if (spec.role !== undefined) {
       // a stop_command: it runs and ends at once, with the status the test chose
       return { pid: this.nextPid++, stdout: null, stderr: null, notify: null, exit: Promise.resolve(this.stopCommandStatus) };
     }

@@ -21,14 +21,20 @@ export function service(name: string, overrides: Partial<ServicePlan> = {}): Ser
     stopSignal: 15,
     stopCommand: null,
     stopTimeout: 5000,
+    // The unit tests were written for stops that signal every process; stop_mode has its own.
+    stopMode: 'group',
     user: null,
     group: null,
     cwd: null,
     stdin: 'null',
     env: {},
+    envFiles: [],
+    envCleared: [],
     secretFiles: {},
+    runtimeDirectory: null,
+    umask: null,
     schedule: null,
-    log: { console: 'prefix', file: null, maxSize: 10_000_000, keep: 5, compress: false },
+    log: { console: 'prefix', file: null, stderrFile: null, maxSize: 10_000_000, keep: 5, compress: false },
     limits: { memory: null, cpu: null, pids: null, nofile: null, core: null },
     oomScoreAdj: null,
     ...overrides,
@@ -46,6 +52,7 @@ export const SETTINGS: SettingsPlan = {
   tracking: 'auto',
   http: null,
   httpStatus: false,
+  syslog: null,
 };
 
 export function plan(services: ServicePlan[], settings: Partial<SettingsPlan> = {}): Plan {

@@ -238,16 +238,19 @@ describe('dependency gating', () => {
     expect(order.indexOf('db')).toBeLessThan(order.indexOf('worker'));
   });
 
-  it('a command that cannot run is reported and retried by policy; the start is not blocked', async () => {
+  it('a command that cannot run gives up at once, whatever its policy, and says how to retry; the start is not blocked', async () => {
     const h = start.unstarted(graph([main(), service('ghost', restart({ backoff: noJitter }))]));
     h.port.failing.add('ghost');
     h.loop.start();
     await h.clock.advance(0);
-    expect(h.state('ghost')).toBe('backoff');
+    expect(h.loop.record('ghost')!.state).toEqual({ id: 'fatal', reason: 'command not found: sleep', cannotStart: true });
     expect(h.loop.record('ghost')!.lastExit).toEqual({ kind: 'failed', code: 127, reason: 'command not found: sleep' });
-    expect(h.lines()).toContain('warn ghost: command not found: sleep');
+    expect(h.lines()).toContain('error ghost: cannot start: command not found: sleep; it stays down: `tend start ghost` after fixing it');
+    expect(h.lines().some((line) => line.includes('ghost: started'))).toBe(false);
+    expect(h.state('app')).toBe('running');
     h.port.failing.delete('ghost');
-    await h.clock.advance(100);
+    h.loop.submit({ kind: 'start', names: ['ghost'] });
+    await h.clock.advance(0);
     expect(h.state('ghost')).toBe('running');
   });
 });

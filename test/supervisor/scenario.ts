@@ -28,9 +28,9 @@ export function scenario(manifest: string) {
       running.push(tend);
       return tend;
     },
-    /** Starts tend with more variables in its environment. */
-    startWith: (extra: NodeJS.ProcessEnv) => {
-      const tend = startTend(['run', '-c', file], { pid1: true, env: { ...env, ...extra } });
+    /** Starts tend with more variables in its environment (and a prelude: startTend's). */
+    startWith: (extra: NodeJS.ProcessEnv, prelude?: string) => {
+      const tend = startTend(['run', '-c', file], { pid1: true, env: { ...env, ...extra }, ...(prelude !== undefined ? { prelude } : {}) });
       running.push(tend);
       return tend;
     },

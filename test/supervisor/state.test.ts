@@ -8,12 +8,13 @@ const EXPECTED: Record<StateId, StateId[]> = {
   stopped: ['stopped', 'queued', 'stopping'],
   queued: ['clearing', 'spawning', 'stopped', 'stopping'],
   clearing: ['clearing', 'spawning', 'stopping'],
-  spawning: ['starting', 'running', 'backoff', 'exited', 'fatal', 'failed', 'stopped'],
-  // running: a forking service whose daemon was found, with no ready probe
-  starting: ['starting', 'ready', 'running', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed'],
+  spawning: ['spawning', 'starting', 'running', 'backoff', 'exited', 'fatal', 'failed', 'stopped', 'stopping'],
+  // running: a forking service whose daemon was found, with no ready probe; queued (each
+  // up state): a scheduled job's next run is due with concurrency: allow, this one detached
+  starting: ['starting', 'ready', 'running', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed', 'queued'],
   // to itself: a forking service's next main process, once the daemon ended and others run on
-  running: ['running', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed'],
-  ready: ['ready', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed'],
+  running: ['running', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed', 'queued'],
+  ready: ['ready', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed', 'queued'],
   stopping: ['stopping', 'stopped', 'queued', 'backoff', 'exited', 'fatal', 'failed'],
   backoff: ['queued', 'stopped', 'stopping'],
   exited: ['queued', 'stopping', 'stopped'],
@@ -31,7 +32,7 @@ const EXAMPLES: Record<StateId, ServiceState> = {
   stopped: { id: 'stopped', byHand: false },
   queued: { id: 'queued', since: 1 },
   clearing: { id: 'clearing', since: 1, step: { id: 'grace', signal: 15 } },
-  spawning: { id: 'spawning', since: 1 },
+  spawning: { id: 'spawning', since: 1, pid: null },
   starting: { id: 'starting', pid: 7, since: 1, lastReason: 'no check has passed yet' },
   running: { id: 'running', pid: 7, since: 1 },
   ready: { id: 'ready', pid: 7, since: 1 },
@@ -67,7 +68,8 @@ describe('service state transitions', () => {
     expect(STATE_IDS.filter((from) => canTransition(from, 'ready'))).toEqual(['starting', 'ready']);
   });
   it('a service starts again only through queued (its dependencies are looked at every time)', () => {
-    expect(STATE_IDS.filter((from) => canTransition(from, 'spawning'))).toEqual(['queued', 'clearing']);
+    // (spawning to itself: the exec helper's pid arrives)
+    expect(STATE_IDS.filter((from) => canTransition(from, 'spawning'))).toEqual(['queued', 'clearing', 'spawning']);
   });
   it('a pid only where a process exists', () => {
     for (const id of STATE_IDS) {

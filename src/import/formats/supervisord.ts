@@ -6,7 +6,7 @@
 import { basename, dirname, relative, resolve } from 'node:path';
 import { hostname } from 'node:os';
 import { globFiles } from '../../config/glob';
-import { NOT_YET, acceptsValue, serviceKey, validSignal } from '../supports';
+import { NOT_YET, acceptsValue, logKey, serviceKey, validSignal } from '../supports';
 import { ImportError, type Importer, type ImportedService, type Note, type Origin, type Value } from '../types';
 import { Names, literal } from '../names';
 import { shlexSplit } from '../shell';
@@ -172,7 +172,7 @@ function convert(files: string[], sections: Section[]): { files: string[]; heade
     files,
     header: [
       'No service is main: tend runs until it is stopped, as supervisord does. Mark the service the container should live and die with as `main: true`.',
-      'tend stops every process a service owns (supervisord\'s stopasgroup and killasgroup) and starts services in parallel unless depends_on orders them.',
+      'tend stops a program as supervisord does, the stop signal to its own process (stop_mode: mixed, tend\'s default), but SIGKILLs everything it left at stop_timeout; stopasgroup=true is stop_mode: group. tend starts services in parallel unless depends_on orders them.',
       'autorestart=unexpected is restart: on-failure with exitcodes as success_exit_codes. startretries is restart.limit.count; its window is how long that many starts dying within startsecs take, with tend\'s backoff between them.',
     ],
     services,
@@ -277,15 +277,12 @@ function program(name: string, section: Section, names: Names, globalEnv: Record
       if (value !== 'TERM') draft.set('stop_signal', value);
     }
     draft.set('stop_timeout', duration(int('stopwaitsecs', 10) * 1000));
-    // Written out as false, supervisord signals the program's own process only (stop_mode main,
-    // or mixed when killasgroup still SIGKILLs the group). Left at the default, the program is
-    // taken as one that wants its group stopped, which is what tend does.
-    const explicitlyOff = (key: string) => get(key) !== undefined && !bool(key, false);
-    if (explicitlyOff('stopasgroup') || explicitlyOff('killasgroup')) {
-      const mode = bool('killasgroup', false) ? 'mixed' : 'main';
-      const key = explicitlyOff('stopasgroup') ? 'stopasgroup' : 'killasgroup';
-      if (serviceKey('stop_mode') && acceptsValue('stop_mode', mode)) draft.set('stop_mode', mode);
-      else draft.lost(origin(key), `${key}=false`, `tend signals every process the service owns (${NOT_YET('stop_mode')})`);
+    // supervisord signals the program's own process unless stopasgroup: tend's default
+    // (stop_mode mixed) does too, and SIGKILLs what is left at stop_timeout, as a container
+    // wants. stopasgroup=true signals the whole group: stop_mode group.
+    if (bool('stopasgroup', false)) {
+      if (serviceKey('stop_mode') && acceptsValue('stop_mode', 'group')) draft.set('stop_mode', 'group');
+      else draft.lost(origin('stopasgroup'), 'stopasgroup=true', `tend signals the program's own process only (${NOT_YET('stop_mode')})`);
     }
     const user = get('user');
     if (user) draft.set('user', /^\d+$/.test(user.value) ? Number(user.value) : literal(user.value));
@@ -298,7 +295,8 @@ function program(name: string, section: Section, names: Names, globalEnv: Record
     const priority = get('priority');
     if (priority) draft.lost(priority.origin, `priority=${priority.value}`, 'tend orders by depends_on; add one if this program needs another started first');
     const umask = get('umask');
-    if (umask) draft.lost(umask.origin, `umask=${umask.value}`, 'tend does not support umask yet: set it in a shell command (`sh -c \'umask 027; exec ...\'`)');
+    if (umask && serviceKey('umask') && acceptsValue('umask', umask.value)) draft.set('umask', umask.value);
+    else if (umask) draft.lost(umask.origin, `umask=${umask.value}`, serviceKey('umask') ? 'not an octal umask tend accepts: set umask: by hand' : 'tend does not support umask yet: set it in a shell command (`sh -c \'umask 027; exec ...\'`)');
     for (const key of ['stdout_events_enabled', 'stderr_events_enabled']) {
       if (get(key) && bool(key, false)) draft.lost(origin(key), `${key}=true`, 'tend events --json streams state changes, not output; tend logs NAME -f follows output');
     }
@@ -339,10 +337,13 @@ function logSettings(draft: Draft, get: (key: string) => Entry | undefined, orig
   const fileOf = (value: string | undefined) => (value !== undefined && value !== 'NONE' && value !== 'syslog' && !toConsole(value) ? value : null);
   const outFile = fileOf(stdoutFile);
   const errFile = redirect ? null : fileOf(stderrFile);
-  const file = outFile ?? errFile;
-  if (file !== null) {
+  // stderr to a file of its own, where tend has log.stderr_file.
+  const apart = errFile !== null && errFile !== outFile && logKey('stderr_file');
+  const file = apart ? outFile : outFile ?? errFile;
+  if (file !== null || apart) {
     const key = outFile !== null ? 'stdout' : 'stderr';
-    log.file = file;
+    if (file !== null) log.file = file;
+    if (apart) log.stderr_file = errFile;
     const maxbytes = get(`${key}_logfile_maxbytes`)?.value ?? '50MB';
     const size = parseSupervisorSize(maxbytes, origin(`${key}_logfile_maxbytes`));
     if (size === 0) draft.lost(origin(`${key}_logfile_maxbytes`), `${key}_logfile_maxbytes=0`, 'tend always rotates log.file by size; max_size is left at its default (10MB)');
@@ -350,7 +351,7 @@ function logSettings(draft: Draft, get: (key: string) => Entry | undefined, orig
     const backups = get(`${key}_logfile_backups`)?.value ?? '10';
     if (!/^\d+$/.test(backups)) throw new ImportError(origin(`${key}_logfile_backups`), `${key}_logfile_backups: expected a whole number, got ${JSON.stringify(backups)}`);
     log.keep = Number(backups);
-    if (outFile !== null && errFile !== null && errFile !== outFile) {
+    if (outFile !== null && errFile !== null && errFile !== outFile && !apart) {
       draft.lost(origin('stderr_logfile'), `stderr_logfile=${stderrFile}`, `tend writes stdout and stderr to the one log.file (${outFile})`);
     } else if (outFile !== null && !redirect && (stderrFile === undefined || stderrFile === 'AUTO')) {
       draft.info(origin('stdout_logfile'), 'redirect_stderr=false', `stderr goes to ${outFile} too: tend writes both streams to log.file`);

@@ -367,6 +367,7 @@ function convert(files: string[], units: Map<string, Unit>, notes: Note[]) {
     header: [
       'No service is main: tend runs until it is stopped, as systemd does. Mark the service the container should live and die with as `main: true`.',
       'Every imported unit starts when tend starts ([Install] is not read); After=/Before= among them order the start, and the stop in reverse.',
+      'A unit without KillMode= gets tend\'s default stop_mode: mixed (the stop signal to the main process, SIGKILL to everything left at stop_timeout), not systemd\'s control-group.',
     ],
     services: out,
     notes,
@@ -501,11 +502,13 @@ function service(unit: Unit, names: Names): Plan {
     if (!validSignal(killSignal.value)) throw new ImportError(killSignal.origin, `KillSignal: unknown signal ${JSON.stringify(killSignal.value)}`);
     if (!/^(SIG)?TERM$/.test(killSignal.value)) draft.set('stop_signal', killSignal.value.replace(/^SIG/, ''));
   }
+  // KillMode= written out is kept as stop_mode; left out (systemd's control-group), the
+  // service gets tend's default, mixed (the README says why; the header says so).
   const killMode = take('KillMode');
-  if (killMode && killMode.value !== 'control-group') {
-    const mode = killMode.value === 'process' ? 'main' : killMode.value === 'mixed' ? 'mixed' : null;
+  if (killMode) {
+    const mode = killMode.value === 'control-group' ? 'group' : killMode.value === 'process' ? 'main' : killMode.value === 'mixed' ? 'mixed' : null;
     if (mode !== null && serviceKey('stop_mode')) draft.set('stop_mode', mode);
-    else draft.lost(killMode.origin, `KillMode=${killMode.value}`, mode === null ? 'tend always stops every process the service owns' : `${NOT_YET('stop_mode')}: tend signals every process the service owns`);
+    else draft.lost(killMode.origin, `KillMode=${killMode.value}`, mode === null ? 'tend always stops the service\'s processes (stop_mode: group | main | mixed)' : `${NOT_YET('stop_mode')}: tend signals every process the service owns`);
   }
   const stopTimeout = take('TimeoutStopSec') ?? take('TimeoutSec');
   handled.add('TimeoutSec');

@@ -1,0 +1,399 @@
+/*
+ * Unix datagram receivers: the sd_notify socket (NOTIFY_SOCKET: READY=1, STATUS=...,
+ * WATCHDOG=1...) and the syslog socket (/dev/log). Node has neither datagram Unix sockets
+ * nor SCM_CREDENTIALS, so this file receives them, with the sender's credentials as the
+ * kernel states them (SO_PASSCRED: the pid cannot be forged by the sender, short of
+ * CAP_SYS_ADMIN), and hands them to the event loop.
+ *
+ * A sender is often gone by the time the event loop looks (systemd-notify and logger send
+ * and exit), so the thread reads the sender's ancestry from /proc at once, while its parent
+ * still waits for it: the loop attributes the message to the service that owns the sender
+ * or the nearest ancestor it owns. A syslog flood comes from one sender: its ancestry is
+ * read once per 100 ms, not once per message.
+ *
+ * One thread per socket sleeps in recvmsg and queues each datagram, bounded by count and
+ * bytes. When the event loop falls behind:
+ *   - notify: the newest are dropped and counted (a late READY=1 is worth less than a
+ *     stalled sender);
+ *   - syslog: the thread waits for room, so the kernel's queue fills and the senders'
+ *     send() waits, as it does for a busy syslogd — nothing is lost.
+ * The thread wakes the loop through a pipe, as the reaper does; the loop drains the queue
+ * with tend_dgram_drain, a bounded batch at a time. Nothing here blocks the event loop.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ANCESTORS 8          /* parents of the sender read at once, nearest first */
+#define RECEIVERS 4          /* sockets per tend: notify, syslog, room to spare */
+#define HEADER 32            /* bytes before a record's ancestors in tend_dgram_drain's output */
+
+/*
+ * The sender's pidfd (SO_PASSPIDFD, Linux 6.5) and what the kernel says of it
+ * (PIDFD_GET_INFO, 6.13): its cgroup even once it has exited and been reaped (6.15, with
+ * SCM_PIDFD for reaped senders from 6.17) — what a short-lived `logger` leaves behind, where
+ * /proc has nothing any more. Defined here: older headers lack them, and older kernels
+ * answer ENOPROTOOPT, EINVAL or ESRCH, which leaves the /proc ancestry alone to go on.
+ */
+#ifndef SO_PASSPIDFD
+#define SO_PASSPIDFD 76
+#endif
+#ifndef SCM_PIDFD
+#define SCM_PIDFD 0x04
+#endif
+struct tend_pidfd_info {     /* struct pidfd_info, its first version (64 bytes) */
+    uint64_t mask, cgroupid;
+    uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+    int32_t exit_code;
+};
+#define TEND_PIDFD_GET_INFO _IOWR(0xFF, 11, struct tend_pidfd_info)
+#define TEND_PIDFD_INFO_CGROUPID (1ULL << 2)
+#define TEND_PIDFD_INFO_EXIT (1ULL << 3)
+
+/* The cgroup id (the inode of its cgroup v2 directory) of the process behind `pidfd`, or 0. */
+static uint64_t cgroup_of(int pidfd) {
+    struct tend_pidfd_info info;
+    memset(&info, 0, sizeof info);
+    info.mask = TEND_PIDFD_INFO_CGROUPID | TEND_PIDFD_INFO_EXIT;
+    if (ioctl(pidfd, TEND_PIDFD_GET_INFO, &info) != 0) return 0;
+    return (info.mask & TEND_PIDFD_INFO_CGROUPID) ? info.cgroupid : 0;
+}
+
+enum { KIND_NOTIFY = 0, KIND_SYSLOG = 1 };
+
+typedef struct entry {
+    struct entry *next;
+    int32_t pid, uid;        /* pid 0: the kernel attached no credentials */
+    int32_t len;             /* bytes kept in text */
+    int32_t sent;            /* bytes the sender sent (more than len: cut) */
+    int32_t nancestors;
+    int32_t ancestors[ANCESTORS];
+    uint64_t cgroup;         /* the sender's cgroup id (SCM_PIDFD), 0: not known */
+    char text[];
+} entry;
+
+typedef struct {
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    int kind;
+    size_t keep;             /* bytes of one datagram kept */
+    size_t max_count, max_bytes;
+    pthread_mutex_t lock;
+    pthread_cond_t room;
+    entry *head, *tail;
+    size_t count, bytes;
+    uint64_t dropped, cut;
+    int sock, wake_read, wake_write;
+    char *buffer;            /* keep + 1 bytes: the receiving thread's */
+    int32_t cached_pid, cached_n;
+    int32_t cached[ANCESTORS];
+    struct timespec cached_at;
+} receiver;
+
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+static receiver *receivers[RECEIVERS];
+
+/* The parent of `pid` from /proc/PID/stat (the field after the command, which may hold ") "). */
+static int32_t parent_of(int32_t pid) {
+    char path[32], buffer[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, buffer, sizeof buffer - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    buffer[n] = '\0';
+    char *end = strrchr(buffer, ')');
+    if (end == NULL || end[1] == '\0' || end[2] == '\0') return 0;
+    int ppid = 0;
+    if (sscanf(end + 2, "%*c %d", &ppid) != 1) return 0;
+    return ppid;
+}
+
+static int ancestry(receiver *r, int32_t pid, int32_t *out) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long age_ms = (now.tv_sec - r->cached_at.tv_sec) * 1000 + (now.tv_nsec - r->cached_at.tv_nsec) / 1000000;
+    if (r->kind == KIND_SYSLOG && pid > 0 && pid == r->cached_pid && age_ms < 100) {
+        memcpy(out, r->cached, sizeof(int32_t) * (size_t)r->cached_n);
+        return r->cached_n;
+    }
+    int n = 0;
+    for (int32_t p = pid; p > 1 && n < ANCESTORS;) {
+        p = parent_of(p);
+        if (p <= 0) break;
+        out[n++] = p;
+    }
+    r->cached_pid = pid;
+    r->cached_n = n;
+    memcpy(r->cached, out, sizeof(int32_t) * (size_t)n);
+    r->cached_at = now;
+    return n;
+}
+
+static void *receive(void *arg) {
+    receiver *r = arg;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the event loop's */
+    /*
+     * The sender's ancestry is a race against its parent reaping it (`logger` in a script
+     * sends, exits and is reaped at once): on a busy machine this thread must run before
+     * that parent does. Where tend may (CAP_SYS_NICE), this thread alone is nice -20; it
+     * sleeps in recvmsg otherwise, so it takes the CPU only when a message comes.
+     */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), -20) != 0) { /* not allowed: it races at the default priority */ }
+    union {
+        struct cmsghdr align;
+        char space[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(int) * 16)];
+    } control;
+    for (;;) {
+        struct iovec iov = {r->buffer, r->keep + 1};
+        struct msghdr msg;
+        memset(&msg, 0, sizeof msg);
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.space;
+        msg.msg_controllen = sizeof control.space;
+        /* MSG_TRUNC: the datagram's real length, even when it is longer than the buffer. */
+        ssize_t n = recvmsg(r->sock, &msg, MSG_CMSG_CLOEXEC | MSG_TRUNC);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            usleep(10000); /* ENOMEM, ENOBUFS: try again shortly */
+            continue;
+        }
+        int32_t pid = 0, uid = -1;
+        uint64_t cgroup = 0;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+                struct ucred cred;
+                memcpy(&cred, CMSG_DATA(c), sizeof cred);
+                pid = cred.pid;
+                uid = (int32_t)cred.uid;
+            } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_PIDFD && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+                int pidfd;
+                memcpy(&pidfd, CMSG_DATA(c), sizeof pidfd);
+                if (pidfd >= 0) {
+                    cgroup = cgroup_of(pidfd);
+                    close(pidfd);
+                }
+            } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+                /* fds sent along (FDSTORE=1) are not kept: close them, never leak them. */
+                int nfds = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+                for (int i = 0; i < nfds; i++) {
+                    int fd;
+                    memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+                    close(fd);
+                }
+            }
+        }
+        int32_t ancestors[ANCESTORS];
+        int nancestors = ancestry(r, pid, ancestors); /* first: the sender may be reaped any moment */
+        size_t kept = (size_t)n > r->keep ? r->keep : (size_t)n;
+        entry *e = malloc(sizeof *e + kept);
+        if (e == NULL) {
+            pthread_mutex_lock(&r->lock);
+            r->dropped++;
+            pthread_mutex_unlock(&r->lock);
+            continue;
+        }
+        e->next = NULL;
+        e->pid = pid;
+        e->uid = uid;
+        e->len = (int32_t)kept;
+        e->sent = n > INT32_MAX ? INT32_MAX : (int32_t)n;
+        memcpy(e->text, r->buffer, kept);
+        e->cgroup = cgroup;
+        e->nancestors = nancestors;
+        memcpy(e->ancestors, ancestors, sizeof(int32_t) * (size_t)nancestors);
+        pthread_mutex_lock(&r->lock);
+        if (r->kind == KIND_SYSLOG) {
+            while (r->count >= r->max_count || (r->count > 0 && r->bytes + kept > r->max_bytes)) pthread_cond_wait(&r->room, &r->lock);
+        }
+        int wake = 0;
+        if (r->count >= r->max_count || (r->count > 0 && r->bytes + kept > r->max_bytes)) {
+            r->dropped++;
+            free(e);
+        } else {
+            if (kept < (size_t)n) r->cut++;
+            if (r->tail == NULL) r->head = e;
+            else r->tail->next = e;
+            r->tail = e;
+            r->count++;
+            r->bytes += kept;
+            wake = r->count == 1;
+        }
+        pthread_mutex_unlock(&r->lock);
+        if (wake) {
+            ssize_t ignored = write(r->wake_write, "", 1);
+            (void)ignored;
+        }
+    }
+    return NULL;
+}
+
+/*
+ * Whether a syslog path may be taken: a missing file is fine (bind creates it; a missing
+ * directory is bind's ENOENT); a socket nobody receives on is a leftover, removed; a live
+ * one is another receiver's (EADDRINUSE); anything else is not a socket and is left alone
+ * (EEXIST) — tend never deletes a file it did not make.
+ */
+static int claim_path(const char *path, const struct sockaddr_un *addr, socklen_t addrlen) {
+    struct stat st;
+    if (lstat(path, &st) != 0) return errno == ENOENT ? 0 : errno;
+    if (!S_ISSOCK(st.st_mode)) return EEXIST;
+    int probe = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (probe < 0) return errno;
+    int live = connect(probe, (const struct sockaddr *)addr, addrlen) == 0;
+    int err = live ? EADDRINUSE : errno;
+    close(probe);
+    if (live) return EADDRINUSE;
+    if (err != ECONNREFUSED) return err;
+    return unlink(path) == 0 || errno == ENOENT ? 0 : errno;
+}
+
+/*
+ * Opens a receiver on `path` ("@name": Linux's abstract namespace, no file) and starts its
+ * thread. `kind` 0: sd_notify (4 KiB kept per datagram, drop when full); 1: syslog (64 KiB
+ * kept, wait when full). Returns the receiver's number for tend_dgram_fd and
+ * tend_dgram_drain, or -errno. The same path opened again returns the same receiver.
+ */
+int tend_dgram_open(const char *path, int kind) {
+    if (kind != KIND_NOTIFY && kind != KIND_SYSLOG) return -EINVAL;
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    size_t len = strlen(path);
+    if (len == 0 || len >= sizeof addr.sun_path) return -ENAMETOOLONG;
+    memcpy(addr.sun_path, path, len);
+    int abstract = path[0] == '@';
+    if (abstract) addr.sun_path[0] = '\0';
+    socklen_t addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + (abstract ? 0 : 1));
+
+    pthread_mutex_lock(&table_lock);
+    int slot = -1;
+    for (int i = 0; i < RECEIVERS; i++) {
+        if (receivers[i] != NULL && strcmp(receivers[i]->path, path) == 0) {
+            pthread_mutex_unlock(&table_lock);
+            return receivers[i]->kind == kind ? i : -EADDRINUSE;
+        }
+        if (receivers[i] == NULL && slot < 0) slot = i;
+    }
+    if (slot < 0) {
+        pthread_mutex_unlock(&table_lock);
+        return -EMFILE;
+    }
+    int err = 0, fd = -1, fds[2] = {-1, -1};
+    receiver *r = calloc(1, sizeof *r);
+    if (r == NULL) err = ENOMEM;
+    if (err == 0) {
+        memcpy(r->path, path, len + 1);
+        r->kind = kind;
+        r->keep = kind == KIND_SYSLOG ? 64 * 1024 : 4096;
+        r->max_count = kind == KIND_SYSLOG ? 16384 : 1024;
+        r->max_bytes = kind == KIND_SYSLOG ? 8 * 1024 * 1024 : 1024 * 4096;
+        pthread_mutex_init(&r->lock, NULL);
+        pthread_cond_init(&r->room, NULL);
+        r->cached_pid = -1;
+        if ((r->buffer = malloc(r->keep + 1)) == NULL) err = ENOMEM;
+    }
+    if (err == 0 && !abstract) {
+        if (kind == KIND_SYSLOG) err = claim_path(path, &addr, addrlen);
+        else unlink(path); /* left by an earlier tend: the path is tend's */
+    }
+    if (err == 0 && (fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0) err = errno;
+    int on = 1;
+    if (err == 0 && setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof on) != 0) err = errno;
+    /* Not everywhere (Linux 6.5): without it, the /proc ancestry alone attributes a message. */
+    if (err == 0 && kind == KIND_SYSLOG && setsockopt(fd, SOL_SOCKET, SO_PASSPIDFD, &on, sizeof on) != 0) { /* older kernel */ }
+    if (err == 0 && bind(fd, (struct sockaddr *)&addr, addrlen) != 0) err = errno;
+    /* Any user may send (a service may run as one): the sender's credentials decide. */
+    if (err == 0 && !abstract && chmod(path, 0666) != 0) err = errno;
+    if (err == 0 && pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) err = errno;
+    if (err == 0) {
+        r->sock = fd;
+        r->wake_read = fds[0];
+        r->wake_write = fds[1];
+        pthread_t thread;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, 64 * 1024);
+        err = pthread_create(&thread, &attr, receive, r);
+        pthread_attr_destroy(&attr);
+        if (err != 0 && !abstract) unlink(path);
+    }
+    if (err != 0) {
+        if (fd >= 0) close(fd);
+        if (fds[0] >= 0) close(fds[0]);
+        if (fds[1] >= 0) close(fds[1]);
+        if (r != NULL) free(r->buffer);
+        free(r);
+        pthread_mutex_unlock(&table_lock);
+        return -err;
+    }
+    receivers[slot] = r;
+    pthread_mutex_unlock(&table_lock);
+    return slot;
+}
+
+/* The fd the event loop reads to learn that messages wait (one byte when the queue was empty). */
+int tend_dgram_fd(int id) {
+    if (id < 0 || id >= RECEIVERS || receivers[id] == NULL) return -EBADF;
+    return receivers[id]->wake_read;
+}
+
+/*
+ * Moves at most `max` waiting messages into `out` (room for `cap` bytes), each as int32s —
+ * pid, uid, bytes kept, bytes sent, number of ancestors, 0 — and the sender's cgroup id
+ * (uint64, 0: not known), then the ancestors (int32 each), then the bytes kept. counts[0] = messages written, counts[1] = messages still
+ * waiting (call again), counts[2] = messages dropped since the last call (no room),
+ * counts[3] = messages cut since the last call (longer than what is kept). Returns the
+ * bytes written.
+ */
+int tend_dgram_drain(int id, uint8_t *out, int cap, int max, int32_t *counts) {
+    if (id < 0 || id >= RECEIVERS || receivers[id] == NULL) return -EBADF;
+    receiver *r = receivers[id];
+    pthread_mutex_lock(&r->lock);
+    int used = 0, written = 0;
+    while (r->head != NULL && written < max) {
+        entry *e = r->head;
+        int need = HEADER + 4 * e->nancestors + e->len;
+        if (used + need > cap) break;
+        int32_t header[6] = {e->pid, e->uid, e->len, e->sent, e->nancestors, 0};
+        memcpy(out + used, header, sizeof header);
+        memcpy(out + used + sizeof header, &e->cgroup, sizeof e->cgroup);
+        memcpy(out + used + HEADER, e->ancestors, 4 * (size_t)e->nancestors);
+        memcpy(out + used + HEADER + 4 * e->nancestors, e->text, (size_t)e->len);
+        used += need;
+        written++;
+        r->head = e->next;
+        if (r->head == NULL) r->tail = NULL;
+        r->count--;
+        r->bytes -= (size_t)e->len;
+        free(e);
+    }
+    counts[0] = written;
+    counts[1] = (int32_t)r->count;
+    counts[2] = (int32_t)(r->dropped > INT32_MAX ? INT32_MAX : r->dropped);
+    counts[3] = (int32_t)(r->cut > INT32_MAX ? INT32_MAX : r->cut);
+    r->dropped = 0;
+    r->cut = 0;
+    if (written > 0) pthread_cond_broadcast(&r->room);
+    pthread_mutex_unlock(&r->lock);
+    return used;
+}
