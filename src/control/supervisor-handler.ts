@@ -20,7 +20,8 @@ export interface HandlerDeps {
     orphans(): number[];
     /** The two above for one request, each kernel listing read once. */
     view?(): { processesOf(service: string): number[]; orphans(): number[] };
-    describe?(pid: number): { command: string | null; escaped: boolean } | null;
+    /** A process's command line (secrets from tend's environment redacted) and whether it left `session`, the sid of the service's own process. */
+    describe?(pid: number, session: number | null): { command: string | null; escaped: boolean } | null;
     /** Memory and CPU time of the service, read when asked (never polled). */
     usage?(service: string, pids: readonly number[]): { memoryBytes: number | null; cpuSeconds: number | null; oomKills?: number | null };
     /** How each cgroup limit is carried, by controller (empty: no service has one). */
@@ -130,13 +131,13 @@ export class SupervisorHandler implements ControlHandler {
     return fail('unknown_service', `unknown service${missing.length > 1 ? 's' : ''} ${missing.map((m) => `"${m}"`).join(', ')} (known: ${known})`);
   }
 
-  private serviceStatus(runner: ServiceRecord, now: number, listing: { processesOf(service: string): number[] }, usage: boolean): ServiceStatus {
+  private serviceStatus(runner: ServiceRecord, now: number, listing: { processesOf(service: string): number[] }, detail: boolean): ServiceStatus {
     const state = runner.state;
     const pid = pidOf(state);
     const processes = listing.processesOf(runner.plan.name);
     const since = 'since' in state ? state.since : null;
-    const info: ProcessInfo[] | undefined = this.deps.tracker.describe === undefined ? undefined
-      : processes.map((p) => ({ pid: p, command: null, escaped: false, ...this.deps.tracker.describe?.(p) }));
+    const info: ProcessInfo[] | undefined = !detail || this.deps.tracker.describe === undefined ? undefined
+      : processes.map((p) => ({ pid: p, command: null, escaped: false, ...this.deps.tracker.describe?.(p, pid) }));
     return {
       name: runner.plan.name,
       type: runner.plan.type,
@@ -153,7 +154,7 @@ export class SupervisorHandler implements ControlHandler {
       reason: reasonOf(runner.state),
       next_start: state.id === 'backoff' ? state.until : null,
       status_text: runner.statusText ?? null,
-      ...(usage ? this.usageOf(runner, processes, now) : runner.oomKills === undefined ? {} : { oom_kills: runner.oomKills }),
+      ...(detail ? this.usageOf(runner, processes, now) : runner.oomKills === undefined ? {} : { oom_kills: runner.oomKills }),
       ...this.jobOf(runner, now),
     };
   }
@@ -206,7 +207,7 @@ export class SupervisorHandler implements ControlHandler {
     return { ...oom, memory_bytes: usage.memoryBytes, cpu_seconds: usage.cpuSeconds, cpu_percent: percent };
   }
 
-  status(names: readonly string[], options: { readonly usage?: boolean } = {}): Result<StatusDocument> {
+  status(names: readonly string[], options: { readonly detail?: boolean } = {}): Result<StatusDocument> {
     const unknown = this.unknown(names);
     if (unknown !== null) return unknown;
     const now = Date.now();
@@ -214,7 +215,7 @@ export class SupervisorHandler implements ControlHandler {
     const runners = [...this.deps.supervisor.state.services.values()].filter((r) => wanted === null || wanted.has(r.plan.name));
     const listing = this.deps.tracker.view?.() ?? this.deps.tracker;
     return ok({
-      services: runners.map((r) => this.serviceStatus(r, now, listing, options.usage === true)),
+      services: runners.map((r) => this.serviceStatus(r, now, listing, options.detail === true)),
       orphans: listing.orphans(),
       shutting_down: shuttingDown(this.deps.supervisor),
       ...this.limitsOf(),
@@ -319,9 +320,10 @@ export class SupervisorHandler implements ControlHandler {
     return ok({ services: this.outcomes(names, before).services.map((outcome) => ({ ...outcome, changed: true })) });
   }
 
-  signal(name: string, signal: number, options: { readonly mainOnly: boolean }): Result<SignalResult> {
+  signal(name: string, signal: number, options: { readonly mainOnly: boolean }, context: CallContext): Result<SignalResult> {
     const refused = this.unknown([name]);
     if (refused !== null) return refused;
+    this.deps.log.info(byHand(`signal ${signalName(signal)} to`, [options.mainOnly ? `${name}'s own process` : name], context.caller.pid));
     const reply = this.deps.supervisor.submit({ kind: 'signal', name, signal, mainOnly: options.mainOnly });
     return ok({ name, signal: signalName(signal), pids: [...reply.pids] });
   }

@@ -3,7 +3,8 @@
 // load and validate, become subreaper, start reaping, open the socket, start the
 // services, wait for the end, shut down, flush, return the exit code.
 import { newInstanceId } from '../process/instance-id';
-import { loadPlan, resolveManifestPath, formatIssue } from '../plan';
+import { loadPlan, resolveManifestPath, formatIssue, commandRedactor } from '../plan';
+import { describeProcess } from '../process/proc';
 import type { Plan, LogLevel } from '../plan/types';
 import { subscribeSignals, type ReceivedSignal } from '../process/signal-intake';
 import { resolveSecretFiles, withSecretFiles } from '../process/secrets';
@@ -18,6 +19,7 @@ import { readPidFile, removePidFile } from '../process/pidfile';
 import { openNotifySocket, type NotifyMessage, type NotifySocket } from '../process/notify';
 import type { ServicePlan } from '../plan/types';
 import { startReaper } from '../process/reaper';
+import { signalGroup } from '../process/kill';
 import { ProcessTracker } from '../process/tracking';
 import { wireResources } from './resources';
 import type { ExecPlan, ReloadSummary } from '../control/api';
@@ -51,6 +53,16 @@ async function load(file: string): Promise<{ ok: true; plan: Plan; warnings: str
   return result.ok
     ? { ok: true, plan: result.plan, warnings: result.warnings.map(formatIssue) }
     : { ok: false, lines: result.issues.map(formatIssue) };
+}
+
+/** `tend status -v`'s command lines: a value from tend's environment is shown as `${NAME}`, as everywhere else. */
+const redactors = new WeakMap<Plan, (text: string) => string>();
+function describeRedacted(pid: number, session: number | null, plan: Plan): { command: string | null; escaped: boolean } | null {
+  const described = describeProcess(pid, session);
+  if (described === null || described.command === null) return described;
+  let redact = redactors.get(plan);
+  if (redact === undefined) redactors.set(plan, redact = commandRedactor(plan));
+  return { ...described, command: redact(described.command) };
 }
 
 export async function runSupervisor(command: RunCommand): Promise<number> {
@@ -221,6 +233,7 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     orphans: () => tracker.orphans(),
     signalService: (service, signal) => tracker.signalService(service, signal),
     signalPid: (pid, signal) => tracker.signalPid(pid, signal),
+    signalGroup: (pgid, signal) => signalGroup(pgid, signal),
     killService: (service) => tracker.killService(service),
     sweep: (signal) => tracker.signalLeft(signal, pid1),
     watchGone: (service, rekill, onGone) => tracker.watchGone(service, rekill, onGone),
@@ -272,10 +285,14 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
       log.info(say.levelChanged(previousLevel, diff.logLevel));
       logs.setLevel(diff.logLevel);
     }
+    // A changed service that stays stopped (by hand, or not autostarted) was not restarted: say so.
+    const stayDown = diff.changed.filter((name) => supervisor.state.services.get(name)?.state.id === 'stopped');
+    const restarted = diff.changed.filter((name) => !stayDown.includes(name));
     const parts = [
       diff.added.length > 0 ? `added ${diff.added.join(', ')}` : null,
       diff.removed.length > 0 ? `removed ${diff.removed.join(', ')}` : null,
-      diff.changed.length > 0 ? `restarted ${diff.changed.join(', ')}` : null,
+      restarted.length > 0 ? `restarted ${restarted.join(', ')}` : null,
+      stayDown.length > 0 ? `changed ${stayDown.join(', ')} (${stayDown.length === 1 ? 'stays' : 'stay'} stopped until \`tend start\`)` : null,
       diff.pending.length > 0 ? `pending until tend restarts: ${diff.pending.join(', ')}` : null,
     ].filter((part) => part !== null);
     log.info(say.reloaded(file, parts.length > 0 ? parts.join('; ') : 'nothing changed'));
@@ -319,7 +336,10 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
   };
 
   // 4. The control socket (and HTTP): a live tend on the same path keeps it; we exit 2.
-  const usageTracker = { processesOf: (s: string) => tracker.processesOf(s), orphans: () => tracker.orphans(), view: () => tracker.view(), usage: resources.usage, limitBackends: resources.described };
+  const usageTracker = {
+    processesOf: (s: string) => tracker.processesOf(s), orphans: () => tracker.orphans(), view: () => tracker.view(), usage: resources.usage, limitBackends: resources.described,
+    describe: (pid: number, session: number | null) => describeRedacted(pid, session, supervisor.state.plan),
+  };
   const opened = await openEdges({ plan, socketFlag: command.socket, supervisor, tracker: usageTracker, logs, reload, execPlan, log, reaped: () => reaper.reaped });
   if (!opened.ok) {
     process.stderr.write(`tend: ${opened.message}\n`);

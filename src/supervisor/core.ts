@@ -133,6 +133,8 @@ export type Effect =
   /** The signal to every process the service owns (then SIGCONT with `cont`), or to its own process only. */
   | { readonly kind: 'signal'; readonly service: string; readonly signal: number; readonly cont: boolean }
   | { readonly kind: 'signal-pid'; readonly pid: number; readonly signal: number }
+  /** The signal to the process group `pgid` leads (a job's detached run: it and what it forked, not the service's later run). */
+  | { readonly kind: 'signal-group'; readonly pgid: number; readonly signal: number }
   /** SIGKILL to every process the service owns. */
   | { readonly kind: 'kill'; readonly service: string }
   /** SIGKILL to every process of every service, and to the orphans. */
@@ -1176,6 +1178,9 @@ class Draft {
         const record = service === null ? undefined : this.record(service);
         if (record === undefined || !isUp(record.state) || this.shuttingDown) return;
         this.log('warn', say.runTimedOut(service!, record.plan.job?.timeout ?? 0, pidOf(record.state)));
+        // Every run of a job has the same timeout, and detached runs started earlier: by now
+        // each of them is past its own deadline too, so stopping all the service owns stops
+        // no run that still had time.
         this.stop(service!, 'timeout');
         return;
       }
@@ -1350,13 +1355,13 @@ class Draft {
     const runs = record.job.detached.map((run): DetachedRun => {
       if (!run.timedOut && run.deadline !== null && run.deadline <= this.now) {
         this.log('warn', say.runTimedOut(name, plan.job?.timeout ?? 0, run.pid));
-        this.emit({ kind: 'signal-pid', pid: run.pid, signal: plan.stopSignal });
-        this.emit({ kind: 'signal-pid', pid: run.pid, signal: SIGCONT });
+        this.emit({ kind: 'signal-group', pgid: run.pid, signal: plan.stopSignal });
+        this.emit({ kind: 'signal-group', pgid: run.pid, signal: SIGCONT });
         return { ...run, timedOut: true, killAt: this.now + plan.stopTimeout };
       }
       if (run.timedOut && run.killAt !== null && run.killAt <= this.now) {
         this.log('warn', say.earlierRunKilled(name, run.pid));
-        this.emit({ kind: 'signal-pid', pid: run.pid, signal: SIGKILL });
+        this.emit({ kind: 'signal-group', pgid: run.pid, signal: SIGKILL });
         return { ...run, killAt: null };
       }
       return run;
