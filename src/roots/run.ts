@@ -19,6 +19,7 @@ import { readPidFile, removePidFile } from '../process/pidfile';
 import { openNotifySocket, type NotifyMessage, type NotifySocket } from '../process/notify';
 import type { ServicePlan } from '../plan/types';
 import { startReaper } from '../process/reaper';
+import { signalGroup } from '../process/kill';
 import { ProcessTracker } from '../process/tracking';
 import { wireResources } from './resources';
 import type { ExecPlan, ReloadSummary } from '../control/api';
@@ -232,6 +233,7 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     orphans: () => tracker.orphans(),
     signalService: (service, signal) => tracker.signalService(service, signal),
     signalPid: (pid, signal) => tracker.signalPid(pid, signal),
+    signalGroup: (pgid, signal) => signalGroup(pgid, signal),
     killService: (service) => tracker.killService(service),
     sweep: (signal) => tracker.signalLeft(signal, pid1),
     watchGone: (service, rekill, onGone) => tracker.watchGone(service, rekill, onGone),
@@ -329,6 +331,7 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
       name, user: spec.user, group: spec.group, cwd: spec.cwd, env: serviceEnvironment(spec, spawnContext()),
       cgroup: spec.cgroup, joins: spec.joins ?? [], nofile: spec.nofile ?? null, core: spec.core ?? null, oom_score_adj: spec.oomScoreAdj ?? null,
       umask: spec.umask ?? null,
+      tend_uid: process.getuid?.() ?? 0, tend_gid: process.getgid?.() ?? 0,
       pid: pidOf(supervisor.state.services.get(name)!.state),
     };
   };

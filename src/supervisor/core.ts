@@ -132,6 +132,8 @@ export type Effect =
   /** The signal to every process the service owns (then SIGCONT with `cont`), or to its own process only. */
   | { readonly kind: 'signal'; readonly service: string; readonly signal: number; readonly cont: boolean }
   | { readonly kind: 'signal-pid'; readonly pid: number; readonly signal: number }
+  /** The signal to the process group `pgid` leads (a job's detached run: it and what it forked, not the service's later run). */
+  | { readonly kind: 'signal-group'; readonly pgid: number; readonly signal: number }
   /** SIGKILL to every process the service owns. */
   | { readonly kind: 'kill'; readonly service: string }
   /** SIGKILL to every process of every service, and to the orphans. */
@@ -777,7 +779,8 @@ class Draft {
     }
     if (record === undefined || pidOf(record.state) !== pid) return; // not this run's process
     const state = record.state;
-    if (record.plan.type === 'oneshot' && record.plan.job?.timeout != null) this.cancel('timeout', name);
+    // Whatever the plan says now: a reload may have dropped the timeout this run was armed with.
+    if (record.plan.type === 'oneshot') this.cancel('timeout', name);
     if (state.id === 'spawning') {
       this.spawnFailed(name, reported);
       return;
@@ -1168,6 +1171,9 @@ class Draft {
         const record = service === null ? undefined : this.record(service);
         if (record === undefined || !isUp(record.state) || this.shuttingDown) return;
         this.log('warn', say.runTimedOut(service!, record.plan.job?.timeout ?? 0, pidOf(record.state)));
+        // Every run of a job has the same timeout, and detached runs started earlier: by now
+        // each of them is past its own deadline too, so stopping all the service owns stops
+        // no run that still had time.
         this.stop(service!, 'timeout');
         return;
       }
@@ -1314,7 +1320,7 @@ class Draft {
     const record = this.record(name)!;
     this.stopProbes(name);
     const timeout = record.plan.job?.timeout ?? null;
-    if (timeout !== null) this.cancel('timeout', name);
+    this.cancel('timeout', name);
     const since = record.startedAt ?? this.now;
     const run: DetachedRun = { pid, since, deadline: timeout === null ? null : since + timeout, timedOut: false, killAt: null };
     const job = record.job ?? NO_JOB;
@@ -1342,13 +1348,13 @@ class Draft {
     const runs = record.job.detached.map((run): DetachedRun => {
       if (!run.timedOut && run.deadline !== null && run.deadline <= this.now) {
         this.log('warn', say.runTimedOut(name, plan.job?.timeout ?? 0, run.pid));
-        this.emit({ kind: 'signal-pid', pid: run.pid, signal: plan.stopSignal });
-        this.emit({ kind: 'signal-pid', pid: run.pid, signal: SIGCONT });
+        this.emit({ kind: 'signal-group', pgid: run.pid, signal: plan.stopSignal });
+        this.emit({ kind: 'signal-group', pgid: run.pid, signal: SIGCONT });
         return { ...run, timedOut: true, killAt: this.now + plan.stopTimeout };
       }
       if (run.timedOut && run.killAt !== null && run.killAt <= this.now) {
         this.log('warn', say.earlierRunKilled(name, run.pid));
-        this.emit({ kind: 'signal-pid', pid: run.pid, signal: SIGKILL });
+        this.emit({ kind: 'signal-group', pgid: run.pid, signal: SIGKILL });
         return { ...run, killAt: null };
       }
       return run;

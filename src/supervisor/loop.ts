@@ -265,6 +265,9 @@ export class SupervisorLoop {
       case 'signal-pid':
         if (port.signalPid(effect.pid, effect.signal)) this.reached?.push(effect.pid);
         return;
+      case 'signal-group':
+        port.signalGroup(effect.pgid, effect.signal);
+        return;
       case 'kill':
         port.killService(effect.service);
         return;

@@ -194,6 +194,11 @@ export class FakePort implements ProcessPort {
     return pids.filter((pid) => (signal === SIGCONT ? this.alive(pid) : this.deliver(pid, signal)));
   }
 
+  /** Fake processes have no groups: the group is its leader. */
+  signalGroup(pgid: number, signal: number): boolean {
+    return this.signalPid(pgid, signal);
+  }
+
   signalPid(pid: number, signal: number): boolean {
     if (signal === SIGCONT) return this.alive(pid);
     return this.deliver(pid, signal);
