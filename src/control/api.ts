@@ -298,6 +298,9 @@ export interface ExecPlan {
   readonly oom_score_adj: number | null;
   /** umask(2), e.g. 0o027; null: tend's own. */
   readonly umask: number | null;
+  /** tend's own uid and gid: what the service runs as where it sets no `user`/`group`. */
+  readonly tend_uid: number;
+  readonly tend_gid: number;
   /** The service's own process now, for the message. */
   readonly pid: number | null;
 }

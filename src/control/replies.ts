@@ -57,6 +57,8 @@ export const resultSchemas = {
     core: z.number().nullable(),
     oom_score_adj: z.number().nullable(),
     umask: z.number().nullable(),
+    tend_uid: z.number(),
+    tend_gid: z.number(),
     pid: z.number().nullable(),
   }),
 };

@@ -18,6 +18,7 @@ import { spawnProcess, type SpawnSpec } from '../process/spawn';
 import { subscribeSignals, type ReceivedSignal } from '../process/signal-intake';
 import { signalStarted } from '../process/kill';
 import { chooseSocket } from './client';
+import { systemAccounts } from '../control/access';
 import { assertNative, NativeUnavailableError } from '../../native/libc';
 import { EXIT_INTERNAL } from '../vocab/exit';
 
@@ -81,13 +82,35 @@ export async function runExec(command: ExecCommand): Promise<number> {
   }
 
   const plan: ExecPlan = reply.value;
+  // A service with no `user:` runs as tend does. A caller of another uid must become that
+  // uid (root can), or CMD would run with the wrong identity.
+  let user = plan.user;
+  let group = plan.group;
+  if (user === null && uid !== plan.tend_uid) {
+    if (uid !== 0) {
+      say(`${plan.name} runs as uid ${plan.tend_uid} (tend's own); you are uid ${uid}, and only root can switch to it`);
+      return EXIT_FAILED;
+    }
+    user = plan.tend_uid;
+    group ??= plan.tend_gid;
+  }
+  let env = plan.env;
+  if (uid !== 0 && user !== null && uidOf(user) === uid && (group === null || gidOf(group) === (process.getgid?.() ?? -1))) {
+    // Already the service's user: nothing to switch (and no privilege to set groups with);
+    // HOME, USER and LOGNAME, which tend leaves to the switch, are the caller's own.
+    user = null;
+    group = null;
+    const own: Record<string, string> = {};
+    for (const key of ['HOME', 'USER', 'LOGNAME']) if (plan.env[key] === undefined && process.env[key] !== undefined) own[key] = process.env[key]!;
+    env = { ...plan.env, ...own };
+  }
   const spec: SpawnSpec = {
     service: plan.name,
     argv: command.argv,
     env: {},
     cwd: plan.cwd,
-    user: plan.user,
-    group: plan.group,
+    user,
+    group,
     stdin: 'inherit',
     output: 'inherit',
     notifyFd: null,
@@ -99,7 +122,7 @@ export async function runExec(command: ExecCommand): Promise<number> {
     umask: plan.umask,
     session: 'caller',
   };
-  const spawned = spawnProcess(spec, { instance: '', socket: null, markers: false, environment: plan.env });
+  const spawned = spawnProcess(spec, { instance: '', socket: null, markers: false, environment: env });
   if (spawned.pid > 0) {
     child = spawned.pid;
     for (const signal of early.splice(0)) relay(signal, child);
@@ -111,9 +134,22 @@ export async function runExec(command: ExecCommand): Promise<number> {
     case 'signaled':
       return 128 + status.signal;
     case 'failed':
-      say(status.reason);
+      // CMD starts with the caller's privileges, not tend's: say so when they fell short.
+      say(uid !== 0 && status.code === 126 && /permission denied|operation not permitted|need root/.test(status.reason)
+        ? `${status.reason} (tend exec starts CMD with your own privileges, uid ${uid}: switching to the service's user and joining its cgroup need root)`
+        : status.reason);
       return status.code;
   }
+}
+
+function uidOf(user: string | number): number | null {
+  if (typeof user === 'number') return user;
+  return systemAccounts().users.get(user)?.uid ?? (/^\d+$/.test(user) ? Number(user) : null);
+}
+
+function gidOf(group: string | number): number | null {
+  if (typeof group === 'number') return group;
+  return systemAccounts().groups.get(group)?.gid ?? (/^\d+$/.test(group) ? Number(group) : null);
 }
 
 /**

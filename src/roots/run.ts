@@ -331,6 +331,7 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
       name, user: spec.user, group: spec.group, cwd: spec.cwd, env: serviceEnvironment(spec, spawnContext()),
       cgroup: spec.cgroup, joins: spec.joins ?? [], nofile: spec.nofile ?? null, core: spec.core ?? null, oom_score_adj: spec.oomScoreAdj ?? null,
       umask: spec.umask ?? null,
+      tend_uid: process.getuid?.() ?? 0, tend_gid: process.getgid?.() ?? 0,
       pid: pidOf(supervisor.state.services.get(name)!.state),
     };
   };

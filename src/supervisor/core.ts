@@ -787,7 +787,8 @@ class Draft {
     }
     if (record === undefined || pidOf(record.state) !== pid) return; // not this run's process
     const state = record.state;
-    if (record.plan.type === 'oneshot' && record.plan.job?.timeout != null) this.cancel('timeout', name);
+    // Whatever the plan says now: a reload may have dropped the timeout this run was armed with.
+    if (record.plan.type === 'oneshot') this.cancel('timeout', name);
     if (state.id === 'spawning') {
       this.spawnFailed(name, reported);
       return;
@@ -1327,7 +1328,7 @@ class Draft {
     const record = this.record(name)!;
     this.stopProbes(name);
     const timeout = record.plan.job?.timeout ?? null;
-    if (timeout !== null) this.cancel('timeout', name);
+    this.cancel('timeout', name);
     const since = record.startedAt ?? this.now;
     const run: DetachedRun = { pid, since, deadline: timeout === null ? null : since + timeout, timedOut: false, killAt: null };
     const job = record.job ?? NO_JOB;

@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync, chmodSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { canUnshare, tempDir, tendCommand, waitFor, writeManifest } from '../helpers/tend';
+import { canUnshare, startTend, tempDir, tendCommand, waitFor, writeManifest } from '../helpers/tend';
 import { ensureBuilt } from '../helpers/build';
 import { killLeftovers, startManifest, type Example } from '../examples/helpers';
 
@@ -112,6 +112,41 @@ describe.skipIf(!canUnshare())('tend exec', () => {
     expect(result.stdout).toBe('');
   });
 
+  it.skipIf(!hasSetpriv)('a non-root caller with control access runs CMD as itself only where the service runs as that uid', async () => {
+    const dir = tempDir('tend-exec-');
+    chmodSync(dir, 0o755);
+    const file = writeManifest(dir, `
+settings:
+  tracking: proc
+  socket_allow: [{ user: nobody, access: control }]
+services:
+  app: { main: true, command: ["sleep", "600"] }
+  mine: { user: nobody, command: ["sleep", "600"] }
+`);
+    const tend = startManifest(file);
+    await tend.waitStatus((d) => d.services.every((x) => x.state === 'running'), 'both running');
+    chmodSync(tend.socket.replace(/\/tend\.sock$/, ''), 0o755);
+    const asNobody = (...args: string[]) => spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', ...tendCommand('exec', '--socket', tend.socket, ...args)], { encoding: 'utf8', timeout: 20_000 });
+    const own = asNobody('mine', 'sh', '-c', 'id -u; echo "$TEND_SERVICE"');
+    expect(own.stderr).toBe('');
+    expect(own.stdout).toBe('65534\nmine\n');
+    const other = asNobody('app', 'id', '-u');
+    expect(other.status).toBe(1);
+    expect(other.stderr).toBe('tend: exec: app runs as uid 0 (tend\'s own); you are uid 65534, and only root can switch to it\n');
+    expect(other.stdout).toBe('');
+  });
+
+  it('tini mode has no services to join: it says so', async () => {
+    const socket = join(tempDir('tend-sock-'), 'tend.sock');
+    const tini = startTend(['--socket', socket, '--', 'sleep', '600'], { pid1: true });
+    await waitFor(() => existsSync(socket), { what: 'the tini-mode socket' });
+    const result = spawnSync(tendCommand('exec', '--socket', socket, 'main', 'true')[0]!, tendCommand('exec', '--socket', socket, 'main', 'true').slice(1), { encoding: 'utf8', timeout: 20_000 });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toBe('tend: exec: tend exec needs services from a manifest; this tend runs a single command (tini mode)\n');
+    await tini.signal('SIGTERM');
+    await tini.exited;
+  });
+
   for (const tracking of ['auto', 'proc'] as const) {
     it(`the new process is the service's: listed by tend status, stopped with it (tracking: ${tracking})`, async () => {
       const s = await setup(tracking);
@@ -206,8 +241,8 @@ describe.skipIf(!hasPython)('tend exec on a terminal', () => {
     const s = await setup('auto', false);
     const run = onTerminal(await execArgv(s, 'svc', 'sh', '-i'), [
       'wait:$ ', 'id -un; tty', 'wait:/dev/pts/',
-      'sleep 77', 'proc:^sleep 77', '^C', 'echo "interrupted=$?"', 'wait:interrupted=130',
-      'sleep 2', 'proc:^sleep 2', '^Z', 'wait:Stopped', 'wait:$ ', 'fg', 'wait:sleep 2', 'wait:$ ', 'echo "resumed=$?"', 'wait:resumed=0',
+      'sleep 77.1', 'proc:^sleep 77\\.1 $', '^C', 'echo "interrupted=$?"', 'wait:interrupted=130',
+      'sleep 4.37', 'proc:^sleep 4\\.37 $', '^Z', 'wait:Stopped', 'wait:$ ', 'fg', 'wait:sleep 4.37', 'wait:$ ', 'echo "resumed=$?"', 'wait:resumed=0',
       'exit 3',
     ]);
     expect(run.failed, run.screen).toBeNull();
@@ -218,11 +253,11 @@ describe.skipIf(!hasPython)('tend exec on a terminal', () => {
 
   it('under a job-control shell, Ctrl-Z stops the whole job (client and CMD), fg continues it, Ctrl-C ends it with 130', async () => {
     const s = await setup('auto', false);
-    const exec = (await execArgv(s, 'svc', 'sleep', '88')).map((a) => `'${a}'`).join(' ');
+    const exec = (await execArgv(s, 'svc', 'sleep', '88.3')).map((a) => `'${a}'`).join(' ');
     const run = onTerminal(['bash', '--norc', '--noprofile', '-i'], [
-      'PS1="prompt> "', 'wait:prompt> ', exec, 'proc:^sleep 88', '^Z', 'wait:Stopped', 'wait:prompt> ',
+      'PS1="prompt> "', 'wait:prompt> ', exec, 'proc:^sleep 88\\.3 $', '^Z', 'wait:Stopped', 'wait:prompt> ',
       // Both stopped: the shell's job is the client and CMD together.
-      'stopped:^sleep 88', 'stopped:tend\\.cjs exec ', 'fg', 'proc:^sleep 88', '^C', 'wait:prompt> ', 'echo "rc=$?"', 'wait:rc=130', 'exit 0',
+      'stopped:^sleep 88\\.3 $', 'stopped:tend\\.cjs exec .* sleep 88\\.3 $', 'fg', 'proc:^sleep 88\\.3 $', '^C', 'wait:prompt> ', 'echo "rc=$?"', 'wait:rc=130', 'exit 0',
     ]);
     expect(run.failed, run.screen).toBeNull();
     expect(run.status).toBe(0);
