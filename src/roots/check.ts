@@ -128,6 +128,9 @@ function traits(service: ServicePlan): string[] {
   if (!service.autostart) out.push('autostart off');
   if (service.critical) out.push('critical');
   if (service.user !== null) out.push(`user ${service.user}`);
+  if (service.umask !== null) out.push(`umask ${service.umask.toString(8).padStart(4, '0')}`);
+  if (service.runtimeDirectory !== null) out.push(`runtime_directory ${service.runtimeDirectory}`);
+  if (service.envFiles.length > 0) out.push(`env_file ${service.envFiles.map((f) => (f.required ? f.path : `${f.path} (if present)`)).join(', ')}`);
   const { memory, cpu, pids, nofile, core } = service.limits;
   const limits = [
     memory === null ? null : `memory ${formatSize(memory)}`, cpu === null ? null : `cpu ${cpu}`, pids === null ? null : `pids ${pids}`,

@@ -338,7 +338,7 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
 
   // 4. The control socket (and HTTP): a live tend on the same path keeps it; we exit 2.
   const usageTracker = {
-    processesOf: (s: string) => tracker.processesOf(s), orphans: () => tracker.orphans(), usage: resources.usage, limitBackends: resources.described,
+    processesOf: (s: string) => tracker.processesOf(s), orphans: () => tracker.orphans(), view: () => tracker.view(), usage: resources.usage, limitBackends: resources.described,
     describe: (pid: number, session: number | null) => describeRedacted(pid, session, supervisor.state.plan),
   };
   const opened = await openEdges({ plan, socketFlag: command.socket, supervisor, tracker: usageTracker, logs, reload, execPlan, log, reaped: () => reaper.reaped });

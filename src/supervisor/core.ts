@@ -23,6 +23,7 @@ import {
 } from './state';
 import { decideRestart, NO_HISTORY, succeeded, type RestartHistory } from './restart';
 import { diffPlans, type ReloadDiff } from './reload';
+import { Records } from './records';
 import { tendExitCode, type RunOutcome } from './exit-code';
 import { DEFAULTS } from '../plan/defaults';
 
@@ -233,6 +234,13 @@ interface Lookup {
 
 const lookups = new WeakMap<Plan, Lookup>();
 
+/**
+ * A shutdown's asked sets that already hold every service. A reload is refused during a
+ * shutdown, so no service can join one: once every turn has come, later steps need not
+ * look for the next (and a set is only ever replaced by a larger copy).
+ */
+const askedEveryone = new WeakSet<ReadonlySet<string>>();
+
 function lookupOf(plan: Plan): Lookup {
   let lookup = lookups.get(plan);
   if (lookup === undefined) {
@@ -280,7 +288,7 @@ export function outcomeOf(core: CoreState, ending: Ending): RunOutcome {
 /** One step's working copy: records are replaced, never mutated; effects collect in order. */
 class Draft {
   private plan: Plan;
-  private readonly services: Map<string, ServiceRecord>;
+  private readonly services: Records<ServiceRecord>;
   private phase: Phase;
   private readonly schedules: Set<string>;
   private readonly effects: Effect[] = [];
@@ -292,7 +300,7 @@ class Draft {
 
   constructor(core: CoreState, private readonly seen: Seen) {
     this.plan = core.plan;
-    this.services = new Map(core.services);
+    this.services = Records.draft(core.services);
     this.phase = core.phase;
     this.schedules = new Set(core.schedules);
     this.now = seen.now;
@@ -300,7 +308,7 @@ class Draft {
 
   result(): StepResult {
     return {
-      core: { plan: this.plan, services: this.services, phase: this.phase, schedules: this.schedules },
+      core: { plan: this.plan, services: this.services.done(), phase: this.phase, schedules: this.schedules },
       effects: this.effects,
       changes: this.changes,
       reply: this.reply,
@@ -1791,29 +1799,44 @@ class Draft {
   private advanceShutdown(): void {
     const phase = this.phase;
     if (phase.id !== 'shutting-down' || phase.step.id !== 'stopping') return;
-    const asked = new Set(phase.step.asked);
+    // Runs in every round of every step of a shutdown: it allocates only when a service's
+    // turn comes (the asked set is copied once, on the first addition — the previous state
+    // keeps its own), so a shutdown of N services stays linear in N per step.
+    const before = phase.step.asked;
+    let asked: Set<string> | null = null;
     const started = phase.step.started;
     const done = (name: string): boolean => {
       const record = this.record(name);
-      return record === undefined || (asked.has(name) && record.state.id === 'stopped');
+      return record === undefined || ((asked ?? before).has(name) && record.state.id === 'stopped');
     };
     const lookup = lookupOf(this.plan);
-    // Services a reload removed, still stopping, depend on nothing in the plan: first.
-    const order = [...this.services.keys()].filter((name) => !lookup.startIndex.has(name)).concat(lookup.stopOrder);
-    let grew = false;
-    for (const name of order) {
+    const consider = (name: string): void => {
       const record = this.record(name);
-      if (record === undefined || asked.has(name)) continue;
-      if (record.state.id === 'spawning' && record.state.pid === null) continue; // its fork's answer is on its way
+      if (record === undefined || (asked ?? before).has(name)) return;
+      if (record.state.id === 'spawning' && record.state.pid === null) return; // its fork's answer is on its way
       const dependents = record.removed ? [] : lookup.dependents.get(name) ?? [];
-      if (!dependents.every(done)) continue;
+      if (!dependents.every(done)) return;
+      asked ??= new Set(before);
       asked.add(name);
-      grew = true;
       // The phase records the turn before the stop, which may settle the service at once.
       if (this.phase.id === 'shutting-down') this.phase = { ...this.phase, step: { id: 'stopping', started, asked } };
       this.stop(name, 'shutdown');
+    };
+    if (!askedEveryone.has(before)) {
+      // Services a reload removed, still stopping, depend on nothing in the plan: first.
+      for (const name of this.services.keys()) if (!lookup.startIndex.has(name)) consider(name);
+      for (const name of lookup.stopOrder) consider(name);
+      const now = asked ?? before;
+      let everyone = true;
+      for (const name of this.services.keys()) {
+        if (!now.has(name)) {
+          everyone = false;
+          break;
+        }
+      }
+      if (everyone) askedEveryone.add(now);
     }
-    if (grew) this.revision += 1;
+    if (asked !== null) this.revision += 1;
     let all = true;
     for (const name of this.services.keys()) {
       if (!done(name)) {
