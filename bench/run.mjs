@@ -21,7 +21,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildTools, CACHE, canUnshare, detectPeers, ROOT, stats, tendArgv } from './lib/common.mjs';
 
-export const FIGURES = ['startup', 'idle-rss', 'idle-cpu', 'storm', 'sigterm', 'daemons', 'restart', 'logs', 'status', 'fleet', 'tracking', 'shutdown', 'sd-notify', 'syslog', 'socket-restart'];
+export const FIGURES = ['startup', 'idle-rss', 'idle-cpu', 'storm', 'sigterm', 'daemons', 'restart', 'logs', 'status', 'fleet', 'tracking', 'shutdown', 'scale', 'sd-notify', 'syslog', 'socket-restart'];
 
 const { values } = parseArgs({
   options: {
@@ -155,7 +155,7 @@ lines.push('Older single-purpose benchmarks kept for deeper dives: bench/logs.mj
 const analysis = join(ROOT, 'bench', 'analysis.md');
 if (!smoke && existsSync(analysis)) lines.push(readFileSync(analysis, 'utf8').trimEnd(), '');
 
-const json = metrics.map((m) => ({ id: m.id, title: m.title, goal: m.goal, unit: m.unit, verdict: verdict(m), notes: m.notes,
+const json = metrics.map((m) => ({ id: m.id, title: m.title, goal: m.goal, unit: m.unit, primary: m.primary, verdict: verdict(m), notes: m.notes,
   results: Object.fromEntries(Object.entries(m.results).map(([s, r]) => [s, r.samples ? { ...r, ...stats(r.samples) } : r])) }));
 mkdirSync(dirname(outFile), { recursive: true });
 writeFileSync(outFile, `${lines.join('\n')}\n`);

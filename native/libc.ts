@@ -292,10 +292,10 @@ function callLibtend(funcName: string, retType: FFI.DataType, paramsType: FFI.Fi
  * EAGAIN, ENOMEM...). The pid is tend's child from then on: its exit reaches the event
  * loop through reaperDrain, never anyone else's waitpid.
  */
-export function spawnChild(path: string, argv: readonly string[], env: readonly string[], fds: readonly number[], group: 'session' | 'group'): number {
+export function spawnChild(path: string, argv: readonly string[], env: readonly string[], fds: readonly number[], group: 'session' | 'group' | 'caller'): number {
   const t = native().DataType;
   const strings = Buffer.from([path, ...argv, ...env].join('\0') + '\0');
-  const flag = group === 'session' ? 1 : 2; // TEND_SPAWN_SESSION, TEND_SPAWN_GROUP
+  const flag = group === 'session' ? 1 : group === 'group' ? 2 : 0; // TEND_SPAWN_SESSION, TEND_SPAWN_GROUP, or the caller's group
   return callLibtend('tend_spawn', t.I32, [t.U8Array, t.I32, t.I32, t.I32Array, t.I32, t.I32], [strings, argv.length, env.length, fds.length > 0 ? [...fds] : [-1], fds.length, flag]);
 }
 

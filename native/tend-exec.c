@@ -106,6 +106,23 @@ static int park(int fd) {
   return high;
 }
 
+/* Whether a file named `name` exists in a directory of PATH this process can see into. */
+static int in_path(const char *name) {
+  const char *path = getenv("PATH");
+  if (path == NULL || *path == '\0') path = "/bin:/usr/bin";
+  char candidate[PATH_MAX];
+  while (*path != '\0') {
+    const char *end = strchr(path, ':');
+    size_t length = end == NULL ? strlen(path) : (size_t)(end - path);
+    int n = length == 0 ? snprintf(candidate, sizeof candidate, "%s", name)
+                        : snprintf(candidate, sizeof candidate, "%.*s/%s", (int)length, path, name);
+    if (n > 0 && (size_t)n < sizeof candidate && access(candidate, F_OK) == 0) return 1;
+    if (end == NULL) break;
+    path = end + 1;
+  }
+  return 0;
+}
+
 #define MAX_JOIN 8
 
 /* Writing "0" to a cgroup's cgroup.procs moves the writer itself (v1 and v2 alike). */
@@ -377,6 +394,11 @@ int main(int argc, char **argv) {
 
   /* 7. exec; the report pipe is close-on-exec, so success shows as an empty read. */
   execvp(command[0], command);
-  fail("exec", errno, command[0]);
+  int err = errno;
+  /* execvp answers EACCES when a PATH directory could not be searched (/root/bin for a
+   * service running as nobody) even if the command is in none of them: that is "not
+   * found" (127), as a shell says, unless a file of that name is there and cannot run. */
+  if (err == EACCES && strchr(command[0], '/') == NULL && !in_path(command[0])) err = ENOENT;
+  fail("exec", err, command[0]);
   return 127;
 }

@@ -50,6 +50,8 @@ const ENTRY_POINTS = {
   check: 'src/roots/check.ts',
   client: 'src/roots/client.ts',
   top: 'src/roots/top.ts',
+  // tend exec: the client that starts a command as a service's processes start.
+  exec: 'src/roots/exec.ts',
   // tend import: the migration readers and writer, never loaded by tend run.
   import: 'src/roots/import.ts',
 };
@@ -132,7 +134,7 @@ const trained = [
   await trainUntilReady(['--', 'sh', '-c', `touch '${ready}-tini'; exec sleep 30`], `${ready}-tini`),
 ];
 if (trained.includes(false)) console.warn('build: a training run of tend did not start its services; its code cache may be thin');
-for (const args of [['check', '-c', manifest], ['status'], ['top']]) await tend(args).done;
+for (const args of [['check', '-c', manifest], ['status'], ['top'], ['exec', 'app', 'true']]) await tend(args).done;
 rmSync(work, { recursive: true, force: true });
 // Written last: test/helpers/build.ts rebuilds only when a source is newer than this.
 writeAtomically(resolve('dist', '.built'), `${new Date().toISOString()}\n`);

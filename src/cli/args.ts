@@ -11,7 +11,8 @@ export type Command =
   | { readonly kind: 'version' }
   | { readonly kind: 'help' }
   | { readonly kind: 'client'; readonly command: ClientCommand; readonly socket: string | null }
-  | { readonly kind: 'top'; readonly socket: string | null };
+  | { readonly kind: 'top'; readonly socket: string | null }
+  | { readonly kind: 'exec'; readonly service: string; readonly argv: readonly string[]; readonly socket: string | null };
 
 export type ClientCommand =
   | { readonly cmd: 'status'; readonly names: readonly string[]; readonly json: boolean; readonly verbose: boolean }
@@ -52,6 +53,7 @@ function needNames(cmd: string, names: readonly string[]): void {
 
 /** Parses tend's arguments (without `node` and the script). Throws UsageError. */
 export function parseCommandLine(argv: readonly string[]): Command {
+  if (argv[0] === 'exec') return parseExec(argv.slice(1));
   // `--` ends tend's own options: everything after it is the command (tini mode).
   const dashdash = argv.indexOf('--');
   if (dashdash !== -1) {
@@ -116,6 +118,41 @@ export function parseCommandLine(argv: readonly string[]): Command {
     default:
       return { kind: 'client', ...parseClient(sub, args) };
   }
+}
+
+const EXEC_USAGE = 'usage: tend exec [--socket PATH] SERVICE [--] CMD [ARG...]';
+
+/**
+ * `tend exec [--socket PATH] SERVICE [--] CMD [ARG...]`: tend's options come before the
+ * service, as with docker exec; everything after it is the command, untouched (its own
+ * options included), an optional `--` first.
+ */
+function parseExec(args: readonly string[]): Command {
+  let socket: string | null = null;
+  let i = 0;
+  for (; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--socket') {
+      const value = args[i + 1];
+      if (value === undefined) throw new UsageError("option '--socket <value>' argument missing");
+      socket = value;
+      i++;
+    } else if (arg.startsWith('--socket=')) {
+      socket = arg.slice('--socket='.length);
+    } else if (arg === '-h' || arg === '--help') {
+      throw new UsageError(EXEC_USAGE);
+    } else if (arg.startsWith('-')) {
+      throw new UsageError(`exec: unknown option ${arg} before the service (${EXEC_USAGE})`);
+    } else {
+      break;
+    }
+  }
+  const service = args[i];
+  if (service === undefined) throw new UsageError(EXEC_USAGE);
+  let command = args.slice(i + 1);
+  if (command[0] === '--') command = command.slice(1);
+  if (command.length === 0) throw new UsageError(`exec: nothing to run in ${service} (${EXEC_USAGE})`);
+  return { kind: 'exec', service, argv: command, socket };
 }
 
 function parseClient(sub: string, args: readonly string[]): { command: ClientCommand; socket: string | null } {
@@ -194,6 +231,7 @@ export const USAGE = `usage:
   tend logs NAME [-n N] [-f]
   tend events [--json]
   tend top                                 live view of every service (q quits)
+  tend exec SERVICE [--] CMD [ARG...]      run CMD as the service's processes run, on this terminal
   tend reload
   tend shutdown [--wait]
   tend version

@@ -245,7 +245,8 @@ export interface CallContext {
  */
 export interface ControlHandler {
   /** The named services (all, in manifest order, when `names` is empty). */
-  status(names: readonly string[]): Result<StatusDocument>;
+  /** `detail`: also each service's memory and CPU, and each process's command line (read from the kernel per service and per process: costs what it reads). */
+  status(names: readonly string[], options?: { readonly detail?: boolean }): Result<StatusDocument>;
   health(): HealthDocument;
   /** With `wait`, resolves once each is started (ready when it has a ready probe; a oneshot completed). */
   start(names: readonly string[], options: { readonly wait: boolean }, context: CallContext): Promise<Result<ActionResult>>;
@@ -269,4 +270,37 @@ export interface ControlHandler {
   /** Begins the ordered shutdown, as SIGTERM does, and returns at once. */
   shutdown(context: CallContext): Result<ShutdownResult>;
   subscribe(listener: (event: TendEvent) => void): Unsubscribe;
+  /**
+   * How the service's processes are started, for `tend exec` (control access only: the
+   * environment holds its secrets). Absent where there is no manifest (tini mode).
+   */
+  execPlan?(name: string, context: CallContext): Promise<Result<ExecPlan>>;
+}
+
+/**
+ * A running service's launch plan: what `tend exec` needs to start a command as the
+ * service's processes start — the exec helper's identity, directory, limits and cgroups,
+ * and the whole environment (tend's, env_file, env, secrets from files, TEND_SERVICE,
+ * TEND_INSTANCE, TEND_SOCKET). Sent to a control peer only; never printed.
+ */
+export interface ExecPlan {
+  readonly name: string;
+  readonly user: string | number | null;
+  readonly group: string | number | null;
+  readonly cwd: string | null;
+  readonly env: Readonly<Record<string, string>>;
+  /** The service's cgroup v2 leaf to join (null without one: proc tracking finds it by its markers). */
+  readonly cgroup: string | null;
+  /** cgroup v1 leaves that carry its limits. */
+  readonly joins: readonly string[];
+  readonly nofile: number | null;
+  readonly core: number | null;
+  readonly oom_score_adj: number | null;
+  /** umask(2), e.g. 0o027; null: tend's own. */
+  readonly umask: number | null;
+  /** tend's own uid and gid: what the service runs as where it sets no `user`/`group`. */
+  readonly tend_uid: number;
+  readonly tend_gid: number;
+  /** The service's own process now, for the message. */
+  readonly pid: number | null;
 }

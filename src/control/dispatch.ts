@@ -98,7 +98,7 @@ export async function dispatch(request: Request, context: DispatchContext): Prom
   const call: CallContext = { caller: context.caller, signal: context.signal };
   switch (request.cmd) {
     case 'status':
-      return reply(fromResult(request.id, handler.status(request.args.names ?? [])));
+      return reply(fromResult(request.id, handler.status(request.args.names ?? [], { detail: request.args.detail === true })));
     case 'health':
       return reply(replyOk(request.id, handler.health()));
     case 'start':
@@ -138,6 +138,10 @@ export async function dispatch(request: Request, context: DispatchContext): Prom
     }
     case 'version':
       return reply(replyOk(request.id, { tend: context.version, protocol: PROTOCOL_VERSION, pid: process.pid }));
+    case 'exec-plan': {
+      if (handler.execPlan === undefined) return reply(replyError(request.id, 'failed', 'tend exec needs services from a manifest; this tend runs a single command (tini mode)'));
+      return reply(fromResult(request.id, await handler.execPlan(request.args.name, call)));
+    }
     case 'events': {
       const { id } = request;
       return {

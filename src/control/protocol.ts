@@ -10,7 +10,7 @@ import { z } from 'zod';
 import {
   ERROR_CODES,
   type ActionResult, type ErrorCode, type HealthDocument, type LogLine, type ReloadSummary,
-  type ShutdownResult, type SignalResult, type StatusDocument, type TendEvent, type VersionInfo, type WaitResult,
+  type ExecPlan, type ShutdownResult, type SignalResult, type StatusDocument, type TendEvent, type VersionInfo, type WaitResult,
 } from './api';
 
 /** Bumped on any incompatible change; `version` returns it. */
@@ -31,7 +31,7 @@ function buildRequestSchemas() {
   const names = z.array(name).max(1024);
   /** Arguments of each command. Strict: a misspelt argument is an error, never ignored. */
   const args = {
-    status: z.strictObject({ names: names.optional() }),
+    status: z.strictObject({ names: names.optional(), detail: z.boolean().optional() }),
     health: z.strictObject({}),
     start: z.strictObject({ names: names.min(1), wait: z.boolean().optional() }),
     stop: z.strictObject({ names: names.min(1), wait: z.boolean().optional() }),
@@ -49,6 +49,7 @@ function buildRequestSchemas() {
     shutdown: z.strictObject({ wait: z.boolean().optional() }),
     version: z.strictObject({}),
     events: z.strictObject({}),
+    'exec-plan': z.strictObject({ name }),
   } as const;
   const envelope = z.object({ id, cmd: z.string().max(64), args: z.unknown().optional() });
   return { id, args, envelope };
@@ -65,7 +66,7 @@ export function requestSchemas(): RequestSchemas {
 export type RequestId = number | string;
 
 /** Every command, in the order of the protocol's documentation. */
-export const COMMANDS = ['status', 'health', 'start', 'stop', 'restart', 'signal', 'wait', 'logs', 'reload', 'shutdown', 'version', 'events'] as const;
+export const COMMANDS = ['status', 'health', 'start', 'stop', 'restart', 'signal', 'wait', 'logs', 'reload', 'shutdown', 'version', 'events', 'exec-plan'] as const;
 
 export type Command = keyof RequestSchemas['args'];
 // COMMANDS and the argument schemas name the same commands: checked when compiled.
@@ -146,4 +147,5 @@ export interface ResultOf {
   shutdown: ShutdownResult;
   version: VersionInfo;
   events: Record<string, never>;
+  'exec-plan': ExecPlan;
 }

@@ -45,6 +45,22 @@ export const resultSchemas = {
   shutdown: z.looseObject({ already: z.boolean() }),
   version: z.looseObject({ tend: z.string(), protocol: z.number(), pid: z.number() }),
   events: z.looseObject({}),
+  'exec-plan': z.looseObject({
+    name: z.string(),
+    user: z.union([z.string(), z.number()]).nullable(),
+    group: z.union([z.string(), z.number()]).nullable(),
+    cwd: z.string().nullable(),
+    env: z.record(z.string(), z.string()),
+    cgroup: z.string().nullable(),
+    joins: strings,
+    nofile: z.number().nullable(),
+    core: z.number().nullable(),
+    oom_score_adj: z.number().nullable(),
+    umask: z.number().nullable(),
+    tend_uid: z.number(),
+    tend_gid: z.number(),
+    pid: z.number().nullable(),
+  }),
 };
 
 /** Any line the server sends. The error code is read as a string: a newer server may know more. */

@@ -1,11 +1,11 @@
 // The supervisor's side of the control socket: ControlHandler over the Supervisor.
 // Snapshots out, commands in; waiting is done on the event stream, never by polling.
 import { signalName } from '../vocab/signals';
-import { byHand } from '../log/messages';
+import { byHand, execRequested } from '../log/messages';
 import type { ExitStatus } from '../vocab/exit';
 import {
   fail, ok,
-  type JobStatus,
+  type JobStatus, type ExecPlan,
   type ActionOutcome, type ActionResult, type CallContext, type ControlHandler, type HealthDocument, type HealthName, type LastExit,
   type LogLine, type ProcessInfo, type ReloadSummary, type Result, type ServiceStatus, type ShutdownResult,
   type SignalResult, type StatusDocument, type TendEvent, type Unsubscribe, type WaitCondition, type WaitResult,
@@ -18,7 +18,10 @@ export interface HandlerDeps {
   readonly tracker: {
     processesOf(service: string): number[];
     orphans(): number[];
-    describe?(pid: number): { command: string | null; escaped: boolean } | null;
+    /** The two above for one request, each kernel listing read once. */
+    view?(): { processesOf(service: string): number[]; orphans(): number[] };
+    /** A process's command line (secrets from tend's environment redacted) and whether it left `session`, the sid of the service's own process. */
+    describe?(pid: number, session: number | null): { command: string | null; escaped: boolean } | null;
     /** Memory and CPU time of the service, read when asked (never polled). */
     usage?(service: string, pids: readonly number[]): { memoryBytes: number | null; cpuSeconds: number | null; oomKills?: number | null };
     /** How each cgroup limit is carried, by controller (empty: no service has one). */
@@ -30,6 +33,11 @@ export interface HandlerDeps {
   };
   readonly reload: () => Promise<{ ok: true; summary: ReloadSummary } | { ok: false; problems: string[]; shuttingDown?: boolean }>;
   readonly log: { info(message: string): void };
+  /**
+   * The launch plan of the service's processes as the spawner would make it now (its
+   * secrets read, its cgroups ready), for `tend exec`; a string says why there is none.
+   */
+  readonly execPlan?: (name: string) => ExecPlan | string;
 }
 
 export function lastExitOf(exit: ExitStatus | null): LastExit | null {
@@ -123,13 +131,13 @@ export class SupervisorHandler implements ControlHandler {
     return fail('unknown_service', `unknown service${missing.length > 1 ? 's' : ''} ${missing.map((m) => `"${m}"`).join(', ')} (known: ${known})`);
   }
 
-  private serviceStatus(runner: ServiceRecord, now: number): ServiceStatus {
+  private serviceStatus(runner: ServiceRecord, now: number, listing: { processesOf(service: string): number[] }, detail: boolean): ServiceStatus {
     const state = runner.state;
     const pid = pidOf(state);
-    const processes = this.deps.tracker.processesOf(runner.plan.name);
+    const processes = listing.processesOf(runner.plan.name);
     const since = 'since' in state ? state.since : null;
-    const info: ProcessInfo[] | undefined = this.deps.tracker.describe === undefined ? undefined
-      : processes.map((p) => ({ pid: p, command: null, escaped: false, ...this.deps.tracker.describe?.(p) }));
+    const info: ProcessInfo[] | undefined = !detail || this.deps.tracker.describe === undefined ? undefined
+      : processes.map((p) => ({ pid: p, command: null, escaped: false, ...this.deps.tracker.describe?.(p, pid) }));
     return {
       name: runner.plan.name,
       type: runner.plan.type,
@@ -146,7 +154,7 @@ export class SupervisorHandler implements ControlHandler {
       reason: reasonOf(runner.state),
       next_start: state.id === 'backoff' ? state.until : null,
       status_text: runner.statusText ?? null,
-      ...this.usageOf(runner, processes, now),
+      ...(detail ? this.usageOf(runner, processes, now) : runner.oomKills === undefined ? {} : { oom_kills: runner.oomKills }),
       ...this.jobOf(runner, now),
     };
   }
@@ -199,14 +207,16 @@ export class SupervisorHandler implements ControlHandler {
     return { ...oom, memory_bytes: usage.memoryBytes, cpu_seconds: usage.cpuSeconds, cpu_percent: percent };
   }
 
-  status(names: readonly string[]): Result<StatusDocument> {
+  status(names: readonly string[], options: { readonly detail?: boolean } = {}): Result<StatusDocument> {
     const unknown = this.unknown(names);
     if (unknown !== null) return unknown;
     const now = Date.now();
-    const runners = [...this.deps.supervisor.state.services.values()].filter((r) => names.length === 0 || names.includes(r.plan.name));
+    const wanted = names.length === 0 ? null : new Set(names);
+    const runners = [...this.deps.supervisor.state.services.values()].filter((r) => wanted === null || wanted.has(r.plan.name));
+    const listing = this.deps.tracker.view?.() ?? this.deps.tracker;
     return ok({
-      services: runners.map((r) => this.serviceStatus(r, now)),
-      orphans: this.deps.tracker.orphans(),
+      services: runners.map((r) => this.serviceStatus(r, now, listing, options.detail === true)),
+      orphans: listing.orphans(),
       shutting_down: shuttingDown(this.deps.supervisor),
       ...this.limitsOf(),
     });
@@ -310,9 +320,10 @@ export class SupervisorHandler implements ControlHandler {
     return ok({ services: this.outcomes(names, before).services.map((outcome) => ({ ...outcome, changed: true })) });
   }
 
-  signal(name: string, signal: number, options: { readonly mainOnly: boolean }): Result<SignalResult> {
+  signal(name: string, signal: number, options: { readonly mainOnly: boolean }, context: CallContext): Result<SignalResult> {
     const refused = this.unknown([name]);
     if (refused !== null) return refused;
+    this.deps.log.info(byHand(`signal ${signalName(signal)} to`, [options.mainOnly ? `${name}'s own process` : name], context.caller.pid));
     const reply = this.deps.supervisor.submit({ kind: 'signal', name, signal, mainOnly: options.mainOnly });
     return ok({ name, signal: signalName(signal), pids: [...reply.pids] });
   }
@@ -357,6 +368,27 @@ export class SupervisorHandler implements ControlHandler {
     const already = shuttingDown(supervisor);
     if (!already) supervisor.submit({ kind: 'shutdown', how: 'ordered', reason: `requested over the control socket by pid ${context.caller.pid}`, requested: true });
     return ok({ already });
+  }
+
+  /**
+   * `tend exec`: a running service's launch plan. Only while it is up — the new process
+   * joins its run, and stops with it; a service that is not running has no run to join
+   * (and its next start would stop the process as a leftover of the last one).
+   */
+  execPlan(name: string, context: CallContext): Promise<Result<ExecPlan>> {
+    const refused = this.unknown([name]) ?? this.refuseWhileShuttingDown();
+    if (refused !== null) return Promise.resolve(refused);
+    const runner = this.deps.supervisor.record(name)!;
+    if (!isUp(runner.state)) {
+      const state = stateName(runner.state);
+      const why = runner.state.id === 'backoff' ? ' (waiting to restart)' : reasonOf(runner.state) === null ? '' : ` (${reasonOf(runner.state)})`;
+      return Promise.resolve(fail('failed', `${name} is ${state}${why}: tend exec joins a running service; start it first (tend start ${name})`));
+    }
+    if (this.deps.execPlan === undefined) return Promise.resolve(fail('failed', 'tend exec is not available in this tend'));
+    const plan = this.deps.execPlan(name);
+    if (typeof plan === 'string') return Promise.resolve(fail('failed', `cannot exec in ${name}: ${plan}`));
+    this.deps.log.info(execRequested(name, context.caller.pid, context.caller.uid));
+    return Promise.resolve(ok(plan));
   }
 
   subscribe(listener: (event: TendEvent) => void): Unsubscribe {

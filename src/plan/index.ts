@@ -45,7 +45,7 @@ function planWarnings(plan: Plan, loaded: LoadedManifest): ConfigIssue[] {
 export { buildPlan } from './build';
 export { startWaves, stopWaves, dependencyClosure, dependentsOf } from './graph';
 export { DEFAULTS, defaultRestartPolicy } from './defaults';
-export { redactedPlan, shownCommand, shownArgv, REDACTED } from './redact';
+export { redactedPlan, shownCommand, shownArgv, commandRedactor, REDACTED } from './redact';
 export { formatIssue, type ConfigIssue } from '../config/issues';
 export { resolveManifestPath, type ManifestPath } from '../config/manifest-path';
 export type { LoadOptions, IncludeMatch } from '../config/load';

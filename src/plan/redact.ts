@@ -40,3 +40,57 @@ export function redactedPlan(plan: Plan): unknown {
     })),
   };
 }
+
+const VARIABLE = /\$\{[A-Za-z_][A-Za-z0-9_]*\}/g;
+
+/**
+ * Redacts command lines read from /proc (`tend status -v`): every word of the plan's commands
+ * that took something from tend's environment is replaced by the word as it may be shown
+ * (`--token=${API_TOKEN}`), and each value it took — wherever it appears, as a service's
+ * shell passes it on to the programs it runs — by its `${NAME}`.
+ */
+export function commandRedactor(plan: Plan): (text: string) => string {
+  const words = new Map<string, string>();
+  const values = new Map<string, string>();
+  const commands = plan.services.flatMap((service) => [
+    service.command, service.stopCommand,
+    service.ready?.check.kind === 'command' ? service.ready.check.command : null,
+    service.healthcheck?.check.kind === 'command' ? service.healthcheck.check.command : null,
+  ]);
+  for (const command of commands) {
+    if (command?.shown === undefined) continue;
+    command.argv.forEach((word, index) => {
+      const shown = command.shown![index]!;
+      if (word === shown) return;
+      words.set(word, shown);
+      for (const [value, name] of takenValues(word, shown)) values.set(value, name);
+    });
+  }
+  if (words.size === 0) return (text) => text;
+  // Longest first, so a value that contains another is replaced whole. A word only where it
+  // stands as one (between spaces): a short one would be found inside others.
+  const byLength = ([a]: [string, string], [b]: [string, string]) => b.length - a.length;
+  const wholeWords = [...words].sort(byLength).map(([word, shown]) => [new RegExp(`(?<=^| )${escapeRegExp(word)}(?= |$)`, 'g'), shown] as const);
+  const inner = [...values].sort(byLength);
+  return (text) => {
+    const asWords = wholeWords.reduce((out, [word, shown]) => out.replace(word, () => shown), text);
+    return inner.reduce((out, [value, shown]) => out.split(value).join(shown), asWords);
+  };
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** The values a shown word's `${NAME}` parts stand for in the real word (value → `${NAME}`). */
+function takenValues(word: string, shown: string): Array<[string, string]> {
+  const names = shown.match(VARIABLE) ?? [];
+  const literals = shown.split(VARIABLE).map(escapeRegExp);
+  const match = new RegExp(`^${literals.join('([\\s\\S]*?)')}$`).exec(word);
+  if (match === null) return [];
+  // A value of one or two characters would be found everywhere; the word itself is still replaced.
+  return names.flatMap((name, index) => {
+    const value = match[index + 1] ?? '';
+    return value.length >= 3 ? [[value, name] as [string, string]] : [];
+  });
+}

@@ -4,7 +4,6 @@
 // A required file that cannot be read fails that start, like a command that cannot run
 // (126), naming the file and never a value; an optional one (`required: false`) that is
 // missing is skipped.
-import { createHash } from 'node:crypto';
 import { parse as parseDotenv } from 'dotenv';
 import type { EnvFile } from '../plan/types';
 import type { Spawned, SpawnSpec } from './spawn';
@@ -40,8 +39,12 @@ export function envFilesDigest(files: readonly EnvFile[], cleared: readonly stri
   return read.ok ? digest(read.env) : null;
 }
 
+/**
+ * The variables themselves, as one string: node:crypto would cost tend's start-up more than
+ * comparing these (they were in the Plan itself when env_files were read at load).
+ */
 function digest(env: Readonly<Record<string, string>>): string {
-  return createHash('sha256').update(JSON.stringify(Object.entries(env))).digest('hex');
+  return JSON.stringify(Object.entries(env));
 }
 
 /**

@@ -50,6 +50,25 @@ export function readProc(pid: number): ProcEntry | null {
   }
 }
 
+/**
+ * A process's command line as `tend status -v` shows it (its argv joined by spaces; a
+ * kernel thread or a zombie has none: its comm in brackets, as ps shows it), and whether it
+ * left the service's session (`session`: the sid of the service's own process). null when
+ * the process is gone.
+ */
+export function describeProcess(pid: number, session: number | null): { command: string | null; escaped: boolean } | null {
+  const entry = readProc(pid);
+  if (entry === null) return null;
+  let argv: string[] = [];
+  try {
+    argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    if (argv[argv.length - 1] === '') argv.pop();
+  } catch {
+    // Gone since its stat was read: what the stat said is all there is.
+  }
+  return { command: argv.length > 0 ? argv.join(' ') : `[${entry.comm}]`, escaped: session !== null && entry.sid !== session };
+}
+
 /** Every process visible in /proc (this PID namespace, as mounted). */
 export function scanProcs(): ProcEntry[] {
   const entries: ProcEntry[] = [];

@@ -58,8 +58,12 @@ export interface SpawnSpec {
   readonly core?: number | null;
   /** /proc/PID/oom_score_adj, -1000..1000; null/absent: inherited. */
   readonly oomScoreAdj?: number | null;
-  /** new: setsid (services) | foreground: own group in tend's session, terminal foreground (tini). */
-  readonly session: 'new' | 'foreground';
+  /**
+   * new: setsid (services) | foreground: own group in tend's session, terminal foreground
+   * (tini) | caller: stays in the caller's process group and session (`tend exec`: the
+   * terminal's job control treats it and the waiting client as one job).
+   */
+  readonly session: 'new' | 'foreground' | 'caller';
   /** Variables the exec helper sets to the service's own pid before exec (WATCHDOG_PID). */
   readonly pidVariables?: readonly string[];
   /** Listening sockets (tend's fds) the service gets as fds 3, 4, ... (socket activation). */
@@ -73,6 +77,8 @@ export interface SpawnContext {
   readonly socket: string | null;
   /** Add TEND_SERVICE / TEND_INSTANCE (default true; tini mode leaves CMD's env alone). */
   readonly markers?: boolean;
+  /** The whole environment, as is (`tend exec`: the one tend computed for the service); spec.env is then ignored. */
+  readonly environment?: Readonly<Record<string, string>>;
 }
 
 export interface Spawned {
@@ -113,7 +119,9 @@ const USER_ENV = ['HOME', 'USER', 'LOGNAME'] as const;
  */
 const MANAGER_ENV = ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES'] as const;
 
-function environment(spec: SpawnSpec, context: SpawnContext): Record<string, string> {
+/** The environment a process of the spec gets: tend's, the service's layer over it, the markers. */
+export function serviceEnvironment(spec: SpawnSpec, context: SpawnContext): Record<string, string> {
+  if (context.environment !== undefined) return { ...context.environment };
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) if (value !== undefined) env[key] = value;
   // With user:, HOME/USER/LOGNAME come from the passwd entry unless the service sets them:
@@ -239,7 +247,7 @@ export function spawnProcess(spec: SpawnSpec, context: SpawnContext): Spawned {
   if (spec.oomScoreAdj != null) args.push('-O', String(spec.oomScoreAdj));
   if (spec.user !== null) args.push('-u', String(spec.user), '-H');
   if (spec.group !== null) args.push('-g', String(spec.group));
-  args.push(spec.session === 'new' ? '-s' : '-f');
+  if (spec.session !== 'caller') args.push(spec.session === 'new' ? '-s' : '-f');
   if (spec.notifyFd !== null) args.push('-n', String(spec.notifyFd));
   if (spec.cwd !== null) args.push('-d', spec.cwd);
   if (spec.umask != null) args.push('-m', spec.umask.toString(8).padStart(4, '0'));
@@ -292,7 +300,7 @@ export function spawnProcess(spec: SpawnSpec, context: SpawnContext): Spawned {
 
   // argv0 of the helper is the service's command, so ps shows something meaningful during
   // the microseconds before exec.
-  const pid = spawnChild(helper, [spec.argv[0] ?? 'tend-exec', ...args], environmentList(environment(spec, context)), fds, spec.session === 'new' ? 'session' : 'group');
+  const pid = spawnChild(helper, [spec.argv[0] ?? 'tend-exec', ...args], environmentList(serviceEnvironment(spec, context)), fds, spec.session === 'new' ? 'session' : spec.session === 'foreground' ? 'group' : 'caller');
   // The child has its copies (or nothing started): the parent's write ends must go, or
   // the read ends would never see EOF.
   for (const fd of childEnds) closeSync(fd);

@@ -14,6 +14,7 @@ type Modes = {
   check: typeof import('./check');
   client: typeof import('./client');
   top: typeof import('./top');
+  exec: typeof import('./exec');
   import: typeof import('./import');
 };
 
@@ -57,6 +58,9 @@ async function dispatch(command: Command): Promise<number> {
     case 'top':
       // A terminal to put back on every way out: top takes the signals over itself.
       return mode('top').runTop(command);
+    case 'exec':
+      // Signals are the job's: exec relays or ignores them itself while CMD runs.
+      return mode('exec').runExec(command);
     case 'version':
       process.stdout.write(`tend ${pkg.version}\n`);
       return 0;

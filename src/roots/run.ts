@@ -3,24 +3,27 @@
 // load and validate, become subreaper, start reaping, open the socket, start the
 // services, wait for the end, shut down, flush, return the exit code.
 import { newInstanceId } from '../process/instance-id';
-import { loadPlan, resolveManifestPath, formatIssue } from '../plan';
+import { loadPlan, resolveManifestPath, formatIssue, commandRedactor } from '../plan';
+import { describeProcess } from '../process/proc';
 import type { Plan, LogLevel } from '../plan/types';
 import { subscribeSignals, type ReceivedSignal } from '../process/signal-intake';
-import { withSecretFiles } from '../process/secrets';
+import { resolveSecretFiles, withSecretFiles } from '../process/secrets';
+import { readEnvFiles } from '../process/env-files';
 import { startFiles } from './start-files';
 import { closeInspectorSoon } from './inspector-guard';
 import { assertNative, listenTcp, listenUnix, NativeUnavailableError } from '../../native/libc';
 import { closeSync } from 'node:fs';
 import { showListen } from '../vocab/listen';
-import { adoptProcess, spawnProcess, type SpawnSpec } from '../process/spawn';
+import { adoptProcess, serviceEnvironment, spawnProcess, type SpawnSpec } from '../process/spawn';
 import { readPidFile, removePidFile } from '../process/pidfile';
 import { openNotifySocket, type NotifyMessage, type NotifySocket } from '../process/notify';
 import type { ServicePlan } from '../plan/types';
 import { startReaper } from '../process/reaper';
+import { signalGroup } from '../process/kill';
 import { ProcessTracker } from '../process/tracking';
 import { wireResources } from './resources';
-import type { ReloadSummary } from '../control/api';
-import { SupervisorLoop } from '../supervisor/loop';
+import type { ExecPlan, ReloadSummary } from '../control/api';
+import { SupervisorLoop, serviceSpec } from '../supervisor/loop';
 import { pidOf } from '../supervisor/state';
 import { createProbeRunner } from '../supervisor/probes';
 import { Scheduler } from '../supervisor/schedule';
@@ -50,6 +53,16 @@ async function load(file: string): Promise<{ ok: true; plan: Plan; warnings: str
   return result.ok
     ? { ok: true, plan: result.plan, warnings: result.warnings.map(formatIssue) }
     : { ok: false, lines: result.issues.map(formatIssue) };
+}
+
+/** `tend status -v`'s command lines: a value from tend's environment is shown as `${NAME}`, as everywhere else. */
+const redactors = new WeakMap<Plan, (text: string) => string>();
+function describeRedacted(pid: number, session: number | null, plan: Plan): { command: string | null; escaped: boolean } | null {
+  const described = describeProcess(pid, session);
+  if (described === null || described.command === null) return described;
+  let redact = redactors.get(plan);
+  if (redact === undefined) redactors.set(plan, redact = commandRedactor(plan));
+  return { ...described, command: redact(described.command) };
 }
 
 export async function runSupervisor(command: RunCommand): Promise<number> {
@@ -98,8 +111,17 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
   const tracker = new ProcessTracker({ tracking: plan.settings.tracking, instance, reaper });
   // Every spawn of a service's command, stop command or probe reads its secret files first.
   // Every spawn of a service's command, stop command or probe reads its env_files too.
-  const files = startFiles(withSecretFiles((spec: SpawnSpec) => spawnProcess(spec, { instance, socket: process.env.TEND_SOCKET ?? null })), log);
+  // `tend exec` asks for the spec the spawner would use, without spawning: it is caught here.
+  let capture: ((spec: SpawnSpec) => void) | null = null;
+  const files = startFiles(withSecretFiles((spec: SpawnSpec) => {
+    if (capture === null) return spawnProcess(spec, spawnContext());
+    capture(spec);
+    return { pid: 0, stdout: null, stderr: null, notify: null, exit: new Promise<never>(() => undefined) };
+  }), log);
   const spawnPlain = files.spawn;
+  function spawnContext(): { instance: string; socket: string | null } {
+    return { instance, socket: process.env.TEND_SOCKET ?? null };
+  }
   // limits: through cgroups where they can go, tend's own memory check where not; OOM kills named.
   let overMemory: (service: string, bytes: number, limit: number) => void = () => {};
   const resources = wireResources({
@@ -211,6 +233,7 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     orphans: () => tracker.orphans(),
     signalService: (service, signal) => tracker.signalService(service, signal),
     signalPid: (pid, signal) => tracker.signalPid(pid, signal),
+    signalGroup: (pgid, signal) => signalGroup(pgid, signal),
     killService: (service) => tracker.killService(service),
     sweep: (signal) => tracker.signalLeft(signal, pid1),
     watchGone: (service, rekill, onGone) => tracker.watchGone(service, rekill, onGone),
@@ -263,10 +286,14 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
       log.info(say.levelChanged(previousLevel, diff.logLevel));
       logs.setLevel(diff.logLevel);
     }
+    // A changed service that stays stopped (by hand, or not autostarted) was not restarted: say so.
+    const stayDown = diff.changed.filter((name) => supervisor.state.services.get(name)?.state.id === 'stopped');
+    const restarted = diff.changed.filter((name) => !stayDown.includes(name));
     const parts = [
       diff.added.length > 0 ? `added ${diff.added.join(', ')}` : null,
       diff.removed.length > 0 ? `removed ${diff.removed.join(', ')}` : null,
-      diff.changed.length > 0 ? `restarted ${diff.changed.join(', ')}` : null,
+      restarted.length > 0 ? `restarted ${restarted.join(', ')}` : null,
+      stayDown.length > 0 ? `changed ${stayDown.join(', ')} (${stayDown.length === 1 ? 'stays' : 'stay'} stopped until \`tend start\`)` : null,
       diff.pending.length > 0 ? `pending until tend restarts: ${diff.pending.join(', ')}` : null,
     ].filter((part) => part !== null);
     log.info(say.reloaded(file, parts.length > 0 ? parts.join('; ') : 'nothing changed'));
@@ -275,9 +302,47 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     return { ok: true, summary };
   };
 
+  /**
+   * `tend exec`: the service's spawn spec as its next start would have it — through the
+   * same limits (cgroup leaves made ready) and secret files (read now) — and the whole
+   * environment it would get. No NOTIFY_SOCKET and no LISTEN_* sockets: those are the
+   * service's own process's. The client runs the exec helper with it, with its own stdio.
+   */
+  const execPlan = (name: string): ExecPlan | string => {
+    const service = supervisor.state.services.get(name)?.plan;
+    if (service === undefined) return 'no such service';
+    let captured: SpawnSpec | null = null;
+    capture = (spec) => { captured = spec; };
+    try {
+      // Not the service's own process (its env_files digest is not recorded), and its
+      // runtime directory is the running service's: left as it is.
+      spawn({ ...serviceSpec(service, tracker.leafFor(name)), serviceProcess: false, runtimeDirectory: null, stdin: 'inherit', output: 'inherit', notifyFd: null, session: 'caller' });
+    } finally {
+      capture = null;
+    }
+    const spec = captured as SpawnSpec | null;
+    if (spec === null) {
+      // Nothing reached the spawner: an env_file or a secret file could not be read (the start would fail likewise).
+      const envFiles = readEnvFiles(service.envFiles, service.envCleared);
+      if (!envFiles.ok) return envFiles.message;
+      const secrets = resolveSecretFiles(service.secretFiles);
+      return secrets.ok ? 'its launch plan could not be made' : secrets.message;
+    }
+    return {
+      name, user: spec.user, group: spec.group, cwd: spec.cwd, env: serviceEnvironment(spec, spawnContext()),
+      cgroup: spec.cgroup, joins: spec.joins ?? [], nofile: spec.nofile ?? null, core: spec.core ?? null, oom_score_adj: spec.oomScoreAdj ?? null,
+      umask: spec.umask ?? null,
+      tend_uid: process.getuid?.() ?? 0, tend_gid: process.getgid?.() ?? 0,
+      pid: pidOf(supervisor.state.services.get(name)!.state),
+    };
+  };
+
   // 4. The control socket (and HTTP): a live tend on the same path keeps it; we exit 2.
-  const usageTracker = { processesOf: (s: string) => tracker.processesOf(s), orphans: () => tracker.orphans(), usage: resources.usage, limitBackends: resources.described };
-  const opened = await openEdges({ plan, socketFlag: command.socket, supervisor, tracker: usageTracker, logs, reload, log, reaped: () => reaper.reaped });
+  const usageTracker = {
+    processesOf: (s: string) => tracker.processesOf(s), orphans: () => tracker.orphans(), view: () => tracker.view(), usage: resources.usage, limitBackends: resources.described,
+    describe: (pid: number, session: number | null) => describeRedacted(pid, session, supervisor.state.plan),
+  };
+  const opened = await openEdges({ plan, socketFlag: command.socket, supervisor, tracker: usageTracker, logs, reload, execPlan, log, reaped: () => reaper.reaped });
   if (!opened.ok) {
     process.stderr.write(`tend: ${opened.message}\n`);
     resources.close();

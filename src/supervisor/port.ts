@@ -34,6 +34,8 @@ export interface ProcessPort {
   signalService(service: string, signal: number): number[];
   /** The signal to one process; false when it is gone. */
   signalPid(pid: number, signal: number): boolean;
+  /** The signal to a process group (a run's: its leader is a service process tend has not reaped yet); false when it is gone. */
+  signalGroup(pgid: number, signal: number): boolean;
   /** SIGKILL to every process the service owns (cgroup.kill where the kernel has it); the pids. */
   killService(service: string): number[];
   /**

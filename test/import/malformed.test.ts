@@ -133,3 +133,17 @@ describe('systemd semantics', () => {
     if (!result.ok) expect(result.why).toMatch(why);
   });
 });
+
+describe('crontab semantics', () => {
+  it('CRON_TZ reads the schedules below it in that zone (time_zone); an unknown zone, and TZ, are noted', () => {
+    const result = run('crontab', {
+      crontab: ['0 1 * * * /bin/early', 'CRON_TZ=Europe/Paris', '30 2 * * * /bin/backup', 'CRON_TZ=Mars/Olympus', '0 3 * * * /bin/late', 'TZ=UTC', ''].join('\n'),
+    });
+    if ('error' in result) throw new Error(result.error);
+    expect(result.services.early?.time_zone).toBeUndefined();
+    expect(result.services.backup).toMatchObject({ schedule: '30 2 * * *', time_zone: 'Europe/Paris' });
+    // An unknown zone is not carried over: the zone the jobs below it had stays.
+    expect(result.services.late).toMatchObject({ schedule: '0 3 * * *', time_zone: 'Europe/Paris' });
+    expect(result.lost).toContain('CRON_TZ=Mars/Olympus: not a zone tend knows; the jobs below it keep Europe/Paris');
+  });
+});

@@ -118,3 +118,20 @@ describe('buildPlan defaults', () => {
     expect(() => { (plan.services[0]!.restart as { policy: string }).policy = 'always'; }).toThrow(TypeError);
   });
 });
+
+describe('commandRedactor (tend status -v)', () => {
+  it('shows each value a command took from tend\'s environment as ${NAME}, in any command line it appears in', async () => {
+    const { commandRedactor } = await import('../../src/plan/redact');
+    const plan = await planOf(yaml`
+      services:
+        api: { command: ["api", "--token=\${TOKEN}", "\${SHORT}"] }
+        sh: { command: "run \${TOKEN}" }
+    `, { TOKEN: 's3cr3t-value', SHORT: 'ab' });
+    const redact = commandRedactor(plan);
+    expect(redact('api --token=s3cr3t-value ab')).toBe('api --token=${TOKEN} ${SHORT}');
+    expect(redact('/bin/sh -c run s3cr3t-value')).toBe('/bin/sh -c run ${TOKEN}');
+    // A child the shell started: the value alone; a value of one or two characters only as a whole word of the plan's.
+    expect(redact('worker s3cr3t-value lab ab ab')).toBe('worker ${TOKEN} lab ${SHORT} ${SHORT}');
+    expect(commandRedactor(await planOf('services:\n  a: { command: [x] }\n'))('x y')).toBe('x y');
+  });
+});

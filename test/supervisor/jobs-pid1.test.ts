@@ -86,6 +86,29 @@ services:
     expect(jobOf(await tend.status()).runs.skipped).toBe(0);
   });
 
+  it('allow + timeout: each run past its timeout is stopped with what it forked, while later runs go on', async () => {
+    const dir = tempDir('tend-jobs-');
+    const file = writeManifest(dir, `
+services:
+  app: { main: true, command: ["sleep", "600"] }
+  job:
+    type: oneshot
+    schedule: "* * * * * *"
+    concurrency: allow
+    timeout: 1500ms
+    command: ["sh", "-c", "sleep 30 & wait"]
+`);
+    const tend = startManifest(file, { DIR: dir });
+    const doc = await tend.waitStatus((d) => jobOf(d).runs.failure >= 3, 'three runs timed out', 20_000);
+    const job = jobOf(doc);
+    expect(job.last_run).toMatchObject({ result: 'failure', detail: 'timed out after 1.5s' });
+    // At most two runs at once (1.5 s each, one due every second), each a shell and its sleep:
+    // a timed-out run's sleep went with it (its process group), nothing piles up.
+    expect(job.running).toBeLessThanOrEqual(2);
+    expect(job.service.processes.length).toBeLessThanOrEqual(4);
+    expect(job.runs.success).toBe(0);
+  });
+
   it('timeout: a run still going is stopped and counts as failed; tend start JOB runs it now', async () => {
     const dir = tempDir('tend-jobs-');
     const file = writeManifest(dir, `

@@ -189,6 +189,18 @@ describe('scheduled jobs: timeout', () => {
     expect(h.port.signals).toContain(`${second}:${SIGTERM}`);
   });
 
+  it('a reload that drops the timeout leaves no stale timer behind to stop a later run', async () => {
+    const h = start(graph([main, job({ timeout: 30_000 })]));
+    await h.clock.advance(0);
+    await due(h);
+    h.loop.submit({ kind: 'reload', plan: graph([main, job({ timeout: null })]) });
+    await h.clock.advance(0);
+    const later = ownPid(h); // the changed job restarted
+    await h.clock.advance(60_000);
+    expect(h.port.alive(later)).toBe(true);
+    expect(h.lines().filter((l) => /timeout/.test(l))).toEqual([]);
+  });
+
   it('a detached run (allow) past its timeout gets the stop signal, then SIGKILL after stop_timeout, and counts as failed', async () => {
     const h = start(graph([main, job({ concurrency: 'allow', timeout: 10_000 }, { stopTimeout: 1000 })]));
     await h.clock.advance(0);

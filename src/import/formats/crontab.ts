@@ -7,6 +7,7 @@ import { Cron } from 'croner';
 import { ImportError, type Importer, type ImportedService, type Note, type Origin, type Value } from '../types';
 import { Names, literal } from '../names';
 import { Draft, readInput, numberedLines } from './common';
+import { serviceKey } from '../supports';
 
 const MACROS: Record<string, string | null> = {
   '@yearly': '0 0 1 1 *', '@annually': '0 0 1 1 *', '@monthly': '0 0 1 * *', '@weekly': '0 0 * * 0',
@@ -54,6 +55,8 @@ function readCrontab(path: string, names: Names, notes: Note[]): ImportedService
   const system = isSystemCrontab(path);
   const env: Record<string, string> = {};
   let shell: string | null = null;
+  /** CRON_TZ (cronie): the zone the schedules below it are read in. */
+  let zone: string | null = null;
   const out: ImportedService[] = [];
   let comments: string[] = [];
   for (const { line, text: raw } of numberedLines(readInput(resolve(path), path))) {
@@ -74,6 +77,9 @@ function readCrontab(path: string, names: Names, notes: Note[]): ImportedService
       comments = [];
       if (name === 'MAILTO' || name === 'MAILFROM') {
         if (value !== '') notes.push({ origin, setting: `${name}=${value}`, text: 'tend mails nothing: each run\'s output is in tend\'s log and `tend logs NAME`; ship that log to be alerted', kind: 'lost' });
+      } else if (name === 'CRON_TZ' && serviceKey('time_zone')) {
+        if (knownZone(value)) zone = value;
+        else notes.push({ origin, setting: `${name}=${value}`, text: `not a zone tend knows; the jobs below it keep ${zone === null ? 'tend\'s time zone' : zone}`, kind: 'lost' });
       } else if (name === 'CRON_TZ' || name === 'TZ') {
         notes.push({ origin, setting: `${name}=${value}`, text: 'tend schedules in its own time zone: set TZ in the container\'s environment', kind: 'lost' });
       } else if (name === 'SHELL') {
@@ -91,13 +97,26 @@ function readCrontab(path: string, names: Names, notes: Note[]): ImportedService
     draft.set('type', 'oneshot');
     if (job.schedule === null) {
       draft.info(origin, '@reboot', 'runs once when tend starts; if it fails, tend\'s start fails (cron would go on): add `|| true` if that must not stop the container');
-    } else draft.set('schedule', job.schedule);
+    } else {
+      draft.set('schedule', job.schedule);
+      if (zone !== null) draft.set('time_zone', zone);
+    }
     if (stdin !== null) draft.info(origin, '%', 'the text after % is the job\'s standard input, as cron gives it');
     if (job.user !== null) draft.set('user', job.user);
     if (Object.keys(env).length > 0) draft.set('env', Object.fromEntries(Object.entries(env).map(([k, v]) => [k, literal(v)])) as Value);
     out.push(draft.done());
   }
   return out;
+}
+
+/** A zone name Node's zone database knows (the one tend checks time_zone against). */
+function knownZone(value: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: value });
+    return value !== '';
+  } catch {
+    return false;
+  }
 }
 
 interface Job {
