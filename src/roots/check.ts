@@ -128,6 +128,9 @@ function traits(service: ServicePlan): string[] {
   if (!service.autostart) out.push('autostart off');
   if (service.critical) out.push('critical');
   if (service.user !== null) out.push(`user ${service.user}`);
+  if (service.umask !== null) out.push(`umask ${service.umask.toString(8).padStart(4, '0')}`);
+  if (service.runtimeDirectory !== null) out.push(`runtime_directory ${service.runtimeDirectory}`);
+  if (service.envFiles.length > 0) out.push(`env_file ${service.envFiles.map((f) => (f.required ? f.path : `${f.path} (if present)`)).join(', ')}`);
   const { memory, cpu, pids, nofile, core } = service.limits;
   const limits = [
     memory === null ? null : `memory ${formatSize(memory)}`, cpu === null ? null : `cpu ${cpu}`, pids === null ? null : `pids ${pids}`,
@@ -135,7 +138,9 @@ function traits(service: ServicePlan): string[] {
   ].filter((part) => part !== null);
   if (limits.length > 0) out.push(`limits ${limits.join(' ')}`);
   if (service.oomScoreAdj !== null) out.push(`oom_score_adj ${service.oomScoreAdj}`);
-  out.push(`stop ${service.stopCommand ? 'by stop_command' : signalName(service.stopSignal)} then SIGKILL after ${seconds(service.stopTimeout)}`);
+  if (service.preStart != null) out.push('pre_start');
+  if (service.postStop != null) out.push('post_stop');
+  out.push(`stop ${service.stopCommand ? 'by stop_command' : signalName(service.stopSignal)} (stop_mode ${service.stopMode}) then SIGKILL after ${seconds(service.stopTimeout)}`);
   return out;
 }
 

@@ -51,6 +51,8 @@ export function startFiles(spawn: (spec: SpawnSpec) => Spawned, log: TendLogger)
       try {
         rmSync(dir, { recursive: true, force: true });
       } catch (error) {
+        // A parent that is not a directory: it was never made (that start failed for it).
+        if ((error as NodeJS.ErrnoException).code === 'ENOTDIR') return;
         log.warn(say.runtimeDirectoryKept(event.service, dir, error instanceof Error ? error.message : String(error)));
       }
     },

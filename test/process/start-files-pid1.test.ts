@@ -4,7 +4,7 @@
 // runtime directory under /run owned by the service's user and removed when it stops, its
 // umask, and stderr written to a file of its own.
 import { describe, expect, it } from 'vitest';
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canUnshare, readText, runTendSync, tempDir, waitFor, writeManifest } from '../helpers/tend';
 import { scenario } from '../supervisor/scenario';
@@ -24,6 +24,8 @@ services:
     env_file: [ generated.env, { path: absent.env, required: false } ]
     env: { SHARED: from-env }
     command: ["sh", "-c", "echo \\"$$TOKEN $$SHARED\\" > $$DIR/seen; exec sleep 1000"]
+    # Its probes get the same environment, env_files read at their own start.
+    ready: { command: ["sh", "-c", "test \\"$$TOKEN\\" = from-setup"], interval: 50ms }
   strict:
     env_file: [ { path: later.env } ]
     command: ["sh", "-c", "echo should-not-run; exec sleep 1000"]
@@ -39,6 +41,7 @@ services:
 
     const tend = t.start();
     await waitFor(() => readText(join(t.dir, 'seen')), { what: () => `app to start\n${tend.stderr}` });
+    await tend.waitOutput(/app: ready after/);
     // The file's value, with env: over it.
     expect(readText(join(t.dir, 'seen'))).toBe('from-setup from-env\n');
 
@@ -95,9 +98,23 @@ services:
     command: ["sh", "-c", "touch $$RUNTIME_DIRECTORY/made && echo \\"$$RUNTIME_DIRECTORY\\" > /tmp/${name}.seen; exec sleep 1000"]
   plain:
     command: ["sh", "-c", "umask > $$DIR/plain-umask; exec sleep 1000"]
+  kept:
+    runtime_directory: ${name}/kept
+    command: ["sleep", "1000"]
+  blocked:
+    # Its parent is a file: the start fails, saying what and why.
+    runtime_directory: ${name}/file/inner
+    command: ["sleep", "1000"]
+    restart: never
 `);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(`${dir}/file`, '');
       const tend = t.start();
       await waitFor(() => existsSync(`${dir}/inner/made`), { what: () => `web to start\n${tend.stderr}` });
+      await tend.waitOutput(`cannot make runtime_directory ${dir}/file/inner: a parent is not a directory`);
+      expect(tend.stderr).not.toContain('cannot remove');
+      await waitFor(() => existsSync(`${dir}/kept`), { what: 'kept to start' });
+      expect(statSync(`${dir}/kept`).uid).toBe(0);
       const stat = statSync(`${dir}/inner`);
       expect([stat.uid, stat.gid, stat.mode & 0o7777]).toEqual([65534, 65534, 0o755]);
       // 0666 & ~0027
@@ -111,8 +128,10 @@ services:
       await waitFor(() => !existsSync(`${dir}/inner`), { what: () => `the runtime directory to go\n${tend.stderr}` });
       // Its parent was made as a path to it, and stays (systemd removes only the directory named).
       expect(existsSync(dir)).toBe(true);
+      // tend's shutdown stops every service: their runtime directories go too.
       await tend.signal('SIGTERM');
       await tend.exited;
+      expect(existsSync(`${dir}/kept`)).toBe(false);
     } finally {
       rmSync(dir, { recursive: true, force: true });
       rmSync(`/tmp/${name}.seen`, { force: true });
