@@ -15,6 +15,12 @@
 // SIGUSR1 makes Node open its inspector on 127.0.0.1:9229. Signals that arrive while the
 // bundle loads are queued and replayed. What came during Node's own bootstrap, before this
 // line, is lost: that is what the launcher is for.
+// The launcher starts Node with this V8 flag (native/tend-launch.c says why). The code
+// caches of dist/ are made under it, and V8 accepts a cache only under the flags it was
+// made with: a Node started without it (`node bin/tend.cjs`) sets it before any bundle
+// loads — too late to size the heap, in time for the caches.
+const TEND_V8_FLAG = '--max-semi-space-size=1';
+if (!process.execArgv.includes(TEND_V8_FLAG)) require('v8').setFlagsFromString(TEND_V8_FLAG);
 const env = process.env;
 for (const key of Object.keys(env)) {
   if (!key.startsWith('TEND_HELD_')) continue;

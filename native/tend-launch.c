@@ -161,12 +161,17 @@ int main(int argc, char **argv) {
   }
   env[out] = NULL;
 
-  /* 4. Node, on tend's entry, with the arguments as given. */
-  char **args = calloc((size_t)argc + 2, sizeof *args);
+  /* 4. Node, on tend's entry, with the arguments as given. V8's young generation kept at
+   *    1 MiB per semi-space: left to grow (up to 16 MiB each), it did after a busy start
+   *    or under heavy output and never gave the pages back — 26 MiB of a tend with 1,000
+   *    services. A code cache only fits the V8 flags it was made under: bin/tend.cjs sets
+   *    the same flag when Node was started without it (TEND_V8_FLAG there). */
+  char **args = calloc((size_t)argc + 3, sizeof *args);
   if (args == NULL) die("cannot start", node, ENOMEM);
   args[0] = (char *)node;
-  args[1] = (char *)entry;
-  for (int i = 1; i < argc; i++) args[i + 1] = argv[i];
+  args[1] = "--max-semi-space-size=1";
+  args[2] = (char *)entry;
+  for (int i = 1; i < argc; i++) args[i + 2] = argv[i];
   execve(node, args, env);
   die("cannot run its Node runtime", node, errno);
 }

@@ -12,7 +12,8 @@ import { forSubjects, metric, notApplicable } from '../lib/figure.mjs';
 
 export const id = 'status';
 
-function tendClient(path) {
+/** A JSON-lines client of tend's control socket, one request at a time. */
+export function tendClient(path) {
   return new Promise((resolve, reject) => {
     const socket = net.createConnection(path);
     let buffer = '';
@@ -32,7 +33,7 @@ function tendClient(path) {
     });
     socket.once('error', reject);
     socket.once('connect', () => resolve({
-      request: (cmd) => new Promise((r) => { waiting = r; socket.write(`${JSON.stringify({ id: next++, cmd, args: {} })}\n`); }),
+      request: (cmd, args = {}) => new Promise((r) => { waiting = r; socket.write(`${JSON.stringify({ id: next++, cmd, args })}\n`); }),
       close: () => socket.destroy(),
     }));
   });

@@ -127,7 +127,8 @@ export function workDir(ctx, label) {
   return dir;
 }
 
-function manifest(dir, services, settings = {}) {
+/** Writes the tend manifest for `services` to dir/tend.yaml (JSON is YAML); returns its path. */
+export function manifest(dir, services, settings = {}) {
   const doc = { settings: { shutdown_timeout: '30s', ...settings }, services: {} };
   for (const s of services) {
     const entry = { command: s.argv };

@@ -245,7 +245,8 @@ export interface CallContext {
  */
 export interface ControlHandler {
   /** The named services (all, in manifest order, when `names` is empty). */
-  status(names: readonly string[]): Result<StatusDocument>;
+  /** `detail`: also each service's memory and CPU, and each process's command line (read from the kernel per service and per process: costs what it reads). */
+  status(names: readonly string[], options?: { readonly detail?: boolean }): Result<StatusDocument>;
   health(): HealthDocument;
   /** With `wait`, resolves once each is started (ready when it has a ready probe; a oneshot completed). */
   start(names: readonly string[], options: { readonly wait: boolean }, context: CallContext): Promise<Result<ActionResult>>;

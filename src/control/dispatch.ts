@@ -98,7 +98,7 @@ export async function dispatch(request: Request, context: DispatchContext): Prom
   const call: CallContext = { caller: context.caller, signal: context.signal };
   switch (request.cmd) {
     case 'status':
-      return reply(fromResult(request.id, handler.status(request.args.names ?? [])));
+      return reply(fromResult(request.id, handler.status(request.args.names ?? [], { detail: request.args.detail === true })));
     case 'health':
       return reply(replyOk(request.id, handler.health()));
     case 'start':

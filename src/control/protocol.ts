@@ -31,7 +31,7 @@ function buildRequestSchemas() {
   const names = z.array(name).max(1024);
   /** Arguments of each command. Strict: a misspelt argument is an error, never ignored. */
   const args = {
-    status: z.strictObject({ names: names.optional() }),
+    status: z.strictObject({ names: names.optional(), detail: z.boolean().optional() }),
     health: z.strictObject({}),
     start: z.strictObject({ names: names.min(1), wait: z.boolean().optional() }),
     stop: z.strictObject({ names: names.min(1), wait: z.boolean().optional() }),

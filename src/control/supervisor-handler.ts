@@ -18,6 +18,8 @@ export interface HandlerDeps {
   readonly tracker: {
     processesOf(service: string): number[];
     orphans(): number[];
+    /** The two above for one request, each kernel listing read once. */
+    view?(): { processesOf(service: string): number[]; orphans(): number[] };
     /** A process's command line (secrets from tend's environment redacted) and whether it left `session`, the sid of the service's own process. */
     describe?(pid: number, session: number | null): { command: string | null; escaped: boolean } | null;
     /** Memory and CPU time of the service, read when asked (never polled). */
@@ -129,12 +131,12 @@ export class SupervisorHandler implements ControlHandler {
     return fail('unknown_service', `unknown service${missing.length > 1 ? 's' : ''} ${missing.map((m) => `"${m}"`).join(', ')} (known: ${known})`);
   }
 
-  private serviceStatus(runner: ServiceRecord, now: number): ServiceStatus {
+  private serviceStatus(runner: ServiceRecord, now: number, listing: { processesOf(service: string): number[] }, detail: boolean): ServiceStatus {
     const state = runner.state;
     const pid = pidOf(state);
-    const processes = this.deps.tracker.processesOf(runner.plan.name);
+    const processes = listing.processesOf(runner.plan.name);
     const since = 'since' in state ? state.since : null;
-    const info: ProcessInfo[] | undefined = this.deps.tracker.describe === undefined ? undefined
+    const info: ProcessInfo[] | undefined = !detail || this.deps.tracker.describe === undefined ? undefined
       : processes.map((p) => ({ pid: p, command: null, escaped: false, ...this.deps.tracker.describe?.(p, pid) }));
     return {
       name: runner.plan.name,
@@ -152,7 +154,7 @@ export class SupervisorHandler implements ControlHandler {
       reason: reasonOf(runner.state),
       next_start: state.id === 'backoff' ? state.until : null,
       status_text: runner.statusText ?? null,
-      ...this.usageOf(runner, processes, now),
+      ...(detail ? this.usageOf(runner, processes, now) : runner.oomKills === undefined ? {} : { oom_kills: runner.oomKills }),
       ...this.jobOf(runner, now),
     };
   }
@@ -205,14 +207,16 @@ export class SupervisorHandler implements ControlHandler {
     return { ...oom, memory_bytes: usage.memoryBytes, cpu_seconds: usage.cpuSeconds, cpu_percent: percent };
   }
 
-  status(names: readonly string[]): Result<StatusDocument> {
+  status(names: readonly string[], options: { readonly detail?: boolean } = {}): Result<StatusDocument> {
     const unknown = this.unknown(names);
     if (unknown !== null) return unknown;
     const now = Date.now();
-    const runners = [...this.deps.supervisor.state.services.values()].filter((r) => names.length === 0 || names.includes(r.plan.name));
+    const wanted = names.length === 0 ? null : new Set(names);
+    const runners = [...this.deps.supervisor.state.services.values()].filter((r) => wanted === null || wanted.has(r.plan.name));
+    const listing = this.deps.tracker.view?.() ?? this.deps.tracker;
     return ok({
-      services: runners.map((r) => this.serviceStatus(r, now)),
-      orphans: this.deps.tracker.orphans(),
+      services: runners.map((r) => this.serviceStatus(r, now, listing, options.detail === true)),
+      orphans: listing.orphans(),
       shutting_down: shuttingDown(this.deps.supervisor),
       ...this.limitsOf(),
     });

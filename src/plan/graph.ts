@@ -37,13 +37,26 @@ export function stopWaves(services: readonly Node[]): string[][] {
   return waves(order, dependents);
 }
 
+// Per plan (a Plan is frozen), built once: the core asks for closures service by service,
+// and rebuilding these per call made a boot of N services O(N²).
+const positions = new WeakMap<Plan, Map<string, number>>();
+const byNames = new WeakMap<Plan, Map<string, Plan['services'][number]>>();
+
 function position(plan: Plan): Map<string, number> {
-  return new Map(plan.startWaves.flat().map((name, index) => [name, index]));
+  let order = positions.get(plan);
+  if (order === undefined) positions.set(plan, order = new Map(plan.startWaves.flat().map((name, index) => [name, index])));
+  return order;
+}
+
+function servicesByName(plan: Plan): Map<string, Plan['services'][number]> {
+  let byName = byNames.get(plan);
+  if (byName === undefined) byNames.set(plan, byName = new Map(plan.services.map((s) => [s.name, s])));
+  return byName;
 }
 
 /** Every service `name` depends on, transitively, in start order (without `name`). */
 export function dependencyClosure(plan: Plan, name: string): string[] {
-  const byName = new Map(plan.services.map((s) => [s.name, s]));
+  const byName = servicesByName(plan);
   const found = new Set<string>();
   const pending = [name];
   while (pending.length > 0) {
@@ -55,6 +68,7 @@ export function dependencyClosure(plan: Plan, name: string): string[] {
     }
   }
   found.delete(name);
+  if (found.size === 0) return [];
   const order = position(plan);
   return [...found].sort((a, b) => order.get(a)! - order.get(b)!);
 }

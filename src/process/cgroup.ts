@@ -147,15 +147,15 @@ export class ServiceCgroups {
     return pids;
   }
 
-  /** Calls `listener` when the leaf's cgroup.events changes (populated flips). */
-  watch(service: string, listener: () => void): () => void {
+  /** Calls `listener` when the leaf's cgroup.events changes (populated flips); null when it cannot be watched. */
+  watch(service: string, listener: () => void): (() => void) | null {
     const file = join(this.root, service, 'cgroup.events');
     let watcher: FSWatcher;
     try {
       watcher = watch(file, { persistent: false }, () => listener());
       watcher.on('error', () => watcher.close());
     } catch {
-      return () => {};
+      return null;
     }
     return () => watcher.close();
   }

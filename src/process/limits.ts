@@ -124,6 +124,8 @@ export class ServiceResources {
 
   /** tend's v2 cgroup as it was at start: once tend has moved into its own leaf, /proc/self/cgroup names that leaf. */
   private readonly cg: CgroupV2 | null;
+  /** The container's v1 memory.oom_control (null: none), once looked for. */
+  private v1OomFile: string | null | undefined;
 
   constructor(private readonly options: ResourceOptions) {
     this.cg = options.v2 !== undefined ? options.v2 : findCgroupV2();
@@ -321,11 +323,14 @@ export class ServiceResources {
       if (count !== null) return count;
     }
     // Reading the container's count needs no cgroup of tend's: tracking: proc names OOM kills too.
-    const mountinfo = this.options.mountinfo ?? read('/proc/self/mountinfo') ?? '';
-    const path = cgroup1Paths(this.options.procCgroup ?? read('/proc/self/cgroup') ?? '').get('memory');
-    const mount = cgroup1Mounts(mountinfo).find((m) => m.controllers.includes('memory') && m.root === '/');
-    if (path === undefined || mount === undefined) return null;
-    return keyedValue(read(join(mount.mountpoint, path, 'memory.oom_control')), 'oom_kill');
+    // Where it is does not change while tend runs: found once (a spawn asks, before and after).
+    if (this.v1OomFile === undefined) {
+      const mountinfo = this.options.mountinfo ?? read('/proc/self/mountinfo') ?? '';
+      const path = cgroup1Paths(this.options.procCgroup ?? read('/proc/self/cgroup') ?? '').get('memory');
+      const mount = cgroup1Mounts(mountinfo).find((m) => m.controllers.includes('memory') && m.root === '/');
+      this.v1OomFile = path === undefined || mount === undefined ? null : join(mount.mountpoint, path, 'memory.oom_control');
+    }
+    return this.v1OomFile === null ? null : keyedValue(read(this.v1OomFile), 'oom_kill');
   }
 
   /**

@@ -11,7 +11,7 @@ import { newInstanceId } from './instance-id';
 import { signalEveryone, signalPid, signalStarted } from './kill';
 import { ServiceCgroups } from './cgroup';
 import { childrenOf, ProcScanner, readMarkers, readProc, type ProcEntry } from './proc';
-import type { Reaper } from './reaper';
+import type { ReapPass, Reaper } from './reaper';
 
 export type TrackingMode = 'auto' | 'cgroup' | 'proc';
 
@@ -37,7 +37,17 @@ const SIGKILL = 9;
 const SIGTERM = 15;
 const SIGCONT = 18;
 const STOP_RESCAN_MS = 100;
+/** Ticks of STOP_RESCAN_MS between re-reads of a leaf that tells when it empties. */
+const LEAF_RESCAN_TICKS = 10;
 const REFRESH_MS = 1000;
+
+/** One watchGone: what it watches, and its re-check. */
+interface GoneWatch {
+  readonly service: string | null;
+  readonly check: () => void;
+  /** The service's cgroup.events is watched: the leaf tells when it empties. */
+  readonly leafWatched: boolean;
+}
 
 interface Known {
   readonly starttime: number;
@@ -61,6 +71,9 @@ export class ProcessTracker {
   private scanOfThisTurn: ProcEntry[] | null = null;
   private refreshTimer: NodeJS.Timeout | null = null;
   private unsubscribe: (() => void) | null = null;
+  private readonly goneWatches = new Set<GoneWatch>();
+  private goneTimer: NodeJS.Timeout | null = null;
+  private goneOnReap: (() => void) | null = null;
 
   constructor(options: TrackerOptions) {
     this.instance = options.instance ?? newInstanceId();
@@ -117,31 +130,58 @@ export class ProcessTracker {
 
   /** Every live process the service owns, escaped ones included (zombies are gone). */
   processesOf(service: string): number[] {
-    if (this.cgroups !== null) {
-      // Right after spawn() the child has not yet run the exec helper that moves it into
-      // the leaf: it is still in tend's own cgroup. Its root pid, recorded at spawn, keeps
-      // it owned meanwhile — a stop that comes that early must still reach it.
-      const inLeaf = this.cgroups.procs(service);
-      const roots = this.roots.get(service);
-      if (roots === undefined) return inLeaf;
-      const owned = new Set(inLeaf);
-      for (const [pid, starttime] of roots) {
-        if (owned.has(pid)) continue;
-        const entry = readProc(pid);
-        // Gone (reaped), or the pid now names another process: forget it. A service that
-        // crash-loops adds a root per run; kept, they cost a /proc read each per call,
-        // forever (the soak saw status slow down as restarts piled up).
-        if (entry === null || entry.starttime !== starttime) roots.delete(pid);
-        else if (entry.state !== 'Z') owned.add(pid);
-      }
-      return owned.size === inLeaf.length ? inLeaf : [...owned].sort((a, b) => a - b);
-    }
+    if (this.cgroups !== null) return this.ownedIn(service, this.cgroups.procs(service));
     const owned: number[] = [];
     for (const entry of this.refresh()) {
       if (entry.state !== 'Z' && this.known.get(entry.pid)?.service === service) owned.push(entry.pid);
     }
     return owned;
   }
+
+  /**
+   * What one read-only request (`status`) needs, each leaf read once: the processes of
+   * every service and the orphans. A status of N services asked processesOf N times and
+   * then read every leaf again for the orphans.
+   */
+  view(): { processesOf(service: string): number[]; orphans(): number[] } {
+    const cgroups = this.cgroups;
+    if (cgroups === null) return { processesOf: (service) => this.processesOf(service), orphans: () => this.orphans() };
+    const leaves = new Map<string, number[]>();
+    const inLeaf = (service: string): number[] => {
+      let pids = leaves.get(service);
+      if (pids === undefined) leaves.set(service, pids = cgroups.procs(service));
+      return pids;
+    };
+    return {
+      processesOf: (service) => this.ownedIn(service, inLeaf(service)),
+      orphans: () => {
+        const owner = new Set<number>();
+        for (const service of cgroups.services()) for (const pid of inLeaf(service)) owner.add(pid);
+        return this.descendants(true).filter((entry) => !owner.has(entry.pid) && entry.state !== 'Z').map((entry) => entry.pid).sort((a, b) => a - b);
+      },
+    };
+  }
+
+  /** cgroup mode: the service's processes, its leaf's `inLeaf` plus roots that have not joined it yet. */
+  private ownedIn(service: string, inLeaf: number[]): number[] {
+    // Right after spawn() the child has not yet run the exec helper that moves it into
+    // the leaf: it is still in tend's own cgroup. Its root pid, recorded at spawn, keeps
+    // it owned meanwhile — a stop that comes that early must still reach it.
+    const roots = this.roots.get(service);
+    if (roots === undefined) return inLeaf;
+    const owned = new Set(inLeaf);
+    for (const [pid, starttime] of roots) {
+      if (owned.has(pid)) continue;
+      const entry = readProc(pid);
+      // Gone (reaped), or the pid now names another process: forget it. A service that
+      // crash-loops adds a root per run; kept, they cost a /proc read each per call,
+      // forever (the soak saw status slow down as restarts piled up).
+      if (entry === null || entry.starttime !== starttime) roots.delete(pid);
+      else if (entry.state !== 'Z') owned.add(pid);
+    }
+    return owned.size === inLeaf.length ? inLeaf : [...owned].sort((a, b) => a - b);
+  }
+
 
   /** tend's descendants that match no service (re-parented orphans), excluding tend's own helpers. */
   orphans(): number[] {
@@ -254,15 +294,75 @@ export class ProcessTracker {
     };
     check();
     if (done) return () => undefined;
-    const timer = setInterval(check, STOP_RESCAN_MS);
-    cleanups.push(() => clearInterval(timer));
-    if (this.reaper !== null) cleanups.push(this.reaper.onReap(check));
-    else {
-      process.on('SIGCHLD', check);
-      cleanups.push(() => process.removeListener('SIGCHLD', check));
+    let leafWatched = false;
+    if (this.cgroups !== null) {
+      for (const leaf of service === null ? this.cgroups.services() : [service]) {
+        const unwatch = this.cgroups.watch(leaf, check);
+        if (unwatch !== null) cleanups.push(unwatch);
+        leafWatched = unwatch !== null && service !== null;
+      }
     }
-    if (this.cgroups !== null) for (const leaf of service === null ? this.cgroups.services() : [service]) cleanups.push(this.cgroups.watch(leaf, check));
+    const watch: GoneWatch = { service, check, leafWatched };
+    this.goneWatches.add(watch);
+    this.armGoneChecks();
+    cleanups.push(() => {
+      this.goneWatches.delete(watch);
+      this.armGoneChecks();
+    });
     return end;
+  }
+
+  /**
+   * The re-checks every watchGone shares: one reaper listener and one timer for all of
+   * them, never one per watch — a shutdown of 1,000 services watches 1,000 at once, and
+   * a listener per watch made every reap pass re-read every leaf (quadratic in services).
+   */
+  private armGoneChecks(): void {
+    if (this.goneWatches.size === 0) {
+      this.goneOnReap?.();
+      this.goneOnReap = null;
+      if (this.goneTimer !== null) clearInterval(this.goneTimer);
+      this.goneTimer = null;
+      return;
+    }
+    if (this.goneTimer === null) {
+      let tick = 0;
+      this.goneTimer = setInterval(() => {
+        tick += 1;
+        // A watched leaf says itself when it empties (cgroup.events): the timer is only the
+        // safety net there, so those are re-read every second; the rest every tick.
+        const slow = tick % LEAF_RESCAN_TICKS === 0;
+        for (const watch of [...this.goneWatches]) if (slow || !watch.leafWatched) watch.check();
+      }, STOP_RESCAN_MS);
+    }
+    if (this.goneOnReap !== null) return;
+    const onPass = (pass: ReapPass): void => {
+      // A pass names the processes tend started that it reaped. With a watched leaf, only
+      // the services whose own processes were among them need a look (a root may still
+      // have been outside its leaf, where cgroup.events does not see it go).
+      const exited = new Set(pass.exits.map((exit) => exit.pid));
+      for (const watch of [...this.goneWatches]) {
+        if (!watch.leafWatched || watch.service === null) {
+          watch.check();
+          continue;
+        }
+        const roots = this.roots.get(watch.service);
+        if (roots === undefined) continue;
+        for (const pid of roots.keys()) {
+          if (exited.has(pid)) {
+            watch.check();
+            break;
+          }
+        }
+      }
+    };
+    if (this.reaper !== null) {
+      this.goneOnReap = this.reaper.onReap(onPass);
+    } else {
+      const onSignal = (): void => onPass({ exits: [], orphans: [] });
+      process.on('SIGCHLD', onSignal);
+      this.goneOnReap = () => process.removeListener('SIGCHLD', onSignal);
+    }
   }
 
   /** Removes the service's leaf once it is empty (after its last process is gone). */
@@ -275,6 +375,8 @@ export class ProcessTracker {
   close(): void {
     this.unsubscribe?.();
     if (this.refreshTimer !== null) clearTimeout(this.refreshTimer);
+    this.goneWatches.clear();
+    this.armGoneChecks();
     this.cgroups?.removeAll();
   }
 

@@ -121,7 +121,7 @@ async function execute(command: ClientCommand, client: ControlClient, io: Client
   const quick = { timeoutMs: QUICK_REPLY_MS };
   switch (command.cmd) {
     case 'status': {
-      const reply = await client.request('status', { names: [...command.names] }, quick);
+      const reply = await client.request('status', { names: [...command.names], detail: true }, quick);
       if (!reply.ok) return failed(io, reply);
       io.out(command.json ? `${JSON.stringify(reply.value, null, 2)}\n` : formatStatus(reply.value, command.verbose));
       return 0;

@@ -79,7 +79,7 @@ export async function openEdges(options: EdgeOptions): Promise<{ ok: true; edges
     const histogram = lag;
     const started = Date.now();
     const statusDocument = () => {
-      const result = handler.status([]);
+      const result = handler.status([], { detail: true });
       if (!result.ok) throw new Error(result.message);
       return result.value;
     };

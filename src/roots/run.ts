@@ -34,7 +34,7 @@ import { wireSyslog } from './syslog';
 import * as say from '../log/messages';
 import pkg from '../../package.json';
 import { EXIT_INTERNAL, EXIT_USAGE } from '../vocab/exit';
-import { writableCgroup2 } from '../process/cgroup';
+import { findCgroupV2, writableCgroup2 } from '../process/cgroup';
 
 /** The least time the final output flush gets, however little of the shutdown deadline is left. */
 const OUTPUT_FLUSH_MIN_MS = 2000;
@@ -260,6 +260,7 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
       services: () => [...supervisor.state.services.values()].map((record) => record.plan),
       processesOf: (service) => tracker.processesOf(service),
       cgroupRoot: tracker.serviceCgroups()?.root ?? null,
+      cgroupMount: findCgroupV2()?.mount ?? null,
     });
   }
   overMemory = (service, bytes, limit) => supervisor.deliver({ kind: 'memory-exceeded', service, bytes, limit });
@@ -338,7 +339,7 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
 
   // 4. The control socket (and HTTP): a live tend on the same path keeps it; we exit 2.
   const usageTracker = {
-    processesOf: (s: string) => tracker.processesOf(s), orphans: () => tracker.orphans(), usage: resources.usage, limitBackends: resources.described,
+    processesOf: (s: string) => tracker.processesOf(s), orphans: () => tracker.orphans(), view: () => tracker.view(), usage: resources.usage, limitBackends: resources.described,
     describe: (pid: number, session: number | null) => describeRedacted(pid, session, supervisor.state.plan),
   };
   const opened = await openEdges({ plan, socketFlag: command.socket, supervisor, tracker: usageTracker, logs, reload, execPlan, log, reaped: () => reaper.reaped });

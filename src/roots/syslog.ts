@@ -22,6 +22,8 @@ export interface SyslogWiring {
   readonly processesOf: (service: string) => readonly number[];
   /** The directory holding the services' cgroup v2 leaves (cgroup tracking), or null. */
   readonly cgroupRoot: string | null;
+  /** Where cgroup v2 is mounted (with cgroupRoot), or null. */
+  readonly cgroupMount: string | null;
 }
 
 /** How long an answer of "who owns pid N" is reused: a flood comes from a few pids. */
@@ -123,7 +125,7 @@ export function wireSyslog(wiring: SyslogWiring): SyslogSocket | null {
   };
 
   try {
-    const socket = openSyslogSocket(wiring.path, onBatch);
+    const socket = openSyslogSocket(wiring.path, onBatch, wiring.cgroupRoot === null ? null : wiring.cgroupMount);
     logs.tend.debug(say.syslogListening(wiring.path));
     return socket;
   } catch (error) {

@@ -162,7 +162,7 @@ class Top {
   private async refresh(): Promise<string | null> {
     const journal: TendEvent[] = [];
     this.journals.add(journal);
-    const reply = await this.client.request('status', {}, { timeoutMs: QUICK_REPLY_MS });
+    const reply = await this.client.request('status', { detail: true }, { timeoutMs: QUICK_REPLY_MS });
     this.journals.delete(journal);
     if (!reply.ok) return reply.message;
     let model = withStatus(this.model, reply.value, Date.now());

@@ -4,9 +4,7 @@
 import { describe, expect, test } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import Module from 'node:module';
 import { join } from 'node:path';
-import { Script } from 'node:vm';
 import { ROOT, tempDir, writeManifest } from '../helpers/tend';
 
 // Built-in modules tend run and tend -- must not load on their way to the main process:
@@ -71,9 +69,21 @@ describe('start-up', () => {
     expect(loaded.filter((name) => HEAVY.includes(name))).toEqual([]);
   });
 
+  // Under the V8 flag tend runs with (the launcher passes it; bin/tend.cjs sets it otherwise).
+  const v8Flag = /const TEND_V8_FLAG = '([^']+)'/.exec(readFileSync(join(ROOT, 'bin', 'tend.cjs'), 'utf8'))![1]!;
+
+  test('the launcher starts Node with the V8 flag bin/tend.cjs sets otherwise', () => {
+    expect(readFileSync(join(ROOT, 'native', 'tend-launch.c'), 'utf8')).toContain(`args[1] = "${v8Flag}";`);
+  });
+
   test.each(['run', 'tini', 'tini-control', 'check', 'client', 'top', 'exec'])('dist/%s.cjs has a code cache this Node accepts', (mode) => {
     const file = join(ROOT, 'dist', `${mode}.cjs`);
-    const script = new Script(Module.wrap(readFileSync(file, 'utf8')), { filename: file, cachedData: readFileSync(`${file}.cache`) });
-    expect(script.cachedDataRejected).toBe(false);
+    const check = `const { Script } = require('node:vm'); const Module = require('node:module'); const fs = require('node:fs');
+      const s = new Script(Module.wrap(fs.readFileSync(${JSON.stringify(file)}, 'utf8')), { filename: ${JSON.stringify(file)}, cachedData: fs.readFileSync(${JSON.stringify(`${file}.cache`)}) });
+      process.stdout.write(String(s.cachedDataRejected));`;
+    for (const argv of [[v8Flag, '-e', check], ['-e', `require('v8').setFlagsFromString(${JSON.stringify(v8Flag)}); ${check}`]]) {
+      const result = spawnSync(process.execPath, argv, { encoding: 'utf8' });
+      expect(result.stdout, result.stderr).toBe('false');
+    }
   });
 });

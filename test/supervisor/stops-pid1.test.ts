@@ -190,3 +190,72 @@ services:
     expect((await tend.exited).code).toBe(0);
   });
 });
+
+describe.skipIf(!pid1)('issue 14 item 8 as PID 1', () => {
+  it('regression (illegal transition stopped → stopping at shutdown): services in backoff that still own processes stop cleanly, in every stop_mode', async () => {
+    const t = scenario(`
+services:
+  app: { main: true, command: [sleep, '1000'] }
+  g: { command: [sh, -c, 'sleep 1000 & setsid sleep 1000 & exit 1'], stop_mode: group, restart: { policy: always, backoff: { initial: 30s } } }
+  x: { command: [sh, -c, 'sleep 1000 & setsid sleep 1000 & exit 1'], stop_mode: mixed, restart: { policy: always, backoff: { initial: 30s } } }
+  m: { command: [sh, -c, 'sleep 1000 & setsid sleep 1000 & exit 1'], stop_mode: main, restart: { policy: always, backoff: { initial: 30s } } }
+`);
+    const tend = t.start();
+    await waitFor(() => ['g', 'x', 'm'].every((name) => { const s = statusOf(t, name); return s?.state === 'backoff' && s.processes.length === 2; }), { what: () => tend.stderr });
+    await tend.signal('SIGTERM');
+    expect((await tend.exited).code).toBe(143);
+    expect(tend.stderr).not.toMatch(/illegal transition|ERROR/);
+  });
+});
+
+describe.skipIf(!pid1)('pre_start and post_stop as PID 1', () => {
+  it('post_stop sees EXIT_CODE and EXIT_STATUS after a crash and after a stop by hand; its output is the service\'s', async () => {
+    const t = scenario(`
+services:
+  app: { main: true, command: [sleep, '1000'] }
+  crash:
+    command: [sh, -c, 'exit 3']
+    restart: never
+    post_stop: [sh, -c, 'echo "post crash $$EXIT_CODE $$EXIT_STATUS" >> "$$EVENTS"; echo cleaning up']
+  web:
+    command: [svc, web]
+    post_stop: [sh, -c, 'echo "post web $$EXIT_CODE $$EXIT_STATUS" >> "$$EVENTS"']
+`);
+    const tend = t.start();
+    await waitFor(() => t.events().includes('post crash exited 3'), { what: () => `${t.events().join('\n')}\n${tend.stderr}` });
+    await tend.waitOutput(/crash +\| cleaning up/);
+    await waitFor(() => statusOf(t, 'crash')?.state === 'exited', { what: () => tend.stderr });
+    await waitFor(() => t.events().includes('start web'));
+    const stop = t.cli('stop', 'web');
+    expect(stop.code, stop.stderr).toBe(0);
+    // The stop's answer comes once post_stop has run: svc exits 0 on SIGTERM.
+    expect(t.events()).toContain('post web exited 0');
+    expect(statusOf(t, 'web')?.state).toBe('stopped');
+    expect(t.cli('logs', 'crash').stdout).toContain('cleaning up');
+    await tend.signal('SIGTERM');
+    expect((await tend.exited).code).toBe(143);
+  });
+
+  it('pre_start runs before each start; failing, it fails the start (restart policy, then fatal), and the command never runs', async () => {
+    const t = scenario(`
+services:
+  app: { main: true, command: [sleep, '1000'] }
+  good:
+    command: [sh, -c, 'cat "$$DIR/made" >> "$$EVENTS"; exec sleep 1000']
+    pre_start: [sh, -c, 'echo "made by pre_start" > "$$DIR/made"']
+  bad:
+    command: [svc, bad]
+    pre_start: [sh, -c, 'echo "prep bad" >> "$$EVENTS"; exit 4']
+    restart: { policy: on-failure, limit: { count: 1, window: 1m }, backoff: { initial: 50ms, jitter: 0 } }
+`);
+    const tend = t.start();
+    await waitFor(() => t.events().includes('made by pre_start'), { what: () => tend.stderr });
+    await waitFor(() => statusOf(t, 'bad')?.state === 'fatal', { what: () => tend.stderr });
+    expect(t.events().filter((e) => e === 'prep bad')).toHaveLength(2);
+    expect(t.events()).not.toContain('start bad');
+    await tend.waitOutput('bad: pre_start exited with 4; the start failed');
+    expect(statusOf(t, 'bad')?.last_exit).toEqual({ code: 4 });
+    await tend.signal('SIGTERM');
+    expect((await tend.exited).code).toBe(143);
+  });
+});

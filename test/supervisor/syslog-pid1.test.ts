@@ -11,10 +11,13 @@ import { existsSync, lstatSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canUnshare, lines, privateDev, readText, waitFor } from '../helpers/tend';
 import { scenario } from './scenario';
+import { ServiceCgroups } from '../../src/process/cgroup';
 
 const pid1 = canUnshare();
 const logger = spawnSync('logger', ['--help']).status === 0;
 const python = spawnSync('python3', ['-c', 'import socket']).status === 0;
+const cgroups = ServiceCgroups.available();
+if (!cgroups) console.warn('skipping the syslog cgroup attribution test: no writable cgroup v2 here');
 if (!logger) console.warn('skipping syslog tests: util-linux logger is not installed');
 
 // Sends argv[1..] as datagrams to the socket argv[0] (or COUNT copies of one, numbered).
@@ -65,6 +68,27 @@ services:
     spawnSync('logger', ['-u', join(t.dir, 'log.sock'), '-t', 'stranger', '-p', 'user.warning', 'from outside']);
     await tend.waitOutput(/WARN +tend: \(syslog\) user\.warning stranger: from outside/);
     expect(readText(file)).not.toContain('stranger');
+    await tend.signal('SIGTERM');
+    expect((await tend.exited).code).toBe(143);
+  });
+
+  it.skipIf(!cgroups)('a service whose own process sends and exits at once is still its sender (cgroup tracking: its cgroup, read as it sent)', async () => {
+    const t = scenario(`
+settings:
+  syslog: ./log.sock
+  tracking: cgroup
+services:
+  once:
+    command: [logger, -u, ./log.sock, -t, once, main process says bye]
+    cwd: .
+    restart: never
+    log: { file: ./once.log }
+  main: { main: true, command: [sleep, '1000'] }
+`);
+    const tend = t.start();
+    await waitFor(() => readText(join(t.dir, 'once.log')).includes('bye'), { what: () => tend.stderr });
+    expect(lines(join(t.dir, 'once.log'))).toEqual(['user.notice once: main process says bye']);
+    expect(tend.stderr).not.toContain('(syslog)');
     await tend.signal('SIGTERM');
     expect((await tend.exited).code).toBe(143);
   });
