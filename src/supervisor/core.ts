@@ -1036,6 +1036,9 @@ class Draft {
   private notified(name: string, sender: number, fields: readonly (readonly [string, string])[]): void {
     const record = this.record(name);
     if (record === undefined) return;
+    // A message from its process is proof that the command runs, should it come before the
+    // exec's answer (the two reach the loop on different fds).
+    if (record.state.id === 'spawning' && record.state.pid !== null) this.spawned(name, record.state.pid);
     for (const [key, value] of fields) {
       const state = this.record(name)!.state;
       switch (key) {

@@ -4,6 +4,8 @@
 // fatal at once, critical with restart never, services stopped by hand keeping tend up,
 // stop_command's output and MAINPID.
 import { describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { canUnshare, waitFor } from '../helpers/tend';
 import { scenario } from './scenario';
 
@@ -145,6 +147,35 @@ services:
     expect(tend.stderr).not.toMatch(/(web|side|dir): restarting/);
     await tend.signal('SIGTERM');
     expect((await tend.exited).code).toBe(143);
+  });
+
+  it('`tend start NAME` after fixing it: the command made, it starts', async () => {
+    const t = scenario(`
+services:
+  tool: { command: ['\${DIR}/tool'] }
+  app: { main: true, command: [sleep, '1000'] }
+`);
+    const tend = t.start();
+    await waitFor(() => statusOf(t, 'tool')?.state === 'fatal', { what: () => tend.stderr });
+    writeFileSync(join(t.dir, 'tool'), '#!/bin/sh\necho "start tool" >> "$EVENTS"\nexec sleep 1000\n', { mode: 0o755 });
+    const start = t.cli('start', 'tool');
+    expect(start.code, start.stderr).toBe(0);
+    await waitFor(() => t.events().includes('start tool'));
+    expect(statusOf(t, 'tool')?.state).toBe('running');
+    await tend.signal('SIGTERM');
+    expect((await tend.exited).code).toBe(143);
+  });
+
+  it('`tend stop` of main gets its answer, then tend exits with main\'s status', async () => {
+    const t = scenario(`
+services:
+  app: { main: true, command: [svc, app] }
+`);
+    const tend = t.start();
+    await waitFor(() => t.events().includes('start app'));
+    const stop = t.cli('stop', 'app');
+    expect(stop.code, stop.stderr).toBe(0);
+    expect((await tend.exited).code).toBe(0); // svc exits 0 on SIGTERM
   });
 
   it('main\'s command not found: tend exits 127', async () => {

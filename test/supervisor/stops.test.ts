@@ -339,3 +339,16 @@ describe('pre_start and post_stop', () => {
     expect(d.state('web')).toEqual({ id: 'stopped', byHand: true });
   });
 });
+
+describe('sd_notify before the exec\'s answer', () => {
+  it('READY=1 from the forked process counts: the command runs, and it is ready', () => {
+    const api = service('api', { autostart: false, ready: { check: { kind: 'sd_notify' }, interval: 200, timeout: 60_000 } as ServicePlan['ready'] });
+    const d = driver(graph([service('app', { main: true, restart: never(service('app')) }), api]));
+    d.boot({ app: 10 });
+    d.send({ kind: 'start', names: ['api'] });
+    d.send({ kind: 'forked', service: 'api', pid: 30 });
+    d.send({ kind: 'notified', service: 'api', pid: 30, fields: [['READY', '1']] });
+    expect(d.state('api')).toMatchObject({ id: 'ready', pid: 30 });
+    expect(d.send({ kind: 'spawned', service: 'api', pid: 30 })).toEqual([]);
+  });
+});
