@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { canUnshare, lines, privateDev, readText, waitFor } from '../helpers/tend';
+import { canUnshare, freePort, lines, privateDev, readText, waitFor } from '../helpers/tend';
 import { scenario } from './scenario';
 import { ServiceCgroups } from '../../src/process/cgroup';
 
@@ -34,10 +34,12 @@ else:
 `;
 
 describe.skipIf(!pid1 || !logger)('settings.syslog as PID 1', () => {
-  it('logger in a service reaches its output, file and `tend logs`; from outside it goes to (syslog)', async () => {
+  it('logger in a service reaches its output, file and `tend logs`; from outside it goes to (syslog); /metrics counts both', async () => {
+    const port = await freePort();
     const t = scenario(`
 settings:
   syslog: ./log.sock
+  http: 127.0.0.1:${port}
 services:
   app:
     command: [sh, -c, 'logger -u "$$DIR/log.sock" -t app hello from app; logger -u "$$DIR/log.sock" -p daemon.err -i -t app "$$(printf "two\\nlines")"; logger -u "$$DIR/log.sock" --rfc5424 -t five rfc5424 message; echo done > "$$DIR/sent"; exec sleep 1000']
@@ -68,6 +70,10 @@ services:
     spawnSync('logger', ['-u', join(t.dir, 'log.sock'), '-t', 'stranger', '-p', 'user.warning', 'from outside']);
     await tend.waitOutput(/WARN +tend: \(syslog\) user\.warning stranger: from outside/);
     expect(readText(file)).not.toContain('stranger');
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metrics).toContain('tend_syslog_messages_total{service="app"} 3'); // three datagrams, four lines
+    expect(metrics).toContain('tend_syslog_unattributed_messages_total 1');
+    expect(metrics).toContain('tend_syslog_cut_messages_total 0');
     await tend.signal('SIGTERM');
     expect((await tend.exited).code).toBe(143);
   });
