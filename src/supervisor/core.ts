@@ -181,7 +181,9 @@ export interface Seen {
 export type Change =
   | { readonly type: 'state'; readonly service: string; readonly from: StateName; readonly to: StateName; readonly pid: number | null; readonly reason: string | null }
   | { readonly type: 'health'; readonly service: string; readonly health: Health | null }
-  | { readonly type: 'phase'; readonly phase: 'starting' | 'running' | 'shutting-down' | 'done' };
+  | { readonly type: 'phase'; readonly phase: 'starting' | 'running' | 'shutting-down' | 'done' }
+  /** A scheduled job's run ended (or a due run was skipped): what `tend_job_runs_total` counts. */
+  | { readonly type: 'job'; readonly service: string; readonly result: JobResult; readonly detail: string };
 
 export interface StepResult {
   readonly core: CoreState;
@@ -1535,6 +1537,7 @@ class Draft {
     const record = this.record(name);
     if (record === undefined || record.plan.schedule === null) return;
     const job = record.job ?? NO_JOB;
+    this.changes.push({ type: 'job', service: name, result, detail });
     this.update(name, {
       job: {
         ...job,
