@@ -2,8 +2,10 @@
 // sd_notify: true }) — a Python sender that stamps CLOCK_MONOTONIC and sends READY=1 on
 // $NOTIFY_SOCKET — and `dep` (depends_on api: ready), the C tool `stamp FILE`, which stamps
 // its first instruction. Two samples per run: READY=1 → tend's "dep: started" (its JSON
-// log's wall-clock time, ms resolution: the datagram, its attribution, the core's step and
-// the spawn), and READY=1 → dep's first instruction (the exec helper and exec too).
+// log's wall-clock time, ms resolution; since stop_mode landed tend logs it once the exec
+// helper has exec'd), and READY=1 → dep's first instruction (the stamp of the process).
+// TEND_BENCH_TRACKING=proc|cgroup sets settings.tracking (default: auto, a cgroup where
+// one is writable — moving the new process into its leaf is most of the time).
 import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -23,6 +25,7 @@ export async function run(ctx) {
     const marks = join(dir, 'marks');
     writeFileSync(marks, '');
     writeFileSync(join(dir, 'tend.yaml'), JSON.stringify({
+      ...(process.env.TEND_BENCH_TRACKING ? { settings: { tracking: process.env.TEND_BENCH_TRACKING } } : {}),
       services: {
         api: { command: ['python3', '-c', SENDER], ready: { sd_notify: true }, env: { MARKS: marks } },
         dep: { main: true, command: [ctx.tools, 'stamp', join(dir, 'dep')], depends_on: { api: { condition: 'ready' } } },
