@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Plan, ServicePlan } from '../../src/plan/types';
 import { startWaves, stopWaves } from '../../src/plan/graph';
-import { initialCore, step, type CoreState, type Effect, type Seen } from '../../src/supervisor/core';
+import { exitVariables, initialCore, step, type CoreState, type Effect, type Seen } from '../../src/supervisor/core';
 import type { Event } from '../../src/supervisor/events';
 import { plan as flatPlan, service } from './fixtures';
 
@@ -337,6 +337,15 @@ describe('pre_start and post_stop', () => {
     const effects = d.send({ kind: 'gone', service: 'web' });
     expect(effects.some((e) => e.startsWith('spawn-hook'))).toBe(false);
     expect(d.state('web')).toEqual({ id: 'stopped', byHand: true });
+  });
+});
+
+describe('post_stop\'s variables, as systemd sets them', () => {
+  it('exited N, killed SIGNAME, dumped SIGNAME; a command that could not start reads exited 127', () => {
+    expect(exitVariables({ kind: 'exited', code: 3 })).toEqual({ EXIT_CODE: 'exited', EXIT_STATUS: '3' });
+    expect(exitVariables({ kind: 'signaled', signal: 15 })).toEqual({ EXIT_CODE: 'killed', EXIT_STATUS: 'TERM' });
+    expect(exitVariables({ kind: 'signaled', signal: 11, core: true })).toEqual({ EXIT_CODE: 'dumped', EXIT_STATUS: 'SEGV' });
+    expect(exitVariables({ kind: 'failed', code: 127, reason: 'command not found: x' })).toEqual({ EXIT_CODE: 'exited', EXIT_STATUS: '127' });
   });
 });
 
