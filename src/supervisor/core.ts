@@ -1185,6 +1185,7 @@ class Draft {
         this.cancel('hook', name);
         this.emit({ kind: 'kill-hook', service: name, signal: record.plan.stopSignal });
         this.enter(name, intent === 'restart' ? { id: 'queued', since: this.now } : { id: 'stopped', byHand: intent === 'stop' });
+        if (record.removed && this.record(name)?.state.id === 'stopped') this.forget(name);
         return;
       case 'finishing': {
         // Its post_stop finishes; what follows is now the stop's.

@@ -361,3 +361,17 @@ describe('sd_notify before the exec\'s answer', () => {
     expect(d.send({ kind: 'spawned', service: 'api', pid: 30 })).toEqual([]);
   });
 });
+
+describe('hooks and a reload', () => {
+  it('a service removed while its pre_start runs: the hook is signalled and the service forgotten', () => {
+    const app = service('app', { main: true, restart: never(service('app')) });
+    const web = service('web', { preStart: { argv: ['prepare'], shell: false } });
+    const d = driver(graph([app, web]));
+    d.boot({ app: 10 });
+    expect(d.state('web').id).toBe('preparing');
+    const effects = d.send({ kind: 'reload', plan: graph([app]) });
+    expect(effects).toContain('kill-hook web');
+    expect(effects).toContain('release web');
+    expect(d.core.services.has('web')).toBe(false);
+  });
+});
