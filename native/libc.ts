@@ -166,6 +166,11 @@ export function signaledSignal(status: number): number | null {
   return sig !== 0 && sig !== 0x7f ? sig : null;
 }
 
+/** WCOREDUMP: the kernel wrote a core dump for the signal that ended it. */
+export function coreDumped(status: number): boolean {
+  return signaledSignal(status) !== null && (status & 0x80) !== 0;
+}
+
 // ---------------------------------------------------------------------------------------
 // process groups and sessions
 

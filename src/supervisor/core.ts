@@ -1185,6 +1185,7 @@ class Draft {
         this.cancel('hook', name);
         this.emit({ kind: 'kill-hook', service: name, signal: record.plan.stopSignal });
         this.enter(name, intent === 'restart' ? { id: 'queued', since: this.now } : { id: 'stopped', byHand: intent === 'stop' });
+        if (record.removed && this.record(name)?.state.id === 'stopped') this.forget(name);
         return;
       case 'finishing': {
         // Its post_stop finishes; what follows is now the stop's.
@@ -1953,9 +1954,9 @@ export function classifyExit(status: ExitStatus, context: { readonly tendKilled:
 }
 
 /**
- * A run's end as systemd gives ExecStopPost=: EXIT_CODE exited | killed (dumped is not told
- * apart: the reaper's status says killed), EXIT_STATUS the code or the signal's name
- * without SIG. A command that could not start reads as exited with its 126 or 127.
+ * A run's end as systemd gives ExecStopPost=: EXIT_CODE exited | killed | dumped (a core
+ * was written), EXIT_STATUS the code or the signal's name without SIG. A command that could
+ * not start reads as exited with its 126 or 127.
  */
 export function exitVariables(exit: ExitStatus): Record<string, string> {
   switch (exit.kind) {
@@ -1963,6 +1964,6 @@ export function exitVariables(exit: ExitStatus): Record<string, string> {
     case 'failed':
       return { EXIT_CODE: 'exited', EXIT_STATUS: String(exit.code) };
     case 'signaled':
-      return { EXIT_CODE: 'killed', EXIT_STATUS: signalName(exit.signal).replace(/^SIG/, '') };
+      return { EXIT_CODE: exit.core === true ? 'dumped' : 'killed', EXIT_STATUS: signalName(exit.signal).replace(/^SIG/, '') };
   }
 }

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Plan, ServicePlan } from '../../src/plan/types';
 import { startWaves, stopWaves } from '../../src/plan/graph';
-import { initialCore, step, type CoreState, type Effect, type Seen } from '../../src/supervisor/core';
+import { exitVariables, initialCore, step, type CoreState, type Effect, type Seen } from '../../src/supervisor/core';
 import type { Event } from '../../src/supervisor/events';
 import { plan as flatPlan, service } from './fixtures';
 
@@ -340,6 +340,15 @@ describe('pre_start and post_stop', () => {
   });
 });
 
+describe('post_stop\'s variables, as systemd sets them', () => {
+  it('exited N, killed SIGNAME, dumped SIGNAME; a command that could not start reads exited 127', () => {
+    expect(exitVariables({ kind: 'exited', code: 3 })).toEqual({ EXIT_CODE: 'exited', EXIT_STATUS: '3' });
+    expect(exitVariables({ kind: 'signaled', signal: 15 })).toEqual({ EXIT_CODE: 'killed', EXIT_STATUS: 'TERM' });
+    expect(exitVariables({ kind: 'signaled', signal: 11, core: true })).toEqual({ EXIT_CODE: 'dumped', EXIT_STATUS: 'SEGV' });
+    expect(exitVariables({ kind: 'failed', code: 127, reason: 'command not found: x' })).toEqual({ EXIT_CODE: 'exited', EXIT_STATUS: '127' });
+  });
+});
+
 describe('sd_notify before the exec\'s answer', () => {
   it('READY=1 from the forked process counts: the command runs, and it is ready', () => {
     const api = service('api', { autostart: false, ready: { check: { kind: 'sd_notify' }, interval: 200, timeout: 60_000 } as ServicePlan['ready'] });
@@ -350,5 +359,19 @@ describe('sd_notify before the exec\'s answer', () => {
     d.send({ kind: 'notified', service: 'api', pid: 30, fields: [['READY', '1']] });
     expect(d.state('api')).toMatchObject({ id: 'ready', pid: 30 });
     expect(d.send({ kind: 'spawned', service: 'api', pid: 30 })).toEqual([]);
+  });
+});
+
+describe('hooks and a reload', () => {
+  it('a service removed while its pre_start runs: the hook is signalled and the service forgotten', () => {
+    const app = service('app', { main: true, restart: never(service('app')) });
+    const web = service('web', { preStart: { argv: ['prepare'], shell: false } });
+    const d = driver(graph([app, web]));
+    d.boot({ app: 10 });
+    expect(d.state('web').id).toBe('preparing');
+    const effects = d.send({ kind: 'reload', plan: graph([app]) });
+    expect(effects).toContain('kill-hook web');
+    expect(effects).toContain('release web');
+    expect(d.core.services.has('web')).toBe(false);
   });
 });
