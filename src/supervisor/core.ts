@@ -1181,8 +1181,14 @@ class Draft {
         return;
       }
       case 'preparing':
-        // Its pre_start is asked to stop, not waited for; the spawn will not come.
         this.cancel('hook', name);
+        // Its pre_start is one of its processes: stopped like them (stop signal, SIGKILL at
+        // stop_timeout), and waited for; the spawn will not come.
+        if (this.owns(name)) {
+          const step = this.beginStopSequence(record.plan, 'log', null);
+          this.enter(name, { id: 'stopping', pid: null, since: this.now, intent, step });
+          return;
+        }
         this.emit({ kind: 'kill-hook', service: name, signal: record.plan.stopSignal });
         this.enter(name, intent === 'restart' ? { id: 'queued', since: this.now } : { id: 'stopped', byHand: intent === 'stop' });
         if (record.removed && this.record(name)?.state.id === 'stopped') this.forget(name);

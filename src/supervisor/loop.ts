@@ -93,16 +93,17 @@ export function stopCommandSpec(plan: ServicePlan, mainPid: number | null): Spaw
 /**
  * The spawn spec of a pre_start or post_stop: as the service's processes run (environment,
  * user, cwd, umask), its output the service's own. The runtime directory is made before
- * pre_start, as systemd makes RuntimeDirectory= before ExecStartPre=.
+ * pre_start, as systemd makes RuntimeDirectory= before ExecStartPre=; pre_start joins the
+ * service's cgroup leaf (`cgroup`), so that a stop while it runs stops it like the service.
  */
-export function hookSpec(plan: ServicePlan, hook: 'pre_start' | 'post_stop', env: Readonly<Record<string, string>>): SpawnSpec {
+export function hookSpec(plan: ServicePlan, hook: 'pre_start' | 'post_stop', env: Readonly<Record<string, string>>, cgroup: string | null = null): SpawnSpec {
   const command = hook === 'pre_start' ? plan.preStart : plan.postStop;
   const environment = environmentOf(plan);
   return {
     service: plan.name, argv: command?.argv ?? [], ...environment, env: { ...environment.env, ...env },
     ...(hook === 'pre_start' ? { runtimeDirectory: plan.runtimeDirectory } : {}),
     cwd: plan.cwd, user: plan.user, group: plan.group, stdin: 'null', output: plan.log.console === 'inherit' ? 'inherit' : 'pipe',
-    notifyFd: null, cgroup: null, session: 'new', role: hook,
+    notifyFd: null, cgroup, session: 'new', role: hook,
   };
 }
 
@@ -278,7 +279,10 @@ export class SupervisorLoop {
         return;
       }
       case 'spawn-hook': {
-        const hook = port.spawn(hookSpec(effect.plan, effect.hook, effect.env));
+        const preStart = effect.hook === 'pre_start';
+        const hook = port.spawn(hookSpec(effect.plan, effect.hook, effect.env, preStart ? port.leafFor(effect.service) : null));
+        // pre_start is one of the service's processes while it runs: a stop reaches it, and waits for it.
+        if (preStart && hook.pid > 0) port.noteSpawned(effect.service, hook.pid);
         this.deps.attachOutput(effect.plan, hook, () => undefined);
         this.hooks.set(effect.service, hook);
         void hook.exit.then((status) => {

@@ -127,8 +127,9 @@ export const TRANSITIONS: Readonly<Record<StateId, readonly StateId[]>> = {
   queued: ['clearing', 'preparing', 'spawning', 'stopped', 'stopping'],
   // leftovers gone: spawn (or pre_start first); or a stop takes the clearing over
   clearing: ['clearing', 'preparing', 'spawning', 'stopping'],
-  // pre_start exited 0: spawn; it failed (policy, or fatal when it cannot run); a stop (post_stop first: finishing)
-  preparing: ['spawning', 'backoff', 'exited', 'fatal', 'failed', 'stopped', 'finishing'],
+  // pre_start exited 0: spawn; it failed (policy, or fatal when it cannot run); a stop: of the
+  // pre_start (stopping), or of nothing (stopped, post_stop first: finishing)
+  preparing: ['spawning', 'backoff', 'exited', 'fatal', 'failed', 'stopped', 'stopping', 'finishing'],
   // to itself: the exec helper's pid; the command runs (with or without a ready probe); or
   // it could not be started; or a stop takes over the helper (stopping) or finds no process (stopped)
   spawning: ['spawning', 'starting', 'running', 'backoff', 'exited', 'fatal', 'failed', 'stopped', 'stopping', 'finishing'],

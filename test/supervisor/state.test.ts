@@ -9,7 +9,7 @@ const EXPECTED: Record<StateId, StateId[]> = {
   queued: ['clearing', 'preparing', 'spawning', 'stopped', 'stopping'],
   clearing: ['clearing', 'preparing', 'spawning', 'stopping'],
   // pre_start: spawn on success, the start failed otherwise; a stop (post_stop first)
-  preparing: ['spawning', 'backoff', 'exited', 'fatal', 'failed', 'stopped', 'finishing'],
+  preparing: ['spawning', 'backoff', 'exited', 'fatal', 'failed', 'stopped', 'stopping', 'finishing'],
   // finishing (each state a run ends from): post_stop runs before what the end decided
   spawning: ['spawning', 'starting', 'running', 'backoff', 'exited', 'fatal', 'failed', 'stopped', 'stopping', 'finishing'],
   // running: a forking service whose daemon was found, with no ready probe; queued (each

@@ -289,4 +289,24 @@ services:
     await tend.signal('SIGTERM');
     expect((await tend.exited).code).toBe(143);
   });
+
+  it('a stop while pre_start runs stops it like the service\'s processes and waits for it; the command never runs', async () => {
+    const t = scenario(`
+services:
+  app: { main: true, command: [sleep, '1000'] }
+  web:
+    command: [svc, web]
+    pre_start: [sh, -c, 'trap "echo pre TERM >> \\"$$EVENTS\\"; exit 1" TERM; echo "pre up" >> "$$EVENTS"; while :; do sleep 0.1; done']
+`);
+    const tend = t.start();
+    await waitFor(() => t.events().includes('pre up'), { what: () => tend.stderr });
+    expect(statusOf(t, 'web')?.processes.length).toBeGreaterThan(0);
+    const stop = t.cli('stop', 'web');
+    expect(stop.code, stop.stderr).toBe(0);
+    expect(t.events()).toContain('pre TERM');
+    expect(statusOf(t, 'web')).toMatchObject({ state: 'stopped', processes: [] });
+    expect(t.events()).not.toContain('start web');
+    await tend.signal('SIGTERM');
+    expect((await tend.exited).code).toBe(143);
+  });
 });

@@ -279,6 +279,20 @@ describe('pre_start and post_stop', () => {
     expect(result.core.services.get('web')!.state).toEqual({ id: 'finishing', since: 1000, then: { id: 'backoff', until: 1100, delay: 100 } });
   });
 
+  it('a stop while pre_start runs stops it as one of the service\'s processes, and waits for it', () => {
+    const d = driver(graph([app, hooks()]));
+    d.boot({ app: 10 });
+    d.send({ kind: 'start', names: ['web'] });
+    d.own({ web: [40] });
+    expect(d.send({ kind: 'stop', names: ['web'] })).toEqual(['cancel hook web', 'log info web: stopping (SIGTERM)', 'signal web 15 +CONT', 'arm grace web', 'watch-gone web']);
+    expect(d.state('web')).toMatchObject({ id: 'stopping', pid: null, intent: 'stop' });
+    expect(d.send({ kind: 'hook-exited', service: 'web', hook: 'pre_start', status: { kind: 'signaled', signal: 15 } })).toEqual([]);
+    d.own({});
+    d.send({ kind: 'gone', service: 'web' });
+    // No run began: no post_stop.
+    expect(d.state('web')).toEqual({ id: 'stopped', byHand: true });
+  });
+
   it('a pre_start that cannot run at all (not found) is fatal at once', () => {
     const d = driver(graph([app, hooks({ postStop: null })]));
     d.boot({ app: 10 });
