@@ -40,6 +40,8 @@ const STOP_RESCAN_MS = 100;
 /** Ticks of STOP_RESCAN_MS between re-reads of a leaf that tells when it empties. */
 const LEAF_RESCAN_TICKS = 10;
 const REFRESH_MS = 1000;
+/** How long a gone process's service is remembered: a syslog datagram it sent may be read after its reap. */
+const DEPARTED_MS = 5000;
 
 /** One watchGone: what it watches, and its re-check. */
 interface GoneWatch {
@@ -65,6 +67,8 @@ export class ProcessTracker {
   private readonly markers = new Map<string, { service: string; instance: string } | null>();
   /** The processes tend started for each service, with their start times. */
   private readonly roots = new Map<string, Map<number, number>>();
+  /** pid → service of attributed processes seen gone in the last DEPARTED_MS (formerOwner). */
+  private readonly departed = new Map<number, { readonly service: string; readonly at: number }>();
   private readonly scanner = new ProcScanner();
   private lastRefresh = 0;
   /** The /proc scan made by the code running now, if any (refresh()). */
@@ -116,7 +120,11 @@ export class ProcessTracker {
   /** Records a process tend started for `service` (its main process, a stop command...). */
   noteSpawned(service: string, pid: number): void {
     const entry = readProc(pid);
-    if (entry === null) return;
+    if (entry === null) {
+      // Already gone (it ran and exited before this was told): it was still the service's.
+      this.depart(pid, service);
+      return;
+    }
     // The pid → service table is the proc mode's evidence; with a cgroup the leaf answers,
     // and an entry per spawn would only pile up (one per restart, until pid_max).
     if (this.cgroups === null) {
@@ -176,12 +184,34 @@ export class ProcessTracker {
       // Gone (reaped), or the pid now names another process: forget it. A service that
       // crash-loops adds a root per run; kept, they cost a /proc read each per call,
       // forever (the soak saw status slow down as restarts piled up).
-      if (entry === null || entry.starttime !== starttime) roots.delete(pid);
-      else if (entry.state !== 'Z') owned.add(pid);
+      if (entry === null || entry.starttime !== starttime) {
+        roots.delete(pid);
+        this.depart(pid, service);
+      } else if (entry.state !== 'Z') owned.add(pid);
     }
     return owned.size === inLeaf.length ? inLeaf : [...owned].sort((a, b) => a - b);
   }
 
+
+  /**
+   * The service that owned `pid` when it was last seen, if it is gone since (at most 5 s
+   * ago): a process that sends a message and exits at once (a syslog datagram read after
+   * its reap). Ask processesOf first: a live process's owner is the answer.
+   */
+  formerOwner(pid: number): string | null {
+    const entry = this.departed.get(pid);
+    return entry !== undefined && Date.now() - entry.at <= DEPARTED_MS ? entry.service : null;
+  }
+
+  private depart(pid: number, service: string): void {
+    const now = Date.now();
+    for (const [old, entry] of this.departed) {
+      if (now - entry.at <= DEPARTED_MS) break; // oldest first: the rest are younger
+      this.departed.delete(old);
+    }
+    this.departed.delete(pid);
+    this.departed.set(pid, { service, at: now });
+  }
 
   /** tend's descendants that match no service (re-parented orphans), excluding tend's own helpers. */
   orphans(): number[] {
@@ -448,7 +478,10 @@ export class ProcessTracker {
     for (const entry of entries) alive.set(entry.pid, entry);
     // Forget pids that are gone or now belong to a different process.
     for (const [pid, known] of this.known) {
-      if (alive.get(pid)?.starttime !== known.starttime) this.known.delete(pid);
+      if (alive.get(pid)?.starttime !== known.starttime) {
+        this.known.delete(pid);
+        this.depart(pid, known.service);
+      }
     }
     for (const roots of this.roots.values()) {
       for (const [pid, starttime] of roots) if (alive.get(pid)?.starttime !== starttime) roots.delete(pid);

@@ -258,6 +258,7 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     path: plan.settings.syslog, logs,
     services: () => [...supervisor.state.services.values()].map((record) => record.plan),
     processesOf: (service) => tracker.processesOf(service),
+    formerOwner: (pid) => tracker.formerOwner(pid),
     cgroupRoot: tracker.serviceCgroups()?.root ?? null,
     cgroupMount: findCgroupV2()?.mount ?? null,
   });

@@ -21,6 +21,8 @@ export interface SyslogWiring {
   readonly services: () => Iterable<ServicePlan>;
   /** The live processes a service owns (the process layer's tracking). */
   readonly processesOf: (service: string) => readonly number[];
+  /** The service a process that is gone since (seconds ago) belonged to, or null. */
+  readonly formerOwner: (pid: number) => string | null;
   /** The directory holding the services' cgroup v2 leaves (cgroup tracking), or null. */
   readonly cgroupRoot: string | null;
   /** Where cgroup v2 is mounted (with cgroupRoot), or null. */
@@ -93,6 +95,11 @@ export function wireSyslog(wiring: SyslogWiring): SyslogReceiver | null {
       const owner = ownerOf(pid);
       if (owner !== null) return owner;
     }
+    // Gone before anyone looked, with no parent of its own left: a service's own process
+    // that sent and exited (without cgroups, nothing else says whose it was).
+    const former = wiring.formerOwner(datagram.pid);
+    if (former === null) return null;
+    for (const service of wiring.services()) if (service.name === former) return service;
     return null;
   };
 

@@ -78,11 +78,13 @@ services:
     expect((await tend.exited).code).toBe(143);
   });
 
-  it.skipIf(!cgroups)('a service whose own process sends and exits at once is still its sender (cgroup tracking: its cgroup, read as it sent)', async () => {
+  it.each(['cgroup', 'proc'] as const)('a service whose own process sends and exits at once is still its sender (tracking: %s)', async (tracking) => {
+    // cgroup: its cgroup, read as it sent; proc: the tracker remembers whose a gone process was.
+    if (tracking === 'cgroup' && !cgroups) return;
     const t = scenario(`
 settings:
   syslog: ./log.sock
-  tracking: cgroup
+  tracking: ${tracking}
 services:
   once:
     command: [logger, -u, ./log.sock, -t, once, main process says bye]
