@@ -21,7 +21,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildTools, CACHE, canUnshare, detectPeers, ROOT, stats, tendArgv } from './lib/common.mjs';
 
-export const FIGURES = ['startup', 'idle-rss', 'idle-cpu', 'storm', 'sigterm', 'daemons', 'restart', 'logs', 'status', 'fleet', 'tracking', 'shutdown', 'scale'];
+export const FIGURES = ['startup', 'idle-rss', 'idle-cpu', 'storm', 'sigterm', 'daemons', 'restart', 'logs', 'status', 'fleet', 'tracking', 'shutdown', 'scale', 'sd-notify', 'syslog', 'socket-restart'];
 
 const { values } = parseArgs({
   options: {
@@ -148,6 +148,7 @@ lines.push('```sh', 'apt-get install -y tini dumb-init supervisor   # the peers;
   'npm run bench                                  # build + the whole suite (~10 min) → docs/benchmarks.md',
   'node bench/run.mjs --only storm,sigterm --runs 7 --out /tmp/b   # some figures, more runs',
   'node bench/run.mjs --idle-seconds 20           # shorter idle-CPU window',
+  'node bench/run.mjs --only sd-notify,syslog,socket-restart --out /tmp/b   # issue 15: services as they ran on the VM',
   'TEND_BENCH_BIN=/path/to/other/bin/tend.cjs node bench/run.mjs --only logs   # A/B against another build',
   'node bench/run.mjs --smoke --out /tmp/b        # CI: tiny sizes, one run (test/bench/smoke.test.ts)', '```', '');
 lines.push('Older single-purpose benchmarks kept for deeper dives: bench/logs.mjs (the log router alone), bench/reap.mjs (the reaper in a storm), bench/spawn.mjs (exec-helper cost per spawn), bench/control.mjs (socket req/s with a fake supervisor).', '');

@@ -166,6 +166,11 @@ export function signaledSignal(status: number): number | null {
   return sig !== 0 && sig !== 0x7f ? sig : null;
 }
 
+/** WCOREDUMP: the kernel wrote a core dump for the signal that ended it. */
+export function coreDumped(status: number): boolean {
+  return signaledSignal(status) !== null && (status & 0x80) !== 0;
+}
+
 // ---------------------------------------------------------------------------------------
 // process groups and sessions
 
@@ -415,12 +420,13 @@ export type DatagramKind = 'notify' | 'syslog';
 /**
  * Opens a Unix datagram socket at `path` ("@name": abstract) and starts its receiver
  * thread (native/dgram.c): the receiver's number and the fd the event loop reads to learn
- * that messages wait. The same path opened again gives the same receiver. A syslog path
+ * that messages wait. The same path opened again gives the same receiver. `cgroupMount`
+ * (syslog): where cgroup v2 is mounted, to read each sender's cgroup while it lives. A syslog path
  * that exists and is not a socket (EEXIST) or has a live receiver (EADDRINUSE) is left alone.
  */
-export function datagramOpen(path: string, kind: DatagramKind): { id: number; fd: number } {
+export function datagramOpen(path: string, kind: DatagramKind, cgroupMount: string | null = null): { id: number; fd: number } {
   const t = native().DataType;
-  const id = callLibtend('tend_dgram_open', t.I32, [t.String, t.I32], [path, kind === 'syslog' ? 1 : 0]);
+  const id = callLibtend('tend_dgram_open', t.I32, [t.String, t.I32, t.String], [path, kind === 'syslog' ? 1 : 0, cgroupMount ?? '']);
   if (id < 0) throw new ErrnoError('tend_dgram_open', -id, errnoName(-id), `cannot open the ${kind === 'syslog' ? 'syslog' : 'sd_notify'} socket ${path}`);
   const fd = callLibtend('tend_dgram_fd', t.I32, [t.I32], [id]);
   return { id, fd };
@@ -440,10 +446,36 @@ export interface DatagramBatch {
   readonly cut: number;
 }
 
+/**
+ * Decodes the whole records in `bytes` from `from` to `to` (native/dgram.c's layout: six
+ * int32 — pid, uid, bytes kept, bytes sent, ancestors, 0 —, the cgroup id as a uint64,
+ * the ancestors, the bytes) into `into`. Returns where the first incomplete record starts
+ * (`to` when none): a syslog stream's chunk may end inside one.
+ */
+export function decodeDatagrams(bytes: Buffer, from: number, to: number, into: Datagram[]): number {
+  let at = from;
+  while (to - at >= 32) {
+    const length = bytes.readInt32LE(at + 8);
+    const count = bytes.readInt32LE(at + 16);
+    const text = at + 32 + 4 * count;
+    if (text + length > to) break;
+    const ancestors: number[] = [];
+    for (let i = 0; i < count; i++) ancestors.push(bytes.readInt32LE(at + 32 + 4 * i));
+    into.push({
+      pid: bytes.readInt32LE(at), uid: bytes.readInt32LE(at + 4), ancestors, text: bytes.toString('utf8', text, text + length),
+      kept: length, sent: bytes.readInt32LE(at + 12), cgroup: Number(bytes.readBigUInt64LE(at + 24)),
+    });
+    at = text + length;
+  }
+  return at;
+}
+
 /** At most `max` of the messages the receiver holds (copied: they stay valid). */
 export function datagramDrain(id: number, max: number): DatagramBatch {
   const t = native().DataType;
-  datagramOut ??= Buffer.alloc(1024 * 1024);
+  // ffi-rs copies the whole buffer on each call, used or not: 128 KiB holds ~800 syslog
+  // lines of 100 bytes (a batch) and the largest datagram kept, and costs little to copy.
+  datagramOut ??= Buffer.alloc(128 * 1024);
   const messages: Datagram[] = [];
   let dropped = 0;
   let cut = 0;
@@ -454,19 +486,7 @@ export function datagramDrain(id: number, max: number): DatagramBatch {
     dropped += datagramCounts.readInt32LE(8);
     cut += datagramCounts.readInt32LE(12);
     waiting = datagramCounts.readInt32LE(4);
-    const out = datagramOut;
-    for (let at = 0; at < used;) {
-      const length = out.readInt32LE(at + 8);
-      const count = out.readInt32LE(at + 16);
-      const ancestors: number[] = [];
-      for (let i = 0; i < count; i++) ancestors.push(out.readInt32LE(at + 32 + 4 * i));
-      const text = at + 32 + 4 * count;
-      messages.push({
-        pid: out.readInt32LE(at), uid: out.readInt32LE(at + 4), ancestors, text: out.toString('utf8', text, text + length),
-        kept: length, sent: out.readInt32LE(at + 12), cgroup: Number(out.readBigUInt64LE(at + 24)),
-      });
-      at = text + length;
-    }
+    decodeDatagrams(datagramOut, 0, used, messages);
     // One more call only when the buffer, not `max`, ended this one.
     if (waiting === 0 || datagramCounts.readInt32LE(0) === 0 || used + DATAGRAM_MAX <= datagramOut.length) break;
   }

@@ -13,6 +13,8 @@
 //   procs N FILE            fork N-1 children that wait, append "<ns>\n" to FILE, wait
 //   slowstop MS FILE        append "U <ns>" once armed; wait for SIGTERM; append "T <ns>\n", sleep MS ms, append "E <ns>\n", exit 0
 //   gen SIZE FILE           append "S <ns>\n"; write SIZE bytes of 100-byte lines to stdout; append "E <ns>\n"
+//   syslog N SOCKET FILE    append "S <ns>\n"; send N syslog datagrams of ~100 bytes (RFC 3164, as glibc's
+//                           syslog(3) writes them, numbered from 0) to the Unix socket; append "E <ns>\n"
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -24,7 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -283,6 +287,26 @@ int main(int argc, char **argv) {
       left -= (long long)chunk;
     }
     append(argv[3], "E ", now_ns());
+    return 0;
+  }
+  if (strcmp(role, "syslog") == 0 && argc == 5) {
+    long n = strtol(argv[2], NULL, 10);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    strncpy(addr.sun_path, argv[3], sizeof addr.sun_path - 1);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) { perror("syslog: connect"); return 91; }
+    append(argv[4], "S ", now_ns());
+    char line[128];
+    for (long i = 0; i < n; i++) {
+      int len = snprintf(line, sizeof line, "<14>Dec  2 17:00:00 flood[%d]: message %08ld xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", (int)getpid(), i);
+      /* A blocking send, as glibc's syslog(3): it waits while the receiver's queue is full. */
+      while (send(fd, line, (size_t)len, 0) < 0) {
+        if (errno != EINTR) { perror("syslog: send"); return 92; }
+      }
+    }
+    append(argv[4], "E ", now_ns());
     return 0;
   }
   fprintf(stderr, "tools: unknown role or arguments: %s\n", role);

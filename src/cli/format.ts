@@ -184,6 +184,8 @@ export function formatEvent(event: TendEvent): string {
       return `${at} ${formatReload(event.summary).trimEnd().replace(/\n/g, `\n${at} `)}`;
     case 'shutdown':
       return `${at} shutdown: ${event.reason}`;
+    case 'job':
+      return `${at} ${event.service}: ${event.result === 'skipped' ? 'run skipped' : `run ${event.result}`} (${event.detail})`;
     default:
       // A newer server's event type: show it rather than drop it.
       return `${at} ${JSON.stringify(event)}`;

@@ -4,7 +4,8 @@
 // a later service; here only a required file that is missing, or one that cannot be read,
 // is reported — located — and a missing one only as a warning when a oneshot the service
 // depends on could create it first.
-import { closeSync, constants, fstatSync, openSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
+import { parse as parseDotenv } from 'dotenv';
 import { resolve } from 'node:path';
 import { readFailure } from './read';
 import type { ConfigIssue } from './issues';
@@ -45,6 +46,8 @@ export function serviceEnv(service: ServiceConfig, tendEnv: Env): Record<string,
 export interface EnvFileCheck {
   readonly issues: ConfigIssue[];
   readonly warnings: ConfigIssue[];
+  /** What the files that can be read give now (for `tend check`'s look at the machine: a PATH they set). */
+  readonly now: Record<string, string>;
 }
 
 /**
@@ -54,12 +57,13 @@ export interface EnvFileCheck {
 export function checkEnvFiles(name: string, service: ServiceConfig, dir: string, source: Source, creators: readonly string[]): EnvFileCheck {
   const issues: ConfigIssue[] = [];
   const warnings: ConfigIssue[] = [];
+  const now: Record<string, string> = {};
   const single = service.env_file !== undefined && !Array.isArray(service.env_file);
   for (const [index, entry] of envFileEntries(service.env_file).entries()) {
     const path = single ? ['services', name, 'env_file'] : ['services', name, 'env_file', index];
     const at = { file: source.file, ...locate(source, path), path: joinPath(path) };
     const absolute = resolve(dir, entry.path);
-    const problem = fileProblem(absolute);
+    const problem = fileProblem(absolute, now);
     if (problem === null) continue;
     if (problem.code !== 'ENOENT') {
       issues.push({ ...at, message: `cannot read env_file ${absolute}: ${problem.text}` });
@@ -72,11 +76,14 @@ export function checkEnvFiles(name: string, service: ServiceConfig, dir: string,
       issues.push({ ...at, message: `cannot read env_file ${absolute}: no such file; if a oneshot writes it, make "${name}" depend on that oneshot (depends_on: { NAME: { condition: completed } }), or if it may be missing, write { path: ${entry.path}, required: false }` });
     }
   }
-  return { issues, warnings };
+  return { issues, warnings, now };
 }
 
-/** Why the file cannot be an env_file now, or null. Opened without blocking (a FIFO must not stall the load). */
-function fileProblem(path: string): { code: string; text: string } | null {
+/**
+ * Why the file cannot be an env_file now, or null — its variables then added to `into`.
+ * Opened without blocking (a FIFO must not stall the load).
+ */
+function fileProblem(path: string, into: Record<string, string>): { code: string; text: string } | null {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -87,6 +94,7 @@ function fileProblem(path: string): { code: string; text: string } | null {
     const stat = fstatSync(fd);
     if (stat.isDirectory()) return { code: 'EISDIR', text: 'it is a directory' };
     if (!stat.isFile()) return { code: 'EINVAL', text: 'not a regular file (env files are read at each start, and only regular files can be read without waiting)' };
+    Object.assign(into, parseDotenv(readFileSync(fd)));
     return null;
   } finally {
     closeSync(fd);

@@ -93,6 +93,8 @@ export async function loadManifest(file: string, tendEnv: Env, options: LoadOpti
   const issues = [...interpolation.issues, ...included.issues, ...schemaIssues, ...semanticIssues];
 
   const env = new Map<string, Readonly<Record<string, string>>>();
+  /** The env layer over what the env_files give now: what a start now would see (PATH, for the machine's look). */
+  const envNow = new Map<string, Readonly<Record<string, string>>>();
   if (schema.success) {
     const services = schema.data.services;
     for (const [name, service] of Object.entries(services)) {
@@ -100,12 +102,13 @@ export async function loadManifest(file: string, tendEnv: Env, options: LoadOpti
       const files = checkEnvFiles(name, service, included.dirs.get(name) ?? dir, sourceFor(['services', name]), oneshotsBefore(name, services));
       issues.push(...files.issues);
       warnings.push(...files.warnings);
+      envNow.set(name, { ...files.now, ...env.get(name) });
     }
   }
 
   if (schema.success && options.machine !== undefined) {
     warnings.push(...machineWarnings({
-      manifest: schema.data, sourceFor, dirOf: (name) => included.dirs.get(name) ?? dir, env, tendPath: tendEnv.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+      manifest: schema.data, sourceFor, dirOf: (name) => included.dirs.get(name) ?? dir, env: envNow, tendPath: tendEnv.PATH ?? '/usr/local/bin:/usr/bin:/bin',
     }, options.machine));
   }
 

@@ -334,6 +334,8 @@ const service = z.strictObject({
   critical: z.boolean().describe('when it fails for good (gives up, or ends badly and its policy leaves it down), shut the container down with 1').optional(),
   stop_signal: signal('sent to stop the service').optional(),
   stop_command: command('run to stop the service instead of stop_signal').optional(),
+  pre_start: command('run before each start, as the service (systemd\'s ExecStartPre); failing, it fails the start').optional(),
+  post_stop: command('run after each run ends, as the service, with EXIT_CODE and EXIT_STATUS (systemd\'s ExecStopPost)').optional(),
   stop_timeout: duration('after this, SIGKILL to everything the service owns (stop_mode main: its own process)').optional(),
   stop_mode: z.enum(['group', 'main', 'mixed']).describe('who gets the stop signal: group: every process the service owns; main: its own process, and only it is killed at stop_timeout; mixed (default): its own process, then SIGKILL to everything left at stop_timeout').optional(),
   user: userOrGroup('user').describe('run as this user (name or uid), with its groups').optional(),

@@ -219,7 +219,9 @@ export type TendEvent =
   | { readonly type: 'exit'; readonly time: number; readonly service: string; readonly pid: number; readonly exit: LastExit }
   | { readonly type: 'health'; readonly time: number; readonly service: string; readonly health: HealthName }
   | { readonly type: 'reload'; readonly time: number; readonly summary: ReloadSummary }
-  | { readonly type: 'shutdown'; readonly time: number; readonly reason: string };
+  | { readonly type: 'shutdown'; readonly time: number; readonly reason: string }
+  /** A scheduled job's run ended, or a due run was skipped (concurrency: forbid). */
+  | { readonly type: 'job'; readonly time: number; readonly service: string; readonly result: JobResultName; readonly detail: string };
 
 /** Who is asking; handed to the handler so it can log who stopped what. */
 export interface Caller {

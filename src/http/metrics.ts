@@ -9,6 +9,17 @@ export interface TendFigures {
   /** Event-loop delay, seconds (mean over the last interval). */
   readonly eventLoopLag: number;
   readonly startTime: number;
+  /** settings.syslog's counts since tend started; null when it is off (or its socket could not be opened). */
+  readonly syslog?: SyslogCounts | null;
+}
+
+export interface SyslogCounts {
+  /** Messages routed to each service's output. */
+  readonly byService: ReadonlyMap<string, number>;
+  /** Messages from no service: tend's own log, as (syslog). */
+  readonly unattributed: number;
+  /** Messages longer than what is kept (64 KiB), kept cut. */
+  readonly cut: number;
 }
 
 /** Label values escape backslash, double quote and newline. */
@@ -74,6 +85,14 @@ export function renderMetrics(status: StatusDocument, figures: TendFigures): str
   out.push(`tend_orphan_processes ${status.orphans.length}`);
   family('tend_zombies_reaped_total', 'counter', 'Processes tend reaped that it did not start itself (orphans).');
   out.push(`tend_zombies_reaped_total ${figures.zombiesReaped}`);
+  if (figures.syslog) {
+    family('tend_syslog_messages_total', 'counter', 'Syslog messages (settings.syslog) routed to the service\'s output.');
+    for (const [service, count] of figures.syslog.byService) out.push(`tend_syslog_messages_total{service="${label(service)}"} ${count}`);
+    family('tend_syslog_unattributed_messages_total', 'counter', 'Syslog messages from no service, written to tend\'s own log as (syslog).');
+    out.push(`tend_syslog_unattributed_messages_total ${figures.syslog.unattributed}`);
+    family('tend_syslog_cut_messages_total', 'counter', 'Syslog messages longer than 64 KiB, kept cut.');
+    out.push(`tend_syslog_cut_messages_total ${figures.syslog.cut}`);
+  }
   family('tend_resident_memory_bytes', 'gauge', "tend's resident set size.");
   out.push(`tend_resident_memory_bytes ${figures.residentBytes}`);
   family('tend_event_loop_lag_seconds', 'gauge', "Mean delay of tend's event loop.");

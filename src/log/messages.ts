@@ -73,6 +73,9 @@ export const gaveUp = (service: string, reason: string) =>
   `${service}: gave up: ${reason}; it stays down until \`tend start ${service}\``;
 export const cannotStartCommand = (service: string, reason: string) =>
   `${service}: cannot start: ${reason}; it stays down: \`tend start ${service}\` after fixing it`;
+export const preStartFailed = (service: string, description: string) => `${service}: pre_start ${description}; the start failed`;
+export const postStopFailed = (service: string, description: string) => `${service}: post_stop ${description}`;
+export const hookTimedOut = (service: string, hook: string, ms: number) => `${service}: ${hook} still runs after ${duration(ms)}; killing it with SIGKILL`;
 export const leftoversKept = (service: string, count: number) =>
   `${service}: ${plural(count, 'process', 'processes')} left by its previous run ${count === 1 ? 'keeps' : 'keep'} running beside the new one (stop_mode: main)`;
 export const leftovers = (service: string, count: number) =>

@@ -88,6 +88,8 @@ function buildService(name: string, config: ServiceConfig, dir: string, env: Rea
     stopCommand: config.stop_command ? withShown(config.stop_command, at('stop_command'), shown) : null,
     stopTimeout: config.stop_timeout ?? d.stopTimeout,
     stopMode: config.stop_mode ?? d.stopMode,
+    ...(config.pre_start !== undefined ? { preStart: withShown(config.pre_start, at('pre_start'), shown) } : {}),
+    ...(config.post_stop !== undefined ? { postStop: withShown(config.post_stop, at('post_stop'), shown) } : {}),
     user: config.user ?? null,
     group: config.group ?? null,
     cwd: config.cwd === undefined ? null : resolve(dir, config.cwd),

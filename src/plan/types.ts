@@ -120,6 +120,10 @@ export interface ServicePlan {
   readonly stopSignal: number;
   readonly stopCommand: CommandSpec | null;
   readonly stopTimeout: Milliseconds;
+  /** Runs before each start (systemd's ExecStartPre); failing, it fails the start. Absent or null: none. */
+  readonly preStart?: CommandSpec | null;
+  /** Runs after each run ends (systemd's ExecStopPost), with EXIT_CODE and EXIT_STATUS. Absent or null: none. */
+  readonly postStop?: CommandSpec | null;
   /** Who gets the stop signal (systemd's KillMode): every process it owns, or its own process (main: only it is killed). */
   readonly stopMode: StopMode;
   /** User name or numeric uid, as written; resolved at spawn time. */

@@ -9,7 +9,7 @@ import { closeSync, existsSync, openSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import { errnoName, exitedCode, nativeArtifact, pipe, signaledSignal, spawnChild } from '../../native/libc';
+import { coreDumped, errnoName, exitedCode, nativeArtifact, pipe, signaledSignal, spawnChild } from '../../native/libc';
 import { startReaper } from './reaper';
 import type { ExitStatus } from '../vocab/exit';
 import { errnoText } from '../vocab/errno';
@@ -385,7 +385,7 @@ export function spawnProcess(spec: SpawnSpec, context: SpawnContext): Spawned {
     reaper.watch(pid, (status) => {
       const signal = signaledSignal(status);
       if (signal !== null) {
-        settle({ kind: 'signaled', signal });
+        settle({ kind: 'signaled', signal, ...(coreDumped(status) ? { core: true as const } : {}) });
         return;
       }
       const code = exitedCode(status) ?? 0;
@@ -411,7 +411,7 @@ export function spawnProcess(spec: SpawnSpec, context: SpawnContext): Spawned {
 /** An adopted process's raw wait status as an ExitStatus (no exec helper report here). */
 function statusOf(raw: number): ExitStatus {
   const signal = signaledSignal(raw);
-  return signal !== null ? { kind: 'signaled', signal } : { kind: 'exited', code: exitedCode(raw) ?? 0 };
+  return signal !== null ? { kind: 'signaled', signal, ...(coreDumped(raw) ? { core: true as const } : {}) } : { kind: 'exited', code: exitedCode(raw) ?? 0 };
 }
 
 /**

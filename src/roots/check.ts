@@ -138,7 +138,9 @@ function traits(service: ServicePlan): string[] {
   ].filter((part) => part !== null);
   if (limits.length > 0) out.push(`limits ${limits.join(' ')}`);
   if (service.oomScoreAdj !== null) out.push(`oom_score_adj ${service.oomScoreAdj}`);
-  out.push(`stop ${service.stopCommand ? 'by stop_command' : signalName(service.stopSignal)} then SIGKILL after ${seconds(service.stopTimeout)}`);
+  if (service.preStart != null) out.push('pre_start');
+  if (service.postStop != null) out.push('post_stop');
+  out.push(`stop ${service.stopCommand ? 'by stop_command' : signalName(service.stopSignal)} (stop_mode ${service.stopMode}) then SIGKILL after ${seconds(service.stopTimeout)}`);
   return out;
 }
 

@@ -8,6 +8,7 @@ import { serverSocketPath, describeSource } from '../control/socketpath';
 import { SupervisorHandler, type HandlerDeps } from '../control/supervisor-handler';
 import type { TendLogger } from '../supervisor/logs';
 import pkg from '../../package.json';
+import type { SyslogCounts } from '../http/metrics';
 
 export interface Edges {
   readonly socketPath: string;
@@ -20,6 +21,8 @@ export interface EdgeOptions extends HandlerDeps {
   readonly socketFlag: string | null;
   readonly reaped: () => number;
   readonly log: TendLogger;
+  /** settings.syslog's counts for /metrics (null: off). */
+  readonly syslog?: () => SyslogCounts | null;
 }
 
 function describeNotice(notice: ControlNotice): string {
@@ -93,6 +96,7 @@ export async function openEdges(options: EdgeOptions): Promise<{ ok: true; edges
         metrics: () => {
           const figures = {
             zombiesReaped: options.reaped(),
+            syslog: options.syslog?.() ?? null,
             residentBytes: process.memoryUsage.rss(),
             eventLoopLag: Number.isNaN(histogram.mean) ? 0 : histogram.mean / 1e9,
             startTime: started,

@@ -34,7 +34,7 @@ import { wireSyslog } from './syslog';
 import * as say from '../log/messages';
 import pkg from '../../package.json';
 import { EXIT_INTERNAL, EXIT_USAGE } from '../vocab/exit';
-import { writableCgroup2 } from '../process/cgroup';
+import { findCgroupV2, writableCgroup2 } from '../process/cgroup';
 
 /** The least time the final output flush gets, however little of the shutdown deadline is left. */
 const OUTPUT_FLUSH_MIN_MS = 2000;
@@ -254,14 +254,13 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
   supervisor.subscribe((event) => edges?.handler.publish(event));
   supervisor.subscribe((event) => files.onChange(event, supervisor.state));
   // settings.syslog: open before any service starts, so its first message has somewhere to go.
-  if (plan.settings.syslog !== null) {
-    wireSyslog({
-      path: plan.settings.syslog, logs,
-      services: () => [...supervisor.state.services.values()].map((record) => record.plan),
-      processesOf: (service) => tracker.processesOf(service),
-      cgroupRoot: tracker.serviceCgroups()?.root ?? null,
-    });
-  }
+  const syslog = plan.settings.syslog === null ? null : wireSyslog({
+    path: plan.settings.syslog, logs,
+    services: () => [...supervisor.state.services.values()].map((record) => record.plan),
+    processesOf: (service) => tracker.processesOf(service),
+    cgroupRoot: tracker.serviceCgroups()?.root ?? null,
+    cgroupMount: findCgroupV2()?.mount ?? null,
+  });
   overMemory = (service, bytes, limit) => supervisor.deliver({ kind: 'memory-exceeded', service, bytes, limit });
 
   const reload = async (): Promise<{ ok: true; summary: ReloadSummary } | { ok: false; problems: string[]; shuttingDown?: boolean }> => {
@@ -341,7 +340,7 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     processesOf: (s: string) => tracker.processesOf(s), orphans: () => tracker.orphans(), view: () => tracker.view(), usage: resources.usage, limitBackends: resources.described,
     describe: (pid: number, session: number | null) => describeRedacted(pid, session, supervisor.state.plan),
   };
-  const opened = await openEdges({ plan, socketFlag: command.socket, supervisor, tracker: usageTracker, logs, reload, execPlan, log, reaped: () => reaper.reaped });
+  const opened = await openEdges({ plan, socketFlag: command.socket, supervisor, tracker: usageTracker, logs, reload, execPlan, log, reaped: () => reaper.reaped, syslog: () => syslog?.counts() ?? null });
   if (!opened.ok) {
     process.stderr.write(`tend: ${opened.message}\n`);
     resources.close();

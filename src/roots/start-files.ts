@@ -27,10 +27,11 @@ export function startFiles(spawn: (spec: SpawnSpec) => Spawned, log: TendLogger)
   const seen = new Map<string, string>();
   const made = new Map<string, string>();
   return {
-    spawn: withEnvFiles(spawn, (spec, digest) => {
-      seen.set(spec.service, digest);
+    spawn: withEnvFiles((spec) => {
+      // Its own process or its pre_start, whichever makes it first.
       if (spec.runtimeDirectory != null) made.set(spec.service, spec.runtimeDirectory);
-    }),
+      return spawn(spec);
+    }, (spec, digest) => seen.set(spec.service, digest)),
     envChanged(next, state) {
       return next.services.flatMap((service) => {
         const record = state.services.get(service.name);

@@ -12,6 +12,7 @@ import { parseSyslog } from '../log/syslog';
 import type { ServiceLogs, SyslogEntry } from '../supervisor/logs';
 import { ErrnoError } from '../../native/libc';
 import * as say from '../log/messages';
+import type { SyslogCounts } from '../http/metrics';
 
 export interface SyslogWiring {
   readonly path: string;
@@ -22,12 +23,20 @@ export interface SyslogWiring {
   readonly processesOf: (service: string) => readonly number[];
   /** The directory holding the services' cgroup v2 leaves (cgroup tracking), or null. */
   readonly cgroupRoot: string | null;
+  /** Where cgroup v2 is mounted (with cgroupRoot), or null. */
+  readonly cgroupMount: string | null;
 }
 
 /** How long an answer of "who owns pid N" is reused: a flood comes from a few pids. */
 const OWNER_CACHE_MS = 100;
 
-export function wireSyslog(wiring: SyslogWiring): SyslogSocket | null {
+export interface SyslogReceiver {
+  readonly socket: SyslogSocket;
+  /** What /metrics counts: messages per service, from no service, cut. */
+  counts(): SyslogCounts;
+}
+
+export function wireSyslog(wiring: SyslogWiring): SyslogReceiver | null {
   const { logs } = wiring;
   const hostnames = [hostname(), 'localhost'];
   let owners = new Map<number, ServicePlan | null>();
@@ -88,6 +97,8 @@ export function wireSyslog(wiring: SyslogWiring): SyslogSocket | null {
   };
 
   let cutSoFar = 0;
+  let unattributed = 0;
+  const byService = new Map<string, number>();
   const onBatch = (batch: readonly Datagram[]): Promise<void> | null => {
     const now = Date.now();
     if (now - ownersAt > OWNER_CACHE_MS) {
@@ -101,6 +112,8 @@ export function wireSyslog(wiring: SyslogWiring): SyslogSocket | null {
     let runOwner: ServicePlan | null | undefined;
     const flush = (): void => {
       if (run.length === 0 || runOwner === undefined) return;
+      if (runOwner === null) unattributed += run.length;
+      else byService.set(runOwner.name, (byService.get(runOwner.name) ?? 0) + run.length);
       const wait = logs.syslog(runOwner, run);
       if (wait !== null) waits.push(wait);
       run = [];
@@ -123,9 +136,9 @@ export function wireSyslog(wiring: SyslogWiring): SyslogSocket | null {
   };
 
   try {
-    const socket = openSyslogSocket(wiring.path, onBatch);
+    const socket = openSyslogSocket(wiring.path, onBatch, wiring.cgroupRoot === null ? null : wiring.cgroupMount);
     logs.tend.debug(say.syslogListening(wiring.path));
-    return socket;
+    return { socket, counts: () => ({ byService, unattributed, cut: cutSoFar }) };
   } catch (error) {
     const errno = error instanceof ErrnoError ? error.code : String(error);
     logs.tend.error(say.syslogUnavailable(wiring.path, errno));

@@ -19,7 +19,7 @@ import * as say from '../log/messages';
 import type { Event, Fact, Request, TimerName } from './events';
 import {
   canTransition, isSettled, isUp, pidOf, stateName, unreachable,
-  type ServiceState, type StateName, type StopIntent, type StopStep,
+  type AfterRun, type ServiceState, type StateName, type StopIntent, type StopStep,
 } from './state';
 import { decideRestart, NO_HISTORY, succeeded, type RestartHistory } from './restart';
 import { diffPlans, type ReloadDiff } from './reload';
@@ -130,6 +130,10 @@ export type Effect =
   | { readonly kind: 'adopt-main'; readonly service: string; readonly pid: number; readonly previous: number }
   /** Run its stop_command (MAINPID: `mainPid`, when it has one); the loop answers with `stop-command-exited`. */
   | { readonly kind: 'spawn-stop-command'; readonly service: string; readonly plan: ServicePlan; readonly mainPid: number | null }
+  /** Run its pre_start or post_stop with these variables over its environment; answered with `hook-exited`. */
+  | { readonly kind: 'spawn-hook'; readonly service: string; readonly hook: Hook; readonly plan: ServicePlan; readonly env: Readonly<Record<string, string>> }
+  /** The signal to its running pre_start or post_stop. */
+  | { readonly kind: 'kill-hook'; readonly service: string; readonly signal: number }
   /** The signal to every process the service owns (then SIGCONT with `cont`), or to its own process only. */
   | { readonly kind: 'signal'; readonly service: string; readonly signal: number; readonly cont: boolean }
   | { readonly kind: 'signal-pid'; readonly pid: number; readonly signal: number }
@@ -158,6 +162,8 @@ export type Effect =
   /** The shutdown is over: tend exits with this status. */
   | { readonly kind: 'finish'; readonly code: number };
 
+export type Hook = 'pre_start' | 'post_stop';
+
 export type Reply =
   | { readonly kind: 'none' }
   | { readonly kind: 'refused'; readonly reason: 'shutting-down' }
@@ -175,7 +181,9 @@ export interface Seen {
 export type Change =
   | { readonly type: 'state'; readonly service: string; readonly from: StateName; readonly to: StateName; readonly pid: number | null; readonly reason: string | null }
   | { readonly type: 'health'; readonly service: string; readonly health: Health | null }
-  | { readonly type: 'phase'; readonly phase: 'starting' | 'running' | 'shutting-down' | 'done' };
+  | { readonly type: 'phase'; readonly phase: 'starting' | 'running' | 'shutting-down' | 'done' }
+  /** A scheduled job's run ended (or a due run was skipped): what `tend_job_runs_total` counts. */
+  | { readonly type: 'job'; readonly service: string; readonly result: JobResult; readonly detail: string };
 
 export interface StepResult {
   readonly core: CoreState;
@@ -367,6 +375,10 @@ class Draft {
       this.log('error', say.illegalTransition(name, record.state.id, next.id));
       return false;
     }
+    if (this.endsRun(record, next)) {
+      this.finish(name, record, next as AfterRun, change);
+      return true;
+    }
     // Health is a property of a run that is up: it goes when the run does.
     const health = isUp(next) ? (change.health !== undefined ? change.health : record.health) : null;
     const updated = { ...record, ...change, health, state: next };
@@ -405,6 +417,7 @@ class Draft {
       case 'notified':
       case 'main-refused':
       case 'stop-command-exited':
+      case 'hook-exited':
       case 'probe-passed':
       case 'probe-failed':
       case 'timer':
@@ -504,6 +517,9 @@ class Draft {
       case 'stop-command-exited':
         this.stopCommandExited(fact.service, fact.status);
         return;
+      case 'hook-exited':
+        this.hookExited(fact.service, fact.hook, fact.status);
+        return;
       case 'probe-passed':
       case 'probe-failed':
         if (fact.probe === 'ready') this.readyResult(fact.service, fact.pid, fact.kind === 'probe-passed' ? null : fact.reason);
@@ -582,10 +598,16 @@ class Draft {
         return;
       case 'queued':
       case 'clearing':
+      case 'preparing':
       case 'spawning':
       case 'starting':
       case 'running':
       case 'ready':
+        return;
+      case 'finishing':
+        // Its post_stop finishes first; then it starts.
+        if (state.then.id === 'backoff') this.cancel('backoff', name);
+        this.enter(name, { ...state, then: { id: 'queued', since: this.now } });
         return;
       case 'backoff':
         this.cancel('backoff', name);
@@ -644,7 +666,101 @@ class Draft {
       this.enter(name, { id: 'clearing', since: this.now, step });
       return;
     }
-    this.spawn(name);
+    this.begin(name);
+  }
+
+  /** pre_start first, when it has one; else the spawn. */
+  private begin(name: string): void {
+    const plan = this.record(name)!.plan;
+    if (plan.preStart == null) {
+      this.spawn(name);
+      return;
+    }
+    if (!this.enter(name, { id: 'preparing', since: this.now })) return;
+    this.emit({ kind: 'spawn-hook', service: name, hook: 'pre_start', plan, env: {} });
+    this.arm('hook', name, startTimeout(plan));
+  }
+
+  /**
+   * A run ends (its own process exited, could not start, or was stopped; or its pre_start
+   * failed) into a service that has a post_stop: that runs first, with the run's end in
+   * EXIT_CODE and EXIT_STATUS, and the state the end decided waits in `finishing`. A stop of
+   * what an ended run left behind is no run's end: its post_stop ran when the run ended.
+   */
+  private endsRun(record: ServiceRecord, next: ServiceState): boolean {
+    if (record.plan.postStop == null) return false;
+    switch (next.id) {
+      case 'backoff':
+      case 'exited':
+      case 'fatal':
+      case 'completed':
+      case 'failed':
+      case 'stopped':
+      case 'queued':
+        break;
+      default:
+        return false;
+    }
+    const from = record.state;
+    switch (from.id) {
+      case 'preparing':
+      case 'starting':
+      case 'running':
+      case 'ready':
+        return true;
+      case 'spawning':
+        return next.id !== 'stopped' || from.pid !== null;
+      case 'stopping':
+        return from.ofRun === true;
+      default:
+        return false;
+    }
+  }
+
+  private finish(name: string, record: ServiceRecord, then: AfterRun, change: Partial<Omit<ServiceRecord, 'state'>>): void {
+    const next: ServiceState = { id: 'finishing', since: this.now, then };
+    const updated = { ...record, ...change, health: null, state: next };
+    this.services.set(name, updated);
+    this.revision += 1;
+    const from = stateName(record.state);
+    if (from !== 'stopping') this.changes.push({ type: 'state', service: name, from, to: 'stopping', pid: null, reason: null });
+    const exit = updated.lastExit;
+    this.emit({ kind: 'spawn-hook', service: name, hook: 'post_stop', plan: record.plan, env: exit === null ? {} : exitVariables(exit) });
+    this.arm('hook', name, record.plan.stopTimeout);
+  }
+
+  private hookExited(name: string, hook: Hook, status: ExitStatus): void {
+    const record = this.record(name);
+    if (record === undefined) return;
+    const state = record.state;
+    const ok = status.kind === 'exited' && status.code === 0;
+    if (hook === 'pre_start') {
+      if (state.id !== 'preparing') return;
+      this.cancel('hook', name);
+      if (ok) {
+        this.spawn(name);
+        return;
+      }
+      this.update(name, { lastExit: status });
+      if (status.kind === 'failed' && status.transient !== true) {
+        const reason = `pre_start: ${status.reason}`;
+        this.log('error', say.cannotStartCommand(name, reason));
+        this.enter(name, record.plan.type === 'oneshot' ? { id: 'failed', reason } : { id: 'fatal', reason, cannotStart: true });
+        return;
+      }
+      this.log('warn', say.preStartFailed(name, describeExit(status)));
+      this.afterRun(name, status, 0, null);
+      return;
+    }
+    if (state.id !== 'finishing') return;
+    this.cancel('hook', name);
+    if (!ok) this.log('warn', say.postStopFailed(name, describeExit(status)));
+    const then = state.then;
+    if (!this.enter(name, then)) return;
+    // Its restart delay ran while post_stop did: what is left of it.
+    if (then.id === 'backoff') this.arm('backoff', name, then.until - this.now);
+    if (then.id === 'stopped') this.emit({ kind: 'release', service: name });
+    if (record.removed && then.id === 'stopped') this.forget(name);
   }
 
   private spawn(name: string): void {
@@ -804,9 +920,10 @@ class Draft {
     if (state.id === 'stopping') {
       this.log('info', say.exited(name, describeExit(status)));
       const mode = record.plan.stopMode;
-      if (mode === 'main' && state.step.id !== 'command' && state.step.id !== 'gone') {
-        // stop_mode main: its own process was all the stop waited for.
-        this.cancel(state.step.id === 'grace' ? 'grace' : 'stuck', name);
+      if (mode === 'main' && state.step.id !== 'gone') {
+        // stop_mode main: its own process was all the stop waited for (a stop_command still
+        // running is left to finish; its exit no longer matters).
+        if (state.step.id !== 'command') this.cancel(state.step.id === 'grace' ? 'grace' : 'stuck', name);
         this.emit({ kind: 'unwatch-gone', service: name });
         this.enter(name, { ...state, pid: null, step: { id: 'gone' } });
       } else {
@@ -921,6 +1038,9 @@ class Draft {
   private notified(name: string, sender: number, fields: readonly (readonly [string, string])[]): void {
     const record = this.record(name);
     if (record === undefined) return;
+    // A message from its process is proof that the command runs, should it come before the
+    // exec's answer (the two reach the loop on different fds).
+    if (record.state.id === 'spawning' && record.state.pid !== null) this.spawned(name, record.state.pid);
     for (const [key, value] of fields) {
       const state = this.record(name)!.state;
       switch (key) {
@@ -1057,14 +1177,39 @@ class Draft {
       case 'ready': {
         this.stopProbes(name);
         const step = this.beginStopSequence(record.plan, 'log', state.pid);
-        this.enter(name, { id: 'stopping', pid: state.pid, since: this.now, intent, step });
+        this.enter(name, { id: 'stopping', pid: state.pid, since: this.now, intent, step, ofRun: true });
+        return;
+      }
+      case 'preparing':
+        this.cancel('hook', name);
+        // Its pre_start is one of its processes: stopped like them (stop signal, SIGKILL at
+        // stop_timeout), and waited for; the spawn will not come.
+        if (this.owns(name)) {
+          const step = this.beginStopSequence(record.plan, 'log', null);
+          this.enter(name, { id: 'stopping', pid: null, since: this.now, intent, step });
+          return;
+        }
+        this.emit({ kind: 'kill-hook', service: name, signal: record.plan.stopSignal });
+        this.enter(name, intent === 'restart' ? { id: 'queued', since: this.now } : { id: 'stopped', byHand: intent === 'stop' });
+        if (record.removed && this.record(name)?.state.id === 'stopped') this.forget(name);
+        return;
+      case 'finishing': {
+        // Its post_stop finishes; what follows is now the stop's.
+        const then = state.then;
+        const next: AfterRun | null = intent === 'stop' ? { id: 'stopped', byHand: true }
+          : intent === 'shutdown' ? (then.id === 'stopped' && then.byHand ? then : { id: 'stopped', byHand: false })
+          : intent === 'restart' ? { id: 'queued', since: this.now }
+          : null;
+        if (next === null) return;
+        if (then.id === 'backoff') this.cancel('backoff', name);
+        this.enter(name, { ...state, then: next });
         return;
       }
       case 'spawning': {
         if (state.pid !== null) {
           // The exec helper runs: it is stopped like the command it is about to become.
           const step = this.beginStopSequence(record.plan, 'log', state.pid);
-          this.enter(name, { id: 'stopping', pid: state.pid, since: this.now, intent, step });
+          this.enter(name, { id: 'stopping', pid: state.pid, since: this.now, intent, step, ofRun: true });
           return;
         }
         // No process yet (the fork's answer, or the failure, is on its way): nothing to stop.
@@ -1175,6 +1320,15 @@ class Draft {
       case 'watchdog':
         if (service !== null) this.watchdogFired(service, false);
         return;
+      case 'hook': {
+        const record = service === null ? undefined : this.record(service);
+        const state = record?.state;
+        if (state === undefined || (state.id !== 'preparing' && state.id !== 'finishing')) return;
+        const hook = state.id === 'preparing' ? 'pre_start' : 'post_stop';
+        this.log('warn', say.hookTimedOut(service!, hook, state.id === 'preparing' ? startTimeout(record!.plan) : record!.plan.stopTimeout));
+        this.emit({ kind: 'kill-hook', service: service!, signal: SIGKILL });
+        return;
+      }
       case 'timeout': {
         const record = service === null ? undefined : this.record(service);
         if (record === undefined || !isUp(record.state) || this.shuttingDown) return;
@@ -1217,7 +1371,7 @@ class Draft {
       if (state.step.id !== 'gone') return;
       if (this.shuttingDown) this.enter(name, { id: 'stopping', pid: null, since: state.since, intent: 'shutdown', step: state.step });
       else {
-        this.spawn(name);
+        this.begin(name);
         return;
       }
     }
@@ -1390,6 +1544,7 @@ class Draft {
     const record = this.record(name);
     if (record === undefined || record.plan.schedule === null) return;
     const job = record.job ?? NO_JOB;
+    this.changes.push({ type: 'job', service: name, result, detail });
     this.update(name, {
       job: {
         ...job,
@@ -1804,3 +1959,17 @@ export function classifyExit(status: ExitStatus, context: { readonly tendKilled:
   return result;
 }
 
+/**
+ * A run's end as systemd gives ExecStopPost=: EXIT_CODE exited | killed | dumped (a core
+ * was written), EXIT_STATUS the code or the signal's name without SIG. A command that could
+ * not start reads as exited with its 126 or 127.
+ */
+export function exitVariables(exit: ExitStatus): Record<string, string> {
+  switch (exit.kind) {
+    case 'exited':
+    case 'failed':
+      return { EXIT_CODE: 'exited', EXIT_STATUS: String(exit.code) };
+    case 'signaled':
+      return { EXIT_CODE: exit.core === true ? 'dumped' : 'killed', EXIT_STATUS: signalName(exit.signal).replace(/^SIG/, '') };
+  }
+}

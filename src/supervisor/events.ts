@@ -45,6 +45,8 @@ export type TimerName =
   | 'sweep-stuck'
   /** A service's watchdog: no WATCHDOG=1 for this long means it hangs. */
   | 'watchdog'
+  /** A service's pre_start (its start timeout) or post_stop (its stop_timeout) ran too long: SIGKILL it. */
+  | 'hook'
   /** A oneshot run's `timeout`: stop it, counted as failed. */
   | 'timeout'
   /** The earliest deadline among a job's detached runs (concurrency: allow): their timeout, then SIGKILL. */
@@ -72,6 +74,8 @@ export type Fact =
   | { readonly kind: 'main-refused'; readonly service: string; readonly pid: number; readonly previous: number; readonly reason: string }
   /** A service's stop_command was reaped. */
   | { readonly kind: 'stop-command-exited'; readonly service: string; readonly status: ExitStatus }
+  /** A service's pre_start or post_stop was reaped. */
+  | { readonly kind: 'hook-exited'; readonly service: string; readonly hook: 'pre_start' | 'post_stop'; readonly status: ExitStatus }
   /** One ready or health check result, for the run with this pid. */
   | { readonly kind: 'probe-passed'; readonly service: string; readonly probe: 'ready' | 'health'; readonly pid: number }
   | { readonly kind: 'probe-failed'; readonly service: string; readonly probe: 'ready' | 'health'; readonly pid: number; readonly reason: string }
@@ -114,6 +118,7 @@ export const FACTS: Readonly<Record<Fact['kind'], string>> = {
   notified: 'an sd_notify message (READY=1, STATUS=, MAINPID=, WATCHDOG=1...) from a process the service owns',
   'main-refused': 'MAINPID= named a process tend cannot wait for (not its child): the previous main process stays',
   'stop-command-exited': "a service's stop_command was reaped",
+  'hook-exited': "a service's pre_start or post_stop was reaped, with its status",
   'probe-passed': 'one ready or health check passed, for the run with this pid',
   'probe-failed': 'one ready or health check failed, with the reason',
   timer: 'a timer the core armed fired (it is never delivered once cancelled)',
@@ -134,6 +139,7 @@ export const TIMERS: Readonly<Record<TimerName, string>> = {
   'sweep-grace': "the sweep's grace between its SIGTERM and its SIGKILL (at most 1 s)",
   'sweep-stuck': "2 s after the sweep's SIGKILL: give up on what is left",
   watchdog: "a service's watchdog: no WATCHDOG=1 (sd_notify) for that long after ready — it hangs",
+  hook: "a service's pre_start ran past its start timeout, or its post_stop past stop_timeout: SIGKILL to it",
   timeout: "a oneshot run's `timeout`: stop it; the run counts as failed",
   'run-timeout': "the next deadline among a scheduled job's detached runs (concurrency: allow): the stop signal at its timeout, SIGKILL stop_timeout later",
 };

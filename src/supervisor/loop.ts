@@ -29,6 +29,11 @@ export type LoopReply = Reply & { readonly pids: readonly number[] };
 
 const SIGKILL = 9;
 
+/** A stop by hand is done once the service is out of these (its post_stop included). */
+function stopUnderWay(id: ServiceRecord['state']['id']): boolean {
+  return id === 'stopping' || id === 'clearing' || id === 'finishing';
+}
+
 function timerKey(timer: TimerName, service: string | null): string {
   return service === null ? timer : `${timer}\0${service}`;
 }
@@ -82,6 +87,23 @@ export function stopCommandSpec(plan: ServicePlan, mainPid: number | null): Spaw
     service: plan.name, argv: plan.stopCommand?.argv ?? [], ...environment, env: mainPid === null ? environment.env : { ...environment.env, MAINPID: String(mainPid) },
     cwd: plan.cwd, user: plan.user, group: plan.group, stdin: 'null',
     output: plan.log.console === 'inherit' ? 'inherit' : 'pipe', notifyFd: null, cgroup: null, session: 'new', role: 'stop_command',
+  };
+}
+
+/**
+ * The spawn spec of a pre_start or post_stop: as the service's processes run (environment,
+ * user, cwd, umask), its output the service's own. The runtime directory is made before
+ * pre_start, as systemd makes RuntimeDirectory= before ExecStartPre=; pre_start joins the
+ * service's cgroup leaf (`cgroup`), so that a stop while it runs stops it like the service.
+ */
+export function hookSpec(plan: ServicePlan, hook: 'pre_start' | 'post_stop', env: Readonly<Record<string, string>>, cgroup: string | null = null): SpawnSpec {
+  const command = hook === 'pre_start' ? plan.preStart : plan.postStop;
+  const environment = environmentOf(plan);
+  return {
+    service: plan.name, argv: command?.argv ?? [], ...environment, env: { ...environment.env, ...env },
+    ...(hook === 'pre_start' ? { runtimeDirectory: plan.runtimeDirectory } : {}),
+    cwd: plan.cwd, user: plan.user, group: plan.group, stdin: 'null', output: plan.log.console === 'inherit' ? 'inherit' : 'pipe',
+    notifyFd: null, cgroup, session: 'new', role: hook,
   };
 }
 
@@ -147,7 +169,7 @@ export class SupervisorLoop {
   /** Resolves once the service is not stopping any more (a stop by hand is done). */
   stopped(name: string): Promise<void> {
     const record = this.record(name);
-    if (record === undefined || (record.state.id !== 'stopping' && record.state.id !== 'clearing')) return Promise.resolve();
+    if (record === undefined || !stopUnderWay(record.state.id)) return Promise.resolve();
     return new Promise((resolve) => {
       const list = this.stopWaiters.get(name) ?? [];
       list.push(resolve);
@@ -222,7 +244,7 @@ export class SupervisorLoop {
     const time = this.deps.clock.now();
     for (const [name, waiters] of [...this.stopWaiters]) {
       const record = this.core.services.get(name);
-      if (record !== undefined && (record.state.id === 'stopping' || record.state.id === 'clearing')) continue;
+      if (record !== undefined && stopUnderWay(record.state.id)) continue;
       this.stopWaiters.delete(name);
       for (const resolve of waiters) resolve();
     }
@@ -254,6 +276,24 @@ export class SupervisorLoop {
         const command = port.spawn(stopCommandSpec(effect.plan, effect.mainPid));
         this.deps.attachOutput(effect.plan, command, () => undefined);
         void command.exit.then((status) => this.deliver({ kind: 'stop-command-exited', service: effect.service, status }));
+        return;
+      }
+      case 'spawn-hook': {
+        const preStart = effect.hook === 'pre_start';
+        const hook = port.spawn(hookSpec(effect.plan, effect.hook, effect.env, preStart ? port.leafFor(effect.service) : null));
+        // pre_start is one of the service's processes while it runs: a stop reaches it, and waits for it.
+        if (preStart && hook.pid > 0) port.noteSpawned(effect.service, hook.pid);
+        this.deps.attachOutput(effect.plan, hook, () => undefined);
+        this.hooks.set(effect.service, hook);
+        void hook.exit.then((status) => {
+          if (this.hooks.get(effect.service) === hook) this.hooks.delete(effect.service);
+          this.deliver({ kind: 'hook-exited', service: effect.service, hook: effect.hook, status });
+        });
+        return;
+      }
+      case 'kill-hook': {
+        const hook = this.hooks.get(effect.service);
+        if (hook !== undefined && hook.pid > 0) port.signalPid(hook.pid, effect.signal);
         return;
       }
       case 'signal': {
@@ -380,6 +420,9 @@ export class SupervisorLoop {
    * starts: the command may print its line before the exec's answer reaches the loop.
    */
   private readonly earlyLines = new Map<string, string[]>();
+
+  /** Each service's running pre_start or post_stop. */
+  private readonly hooks = new Map<string, Spawned>();
 
   /** The running process of each service: for probes (notify fd) and `tend status`. */
   private readonly handles = new Map<string, Spawned>();

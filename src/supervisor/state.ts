@@ -46,6 +46,8 @@ export type ServiceState =
   | { readonly id: 'queued'; readonly since: number }
   /** Dependencies met; stopping what its previous run left behind before it spawns. */
   | { readonly id: 'clearing'; readonly since: number; readonly step: StopStep }
+  /** Its pre_start runs (systemd's ExecStartPre); the spawn follows once it exits 0. */
+  | { readonly id: 'preparing'; readonly since: number }
   /**
    * Asked the process layer to spawn it. `pid`: the exec helper runs as its process, not
    * yet exec'd (null until the process layer says); an exit now is a spawn failure.
@@ -60,7 +62,13 @@ export type ServiceState =
   | { readonly id: 'running'; readonly pid: number; readonly since: number }
   | { readonly id: 'ready'; readonly pid: number; readonly since: number }
   /** `pid`: its own process until its exit is seen; null once reaped (or when only leftovers remain). */
-  | { readonly id: 'stopping'; readonly pid: number | null; readonly since: number; readonly intent: StopIntent; readonly step: StopStep }
+  /** `ofRun`: the stop began with its own process (not only what an ended run left): its post_stop follows. */
+  | { readonly id: 'stopping'; readonly pid: number | null; readonly since: number; readonly intent: StopIntent; readonly step: StopStep; readonly ofRun?: true }
+  /**
+   * Its run has ended and its post_stop runs (systemd's ExecStopPost, s6's finish); `then`:
+   * the state the run's end decided, entered once post_stop exits (a stop or start meanwhile changes it).
+   */
+  | { readonly id: 'finishing'; readonly since: number; readonly then: AfterRun }
   | { readonly id: 'backoff'; readonly until: number; readonly delay: number }
   /** A longrun that ended and, by its policy, stays down. */
   | { readonly id: 'exited'; readonly exit: ExitStatus }
@@ -72,10 +80,20 @@ export type ServiceState =
   | { readonly id: 'completed'; readonly exit: ExitStatus }
   | { readonly id: 'failed'; readonly reason: string };
 
+/** Where a service goes once its post_stop is done: one of the states below, as they are. */
+export type AfterRun =
+  | { readonly id: 'backoff'; readonly until: number; readonly delay: number }
+  | { readonly id: 'exited'; readonly exit: ExitStatus }
+  | { readonly id: 'fatal'; readonly reason: string; readonly cannotStart?: true }
+  | { readonly id: 'completed'; readonly exit: ExitStatus }
+  | { readonly id: 'failed'; readonly reason: string }
+  | { readonly id: 'stopped'; readonly byHand: boolean }
+  | { readonly id: 'queued'; readonly since: number };
+
 export type StateId = ServiceState['id'];
 
 export const STATE_IDS: readonly StateId[] = [
-  'stopped', 'queued', 'clearing', 'spawning', 'starting', 'running', 'ready', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed',
+  'stopped', 'queued', 'clearing', 'preparing', 'spawning', 'starting', 'running', 'ready', 'stopping', 'finishing', 'backoff', 'exited', 'fatal', 'completed', 'failed',
 ];
 
 /** What each state means, one line each (docs/ARCHITECTURE.md, checked by a test). */
@@ -83,11 +101,13 @@ export const STATE_DOCS: Readonly<Record<StateId, string>> = {
   stopped: 'not running; `byHand` when `tend stop` put it there (it stays down until started by hand)',
   queued: 'wants to run; waits for its dependencies',
   clearing: 'dependencies met; stopping what its previous run left behind before it spawns',
+  preparing: 'its pre_start runs; it spawns once that exits 0, else the start failed (restart policy)',
   spawning: 'the spawn is asked for; `pid` once the exec helper runs; the exec (or the reason it failed) is the next fact',
   starting: 'its process runs (`pid`); waiting for its ready probe (`lastReason`: the last failed check); forking: `awaiting` its start program, then its daemon (`pid` null until found)',
   running: 'its process runs (`pid`); it has no ready probe',
   ready: 'its process runs (`pid`) and its ready probe passed',
   stopping: 'being stopped (`intent` says what follows, `step` how far: command, grace, killing, gone); `pid` until its exit is seen',
+  finishing: 'its run ended and its post_stop runs (with EXIT_CODE, EXIT_STATUS); then the state the end decided (`then`)',
   backoff: 'waits `delay` before it starts again',
   exited: 'a longrun that ended and, by its policy, stays down (`exit`)',
   fatal: 'gave up: restart limit reached, never ready, or its command cannot be started (`reason`)',
@@ -104,20 +124,26 @@ export const TRANSITIONS: Readonly<Record<StateId, readonly StateId[]>> = {
   // started (by hand, at boot, by a schedule or reload); or its leftovers are stopped
   stopped: ['stopped', 'queued', 'stopping'],
   // dependencies met (spawn, or clear leftovers first); stopped (by hand, at shutdown, a dependency that can never be met)
-  queued: ['clearing', 'spawning', 'stopped', 'stopping'],
-  // leftovers gone: spawn; or a stop takes the clearing over
-  clearing: ['clearing', 'spawning', 'stopping'],
+  queued: ['clearing', 'preparing', 'spawning', 'stopped', 'stopping'],
+  // leftovers gone: spawn (or pre_start first); or a stop takes the clearing over
+  clearing: ['clearing', 'preparing', 'spawning', 'stopping'],
+  // pre_start exited 0: spawn; it failed (policy, or fatal when it cannot run); a stop: of the
+  // pre_start (stopping), or of nothing (stopped, post_stop first: finishing)
+  preparing: ['spawning', 'backoff', 'exited', 'fatal', 'failed', 'stopped', 'stopping', 'finishing'],
   // to itself: the exec helper's pid; the command runs (with or without a ready probe); or
   // it could not be started; or a stop takes over the helper (stopping) or finds no process (stopped)
-  spawning: ['spawning', 'starting', 'running', 'backoff', 'exited', 'fatal', 'failed', 'stopped', 'stopping'],
+  spawning: ['spawning', 'starting', 'running', 'backoff', 'exited', 'fatal', 'failed', 'stopped', 'stopping', 'finishing'],
   // ready; or, forking with no ready probe, running once its daemon is found; queued: a
   // scheduled job's next run is due (concurrency: allow) and this one goes on detached
-  starting: ['starting', 'ready', 'running', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed', 'queued'],
+  starting: ['starting', 'ready', 'running', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed', 'queued', 'finishing'],
   // to itself: a forking service's daemon ended while the service still owns processes (a new main pid)
-  running: ['running', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed', 'queued'],
-  ready: ['ready', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed', 'queued'],
+  running: ['running', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed', 'queued', 'finishing'],
+  ready: ['ready', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed', 'queued', 'finishing'],
   // the stop is done: stays down, starts again, or its policy decides (unhealthy, not ready)
-  stopping: ['stopping', 'stopped', 'queued', 'backoff', 'exited', 'fatal', 'failed'],
+  stopping: ['stopping', 'stopped', 'queued', 'backoff', 'exited', 'fatal', 'failed', 'finishing'],
+  // post_stop exited: where the run's end (or a stop or start since) said; to itself: a stop
+  // or start while post_stop runs changes where it goes
+  finishing: ['finishing', 'backoff', 'exited', 'fatal', 'completed', 'failed', 'stopped', 'queued'],
   backoff: ['queued', 'stopped', 'stopping'],
   exited: ['queued', 'stopping', 'stopped'],
   fatal: ['queued', 'stopping', 'stopped'],
@@ -134,8 +160,11 @@ export function stateName(state: ServiceState): StateName {
   switch (state.id) {
     case 'queued':
     case 'clearing':
+    case 'preparing':
     case 'spawning':
       return 'starting';
+    case 'finishing':
+      return 'stopping';
     case 'stopped':
     case 'starting':
     case 'running':
@@ -164,6 +193,8 @@ export function pidOf(state: ServiceState): number | null {
     case 'stopped':
     case 'queued':
     case 'clearing':
+    case 'preparing':
+    case 'finishing':
     case 'backoff':
     case 'exited':
     case 'fatal':
@@ -191,11 +222,13 @@ export function isSettled(state: ServiceState): boolean {
       return true;
     case 'queued':
     case 'clearing':
+    case 'preparing':
     case 'spawning':
     case 'starting':
     case 'running':
     case 'ready':
     case 'stopping':
+    case 'finishing':
     case 'backoff':
       return false;
     default:

@@ -5,7 +5,8 @@ import { signalName } from './signals';
 /** How a process tend started ended: its own code, a signal, or it could not be started. */
 export type ExitStatus = (
   | { readonly kind: 'exited'; readonly code: number }
-  | { readonly kind: 'signaled'; readonly signal: number }
+  /** `core`: the kernel wrote a core dump (WCOREDUMP). */
+  | { readonly kind: 'signaled'; readonly signal: number; readonly core?: true }
   /** `transient`: tend itself ran short (fds, processes, memory); the command may start next time. */
   | { readonly kind: 'failed'; readonly code: 126 | 127; readonly reason: string; readonly transient?: true }
 ) & {
@@ -41,7 +42,7 @@ export function describeExit(status: ExitStatus): string {
   if (status.limit === 'memory') return `stopped above its memory limit (then ${describeExit({ ...status, limit: undefined } as ExitStatus)})`;
   switch (status.kind) {
     case 'exited': return `exited with ${status.code}`;
-    case 'signaled': return `killed by ${signalName(status.signal)}`;
+    case 'signaled': return `killed by ${signalName(status.signal)}${status.core === true ? ' (core dumped)' : ''}`;
     case 'failed': return status.reason;
   }
 }

@@ -16,6 +16,7 @@ afterEach(killLeftovers);
 ensureBuilt();
 
 const hasSetpriv = spawnSync('setpriv', ['--version']).status === 0;
+if (!hasSetpriv) console.warn('skipping tend exec as uid 65534: no setpriv (util-linux)');
 const SERVICE_VIEW = `{ id -u; id -G; pwd; ulimit -n; umask; env | sort; }`;
 
 interface Setup {
@@ -231,6 +232,7 @@ function onTerminal(argv: readonly string[], script: readonly string[]): { scree
 }
 
 const hasPython = spawnSync('python3', ['-c', 'import pty']).status === 0;
+if (!hasPython) console.warn('skipping tend exec on a terminal: no python3 with its pty module to drive a pseudo-terminal');
 
 // On a terminal the client is the job's process group leader, as `docker exec -it` makes it
 // (runc starts it in a session of its own inside the container). nsenter cannot give it

@@ -150,3 +150,20 @@ describe('stop_timeout and the shutdown deadline', () => {
     ]);
   });
 });
+
+describe('the machine\'s look at env_files (tend check)', () => {
+  it('a PATH set in an env_file counts for "not on PATH", as it will at the start', async () => {
+    const { file } = writeDir(yaml`
+      services:
+        web: { command: [myapp], env_file: app.env }
+    `, { 'app.env': 'PATH=/opt/app/bin\n' });
+    const paths: string[] = [];
+    const machine = {
+      commandFound: (_command: string, path: string) => { paths.push(path); return true; },
+      userExists: () => true, groupExists: () => true, directoryExists: () => true,
+    };
+    const result = await loadPlan(file, { PATH: '/usr/bin' }, { machine });
+    expect(result.ok).toBe(true);
+    expect(paths).toEqual(['/opt/app/bin']);
+  });
+});

@@ -1,5 +1,6 @@
 // examples/vm-daemons as PID 1: redis-server (daemonize yes, its pid file, as user redis),
-// nginx (no "daemon off;") and cron as Debian ships them, type: forking; a Type=notify
+// nginx (no "daemon off;"), cron and PostgreSQL (pg_ctlcluster, a cluster of the test's own)
+// as Debian ships them, type: forking; a Type=notify
 // service with a watchdog (notifier.py); settings.syslog on /dev/log, in a /dev private to
 // tend. They start, serve, restart after a kill with the daemon's own status, a hung
 // notifier is restarted by its watchdog, cron runs its job and its syslog lines reach its
@@ -20,7 +21,10 @@ const missing = [
   spawnSync('redis-server', ['--version']).status === 0 ? null : 'redis-server',
   existsSync('/usr/sbin/cron') ? null : 'cron',
   spawnSync('python3', ['-c', 'import http.server, syslog']).status === 0 ? null : 'python3',
+  existsSync('/usr/bin/pg_createcluster') ? null : 'postgresql',
 ].filter((name) => name !== null);
+// Debian's PostgreSQL major version (15 on Debian 12): the cluster is /etc/postgresql/VERSION/main.
+const pgVersion = existsSync('/usr/lib/postgresql') ? readdirSync('/usr/lib/postgresql').sort().at(-1) ?? '15' : '15';
 if (missing.length > 0) console.warn(`skipping examples/vm-daemons: ${missing.join(', ')} not installed (apt-get install ${missing.join(' ')})`);
 
 /** One redis command over RESP, its first reply line. */
@@ -82,8 +86,8 @@ function nginxConf(dir: string, port: number): string {
 }
 
 describe.skipIf(!canUnshare() || missing.length > 0)('examples/vm-daemons', () => {
-  it('nginx, redis-server and cron daemonize as shipped, a notify service has its watchdog, syslog reaches each: up, serving, restarted, stopped in reverse order, no zombie', async () => {
-    const [redisPort, webPort, notifyPort] = [await freePort(), await freePort(), await freePort()];
+  it('nginx, redis-server, cron and PostgreSQL daemonize as shipped, a notify service has its watchdog, syslog reaches each: up, serving, restarted, stopped in reverse order, no zombie', async () => {
+    const [redisPort, webPort, notifyPort, pgPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
     const dir = tempDir('tend-vm-');
     // tend's own /dev (its /dev/log) and /etc/cron.d: the example's crontab, writing under dir.
     mkdirSync(join(dir, 'cron.d'));
@@ -91,17 +95,30 @@ describe.skipIf(!canUnshare() || missing.length > 0)('examples/vm-daemons', () =
     writeFileSync(join(dir, 'cron.d', 'vm-daemons'), readFileSync(join(EXAMPLES, 'vm-daemons', 'cron.d', 'vm-daemons'), 'utf8').replaceAll('/var/log/vm-cron.log', cronLog));
     const vm = startExample('vm-daemons', {
       REDIS_PORT: String(redisPort), WEB_PORT: String(webPort), NGINX_CONF: nginxConf(dir, webPort), NGINX_PID: join(dir, 'nginx.pid'),
-      NOTIFY_PORT: String(notifyPort),
-    }, { prelude: `${privateDev(join(dir, 'dev'))}\nmount --bind ${join(dir, 'cron.d')} /etc/cron.d` });
+      NOTIFY_PORT: String(notifyPort), PG_PORT: String(pgPort), PG_VERSION: pgVersion,
+    }, {
+      prelude: [
+        privateDev(join(dir, 'dev')),
+        `mount --bind ${join(dir, 'cron.d')} /etc/cron.d`,
+        // PostgreSQL's config, data and logs of the test's own: the machine's cluster is not touched.
+        ...['etc', 'lib', 'log'].map((d) => `mkdir -p ${dir}/pg-${d} && chown postgres:postgres ${dir}/pg-${d}`),
+        `mount --bind ${dir}/pg-etc /etc/postgresql && mount --bind ${dir}/pg-lib /var/lib/postgresql && mount --bind ${dir}/pg-log /var/log/postgresql`,
+        `pg_createcluster ${pgVersion} main -p ${pgPort} >/dev/null`,
+      ].join('\n'),
+    });
     const tendPid = await vm.tend.tendPid();
     const service = (doc: { services: readonly { name: string; state: string }[] }, name: string) => doc.services.find((s) => s.name === name);
-    const up = await vm.waitStatus((doc) => service(doc, 'nginx')?.state === 'ready' && service(doc, 'notifier')?.state === 'ready' && service(doc, 'cron')?.state === 'running', 'all up', 30_000);
+    const up = await vm.waitStatus((doc) => ['nginx', 'notifier', 'postgres'].every((name) => service(doc, name)?.state === 'ready') && service(doc, 'cron')?.state === 'running', 'all up', 60_000);
+    const pgPid = () => Number(readFileSync(`/run/postgresql/${pgVersion}-main.pid`, 'utf8'));
+    const psql = (query: string) => spawnSync('runuser', ['-u', 'postgres', '--', 'psql', '-p', String(pgPort), '-h', '/var/run/postgresql', '-Atc', query], { encoding: 'utf8' });
     const redisPid = Number(readFileSync('/run/redis/redis-server.pid', 'utf8'));
     const nginxPid = Number(readFileSync(join(dir, 'nginx.pid'), 'utf8'));
     const cronPid = Number(readFileSync('/run/crond.pid', 'utf8'));
     expect(up.services.find((s) => s.name === 'redis')).toMatchObject({ state: 'ready', pid: redisPid });
     expect(up.services.find((s) => s.name === 'nginx')).toMatchObject({ state: 'ready', pid: nginxPid });
     expect(up.services.find((s) => s.name === 'cron')).toMatchObject({ state: 'running', pid: cronPid });
+    expect(up.services.find((s) => s.name === 'postgres')).toMatchObject({ state: 'ready', pid: pgPid() });
+    expect(psql('CREATE TABLE vm (k text); INSERT INTO vm VALUES (\'kept\')').stdout.trim()).toBe('CREATE TABLE\nINSERT 0 1');
     expect(up.services.find((s) => s.name === 'notifier')).toMatchObject({ state: 'ready', status_text: `serving on port ${notifyPort}` });
     expect(await redis(redisPort, 'SET', 'k', 'v')).toBe('+OK');
     expect((await get(`http://127.0.0.1:${webPort}/`)).body).toContain('Welcome to nginx');
@@ -117,6 +134,7 @@ describe.skipIf(!canUnshare() || missing.length > 0)('examples/vm-daemons', () =
     for (const [name, pidOf] of [
       ['redis', () => Number(readFileSync('/run/redis/redis-server.pid', 'utf8'))],
       ['cron', () => Number(readFileSync('/run/crond.pid', 'utf8'))],
+      ['postgres', pgPid],
       ['notifier', null],
     ] as const) {
       const before = (await vm.service(name)).pid;
@@ -132,6 +150,7 @@ describe.skipIf(!canUnshare() || missing.length > 0)('examples/vm-daemons', () =
       expect(zombiesUnder(tendPid)).toEqual([]);
     }
     expect(await redis(redisPort, 'PING')).toBe('+PONG');
+    expect(psql('SELECT k FROM vm').stdout.trim()).toBe('kept'); // crash recovery kept the row
     await waitFor(async () => (await get(`http://127.0.0.1:${notifyPort}/`)).body === 'notifier ok\n', { what: 'the notifier serving again' });
 
     // The notifier hangs (stopped): no WATCHDOG=1, so its watchdog aborts and restarts it.
@@ -151,7 +170,8 @@ describe.skipIf(!canUnshare() || missing.length > 0)('examples/vm-daemons', () =
     expect(zombiesUnder(tendPid)).toEqual([]);
 
     // docker stop: nginx, cron and the notifier first (nginx and the notifier depend on
-    // redis), each with its own stop signal; redis after them.
+    // redis, the notifier on postgres too), each with its own stop signal; redis and
+    // postgres after them.
     await vm.tend.signal('SIGTERM');
     const { code } = await vm.tend.exited;
     const log = vm.events();
@@ -159,6 +179,8 @@ describe.skipIf(!canUnshare() || missing.length > 0)('examples/vm-daemons', () =
       expect(at(log, `${name}: stopped`)).toBeGreaterThan(-1);
       expect(at(log, `${name}: stopped`)).toBeLessThan(at(log, 'redis: stopping (SIGTERM)'));
     }
+    expect(at(log, 'notifier: stopped')).toBeLessThan(at(log, 'postgres: stopping (SIGINT)'));
+    expect(at(log, 'postgres: stopped')).toBeGreaterThan(-1);
     expect(at(log, 'redis: stopped')).toBeGreaterThan(-1);
     expect(log.filter((line) => /killed with SIGKILL|still running/.test(line))).toEqual([]);
     expect(code).toBe(0);

@@ -12,7 +12,7 @@ const FIXTURES = join(ROOT, 'test', 'import', 'fixtures');
 
 const CASES = [
   { kind: 'supervisord', args: ['supervisord.conf'], services: ['web', 'nginx', 'worker_01', 'worker_02', 'worker_03', 'beat'] },
-  { kind: 'systemd', args: ['.'], services: ['api-pre', 'api', 'cleanup', 'migrate', 'redis', 'report', 'worker-emails', 'worker-reports'] },
+  { kind: 'systemd', args: ['.'], services: ['api', 'cleanup', 'migrate', 'redis', 'report', 'worker-emails', 'worker-reports'] },
   { kind: 'procfile', args: ['Procfile'], services: ['release', 'web', 'worker', 'clock'] },
   { kind: 'crontab', args: ['crontab'], services: ['backup', 'find', 'warm-cache', 'poll-orders', 'invoice', 'mail'] },
   { kind: 's6', args: ['etc'], services: ['init-10-permissions', 'init-20-app-key', 'init-db', 'nginx', 'php-fpm', 'queue'] },

@@ -6,7 +6,7 @@ import { startReaper } from '../../src/process/reaper';
 import { spawnProcess } from '../../src/process/spawn';
 import {
   exitedCode, getpgid, getsid, peerCredentials, prctlGetChildSubreaper, prctlSetChildSubreaper,
-  signaledSignal, signalChild, ErrnoError,
+  signaledSignal, signalChild, ErrnoError, coreDumped,
 } from '../../native/libc';
 
 describe('native/libc', () => {
@@ -68,5 +68,7 @@ describe('native/libc', () => {
     expect(signalChild(child.pid, 15)).toBe(3); // ESRCH: reaped, never a reused pid
     expect(exitedCode(7 << 8)).toBe(7);
     expect(signaledSignal(9)).toBe(9);
+    // WCOREDUMP: SIGSEGV with the core bit; never for an exit code that has 0x80 in it
+    expect([coreDumped(11 | 0x80), coreDumped(11), coreDumped(0x80 << 8)]).toEqual([true, false, false]);
   });
 });

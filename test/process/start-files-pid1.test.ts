@@ -139,6 +139,31 @@ services:
   });
 });
 
+describe.skipIf(!pid1 || !root)('runtime_directory with pre_start, as PID 1', () => {
+  it('pre_start finds the runtime directory made; when it fails, the directory goes with the run', async () => {
+    const name = `tend-test-pre-${process.pid}-${Date.now()}`;
+    try {
+      const t = scenario(`
+services:
+  web:
+    runtime_directory: ${name}
+    pre_start: ["sh", "-c", "test -d /run/${name} && touch $$DIR/pre-saw-it; exit 1"]
+    command: ["sleep", "1000"]
+    restart: never
+  keep: { command: ["sleep", "1000"] }
+`);
+      const tend = t.start();
+      await waitFor(() => existsSync(join(t.dir, 'pre-saw-it')), { what: () => tend.stderr });
+      await waitFor(() => /web\s+(fatal|exited)/.test(t.cli('status').stdout), { what: () => tend.stderr });
+      await waitFor(() => !existsSync(`/run/${name}`), { what: () => `the runtime directory to go\n${tend.stderr}` });
+      await tend.signal('SIGTERM');
+      await tend.exited;
+    } finally {
+      rmSync(`/run/${name}`, { recursive: true, force: true });
+    }
+  });
+});
+
 describe.skipIf(!pid1)('log.stderr_file, as PID 1', () => {
   it('stderr goes to its own file, stdout to log.file; both still prefixed on tend\'s output and in tend logs', async () => {
     const t = scenario(`

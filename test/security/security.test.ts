@@ -308,11 +308,11 @@ services:
     const tend = launch(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, TEND_BIN, 'run', '-c', t.file], { ...t.env, TEND_SOCKET: socket });
     running.push(tend);
     await tend.waitOutput(/app +\| app runs as 65534/);
-    await tend.waitOutput(/switcher: cannot switch to user root: tend runs as uid 65534, and user:\/group: need root/);
+    await tend.waitOutput(/switcher: cannot start: cannot switch to user root: tend runs as uid 65534, and user:\/group: need root/);
     const asNobody = (...args: string[]) => spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, TEND_BIN, ...args], { env: { ...process.env, TEND_SOCKET: socket }, encoding: 'utf8' });
     expect(asNobody('stop', 'side').status).toBe(0);
     const doc = JSON.parse(asNobody('status', '--json').stdout);
-    expect(doc.services.map((s: { name: string; state: string }) => [s.name, s.state])).toEqual([['app', 'running'], ['side', 'stopped'], ['switcher', 'exited']]);
+    expect(doc.services.map((s: { name: string; state: string }) => [s.name, s.state])).toEqual([['app', 'running'], ['side', 'stopped'], ['switcher', 'fatal']]);
     await tend.signal('SIGTERM');
     expect((await tend.exited).code).toBe(143);
   });

@@ -94,6 +94,8 @@ export class FakePort implements ProcessPort {
   readonly tempers = new Map<string, Temper>();
   /** The exit status of stop_command runs (default: 0). */
   stopCommandStatus: ExitStatus = { kind: 'exited', code: 0 };
+  /** The exit status of pre_start / post_stop runs by `service:hook` (default: 0). */
+  readonly hookStatus = new Map<string, ExitStatus>();
   reaps = 0;
   /** pid files the fake daemons wrote: path → pid. */
   readonly pidFiles = new Map<string, number>();
@@ -103,8 +105,9 @@ export class FakePort implements ProcessPort {
   spawn(spec: SpawnSpec): Spawned {
     this.spawns.push(spec);
     if (spec.role !== undefined) {
-      // a stop_command: it runs and ends at once, with the status the test chose
-      return { pid: this.nextPid++, stdout: null, stderr: null, notify: null, exit: Promise.resolve(this.stopCommandStatus) };
+      // a stop_command or hook: it runs and ends at once, with the status the test chose
+      const status = spec.role === 'stop_command' ? this.stopCommandStatus : this.hookStatus.get(`${spec.service}:${spec.role}`) ?? { kind: 'exited', code: 0 };
+      return { pid: this.nextPid++, stdout: null, stderr: null, notify: null, exit: Promise.resolve(status) };
     }
     if (this.failing.has(spec.service)) {
       return { pid: 0, stdout: null, stderr: null, notify: null, exit: Promise.resolve({ kind: 'failed', code: 127, reason: `command not found: ${spec.argv[0]}` }) };

@@ -6,7 +6,7 @@
 // and a bad time zone is a located error.
 import { afterEach, describe, expect, it } from 'vitest';
 import parsePrometheusTextFormat, { type Family } from 'parse-prometheus-text-format';
-import { canUnshare, lines, runTendSync, tempDir, writeManifest } from '../helpers/tend';
+import { canUnshare, lines, runTendSync, tempDir, waitFor, writeManifest } from '../helpers/tend';
 import { ensureBuilt } from '../helpers/build';
 import { freePort, get, killLeftovers, startManifest } from '../examples/helpers';
 import type { JobStatus, ServiceStatus, StatusDocument } from '../../src/control/api';
@@ -31,7 +31,11 @@ services:
     command: 'echo start >> "$DIR/runs"; sleep 2.5; echo end >> "$DIR/runs"'
 `);
     const tend = startManifest(file, { DIR: dir });
+    await tend.waitStatus((d) => d.services.find((x) => x.name === 'app')?.state === 'running', 'app running');
+    tend.follow();
     const doc = await tend.waitStatus((d) => jobOf(d).runs.skipped >= 2 && jobOf(d).runs.success >= 1, 'two skips and a success');
+    await waitFor(() => tend.stream().some((e) => e.type === 'job' && e.result === 'success'), { what: () => `a success on tend events: ${JSON.stringify(tend.stream())}` });
+    expect(tend.stream().find((e) => e.type === 'job' && e.result === 'skipped')).toMatchObject({ service: 'job', detail: 'due while the previous run was running' });
     const job = jobOf(doc);
     expect(job.concurrency).toBe('forbid');
     // Runs never overlapped: starts and ends alternate.

@@ -52,6 +52,10 @@ describe('scheduled jobs: concurrency', () => {
     expect(counts(h)).toEqual({ success: 1, failure: 0, skipped: 2, replaced: 0 });
     expect(h.loop.record('job')!.job!.last).toMatchObject({ result: 'success', detail: 'exited with 0', at: h.clock.now() });
     expect(h.loop.record('job')!.job!.lastSuccess).toBe(h.clock.now());
+    // Each result is published too (tend events), in the order it happened.
+    expect(h.events.filter((e) => e.type === 'job').map((e) => e.type === 'job' && `${e.result}: ${e.detail}`)).toEqual([
+      'skipped: due while the previous run was running', 'skipped: due while the previous run was running', 'success: exited with 0',
+    ]);
     // The next due time runs it again.
     await due(h);
     expect(ownPid(h)).not.toBe(first);

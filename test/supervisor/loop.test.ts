@@ -549,6 +549,23 @@ describe('the ordered shutdown', () => {
     expect(await h.exitCode()).toBe(143);
   });
 
+  it.each(['group', 'mixed', 'main'] as const)('regression (issue 14 item 8, illegal stopped → stopping at shutdown): backoff with leftovers, stop_mode %s', async (stopMode) => {
+    const names = ['crash01', 'crash02', 'crash03'];
+    const h = start(graph([main(), ...names.map((n) => service(n, { stopMode, ...restart({ backoff: { ...noJitter, initial: 10_000 } }) }))]));
+    await h.clock.advance(0);
+    const daemons = names.map((n) => h.port.leftover(n));
+    for (const n of names) await crash(h, n);
+    expect(h.state('crash02')).toBe('backoff');
+    // One leftover gone on its own just before the shutdown: the next scan finds none for it.
+    h.port.end(daemons[0]!, { kind: 'exited', code: 0 });
+    h.loop.submit({ kind: 'shutdown', how: 'ordered', reason: 'received SIGTERM', requested: true });
+    await h.clock.advance(0);
+    await h.clock.advance(10_000);
+    for (const daemon of daemons) expect(h.port.alive(daemon)).toBe(false);
+    expect(h.lines().filter((l) => /^error/.test(l))).toEqual([]);
+    expect(await h.exitCode()).toBe(143);
+  });
+
   it('regression (finding #13, `tend stop` during backoff leaves processes running): they are stopped, then it is stopped', async () => {
     const h = start(graph([main(), service('forker', { ...restart({ policy: 'on-failure', backoff: { ...noJitter, initial: 3000 } }), stopTimeout: 2000 })]));
     await h.clock.advance(0);

@@ -6,16 +6,20 @@ import { STATE_IDS, TRANSITIONS, canTransition, isSettled, isUp, pidOf, stateNam
 
 const EXPECTED: Record<StateId, StateId[]> = {
   stopped: ['stopped', 'queued', 'stopping'],
-  queued: ['clearing', 'spawning', 'stopped', 'stopping'],
-  clearing: ['clearing', 'spawning', 'stopping'],
-  spawning: ['spawning', 'starting', 'running', 'backoff', 'exited', 'fatal', 'failed', 'stopped', 'stopping'],
+  queued: ['clearing', 'preparing', 'spawning', 'stopped', 'stopping'],
+  clearing: ['clearing', 'preparing', 'spawning', 'stopping'],
+  // pre_start: spawn on success, the start failed otherwise; a stop (post_stop first)
+  preparing: ['spawning', 'backoff', 'exited', 'fatal', 'failed', 'stopped', 'stopping', 'finishing'],
+  // finishing (each state a run ends from): post_stop runs before what the end decided
+  spawning: ['spawning', 'starting', 'running', 'backoff', 'exited', 'fatal', 'failed', 'stopped', 'stopping', 'finishing'],
   // running: a forking service whose daemon was found, with no ready probe; queued (each
   // up state): a scheduled job's next run is due with concurrency: allow, this one detached
-  starting: ['starting', 'ready', 'running', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed', 'queued'],
+  starting: ['starting', 'ready', 'running', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed', 'queued', 'finishing'],
   // to itself: a forking service's next main process, once the daemon ended and others run on
-  running: ['running', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed', 'queued'],
-  ready: ['ready', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed', 'queued'],
-  stopping: ['stopping', 'stopped', 'queued', 'backoff', 'exited', 'fatal', 'failed'],
+  running: ['running', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed', 'queued', 'finishing'],
+  ready: ['ready', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed', 'queued', 'finishing'],
+  stopping: ['stopping', 'stopped', 'queued', 'backoff', 'exited', 'fatal', 'failed', 'finishing'],
+  finishing: ['finishing', 'backoff', 'exited', 'fatal', 'completed', 'failed', 'stopped', 'queued'],
   backoff: ['queued', 'stopped', 'stopping'],
   exited: ['queued', 'stopping', 'stopped'],
   fatal: ['queued', 'stopping', 'stopped'],
@@ -32,11 +36,13 @@ const EXAMPLES: Record<StateId, ServiceState> = {
   stopped: { id: 'stopped', byHand: false },
   queued: { id: 'queued', since: 1 },
   clearing: { id: 'clearing', since: 1, step: { id: 'grace', signal: 15 } },
+  preparing: { id: 'preparing', since: 1 },
   spawning: { id: 'spawning', since: 1, pid: null },
   starting: { id: 'starting', pid: 7, since: 1, lastReason: 'no check has passed yet' },
   running: { id: 'running', pid: 7, since: 1 },
   ready: { id: 'ready', pid: 7, since: 1 },
   stopping: { id: 'stopping', pid: 7, since: 1, intent: 'stop', step: { id: 'grace', signal: 15 } },
+  finishing: { id: 'finishing', since: 1, then: { id: 'stopped', byHand: true } },
   backoff: { id: 'backoff', until: 2, delay: 1 },
   exited: { id: 'exited', exit: { kind: 'exited', code: 0 } },
   fatal: { id: 'fatal', reason: 'x' },
@@ -68,8 +74,9 @@ describe('service state transitions', () => {
     expect(STATE_IDS.filter((from) => canTransition(from, 'ready'))).toEqual(['starting', 'ready']);
   });
   it('a service starts again only through queued (its dependencies are looked at every time)', () => {
-    // (spawning to itself: the exec helper's pid arrives)
-    expect(STATE_IDS.filter((from) => canTransition(from, 'spawning'))).toEqual(['queued', 'clearing', 'spawning']);
+    // (spawning to itself: the exec helper's pid arrives; preparing: its pre_start passed)
+    expect(STATE_IDS.filter((from) => canTransition(from, 'spawning'))).toEqual(['queued', 'clearing', 'preparing', 'spawning']);
+    expect(STATE_IDS.filter((from) => canTransition(from, 'preparing'))).toEqual(['queued', 'clearing']);
   });
   it('a pid only where a process exists', () => {
     for (const id of STATE_IDS) {
@@ -80,7 +87,7 @@ describe('service state transitions', () => {
   });
   it('the API names: the waiting states read `starting`; the others their own name', () => {
     expect(STATE_IDS.map((id) => stateName(EXAMPLES[id]))).toEqual([
-      'stopped', 'starting', 'starting', 'starting', 'starting', 'running', 'ready', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed',
+      'stopped', 'starting', 'starting', 'starting', 'starting', 'starting', 'running', 'ready', 'stopping', 'stopping', 'backoff', 'exited', 'fatal', 'completed', 'failed',
     ]);
     expect(STATE_IDS.filter((id) => isUp(EXAMPLES[id]))).toEqual(['starting', 'running', 'ready']);
     expect(STATE_IDS.filter((id) => isSettled(EXAMPLES[id]))).toEqual(['stopped', 'exited', 'fatal', 'completed', 'failed']);

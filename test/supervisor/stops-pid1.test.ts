@@ -4,6 +4,8 @@
 // fatal at once, critical with restart never, services stopped by hand keeping tend up,
 // stop_command's output and MAINPID.
 import { describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { canUnshare, waitFor } from '../helpers/tend';
 import { scenario } from './scenario';
 
@@ -147,6 +149,35 @@ services:
     expect((await tend.exited).code).toBe(143);
   });
 
+  it('`tend start NAME` after fixing it: the command made, it starts', async () => {
+    const t = scenario(`
+services:
+  tool: { command: ['\${DIR}/tool'] }
+  app: { main: true, command: [sleep, '1000'] }
+`);
+    const tend = t.start();
+    await waitFor(() => statusOf(t, 'tool')?.state === 'fatal', { what: () => tend.stderr });
+    writeFileSync(join(t.dir, 'tool'), '#!/bin/sh\necho "start tool" >> "$EVENTS"\nexec sleep 1000\n', { mode: 0o755 });
+    const start = t.cli('start', 'tool');
+    expect(start.code, start.stderr).toBe(0);
+    await waitFor(() => t.events().includes('start tool'));
+    expect(statusOf(t, 'tool')?.state).toBe('running');
+    await tend.signal('SIGTERM');
+    expect((await tend.exited).code).toBe(143);
+  });
+
+  it('`tend stop` of main gets its answer, then tend exits with main\'s status', async () => {
+    const t = scenario(`
+services:
+  app: { main: true, command: [svc, app] }
+`);
+    const tend = t.start();
+    await waitFor(() => t.events().includes('start app'));
+    const stop = t.cli('stop', 'app');
+    expect(stop.code, stop.stderr).toBe(0);
+    expect((await tend.exited).code).toBe(0); // svc exits 0 on SIGTERM
+  });
+
   it('main\'s command not found: tend exits 127', async () => {
     const t = scenario(`
 services:
@@ -188,5 +219,94 @@ services:
     const shutdown = t.cli('shutdown');
     expect(shutdown.code, shutdown.stderr + shutdown.stdout).toBe(0);
     expect((await tend.exited).code).toBe(0);
+  });
+});
+
+describe.skipIf(!pid1)('issue 14 item 8 as PID 1', () => {
+  it('regression (illegal transition stopped → stopping at shutdown): services in backoff that still own processes stop cleanly, in every stop_mode', async () => {
+    const t = scenario(`
+services:
+  app: { main: true, command: [sleep, '1000'] }
+  g: { command: [sh, -c, 'sleep 1000 & setsid sleep 1000 & exit 1'], stop_mode: group, restart: { policy: always, backoff: { initial: 30s } } }
+  x: { command: [sh, -c, 'sleep 1000 & setsid sleep 1000 & exit 1'], stop_mode: mixed, restart: { policy: always, backoff: { initial: 30s } } }
+  m: { command: [sh, -c, 'sleep 1000 & setsid sleep 1000 & exit 1'], stop_mode: main, restart: { policy: always, backoff: { initial: 30s } } }
+`);
+    const tend = t.start();
+    await waitFor(() => ['g', 'x', 'm'].every((name) => { const s = statusOf(t, name); return s?.state === 'backoff' && s.processes.length === 2; }), { what: () => tend.stderr });
+    await tend.signal('SIGTERM');
+    expect((await tend.exited).code).toBe(143);
+    expect(tend.stderr).not.toMatch(/illegal transition|ERROR/);
+  });
+});
+
+describe.skipIf(!pid1)('pre_start and post_stop as PID 1', () => {
+  it('post_stop sees EXIT_CODE and EXIT_STATUS after a crash and after a stop by hand; its output is the service\'s', async () => {
+    const t = scenario(`
+services:
+  app: { main: true, command: [sleep, '1000'] }
+  crash:
+    command: [sh, -c, 'exit 3']
+    restart: never
+    post_stop: [sh, -c, 'echo "post crash $$EXIT_CODE $$EXIT_STATUS" >> "$$EVENTS"; echo cleaning up']
+  web:
+    command: [svc, web]
+    post_stop: [sh, -c, 'echo "post web $$EXIT_CODE $$EXIT_STATUS" >> "$$EVENTS"']
+`);
+    const tend = t.start();
+    await waitFor(() => t.events().includes('post crash exited 3'), { what: () => `${t.events().join('\n')}\n${tend.stderr}` });
+    await tend.waitOutput(/crash +\| cleaning up/);
+    await waitFor(() => statusOf(t, 'crash')?.state === 'exited', { what: () => tend.stderr });
+    await waitFor(() => t.events().includes('start web'));
+    const stop = t.cli('stop', 'web');
+    expect(stop.code, stop.stderr).toBe(0);
+    // The stop's answer comes once post_stop has run: svc exits 0 on SIGTERM.
+    expect(t.events()).toContain('post web exited 0');
+    expect(statusOf(t, 'web')?.state).toBe('stopped');
+    expect(t.cli('logs', 'crash').stdout).toContain('cleaning up');
+    await tend.signal('SIGTERM');
+    expect((await tend.exited).code).toBe(143);
+  });
+
+  it('pre_start runs before each start; failing, it fails the start (restart policy, then fatal), and the command never runs', async () => {
+    const t = scenario(`
+services:
+  app: { main: true, command: [sleep, '1000'] }
+  good:
+    command: [sh, -c, 'cat "$$DIR/made" >> "$$EVENTS"; exec sleep 1000']
+    pre_start: [sh, -c, 'echo "made by pre_start" > "$$DIR/made"']
+  bad:
+    command: [svc, bad]
+    pre_start: [sh, -c, 'echo "prep bad" >> "$$EVENTS"; exit 4']
+    restart: { policy: on-failure, limit: { count: 1, window: 1m }, backoff: { initial: 50ms, jitter: 0 } }
+`);
+    const tend = t.start();
+    await waitFor(() => t.events().includes('made by pre_start'), { what: () => tend.stderr });
+    await waitFor(() => statusOf(t, 'bad')?.state === 'fatal', { what: () => tend.stderr });
+    expect(t.events().filter((e) => e === 'prep bad')).toHaveLength(2);
+    expect(t.events()).not.toContain('start bad');
+    await tend.waitOutput('bad: pre_start exited with 4; the start failed');
+    expect(statusOf(t, 'bad')?.last_exit).toEqual({ code: 4 });
+    await tend.signal('SIGTERM');
+    expect((await tend.exited).code).toBe(143);
+  });
+
+  it('a stop while pre_start runs stops it like the service\'s processes and waits for it; the command never runs', async () => {
+    const t = scenario(`
+services:
+  app: { main: true, command: [sleep, '1000'] }
+  web:
+    command: [svc, web]
+    pre_start: [sh, -c, 'trap "echo pre TERM >> \\"$$EVENTS\\"; exit 1" TERM; echo "pre up" >> "$$EVENTS"; while :; do sleep 0.1; done']
+`);
+    const tend = t.start();
+    await waitFor(() => t.events().includes('pre up'), { what: () => tend.stderr });
+    expect(statusOf(t, 'web')?.processes.length).toBeGreaterThan(0);
+    const stop = t.cli('stop', 'web');
+    expect(stop.code, stop.stderr).toBe(0);
+    expect(t.events()).toContain('pre TERM');
+    expect(statusOf(t, 'web')).toMatchObject({ state: 'stopped', processes: [] });
+    expect(t.events()).not.toContain('start web');
+    await tend.signal('SIGTERM');
+    expect((await tend.exited).code).toBe(143);
   });
 });

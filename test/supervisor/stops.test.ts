@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Plan, ServicePlan } from '../../src/plan/types';
 import { startWaves, stopWaves } from '../../src/plan/graph';
-import { initialCore, step, type CoreState, type Effect, type Seen } from '../../src/supervisor/core';
+import { exitVariables, initialCore, step, type CoreState, type Effect, type Seen } from '../../src/supervisor/core';
 import type { Event } from '../../src/supervisor/events';
 import { plan as flatPlan, service } from './fixtures';
 
@@ -249,5 +249,143 @@ describe('stopped by hand is not failed', () => {
     d.send({ kind: 'shutdown', how: 'ordered', reason: 'asked by tend shutdown', requested: true });
     d.send({ kind: 'swept', signal: 15, pids: [] });
     expect(d.core.phase).toEqual({ id: 'done', code: 0 });
+  });
+});
+
+describe('pre_start and post_stop', () => {
+  const app = service('app', { main: true, restart: never(service('app')) });
+  const hooks = (extra: Partial<ServicePlan> = {}) => service('web', {
+    autostart: false, restart: { ...service('web').restart, backoff: { ...service('web').restart.backoff, jitter: 0 } },
+    preStart: { argv: ['prepare'], shell: false }, postStop: { argv: ['cleanup'], shell: false }, ...extra,
+  });
+
+  it('pre_start runs first (preparing); exit 0 spawns; its start timeout is armed', () => {
+    const d = driver(graph([app, hooks()]));
+    d.boot({ app: 10 });
+    expect(d.send({ kind: 'start', names: ['web'] })).toEqual(['spawn-hook web', 'arm hook web']);
+    expect(d.state('web')).toEqual({ id: 'preparing', since: 1000 });
+    expect(d.send({ kind: 'hook-exited', service: 'web', hook: 'pre_start', status: { kind: 'exited', code: 0 } })).toEqual(['cancel hook web', 'spawn web']);
+  });
+
+  it('pre_start failing fails the start: the restart policy decides (post_stop runs first, with its status)', () => {
+    const d = driver(graph([app, hooks()]));
+    d.boot({ app: 10 });
+    d.send({ kind: 'start', names: ['web'] });
+    const result = step(d.core, { kind: 'hook-exited', service: 'web', hook: 'pre_start', status: { kind: 'exited', code: 3 } }, seen(1000));
+    expect(kinds(result.effects)).toEqual([
+      'cancel hook web', 'log warn web: pre_start exited with 3; the start failed', 'spawn-hook web', 'arm hook web', 'log info web: restarting in 100ms (restart 1)', 'arm backoff web',
+    ]);
+    expect(result.effects.find((e) => e.kind === 'spawn-hook')).toMatchObject({ hook: 'post_stop', env: { EXIT_CODE: 'exited', EXIT_STATUS: '3' } });
+    expect(result.core.services.get('web')!.state).toEqual({ id: 'finishing', since: 1000, then: { id: 'backoff', until: 1100, delay: 100 } });
+  });
+
+  it('a stop while pre_start runs stops it as one of the service\'s processes, and waits for it', () => {
+    const d = driver(graph([app, hooks()]));
+    d.boot({ app: 10 });
+    d.send({ kind: 'start', names: ['web'] });
+    d.own({ web: [40] });
+    expect(d.send({ kind: 'stop', names: ['web'] })).toEqual(['cancel hook web', 'log info web: stopping (SIGTERM)', 'signal web 15 +CONT', 'arm grace web', 'watch-gone web']);
+    expect(d.state('web')).toMatchObject({ id: 'stopping', pid: null, intent: 'stop' });
+    expect(d.send({ kind: 'hook-exited', service: 'web', hook: 'pre_start', status: { kind: 'signaled', signal: 15 } })).toEqual([]);
+    d.own({});
+    d.send({ kind: 'gone', service: 'web' });
+    // No run began: no post_stop.
+    expect(d.state('web')).toEqual({ id: 'stopped', byHand: true });
+  });
+
+  it('a pre_start that cannot run at all (not found) is fatal at once', () => {
+    const d = driver(graph([app, hooks({ postStop: null })]));
+    d.boot({ app: 10 });
+    d.send({ kind: 'start', names: ['web'] });
+    expect(d.send({ kind: 'hook-exited', service: 'web', hook: 'pre_start', status: { kind: 'failed', code: 127, reason: 'command not found: prepare' } })).toEqual([
+      'cancel hook web', 'log error web: cannot start: pre_start: command not found: prepare; it stays down: `tend start web` after fixing it',
+    ]);
+    expect(d.state('web')).toEqual({ id: 'fatal', reason: 'pre_start: command not found: prepare', cannotStart: true });
+  });
+
+  it('a run that ends: post_stop with EXIT_CODE/EXIT_STATUS, then what the end decided; the backoff left of its delay', () => {
+    const d = driver(graph([app, hooks({ preStart: null, autostart: true })]));
+    d.boot({ app: 10, web: 20 });
+    const result = step(d.core, { kind: 'exited', service: 'web', pid: 20, status: { kind: 'signaled', signal: 11 } }, seen(2000));
+    expect(result.effects.find((e) => e.kind === 'spawn-hook')).toMatchObject({ hook: 'post_stop', env: { EXIT_CODE: 'killed', EXIT_STATUS: 'SEGV' } });
+    expect(result.changes).toEqual([{ type: 'state', service: 'web', from: 'running', to: 'stopping', pid: null, reason: null }]);
+    let core = result.core;
+    const done = step(core, { kind: 'hook-exited', service: 'web', hook: 'post_stop', status: { kind: 'exited', code: 0 } }, seen(2060));
+    core = done.core;
+    expect(kinds(done.effects)).toEqual(['cancel hook web', 'arm backoff web']);
+    expect(done.effects.find((e) => e.kind === 'arm')).toMatchObject({ timer: 'backoff', ms: 40 });
+    expect(core.services.get('web')!.state).toEqual({ id: 'backoff', until: 2100, delay: 100 });
+  });
+
+  it('a stop by hand: post_stop after the stop (killed by TERM), then stopped by hand; a stop while post_stop runs after a crash makes it stopped', () => {
+    const d = driver(graph([app, hooks({ preStart: null, autostart: true })]));
+    d.boot({ app: 10, web: 20 });
+    d.own({ web: [20] });
+    d.send({ kind: 'stop', names: ['web'] });
+    d.own({});
+    d.send({ kind: 'gone', service: 'web' });
+    const effects = step(d.core, { kind: 'exited', service: 'web', pid: 20, status: { kind: 'signaled', signal: 15 } }, seen(1000, {}));
+    expect(effects.effects.find((e) => e.kind === 'spawn-hook')).toMatchObject({ hook: 'post_stop', env: { EXIT_CODE: 'killed', EXIT_STATUS: 'TERM' } });
+    expect(effects.core.services.get('web')!.state).toMatchObject({ id: 'finishing', then: { id: 'stopped', byHand: true } });
+    const after = step(effects.core, { kind: 'hook-exited', service: 'web', hook: 'post_stop', status: { kind: 'exited', code: 1 } }, seen(1010));
+    expect(kinds(after.effects)).toEqual(['cancel hook web', 'log warn web: post_stop exited with 1', 'release web']);
+    expect(after.core.services.get('web')!.state).toEqual({ id: 'stopped', byHand: true });
+
+    const d2 = driver(graph([app, hooks({ preStart: null, autostart: true })]));
+    d2.boot({ app: 10, web: 20 });
+    d2.send({ kind: 'exited', service: 'web', pid: 20, status: { kind: 'exited', code: 1 } });
+    expect(d2.send({ kind: 'stop', names: ['web'] })).toEqual(['cancel backoff web']);
+    expect(d2.state('web')).toMatchObject({ id: 'finishing', then: { id: 'stopped', byHand: true } });
+  });
+
+  it('a stop of what an ended run left runs no second post_stop; a post_stop past stop_timeout is killed', () => {
+    const d = driver(graph([app, hooks({ preStart: null, autostart: true, restart: never(service('web')) })]));
+    d.boot({ app: 10, web: 20 });
+    d.own({ web: [21] });
+    d.send({ kind: 'exited', service: 'web', pid: 20, status: { kind: 'exited', code: 0 } });
+    expect(d.send({ kind: 'timer', timer: 'hook', service: 'web' }, 7000)).toEqual(['log warn web: post_stop still runs after 5s; killing it with SIGKILL', 'kill-hook web']);
+    d.send({ kind: 'hook-exited', service: 'web', hook: 'post_stop', status: { kind: 'signaled', signal: 9 } });
+    expect(d.state('web')).toEqual({ id: 'exited', exit: { kind: 'exited', code: 0 } });
+    d.send({ kind: 'stop', names: ['web'] });
+    d.own({});
+    const effects = d.send({ kind: 'gone', service: 'web' });
+    expect(effects.some((e) => e.startsWith('spawn-hook'))).toBe(false);
+    expect(d.state('web')).toEqual({ id: 'stopped', byHand: true });
+  });
+});
+
+describe('post_stop\'s variables, as systemd sets them', () => {
+  it('exited N, killed SIGNAME, dumped SIGNAME; a command that could not start reads exited 127', () => {
+    expect(exitVariables({ kind: 'exited', code: 3 })).toEqual({ EXIT_CODE: 'exited', EXIT_STATUS: '3' });
+    expect(exitVariables({ kind: 'signaled', signal: 15 })).toEqual({ EXIT_CODE: 'killed', EXIT_STATUS: 'TERM' });
+    expect(exitVariables({ kind: 'signaled', signal: 11, core: true })).toEqual({ EXIT_CODE: 'dumped', EXIT_STATUS: 'SEGV' });
+    expect(exitVariables({ kind: 'failed', code: 127, reason: 'command not found: x' })).toEqual({ EXIT_CODE: 'exited', EXIT_STATUS: '127' });
+  });
+});
+
+describe('sd_notify before the exec\'s answer', () => {
+  it('READY=1 from the forked process counts: the command runs, and it is ready', () => {
+    const api = service('api', { autostart: false, ready: { check: { kind: 'sd_notify' }, interval: 200, timeout: 60_000 } as ServicePlan['ready'] });
+    const d = driver(graph([service('app', { main: true, restart: never(service('app')) }), api]));
+    d.boot({ app: 10 });
+    d.send({ kind: 'start', names: ['api'] });
+    d.send({ kind: 'forked', service: 'api', pid: 30 });
+    d.send({ kind: 'notified', service: 'api', pid: 30, fields: [['READY', '1']] });
+    expect(d.state('api')).toMatchObject({ id: 'ready', pid: 30 });
+    expect(d.send({ kind: 'spawned', service: 'api', pid: 30 })).toEqual([]);
+  });
+});
+
+describe('hooks and a reload', () => {
+  it('a service removed while its pre_start runs: the hook is signalled and the service forgotten', () => {
+    const app = service('app', { main: true, restart: never(service('app')) });
+    const web = service('web', { preStart: { argv: ['prepare'], shell: false } });
+    const d = driver(graph([app, web]));
+    d.boot({ app: 10 });
+    expect(d.state('web').id).toBe('preparing');
+    const effects = d.send({ kind: 'reload', plan: graph([app]) });
+    expect(effects).toContain('kill-hook web');
+    expect(effects).toContain('release web');
+    expect(d.core.services.has('web')).toBe(false);
   });
 });

@@ -9,12 +9,15 @@ import { describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { canUnshare, lines, privateDev, readText, waitFor } from '../helpers/tend';
+import { canUnshare, freePort, lines, privateDev, readText, waitFor } from '../helpers/tend';
 import { scenario } from './scenario';
+import { ServiceCgroups } from '../../src/process/cgroup';
 
 const pid1 = canUnshare();
 const logger = spawnSync('logger', ['--help']).status === 0;
 const python = spawnSync('python3', ['-c', 'import socket']).status === 0;
+const cgroups = ServiceCgroups.available();
+if (!cgroups) console.warn('skipping the syslog cgroup attribution test: no writable cgroup v2 here');
 if (!logger) console.warn('skipping syslog tests: util-linux logger is not installed');
 
 // Sends argv[1..] as datagrams to the socket argv[0] (or COUNT copies of one, numbered).
@@ -31,10 +34,12 @@ else:
 `;
 
 describe.skipIf(!pid1 || !logger)('settings.syslog as PID 1', () => {
-  it('logger in a service reaches its output, file and `tend logs`; from outside it goes to (syslog)', async () => {
+  it('logger in a service reaches its output, file and `tend logs`; from outside it goes to (syslog); /metrics counts both', async () => {
+    const port = await freePort();
     const t = scenario(`
 settings:
   syslog: ./log.sock
+  http: 127.0.0.1:${port}
 services:
   app:
     command: [sh, -c, 'logger -u "$$DIR/log.sock" -t app hello from app; logger -u "$$DIR/log.sock" -p daemon.err -i -t app "$$(printf "two\\nlines")"; logger -u "$$DIR/log.sock" --rfc5424 -t five rfc5424 message; echo done > "$$DIR/sent"; exec sleep 1000']
@@ -65,6 +70,31 @@ services:
     spawnSync('logger', ['-u', join(t.dir, 'log.sock'), '-t', 'stranger', '-p', 'user.warning', 'from outside']);
     await tend.waitOutput(/WARN +tend: \(syslog\) user\.warning stranger: from outside/);
     expect(readText(file)).not.toContain('stranger');
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metrics).toContain('tend_syslog_messages_total{service="app"} 3'); // three datagrams, four lines
+    expect(metrics).toContain('tend_syslog_unattributed_messages_total 1');
+    expect(metrics).toContain('tend_syslog_cut_messages_total 0');
+    await tend.signal('SIGTERM');
+    expect((await tend.exited).code).toBe(143);
+  });
+
+  it.skipIf(!cgroups)('a service whose own process sends and exits at once is still its sender (cgroup tracking: its cgroup, read as it sent)', async () => {
+    const t = scenario(`
+settings:
+  syslog: ./log.sock
+  tracking: cgroup
+services:
+  once:
+    command: [logger, -u, ./log.sock, -t, once, main process says bye]
+    cwd: .
+    restart: never
+    log: { file: ./once.log }
+  main: { main: true, command: [sleep, '1000'] }
+`);
+    const tend = t.start();
+    await waitFor(() => readText(join(t.dir, 'once.log')).includes('bye'), { what: () => tend.stderr });
+    expect(lines(join(t.dir, 'once.log'))).toEqual(['user.notice once: main process says bye']);
+    expect(tend.stderr).not.toContain('(syslog)');
     await tend.signal('SIGTERM');
     expect((await tend.exited).code).toBe(143);
   });

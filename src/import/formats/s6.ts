@@ -259,7 +259,7 @@ function longrunFiles(dir: string, draft: Draft): void {
     if (!/^(SIG)?TERM$/.test(downSignal)) draft.set('stop_signal', downSignal.replace(/^SIG/, ''));
   }
   if (existsSync(join(dir, 'finish'))) {
-    draft.lost({ file: join(dir, 'finish'), line: 0 }, 'finish', 'tend runs no finish script: its restart policy decides what happens next, and `tend events` reports each exit');
+    draft.lost({ file: join(dir, 'finish'), line: 0 }, 'finish', 's6 passes the exit code and signal as arguments; tend\'s post_stop gets them as EXIT_CODE and EXIT_STATUS (systemd\'s names): make it the post_stop, reading those');
   }
   for (const name of ['max-death-tally', 'flag-essential', 'lock-fd']) {
     if (existsSync(join(dir, name))) draft.lost({ file: join(dir, name), line: 0 }, name, 'not imported: tend has no such setting');

@@ -195,7 +195,7 @@ function daemonSettings(section: Section, notes: Note[]): Record<string, string>
         note('tend does not support limits yet: raise the container\'s ulimits (docker run --ulimit)', true);
         break;
       case 'umask':
-        note('tend does not support umask yet: set it in the image, or with `umask` in a shell command', true);
+        note(serviceKey('umask') ? 'supervisord\'s own umask, which its programs inherit: set umask: on each service that needs it' : 'tend does not support umask yet: set it in the image, or with `umask` in a shell command', true);
         break;
       case 'user':
         note('tend runs as the container\'s user; give each service a user: instead', false);

@@ -541,7 +541,8 @@ function service(unit: Unit, names: Names): Plan {
     const entry = entries.at(-1)!;
     const setting = `${key}=${entry.value}`;
     if (key === 'RemainAfterExit') draft.info(entry.origin, setting, 'a oneshot stays completed in tend');
-    else if (key === 'SyslogIdentifier') draft.info(entry.origin, setting, 'tend prefixes each line with the service name');
+    else if (key === 'SyslogIdentifier') draft.info(entry.origin, setting, 'tend prefixes each line with the service name; what the service sends to /dev/log keeps its own tag (settings.syslog)');
+    else if (key === 'NotifyAccess' && entry.value !== 'none') draft.info(entry.origin, setting, 'tend accepts sd_notify messages from any process the service owns (NotifyAccess=all)');
     else if (SANDBOX.test(key)) draft.lost(entry.origin, setting, 'tend does not sandbox or tune services one by one: the container\'s own isolation and limits apply');
     else if (key === 'UMask' && serviceKey('umask')) draft.set('umask', entry.value);
     else if (key === 'RuntimeDirectory' && serviceKey('runtime_directory')) draft.set('runtime_directory', entry.value);
@@ -728,7 +729,19 @@ function socket(unit: Unit, plans: Map<string, Plan>, notes: Note[]): void {
   const listens = ['ListenStream', 'ListenDatagram', 'ListenSequentialPacket'].flatMap((key) => list(unit, 'Socket', key));
   const accept = last(unit, 'Socket', 'Accept');
   if (plan && serviceKey('sockets') && accept?.value !== 'yes' && listens.every((e) => !e.value.startsWith('@'))) {
-    plan.draft.set('sockets', listens.map((entry) => ({ listen: entry.value.startsWith('/') ? `unix:${entry.value}` : entry.value })));
+    // FileDescriptorName= names every socket of the unit (LISTEN_FDNAMES); Backlog= and SocketMode= apply to each.
+    const name = last(unit, 'Socket', 'FileDescriptorName')?.value;
+    const backlog = Number(last(unit, 'Socket', 'Backlog')?.value);
+    const mode = last(unit, 'Socket', 'SocketMode')?.value;
+    plan.draft.set('sockets', listens.map((entry) => {
+      const unix = entry.value.startsWith('/');
+      return {
+        listen: unix ? `unix:${entry.value}` : entry.value,
+        ...(name !== undefined && /^[A-Za-z0-9_.-]+$/.test(name) ? { name } : {}),
+        ...(Number.isInteger(backlog) && backlog > 0 ? { backlog } : {}),
+        ...(unix && mode !== undefined && /^0?[0-7]{3}$/.test(mode) ? { mode: mode.padStart(4, '0') } : {}),
+      };
+    }));
     return;
   }
   const where = listens.map((entry) => entry.value).join(', ');
