@@ -50,10 +50,24 @@ export async function run(ctx) {
   const files = metric({ id: 'logs-file', title: 'log throughput to rotating files', goal: '≥ supervisord', unit: 'MB/s', better: 'higher',
     holds: (x, self) => { const s = self.results.supervisord?.samples; return s?.length ? x >= [...s].sort((a, b) => a - b)[Math.floor(s.length / 2)] : null; } });
   const peaks = [];
+  const peakRss = metric({ id: 'logs-peak-rss', title: "tend's peak RSS while one service logs as fast as it can", goal: '≤ Node floor + 25 MiB', unit: 'MiB',
+    holds: (x, self) => { const s = self.results['node (floor)']?.samples; return s?.length ? x <= [...s].sort((a, b) => a - b)[Math.floor(s.length / 2)] + 25 : null; } });
+  const floorRss = async () => {
+    // A bare Node, idle: the RSS under any init written for Node, measured beside tend.
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 1500)'], { stdio: 'ignore', env: cleanEnv() });
+    await new Promise((r) => setTimeout(r, 1000));
+    const rss = (procStatus(child.pid, 'VmRSS') ?? NaN) / 1024;
+    await new Promise((r) => child.on('exit', r));
+    return rss;
+  };
   await forSubjects(ctx, ['tend run', 'cat'], async (subject, runs) => {
     const samples = [];
     for (let i = 0; i < runs; i++) {
-      if (subject === 'cat') { samples.push(await viaCat(ctx, size)); continue; }
+      if (subject === 'cat') {
+        samples.push(await viaCat(ctx, size));
+        (peakRss.results['node (floor)'] ??= { samples: [] }).samples.push(await floorRss());
+        continue;
+      }
       const dir = workDir(ctx, 'logs-prefixed');
       const file = join(dir, 'gen');
       const init = launch(subject, [{ name: 'gen', argv: [ctx.tools, 'gen', String(size), file], main: true }], dir);
@@ -72,6 +86,7 @@ export async function run(ctx) {
     return samples;
   }, [prefixed], { interleave: true });
   prefixed.notes.push(`${mib} of 100-byte lines per run. tend's peak RSS (VmHWM, MiB) in the runs: ${peaks.map((p) => p.toFixed(0)).join(', ')} (issue 6 goal: < 80 MB).`);
+  peakRss.results['tend run'] = { samples: [...peaks] };
   notApplicable(prefixed, ['tini', 'dumb-init', 'supervisord'], 'no prefixed console output (tini and dumb-init do not capture; supervisord logs to files)');
 
   const problems = [];
@@ -82,6 +97,8 @@ export async function run(ctx) {
       const file = join(dir, 'gen');
       const service = { name: 'svc', argv: [ctx.tools, 'gen', String(size), file], main: true, logFile: join(dir, 'svc.log'), maxSize: '64MB', maxSizeBytes: 64 * 1024 * 1024, keep: 3 };
       const init = launch(subject, [service], dir);
+      let top = 0;
+      const timer = subject === 'tend run' ? setInterval(() => { top = Math.max(top, procStatus(init.child.pid, 'VmHWM') ?? 0); }, 50) : null;
       try {
         if (subject === 'supervisord') {
           await waitFor(() => stamps(file, 'E').length > 0, { timeout: 120_000, interval: 20, what: 'the generator under supervisord' });
@@ -89,9 +106,11 @@ export async function run(ctx) {
         }
         await withTimeout(init.exited, 120_000, `${subject} with a log generator`);
       } finally {
+        if (timer !== null) clearInterval(timer);
         await init.kill();
       }
       samples.push(rate(size, file));
+      if (subject === 'tend run') (peakRss.results['tend run, to rotating files'] ??= { samples: [] }).samples.push(top / 1024);
       const problem = wholeLines(dir);
       if (problem) problems.push(`${subject}: ${problem}`);
     }
@@ -99,5 +118,6 @@ export async function run(ctx) {
   }, [files], { interleave: true });
   files.notes.push(`${mib} per run into 64 MiB files, keep 3. Whole lines: ${problems.length === 0 ? 'every file ends with a newline' : problems.join('; ')}.`);
   notApplicable(files, ['tini', 'dumb-init'], 'no log files');
-  return [prefixed, files];
+  peakRss.notes.push(`VmHWM of tend's process (not its service), polled every 50 ms, in the runs above (${mib} each); \`node (floor)\`: VmRSS of a bare \`node -e\` idle for 1 s, measured beside each \`cat\` run.`);
+  return [prefixed, files, peakRss];
 }

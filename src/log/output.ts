@@ -46,11 +46,29 @@ export interface OutputRouterOptions {
   readonly stderr: AsyncWriter;
 }
 
+/**
+ * A source that hands out reads instead of emitting 'data' (a service's pipe,
+ * src/process/spawn.ts): a chunk is valid only during the call — the router copies what
+ * it keeps. `handTo` hands it what was read before the router attached, then the rest.
+ */
+interface ChunkSource {
+  onChunk: ((chunk: Buffer) => void) | null;
+  handTo(onChunk: (chunk: Buffer) => void): void;
+}
+
+function isChunkSource(source: unknown): source is ChunkSource {
+  return typeof source === 'object' && source !== null && 'onChunk' in source && typeof (source as { handTo?: unknown }).handTo === 'function';
+}
+
 export interface Drainable {
   once(event: 'drain', listener: () => void): unknown;
 }
 
 const NL = 0x0a;
+/** Output buffers are sized in steps of this, and reused for chunks up to about twice their size. */
+const OUT_SLACK = 32 * 1024;
+/** Output buffers kept for reuse, per router (with 1 MiB of writes in flight, ~16 fit). */
+const MAX_SPARE = 24;
 
 export class OutputRouter {
   private readonly format: LogFormat;
@@ -88,8 +106,9 @@ export class OutputRouter {
         waiting -= 1;
         if (waiting === 0 && !ended) source.resume();
       };
+      const transient = isChunkSource(source);
       const route = (blocks: Buffer[]) => {
-        const full = this.route(service, stream, blocks, sink, writer);
+        const full = this.route(service, stream, blocks, sink, writer, undefined, transient);
         if (full.length === 0) return;
         source.pause();
         waiting += full.length;
@@ -102,12 +121,17 @@ export class OutputRouter {
       const finish = () => {
         if (ended) return;
         ended = true;
-        source.off('data', onData);
+        if (isChunkSource(source)) source.onChunk = null;
+        else source.off('data', onData);
         const last = splitter.flush();
         if (last) route([last]);
         resolve();
       };
-      source.on('data', onData);
+      if (isChunkSource(source)) {
+        source.handTo(onData);
+      } else {
+        source.on('data', onData);
+      }
       source.once('end', finish);
       source.once('close', finish);
       // A read error (EIO from a pty, say) ends the stream like EOF; the service's exit is
@@ -127,7 +151,11 @@ export class OutputRouter {
   }
 
   /** Hands blocks of whole lines to every sink; returns the sinks that are backed up. */
-  private route(service: string, stream: StreamName, blocks: Buffer[], sink: OutputSink, writer: AsyncWriter, records?: () => string): Drainable[] {
+  private route(service: string, stream: StreamName, blocks: Buffer[], sink: OutputSink, writer: AsyncWriter, records?: () => string, transient = false): Drainable[] {
+    // Blocks of a transient read are overwritten by the next read: a sink that keeps them
+    // (a queued write) gets copies; the ring copies what it keeps itself. The prefixed and
+    // json forms are new buffers already.
+    const kept = (block: Buffer): Buffer => (transient ? Buffer.from(block) : block);
     const full: Drainable[] = [];
     let lines = -1;
     switch (sink.console) {
@@ -136,13 +164,20 @@ export class OutputRouter {
           if (!writer.write(records())) full.push(writer);
           break;
         }
-        const out = this.format === 'json' ? this.json(service, stream, blocks) : this.prefixed(service, blocks);
+        if (this.format === 'json') {
+          const out = this.json(service, stream, blocks);
+          lines = this.lineCount;
+          if (!writer.write(out)) full.push(writer);
+          break;
+        }
+        const out = this.prefixed(service, blocks);
         lines = this.lineCount;
-        if (!writer.write(out)) full.push(writer);
+        const storage = this.outStorage;
+        if (!writer.write(out, () => this.recycle(storage))) full.push(writer);
         break;
       }
       case 'raw':
-        for (const block of blocks) if (!writer.write(block)) full.push(writer);
+        for (const block of blocks) if (!writer.write(kept(block))) full.push(writer);
         break;
       case 'none':
       case 'inherit':
@@ -153,7 +188,7 @@ export class OutputRouter {
     const file = stream === 'stderr' && sink.stderrFile ? sink.stderrFile : sink.file;
     if (file) {
       let ok = true;
-      for (const block of blocks) ok = file.write(block) && ok;
+      for (const block of blocks) ok = file.write(kept(block)) && ok;
       if (!ok) full.push(file);
     }
     if (sink.ring) {
@@ -177,6 +212,32 @@ export class OutputRouter {
   /** Lines in the last chunk formatted by prefixed() or json(). */
   private lineCount = 0;
 
+  /**
+   * Buffers the prefixed output is built in, back from the writer once it has written them:
+   * one allocated per chunk became garbage that piled up by tens of MiB between
+   * collections while a service logged as fast as it can. Bounded: the writers hold at
+   * most their high-water mark (and a read) in flight.
+   */
+  private readonly spare: Buffer[] = [];
+  /** The buffer prefixed() built its last output in. */
+  private outStorage: Buffer = Buffer.alloc(0);
+
+  private take(length: number): Buffer {
+    for (let i = this.spare.length - 1; i >= 0; i--) {
+      const storage = this.spare[i]!;
+      if (storage.length >= length && storage.length <= length * 2 + OUT_SLACK) {
+        this.spare.splice(i, 1);
+        return storage;
+      }
+    }
+    // Rounded up, so that the next chunks, of about the same size, fit in it.
+    return Buffer.allocUnsafeSlow(Math.ceil(length / OUT_SLACK) * OUT_SLACK);
+  }
+
+  private recycle(storage: Buffer): void {
+    if (this.spare.length < MAX_SPARE) this.spare.push(storage);
+  }
+
   /** `name | line` for every line, built in one buffer. */
   private prefixed(service: string, blocks: Buffer[]): Buffer {
     const prefix = this.prefix(service);
@@ -194,7 +255,8 @@ export class OutputRouter {
     // Lay the lines down at the end of the output, then move each forward into place
     // behind its prefix: the moves never overlap a line not yet moved.
     const shift = n * pl;
-    const out = Buffer.allocUnsafe(bytes + shift);
+    this.outStorage = this.take(bytes + shift);
+    const out = this.outStorage.subarray(0, bytes + shift);
     let at = shift;
     for (const block of blocks) {
       out.set(block, at);

@@ -24,6 +24,8 @@ export interface RingBufferOptions {
 
 interface Block {
   buf: Buffer;
+  /** The buffer `buf` was copied into: reused once the block is trimmed away. */
+  readonly storage: Buffer;
   /** Offset of the first line still kept. */
   start: number;
   lines: number;
@@ -41,6 +43,9 @@ export class RingBuffer {
   private lines = 0;
   private bytes = 0;
   private readonly listeners = new Set<RingListener>();
+  /** Storage of trimmed blocks, for the next appends: a ring that keeps up with a service
+   * logging as fast as it can then copies into the same few buffers instead of allocating. */
+  private spare: Buffer[] = [];
 
   constructor(options: RingBufferOptions = {}) {
     this.maxLines = options.maxLines ?? 1000;
@@ -58,10 +63,13 @@ export class RingBuffer {
    */
   append(block: Buffer, stream: StreamName, count?: number, time = Date.now()): void {
     if (block.length === 0) return;
-    // A small block cut from a big read would keep the whole read's memory alive.
-    const buf = block.length * 4 < block.buffer.byteLength ? Buffer.from(block) : block;
+    // Always a copy: the block may be a read buffer that the next read overwrites, and a
+    // small block cut from a big read would keep all of it alive.
+    const storage = this.storageFor(block.length);
+    block.copy(storage);
+    const buf = storage.length === block.length ? storage : storage.subarray(0, block.length);
     const lines = count ?? countLines(buf);
-    this.blocks.push({ buf, start: 0, lines, stream, time });
+    this.blocks.push({ buf, storage, start: 0, lines, stream, time });
     this.lines += lines;
     this.bytes += buf.length;
     this.trim();
@@ -108,7 +116,20 @@ export class RingBuffer {
     };
   }
 
+  private storageFor(length: number): Buffer {
+    for (let i = this.spare.length - 1; i >= 0; i--) {
+      const storage = this.spare[i]!;
+      // Big enough, and not so big that a small block would pin a large one.
+      if (storage.length >= length && storage.length <= length * 4) {
+        this.spare.splice(i, 1);
+        return storage;
+      }
+    }
+    return Buffer.allocUnsafeSlow(length);
+  }
+
   clear(): void {
+    this.spare = [];
     this.blocks = [];
     this.head = 0;
     this.lines = 0;
@@ -127,6 +148,8 @@ export class RingBuffer {
       this.lines -= block.lines;
       this.bytes -= keptBytes;
       this.head += 1;
+      if (this.spare.length < 4) this.spare.push(block.storage);
+      this.blocks[this.head - 1] = DROPPED;
     }
     // Compact now and then instead of shifting the array on every drop.
     if (this.head > 64 && this.head * 2 > this.blocks.length) {
@@ -135,6 +158,9 @@ export class RingBuffer {
     }
   }
 }
+
+/** In place of a trimmed block (its storage may be reused): never read again. */
+const DROPPED: Block = { buf: Buffer.alloc(0), storage: Buffer.alloc(0), start: 0, lines: 0, stream: 'stdout', time: 0 };
 
 function countLines(buf: Buffer): number {
   let count = 0;

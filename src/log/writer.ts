@@ -104,15 +104,19 @@ export class AsyncWriter extends EventEmitter {
    * Queues a chunk. Returns false when the queue is over the high-water mark: the caller
    * should stop producing until 'drain'. Never throws, never blocks.
    */
-  write(chunk: Buffer | string): boolean {
+  write(chunk: Buffer | string, release?: () => void): boolean {
     const length = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
-    if (length === 0) return !this.needDrain;
+    if (length === 0) {
+      release?.();
+      return !this.needDrain;
+    }
     if (this.closedCode !== null || this.backend.queued() + length > this.maxQueued) {
       this.discardedBytes += length;
       this.discardedWrites += 1;
+      release?.();
       return this.closedCode !== null || !this.needDrain;
     }
-    const below = this.backend.write(chunk);
+    const below = this.backend.write(chunk, release);
     if (!below) this.needDrain = true;
     return below;
   }
@@ -191,8 +195,12 @@ function sameFile(a: number, b: number): boolean {
 interface Backend {
   readonly kind: WriterKind;
   queued(): number;
-  /** Returns false when queued bytes are at or over the high-water mark. */
-  write(chunk: Buffer | string): boolean;
+  /**
+   * Returns false when queued bytes are at or over the high-water mark. `release` is called
+   * once the chunk is no longer needed (written, or dropped with the fd): its buffer may
+   * then be reused.
+   */
+  write(chunk: Buffer | string, release?: () => void): boolean;
   onEmpty(listener: () => void): void;
   offEmpty(listener: () => void): void;
   close(): void;
@@ -268,9 +276,12 @@ class StreamBackend implements Backend {
     return this.stream.writableLength;
   }
 
-  write(chunk: Buffer | string): boolean {
+  write(chunk: Buffer | string, release?: () => void): boolean {
     // The stream's own answer uses its highWaterMark (16 KiB); ours is the writer's.
-    this.stream.write(chunk, this.afterWrite);
+    this.stream.write(chunk, release === undefined ? this.afterWrite : () => {
+      release();
+      this.afterWrite();
+    });
     return this.stream.writableLength < this.highWaterMark;
   }
 
@@ -305,6 +316,10 @@ class FileBackend implements Backend {
   private queuedBytes = 0;
   private writing = false;
   private failed = false;
+  /** Bytes ever queued and ever written: a chunk's release is due once written passes its end. */
+  private enqueuedTotal = 0;
+  private writtenTotal = 0;
+  private releases: { readonly end: number; readonly release: () => void }[] = [];
   private readonly emptyListeners = new Set<() => void>();
 
   constructor(
@@ -317,10 +332,16 @@ class FileBackend implements Backend {
     return this.queuedBytes;
   }
 
-  write(chunk: Buffer | string): boolean {
+  write(chunk: Buffer | string, release?: () => void): boolean {
     const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    if (this.failed) {
+      release?.();
+      return this.queuedBytes < this.highWaterMark;
+    }
     this.queue.push(buffer);
     this.queuedBytes += buffer.length;
+    this.enqueuedTotal += buffer.length;
+    if (release !== undefined) this.releases.push({ end: this.enqueuedTotal, release });
     if (!this.writing) this.next();
     return this.queuedBytes < this.highWaterMark;
   }
@@ -340,11 +361,16 @@ class FileBackend implements Backend {
         this.queue = [];
         this.queuedBytes = 0;
         this.writing = false;
+        for (const { release } of this.releases.splice(0)) release();
         this.events.failed(errorCode(error));
         this.notifyEmpty();
         return;
       }
       this.queuedBytes -= written;
+      this.writtenTotal += written;
+      let due = 0;
+      while (due < this.releases.length && this.releases[due]!.end <= this.writtenTotal) due += 1;
+      if (due > 0) for (const { release } of this.releases.splice(0, due)) release();
       const rest = remainder(batch, written);
       if (rest.length > 0) this.queue = rest.concat(this.queue);
       if (this.queuedBytes < this.highWaterMark) this.events.drained();

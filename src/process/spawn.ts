@@ -222,6 +222,61 @@ function readerOf(fd: number): Socket {
   return new Socket({ fd, readable: true, writable: false });
 }
 
+/**
+ * A service's output pipe, read into one buffer every such pipe shares: libuv's reads
+ * would otherwise allocate 64 KiB each, garbage a moment later, and under a service that
+ * logs as fast as it can those piled up by tens of MiB between collections. A read is
+ * handed to `onChunk` and is valid only during that call: whoever keeps bytes copies them
+ * (src/log/output.ts). Without `onChunk`, 'data' listeners get copies; with neither,
+ * reads are kept (copied) for the first `onChunk`. pause(), resume(), 'end', 'close' and
+ * 'error' work as on any socket.
+ */
+export type OutputReader = Socket & {
+  onChunk: ((chunk: Buffer) => void) | null;
+  /** Sets `onChunk` after handing it what was kept meanwhile. */
+  handTo(onChunk: (chunk: Buffer) => void): void;
+};
+
+const READ_SIZE = 64 * 1024;
+let sharedRead: Buffer | null = null;
+
+function outputReaderOf(fd: number): OutputReader {
+  sharedRead ??= Buffer.allocUnsafe(READ_SIZE);
+  let early: Buffer[] = [];
+  let earlyBytes = 0;
+  // `onread` is a net.Socket option since Node 12 (missing from @types/node's constructor options).
+  const reader = new Socket({
+    fd, readable: true, writable: false,
+    onread: {
+      buffer: sharedRead,
+      callback: (bytes: number, buffer: Uint8Array): boolean => {
+        const chunk = Buffer.from(buffer.buffer, buffer.byteOffset, bytes);
+        if (reader.onChunk !== null) reader.onChunk(chunk);
+        // A plain reader (tests, tools): 'data' events with copies, as any socket gives.
+        else if (reader.listenerCount('data') > 0) reader.emit('data', Buffer.from(chunk));
+        else {
+          early.push(Buffer.from(chunk));
+          earlyBytes += bytes;
+          // Nobody reads yet: stop at a read's worth, as a socket stops at its high-water mark.
+          if (earlyBytes >= READ_SIZE) reader.pause();
+        }
+        return true;
+      },
+    },
+  } as ConstructorParameters<typeof Socket>[0]) as OutputReader;
+  reader.onChunk = null;
+  reader.handTo = (onChunk) => {
+    const kept = early;
+    early = [];
+    const paused = earlyBytes >= READ_SIZE;
+    earlyBytes = 0;
+    for (const chunk of kept) onChunk(chunk);
+    reader.onChunk = onChunk;
+    if (paused) reader.resume();
+  };
+  return reader;
+}
+
 function environmentList(env: Readonly<Record<string, string>>): string[] {
   const list: string[] = [];
   // A NUL cannot cross execve: such an entry could only be cut short, so it is left out.
@@ -345,8 +400,8 @@ export function spawnProcess(spec: SpawnSpec, context: SpawnContext): Spawned {
   });
   return {
     pid,
-    stdout: stdout === null ? null : readerOf(stdout),
-    stderr: stderr === null ? null : readerOf(stderr),
+    stdout: stdout === null ? null : outputReaderOf(stdout),
+    stderr: stderr === null ? null : outputReaderOf(stderr),
     notify: notify === null ? null : readerOf(notify),
     exit,
     execed,

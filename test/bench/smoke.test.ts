@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT, tempDir } from '../helpers/tend';
 
-const FIGURES = ['startup', 'idle-rss', 'idle-cpu', 'storm', 'sigterm', 'daemons', 'restart', 'logs-prefixed', 'logs-file', 'status', 'status-cli', 'fleet-start', 'fleet-stop', 'tracking', 'shutdown',
+const FIGURES = ['startup', 'idle-rss', 'idle-cpu', 'storm', 'sigterm', 'daemons', 'restart', 'logs-prefixed', 'logs-file', 'logs-peak-rss', 'status', 'status-cli', 'fleet-start', 'fleet-stop', 'tracking', 'shutdown',
   'scale-start', 'scale-stop', 'scale-rss', 'scale-rss-per-service', 'scale-status', 'scale-reload-reply', 'scale-reload-up', 'scale-idle-cpu', 'scale-wakeups',
   'sd-notify', 'sd-notify-exec', 'syslog', 'socket-restart'];
 
