@@ -1,8 +1,9 @@
 // tend's syslog socket (settings.syslog, typically /dev/log), as the event loop sees it:
 // native/dgram.c receives each datagram with the sender's credentials in its own thread
 // and writes it, as a record, into a pipe; this module reads that pipe as a stream and
-// hands the datagrams over a chunk at a time (at most 64 KiB: a few hundred messages), so
-// a flood never keeps the loop from timers, exits and the control socket.
+// hands the datagrams over a chunk at a time (at most 64 KiB: a few hundred messages), one
+// chunk per turn of the loop, so a flood never keeps it from timers, exits and the control
+// socket.
 //
 // Flow control: while the consumer says its writers are backed up, the pipe is not read;
 // it fills, the receiver thread waits, the socket's queue fills and the senders' send()
@@ -38,11 +39,13 @@ export function openSyslogSocket(path: string, onBatch: (batch: readonly Datagra
     const end = decodeDatagrams(bytes, 0, bytes.length, batch);
     rest = end === bytes.length ? null : Buffer.from(bytes.subarray(end));
     state.received += batch.length;
-    if (batch.length === 0) return;
-    const wait = onBatch(batch);
-    if (wait === null) return;
+    // One chunk per turn of the loop: libuv reads a readable pipe up to 32 times in a row,
+    // and a flood would otherwise keep the loop on syslog for ~100 ms at a time.
     stream.pause();
-    const resume = (): void => void stream.resume();
+    const resume = (): void => void setImmediate(() => stream.resume());
+    if (batch.length === 0) return resume();
+    const wait = onBatch(batch);
+    if (wait === null) return resume();
     void wait.then(resume, resume);
   });
   stream.on('error', (error) => process.nextTick(() => { throw error; }));
