@@ -982,7 +982,6 @@ class Draft {
     const state = record?.state;
     if (record === undefined || state === undefined || state.id !== 'ready') return;
     this.log('error', say.watchdogFired(name, record.plan.watchdog ?? 0, state.pid, triggered));
-    this.emit({ kind: 'signal-pid', pid: state.pid, signal: SIGABRT });
     this.stop(name, 'watchdog');
   }
 
@@ -1138,6 +1137,11 @@ class Draft {
     return this.signalAndWait(plan, plan.stopSignal, main);
   }
 
+  private abortAndWait(plan: ServicePlan, main: number | null): StopStep {
+    this.log('info', say.stopping(plan.name, signalName(SIGABRT)));
+    return this.signalAndWait(plan, SIGABRT, main);
+  }
+
   /**
    * The stop signal goes where stop_mode says: `group`, to every process the service owns;
    * `main` and `mixed`, to its own process only (a prefork master finishes its workers'
@@ -1176,7 +1180,12 @@ class Draft {
       case 'running':
       case 'ready': {
         this.stopProbes(name);
-        const step = this.beginStopSequence(record.plan, 'log', state.pid);
+        // A hung service gets SIGABRT in place of its stop signal (systemd's WatchdogSignal),
+        // SIGKILL at stop_timeout: a stop signal sent beside it could end the process first,
+        // and the dump or trace the abort asks for would be lost.
+        const step = intent === 'watchdog'
+          ? this.abortAndWait(record.plan, state.pid)
+          : this.beginStopSequence(record.plan, 'log', state.pid);
         this.enter(name, { id: 'stopping', pid: state.pid, since: this.now, intent, step, ofRun: true });
         return;
       }
