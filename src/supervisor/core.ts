@@ -1604,7 +1604,10 @@ class Draft {
       this.dropSchedule(name);
       if (service.schedule !== null && service.autostart) this.arrangeSchedule(service);
       if (record.state.id === 'stopped' && record.state.byHand) continue;
-      if (isUp(record.state)) this.stop(name, 'restart');
+      // A run on its way with the old definition — its pre_start running, or its exec helper
+      // not yet past exec — is restarted like one that is up; a reload must not leave it be.
+      const state = record.state;
+      if (isUp(state) || state.id === 'preparing' || (state.id === 'spawning' && state.pid !== null)) this.stop(name, 'restart');
       else if (service.autostart && service.schedule === null) {
         // Exited, fatal or backing off: the new definition gets a fresh start (the usual
         // reason to reload is to fix the service that kept failing).

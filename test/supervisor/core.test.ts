@@ -144,3 +144,28 @@ describe('the system clock', () => {
     }
   });
 });
+
+describe('reload of a run on its way', () => {
+  it('regression (reload lost on a service whose exec helper had not exec\'d yet): the run is restarted with the new definition', () => {
+    const before = graph([service('app', { main: true }), service('a', { env: { X: '1' } })]);
+    const after = graph([service('app', { main: true }), service('a', { env: { X: '2' } })]);
+    // Boot, the exec helpers forked but neither has exec'd its command yet.
+    let core = initialCore(before);
+    let pid = 700;
+    for (const event of [{ kind: 'boot' } as Event]) {
+      const result = step(core, event, seen(1000));
+      core = result.core;
+      for (const effect of result.effects) {
+        if (effect.kind === 'spawn') core = step(core, { kind: 'forked', service: effect.service, pid: pid++ }, seen(1000)).core;
+      }
+    }
+    const spawning = core.services.get('a')!.state;
+    expect(spawning.id).toBe('spawning');
+    const aPid = (spawning as { pid: number }).pid;
+    const { core: reloaded, effects } = step(core, { kind: 'reload', plan: after }, seen(1100));
+    const a = reloaded.services.get('a')!;
+    expect(a.state).toMatchObject({ id: 'stopping', intent: 'restart' });
+    expect(a.plan.env).toMatchObject({ X: '2' });
+    expect(effects.some((e) => (e.kind === 'signal-pid' && e.pid === aPid) || (e.kind !== 'signal-pid' && e.kind.startsWith('signal')))).toBe(true);
+  });
+});
