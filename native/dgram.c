@@ -113,16 +113,23 @@ typedef struct {
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static receiver *receivers[RECEIVERS];
 
-/* The parent of `pid` from /proc/PID/stat (the field after the command, which may hold ") "). */
-static int32_t parent_of(int32_t pid) {
-    char path[32], buffer[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+/* /proc/PID/NAME into buffer, NUL-terminated: its length, or 0 (gone, unreadable, empty). */
+static ssize_t read_proc(int32_t pid, const char *name, char *buffer, size_t size) {
+    char path[48];
+    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, name);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return 0;
-    ssize_t n = read(fd, buffer, sizeof buffer - 1);
+    ssize_t n = read(fd, buffer, size - 1);
     close(fd);
     if (n <= 0) return 0;
     buffer[n] = '\0';
+    return n;
+}
+
+/* The parent of `pid` from /proc/PID/stat (the field after the command, which may hold ") "). */
+static int32_t parent_of(int32_t pid) {
+    char buffer[512];
+    if (read_proc(pid, "stat", buffer, sizeof buffer) == 0) return 0;
     char *end = strrchr(buffer, ')');
     if (end == NULL || end[1] == '\0' || end[2] == '\0') return 0;
     int ppid = 0;
@@ -136,14 +143,8 @@ static int32_t parent_of(int32_t pid) {
  */
 static uint64_t cgroup_of_pid(receiver *r, int32_t pid) {
     if (r->cgroup_mount[0] == '\0') return 0;
-    char path[32], buffer[1024];
-    snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
-    ssize_t n = read(fd, buffer, sizeof buffer - 1);
-    close(fd);
-    if (n <= 0) return 0;
-    buffer[n] = '\0';
+    char buffer[1024];
+    if (read_proc(pid, "cgroup", buffer, sizeof buffer) == 0) return 0;
     char *line = strstr(buffer, "0::");
     if (line == NULL || (line != buffer && line[-1] != '\n')) return 0;
     line += 3;

@@ -32,6 +32,8 @@ export interface RotatingFileOptions {
   readonly highWaterMark?: number;
   /** After a failure, lines are dropped for this long before writing is tried again. */
   readonly retryAfterMs?: number;
+  /** The clock the retry pause is measured on (tests move it past the pause instead of sleeping). */
+  readonly now?: () => number;
   /** Mode of a newly created file. */
   readonly mode?: number;
   /** Problems and recoveries, for the supervisor to log (see messages.ts). */
@@ -64,6 +66,7 @@ export class RotatingFile extends EventEmitter {
   private readonly compress: boolean;
   private readonly highWaterMark: number;
   private readonly retryAfterMs: number;
+  private readonly now: () => number;
   private readonly mode: number;
   private readonly onReport: (report: FileSinkReport) => void;
 
@@ -92,6 +95,7 @@ export class RotatingFile extends EventEmitter {
     this.compress = options.compress;
     this.highWaterMark = options.highWaterMark ?? 1024 * 1024;
     this.retryAfterMs = options.retryAfterMs ?? 5000;
+    this.now = options.now ?? Date.now;
     this.mode = options.mode ?? 0o640;
     this.onReport = options.onReport ?? (() => {});
   }
@@ -107,7 +111,7 @@ export class RotatingFile extends EventEmitter {
    */
   write(block: Buffer): boolean {
     if (block.length === 0) return true;
-    if (this.closing || (this.failure !== null && Date.now() < this.failure.retryAt)) {
+    if (this.closing || (this.failure !== null && this.now() < this.failure.retryAt)) {
       this.drop([block]);
       return true;
     }
@@ -267,7 +271,7 @@ export class RotatingFile extends EventEmitter {
   }
 
   private async rotate(): Promise<void> {
-    if (Date.now() < this.rotateRetryAt) {
+    if (this.now() < this.rotateRetryAt) {
       // Rotation failed recently: write on into the current file meanwhile.
       this.rotatable = false;
       setTimeout(() => {
@@ -293,7 +297,7 @@ export class RotatingFile extends EventEmitter {
         if (this.compress) this.compressing = this.gzip(`${this.path}.1`);
       }
     } catch (error) {
-      this.rotateRetryAt = Date.now() + this.retryAfterMs;
+      this.rotateRetryAt = this.now() + this.retryAfterMs;
       const { code, message } = describe(error);
       this.onReport({ kind: 'rotate-failed', path: this.path, code, message });
     }
@@ -337,7 +341,7 @@ export class RotatingFile extends EventEmitter {
     }
     const first = this.failure === null;
     this.failure ??= { retryAt: 0, dropped: 0 };
-    this.failure.retryAt = Date.now() + this.retryAfterMs;
+    this.failure.retryAt = this.now() + this.retryAfterMs;
     this.drop(taken);
     this.drop(this.queue);
     this.queue = [];

@@ -24,22 +24,12 @@ export const FACILITIES = [
 
 export type SyslogFormat = 'rfc5424' | 'rfc3164' | 'bare';
 
-export interface SyslogMessage {
+export interface SyslogMessage extends Header {
   readonly format: SyslogFormat;
   /** 0 (kern) … 23 (local7). */
   readonly facility: number;
   /** 0 (emerg) … 7 (debug). */
   readonly severity: number;
-  /** TAG (RFC 3164) or APP-NAME (RFC 5424); null when the message has none. */
-  readonly tag: string | null;
-  /** The process id the message names (`app[412]:`, PROCID), as sent. */
-  readonly procid: string | null;
-  readonly hostname: string | null;
-  /** As sent, not interpreted: the receipt time is what tend's lines carry. */
-  readonly timestamp: string | null;
-  /** RFC 5424 only. */
-  readonly msgid: string | null;
-  readonly structuredData: string | null;
   /** The message, one entry per line, control characters escaped; at least one (maybe empty). */
   readonly lines: readonly string[];
 }
@@ -70,11 +60,16 @@ function bare(text: string): SyslogMessage {
   return message('bare', USER_NOTICE, { tag: null, procid: null, hostname: null, timestamp: null, msgid: null, structuredData: null }, text);
 }
 
-interface Header {
+/** What a message's header names, whichever its format. */
+export interface Header {
+  /** TAG (RFC 3164) or APP-NAME (RFC 5424); null when the message has none. */
   readonly tag: string | null;
+  /** The process id the message names (`app[412]:`, PROCID), as sent. */
   readonly procid: string | null;
   readonly hostname: string | null;
+  /** As sent, not interpreted: the receipt time is what tend's lines carry. */
   readonly timestamp: string | null;
+  /** RFC 5424 only. */
   readonly msgid: string | null;
   readonly structuredData: string | null;
 }

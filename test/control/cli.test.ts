@@ -197,7 +197,9 @@ describe('client commands', () => {
     let done = false;
     const shutting = run({ cmd: 'shutdown', wait: true }, path).then((r) => { done = true; return r; });
     await waitFor(() => handler.shuttingDown, { what: 'the shutdown request' });
-    await new Promise((r) => setTimeout(r, 50));
+    // A whole second client run, start to answer, is the witness: the first would have
+    // exited well within it had it not waited for the close.
+    expect((await run({ cmd: 'stop', names: ['web'], wait: false }, path)).code).toBeDefined();
     expect(done).toBe(false);
     servers.pop();
     await server.close();

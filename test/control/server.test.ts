@@ -86,8 +86,8 @@ describe('replies', () => {
     expect(await conn.next()).toMatchObject({ id: null, ok: false, error: { code: 'bad_request', message: expect.stringContaining('UTF-8') } });
     const request = Buffer.from('{"id":1,"cmd":"status","args":{"names":["wéb"]}}\n');
     const split = request.indexOf(0xc3) + 1; // inside the two bytes of é
-    conn.send(request.subarray(0, split));
-    await new Promise((r) => setTimeout(r, 20));
+    // The first part reaches the kernel, then a turn of the loop lets the server read it alone.
+    await new Promise<void>((r) => conn.socket.write(request.subarray(0, split), () => setImmediate(r)));
     conn.send(request.subarray(split));
     expect(await conn.next()).toMatchObject({ id: 1, ok: false, error: { code: 'unknown_service', message: expect.stringContaining('wéb') } });
     expect(handler.calls.at(-1)).toMatchObject({ method: 'status', args: [['wéb']] });
@@ -314,7 +314,7 @@ describe('limits', () => {
     const deadline = Date.now() + 5000;
     for (let i = 0; Date.now() < deadline && handler.eventListeners.size > 0; i++) {
       handler.emit({ type: 'shutdown', time: i, reason: big });
-      if (i % 100 === 0) await new Promise((r) => setTimeout(r, 5));
+      if (i % 100 === 0) await new Promise((r) => setImmediate(r)); // the server's turn to write and notice
     }
     expect(handler.eventListeners.size).toBe(0);
     expect(server.clientCount()).toBeLessThanOrEqual(1);

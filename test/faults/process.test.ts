@@ -2,7 +2,7 @@
 // closes its output, a stopped service at shutdown, and tend out of file descriptors.
 // Each case ends in a clear message and a running (or cleanly exiting) tend.
 import { afterEach, describe, expect, it } from 'vitest';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canUnshare, startTend, stopwatch, waitFor, type RunningTend } from '../helpers/tend';
 import { launch, nodeTend, scenario, stateOf, status, zombiesUnder, request, stopAll } from './helpers';
@@ -86,17 +86,26 @@ describe('output and stop faults', () => {
 services:
   app: { main: true, command: [svc, app] }
   quiet:
-    command: sh -c 'echo hello; exec >&- 2>&-; echo closed >> "$EVENTS"; trap "echo \\"stop quiet\\" >> \\"$EVENTS\\"; exit 0" TERM; while :; do sleep 1000 & wait $$!; done'
+    # A list, not a string: a string runs under a /bin/sh -c of its own that would keep the pipes open.
+    command: [sh, -c, 'echo hello; while [ ! -e "$EVENTS.go" ]; do sleep 0.05; done; exec >&- 2>&-; echo closed >> "$EVENTS"; trap "echo \\"stop quiet\\" >> \\"$EVENTS\\"; exit 0" TERM; while :; do sleep 1000 & wait $$!; done']
 `);
     const tend = start(t);
-    await waitFor(() => t.events().includes('closed'));
     await tend.waitOutput('quiet | hello');
+    // The witness that tend has seen the end of file: it closes its read ends of the pipes.
+    const tendPid = await tend.tendPid();
+    const pipes = () => readdirSync(`/proc/${tendPid}/fd`).map((fd) => {
+      try {
+        return readlinkSync(`/proc/${tendPid}/fd/${fd}`);
+      } catch {
+        return '';
+      }
+    }).filter((link) => link.startsWith('pipe:'));
+    const before = pipes();
+    writeFileSync(`${t.env.EVENTS}.go`, '');
+    await waitFor(() => t.events().includes('closed'));
+    await waitFor(() => before.filter((pipe) => !pipes().includes(pipe)).length >= 2, { what: "tend to close quiet's pipes at their end of file" });
     // Its pipes are at end of file; that is not an exit (SPEC §3: ended when reaped).
-    const until = Date.now() + 1000;
-    while (Date.now() < until) {
-      expect(await stateOf(t.socket, 'quiet')).toBe('running');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    expect(await stateOf(t.socket, 'quiet')).toBe('running');
     const elapsed = stopwatch();
     const reply = await request(t.socket, 'stop', { names: ['quiet'], wait: true }, 10_000);
     expect(reply.ok).toBe(true);
