@@ -90,6 +90,24 @@ describe.skipIf(!canUnshare())('tend exec', () => {
     expect(s.tend.tend.stdout + s.tend.tend.stderr).not.toContain('sekrit');
   });
 
+  it('-u, -w and -e, as docker exec has them: another user, another directory (relative: from the service\'s), more environment', async () => {
+    const s = await setup('auto');
+    const view = 'id -u; id -g; pwd; echo "$EXTRA|$PASSED|$UNSET|$GREETING|$USER"';
+    const argv = await execArgv(s, '-u', 'root', '-w', '..', '-e', 'EXTRA=a=b', '--env=PASSED', '-e', 'UNSET', '--env', 'GREETING=over', 'svc', '--', 'sh', '-c', view);
+    const result = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 20_000, env: { ...process.env, PASSED: 'from-caller', UNSET: undefined } });
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toBe(`0\n0\n${s.dir}\na=b|from-caller||over|root\n`);
+    // USER:GROUP by ids, an absolute directory.
+    const ids = await execSync(s, '--user=65534:0', '-w', '/tmp', 'svc', 'sh', '-c', 'id -u; id -g; pwd');
+    expect(ids).toMatchObject({ code: 0, stdout: '65534\n0\n/tmp\n', stderr: '' });
+    const bad = await execSync(s, '-u', 'a:b:c', 'svc', 'true');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/exec: --user "a:b:c": expected USER or USER:GROUP/);
+    const badEnv = await execSync(s, '-e', '=x', 'svc', 'true');
+    expect(badEnv.code).toBe(2);
+    expect(badEnv.stderr).toMatch(/exec: --env "=x": expected KEY=VALUE/);
+  });
+
   it('exits with CMD\'s status (128+N for a signal); a missing command is 127 with a message; refusals say why', async () => {
     const s = await setup('auto');
     expect((await execSync(s, 'svc', 'sh', '-c', 'exit 7')).code).toBe(7);
@@ -135,6 +153,9 @@ services:
     expect(other.status).toBe(1);
     expect(other.stderr).toBe('tend: exec: app runs as uid 0 (tend\'s own); you are uid 65534, and only root can switch to it\n');
     expect(other.stdout).toBe('');
+    const asRoot = asNobody('-u', 'root', 'mine', 'id', '-u');
+    expect(asRoot.status).toBe(1);
+    expect(asRoot.stderr).toBe('tend: exec: -u root: only root can switch users; you are uid 65534\n');
   });
 
   it('tini mode has no services to join: it says so', async () => {
