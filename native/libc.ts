@@ -531,6 +531,24 @@ export function listenUnix(path: string, backlog: number, mode: number): number 
   return fd >= 0 ? fd : errnoName(-fd);
 }
 
+/** The pipe native/oom.c writes the 4-byte token of each v1 OOM notification to (its thread started once), or the errno name. */
+export function oomPipe(): number | string {
+  const fd = callLibtend('tend_oom_pipe', native().DataType.I32, [], []);
+  return fd >= 0 ? fd : errnoName(-fd);
+}
+
+/** OOM notifications of the v1 memory cgroup `dir` send `token` down oomPipe(): a handle for oomUnwatch, or the errno name. */
+export function oomWatchV1(dir: string, token: number): number | string {
+  const t = native().DataType;
+  const handle = callLibtend('tend_oom_watch_v1', t.I32, [t.String, t.I32], [dir, token]);
+  return handle >= 0 ? handle : errnoName(-handle);
+}
+
+export function oomUnwatch(handle: number): void {
+  const t = native().DataType;
+  callLibtend('tend_oom_unwatch', t.Void, [t.I32], [handle]);
+}
+
 /** Orphans libtend's reaper thread has reaped since it started. */
 export function reaperOrphansTotal(): number {
   return callLibtend('tend_reaper_orphans_total', native().DataType.Double, [], []);

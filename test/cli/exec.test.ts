@@ -176,7 +176,8 @@ services:
 /**
  * Drives a pseudo-terminal (python3's pty): runs `argv` on it and plays `script` — a line
  * to type, `^C`/`^Z` for the control characters, `wait:TEXT` until the screen shows TEXT (after what the
- * last wait found), `proc:PATTERN` until a process whose command line matches runs (not stopped),
+ * last wait found), `proc:PATTERN` until a process whose command line matches runs (not stopped)
+ * in the foreground of its terminal,
  * `stopped:PATTERN` until one is stopped. Prints the screen and
  * the exit status as JSON.
  */
@@ -198,7 +199,10 @@ def running(pattern, states='RSD'):
         if p.isdigit():
             try:
                 if re.search(pattern, open('/proc/%s/cmdline' % p, 'rb').read().replace(b'\0', b' ').decode()):
-                    if open('/proc/%s/stat' % p).read().rsplit(')', 1)[1].split()[0] in states: return True
+                    state, _, pgrp, _, _, tpgid = open('/proc/%s/stat' % p).read().rsplit(')', 1)[1].split()[:6]
+                    # A running job counts once its terminal is its own: a ^C or ^Z typed
+                    # before the shell has handed it the terminal would reach the shell.
+                    if state in states and (state == 'T' or pgrp == tpgid): return True
             except OSError: pass
     return False
 for step in script:
