@@ -62,6 +62,13 @@ const forbidden = [
     to: { path: '^(node:)?child_process$' },
   },
   {
+    name: 'core-has-one-entry',
+    comment: 'src/supervisor/core/ holds the pure core by concern; everything else reaches it through core.ts (step and its types) only.',
+    severity: 'error',
+    from: { pathNot: '^src/supervisor/core([.]ts$|/)' },
+    to: { path: '^src/supervisor/core/' },
+  },
+  {
     name: 'one-ffi-importer',
     comment: 'native/libc.ts is the only importer of ffi-rs.',
     severity: 'error',

@@ -1,0 +1,50 @@
+// The restart policy, applied: what follows a run that ended on its own, was unhealthy,
+// or never got ready — a restart after its backoff, giving up (the restart limit), or
+// staying down; and the end of a backoff. The policy itself (which exits restart, how
+// long to wait) is pure in ../restart.ts; this is where its answer becomes a state.
+// During the shutdown nothing restarts.
+import type { ExitStatus } from '../../vocab/exit';
+import { describeExit } from '../../vocab/exit';
+import * as say from '../../log/messages';
+import { decideRestart } from '../restart';
+import type { Draft } from './draft';
+
+/** What follows a run that ended on its own, was unhealthy, or never got ready. */
+export function afterRun(d: Draft, name: string, exit: ExitStatus, uptime: number, notReady: string | null): void {
+  const record = d.record(name)!;
+  const plan = record.plan;
+  const stayDown = (): void => {
+    if (notReady !== null) d.enter(name, plan.type === 'oneshot' ? { id: 'failed', reason: notReady } : { id: 'fatal', reason: notReady });
+    else if (plan.type === 'oneshot') d.enter(name, { id: 'failed', reason: describeExit(exit) });
+    else d.enter(name, { id: 'exited', exit });
+  };
+  // A shutdown cancels restarts: whatever ends now stays down.
+  if (d.shuttingDown) {
+    stayDown();
+    return;
+  }
+  const decision = decideRestart({ service: plan, exit, uptime, history: record.history, now: d.now, random: d.seen.random() });
+  switch (decision.kind) {
+    case 'restart': {
+      if (!d.enter(name, { id: 'backoff', until: d.now + decision.delay, delay: decision.delay })) return;
+      const restarts = record.restarts + 1;
+      d.update(name, { history: decision.history, restarts });
+      d.log('info', say.restarting(name, decision.delay, restarts));
+      d.arm('backoff', name, decision.delay);
+      return;
+    }
+    case 'give-up':
+      d.log('error', say.gaveUp(name, decision.reason));
+      d.enter(name, plan.type === 'oneshot' ? { id: 'failed', reason: decision.reason } : { id: 'fatal', reason: decision.reason });
+      return;
+    case 'stay-down':
+      stayDown();
+      return;
+  }
+}
+
+/** A backoff's delay is over: the service queues again (unless the shutdown began). */
+export function backoffOver(d: Draft, service: string | null): void {
+  const record = service === null ? undefined : d.record(service);
+  if (record?.state.id === 'backoff' && !d.shuttingDown) d.enter(service!, { id: 'queued', since: d.now });
+}
