@@ -607,39 +607,41 @@ typedef struct {
 struct kernel_sigaction { unsigned long handler, flags, restorer, mask; };
 
 /*
- * The child, on its own stack, sharing tend's memory until exec: only system calls, in
- * posix_spawn's order. Every signal is still blocked (the parent blocked all before the
- * clone), so no handler of tend's can run here before the dispositions are reset.
+ * The child, on its own stack, sharing tend's memory until exec: raw system calls only (no
+ * libc wrapper's cancellation point or cached state), in posix_spawn's order. Every
+ * signal is still blocked (the parent blocked all before the clone), so no handler of
+ * tend's can run here before the dispositions are reset.
  */
 static int child_main(void *opaque) {
     child_args *a = opaque;
     /* Every disposition to its default, ignored ones included (posix_spawn's SETSIGDEF of
      * every signal): tend's handlers and ignores are not the helper's. */
     struct kernel_sigaction dfl = { 0, 0, 0, 0 };
-    for (int sig = 1; sig < 65; sig++)
+    for (int sig = 1; sig <= 64; sig++)
         if (sig != SIGKILL && sig != SIGSTOP) syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
     /* The session or process group exists before tend_spawn returns (the parent waits
      * for the exec), so a signal to the group cannot miss it. */
-    if (a->group == TEND_SPAWN_SESSION && setsid() < 0) goto fail;
-    if (a->group == TEND_SPAWN_GROUP && setpgid(0, 0) != 0) goto fail;
+    if (a->group == TEND_SPAWN_SESSION && syscall(SYS_setsid) < 0) goto fail;
+    if (a->group == TEND_SPAWN_GROUP && syscall(SYS_setpgid, 0, 0) != 0) goto fail;
     const fd_plan *plan = a->plan;
     for (int i = 0; i < plan->nfds; i++) {
         int source = plan->source[i];
         if (source == i) {
             /* An fd kept in place: it must survive the exec (posix_spawn's dup2 onto itself). */
-            int flags = fcntl(i, F_GETFD);
-            if (flags < 0 || fcntl(i, F_SETFD, flags & ~FD_CLOEXEC) != 0) goto fail;
+            long flags = syscall(SYS_fcntl, i, F_GETFD);
+            if (flags < 0 || syscall(SYS_fcntl, i, F_SETFD, flags & ~FD_CLOEXEC) != 0) goto fail;
         } else if (source >= 0) {
-            if (dup2(source, i) < 0) goto fail;
+            /* dup3 (arm64 has no dup2); source differs from i, and the copy is not close-on-exec. */
+            if (syscall(SYS_dup3, source, i, 0) < 0) goto fail;
         } else {
-            close(i); /* not open: nothing to close, as posix_spawn's close action allows */
+            syscall(SYS_close, i); /* not open: nothing to close, as posix_spawn's close action allows */
         }
     }
     uint64_t none = 0;
     syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
-    execve(a->path, a->argv, a->envp);
+    syscall(SYS_execve, a->path, a->argv, a->envp);
 fail:
-    a->err = errno;
+    a->err = errno; /* syscall() set it: the errno of tend's thread, which waits meanwhile */
     return 127;
 }
 
@@ -672,11 +674,10 @@ static int spawn_into_cgroup(const char *path, char *const argv[], char *const e
     /* Every signal blocked across the clone, so none is handled in the child while it
      * shares tend's memory; raw calls, so that signals.c's interposed mask calls (which
      * keep held signals blocked) are not in the way of putting the mask back exactly. */
-    sigset_t all, old;
-    fill_all(&all);
-    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, (size_t)(_NSIG / 8));
+    uint64_t all = ~(uint64_t)0, old = 0; /* the kernel's mask: 64 signals, one bit each */
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof all);
     long result = clone3_run(&clone, sizeof clone, child_main, &args);
-    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, (size_t)(_NSIG / 8));
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof old);
     if (result < 0) return (int)result;
     if (args.err != 0) {
         /* Reaped here, under the lock: the reaper thread will not count it as an orphan. */

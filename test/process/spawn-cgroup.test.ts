@@ -64,14 +64,15 @@ describe.skipIf(!cgroupV2)('spawn: born in the cgroup leaf', () => {
     const seen = run([]);
     expectInLeaves(seen);
     expect(seen.stats).toEqual({ clone3: true, refusal: null, bornInLeaf: 7, joinedLeaf: 0, clone3Failures: 0 });
-    expect(seen.raw).toBe(seen.rawExpected);
+    // Born in its leaf; every signal unblocked and none ignored (Node ignores SIGPIPE); its own session.
+    expect(seen.raw).toBe(`${seen.rawExpected}\nsession: its own\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000000`);
   });
 
   it.skipIf(!pid1)('as PID 1 of a PID namespace: the same', () => {
     const seen = run(UNSHARE);
     expectInLeaves(seen);
     expect(seen.stats).toEqual({ clone3: true, refusal: null, bornInLeaf: 7, joinedLeaf: 0, clone3Failures: 0 });
-    expect(seen.raw).toBe(seen.rawExpected);
+    expect(seen.raw).toBe(`${seen.rawExpected}\nsession: its own\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000000`);
   });
 
   it.skipIf(noClone3 === null)('clone3 refused by seccomp (ENOSYS, as Docker does): tried once, then posix_spawn and the join; nothing else differs', () => {

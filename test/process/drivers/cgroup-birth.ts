@@ -49,14 +49,15 @@ async function main(): Promise<void> {
     for (const more of [{ argv: ['nginxx'] }, { argv: ['true'], cwd: '/nonexistent/dir' }, { argv: ['true'], user: 'no-such-user-x' }] as const) {
       failures.push(await spawnProcess(spec([...more.argv], leaf, more), context).exit);
     }
-    let raw: string | null = null;
+    let raw: string | null = null; // what a program libtend started without the helper sees
     if (spawnStats().clone3) {
       const [read, write] = pipe();
-      const pid = spawnChild('/bin/sh', ['sh', '-c', 'grep "^0::" /proc/self/cgroup'], [], [-1, write, 2], 'session', cgroups.leaf('raw'));
+      // exec: grep is the process libtend started, as it left it (Node ignores SIGPIPE).
+      const pid = spawnChild('/bin/sh', ['sh', '-c', 'exec grep -h -E "^(0::|SigBlk|SigIgn|NSsid)" /proc/self/cgroup /proc/self/status'], [], [-1, write, 2], 'session', cgroups.leaf('raw'));
       closeSync(write);
       if (pid > 0) {
         await new Promise<void>((done) => reaper.watch(pid, () => done()));
-        raw = readFileSync(read, 'utf8').trim();
+        raw = readFileSync(read, 'utf8').trim().replace(/NSsid:.*/, (line) => (line.split(/\s+/).pop() === String(pid) ? 'session: its own' : line));
       }
       closeSync(read);
     }
