@@ -29,7 +29,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   compile('tend-exec.c', 'tend-exec', [],
     'tend cannot start services: every process it starts goes through this helper');
   // signals.c: the signal intake the launcher preloads (it interposes the mask calls: -ldl).
-  compile(['libtend.c', 'signals.c', 'dgram.c', 'sockets.c'], 'libtend.so', ['-shared', '-fPIC', '-pthread', '-ldl'],
+  // -z now: every libc call is bound at load, so the child libtend's clone3 starts (which
+  // shares tend's memory until it execs) never runs the dynamic linker's lazy resolver.
+  compile(['libtend.c', 'signals.c', 'dgram.c', 'sockets.c', 'oom.c'], 'libtend.so', ['-shared', '-fPIC', '-pthread', '-ldl', '-Wl,-z,now'],
     'tend cannot start: it spawns, reaps and signals its children through libtend');
   // bin/tend, the executable to run: a checkout's runs the Node that built it (this one).
   // Static where the C library allows it: one exec with no dynamic loading costs ~0.25 ms

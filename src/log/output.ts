@@ -152,10 +152,9 @@ export class OutputRouter {
 
   /** Hands blocks of whole lines to every sink; returns the sinks that are backed up. */
   private route(service: string, stream: StreamName, blocks: Buffer[], sink: OutputSink, writer: AsyncWriter, records?: () => string, transient = false): Drainable[] {
-    // Blocks of a transient read are overwritten by the next read: a sink that keeps them
-    // (a queued write) gets copies; the ring copies what it keeps itself. The prefixed and
-    // json forms are new buffers already.
-    const kept = (block: Buffer): Buffer => (transient ? Buffer.from(block) : block);
+    // Blocks of a transient read are overwritten by the next read: a sink that queues them
+    // gets a copy in a recycled buffer, handed back once written; the ring copies what it
+    // keeps itself. The prefixed and json forms are buffers of their own already.
     const full: Drainable[] = [];
     let lines = -1;
     switch (sink.console) {
@@ -177,7 +176,7 @@ export class OutputRouter {
         break;
       }
       case 'raw':
-        for (const block of blocks) if (!writer.write(kept(block))) full.push(writer);
+        if (!this.writeBlocks(writer, blocks, transient)) full.push(writer);
         break;
       case 'none':
       case 'inherit':
@@ -186,11 +185,7 @@ export class OutputRouter {
         return assertNever(sink.console);
     }
     const file = stream === 'stderr' && sink.stderrFile ? sink.stderrFile : sink.file;
-    if (file) {
-      let ok = true;
-      for (const block of blocks) ok = file.write(kept(block)) && ok;
-      if (!ok) full.push(file);
-    }
+    if (file && !this.writeBlocks(file, blocks, transient)) full.push(file);
     if (sink.ring) {
       const time = Date.now();
       for (const block of blocks) sink.ring.append(block, stream, blocks.length === 1 && lines >= 0 ? lines : undefined, time);
@@ -221,6 +216,29 @@ export class OutputRouter {
   private readonly spare: Buffer[] = [];
   /** The buffer prefixed() built its last output in. */
   private outStorage: Buffer = Buffer.alloc(0);
+
+  /**
+   * Hands `blocks` (whole lines, in order) to a sink that queues what it is given. A
+   * transient read's blocks are copied, together, into one recycled buffer the sink hands
+   * back once written: a copy per read was garbage that piled up by tens of MiB between
+   * collections under a service logging as fast as it can. False: the sink is backed up.
+   */
+  private writeBlocks(sink: { write(chunk: Buffer, release?: () => void): boolean }, blocks: Buffer[], transient: boolean): boolean {
+    if (!transient) {
+      let ok = true;
+      for (const block of blocks) ok = sink.write(block) && ok;
+      return ok;
+    }
+    let bytes = 0;
+    for (const block of blocks) bytes += block.length;
+    const storage = this.take(bytes);
+    let at = 0;
+    for (const block of blocks) {
+      storage.set(block, at);
+      at += block.length;
+    }
+    return sink.write(storage.subarray(0, bytes), () => this.recycle(storage));
+  }
 
   private take(length: number): Buffer {
     for (let i = this.spare.length - 1; i >= 0; i--) {
