@@ -15,8 +15,10 @@
 //   node (floor)     `node -e` spawning the main at once: exec → the main's first instruction
 //   tend run / tend -- through the launcher (bin/tend): from the start-up snapshot, and
 //                    without it (TEND_NO_SNAPSHOT=1); and traced, with the phases, both ways
-// Each figure also has its CPU time (user + system of tend and the main, from /proc of the
-// parent's reaped children), which a loaded machine disturbs far less than wall time.
+// Each figure also has the init's CPU time up to its main's first instruction (the main,
+// the bench tool's `stampcpu`, reads its parent's process CPU clock: every thread, exact),
+// and each traced phase tend's CPU time by then (getrusage): a loaded machine stretches
+// wall time by 2× and more, CPU time hardly.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
