@@ -88,6 +88,24 @@ for (const [layer, allowed] of Object.entries(layers)) {
   });
 }
 
+// The pure core's modules (src/supervisor/core/), top to bottom as docs/ARCHITECTURE.md
+// lists them: each may import only those after it, so decisions flow one way — a request
+// or a fact reaches the concern that answers it, which calls down into the moves beneath.
+const coreOrder = [
+  'requests', 'apply-reload', 'schedules', 'exits', 'readiness', 'start', 'shutdown', 'hooks',
+  'stop', 'job-record', 'after-run', 'run', 'draft', 'exit-status', 'types', 'lookup', 'constants',
+];
+coreOrder.forEach((module, index) => {
+  const above = coreOrder.slice(0, index + 1);
+  forbidden.push({
+    name: `core-order-${module}`,
+    comment: `src/supervisor/core/${module}.ts may import only the core modules listed after it (${coreOrder.slice(index + 1).join(', ') || 'none'}).`,
+    severity: 'error',
+    from: { path: `^src/supervisor/core/${module}[.]ts$` },
+    to: { path: `^src/supervisor/core/(${above.join('|')})[.]ts$` },
+  });
+});
+
 module.exports = {
   forbidden,
   options: {

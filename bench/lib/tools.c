@@ -4,6 +4,8 @@
 // poller noticed later. Built on demand by bench/lib/tools.mjs with the system compiler.
 //
 //   stamp FILE              append "<ns>\n" to FILE and exit 0 (start-up: first instruction)
+//   stampcpu FILE           append "<ns> <cpu ns>\n": also the CPU time its parent (the init that
+//                           started it) has used so far, all its threads, from /proc/PPID/task/*/schedstat
 //   sigterm READY OUT       on SIGTERM write "<ns>\n" to OUT and exit 0; READY is created once armed
 //   daemons N DIR           start N double-forked setsid daemons; each writes DIR/term.<i> on SIGTERM;
 //                           DIR/ready when all are up; then waits (default SIGTERM action)
@@ -185,12 +187,40 @@ static int storm(long n, const char *out) {
   return zero == 0 ? 97 : 0;
 }
 
+/* CPU time `pid` has used, all threads (schedstat's first field: ns on the CPU), or 0. */
+static uint64_t cpu_ns_of(pid_t pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+  DIR *tasks = opendir(path);
+  if (tasks == NULL) return 0;
+  uint64_t total = 0;
+  struct dirent *task;
+  while ((task = readdir(tasks)) != NULL) {
+    if (task->d_name[0] == '.') continue;
+    char stat_path[128];
+    snprintf(stat_path, sizeof stat_path, "/proc/%d/task/%s/schedstat", (int)pid, task->d_name);
+    FILE *f = fopen(stat_path, "r");
+    if (f == NULL) continue;
+    unsigned long long ns = 0;
+    if (fscanf(f, "%llu", &ns) == 1) total += ns;
+    fclose(f);
+  }
+  closedir(tasks);
+  return total;
+}
+
 int main(int argc, char **argv) {
   uint64_t first = now_ns();
   if (argc < 2) { fprintf(stderr, "usage: tools ROLE ...\n"); return 2; }
   const char *role = argv[1];
   if (strcmp(role, "stamp") == 0 && argc == 3) {
     append(argv[2], "", first);
+    return 0;
+  }
+  if (strcmp(role, "stampcpu") == 0 && argc == 3) {
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "%llu ", (unsigned long long)first);
+    append(argv[2], prefix, cpu_ns_of(getppid()));
     return 0;
   }
   if (strcmp(role, "sigterm") == 0 && argc == 4) {

@@ -156,25 +156,25 @@ function fact(d: Draft, fact: Fact): void {
 function timer(d: Draft, timer: TimerName, service: string | null): void {
   switch (timer) {
     case 'backoff':
-      backoffOver(d, service);
+      if (service !== null) backoffOver(d, service);
       return;
     case 'ready':
-      readyTimedOut(d, service);
+      if (service !== null) readyTimedOut(d, service);
       return;
     case 'grace':
-      graceOver(d, service);
+      if (service !== null) graceOver(d, service);
       return;
     case 'stuck':
-      stuckOver(d, service);
+      if (service !== null) stuckOver(d, service);
       return;
     case 'watchdog':
       if (service !== null) watchdogFired(d, service, false);
       return;
     case 'hook':
-      hookTimedOut(d, service);
+      if (service !== null) hookTimedOut(d, service);
       return;
     case 'timeout':
-      runTimedOut(d, service);
+      if (service !== null) runTimedOut(d, service);
       return;
     case 'run-timeout':
       if (service !== null) detachedDeadlines(d, service);

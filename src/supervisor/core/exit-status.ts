@@ -5,6 +5,11 @@ import type { ExitStatus } from '../../vocab/exit';
 import { signalName } from '../../vocab/signals';
 import { SIGKILL } from './constants';
 
+/** Exited 0: what a hook, a stop_command or a forking start program must do to have done its job. */
+export function exitedZero(status: ExitStatus): boolean {
+  return status.kind === 'exited' && status.code === 0;
+}
+
 /**
  * What a reaped status means. The process layer marks a SIGKILL `oom` when the OOM-kill
  * count of the service's (or the container's) memory cgroup rose during the run; that

@@ -9,12 +9,13 @@ import { pidOf } from '../state';
 import { succeeded } from '../restart';
 import { SIGKILL } from './constants';
 import type { Draft } from './draft';
-import { afterRun } from './after-run';
+import { afterRun, cannotRun } from './after-run';
 import { classifyExit } from './exit-status';
 import { detachedExited, jobRan } from './job-record';
 import { forkingExited } from './readiness';
 import { stopProbes } from './run';
 import { finishStopIfDone } from './stop';
+import { ranFor } from './types';
 
 /** The exec helper runs as the service's process: a stop now stops it; its exit now is a spawn failure. */
 export function forked(d: Draft, name: string, pid: number): void {
@@ -36,11 +37,7 @@ export function spawnFailed(d: Draft, name: string, status: ExitStatus): void {
   const record = d.record(name);
   if (record === undefined || record.state.id !== 'spawning') return;
   d.update(name, { lastExit: status });
-  if (status.kind === 'failed' && status.transient !== true) {
-    d.log('error', say.cannotStartCommand(name, status.reason));
-    d.enter(name, record.plan.type === 'oneshot' ? { id: 'failed', reason: status.reason } : { id: 'fatal', reason: status.reason, cannotStart: true });
-    return;
-  }
+  if (cannotRun(d, name, status, null)) return;
   d.log('warn', say.exited(name, describeExit(status)));
   jobRan(d, name, 'failure', describeExit(status));
   afterRun(d, name, status, 0, null);
@@ -88,7 +85,7 @@ export function exited(d: Draft, name: string, pid: number, reported: ExitStatus
     return;
   }
   stopProbes(d, name);
-  const uptime = record.startedAt === null ? 0 : d.now - record.startedAt;
+  const uptime = ranFor(record, d.now);
   if (record.plan.type === 'oneshot' && succeeded(record.plan, status)) {
     d.log('info', say.completed(name, uptime));
     jobRan(d, name, 'success', describeExit(status));

@@ -8,7 +8,8 @@ import { describeExit } from '../../vocab/exit';
 import * as say from '../../log/messages';
 import { SIGKILL } from './constants';
 import type { Draft } from './draft';
-import { afterRun } from './after-run';
+import { afterRun, cannotRun } from './after-run';
+import { exitedZero } from './exit-status';
 import { spawn } from './run';
 import { startTimeout, type Hook } from './types';
 
@@ -16,7 +17,7 @@ export function hookExited(d: Draft, name: string, hook: Hook, status: ExitStatu
   const record = d.record(name);
   if (record === undefined) return;
   const state = record.state;
-  const ok = status.kind === 'exited' && status.code === 0;
+  const ok = exitedZero(status);
   if (hook === 'pre_start') {
     if (state.id !== 'preparing') return;
     d.cancel('hook', name);
@@ -25,12 +26,7 @@ export function hookExited(d: Draft, name: string, hook: Hook, status: ExitStatu
       return;
     }
     d.update(name, { lastExit: status });
-    if (status.kind === 'failed' && status.transient !== true) {
-      const reason = `pre_start: ${status.reason}`;
-      d.log('error', say.cannotStartCommand(name, reason));
-      d.enter(name, record.plan.type === 'oneshot' ? { id: 'failed', reason } : { id: 'fatal', reason, cannotStart: true });
-      return;
-    }
+    if (cannotRun(d, name, status, 'pre_start')) return;
     d.log('warn', say.preStartFailed(name, describeExit(status)));
     afterRun(d, name, status, 0, null);
     return;
@@ -47,11 +43,11 @@ export function hookExited(d: Draft, name: string, hook: Hook, status: ExitStatu
 }
 
 /** A hook ran past its time (pre_start: the start timeout; post_stop: stop_timeout): SIGKILL; its exit follows. */
-export function hookTimedOut(d: Draft, service: string | null): void {
-  const record = service === null ? undefined : d.record(service);
+export function hookTimedOut(d: Draft, name: string): void {
+  const record = d.record(name);
   const state = record?.state;
   if (state === undefined || (state.id !== 'preparing' && state.id !== 'finishing')) return;
   const hook = state.id === 'preparing' ? 'pre_start' : 'post_stop';
-  d.log('warn', say.hookTimedOut(service!, hook, state.id === 'preparing' ? startTimeout(record!.plan) : record!.plan.stopTimeout));
-  d.emit({ kind: 'kill-hook', service: service!, signal: SIGKILL });
+  d.log('warn', say.hookTimedOut(name, hook, state.id === 'preparing' ? startTimeout(record!.plan) : record!.plan.stopTimeout));
+  d.emit({ kind: 'kill-hook', service: name, signal: SIGKILL });
 }

@@ -11,9 +11,10 @@ import { succeeded } from '../restart';
 import { SIGKILL } from './constants';
 import type { Draft } from './draft';
 import { afterRun } from './after-run';
+import { exitedZero } from './exit-status';
 import { startHealth, stopProbes } from './run';
 import { stop } from './stop';
-import { startTimeout } from './types';
+import { ranFor, startTimeout } from './types';
 
 export function spawned(d: Draft, name: string, pid: number): void {
   const record = d.record(name);
@@ -56,7 +57,7 @@ export function readyResult(d: Draft, name: string, pid: number, failure: string
   }
   d.cancel('ready', name);
   d.emit({ kind: 'probe-stop', service: name, probe: 'ready' });
-  d.log('info', say.ready(name, record.startedAt === null ? 0 : d.now - record.startedAt));
+  d.log('info', say.ready(name, ranFor(record, d.now)));
   if (d.enter(name, { id: 'ready', pid, since: d.now })) {
     startHealth(d, name, pid);
     const watchdog = record.plan.watchdog ?? null;
@@ -112,7 +113,7 @@ export function watchdogFired(d: Draft, name: string, triggered: boolean): void 
 export function forkingExited(d: Draft, name: string, state: ServiceState, status: ExitStatus): boolean {
   const plan = d.record(name)!.plan;
   if (state.id === 'starting' && state.awaiting === 'start-program') {
-    if (!(status.kind === 'exited' && status.code === 0)) {
+    if (!exitedZero(status)) {
       d.log('warn', say.startProgramFailed(name, describeExit(status)));
       return false;
     }
@@ -172,7 +173,7 @@ export function daemonMissing(d: Draft, name: string, reason: string): void {
   // Its start program's exit 0, or the status of the last daemon that ended.
   const exit = state.id === 'starting' ? { kind: 'exited' as const, code: 0 } : record.lastExit ?? { kind: 'exited' as const, code: 0 };
   d.log(succeeded(record.plan, exit) ? 'info' : 'warn', say.daemonGone(name, reason, describeExit(exit)));
-  afterRun(d, name, exit, record.startedAt === null ? 0 : d.now - record.startedAt, null);
+  afterRun(d, name, exit, ranFor(record, d.now), null);
 }
 
 /**
@@ -242,9 +243,9 @@ export function mainRefused(d: Draft, service: string, pid: number, previous: nu
 }
 
 /** The start timeout passed before the service was ready: it is stopped, then its policy decides. */
-export function readyTimedOut(d: Draft, service: string | null): void {
-  const record = service === null ? undefined : d.record(service);
+export function readyTimedOut(d: Draft, name: string): void {
+  const record = d.record(name);
   if (record?.state.id !== 'starting') return;
-  d.log('warn', say.notReady(service!, startTimeout(record.plan), record.state.lastReason));
-  stop(d, service!, 'not-ready');
+  d.log('warn', say.notReady(name, startTimeout(record.plan), record.state.lastReason));
+  stop(d, name, 'not-ready');
 }

@@ -59,12 +59,12 @@ function runNow(d: Draft, name: string): void {
 }
 
 /** A oneshot run past its `timeout`: stopped; it counts as failed, then its policy decides. */
-export function runTimedOut(d: Draft, service: string | null): void {
-  const record = service === null ? undefined : d.record(service);
+export function runTimedOut(d: Draft, name: string): void {
+  const record = d.record(name);
   if (record === undefined || !isUp(record.state) || d.shuttingDown) return;
-  d.log('warn', say.runTimedOut(service!, record.plan.job?.timeout ?? 0, pidOf(record.state)));
+  d.log('warn', say.runTimedOut(name, record.plan.job?.timeout ?? 0, pidOf(record.state)));
   // Every run of a job has the same timeout, and detached runs started earlier: by now
   // each of them is past its own deadline too, so stopping all the service owns stops
   // no run that still had time.
-  stop(d, service!, 'timeout');
+  stop(d, name, 'timeout');
 }

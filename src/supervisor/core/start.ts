@@ -164,7 +164,7 @@ function reachedTarget(d: Draft, name: string): boolean {
 }
 
 /** Dependencies met: spawn — after stopping what the previous run left behind. */
-export function launch(d: Draft, name: string): void {
+function launch(d: Draft, name: string): void {
   const record = d.record(name)!;
   // A job's runs going on detached (concurrency: allow) own processes that are no leftovers.
   const leftovers = (record.job?.detached.length ?? 0) > 0 ? [] : d.seen.owned(name);

@@ -8,13 +8,14 @@ import type { ExitStatus } from '../../vocab/exit';
 import { describeExit } from '../../vocab/exit';
 import { signalName } from '../../vocab/signals';
 import * as say from '../../log/messages';
-import { pidOf, unreachable, type AfterRun, type StopIntent, type StopStep } from '../state';
+import { pidOf, unreachable, type AfterRun, type ServiceState, type StopIntent, type StopStep } from '../state';
 import { HELD_UP_MS, SIGABRT, SIGCONT, SIGKILL, STUCK_AFTER_KILL_MS } from './constants';
 import type { Draft } from './draft';
 import { afterRun } from './after-run';
+import { exitedZero } from './exit-status';
 import { jobRan } from './job-record';
 import { begin, stopProbes } from './run';
-import { startTimeout } from './types';
+import { ranFor, startTimeout } from './types';
 
 /** Stops the service and everything it owns; `intent` says what follows. */
 export function stop(d: Draft, name: string, intent: StopIntent): void {
@@ -152,7 +153,7 @@ export function stopCommandExited(d: Draft, name: string, status: ExitStatus): v
   const state = record.state;
   if ((state.id !== 'stopping' && state.id !== 'clearing') || state.step.id !== 'command') return;
   let signal: number | null = null;
-  if (!(status.kind === 'exited' && status.code === 0)) {
+  if (!exitedZero(status)) {
     signal = record.plan.stopSignal;
     d.log('warn', say.stopCommandFailed(name, describeExit(status), signalName(signal)));
   }
@@ -193,7 +194,7 @@ export function finishStopIfDone(d: Draft, name: string): void {
       const timeout = record.plan.job?.timeout ?? 0;
       const reason = `timed out after ${say.duration(timeout)}`;
       jobRan(d, name, 'failure', reason);
-      afterRun(d, name, record.lastExit ?? { kind: 'signaled', signal: record.plan.stopSignal }, record.startedAt === null ? 0 : current.since - record.startedAt, reason);
+      afterRun(d, name, record.lastExit ?? { kind: 'signaled', signal: record.plan.stopSignal }, ranFor(record, current.since), reason);
       break;
     }
     case 'replace':
@@ -211,7 +212,7 @@ export function finishStopIfDone(d: Draft, name: string): void {
         d.update(name, { lastExit: exit });
       }
       const reason = intent === 'not-ready' ? `not ready within ${say.duration(startTimeout(record.plan))}` : null;
-      afterRun(d, name, exit, record.startedAt === null ? 0 : current.since - record.startedAt, reason);
+      afterRun(d, name, exit, ranFor(record, current.since), reason);
       break;
     }
     case 'restart':
@@ -228,39 +229,46 @@ export function finishStopIfDone(d: Draft, name: string): void {
   if (d.record(name)?.removed === true && d.record(name)?.state.id === 'stopped') d.forget(name);
 }
 
+/**
+ * With stop_mode main, a stop is about the service's own process alone, while it has one
+ * (the rest outlives the run): that pid. Null: about every process the service owns.
+ */
+function ownOnly(plan: ServicePlan, state: ServiceState): number | null {
+  return plan.stopMode === 'main' ? pidOf(state) : null;
+}
+
 /** stop_timeout passed with processes left: SIGKILL (to its own process only with stop_mode main). */
-export function graceOver(d: Draft, service: string | null): void {
-  const record = service === null ? undefined : d.record(service);
+export function graceOver(d: Draft, name: string): void {
+  const record = d.record(name);
   const state = record?.state;
   if (state === undefined || (state.id !== 'stopping' && state.id !== 'clearing') || state.step.id !== 'grace') return;
-  const own = pidOf(state);
-  const mainOnly = record!.plan.stopMode === 'main' && own !== null;
-  const left = mainOnly ? [own] : d.seen.owned(service!);
+  const own = ownOnly(record!.plan, state);
+  const left = own !== null ? [own] : d.seen.owned(name);
   if (left.length > 0) {
     const asked = state.step.signal === null ? 'stop_command' : signalName(state.step.signal);
-    d.log('warn', say.killedAfterTimeout(service!, asked, record!.plan.stopTimeout, left));
+    d.log('warn', say.killedAfterTimeout(name, asked, record!.plan.stopTimeout, left));
   }
-  if (mainOnly) {
+  if (own !== null) {
     // stop_mode main: only its own process is killed; the rest outlives the run.
     d.emit({ kind: 'signal-pid', pid: own, signal: SIGKILL });
   } else {
-    d.emit({ kind: 'kill', service: service! });
+    d.emit({ kind: 'kill', service: name });
     // Repeat the scan until none is found: a process forked between a listing and the kill escaped it.
-    d.emit({ kind: 'watch-gone', service: service!, rekill: true });
+    d.emit({ kind: 'watch-gone', service: name, rekill: true });
   }
-  d.arm('stuck', service, STUCK_AFTER_KILL_MS);
-  d.enter(service!, { ...state, step: { id: 'killing', signal: state.step.signal } });
+  d.arm('stuck', name, STUCK_AFTER_KILL_MS);
+  d.enter(name, { ...state, step: { id: 'killing', signal: state.step.signal } });
 }
 
 /** 2 s after the SIGKILL: whatever is left is stuck (in the kernel); the stop counts as done. */
-export function stuckOver(d: Draft, service: string | null): void {
-  const record = service === null ? undefined : d.record(service);
+export function stuckOver(d: Draft, name: string): void {
+  const record = d.record(name);
   const state = record?.state;
   if (state === undefined || (state.id !== 'stopping' && state.id !== 'clearing') || state.step.id !== 'killing') return;
-  const own = pidOf(state);
-  const left = record!.plan.stopMode === 'main' && own !== null ? [own] : d.seen.owned(service!);
-  if (left.length > 0) d.log('error', say.stuck(service!, left));
-  d.emit({ kind: 'unwatch-gone', service: service! });
-  d.enter(service!, { ...state, step: { id: 'gone' } });
-  finishStopIfDone(d, service!);
+  const own = ownOnly(record!.plan, state);
+  const left = own !== null ? [own] : d.seen.owned(name);
+  if (left.length > 0) d.log('error', say.stuck(name, left));
+  d.emit({ kind: 'unwatch-gone', service: name });
+  d.enter(name, { ...state, step: { id: 'gone' } });
+  finishStopIfDone(d, name);
 }

@@ -17,6 +17,11 @@ export function startTimeout(plan: ServicePlan): number {
   return plan.ready?.timeout ?? DEFAULTS.ready.timeout;
 }
 
+/** How long its last run had lasted at `until` (0: it never ran). */
+export function ranFor(record: Pick<ServiceRecord, 'startedAt'>, until: number): number {
+  return record.startedAt === null ? 0 : until - record.startedAt;
+}
+
 export type Health = 'starting' | 'healthy' | 'unhealthy';
 
 /** Liveness, while the service is up and has a healthcheck. */
