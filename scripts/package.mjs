@@ -10,7 +10,7 @@
 //                              does): the package holds none, as a snapshot holds the paths
 //                              it was made at
 //   tend/dist/*.cjs, *.cache   the bundles and their V8 code caches
-//   tend/native/build/         the exec helper and libtend
+//   tend/native/build/         the exec helper, libtend and (when built) the line kernel
 //   tend/node_modules/         ffi-rs and its native binding, nothing else
 //   tend/runtime/node          this Node (the one that built dist/ and its caches), stripped
 //
@@ -85,6 +85,12 @@ for (const file of readdirSync(join(ROOT, 'dist'))) {
 for (const file of ['tend-exec', 'libtend.so']) {
   const target = join(STAGE, 'native', 'build', file);
   copy(join(ROOT, 'native', 'build', file), target, 0o755);
+  strip(target);
+}
+// The line kernel of prefixed output: optional (built where Node's headers were found).
+if (existsSync(join(ROOT, 'native', 'build', 'tend-lines.node'))) {
+  const target = join(STAGE, 'native', 'build', 'tend-lines.node');
+  copy(join(ROOT, 'native', 'build', 'tend-lines.node'), target, 0o755);
   strip(target);
 }
 

@@ -238,6 +238,9 @@ export type OutputReader = Socket & {
   handTo(onChunk: (chunk: Buffer) => void): void;
 };
 
+/** The native line kernel the output router prefixes these reads with (null: not built). */
+export { lineKernel } from '../../native/lines';
+
 const READ_SIZE = 64 * 1024;
 let sharedRead: Buffer | null = null;
 
