@@ -62,6 +62,13 @@ const forbidden = [
     to: { path: '^(node:)?child_process$' },
   },
   {
+    name: 'core-has-one-entry',
+    comment: 'src/supervisor/core/ holds the pure core by concern; everything else reaches it through core.ts (step and its types) only.',
+    severity: 'error',
+    from: { pathNot: '^src/supervisor/core([.]ts$|/)' },
+    to: { path: '^src/supervisor/core/' },
+  },
+  {
     name: 'one-ffi-importer',
     comment: 'native/libc.ts is the only importer of ffi-rs.',
     severity: 'error',
@@ -80,6 +87,24 @@ for (const [layer, allowed] of Object.entries(layers)) {
     to: { path: '^(src|native)/', pathNot: reachable.join('|') },
   });
 }
+
+// The pure core's modules (src/supervisor/core/), top to bottom as docs/ARCHITECTURE.md
+// lists them: each may import only those after it, so decisions flow one way — a request
+// or a fact reaches the concern that answers it, which calls down into the moves beneath.
+const coreOrder = [
+  'requests', 'apply-reload', 'schedules', 'exits', 'readiness', 'start', 'shutdown', 'hooks',
+  'stop', 'job-record', 'after-run', 'run', 'draft', 'exit-status', 'types', 'lookup', 'constants',
+];
+coreOrder.forEach((module, index) => {
+  const above = coreOrder.slice(0, index + 1);
+  forbidden.push({
+    name: `core-order-${module}`,
+    comment: `src/supervisor/core/${module}.ts may import only the core modules listed after it (${coreOrder.slice(index + 1).join(', ') || 'none'}).`,
+    severity: 'error',
+    from: { path: `^src/supervisor/core/${module}[.]ts$` },
+    to: { path: `^src/supervisor/core/(${above.join('|')})[.]ts$` },
+  });
+});
 
 module.exports = {
   forbidden,

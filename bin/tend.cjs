@@ -15,6 +15,10 @@
 // SIGUSR1 makes Node open its inspector on 127.0.0.1:9229. Signals that arrive while the
 // bundle loads are queued and replayed. What came during Node's own bootstrap, before this
 // line, is lost: that is what the launcher is for.
+// From a start-up snapshot (bin/tend-snapshot.cjs, chosen by the launcher), this same code
+// runs as the snapshot's main function, with the dispatcher and the mode's bundle already
+// evaluated; `require('../dist/tend.cjs')` then returns them.
+//
 // The launcher starts Node with this V8 flag (native/tend-launch.c says why). The code
 // caches of dist/ are made under it, and V8 accepts a cache only under the flags it was
 // made with: a Node started without it (`node bin/tend.cjs`) sets it before any bundle
@@ -29,6 +33,9 @@ for (const key of Object.keys(env)) {
 }
 const intake = env.TEND_SIGNAL_INTAKE;
 delete env.TEND_SIGNAL_INTAKE;
+// Why the launcher started Node without a snapshot, if it did (TEND_DEBUG_STARTUP shows it).
+globalThis.__tendStartup = { snapshot: globalThis.__tendSnapshot ?? null, fallback: env.TEND_LAUNCH_SNAPSHOT ?? null };
+delete env.TEND_LAUNCH_SNAPSHOT;
 const [fd, rtmin, rtmax] = (intake ?? '').split(':').map(Number);
 if (intake !== undefined && fd > 2) {
   globalThis.__tendSignalIntake = { fd, rtmin, rtmax };
@@ -42,4 +49,4 @@ if (intake !== undefined && fd > 2) {
   for (const signal of signals) process.on(signal, early);
   globalThis.__tendEarlySignals = { signals, queued, handler: early };
 }
-require('../dist/tend.cjs');
+require('../dist/tend.cjs').start();

@@ -1,6 +1,6 @@
 // The only importer of ffi-rs: the handful of libc calls Node does not expose, as thin
 // typed wrappers that surface errno, and libtend (native/libtend.c), tend's spawner, reaper
-// and child signaller. Every call is synchronous and non-blocking (posix_spawn returns as
+// and child signaller. Every call is synchronous and non-blocking (a spawn returns as
 // soon as the child has exec'd the helper; the reaper blocks in its own thread), so
 // nothing here can stall the event loop.
 //
@@ -95,7 +95,7 @@ export const EINVAL = 22;
 const errnoNames: Record<number, string> = {
   1: 'EPERM', 2: 'ENOENT', 3: 'ESRCH', 4: 'EINTR', 9: 'EBADF', 10: 'ECHILD', 11: 'EAGAIN', 12: 'ENOMEM',
   13: 'EACCES', 14: 'EFAULT', 17: 'EEXIST', 20: 'ENOTDIR', 21: 'EISDIR', 22: 'EINVAL', 23: 'ENFILE', 24: 'EMFILE', 36: 'ENAMETOOLONG', 88: 'ENOTSOCK', 92: 'ENOPROTOOPT',
-  30: 'EROFS', 98: 'EADDRINUSE', 99: 'EADDRNOTAVAIL', 111: 'ECONNREFUSED',
+  30: 'EROFS', 7: 'E2BIG', 16: 'EBUSY', 19: 'ENODEV', 38: 'ENOSYS', 95: 'EOPNOTSUPP', 98: 'EADDRINUSE', 99: 'EADDRNOTAVAIL', 111: 'ECONNREFUSED',
 };
 
 export function errnoName(errno: number): string {
@@ -293,15 +293,39 @@ function callLibtend(funcName: string, retType: FFI.DataType, paramsType: FFI.Fi
 
 /**
  * Starts `path` (the exec helper) with argv and env; fds[i] becomes the child's fd i
- * (-1: closed); the child leads a new session or a new process group in tend's. Returns the pid, or a negative errno when nothing started (ENOENT,
- * EAGAIN, ENOMEM...). The pid is tend's child from then on: its exit reaches the event
- * loop through reaperDrain, never anyone else's waitpid.
+ * (-1: closed); the child leads a new session or a new process group in tend's. `leaf`:
+ * the service's cgroup v2 leaf, where the child is born (clone3 with CLONE_INTO_CGROUP),
+ * or, where the kernel or a seccomp profile refuses that, which the helper joins
+ * (libtend adds `-c LEAF` after argv[0]). Returns the pid, or a negative errno when
+ * nothing started (ENOENT, EAGAIN, ENOMEM...). The pid is tend's child from then on: its
+ * exit reaches the event loop through reaperDrain, never anyone else's waitpid.
  */
-export function spawnChild(path: string, argv: readonly string[], env: readonly string[], fds: readonly number[], group: 'session' | 'group' | 'caller'): number {
+export function spawnChild(path: string, argv: readonly string[], env: readonly string[], fds: readonly number[], group: 'session' | 'group' | 'caller', leaf: string | null = null): number {
   const t = native().DataType;
   const strings = Buffer.from([path, ...argv, ...env].join('\0') + '\0');
   const flag = group === 'session' ? 1 : group === 'group' ? 2 : 0; // TEND_SPAWN_SESSION, TEND_SPAWN_GROUP, or the caller's group
-  return callLibtend('tend_spawn', t.I32, [t.U8Array, t.I32, t.I32, t.I32Array, t.I32, t.I32], [strings, argv.length, env.length, fds.length > 0 ? [...fds] : [-1], fds.length, flag]);
+  return callLibtend('tend_spawn', t.I32, [t.U8Array, t.I32, t.I32, t.I32Array, t.I32, t.I32, t.String], [strings, argv.length, env.length, fds.length > 0 ? [...fds] : [-1], fds.length, flag, leaf ?? '']);
+}
+
+export interface SpawnStats {
+  /** Whether clone3 still starts children in their leaf (false once it was refused). */
+  readonly clone3: boolean;
+  /** The errno name that turned clone3 off (ENOSYS: a seccomp profile or an old kernel), or null. */
+  readonly refusal: string | null;
+  /** Children born in their leaf by clone3. */
+  readonly bornInLeaf: number;
+  /** Children with a leaf started by posix_spawn, the helper joining the leaf. */
+  readonly joinedLeaf: number;
+  /** clone3 calls that started nothing (the spawn then fell back). */
+  readonly clone3Failures: number;
+}
+
+/** How libtend has started the children that have a cgroup leaf (native/libtend.c tend_spawn_stats). */
+export function spawnStats(): SpawnStats {
+  const out = Buffer.alloc(5 * 8);
+  callLibtend('tend_spawn_stats', native().DataType.Void, [native().DataType.U8Array], [out]);
+  const refusal = out.readDoubleLE(8);
+  return { clone3: out.readDoubleLE(0) === 1, refusal: refusal === 0 ? null : errnoName(refusal), bornInLeaf: out.readDoubleLE(16), joinedLeaf: out.readDoubleLE(24), clone3Failures: out.readDoubleLE(32) };
 }
 
 /** Starts the reaper thread (idempotent); the fd the event loop reads to learn of exits. */
@@ -505,6 +529,24 @@ export function listenUnix(path: string, backlog: number, mode: number): number 
   const t = native().DataType;
   const fd = callLibtend('tend_listen_unix', t.I32, [t.String, t.I32, t.I32], [path, backlog, mode]);
   return fd >= 0 ? fd : errnoName(-fd);
+}
+
+/** The pipe native/oom.c writes the 4-byte token of each v1 OOM notification to (its thread started once), or the errno name. */
+export function oomPipe(): number | string {
+  const fd = callLibtend('tend_oom_pipe', native().DataType.I32, [], []);
+  return fd >= 0 ? fd : errnoName(-fd);
+}
+
+/** OOM notifications of the v1 memory cgroup `dir` send `token` down oomPipe(): a handle for oomUnwatch, or the errno name. */
+export function oomWatchV1(dir: string, token: number): number | string {
+  const t = native().DataType;
+  const handle = callLibtend('tend_oom_watch_v1', t.I32, [t.String, t.I32], [dir, token]);
+  return handle >= 0 ? handle : errnoName(-handle);
+}
+
+export function oomUnwatch(handle: number): void {
+  const t = native().DataType;
+  callLibtend('tend_oom_unwatch', t.Void, [t.I32], [handle]);
 }
 
 /** Orphans libtend's reaper thread has reaped since it started. */

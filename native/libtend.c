@@ -2,9 +2,10 @@
  * libtend: the native half of tend's process layer. It owns three kernel resources that
  * must have exactly one owner in a PID 1:
  *
- *   - starting processes: tend_spawn, posix_spawn of the exec helper (glibc's posix_spawn
- *     is clone(CLONE_VM|CLONE_VFORK): no copy of Node's page tables, and an exec failure
- *     comes back as an errno instead of a child that exits);
+ *   - starting processes: tend_spawn, a clone(CLONE_VM|CLONE_VFORK) of the exec helper —
+ *     no copy of Node's page tables, and an exec failure comes back as an errno instead
+ *     of a child that exits —: clone3 straight into the service's cgroup leaf where it
+ *     has one and the kernel allows it, else glibc's posix_spawn;
  *   - waiting for them: one reaper thread is the only caller of waitid/waitpid in tend.
  *     It sleeps in the kernel until a child ends, reaps it at once — orphans in a storm
  *     never wait for JavaScript — and queues the exit of every process tend started for
@@ -27,6 +28,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -316,80 +319,185 @@ int tend_reaper_adopt(int32_t pid, int32_t *status) {
 /* Spawning.                                                                            */
 
 /*
- * Starts a program. `group`: TEND_SPAWN_SESSION, TEND_SPAWN_GROUP or 0 (tend's group).
- * `strings` holds, each ending in a NUL byte, the program's path, then
- * `argc` arguments, then `envc` environment entries (one buffer: ffi-rs copies a buffer
- * in one go, and string arrays would need their own terminating NULL). fds[i] becomes
- * the child's fd i for i < nfds (-1: fd i closed). Everything else tend has open is
- * close-on-exec, and the exec helper closes whatever a library leaked. The pid enters the
- * table before the reaper can look at it, so its exit is never mistaken for an orphan's.
+ * Starts the exec helper. `group`: TEND_SPAWN_SESSION, TEND_SPAWN_GROUP or 0 (tend's
+ * group). `strings` holds, each ending in a NUL byte, the program's path, then `argc`
+ * arguments, then `envc` environment entries (one buffer: ffi-rs copies a buffer in one
+ * go, and string arrays would need their own terminating NULL). fds[i] becomes the
+ * child's fd i for i < nfds (-1: fd i closed). Everything else tend has open is
+ * close-on-exec, and the exec helper closes whatever a library leaked. `leaf` ("" for
+ * none) is the service's cgroup v2 leaf: the child is born in it (clone3 with
+ * CLONE_INTO_CGROUP), or, where that cannot be done, the helper is told to join it
+ * (`-c LEAF` after argv[0]) before it execs. The pid enters the table before the reaper
+ * can look at it, so its exit is never mistaken for an orphan's.
  * Returns the pid, or -errno when nothing was started.
  */
-static int spawn_program(const char *path, char *const argv[], char *const envp[], const int32_t *fds, int nfds, int group);
-
 #define TEND_SPAWN_SESSION 1 /* the child leads a new session (and its process group) */
 #define TEND_SPAWN_GROUP 2   /* the child leads a new process group in tend's session */
+#define MAX_FDS 64
 
-int tend_spawn(const char *strings, int argc, int envc, const int32_t *fds, int nfds, int group) {
+/* The child's fds as sources to move: see plan_fds. */
+typedef struct {
+    int nfds;
+    int source[MAX_FDS], copied[MAX_FDS];
+} fd_plan;
+
+static int plan_fds(const int32_t *fds, int nfds, fd_plan *plan);
+static void release_fds(fd_plan *plan);
+static int spawn_posix(const char *path, char *const argv[], char *const envp[], const fd_plan *plan, int group, pid_t *pid);
+static int spawn_into_cgroup(const char *path, char *const argv[], char *const envp[], const fd_plan *plan, int group, int cgroup_fd, pid_t *pid);
+
+/*
+ * Whether clone3 can start a child in its cgroup: 1 until it is refused in a way that
+ * every later spawn would meet too (ENOSYS: a kernel before 5.3 or a seccomp profile that
+ * hides clone3 — Docker's default one does; EINVAL/E2BIG: a kernel before 5.7 that does
+ * not know CLONE_INTO_CGROUP; EPERM/EACCES/EBUSY/EOPNOTSUPP/EBADF...: leaves it may not
+ * or cannot start a process in). Then every spawn takes the posix_spawn path, and the
+ * helper joins the leaf as it always did. Written and read under the lock.
+ */
+static int clone3_usable = 1;
+static int clone3_refusal;            /* the errno that turned it off */
+static uint64_t spawns_born_in_leaf;  /* children clone3 started in their leaf */
+static uint64_t spawns_joined_leaf;   /* children with a leaf started by posix_spawn (+ -c) */
+static uint64_t clone3_failures;      /* clone3 calls that started nothing */
+
+int tend_spawn(const char *strings, int argc, int envc, const int32_t *fds, int nfds, int group, const char *leaf) {
     if (argc < 1 || envc < 0) return -EINVAL;
-    char **vector = calloc((size_t)argc + (size_t)envc + 2, sizeof *vector);
+    int has_leaf = leaf != NULL && leaf[0] != '\0';
+    /* Two argument vectors share the environment: plain (the child is born in its leaf)
+     * and joining (argv[0], "-c", leaf, the rest), then NULL and the environment. */
+    size_t slots = (size_t)argc + 1 + (size_t)argc + 3 + (size_t)envc + 1;
+    char **vector = calloc(slots, sizeof *vector);
     if (vector == NULL) return -ENOMEM;
+    char **plain = vector, **joining = vector + argc + 1, **envp = joining + argc + 3;
     const char *path = strings;
     const char *next = strings + strlen(strings) + 1;
     for (int i = 0; i < argc + envc; i++) {
-        vector[i < argc ? i : i + 1] = (char *)next;
+        if (i < argc) plain[i] = joining[i == 0 ? 0 : i + 2] = (char *)next;
+        else envp[i - argc] = (char *)next;
         next += strlen(next) + 1;
     }
-    /* vector[argc] stays NULL: it ends argv; the environment starts after it. */
-    int result = spawn_program(path, vector, vector + argc + 1, fds, nfds, group);
+    joining[1] = "-c";
+    joining[2] = (char *)leaf;
+    if (!has_leaf) joining = plain;
+
+    fd_plan plan;
+    int err = plan_fds(fds, nfds, &plan);
+    /* Opened before the lock: a path walk the reaper need not wait for. A leaf that cannot
+     * be opened is left to the helper, whose join then says why it cannot. */
+    int cgroup_fd = -1;
+    if (err == 0 && has_leaf && clone3_usable) cgroup_fd = open(leaf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    pid_t pid = -1;
+    pthread_mutex_lock(&lock);
+    /* Room first: a pid that cannot be recorded must not be started. */
+    if (err == 0 && (table_used + 1) * 2 > table_size && table_grow() != 0) err = ENOMEM;
+    int started = 0;
+    if (err == 0 && cgroup_fd >= 0) {
+        int result = spawn_into_cgroup(path, plain, envp, &plan, group, cgroup_fd, &pid);
+        if (result == 0) {
+            started = 1;
+            spawns_born_in_leaf++;
+        } else if (result > 0) {
+            err = result; /* the child could not exec the helper: as posix_spawn reports it */
+        } else {
+            clone3_failures++;
+            /* Unless it is a passing shortage (EAGAIN: also the leaf's pids.max, which a
+             * join may exceed and a fork into it may not) or this leaf was removed meanwhile
+             * (ENODEV), clone3 will not do, here, for any spawn. */
+            if (-result != EAGAIN && -result != ENOMEM && -result != ENODEV) {
+                clone3_usable = 0;
+                clone3_refusal = -result;
+            }
+        }
+    }
+    if (err == 0 && !started) {
+        err = spawn_posix(path, joining, envp, &plan, group, &pid);
+        if (err == 0 && has_leaf) spawns_joined_leaf++;
+    }
+    if (err == 0) {
+        table_insert(pid);
+        child_news++;
+        if (reaper_parked) pthread_cond_signal(&wake_reaper);
+    }
+    pthread_mutex_unlock(&lock);
+    if (cgroup_fd >= 0) close(cgroup_fd);
+    release_fds(&plan);
     free(vector);
-    return result;
+    return err == 0 ? pid : -err;
 }
 
-static int spawn_program(const char *path, char *const argv[], char *const envp[], const int32_t *fds, int nfds, int group) {
+/*
+ * How spawns with a leaf were made: out[0] = 1 while clone3 is used, out[1] = the errno
+ * that turned it off (0: none), out[2] = children born in their leaf, out[3] = children
+ * started by posix_spawn that joined theirs, out[4] = clone3 calls that started nothing.
+ */
+void tend_spawn_stats(double *out) {
+    pthread_mutex_lock(&lock);
+    out[0] = clone3_usable;
+    out[1] = clone3_refusal;
+    out[2] = (double)spawns_born_in_leaf;
+    out[3] = (double)spawns_joined_leaf;
+    out[4] = (double)clone3_failures;
+    pthread_mutex_unlock(&lock);
+}
+
+/* A source below nfds that goes elsewhere would be overwritten by an earlier move: such
+ * sources are first copied, in tend, above the range (close-on-exec, closed again after
+ * the spawn). Only identity moves (0→0 for an inherited stdio) stay below it. */
+static int plan_fds(const int32_t *fds, int nfds, fd_plan *plan) {
+    int err = 0;
+    plan->nfds = nfds > MAX_FDS ? MAX_FDS : nfds;
+    for (int i = 0; i < plan->nfds; i++) {
+        plan->source[i] = fds[i];
+        plan->copied[i] = -1;
+        if (fds[i] >= 0 && fds[i] < plan->nfds && fds[i] != i) {
+            plan->copied[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, plan->nfds);
+            if (plan->copied[i] < 0 && err == 0) err = errno;
+            plan->source[i] = plan->copied[i];
+        }
+    }
+    return err;
+}
+
+static void release_fds(fd_plan *plan) {
+    for (int i = 0; i < plan->nfds; i++)
+        if (plan->copied[i] >= 0) close(plan->copied[i]);
+}
+
+/* Every signal, glibc's own real-time ones (32, 33) included: sigfillset leaves them out. */
+static void fill_all(sigset_t *all) {
+    sigfillset(all);
+    /* sigaddset refuses 32 and 33, so their bits (signal N is bit N-1) are set directly. */
+    for (int sig = 32; sig < SIGRTMIN; sig++)
+        ((unsigned long *)all)[(sig - 1) / (8 * sizeof(unsigned long))] |= 1UL << ((sig - 1) % (8 * sizeof(unsigned long)));
+}
+
+/* glibc's posix_spawn (clone(CLONE_VM|CLONE_VFORK)): the child starts in tend's own
+ * cgroup. Used when there is no leaf, or clone3 cannot start the child in it. */
+static int spawn_posix(const char *path, char *const argv[], char *const envp[], const fd_plan *plan, int group, pid_t *pid) {
     posix_spawn_file_actions_t actions;
     posix_spawnattr_t attr;
     int err = posix_spawn_file_actions_init(&actions);
-    if (err != 0) return -err;
-    /* A source below nfds that goes elsewhere would be overwritten by an earlier move:
-     * such sources are first copied, in tend, above the range (close-on-exec, closed again
-     * after the spawn). Only identity moves (0→0 for an inherited stdio) stay below it. */
-    int source[64], copied[64];
-    if (nfds > 64) nfds = 64;
-    for (int i = 0; i < nfds; i++) {
-        source[i] = fds[i];
-        copied[i] = -1;
-        if (fds[i] >= 0 && fds[i] < nfds && fds[i] != i) {
-            copied[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, nfds);
-            if (copied[i] < 0 && err == 0) err = errno;
-            source[i] = copied[i];
-        }
-    }
+    if (err != 0) return err;
     /* dup2 onto the target clears close-on-exec; dup2 of an fd onto itself does too in
      * posix_spawn (glibc 2.29, as POSIX.1-2024 asks). */
-    for (int i = 0; i < nfds && err == 0; i++) {
-        if (source[i] >= 0) err = posix_spawn_file_actions_adddup2(&actions, source[i], i);
+    for (int i = 0; i < plan->nfds && err == 0; i++) {
+        if (plan->source[i] >= 0) err = posix_spawn_file_actions_adddup2(&actions, plan->source[i], i);
         else err = posix_spawn_file_actions_addclose(&actions, i);
     }
     if (err == 0) err = posix_spawnattr_init(&attr);
     if (err != 0) {
         posix_spawn_file_actions_destroy(&actions);
-        for (int i = 0; i < nfds; i++)
-            if (copied[i] >= 0) close(copied[i]);
-        return -err;
+        return err;
     }
     /* The helper starts with no blocked signal and every disposition at its default: the
      * event loop's handlers and mask are not the service's. */
     sigset_t none, all;
     sigemptyset(&none);
-    sigfillset(&all);
-    /* sigfillset leaves out glibc's own real-time signals (32, 33), and posix_spawn then
-     * sets them to SIG_IGN in the child when tend has a handler for them — an ignored
-     * disposition that exec keeps and that the helper cannot undo through libc. In the
-     * set, posix_spawn resets them to SIG_DFL like every other signal. sigaddset refuses
-     * them, so their bits (signal N is bit N-1) are set directly. */
-    for (int sig = 32; sig < SIGRTMIN; sig++)
-        ((unsigned long *)&all)[(sig - 1) / (8 * sizeof(unsigned long))] |= 1UL << ((sig - 1) % (8 * sizeof(unsigned long)));
+    /* In the set, glibc's own real-time signals are reset to SIG_DFL like every other
+     * signal; left out, posix_spawn would set them to SIG_IGN in the child when tend has a
+     * handler for them — an ignored disposition that exec keeps and that the helper cannot
+     * undo through libc. */
+    fill_all(&all);
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &all);
     /* The session or process group exists before posix_spawn returns: a signal tend sends
@@ -402,24 +510,191 @@ static int spawn_program(const char *path, char *const argv[], char *const envp[
         posix_spawnattr_setpgroup(&attr, 0);
     }
     posix_spawnattr_setflags(&attr, flags);
-
-    pid_t pid = -1;
-    pthread_mutex_lock(&lock);
-    /* Room first: a pid that cannot be recorded must not be started. */
-    if ((table_used + 1) * 2 > table_size && table_grow() != 0) err = ENOMEM;
-    if (err == 0) err = posix_spawn(&pid, path, &actions, &attr, argv, envp);
-    if (err == 0) {
-        table_insert(pid);
-        child_news++;
-        if (reaper_parked) pthread_cond_signal(&wake_reaper);
-    }
-    pthread_mutex_unlock(&lock);
+    err = posix_spawn(pid, path, &actions, &attr, argv, envp);
     posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&actions);
-    for (int i = 0; i < nfds; i++)
-        if (copied[i] >= 0) close(copied[i]);
-    return err == 0 ? pid : -err;
+    return err;
 }
+
+/*
+ * clone3 with CLONE_INTO_CGROUP (Linux 5.7): the child is in its leaf from its first
+ * instruction, so the helper has no cgroup.procs to write. That write was the slow step of
+ * every start: moving a running task waits for cgroup_threadgroup_rwsem, an RCU grace
+ * period (measured 11–20 ms from spawn to the service's first instruction, against 1–3 ms
+ * without a leaf); a child forked into its cgroup never moves.
+ *
+ * What posix_spawn gives is kept, the same way glibc gets it: CLONE_VM|CLONE_VFORK, so
+ * Node's page tables are not copied and the parent resumes once the child has exec'd (or
+ * died); the child runs on a stack of its own, since it shares the parent's memory, and
+ * does only async-signal-safe things. The raw syscall returns twice on two stacks, which
+ * C cannot express: a few lines of assembly (clone3_run) make the call and, in the child,
+ * call child_main on the new stack and never return.
+ */
+#if defined(__x86_64__) || defined(__aarch64__)
+#define HAVE_CLONE3_RUN 1
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+
+struct clone3_args { /* struct clone_args, CLONE_ARGS_SIZE_VER2 */
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+
+/* long clone3_run(struct clone3_args *args, size_t size, int (*fn)(void *), void *arg):
+ * the parent gets the child's pid or -errno; the child runs fn(arg), then exits with its
+ * result. fn and arg ride in registers the syscall keeps (r8/r9, x10/x11): the child
+ * cannot read the parent's stack frame from its own stack. */
+long clone3_run(struct clone3_args *args, size_t size, int (*fn)(void *), void *arg) __attribute__((visibility("hidden")));
+#if defined(__x86_64__)
+__asm__(
+    ".text\n"
+    ".globl clone3_run\n"
+    ".hidden clone3_run\n"
+    ".type clone3_run, @function\n"
+    "clone3_run:\n"
+    "    mov %rdx, %r8\n"         /* fn */
+    "    mov %rcx, %r9\n"         /* arg */
+    "    mov $435, %eax\n"        /* SYS_clone3: the same number on every architecture */
+    "    syscall\n"
+    "    test %rax, %rax\n"
+    "    jnz 1f\n"
+    "    xor %ebp, %ebp\n"        /* the child: the outermost frame of its stack */
+    "    and $-16, %rsp\n"
+    "    mov %r9, %rdi\n"
+    "    call *%r8\n"
+    "    mov %eax, %edi\n"
+    "    mov $60, %eax\n"         /* SYS_exit: this task only */
+    "    syscall\n"
+    "    hlt\n"
+    "1:  ret\n"
+    ".size clone3_run, .-clone3_run\n");
+#else
+__asm__(
+    ".text\n"
+    ".globl clone3_run\n"
+    ".hidden clone3_run\n"
+    ".type clone3_run, %function\n"
+    "clone3_run:\n"
+    "    mov x10, x2\n"           /* fn */
+    "    mov x11, x3\n"           /* arg */
+    "    mov x8, #435\n"          /* SYS_clone3 */
+    "    svc #0\n"
+    "    cbnz x0, 1f\n"
+    "    mov x29, xzr\n"          /* the child: the outermost frame of its stack */
+    "    mov x30, xzr\n"
+    "    mov x0, x11\n"
+    "    blr x10\n"
+    "    mov x8, #93\n"           /* SYS_exit */
+    "    svc #0\n"
+    "    brk #0\n"
+    "1:  ret\n"
+    ".size clone3_run, .-clone3_run\n");
+#endif
+
+typedef struct {
+    const char *path;
+    char *const *argv, *const *envp;
+    const fd_plan *plan;
+    int group;
+    volatile int err; /* written by the child when it cannot exec (shared memory: CLONE_VM) */
+} child_args;
+
+/* The kernel's struct sigaction with SIG_DFL, no flags, no mask: all zeros on x86-64 and
+ * arm64 alike. glibc's sigaction refuses its own signals 32 and 33; the raw call does not. */
+struct kernel_sigaction { unsigned long handler, flags, restorer, mask; };
+
+/*
+ * The child, on its own stack, sharing tend's memory until exec: raw system calls only (no
+ * libc wrapper's cancellation point or cached state), in posix_spawn's order. Every
+ * signal is still blocked (the parent blocked all before the clone), so no handler of
+ * tend's can run here before the dispositions are reset.
+ */
+static int child_main(void *opaque) {
+    child_args *a = opaque;
+    /* Every disposition to its default, ignored ones included (posix_spawn's SETSIGDEF of
+     * every signal): tend's handlers and ignores are not the helper's. */
+    struct kernel_sigaction dfl = { 0, 0, 0, 0 };
+    for (int sig = 1; sig <= 64; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP) syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
+    /* The session or process group exists before tend_spawn returns (the parent waits
+     * for the exec), so a signal to the group cannot miss it. */
+    if (a->group == TEND_SPAWN_SESSION && syscall(SYS_setsid) < 0) goto fail;
+    if (a->group == TEND_SPAWN_GROUP && syscall(SYS_setpgid, 0, 0) != 0) goto fail;
+    const fd_plan *plan = a->plan;
+    for (int i = 0; i < plan->nfds; i++) {
+        int source = plan->source[i];
+        if (source == i) {
+            /* An fd kept in place: it must survive the exec (posix_spawn's dup2 onto itself). */
+            long flags = syscall(SYS_fcntl, i, F_GETFD);
+            if (flags < 0 || syscall(SYS_fcntl, i, F_SETFD, flags & ~FD_CLOEXEC) != 0) goto fail;
+        } else if (source >= 0) {
+            /* dup3 (arm64 has no dup2); source differs from i, and the copy is not close-on-exec. */
+            if (syscall(SYS_dup3, source, i, 0) < 0) goto fail;
+        } else {
+            syscall(SYS_close, i); /* not open: nothing to close, as posix_spawn's close action allows */
+        }
+    }
+    uint64_t none = 0;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
+    syscall(SYS_execve, a->path, a->argv, a->envp);
+fail:
+    a->err = errno; /* syscall() set it: the errno of tend's thread, which waits meanwhile */
+    return 127;
+}
+
+/* The child's stack, made once: spawns are made one at a time, under the lock. 64 KiB
+ * with a guard page below; the child needs a few hundred bytes. */
+#define CHILD_STACK (64 * 1024)
+static void *child_stack;
+
+/* 0 and *pid; > 0: the errno of a child that could not exec (it was reaped here, as
+ * posix_spawn does); < 0: -errno from clone3, nothing was started. */
+static int spawn_into_cgroup(const char *path, char *const argv[], char *const envp[], const fd_plan *plan, int group, int cgroup_fd, pid_t *pid) {
+    if (child_stack == NULL) {
+        long page = sysconf(_SC_PAGESIZE);
+        void *map = mmap(NULL, CHILD_STACK + (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (map == MAP_FAILED) return -ENOMEM;
+        if (mprotect(map, (size_t)page, PROT_NONE) != 0) {
+            munmap(map, CHILD_STACK + (size_t)page);
+            return -ENOMEM;
+        }
+        child_stack = (char *)map + page;
+    }
+    child_args args = { path, argv, envp, plan, group, 0 };
+    struct clone3_args clone = {
+        .flags = CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP,
+        .exit_signal = SIGCHLD,
+        .stack = (uint64_t)(uintptr_t)child_stack,
+        .stack_size = CHILD_STACK,
+        .cgroup = (uint64_t)cgroup_fd,
+    };
+    /* Every signal blocked across the clone, so none is handled in the child while it
+     * shares tend's memory; raw calls, so that signals.c's interposed mask calls (which
+     * keep held signals blocked) are not in the way of putting the mask back exactly. */
+    uint64_t all = ~(uint64_t)0, old = 0; /* the kernel's mask: 64 signals, one bit each */
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof all);
+    long result = clone3_run(&clone, sizeof clone, child_main, &args);
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof old);
+    if (result < 0) return (int)result;
+    if (args.err != 0) {
+        /* Reaped here, under the lock: the reaper thread will not count it as an orphan. */
+        int status;
+        while (waitpid((pid_t)result, &status, 0) < 0 && errno == EINTR) {}
+        return args.err;
+    }
+    *pid = (pid_t)result;
+    return 0;
+}
+#else
+/* No clone3_run for this architecture: every spawn takes posix_spawn and the helper joins. */
+static int spawn_into_cgroup(const char *path, char *const argv[], char *const envp[], const fd_plan *plan, int group, int cgroup_fd, pid_t *pid) {
+    (void)path, (void)argv, (void)envp, (void)plan, (void)group, (void)cgroup_fd, (void)pid;
+    return -ENOSYS;
+}
+#endif
 
 /*
  * kill(pid, sig) for a process tend started, only while it is still tend's unreaped

@@ -1,16 +1,19 @@
 /*
  * tend-exec: the steps between fork and exec that make a process a service.
  *
- * libtend posix_spawns this helper (tend's only way of starting a process), with the
+ * libtend spawns this helper (tend's only way of starting a process), with the
  * service's stdio on fds 0-2, a report pipe on fd 3 and, when asked for, a readiness pipe
  * on fd 4. The helper execs the service in place, so its pid becomes the service's pid.
  * Before exec it does, in this order:
  *
  *   0. close every other inherited fd (marked close-on-exec: a library of tend's that
  *      opened one without O_CLOEXEC must not hand it to a service);
- *   1. join the service's cgroup v2 leaf (write "0" to <leaf>/cgroup.procs) while still
- *      privileged, so that everything the service forks — even at once — is inside it;
- *      likewise its cgroup v1 leaves (memory, cpu, pids) where limits go through v1;
+ *   1. join the service's cgroup v2 leaf (-c: write "0" to <leaf>/cgroup.procs) while
+ *      still privileged, so that everything the service forks — even at once — is inside
+ *      it; likewise its cgroup v1 leaves (memory, cpu, pids) where limits go through v1.
+ *      libtend passes -c only when it could not start the helper in the leaf already
+ *      (clone3 with CLONE_INTO_CGROUP, refused by old kernels and Docker's seccomp
+ *      profile): moving a running task waits for an RCU grace period, ~10–20 ms;
  *   1b. its rlimits (nofile, core: soft and hard, so the service cannot raise them back)
  *      and its oom_score_adj, while still privileged (raising a hard limit or lowering
  *      oom_score_adj needs CAP_SYS_RESOURCE);
@@ -19,7 +22,7 @@
  *      setgid + setuid (the user's supplementary groups, as login, su and gosu give them;
  *      a setgroups(0, NULL) would drop them);
  *   3. the session (a service: its own, detached from any terminal) or process group (tini
- *      mode: its own in tend's session) that posix_spawn made, + tcsetpgrp (the
+ *      mode: its own in tend's session) that libtend's spawn made, + tcsetpgrp (the
  *      terminal's foreground group when stdin is a terminal, as tini does);
  *   4. move the readiness pipe onto the fd the service asked for (s6 notification-fd);
  *   5. chdir (after setuid, so the directory is checked with the service's permissions);
@@ -337,7 +340,7 @@ int main(int argc, char **argv) {
     make_runtime_dir(runtime_dir, getuid(), gid);
   }
 
-  /* 3. Session and process group. libtend's posix_spawn made them already (so a signal to
+  /* 3. Session and process group. libtend's spawn made them already (so a signal to
    * the group can never miss it while this helper starts); these calls only make sure, for
    * a helper started some other way. */
   if (session == 's') {
@@ -368,7 +371,7 @@ int main(int argc, char **argv) {
   if (dir != NULL && chdir(dir) != 0) fail("chdir", errno, dir);
 
   /* 6. Default dispositions and an empty mask: a service must not inherit tend's (libtend's
-   * posix_spawn reset them for the helper, but steps above changed SIGTTOU). EINVAL for
+   * spawn reset them for the helper, but steps above changed SIGTTOU). EINVAL for
    * SIGKILL, SIGSTOP and glibc's reserved real-time signals is expected. */
   for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
   sigset_t none;

@@ -14,10 +14,22 @@
  *      except NODE_EXTRA_CA_CERTS) away from the Node that runs tend, as TEND_HELD_<NAME>:
  *      a NODE_OPTIONS=--inspect or --require from the target must not reach tend itself.
  *      tend puts them back before it starts anything, so services see them unchanged;
- *   4. exec Node on the entry with LD_PRELOAD naming libtend through /proc/self/fd/N (a path
+ *   4. choose a V8 start-up snapshot for the mode (dist/run.snapshot for `tend run`,
+ *      dist/tini.snapshot for `tend -- CMD`; bin/tend-snapshot.cjs says what is in one) when
+ *      the stamp beside it says it was built by this very Node binary, with the V8 flag
+ *      below, for this place. Node cannot fall back from a snapshot it rejects: another
+ *      Node's or another flag's blob ends it with exit code 14 ("Failed to load the startup
+ *      snapshot because it was built with a different version of V8 or with different V8
+ *      configurations"), a damaged one with a V8 fatal error (SIGTRAP, "Check failed:
+ *      VerifyChecksum(blob)"), a truncated one with SIGSEGV. So it is decided here, before
+ *      the exec, from three stat()s and one small read; without a snapshot, Node runs
+ *      bin/tend.cjs exactly as before, and TEND_LAUNCH_SNAPSHOT tells tend why
+ *      (TEND_DEBUG_STARTUP=1 shows it);
+ *   5. exec Node on the entry with LD_PRELOAD naming libtend through /proc/self/fd/N (a path
  *      with no space or colon, which LD_PRELOAD would split on, wherever tend is unpacked).
  *      libtend keeps the signals held through Node's start-up and takes them in through a
- *      thread of its own; native/signals.c says how.
+ *      thread of its own; native/signals.c says how. A snapshot changes nothing there: the
+ *      same single exec, the same held signals, the same entry stub as its main function.
  * No shell, no allocation that matters, one exec: it costs well under a millisecond.
  *
  * Compiled twice (native/build.mjs): for a checkout, with TEND_DEV_NODE, the path of the
@@ -29,9 +41,11 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef TEND_DEV_NODE
@@ -40,6 +54,8 @@
 
 #define EXIT_INTERNAL 70 /* tend's own failure, as in src/roots/main.ts */
 #define HELD_PREFIX "TEND_HELD_"
+/* Young generation held at 1 MiB per semi-space: see step 5 in main. */
+#define V8_FLAG "--max-semi-space-size=1"
 
 extern char **environ;
 
@@ -74,7 +90,84 @@ static int held_name(const char *entry) {
 /* Variables of an enclosing launch, never passed on (a tend started by a tend's service). */
 static int launch_name(const char *entry) {
   return strncmp(entry, HELD_PREFIX, sizeof HELD_PREFIX - 1) == 0 || strncmp(entry, "TEND_LAUNCH_FD=", 15) == 0 ||
-         strncmp(entry, "TEND_SIGNAL_INTAKE=", 19) == 0;
+         strncmp(entry, "TEND_SIGNAL_INTAKE=", 19) == 0 || strncmp(entry, "TEND_LAUNCH_SNAPSHOT=", 21) == 0;
+}
+
+/* The snapshot for the mode argv asks for, as src/cli/args.ts reads it: `tend -- CMD` (any
+ * `--`, but not `tend exec`) is tini; no subcommand, an option first, or `run` is run. Other
+ * modes are short-lived clients: they start without a snapshot. A wrong guess costs speed
+ * only: either snapshot holds the dispatcher, which loads any other mode from dist/. */
+static const char *snapshot_mode(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "exec") == 0) return NULL;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--") == 0) return "tini";
+  }
+  if (argc == 1 || argv[1][0] == '-' || strcmp(argv[1], "run") == 0) return "run";
+  return NULL;
+}
+
+/* One line of a stamp: what stat() says of `path`, or 0 when it cannot. */
+static int stamp_line(char *out, size_t size, const char *label, const char *path) {
+  struct stat st;
+  if (stat(path, &st) != 0) return 0;
+  int n = snprintf(out, size, "%s %jd %jd.%09ld\n", label, (intmax_t)st.st_size, (intmax_t)st.st_mtim.tv_sec,
+                   (long)st.st_mtim.tv_nsec);
+  return n > 0 && (size_t)n < size;
+}
+
+/*
+ * The blob to start Node from, or NULL with *why set. A blob is used only when its stamp
+ * (written by scripts/build.mjs right after the blob) is, byte for byte, what this launcher
+ * sees now: the Node binary it is about to run and the blob (size and mtime to the
+ * nanosecond; not device and inode, which a copy into an image layer changes), the V8 flag,
+ * and tend's directory (a snapshot holds the paths it was built at). A rebuilt or replaced
+ * Node, a blob rewritten after its stamp, a moved checkout: each changes a line, and Node
+ * runs without the snapshot.
+ */
+static const char *choose_snapshot(const char *root, const char *node, const char *mode, const char **why) {
+  if (getenv("TEND_NO_SNAPSHOT") != NULL && getenv("TEND_NO_SNAPSHOT")[0] != '\0') {
+    *why = "TEND_NO_SNAPSHOT is set";
+    return NULL;
+  }
+  if (mode == NULL) {
+    *why = "this mode has no snapshot";
+    return NULL;
+  }
+  static char blob[PATH_MAX], stamp_path[PATH_MAX];
+  if ((size_t)snprintf(blob, sizeof blob, "%s/dist/%s.snapshot", root, mode) >= sizeof blob ||
+      (size_t)snprintf(stamp_path, sizeof stamp_path, "%s.stamp", blob) >= sizeof stamp_path) {
+    *why = "path too long";
+    return NULL;
+  }
+  static char expected[PATH_MAX + 512], found[sizeof expected + 1];
+  int n = snprintf(expected, sizeof expected, "tend start-up snapshot 1\nflags %s\nat %s\n", V8_FLAG, root);
+  if (n <= 0 || (size_t)n >= sizeof expected) {
+    *why = "path too long";
+    return NULL;
+  }
+  size_t used = (size_t)n;
+  if (!stamp_line(expected + used, sizeof expected - used, "node", node)) {
+    *why = "cannot stat the Node runtime";
+    return NULL;
+  }
+  used += strlen(expected + used);
+  if (!stamp_line(expected + used, sizeof expected - used, "blob", blob)) {
+    *why = "no snapshot made (npm run build or scripts/snapshot.mjs makes it)";
+    return NULL;
+  }
+  used += strlen(expected + used);
+  int fd = open(stamp_path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    *why = "the snapshot has no stamp";
+    return NULL;
+  }
+  ssize_t length = read(fd, found, sizeof found);
+  close(fd);
+  if (length != (ssize_t)used || memcmp(found, expected, used) != 0) {
+    *why = "the snapshot's stamp does not match this Node, flag, place or blob";
+    return NULL;
+  }
+  return blob;
 }
 
 #ifndef TEND_PACKAGED
@@ -95,7 +188,6 @@ static const char *dev_node(void) {
 #endif
 
 int main(int argc, char **argv) {
-  (void)argc;
   /* 1. Everything but the synchronous faults, which must stay deliverable (a blocked fault
    *    signal kills at once) and which nobody sends to an init on purpose. */
   sigset_t block;
@@ -136,7 +228,7 @@ int main(int argc, char **argv) {
   /* 3. The environment Node gets. */
   size_t count = 0;
   while (environ[count] != NULL) count++;
-  char **env = calloc(count + 3, sizeof *env);
+  char **env = calloc(count + 4, sizeof *env);
   if (env == NULL) die("cannot start", node, ENOMEM);
   size_t out = 0;
   for (size_t i = 0; i < count; i++) {
@@ -159,19 +251,35 @@ int main(int argc, char **argv) {
     env[out++] = preload_var;
     env[out++] = launch_var;
   }
+
+  /* 4. The snapshot, or why not. */
+  const char *why = NULL;
+  const char *snapshot = choose_snapshot(root, node, snapshot_mode(argc, argv), &why);
+  static char snapshot_var[256];
+  if (snapshot == NULL) {
+    snprintf(snapshot_var, sizeof snapshot_var, "TEND_LAUNCH_SNAPSHOT=%s", why);
+    env[out++] = snapshot_var;
+  }
   env[out] = NULL;
 
-  /* 4. Node, on tend's entry, with the arguments as given. V8's young generation kept at
+  /* 5. Node, on tend's entry, with the arguments as given (from a snapshot, the entry's path
+   *    is still argv[1]: Node treats its first argument after a snapshot's flags as the
+   *    main function's, not a script, and keeps what follows as it is — a `--` included). V8's young generation kept at
    *    1 MiB per semi-space: left to grow (up to 16 MiB each), it did after a busy start
    *    or under heavy output and never gave the pages back — 26 MiB of a tend with 1,000
    *    services. A code cache only fits the V8 flags it was made under: bin/tend.cjs sets
    *    the same flag when Node was started without it (TEND_V8_FLAG there). */
-  char **args = calloc((size_t)argc + 3, sizeof *args);
+  char **args = calloc((size_t)argc + 5, sizeof *args);
   if (args == NULL) die("cannot start", node, ENOMEM);
-  args[0] = (char *)node;
-  args[1] = "--max-semi-space-size=1";
-  args[2] = (char *)entry;
-  for (int i = 1; i < argc; i++) args[i + 2] = argv[i];
+  int arg = 0;
+  args[arg++] = (char *)node;
+  args[arg++] = V8_FLAG;
+  if (snapshot != NULL) {
+    args[arg++] = "--snapshot-blob";
+    args[arg++] = (char *)snapshot;
+  }
+  args[arg++] = (char *)entry;
+  for (int i = 1; i < argc; i++) args[arg++] = argv[i];
   execve(node, args, env);
   die("cannot run its Node runtime", node, errno);
 }

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { build } from 'esbuild';
+import { makeSnapshots, removeSnapshots } from './snapshot.mjs';
 
 function writeAtomically(path, contents) {
   mkdirSync(dirname(path), { recursive: true });
@@ -74,10 +75,12 @@ const built = await build({
   plugins: [unreachable],
   write: false,
 });
-// The old code caches go first: V8 checks a cache against its source by length only, so an
-// old cache beside a new bundle of the same length would run stale code. Then each file is
+// The old start-up snapshots go first (they hold the old bundles), then the old code
+// caches: V8 checks a cache against its source by length only, so an old cache beside a
+// new bundle of the same length would run stale code. Then each file is
 // replaced whole (write, then rename): tests and a running tend may be loading dist/ while
 // it is rebuilt, and must never read half a bundle.
+removeSnapshots(process.cwd());
 for (const mode of MODES) rmSync(resolve('dist', `${mode}.cjs.cache`), { force: true });
 for (const file of built.outputFiles) writeAtomically(file.path, file.contents);
 
@@ -136,5 +139,9 @@ const trained = [
 if (trained.includes(false)) console.warn('build: a training run of tend did not start its services; its code cache may be thin');
 for (const args of [['check', '-c', manifest], ['status'], ['top'], ['exec', 'app', 'true']]) await tend(args).done;
 rmSync(work, { recursive: true, force: true });
+
+// The start-up snapshots, made after the code caches, which they are compiled with
+// (scripts/snapshot.mjs). One that cannot be made is a warning: tend starts without it.
+for (const { mode, why } of makeSnapshots(process.cwd())) console.warn(`build: no start-up snapshot for ${mode} (tend starts without it): ${why}`);
 // Written last: test/helpers/build.ts rebuilds only when a source is newer than this.
 writeAtomically(resolve('dist', '.built'), `${new Date().toISOString()}\n`);

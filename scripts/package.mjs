@@ -4,8 +4,13 @@
 //   tend/bin/tend              the launcher (native/tend-launch.c, TEND_PACKAGED: it runs
 //                              runtime/node beside it and never a Node of the target's)
 //   tend/bin/tend.cjs          the entry stub
+//   tend/bin/tend-snapshot.cjs, tend/scripts/snapshot.mjs
+//                              what makes a V8 start-up snapshot where tend is unpacked
+//                              (`tend/runtime/node tend/scripts/snapshot.mjs`; the Dockerfile
+//                              does): the package holds none, as a snapshot holds the paths
+//                              it was made at
 //   tend/dist/*.cjs, *.cache   the bundles and their V8 code caches
-//   tend/native/build/         the exec helper and libtend
+//   tend/native/build/         the exec helper, libtend and (when built) the line kernel
 //   tend/node_modules/         ffi-rs and its native binding, nothing else
 //   tend/runtime/node          this Node (the one that built dist/ and its caches), stripped
 //
@@ -68,6 +73,8 @@ const launcherFlags = ['-O2', '-Wall', '-Wextra', '-DTEND_PACKAGED', '-o', launc
 if (spawnSync(cc, ['-static', ...launcherFlags], { stdio: 'ignore' }).status !== 0) run(cc, launcherFlags);
 strip(launcher, '--strip-all');
 copy(join(ROOT, 'bin', 'tend.cjs'), join(STAGE, 'bin', 'tend.cjs'), 0o644);
+copy(join(ROOT, 'bin', 'tend-snapshot.cjs'), join(STAGE, 'bin', 'tend-snapshot.cjs'), 0o644);
+copy(join(ROOT, 'scripts', 'snapshot.mjs'), join(STAGE, 'scripts', 'snapshot.mjs'), 0o644);
 
 // The bundles and their caches; not the source maps (Node reads them only with
 // --enable-source-maps) nor the build's stamp.
@@ -78,6 +85,12 @@ for (const file of readdirSync(join(ROOT, 'dist'))) {
 for (const file of ['tend-exec', 'libtend.so']) {
   const target = join(STAGE, 'native', 'build', file);
   copy(join(ROOT, 'native', 'build', file), target, 0o755);
+  strip(target);
+}
+// The line kernel of prefixed output: optional (built where Node's headers were found).
+if (existsSync(join(ROOT, 'native', 'build', 'tend-lines.node'))) {
+  const target = join(STAGE, 'native', 'build', 'tend-lines.node');
+  copy(join(ROOT, 'native', 'build', 'tend-lines.node'), target, 0o755);
   strip(target);
 }
 

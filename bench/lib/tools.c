@@ -4,6 +4,8 @@
 // poller noticed later. Built on demand by bench/lib/tools.mjs with the system compiler.
 //
 //   stamp FILE              append "<ns>\n" to FILE and exit 0 (start-up: first instruction)
+//   stampcpu FILE           append "<ns> <cpu ns>\n": also the CPU time its parent (the init that
+//                           started it) has used so far, all its threads (its process CPU clock)
 //   sigterm READY OUT       on SIGTERM write "<ns>\n" to OUT and exit 0; READY is created once armed
 //   daemons N DIR           start N double-forked setsid daemons; each writes DIR/term.<i> on SIGTERM;
 //                           DIR/ready when all are up; then waits (default SIGTERM action)
@@ -185,12 +187,27 @@ static int storm(long n, const char *out) {
   return zero == 0 ? 97 : 0;
 }
 
+/* CPU time `pid` has used so far, all its threads, in ns, or 0. A process CPU clock: exact,
+ * the running slice included (schedstat is not, when the process runs on another core). */
+static uint64_t cpu_ns_of(pid_t pid) {
+  clockid_t clock;
+  struct timespec ts;
+  if (clock_getcpuclockid(pid, &clock) != 0 || clock_gettime(clock, &ts) != 0) return 0;
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 int main(int argc, char **argv) {
   uint64_t first = now_ns();
   if (argc < 2) { fprintf(stderr, "usage: tools ROLE ...\n"); return 2; }
   const char *role = argv[1];
   if (strcmp(role, "stamp") == 0 && argc == 3) {
     append(argv[2], "", first);
+    return 0;
+  }
+  if (strcmp(role, "stampcpu") == 0 && argc == 3) {
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "%llu ", (unsigned long long)first);
+    append(argv[2], prefix, cpu_ns_of(getppid()));
     return 0;
   }
   if (strcmp(role, "sigterm") == 0 && argc == 4) {

@@ -12,7 +12,20 @@ export type Command =
   | { readonly kind: 'help' }
   | { readonly kind: 'client'; readonly command: ClientCommand; readonly socket: string | null }
   | { readonly kind: 'top'; readonly socket: string | null }
-  | { readonly kind: 'exec'; readonly service: string; readonly argv: readonly string[]; readonly socket: string | null };
+  | { readonly kind: 'exec' } & ExecOptions;
+
+/** `tend exec`'s request: docker exec's -u, -w and -e over the service's own way of running. */
+export interface ExecOptions {
+  readonly service: string;
+  readonly argv: readonly string[];
+  readonly socket: string | null;
+  /** `-u USER[:GROUP]`, names or ids: in place of the service's user (root only, as for any switch). */
+  readonly user: string | null;
+  /** `-w DIR`: in place of the service's cwd; a relative one is taken from the service's. */
+  readonly workdir: string | null;
+  /** `-e KEY=VALUE` over the service's environment, in order; `-e KEY` (null): the caller's value, if any. */
+  readonly env: readonly (readonly [string, string | null])[];
+}
 
 export type ClientCommand =
   | { readonly cmd: 'status'; readonly names: readonly string[]; readonly json: boolean; readonly verbose: boolean }
@@ -120,39 +133,60 @@ export function parseCommandLine(argv: readonly string[]): Command {
   }
 }
 
-const EXEC_USAGE = 'usage: tend exec [--socket PATH] SERVICE [--] CMD [ARG...]';
+const EXEC_USAGE = 'usage: tend exec [--socket PATH] [-u USER[:GROUP]] [-w DIR] [-e KEY=VALUE]... SERVICE [--] CMD [ARG...]';
 
 /**
- * `tend exec [--socket PATH] SERVICE [--] CMD [ARG...]`: tend's options come before the
- * service, as with docker exec; everything after it is the command, untouched (its own
- * options included), an optional `--` first.
+ * `tend exec [OPTIONS] SERVICE [--] CMD [ARG...]`: tend's options come before the service,
+ * as with docker exec (same letters: -u, -w, -e); everything after it is the command,
+ * untouched (its own options included), an optional `--` first.
  */
 function parseExec(args: readonly string[]): Command {
   let socket: string | null = null;
+  let user: string | null = null;
+  let workdir: string | null = null;
+  const env: [string, string | null][] = [];
+  const options: Record<string, (value: string) => void> = {
+    '--socket': (value) => { socket = value; },
+    '--user': (value) => {
+      if (!/^[^:]+(:[^:]+)?$/.test(value)) throw new UsageError(`exec: --user ${JSON.stringify(value)}: expected USER or USER:GROUP (names or ids)`);
+      user = value;
+    },
+    '--workdir': (value) => {
+      if (value === '') throw new UsageError('exec: --workdir: expected a directory');
+      workdir = value;
+    },
+    '--env': (value) => {
+      const eq = value.indexOf('=');
+      const key = eq < 0 ? value : value.slice(0, eq);
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new UsageError(`exec: --env ${JSON.stringify(value)}: expected KEY=VALUE, or KEY to pass your own value`);
+      env.push([key, eq < 0 ? null : value.slice(eq + 1)]);
+    },
+  };
+  const short: Record<string, string> = { '-u': '--user', '-w': '--workdir', '-e': '--env' };
   let i = 0;
   for (; i < args.length; i++) {
     const arg = args[i]!;
-    if (arg === '--socket') {
-      const value = args[i + 1];
-      if (value === undefined) throw new UsageError("option '--socket <value>' argument missing");
-      socket = value;
-      i++;
-    } else if (arg.startsWith('--socket=')) {
-      socket = arg.slice('--socket='.length);
-    } else if (arg === '-h' || arg === '--help') {
-      throw new UsageError(EXEC_USAGE);
-    } else if (arg.startsWith('-')) {
-      throw new UsageError(`exec: unknown option ${arg} before the service (${EXEC_USAGE})`);
-    } else {
-      break;
+    if (arg === '-h' || arg === '--help') throw new UsageError(EXEC_USAGE);
+    if (!arg.startsWith('-')) break;
+    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
+    const name = short[arg] ?? (eq > 0 ? arg.slice(0, eq) : arg);
+    const take = options[name];
+    if (take === undefined) throw new UsageError(`exec: unknown option ${arg} before the service (${EXEC_USAGE})`);
+    if (eq > 0) {
+      take(arg.slice(eq + 1));
+      continue;
     }
+    const value = args[i + 1];
+    if (value === undefined) throw new UsageError(`option '${name} <value>' argument missing`);
+    take(value);
+    i++;
   }
   const service = args[i];
   if (service === undefined) throw new UsageError(EXEC_USAGE);
   let command = args.slice(i + 1);
   if (command[0] === '--') command = command.slice(1);
   if (command.length === 0) throw new UsageError(`exec: nothing to run in ${service} (${EXEC_USAGE})`);
-  return { kind: 'exec', service, argv: command, socket };
+  return { kind: 'exec', service, argv: command, socket, user, workdir, env };
 }
 
 function parseClient(sub: string, args: readonly string[]): { command: ClientCommand; socket: string | null } {
@@ -231,7 +265,8 @@ export const USAGE = `usage:
   tend logs NAME [-n N] [-f]
   tend events [--json]
   tend top                                 live view of every service (q quits)
-  tend exec SERVICE [--] CMD [ARG...]      run CMD as the service's processes run, on this terminal
+  tend exec [-u U[:G]] [-w DIR] [-e K=V] SERVICE [--] CMD [ARG...]
+                                           run CMD as the service's processes run, on this terminal
   tend reload
   tend shutdown [--wait]
   tend version

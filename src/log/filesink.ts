@@ -85,6 +85,14 @@ export class RotatingFile extends EventEmitter {
   private rotateRetryAt = 0;
   private compressing: Promise<void> = Promise.resolve();
   private idleListeners: (() => void)[] = [];
+  /**
+   * Bytes ever queued, and the release of each block that came with one, due once the
+   * bytes up to its end have left the queue (written or dropped). The queue is first in,
+   * first out — a batch's unwritten rest goes back to its front, and a failure drops all
+   * of it — so a running total is enough to tell when a block is no longer needed.
+   */
+  private enqueuedTotal = 0;
+  private releases: { readonly end: number; readonly release: () => void }[] = [];
 
   constructor(path: string, options: RotatingFileOptions) {
     super();
@@ -107,16 +115,24 @@ export class RotatingFile extends EventEmitter {
   /**
    * Queues whole lines (a block ending in '\n'). Returns false when the queue is over
    * the high-water mark: pause the producer until 'drain'. While writing fails the lines
-   * are dropped and counted instead, and the producer is never held up.
+   * are dropped and counted instead, and the producer is never held up. `release` is
+   * called once the block is no longer needed (written or dropped): its buffer may then
+   * be reused — the router copies a service's reads into recycled buffers this way.
    */
-  write(block: Buffer): boolean {
-    if (block.length === 0) return true;
+  write(block: Buffer, release?: () => void): boolean {
+    if (block.length === 0) {
+      release?.();
+      return true;
+    }
     if (this.closing || (this.failure !== null && this.now() < this.failure.retryAt)) {
       this.drop([block]);
+      release?.();
       return true;
     }
     this.queue.push(block);
     this.queuedBytes += block.length;
+    this.enqueuedTotal += block.length;
+    if (release !== undefined) this.releases.push({ end: this.enqueuedTotal, release });
     if (!this.working) void this.pump();
     if (this.queuedBytes < this.highWaterMark) return true;
     this.needDrain = true;
@@ -160,12 +176,16 @@ export class RotatingFile extends EventEmitter {
         const batch = this.takeBatch();
         if (this.midLine) batch.unshift(NEWLINE);
         const ok = await this.writeBatch(batch);
+        // Nothing is in flight now: what is not queued is written or dropped.
+        this.releaseConsumed();
         if (!ok) break;
       }
     } catch (error) {
       // Only a bug gets here; a log file must still never take tend down with it.
       this.fail(error, []);
     }
+    // A failed open drops the queue and leaves the loop without a batch.
+    this.releaseConsumed();
     this.working = false;
     if (this.queuedBytes < this.highWaterMark && this.needDrain) {
       this.needDrain = false;
@@ -349,6 +369,14 @@ export class RotatingFile extends EventEmitter {
     if (first) {
       this.onReport(code === 'ELOOP' ? { kind: 'symlink', path: this.path } : { kind: 'failed', path: this.path, code, message });
     }
+  }
+
+  /** Calls the releases of blocks whose bytes have all left the queue. Only between batches. */
+  private releaseConsumed(): void {
+    const consumed = this.enqueuedTotal - this.queuedBytes;
+    let due = 0;
+    while (due < this.releases.length && this.releases[due]!.end <= consumed) due += 1;
+    if (due > 0) for (const { release } of this.releases.splice(0, due)) release();
   }
 
   private recovered(): void {

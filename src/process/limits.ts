@@ -293,7 +293,7 @@ export class ServiceResources {
   }
 
   /** The memory controller's leaf of the service, or null where memory has no cgroup. */
-  private memoryLeaf(service: string): { backend: Backend; dir: string } | null {
+  memoryLeaf(service: string): { backend: 'cgroup1' | 'cgroup2'; dir: string } | null {
     if (!this.chosen) return null;
     const choice = this.choices.get('memory');
     if (choice?.backend === 'cgroup2') return { backend: 'cgroup2', dir: join(this.options.cgroups!.root, service) };

@@ -1,7 +1,8 @@
 // The only module that starts processes. Services, probes, stop commands and tini mode's
-// CMD are all started here, by libtend's posix_spawn of the exec helper
-// (native/tend-exec.c), which becomes the process: its pid is the service's pid, and the
-// reaper thread is the only one that waits for it. The child's output comes through
+// CMD are all started here, by libtend's spawn of the exec helper (native/tend-exec.c) —
+// clone3 straight into the service's cgroup leaf, else posix_spawn —, which becomes the
+// process: its pid is the service's pid, and the reaper thread is the only one that waits
+// for it. The child's output comes through
 // pipes tend makes (pipe2), so /dev/stdout, /dev/stderr and /proc/self/fd/1 open in the
 // service as they do under Docker; its exit comes from the reaper (reaper.ts), never from
 // a pipe closing.
@@ -47,7 +48,7 @@ export interface SpawnSpec {
   readonly output: 'pipe' | 'inherit' | 'null';
   /** Give the child the write end of a pipe on this fd (s6-style readiness). */
   readonly notifyFd: number | null;
-  /** cgroup v2 leaf directory to join before exec. */
+  /** cgroup v2 leaf directory the process is born in (clone3), or joins before exec. */
   readonly cgroup: string | null;
   /** limits.memory/cpu/pids: the composition root turns them into leaves to join (process/limits.ts). */
   readonly cgroupLimits?: { readonly memory: number | null; readonly cpu: number | null; readonly pids: number | null };
@@ -237,6 +238,9 @@ export type OutputReader = Socket & {
   handTo(onChunk: (chunk: Buffer) => void): void;
 };
 
+/** The native line kernel the output router prefixes these reads with (null: not built). */
+export { lineKernel } from '../../native/lines';
+
 const READ_SIZE = 64 * 1024;
 let sharedRead: Buffer | null = null;
 
@@ -295,7 +299,7 @@ export function spawnProcess(spec: SpawnSpec, context: SpawnContext): Spawned {
   const reaper = startReaper();
 
   const args: string[] = [];
-  if (spec.cgroup !== null) args.push('-c', spec.cgroup);
+  // The v2 leaf goes to libtend, which starts the helper in it (or adds -c for the helper to join it).
   for (const dir of spec.joins ?? []) args.push('-j', dir);
   if (spec.nofile != null) args.push('-N', String(spec.nofile));
   if (spec.core != null) args.push('-C', spec.core < 0 ? 'unlimited' : String(spec.core));
@@ -355,7 +359,7 @@ export function spawnProcess(spec: SpawnSpec, context: SpawnContext): Spawned {
 
   // argv0 of the helper is the service's command, so ps shows something meaningful during
   // the microseconds before exec.
-  const pid = spawnChild(helper, [spec.argv[0] ?? 'tend-exec', ...args], environmentList(serviceEnvironment(spec, context)), fds, spec.session === 'new' ? 'session' : spec.session === 'foreground' ? 'group' : 'caller');
+  const pid = spawnChild(helper, [spec.argv[0] ?? 'tend-exec', ...args], environmentList(serviceEnvironment(spec, context)), fds, spec.session === 'new' ? 'session' : spec.session === 'foreground' ? 'group' : 'caller', spec.cgroup);
   // The child has its copies (or nothing started): the parent's write ends must go, or
   // the read ends would never see EOF.
   for (const fd of childEnds) closeSync(fd);

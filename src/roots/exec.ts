@@ -1,6 +1,7 @@
 // `tend exec SERVICE [--] CMD [ARG...]`: CMD as the service's processes run — its user and
 // groups, cwd, environment (env files, env, secrets, tend's markers), limits and cgroup —
-// with the caller's own terminal and stdio, exiting with CMD's status.
+// with the caller's own terminal and stdio, exiting with CMD's status. docker exec's -u, -w and -e
+// change one of those each (a switch of user needs root, as any does).
 //
 // Node cannot pass file descriptors over the control socket, so tend cannot start CMD on
 // the caller's terminal itself. Instead the client asks tend for the service's launch plan
@@ -12,7 +13,9 @@
 // terminal, the client and CMD are one job — Ctrl-C reaches CMD, Ctrl-Z stops both (the
 // client stops itself, as a shell's job would), `fg` continues both, and an interactive
 // shell takes the terminal for its own jobs and gives it back when it exits.
+import { isAbsolute, join } from 'node:path';
 import type { ExecPlan } from '../control/api';
+import type { ExecOptions } from '../cli/args';
 import { connectControl } from '../control/client';
 import { spawnProcess, type SpawnSpec } from '../process/spawn';
 import { subscribeSignals, type ReceivedSignal } from '../process/signal-intake';
@@ -21,16 +24,11 @@ import { chooseSocket } from './client';
 import { systemAccounts } from '../control/access';
 import { assertNative, NativeUnavailableError } from '../../native/libc';
 import { EXIT_INTERNAL } from '../vocab/exit';
+import { SIGSTOP } from '../vocab/signals';
 
-export interface ExecCommand {
-  readonly service: string;
-  readonly argv: readonly string[];
-  readonly socket: string | null;
-}
 
 const EXIT_FAILED = 1;
 const PLAN_REPLY_MS = 30_000;
-const SIGSTOP = 19;
 
 /** Signals the terminal sends to the whole foreground job: CMD has its own copy. */
 const FROM_TERMINAL = new Set(['SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGWINCH']);
@@ -39,7 +37,7 @@ const STOPS = new Set(['SIGTSTP', 'SIGTTIN', 'SIGTTOU']);
 /** Nothing to do: they only tell about children, urgent data or a continue that reached us too. */
 const IGNORED = new Set(['SIGCHLD', 'SIGURG', 'SIGCONT', 'SIGPIPE']);
 
-export async function runExec(command: ExecCommand): Promise<number> {
+export async function runExec(command: ExecOptions): Promise<number> {
   const say = (text: string): void => { process.stderr.write(`tend: exec: ${text}\n`); };
   // Signals wait in the intake until the child exists: none is lost, none acted on too early.
   let child = 0;
@@ -94,6 +92,17 @@ export async function runExec(command: ExecCommand): Promise<number> {
     user = plan.tend_uid;
     group ??= plan.tend_gid;
   }
+  if (command.user !== null) {
+    // -u: the caller's choice over the service's (docker exec -u); switching needs root.
+    const [name, groupName] = command.user.split(':') as [string, string | undefined];
+    const asked = /^\d+$/.test(name) ? Number(name) : name;
+    if (uid !== 0 && uidOf(asked) !== uid) {
+      say(`-u ${command.user}: only root can switch users; you are uid ${uid}`);
+      return EXIT_FAILED;
+    }
+    user = asked;
+    group = groupName === undefined ? null : /^\d+$/.test(groupName) ? Number(groupName) : groupName;
+  }
   let env = plan.env;
   if (uid !== 0 && user !== null && uidOf(user) === uid && (group === null || gidOf(group) === (process.getgid?.() ?? -1))) {
     // Already the service's user: nothing to switch (and no privilege to set groups with);
@@ -104,11 +113,17 @@ export async function runExec(command: ExecCommand): Promise<number> {
     for (const key of ['HOME', 'USER', 'LOGNAME']) if (plan.env[key] === undefined && process.env[key] !== undefined) own[key] = process.env[key]!;
     env = { ...plan.env, ...own };
   }
+  if (command.env.length > 0) {
+    const added: Record<string, string> = {};
+    // -e KEY alone passes the caller's value, and nothing when the caller has none (docker's way).
+    for (const [key, value] of command.env) if (value !== null || process.env[key] !== undefined) added[key] = value ?? process.env[key]!;
+    env = { ...env, ...added };
+  }
   const spec: SpawnSpec = {
     service: plan.name,
     argv: command.argv,
     env: {},
-    cwd: plan.cwd,
+    cwd: command.workdir === null || isAbsolute(command.workdir) ? command.workdir ?? plan.cwd : join(plan.cwd ?? '/', command.workdir),
     user,
     group,
     stdin: 'inherit',

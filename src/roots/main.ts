@@ -18,8 +18,26 @@ type Modes = {
   import: typeof import('./import');
 };
 
+/** Modes already evaluated: those a start-up snapshot holds (bin/tend-snapshot.cjs). */
+let preloaded: Partial<Modes> = {};
+
 function mode<K extends keyof Modes>(name: K): Modes[K] {
-  return loadBundle(join(__dirname, `${name}.cjs`)) as Modes[K];
+  return preloaded[name] ?? (loadBundle(join(__dirname, `${name}.cjs`)) as Modes[K]);
+}
+
+declare global {
+  // eslint-disable-next-line no-var
+  var __tendStartup: { readonly snapshot: string | null; readonly fallback: string | null } | undefined;
+}
+
+/**
+ * How this tend started, for TEND_DEBUG_STARTUP: from the launcher's start-up snapshot, or
+ * without one and why (the launcher's reason: none built, built for another Node...).
+ */
+function describeStartup(): string {
+  const startup = globalThis.__tendStartup;
+  if (startup?.snapshot) return `from the start-up snapshot ${startup.snapshot}`;
+  return `without a start-up snapshot (${startup?.fallback ?? 'not started by the launcher, bin/tend'})`;
 }
 
 
@@ -85,17 +103,26 @@ async function main(): Promise<void> {
   process.exitCode = await dispatch(command);
 }
 
-main().then(
-  () => {
-    // Let pending asynchronous writes to stdout/stderr finish before exiting.
-    const code = process.exitCode ?? 0;
-    const finish = (): never => process.exit(code);
-    if (process.stdout.writableLength === 0 && process.stderr.writableLength === 0) finish();
-    process.stdout.once('drain', finish);
-    process.stderr.once('drain', finish);
-  },
-  (error: unknown) => {
-    process.stderr.write(`tend: internal error: ${error instanceof Error ? error.stack : String(error)}\n`);
-    process.exit(EXIT_INTERNAL);
-  },
-);
+/**
+ * Runs tend: bin/tend.cjs calls it once the signals and the environment are in place. A
+ * start-up snapshot evaluated this bundle and the modes it holds when it was built, and
+ * passes those modes here; a mode not among them is loaded from dist/ as usual.
+ */
+export function start(modes: Partial<Modes> = {}): void {
+  preloaded = modes;
+  if (process.env.TEND_DEBUG_STARTUP) process.stderr.write(`tend: start-up: ${describeStartup()}\n`);
+  main().then(
+    () => {
+      // Let pending asynchronous writes to stdout/stderr finish before exiting.
+      const code = process.exitCode ?? 0;
+      const finish = (): never => process.exit(code);
+      if (process.stdout.writableLength === 0 && process.stderr.writableLength === 0) finish();
+      process.stdout.once('drain', finish);
+      process.stderr.once('drain', finish);
+    },
+    (error: unknown) => {
+      process.stderr.write(`tend: internal error: ${error instanceof Error ? error.stack : String(error)}\n`);
+      process.exit(EXIT_INTERNAL);
+    },
+  );
+}

@@ -8,7 +8,10 @@ import type { Spawned, SpawnSpec } from '../process/spawn';
 import type { ExitStatus } from '../vocab/exit';
 import { ServiceResources, CONTROLLERS, type Controller, type ControllerChoice } from '../process/limits';
 import { MemoryWatch, procUsage } from '../process/memory-watch';
+import { OomWatch } from '../process/oom-watch';
+import { formatBytes } from '../cli/format';
 import type { ServiceCgroups } from '../process/cgroup';
+import { SIGKILL } from '../vocab/signals';
 
 export interface ResourceWiring {
   /** The spawner with limits applied and exits classified. */
@@ -35,8 +38,6 @@ export interface ResourceDeps {
   /** tend's own memory check found the service above its limit. */
   readonly overMemory: (service: string, bytes: number, limit: number) => void;
 }
-
-const SIGKILL = 9;
 
 export function wireResources(deps: ResourceDeps): ResourceWiring {
   const resources = new ServiceResources({ cgroups: deps.cgroups, instance: deps.instance, noCgroups: deps.noCgroups });
@@ -69,9 +70,35 @@ export function wireResources(deps: ResourceDeps): ResourceWiring {
       if (choice !== undefined) sayOnce(service, key, choice.backend, `${service}: limits.${key} through ${choice.detail}`, 'info');
     }
     watch.set(service, tendsMemory);
+    if (prepared.enforced.includes('memory')) watchOom(service, limits.memory);
     const count = oomCounter(service);
     const spawned = deps.spawn({ ...spec, joins: prepared.joins });
     return { ...spawned, exit: count(spawned.exit) };
+  };
+
+  // Every OOM kill in a service with a memory limit is said as it happens, whichever of its
+  // processes it hit: the one tend started is also named when it is reaped; any other is
+  // reaped by its own parent, and this line is all the container's log would show of it.
+  /** Per watched service: its limit (for the line) and the leaf's count already said. */
+  const oomSeen = new Map<string, { limit: number; count: number }>();
+  const oom = new OomWatch((service) => {
+    const seen = oomSeen.get(service);
+    const count = resources.leafOomKills(service);
+    if (seen === undefined || count === null || count <= seen.count) return;
+    const killed = count - seen.count;
+    seen.count = count;
+    deps.log.warn(`${service}: the kernel's OOM killer killed ${killed === 1 ? 'one of its processes' : `${killed} of its processes`} (limits.memory ${formatBytes(seen.limit)}; ${count} since tend started)`);
+  }, (service, why) => sayOnce(service, 'oom', why, `${service}: OOM kills of its processes other than the one tend started will not be said as they happen (${why})`, 'warn'));
+  const watchOom = (service: string, limit: number | null): void => {
+    const leaf = resources.memoryLeaf(service);
+    if (leaf === null || limit === null) return;
+    const seen = oomSeen.get(service);
+    if (seen !== undefined) {
+      seen.limit = limit;
+      return;
+    }
+    oomSeen.set(service, { limit, count: resources.leafOomKills(service) ?? 0 });
+    oom.watch(service, leaf);
   };
 
   /** Reads the OOM-kill count now; the returned function marks a SIGKILL `oom` if it has risen by the exit. */
@@ -115,6 +142,7 @@ export function wireResources(deps: ResourceDeps): ResourceWiring {
     },
     close: () => {
       watch.close();
+      oom.close();
       resources.close();
     },
   };

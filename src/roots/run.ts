@@ -328,7 +328,8 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
       return secrets.ok ? 'its launch plan could not be made' : secrets.message;
     }
     return {
-      name, user: spec.user, group: spec.group, cwd: spec.cwd, env: serviceEnvironment(spec, spawnContext()),
+      // A service with no cwd runs in tend's: the plan says where, wherever the caller stands.
+      name, user: spec.user, group: spec.group, cwd: spec.cwd ?? process.cwd(), env: serviceEnvironment(spec, spawnContext()),
       cgroup: spec.cgroup, joins: spec.joins ?? [], nofile: spec.nofile ?? null, core: spec.core ?? null, oom_score_adj: spec.oomScoreAdj ?? null,
       umask: spec.umask ?? null,
       tend_uid: process.getuid?.() ?? 0, tend_gid: process.getgid?.() ?? 0,

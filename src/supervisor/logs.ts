@@ -2,7 +2,7 @@
 // tend's own log and every service's output, a rotating file and an in-memory ring per
 // service, and the pino logger. Created once in `tend run`.
 import type { Plan, ServicePlan, LogLevel } from '../plan/types';
-import type { Spawned } from '../process/spawn';
+import { lineKernel, type Spawned } from '../process/spawn';
 import { openConsole } from '../log/writer';
 import { createLogger, type TendLog } from '../log/logger';
 import { OutputRouter, type Drainable, type OutputSink } from '../log/output';
@@ -65,7 +65,7 @@ export function createServiceLogs(plan: Plan): ServiceLogs {
   // its services carry on, their output to that fd discarded.
   stdout.once('closed', (code: string) => tend.warn(consoleClosed('stdout', code)));
   if (stderr !== stdout) stderr.once('closed', (code: string) => tend.warn(consoleClosed('stderr', code)));
-  const router = new OutputRouter({ format: plan.settings.logFormat, stdout, stderr });
+  const router = new OutputRouter({ format: plan.settings.logFormat, stdout, stderr, kernel: lineKernel });
   const rings = new Map<string, RingBuffer>();
   /** A sink per service, kept across restarts; rebuilt when a reload changes its log settings. */
   const sinks = new Map<string, { sink: OutputSink; key: string }>();

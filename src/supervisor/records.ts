@@ -1,6 +1,6 @@
-// The core's map of service records (V: core.ts's ServiceRecord), shared between the states of successive steps.
+// The core's map of service records (V: core/types.ts's ServiceRecord), shared between the states of successive steps.
 //
-// Every step starts from the previous state and must not change it (core.ts is pure).
+// Every step starts from the previous state and must not change it (the core is pure).
 // Copying a Map of every service per step made each event cost O(services): with 1,000
 // services a copy is a few hundred µs, and starting or stopping them all is thousands of
 // steps. A step changes a handful of records, so a state is a shared, never-written base

@@ -90,6 +90,24 @@ describe.skipIf(!canUnshare())('tend exec', () => {
     expect(s.tend.tend.stdout + s.tend.tend.stderr).not.toContain('sekrit');
   });
 
+  it('-u, -w and -e, as docker exec has them: another user, another directory (relative: from the service\'s), more environment', async () => {
+    const s = await setup('auto');
+    const view = 'id -u; id -g; pwd; echo "$EXTRA|$PASSED|$UNSET|$GREETING|$USER"';
+    const argv = await execArgv(s, '-u', 'root', '-w', '..', '-e', 'EXTRA=a=b', '--env=PASSED', '-e', 'UNSET', '--env', 'GREETING=over', 'svc', '--', 'sh', '-c', view);
+    const result = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 20_000, env: { ...process.env, PASSED: 'from-caller', UNSET: undefined } });
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toBe(`0\n0\n${s.dir}\na=b|from-caller||over|root\n`);
+    // USER:GROUP by ids, an absolute directory.
+    const ids = await execSync(s, '--user=65534:0', '-w', '/tmp', 'svc', 'sh', '-c', 'id -u; id -g; pwd');
+    expect(ids).toMatchObject({ code: 0, stdout: '65534\n0\n/tmp\n', stderr: '' });
+    const bad = await execSync(s, '-u', 'a:b:c', 'svc', 'true');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/exec: --user "a:b:c": expected USER or USER:GROUP/);
+    const badEnv = await execSync(s, '-e', '=x', 'svc', 'true');
+    expect(badEnv.code).toBe(2);
+    expect(badEnv.stderr).toMatch(/exec: --env "=x": expected KEY=VALUE/);
+  });
+
   it('exits with CMD\'s status (128+N for a signal); a missing command is 127 with a message; refusals say why', async () => {
     const s = await setup('auto');
     expect((await execSync(s, 'svc', 'sh', '-c', 'exit 7')).code).toBe(7);
@@ -135,6 +153,9 @@ services:
     expect(other.status).toBe(1);
     expect(other.stderr).toBe('tend: exec: app runs as uid 0 (tend\'s own); you are uid 65534, and only root can switch to it\n');
     expect(other.stdout).toBe('');
+    const asRoot = asNobody('-u', 'root', 'mine', 'id', '-u');
+    expect(asRoot.status).toBe(1);
+    expect(asRoot.stderr).toBe('tend: exec: -u root: only root can switch users; you are uid 65534\n');
   });
 
   it('tini mode has no services to join: it says so', async () => {
@@ -176,7 +197,8 @@ services:
 /**
  * Drives a pseudo-terminal (python3's pty): runs `argv` on it and plays `script` — a line
  * to type, `^C`/`^Z` for the control characters, `wait:TEXT` until the screen shows TEXT (after what the
- * last wait found), `proc:PATTERN` until a process whose command line matches runs (not stopped),
+ * last wait found), `proc:PATTERN` until a process whose command line matches runs (not stopped)
+ * in the foreground of its terminal,
  * `stopped:PATTERN` until one is stopped. Prints the screen and
  * the exit status as JSON.
  */
@@ -198,7 +220,10 @@ def running(pattern, states='RSD'):
         if p.isdigit():
             try:
                 if re.search(pattern, open('/proc/%s/cmdline' % p, 'rb').read().replace(b'\0', b' ').decode()):
-                    if open('/proc/%s/stat' % p).read().rsplit(')', 1)[1].split()[0] in states: return True
+                    state, _, pgrp, _, _, tpgid = open('/proc/%s/stat' % p).read().rsplit(')', 1)[1].split()[:6]
+                    # A running job counts once its terminal is its own: a ^C or ^Z typed
+                    # before the shell has handed it the terminal would reach the shell.
+                    if state in states and (state == 'T' or pgrp == tpgid): return True
             except OSError: pass
     return False
 for step in script:

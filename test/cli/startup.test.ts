@@ -3,9 +3,9 @@
 // against a change that quietly brings back a costly module or breaks the code caches.
 import { describe, expect, test } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, tempDir, writeManifest } from '../helpers/tend';
+import { ROOT, TEND_LAUNCHER, tempDir, writeManifest } from '../helpers/tend';
 
 // Built-in modules tend run and tend -- must not load on their way to the main process:
 // each costs 1–4 ms, and none is needed there (see the comments where they are used).
@@ -73,7 +73,7 @@ describe('start-up', () => {
   const v8Flag = /const TEND_V8_FLAG = '([^']+)'/.exec(readFileSync(join(ROOT, 'bin', 'tend.cjs'), 'utf8'))![1]!;
 
   test('the launcher starts Node with the V8 flag bin/tend.cjs sets otherwise', () => {
-    expect(readFileSync(join(ROOT, 'native', 'tend-launch.c'), 'utf8')).toContain(`args[1] = "${v8Flag}";`);
+    expect(readFileSync(join(ROOT, 'native', 'tend-launch.c'), 'utf8')).toContain(`#define V8_FLAG "${v8Flag}"`);
   });
 
   test.each(['run', 'tini', 'tini-control', 'check', 'client', 'top', 'exec'])('dist/%s.cjs has a code cache this Node accepts', (mode) => {
@@ -86,4 +86,102 @@ describe('start-up', () => {
       expect(result.stdout, result.stderr).toBe('false');
     }
   });
+});
+
+// The V8 start-up snapshots (bin/tend-snapshot.cjs, scripts/snapshot.mjs), chosen by the
+// launcher (native/tend-launch.c) only when their stamp matches; TEND_DEBUG_STARTUP=1 makes
+// tend say how it started. Every fallback must behave exactly as a start without a snapshot.
+describe.skipIf(!existsSync(TEND_LAUNCHER))('the start-up snapshot', () => {
+  if (!existsSync(TEND_LAUNCHER)) console.warn('skipped: bin/tend was not built (no C compiler at `npm ci`)');
+
+  const cleanEnv = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => {
+    const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '', TEND_DEBUG_STARTUP: '1' };
+    delete env.TEND_SOCKET;
+    delete env.TEND_NO_SNAPSHOT;
+    return { ...env, ...extra };
+  };
+  const MAIN = 'echo "to stdout $TEND_LAUNCH_SNAPSHOT"; echo to stderr >&2; exit 3';
+
+  /** `tend run` and `tend -- CMD` through the launcher in `root`, with their outcome. */
+  function starts(root: string, dir: string, extra: NodeJS.ProcessEnv = {}) {
+    const manifest = writeManifest(dir, `services:\n  app:\n    command: ["sh", "-c", ${JSON.stringify(MAIN)}]\n    main: true\n`, 'snapshot.yaml');
+    const modes = { run: ['run', '-c', manifest], tini: ['--', 'sh', '-c', MAIN] } as const;
+    return Object.entries(modes).map(([mode, args]) => {
+      const r = spawnSync(join(root, 'bin', 'tend'), args, { cwd: dir, env: cleanEnv({ TEND_SOCKET: mode === 'run' ? join(dir, 'tend.sock') : '', ...extra }), encoding: 'utf8', timeout: 20_000 });
+      const said = /tend: start-up: (.*)\n/.exec(r.stderr)?.[1] ?? `(no start-up line) ${r.stderr}`;
+      return { mode, status: r.status, signal: r.signal, stdout: r.stdout, other: r.stderr.includes('to stderr'), said };
+    });
+  }
+  const outcome = (rows: ReturnType<typeof starts>) => rows.map(({ mode, status, signal, stdout, other }) => ({ mode, status, signal, stdout: stdout.replace(/^app \| /gm, ''), other }));
+  const same = [
+    { mode: 'run', status: 3, signal: null, stdout: 'to stdout \n', other: true },
+    { mode: 'tini', status: 3, signal: null, stdout: 'to stdout \n', other: true },
+  ];
+
+  test('tend run and tend -- start from their own snapshots, and behave as without one', () => {
+    const dir = tempDir();
+    const used = starts(ROOT, dir);
+    expect(used.map((r) => r.said)).toEqual([
+      `from the start-up snapshot ${join(ROOT, 'dist', 'run.snapshot')}`,
+      `from the start-up snapshot ${join(ROOT, 'dist', 'tini.snapshot')}`,
+    ]);
+    expect(outcome(used)).toEqual(same);
+    const without = starts(ROOT, dir, { TEND_NO_SNAPSHOT: '1' });
+    expect(without.map((r) => r.said)).toEqual(Array(2).fill('without a start-up snapshot (TEND_NO_SNAPSHOT is set)'));
+    expect(outcome(without)).toEqual(same);
+  });
+
+  test('a moved, missing, rewritten, truncated, other-Node or other-flag snapshot is not used; tend starts the same without it', () => {
+    // A copy of tend elsewhere, as `npm ci` would leave it (ffi-rs from this node_modules).
+    const root = tempDir('tend-copy-');
+    for (const dir of ['bin', 'dist', 'native/build']) mkdirSync(join(root, dir), { recursive: true });
+    for (const file of ['bin/tend', 'bin/tend.cjs', 'bin/tend-snapshot.cjs', 'native/build/libtend.so', 'native/build/tend-exec']) copyFileSync(join(ROOT, file), join(root, file));
+    chmodSync(join(root, 'bin', 'tend'), 0o755);
+    for (const file of readdirSync(join(ROOT, 'dist'))) {
+      if (/\.cjs(\.cache)?$|\.snapshot(\.stamp)?$/.test(file)) copyFileSync(join(ROOT, 'dist', file), join(root, 'dist', file));
+    }
+    symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'));
+    const dir = tempDir();
+    const MISMATCH = "without a start-up snapshot (the snapshot's stamp does not match this Node, flag, place or blob)";
+    const fallsBack = (why: string, expected = MISMATCH) => {
+      const rows = starts(root, dir);
+      expect({ why, said: rows.map((r) => r.said) }).toEqual({ why, said: [expected, expected] });
+      expect(outcome(rows)).toEqual(same);
+    };
+    const stamp = (mode: string) => join(root, 'dist', `${mode}.snapshot.stamp`);
+    const rewriteStamps = (edit: (text: string) => string) => {
+      for (const mode of ['run', 'tini']) writeFileSync(stamp(mode), edit(readFileSync(stamp(mode), 'utf8')));
+    };
+    const make = () => {
+      const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'snapshot.mjs'), root], { encoding: 'utf8', timeout: 60_000 });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stderr).toBe('');
+    };
+
+    fallsBack('moved: the stamps name the checkout they were made in');
+    make();
+    expect(starts(root, dir).map((r) => r.said)).toEqual([
+      `from the start-up snapshot ${join(realpathSync(root), 'dist', 'run.snapshot')}`,
+      `from the start-up snapshot ${join(realpathSync(root), 'dist', 'tini.snapshot')}`,
+    ]);
+    rewriteStamps((text) => text.replace(/^node (\d+)/m, (_all, size: string) => `node ${Number(size) + 1}`));
+    fallsBack('another Node binary made them');
+    make();
+    rewriteStamps((text) => text.replace(/^flags .*/m, 'flags --max-semi-space-size=16'));
+    fallsBack('made under another V8 flag');
+    make();
+    // Rewritten after the stamp, same size: the mtime says so. Truncated: the size does.
+    for (const mode of ['run', 'tini']) {
+      const blob = join(root, 'dist', `${mode}.snapshot`);
+      const bytes = readFileSync(blob);
+      bytes.fill(0xff, bytes.length >> 1, (bytes.length >> 1) + 64);
+      writeFileSync(blob, bytes);
+    }
+    fallsBack('damaged after its stamp was written');
+    make();
+    for (const mode of ['run', 'tini']) truncateSync(join(root, 'dist', `${mode}.snapshot`), 1000);
+    fallsBack('truncated');
+    for (const mode of ['run', 'tini']) rmSync(join(root, 'dist', `${mode}.snapshot`));
+    fallsBack('missing', 'without a start-up snapshot (no snapshot made (npm run build or scripts/snapshot.mjs makes it))');
+  }, 120_000);
 });

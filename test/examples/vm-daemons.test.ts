@@ -169,16 +169,19 @@ describe.skipIf(!canUnshare() || missing.length > 0)('examples/vm-daemons', () =
     expect(vm.tend.stderr).not.toContain('(syslog)');
     expect(zombiesUnder(tendPid)).toEqual([]);
 
-    // docker stop: nginx, cron and the notifier first (nginx and the notifier depend on
-    // redis, the notifier on postgres too), each with its own stop signal; redis and
-    // postgres after them.
+    // docker stop: nginx and the notifier first (nginx and the notifier depend on redis,
+    // the notifier on postgres too), each with its own stop signal; redis and postgres
+    // after them. Nothing depends on cron, so it is told to stop in the first wave, and
+    // redis may go before a slow cron has finished: only that cron stopped cleanly is
+    // asserted of it.
     await vm.tend.signal('SIGTERM');
     const { code } = await vm.tend.exited;
     const log = vm.events();
-    for (const name of ['nginx', 'cron', 'notifier']) {
+    for (const name of ['nginx', 'notifier']) {
       expect(at(log, `${name}: stopped`)).toBeGreaterThan(-1);
       expect(at(log, `${name}: stopped`)).toBeLessThan(at(log, 'redis: stopping (SIGTERM)'));
     }
+    expect(at(log, 'cron: stopped')).toBeGreaterThan(-1);
     expect(at(log, 'notifier: stopped')).toBeLessThan(at(log, 'postgres: stopping (SIGINT)'));
     expect(at(log, 'postgres: stopped')).toBeGreaterThan(-1);
     expect(at(log, 'redis: stopped')).toBeGreaterThan(-1);

@@ -13,10 +13,15 @@ const ns = canUnshare();
 let early = '';
 let dir = '';
 
+/** Whether the tests now running start tend from its start-up snapshot (bin/tend-snapshot.cjs) or not. */
+let snapshot = true;
+
 const env = (): NodeJS.ProcessEnv => {
   const copy = { ...process.env };
   delete copy.NODE_EXTRA_CA_CERTS; // ~60 ms of Node's start-up on these machines
   delete copy.TEND_SOCKET;
+  delete copy.TEND_NO_SNAPSHOT;
+  if (!snapshot) copy.TEND_NO_SNAPSHOT = '1';
   return copy;
 };
 
@@ -61,8 +66,19 @@ beforeAll(() => {
   execFileSync('cc', ['-O2', '-o', early, join(ROOT, 'test', 'fixtures', 'native', 'early-signal.c')]);
 }, 180_000); // a build of dist/ may be under way in another test file
 
-describe.skipIf(!launcherBuilt)('the launcher (bin/tend)', () => {
+// Every test twice: from the start-up snapshot the launcher chooses when there is one (it
+// changes what Node does before tend's first line), and without it.
+describe.skipIf(!launcherBuilt).each([['from the start-up snapshot', true], ['without a snapshot', false]])('the launcher (bin/tend), %s', (_how, withSnapshot) => {
   if (!launcherBuilt) console.warn('skipped: bin/tend was not built (no C compiler at `npm ci`)');
+  beforeAll(() => {
+    snapshot = withSnapshot;
+    dir = tempDir('tend-launch-'); // markers and sockets of their own
+    if (withSnapshot) {
+      // The tests below would pass without it too: make sure they do test the snapshot.
+      const said = spawnSync(TEND_LAUNCHER, ['--', 'true'], { env: { ...env(), TEND_DEBUG_STARTUP: '1' }, encoding: 'utf8', timeout: 20_000 }).stderr;
+      expect(said).toContain('tend: start-up: from the start-up snapshot');
+    }
+  });
 
   // reliability findings §9: Node's bootstrap (20-40 ms) dropped SIGTERM as PID 1 and let
   // it kill tend otherwise; tini mode's own SIGTERM then never reached CMD.

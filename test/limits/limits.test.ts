@@ -1,5 +1,6 @@
 // limits: end to end, tend as PID 1 of a PID namespace with real cgroup leaves: the kernel
-// OOM-kills a service above limits.memory and tend names it so everywhere; pids.max refuses
+// OOM-kills a service above limits.memory and tend names it so everywhere, and says an OOM
+// kill of any other process of a service as it happens; pids.max refuses
 // forks past the cap; rlimits and oom_score_adj read back from /proc; and with no cgroup
 // (tracking: proc) tend's own check stops the service gracefully and restarts it.
 import { afterEach, describe, expect, it } from 'vitest';
@@ -51,8 +52,12 @@ services:
 `));
     const doc = await example.waitStatus((d) => (d.services.find((s) => s.name === 'hog')?.oom_kills ?? 0) >= 2
       && (d.services.find((s) => s.name === 'master')?.oom_kills ?? 0) >= 1, 'two OOM kills of hog, one in master', 20_000);
-    // A worker's OOM kill is counted for its service, which goes on running.
+    // A worker's OOM kill is counted for its service, which goes on running, and said as it
+    // happens: its master reaped it, so that line is all the log has of it.
     expect(doc.services.find((s) => s.name === 'master')).toMatchObject({ state: 'running', restarts: 0, last_exit: null, oom_kills: 1 });
+    await example.tend.waitOutput("master: the kernel's OOM killer killed one of its processes (limits.memory 32.0M; 1 since tend started)");
+    await example.tend.waitOutput(/hog: the kernel's OOM killer killed one of its processes \(limits\.memory 32\.0M; [12] since tend started\)/);
+    expect(example.events().filter((line) => line.startsWith('quiet: the kernel'))).toEqual([]);
     const hog = doc.services.find((s) => s.name === 'hog')!;
     expect(hog.last_exit).toEqual({ signal: 'SIGKILL', oom: true });
     expect(hog.restarts).toBeGreaterThanOrEqual(1);

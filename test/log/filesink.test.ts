@@ -63,6 +63,51 @@ describe('RotatingFile', () => {
     lines.forEach((line, i) => expect(line).toBe(`${String(first + i).padStart(5, '0')} ${'z'.repeat(44)}`));
   });
 
+  it('hands each buffer back once its lines are written, across rotations, and never before', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'app.log');
+    const file = new RotatingFile(path, { maxSize: 4096, keep: 100, compress: false, highWaterMark: 1024 });
+    // Few buffers, reused as soon as they come back and scribbled over when they do: a
+    // release before the write would put '#'s in the file.
+    const pool: Buffer[] = [];
+    let allocated = 0;
+    let released = 0;
+    const expected: string[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const text = `${String(i).padStart(5, '0')} ${'r'.repeat(i % 150)}\n`;
+      expected.push(text);
+      let buffer = pool.pop();
+      if (buffer === undefined) {
+        buffer = Buffer.alloc(200);
+        allocated += 1;
+      }
+      const length = buffer.write(text);
+      const own = buffer;
+      const ok = file.write(own.subarray(0, length), () => {
+        released += 1;
+        own.fill('#');
+        pool.push(own);
+      });
+      if (!ok) await new Promise((resolve) => file.once('drain', resolve));
+    }
+    await file.close();
+    expect(released).toBe(3000);
+    expect(allocated).toBeLessThan(100);
+    expect(readAll(path).text).toBe(expected.join(''));
+  });
+
+  it('hands buffers back when their lines are dropped (a full device)', async () => {
+    const file = new RotatingFile('/dev/full', { maxSize: 10, keep: 2, compress: false, retryAfterMs: 60_000 });
+    let released = 0;
+    for (let i = 0; i < 20; i++) file.write(Buffer.from(`line ${i}\n`), () => { released += 1; });
+    await file.flush();
+    file.write(Buffer.from('dropped at once\n'), () => { released += 1; });
+    await file.close();
+    file.write(Buffer.from('after close\n'), () => { released += 1; });
+    expect(released).toBe(22);
+    expect(file.droppedLines).toBe(22);
+  });
+
   it('refuses a symlink at the log path, reports it once and leaves the target alone', async () => {
     const dir = tempDir();
     const target = join(dir, 'shadow');
@@ -140,8 +185,10 @@ describe('RotatingFile', () => {
       { encoding: 'utf8', timeout: 20_000 },
     );
     expect(result.stderr).toBe('');
-    const summary = JSON.parse(result.stdout) as { reports: FileSinkReport[]; lines: string[] };
+    const summary = JSON.parse(result.stdout) as { reports: FileSinkReport[]; written: number; released: number; lines: string[] };
     expect(summary.reports.map((r) => r.kind)).toEqual(['failed', 'resumed']);
+    // Every buffer came back (written or dropped), none before its line was done with.
+    expect(summary.released).toBe(summary.written);
     const lines = summary.lines.slice(0, -1); // the text after the last '\n' is ''
     expect(summary.lines.at(-1)).toBe('');
     expect(lines.length).toBeGreaterThan(20);

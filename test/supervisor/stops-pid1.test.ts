@@ -37,7 +37,9 @@ services:
   app: { main: true, command: [sleep, '1000'] }
 `);
     const tend = t.start();
-    await waitFor(() => t.events().filter((e) => e.startsWith('job start')).length >= 2, { what: () => `two jobs in hand\n${t.events().join('\n')}\n${tend.stderr}` });
+    // The master notes itself once its SIGTERM handler is in place, which can be after its
+    // workers have started their jobs.
+    await waitFor(() => t.events().some((e) => /^master \d+$/.test(e)) && t.events().filter((e) => e.startsWith('job start')).length >= 2, { what: () => `the master ready and two jobs in hand\n${t.events().join('\n')}\n${tend.stderr}` });
     await tend.signal('SIGTERM');
     const { code } = await tend.exited;
     expect(code).toBe(143); // main's own SIGTERM
