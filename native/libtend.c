@@ -757,8 +757,7 @@ int tend_proc_list(unsigned int *out, int max) {
  * that is not ours nor a child of ours) is left out: it is not tend's to signal.
  * Returns the number of pids written; `max` + 1 when out was too small (call again with
  * more room). From JavaScript, a leaf cost two readSync calls (the listing, then the read
- * that finds its end) — 7 µs a leaf, ~7 ms a status at 1,000 services, three quarters of
- * it the calls themselves rather than the kernel's listing.
+ * that finds its end): ~7 ms for 1,000 leaves, where the same reads from C take 1.4-2 ms.
  */
 int tend_read_pids(const int32_t *fds, int n, int32_t *out, int max, int32_t *counts) {
     char buf[16384];
