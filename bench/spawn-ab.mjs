@@ -52,7 +52,7 @@ for (const name of values.subjects.split(',')) {
 for (const subject of Object.values(subjects)) {
   const dir = join(subject.tree, '.test-bundles');
   mkdirSync(dir, { recursive: true });
-  const entry = join(subject.tree, 'bench', 'spawn-first-copy.ts');
+  const entry = join(subject.tree, 'bench', 'fixtures', 'spawn-first-copy.ts');
   copyFileSync(join(ROOT, 'bench', 'fixtures', 'spawn-first.ts'), entry);
   try {
     const esbuild = await import(join(subject.tree, 'node_modules', 'esbuild', 'lib', 'main.js'));
