@@ -15,8 +15,10 @@
 //   node (floor)     `node -e` spawning the main at once: exec → the main's first instruction
 //   tend run / tend -- through the launcher (bin/tend): from the start-up snapshot, and
 //                    without it (TEND_NO_SNAPSHOT=1); and traced, with the phases, both ways
-// Each figure also has its CPU time (user + system of tend and the main, from /proc of the
-// parent's reaped children), which a loaded machine disturbs far less than wall time.
+// Each figure also has the init's CPU time up to its main's first instruction (the main,
+// the bench tool's `stampcpu`, reads its parent's process CPU clock: every thread, exact),
+// and each traced phase tend's CPU time by then (getrusage): a loaded machine stretches
+// wall time by 2× and more, CPU time hardly.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -63,10 +65,9 @@ async function once(argv, { stampFile = null, traceFile = null, env = {} } = {})
   const marks = new Map();
   if (traceFile !== null) {
     for (const line of readFileSync(traceFile, 'utf8').trim().split('\n')) {
-      const cut = line.lastIndexOf(' ');
-      const phase = line.slice(0, cut);
-      const ns = line.slice(cut + 1);
-      if (!marks.has(phase)) marks.set(phase, msBetween(started, ns));
+      const [cpu, ns, ...words] = line.split(' ').reverse();
+      const phase = words.reverse().join(' ');
+      if (!marks.has(phase)) marks.set(phase, { at: msBetween(started, ns), cpu: Number(cpu) / 1e6 });
     }
   }
   return { exit: msBetween(started, exited), main: stamp?.main ?? null, cpu: stamp?.cpu ?? null, marks };
@@ -129,14 +130,19 @@ lines.push('');
 for (const name of Object.keys(results).filter((k) => k.endsWith('(traced)'))) {
   const rs = results[name];
   const phases = [...new Set(rs.flatMap((r) => [...r.marks.keys()]))];
-  const at = (phase) => med(rs.map((r) => r.marks.get(phase)));
-  const rows = phases.map((phase) => ({ phase, at: at(phase) })).concat([{ phase: "main's first instruction", at: med(rs.map((r) => r.main)) }]).sort((a, b) => a.at - b.at);
-  lines.push(`**${name}**: each phase's mark (median ms after exec) and the time since the previous mark`, '', '| mark | at (ms) | since the previous |', '|---|---|---|');
-  let previous = 0;
-  for (const row of rows) {
-    lines.push(`| ${row.phase} | ${f(row.at)} | ${f(row.at - previous)} |`);
-    previous = row.at;
-  }
+  const at = (phase, key) => med(rs.map((r) => r.marks.get(phase)?.[key]));
+  const rows = phases.map((phase) => ({ phase, at: at(phase, 'at'), cpu: at(phase, 'cpu') }))
+    .concat([{ phase: "main's first instruction (CPU: the main's stamp)", at: med(rs.map((r) => r.main)), cpu: med(rs.map((r) => r.cpu)) }])
+    .sort((a, b) => a.at - b.at);
+  lines.push(`**${name}**: each phase's mark (median ms after exec; tend's CPU time by then, all threads) and the time since the previous mark`, '', '| mark | at (ms) | since the previous | CPU by then (ms) | CPU since the previous |', '|---|---|---|---|---|');
+  // Each "since the previous" is the median of each run's own difference, in this order.
+  const valueOf = (r, phase, key) => (phase.startsWith("main's") ? r[key === 'at' ? 'main' : 'cpu'] : r.marks.get(phase)?.[key]);
+  const since = (i, key) => (i === 0 ? rows[0][key] : med(rs.map((r) => {
+    const a = valueOf(r, rows[i - 1].phase, key);
+    const b = valueOf(r, rows[i].phase, key);
+    return a === undefined || b === undefined || a === null || b === null ? undefined : b - a;
+  })));
+  rows.forEach((row, i) => lines.push(`| ${row.phase} | ${f(row.at)} | ${f(since(i, 'at'))} | ${f(row.cpu)} | ${f(since(i, 'cpu'))} |`));
   lines.push('');
 }
 const text = `${lines.join('\n')}\n`;

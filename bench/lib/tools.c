@@ -5,7 +5,7 @@
 //
 //   stamp FILE              append "<ns>\n" to FILE and exit 0 (start-up: first instruction)
 //   stampcpu FILE           append "<ns> <cpu ns>\n": also the CPU time its parent (the init that
-//                           started it) has used so far, all its threads, from /proc/PPID/task/*/schedstat
+//                           started it) has used so far, all its threads (its process CPU clock)
 //   sigterm READY OUT       on SIGTERM write "<ns>\n" to OUT and exit 0; READY is created once armed
 //   daemons N DIR           start N double-forked setsid daemons; each writes DIR/term.<i> on SIGTERM;
 //                           DIR/ready when all are up; then waits (default SIGTERM action)
@@ -187,26 +187,13 @@ static int storm(long n, const char *out) {
   return zero == 0 ? 97 : 0;
 }
 
-/* CPU time `pid` has used, all threads (schedstat's first field: ns on the CPU), or 0. */
+/* CPU time `pid` has used so far, all its threads, in ns, or 0. A process CPU clock: exact,
+ * the running slice included (schedstat is not, when the process runs on another core). */
 static uint64_t cpu_ns_of(pid_t pid) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
-  DIR *tasks = opendir(path);
-  if (tasks == NULL) return 0;
-  uint64_t total = 0;
-  struct dirent *task;
-  while ((task = readdir(tasks)) != NULL) {
-    if (task->d_name[0] == '.') continue;
-    char stat_path[128];
-    snprintf(stat_path, sizeof stat_path, "/proc/%d/task/%s/schedstat", (int)pid, task->d_name);
-    FILE *f = fopen(stat_path, "r");
-    if (f == NULL) continue;
-    unsigned long long ns = 0;
-    if (fscanf(f, "%llu", &ns) == 1) total += ns;
-    fclose(f);
-  }
-  closedir(tasks);
-  return total;
+  clockid_t clock;
+  struct timespec ts;
+  if (clock_getcpuclockid(pid, &clock) != 0 || clock_gettime(clock, &ts) != 0) return 0;
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 int main(int argc, char **argv) {

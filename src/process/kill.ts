@@ -10,6 +10,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { kill, signalChild } from '../../native/libc';
+import { SIGKILL } from '../vocab/signals';
 
 const ESRCH = 3;
 
@@ -39,8 +40,6 @@ export function signalEveryone(signal: number): boolean {
 export function signalPidErrno(pid: number, signal: number): number {
   return pid > 0 || pid < -1 ? kill(pid, signal) : 22; // EINVAL: never 0 or -1 by accident
 }
-
-const SIGKILL = 9;
 
 /**
  * SIGKILL to everything in a cgroup v2 leaf, including what it forks meanwhile.

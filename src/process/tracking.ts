@@ -12,6 +12,7 @@ import { signalEveryone, signalPid, signalStarted } from './kill';
 import { ServiceCgroups } from './cgroup';
 import { childrenOf, ProcScanner, readMarkers, readProc, type ProcEntry } from './proc';
 import type { ReapPass, Reaper } from './reaper';
+import { SIGKILL, SIGTERM, SIGCONT } from '../vocab/signals';
 
 export type TrackingMode = 'auto' | 'cgroup' | 'proc';
 
@@ -33,9 +34,6 @@ export interface TrackerSnapshot {
 /** Name under which status shows processes that match no service. */
 export const ORPHANS = '(orphans)';
 
-const SIGKILL = 9;
-const SIGTERM = 15;
-const SIGCONT = 18;
 const STOP_RESCAN_MS = 100;
 /** Ticks of STOP_RESCAN_MS between re-reads of a leaf that tells when it empties. */
 const LEAF_RESCAN_TICKS = 10;

@@ -24,11 +24,11 @@ import { chooseSocket } from './client';
 import { systemAccounts } from '../control/access';
 import { assertNative, NativeUnavailableError } from '../../native/libc';
 import { EXIT_INTERNAL } from '../vocab/exit';
+import { SIGSTOP } from '../vocab/signals';
 
 
 const EXIT_FAILED = 1;
 const PLAN_REPLY_MS = 30_000;
-const SIGSTOP = 19;
 
 /** Signals the terminal sends to the whole foreground job: CMD has its own copy. */
 const FROM_TERMINAL = new Set(['SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGWINCH']);

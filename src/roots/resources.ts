@@ -11,6 +11,7 @@ import { MemoryWatch, procUsage } from '../process/memory-watch';
 import { OomWatch } from '../process/oom-watch';
 import { formatBytes } from '../cli/format';
 import type { ServiceCgroups } from '../process/cgroup';
+import { SIGKILL } from '../vocab/signals';
 
 export interface ResourceWiring {
   /** The spawner with limits applied and exits classified. */
@@ -37,8 +38,6 @@ export interface ResourceDeps {
   /** tend's own memory check found the service above its limit. */
   readonly overMemory: (service: string, bytes: number, limit: number) => void;
 }
-
-const SIGKILL = 9;
 
 export function wireResources(deps: ResourceDeps): ResourceWiring {
   const resources = new ServiceResources({ cgroups: deps.cgroups, instance: deps.instance, noCgroups: deps.noCgroups });

@@ -21,6 +21,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TiniHandler } from './tini-control';
 import pkg from '../../package.json';
+import { SIGTERM, SIGKILL } from '../vocab/signals';
 
 const SWEEP_GRACE_MS = 1000;
 /** After an internal error: how long CMD has between SIGTERM and SIGKILL. */
@@ -163,8 +164,6 @@ export async function runTini(command: { argv: readonly string[]; socket: string
   return internalError ? EXIT_INTERNAL : exitCodeOf(status);
 }
 
-const SIGTERM = 15;
-const SIGKILL = 9;
 /** After the SIGKILL, how long a process stuck in the kernel (state D) is waited for. */
 const STUCK_AFTER_KILL_MS = 2000;
 

@@ -10,6 +10,7 @@ import type { ExitStatus } from '../vocab/exit';
 import type { Event, Fact, Request, TimerName } from './events';
 import { initialCore, step, type Change, type CoreState, type Effect, type Reply, type ServiceRecord } from './core';
 import type { AttachOutput, Clock, ProbeRunner, ProcessPort, ScheduleClock, SupervisorLog, TimerHandle } from './port';
+import { SIGKILL } from '../vocab/signals';
 
 /** What observers (the control socket, metrics) are told: each change of a step, in order, timed. */
 export type SupervisorEvent = Change & { readonly time: number };
@@ -26,8 +27,6 @@ export interface LoopDeps {
 
 /** A reply to a request: the core's, plus the pids a signal reached. */
 export type LoopReply = Reply & { readonly pids: readonly number[] };
-
-const SIGKILL = 9;
 
 /** A stop by hand is done once the service is out of these (its post_stop included). */
 function stopUnderWay(id: ServiceRecord['state']['id']): boolean {

@@ -5,13 +5,12 @@ import { connect } from 'node:net';
 import type { ProbeCheck, ServicePlan } from '../plan/types';
 import type { SpawnSpec, Spawned } from '../process/spawn';
 import { signalGroup } from '../process/kill';
-
-const SIGKILL = 9;
 import type { Fact } from './events';
 import type { Clock, ProbeRunner, TimerHandle } from './port';
 import { compileLogPattern, type LinePattern } from '../vocab/pattern';
 import { shownCommand } from '../plan/redact';
 import { environmentOf } from './loop';
+import { SIGKILL } from '../vocab/signals';
 
 export type CheckResult = { readonly ok: true } | { readonly ok: false; readonly reason: string };
 

@@ -2,6 +2,14 @@
 // an unknown signal into SIGTERM.
 import { constants } from 'node:os';
 
+// The few tend sends by number, named once. Linux numbers them alike on every
+// architecture tend builds for (x86-64, arm64).
+export const SIGABRT = 6;
+export const SIGKILL = 9;
+export const SIGTERM = 15;
+export const SIGCONT = 18;
+export const SIGSTOP = 19;
+
 const byName = constants.signals as Readonly<Record<string, number>>;
 const byNumber = new Map<number, string>();
 for (const [name, number] of Object.entries(byName)) {

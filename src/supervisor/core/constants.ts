@@ -1,10 +1,7 @@
 // The numbers the core's concerns share: the signals it sends by number, and how long a
 // stop or the sweep waits. One place, so that the stop sequence and the shutdown's sweep
 // cannot drift apart.
-export const SIGTERM = 15;
-export const SIGABRT = 6;
-export const SIGKILL = 9;
-export const SIGCONT = 18;
+export { SIGABRT, SIGCONT, SIGKILL, SIGTERM } from '../../vocab/signals';
 export const STUCK_AFTER_KILL_MS = 2000;
 export const SWEEP_GRACE_MS = 1000;
 /** A service whose stop took longer than this during the shutdown is named in the log. */
