@@ -589,3 +589,30 @@ export function oomUnwatch(handle: number): void {
 export function reaperOrphansTotal(): number {
   return callLibtend('tend_reaper_orphans_total', native().DataType.Double, [], []);
 }
+
+let readPidsOut: Buffer | null = null;
+let readPidsCounts: Buffer | null = null;
+
+/**
+ * The pids listed by each of the open cgroup.procs files `fds` (an Int32 each, `n` of them),
+ * every one read from offset 0 in one call (native/libtend.c tend_read_pids): `pids` holds
+ * them leaf after leaf, `counts[i]` how many are the i-th leaf's, or -errno when it could
+ * not be read (ENODEV: the leaf is gone).
+ */
+export function readPidsOf(fds: Buffer, n: number): { readonly pids: Int32Array; readonly counts: Int32Array } {
+  const t = native().DataType;
+  // ffi-rs copies each buffer both ways on every call: sized to the leaves, not beyond.
+  if (readPidsCounts === null || readPidsCounts.length < n * 4) readPidsCounts = Buffer.alloc(Math.max(n, 64) * 4);
+  if (readPidsOut === null || readPidsOut.length < (n + 64) * 4) readPidsOut = Buffer.alloc((n * 2 + 64) * 4);
+  for (;;) {
+    const max = readPidsOut.length / 4;
+    const total = callLibtend('tend_read_pids', t.I32, [t.U8Array, t.I32, t.U8Array, t.I32, t.U8Array], [fds, n, readPidsOut, max, readPidsCounts]);
+    if (total <= max) {
+      return {
+        pids: new Int32Array(readPidsOut.buffer, readPidsOut.byteOffset, total),
+        counts: new Int32Array(readPidsCounts.buffer, readPidsCounts.byteOffset, n),
+      };
+    }
+    readPidsOut = Buffer.alloc(readPidsOut.length * 2);
+  }
+}
