@@ -745,3 +745,58 @@ int tend_proc_list(unsigned int *out, int max) {
     closedir(dir);
     return count;
 }
+
+/* ---------------------------------------------------------------------------------- */
+/* Reading every service leaf's cgroup.procs in one call (a status lists them all).    */
+
+/*
+ * Reads each of the n open cgroup.procs files in fds from offset 0 (a read at 0 makes the
+ * kernel list the leaf afresh) to its end, and writes the pids it lists into out, one leaf
+ * after the other: counts[i] gets how many are fds[i]'s, or -errno when it could not be
+ * read (ENODEV: the leaf was removed). A pid that reads 0 (a process in a PID namespace
+ * that is not ours nor a child of ours) is left out: it is not tend's to signal.
+ * Returns the number of pids written; `max` + 1 when out was too small (call again with
+ * more room). From JavaScript, a leaf cost two readSync calls (the listing, then the read
+ * that finds its end): ~7 ms for 1,000 leaves, where the same reads from C take 1.4-2 ms.
+ */
+int tend_read_pids(const int32_t *fds, int n, int32_t *out, int max, int32_t *counts) {
+    char buf[16384];
+    int total = 0;
+    for (int i = 0; i < n; i++) {
+        int start = total, count = 0;
+        int32_t pid = 0;
+        off_t offset = 0;
+        for (;;) {
+            ssize_t got = pread(fds[i], buf, sizeof buf, offset);
+            if (got < 0) {
+                if (errno == EINTR) continue;
+                count = -errno;
+                total = start; /* what was listed of a leaf that failed is dropped */
+                pid = 0;
+                break;
+            }
+            if (got == 0) break;
+            offset += got;
+            for (ssize_t k = 0; k < got; k++) {
+                char c = buf[k];
+                if (c == '\n') {
+                    if (pid > 0) {
+                        if (total == max) return max + 1;
+                        out[total++] = pid;
+                        count++;
+                    }
+                    pid = 0;
+                } else if (c >= '0' && c <= '9') {
+                    pid = pid * 10 + (c - '0');
+                }
+            }
+        }
+        if (count >= 0 && pid > 0) {
+            if (total == max) return max + 1;
+            out[total++] = pid;
+            count++;
+        }
+        counts[i] = count;
+    }
+    return total;
+}

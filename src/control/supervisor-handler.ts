@@ -92,6 +92,8 @@ function healthOf(runner: ServiceRecord): HealthName {
   return runner.plan.healthcheck === null ? 'none' : runner.health?.status ?? 'none';
 }
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 export class SupervisorHandler implements ControlHandler {
   private readonly listeners = new Set<(event: TendEvent) => void>();
 
@@ -138,7 +140,7 @@ export class SupervisorHandler implements ControlHandler {
     const since = 'since' in state ? state.since : null;
     const info: ProcessInfo[] | undefined = !detail || this.deps.tracker.describe === undefined ? undefined
       : processes.map((p) => ({ pid: p, command: null, escaped: false, ...this.deps.tracker.describe?.(p, pid) }));
-    return {
+    const status: Mutable<ServiceStatus> = {
       name: runner.plan.name,
       type: runner.plan.type,
       main: runner.plan.main,
@@ -150,13 +152,16 @@ export class SupervisorHandler implements ControlHandler {
       last_exit: lastExitOf(runner.lastExit),
       health: healthOf(runner),
       processes,
-      ...(info === undefined ? {} : { process_info: info }),
-      reason: reasonOf(runner.state),
-      next_start: state.id === 'backoff' ? state.until : null,
-      status_text: runner.statusText ?? null,
-      ...(detail ? this.usageOf(runner, processes, now) : runner.oomKills === undefined ? {} : { oom_kills: runner.oomKills }),
-      ...this.jobOf(runner, now),
     };
+    // Assigned only when there (no spread of an empty object per service: a status lists 1,000).
+    if (info !== undefined) status.process_info = info;
+    status.reason = reasonOf(runner.state);
+    status.next_start = state.id === 'backoff' ? state.until : null;
+    status.status_text = runner.statusText ?? null;
+    if (detail) Object.assign(status, this.usageOf(runner, processes, now));
+    else if (runner.oomKills !== undefined) status.oom_kills = runner.oomKills;
+    if (runner.plan.schedule !== null) Object.assign(status, this.jobOf(runner, now));
+    return status;
   }
 
   private jobOf(runner: ServiceRecord, now: number): { job?: JobStatus } {

@@ -152,17 +152,13 @@ export class ProcessTracker {
   view(): { processesOf(service: string): number[]; orphans(): number[] } {
     const cgroups = this.cgroups;
     if (cgroups === null) return { processesOf: (service) => this.processesOf(service), orphans: () => this.orphans() };
-    const leaves = new Map<string, number[]>();
-    const inLeaf = (service: string): number[] => {
-      let pids = leaves.get(service);
-      if (pids === undefined) leaves.set(service, pids = cgroups.procs(service));
-      return pids;
-    };
+    // Every leaf at once (one native call): the orphans need them all anyway.
+    const leaves = cgroups.readAll();
     return {
-      processesOf: (service) => this.ownedIn(service, inLeaf(service)),
+      processesOf: (service) => this.ownedIn(service, leaves.get(service) ?? []),
       orphans: () => {
         const owner = new Set<number>();
-        for (const service of cgroups.services()) for (const pid of inLeaf(service)) owner.add(pid);
+        for (const pids of leaves.values()) for (const pid of pids) owner.add(pid);
         return this.descendants(true).filter((entry) => !owner.has(entry.pid) && entry.state !== 'Z').map((entry) => entry.pid).sort((a, b) => a - b);
       },
     };
@@ -175,6 +171,16 @@ export class ProcessTracker {
     // it owned meanwhile — a stop that comes that early must still reach it.
     const roots = this.roots.get(service);
     if (roots === undefined) return inLeaf;
+    // Usually every root is in the leaf: say so without a Set per service (a status of
+    // 1,000 services asks this 1,000 times).
+    let outside = false;
+    for (const pid of roots.keys()) {
+      if (!inLeaf.includes(pid)) {
+        outside = true;
+        break;
+      }
+    }
+    if (!outside) return inLeaf;
     const owned = new Set(inLeaf);
     for (const [pid, starttime] of roots) {
       if (owned.has(pid)) continue;

@@ -42,4 +42,19 @@ describe('RingBuffer', () => {
     ring.append(block('z'), 'stdout');
     expect(seen).toEqual(['stdout:x', 'stdout:y']);
   });
+
+  it('keeps one read given as several blocks as one, counted or not, and reuses what it trims', () => {
+    const ring = new RingBuffer({ maxLines: 4 });
+    const seen: string[] = [];
+    ring.subscribe((line) => seen.push(line.text));
+    ring.appendBlocks([block('a'), block('b', 'c')], 'stdout', [1, undefined]);
+    ring.appendBlocks([block('d'), block('e', 'f', 'g', 'h')], 'stderr', [undefined, 4]);
+    expect(texts(ring)).toEqual(['e', 'f', 'g', 'h']);
+    expect(ring.last(5).map((l) => l.stream)).toEqual(['stderr', 'stderr', 'stderr', 'stderr']);
+    expect(seen).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']);
+    // A service logging as fast as it can: the storage of the block each read pushes out
+    // holds the next read, so the text stays right while buffers are reused.
+    for (let i = 0; i < 1000; i++) ring.appendBlocks([block(`${i}a`), block(`${i}b`, `${i}c`, `${i}d`, `${i}e`)], 'stdout', [1, 4]);
+    expect(texts(ring)).toEqual(['999b', '999c', '999d', '999e']);
+  });
 });
