@@ -61,6 +61,8 @@ export interface LineKernel {
   prefixLines(src: Uint8Array, prefix: Uint8Array, dst: Uint8Array, offset: number, count: Int32Array): number;
   /** The number of '\n' in `src`. */
   countLines(src: Uint8Array): number;
+  /** Where the last `n` lines of `src` (lines ending in '\n') begin; 0 when it holds `n` or fewer. */
+  lastLinesStart(src: Uint8Array, n: number): number;
 }
 
 /**
@@ -106,6 +108,7 @@ export class OutputRouter {
   private kernel: LineKernel | null | undefined;
   /** The kernel's line count. */
   private readonly count = new Int32Array(1);
+  private readonly lastLinesStart = (block: Buffer, n: number): number => this.kernel!.lastLinesStart(block, n);
   /** Bytes per line of the last chunk the kernel prefixed: sizes the next one's buffer. */
   private bytesPerLine = 32;
 
@@ -223,7 +226,7 @@ export class OutputRouter {
     if (sink.ring) {
       const time = Date.now();
       if (!counted) this.countLines(blocks);
-      sink.ring.appendBlocks(blocks, stream, this.blockLines, time);
+      sink.ring.appendBlocks(blocks, stream, this.blockLines, time, this.kernel ? this.lastLinesStart : undefined);
     }
     const onLine = sink.onLine;
     if (onLine) {

@@ -46,6 +46,8 @@ export class RingBuffer {
   /** Storage of trimmed blocks, for the next appends: a ring that keeps up with a service
    * logging as fast as it can then copies into the same few buffers instead of allocating. */
   private spare: Buffer[] = [];
+  /** Lines of each block appendBlocks was given. */
+  private readonly counted: number[] = [];
 
   constructor(options: RingBufferOptions = {}) {
     this.maxLines = options.maxLines ?? 1000;
@@ -68,15 +70,31 @@ export class RingBuffer {
   /**
    * Appends blocks of whole lines (one read's, in order) as one block: one copy, one
    * storage. `counts[i]`: the lines in blocks[i] when the caller already knows.
+   * `lastLinesStart(block, n)`, when given, says where a block's last n lines begin: a read
+   * of more lines than the ring shows is then copied from its last maxLines lines only
+   * (unless someone follows every line).
    */
-  appendBlocks(blocks: readonly Buffer[], stream: StreamName, counts: readonly (number | undefined)[], time = Date.now()): void {
+  appendBlocks(blocks: readonly Buffer[], stream: StreamName, counts: readonly (number | undefined)[], time = Date.now(), lastLinesStart?: (block: Buffer, n: number) => number): void {
     let length = 0;
     let lines = 0;
     for (let i = 0; i < blocks.length; i++) {
+      const count = counts[i] ?? countLines(blocks[i]!);
+      this.counted[i] = count;
       length += blocks[i]!.length;
-      lines += counts[i] ?? countLines(blocks[i]!);
+      lines += count;
     }
     if (length === 0) return;
+    let first = 0;
+    let from = 0;
+    if (lines > this.maxLines && this.maxLines > 0 && lastLinesStart !== undefined && this.listeners.size === 0) {
+      // Whole blocks before the last maxLines lines are skipped, the first kept one cut.
+      let skip = lines - this.maxLines;
+      while (this.counted[first]! <= skip) skip -= this.counted[first++]!;
+      from = skip > 0 ? lastLinesStart(blocks[first]!, this.counted[first]! - skip) : 0;
+      length = blocks[first]!.length - from;
+      for (let i = first + 1; i < blocks.length; i++) length += blocks[i]!.length;
+      lines = this.maxLines;
+    }
     // Trimmed first: the blocks this one pushes out lend it their storage (a service
     // logging as fast as it can then cycles through the same buffer or two).
     this.lines += lines;
@@ -85,11 +103,8 @@ export class RingBuffer {
     // Always a copy: the block may be a read buffer that the next read overwrites, and a
     // small block cut from a big read would keep all of it alive.
     const storage = this.storageFor(length);
-    let at = 0;
-    for (const block of blocks) {
-      block.copy(storage, at);
-      at += block.length;
-    }
+    let at = blocks[first]!.copy(storage, 0, from);
+    for (let i = first + 1; i < blocks.length; i++) at += blocks[i]!.copy(storage, at);
     const buf = storage.length === length ? storage : storage.subarray(0, length);
     this.blocks.push({ buf, storage, start: 0, lines, stream, time });
     if (this.listeners.size > 0) {
