@@ -79,9 +79,32 @@ function withCheapLibcCheck<T>(load: () => T): T {
   }
 }
 
-/** Loads ffi-rs now; throws NativeUnavailableError with a one-line message when it cannot. */
+/**
+ * Loads ffi-rs now; throws NativeUnavailableError with a one-line message when it cannot.
+ * Then puts every thread's malloc in one arena (see oneMallocArena).
+ */
 export function assertNative(): void {
   native();
+  oneMallocArena();
+}
+
+const M_ARENA_MAX = -8;
+
+/**
+ * mallopt(M_ARENA_MAX, 1): glibc gives each thread that calls malloc an arena of its own,
+ * and V8's worker threads (optimizing compiles, garbage collection) each kept 1-1.5 MiB
+ * in theirs once tend's log path got hot: 4-6 MiB of tend's peak RSS while a service
+ * logged as fast as it can (measured with MALLOC_ARENA_MAX=1: 64-68 -> 61-64 MiB, the
+ * CPU the same). One arena is enough for a process whose JavaScript runs on one thread.
+ * Only arenas made from now on are affected: called at start-up, before the log path
+ * runs. Not glibc (musl has one heap anyway): nothing to do.
+ */
+function oneMallocArena(): void {
+  try {
+    call('mallopt', [native().DataType.I32, native().DataType.I32], [M_ARENA_MAX, 1]);
+  } catch {
+    // No mallopt in this C library.
+  }
 }
 
 // errno numbers for Linux (asm-generic/errno-base.h), the ones callers branch on.
@@ -252,6 +275,19 @@ export function pipe(): [number, number] {
   const result = call('pipe2', [t.U8Array, t.I32], [fds, O_CLOEXEC]);
   if (result.value !== 0) fail('pipe2', result);
   return [fds.readInt32LE(0), fds.readInt32LE(4)];
+}
+
+const F_SETPIPE_SZ = 1031;
+
+/**
+ * fcntl(F_SETPIPE_SZ): sets a pipe's capacity (the kernel rounds it up to a power of two
+ * of pages; /proc/sys/fs/pipe-max-size bounds it without CAP_SYS_RESOURCE). Returns the
+ * capacity set, or a negative errno.
+ */
+export function setPipeSize(fd: number, bytes: number): number {
+  const t = native().DataType;
+  const result = call('fcntl', [t.I32, t.I32, t.I32], [fd, F_SETPIPE_SZ, bytes]);
+  return result.value < 0 ? -result.errnoCode : result.value;
 }
 
 // ---------------------------------------------------------------------------------------

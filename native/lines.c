@@ -12,6 +12,10 @@
 // calling with an empty dst. count (an Int32Array) gets the number of lines in src.
 //
 // countLines(src): the number of '\n' in src (the ring of recent lines counts what it keeps).
+//
+// lastLinesStart(src, n): where the last n lines of src (lines ending in '\n') begin; 0
+// when src holds n lines or fewer (the ring copies only the lines it can show).
+#define _GNU_SOURCE
 #define NAPI_VERSION 8
 #include <node_api.h>
 #include <stdint.h>
@@ -96,12 +100,35 @@ static napi_value count_lines(napi_env env, napi_callback_info info) {
   return result;
 }
 
+static napi_value last_lines_start(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  uint8_t *src;
+  size_t len;
+  int64_t n = 0;
+  if (argc < 2 || !bytes_of(env, argv[0], &src, &len) || napi_get_value_int64(env, argv[1], &n) != napi_ok || n < 0) {
+    napi_throw_type_error(env, NULL, "lastLinesStart(src: Uint8Array, n: number)");
+    return NULL;
+  }
+  // The last '\n' ends the last line; the n-th one before it ends the line before them.
+  size_t start = len;
+  for (int64_t k = 0; k < n && start > 0; k++) {
+    const uint8_t *nl = start > 1 ? memrchr(src, '\n', start - 1) : NULL;
+    start = nl == NULL ? 0 : (size_t)(nl - src) + 1;
+  }
+  napi_value result;
+  napi_create_double(env, (double)start, &result);
+  return result;
+}
+
 static int export_function(napi_env env, napi_value exports, const char *name, napi_callback function) {
   napi_value fn;
   return napi_create_function(env, name, NAPI_AUTO_LENGTH, function, NULL, &fn) == napi_ok && napi_set_named_property(env, exports, name, fn) == napi_ok;
 }
 
 NAPI_MODULE_INIT() {
-  if (!export_function(env, exports, "prefixLines", prefix_lines) || !export_function(env, exports, "countLines", count_lines)) return NULL;
+  if (!export_function(env, exports, "prefixLines", prefix_lines) || !export_function(env, exports, "countLines", count_lines) ||
+      !export_function(env, exports, "lastLinesStart", last_lines_start)) return NULL;
   return exports;
 }

@@ -13,6 +13,8 @@ export interface LineKernel {
   prefixLines(src: Uint8Array, prefix: Uint8Array, dst: Uint8Array, offset: number, count: Int32Array): number;
   /** The number of '\n' in `src`. */
   countLines(src: Uint8Array): number;
+  /** Where the last `n` lines of `src` (lines ending in '\n') begin; 0 when it holds `n` or fewer. */
+  lastLinesStart(src: Uint8Array, n: number): number;
 }
 
 let kernel: LineKernel | null | undefined;
@@ -25,7 +27,7 @@ export function lineKernel(): LineKernel | null {
   try {
     const module = { exports: {} as Partial<LineKernel> };
     process.dlopen(module, path);
-    if (typeof module.exports.prefixLines === 'function' && typeof module.exports.countLines === 'function') kernel = module.exports as LineKernel;
+    if (typeof module.exports.prefixLines === 'function' && typeof module.exports.countLines === 'function' && typeof module.exports.lastLinesStart === 'function') kernel = module.exports as LineKernel;
   } catch {
     // Built for another platform or Node-API version: the JavaScript path is as correct.
   }

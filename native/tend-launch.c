@@ -119,10 +119,11 @@ static int stamp_line(char *out, size_t size, const char *label, const char *pat
  * The blob to start Node from, or NULL with *why set. A blob is used only when its stamp
  * (written by scripts/build.mjs right after the blob) is, byte for byte, what this launcher
  * sees now: the Node binary it is about to run and the blob (size and mtime to the
- * nanosecond; not device and inode, which a copy into an image layer changes), the V8 flag,
- * and tend's directory (a snapshot holds the paths it was built at). A rebuilt or replaced
- * Node, a blob rewritten after its stamp, a moved checkout: each changes a line, and Node
- * runs without the snapshot.
+ * nanosecond; not device and inode, which a copy into an image layer changes), the entry
+ * stub and the bundles it was made from (likewise), the V8 flag, and tend's directory (a
+ * snapshot holds the paths it was built at). A rebuilt or replaced Node, a blob rewritten
+ * after its stamp, an edited stub, a moved checkout: each changes a line, and Node runs
+ * without the snapshot.
  */
 static const char *choose_snapshot(const char *root, const char *node, const char *mode, const char **why) {
   if (getenv("TEND_NO_SNAPSHOT") != NULL && getenv("TEND_NO_SNAPSHOT")[0] != '\0') {
@@ -156,6 +157,19 @@ static const char *choose_snapshot(const char *root, const char *node, const cha
     return NULL;
   }
   used += strlen(expected + used);
+  /* What the snapshot was made from: a stub or a bundle rebuilt since would otherwise run
+   * as it was (only scripts/build.mjs rebuilds dist/, and it remakes the snapshots). */
+  static char made_from[3][PATH_MAX];
+  snprintf(made_from[0], sizeof made_from[0], "%s/bin/tend.cjs", root);
+  snprintf(made_from[1], sizeof made_from[1], "%s/dist/tend.cjs", root);
+  snprintf(made_from[2], sizeof made_from[2], "%s/dist/%s.cjs", root, mode);
+  for (int i = 0; i < 3; i++) {
+    if (!stamp_line(expected + used, sizeof expected - used, "from", made_from[i])) {
+      *why = "a file the snapshot was made from is missing";
+      return NULL;
+    }
+    used += strlen(expected + used);
+  }
   int fd = open(stamp_path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     *why = "the snapshot has no stamp";
@@ -164,7 +178,7 @@ static const char *choose_snapshot(const char *root, const char *node, const cha
   ssize_t length = read(fd, found, sizeof found);
   close(fd);
   if (length != (ssize_t)used || memcmp(found, expected, used) != 0) {
-    *why = "the snapshot's stamp does not match this Node, flag, place or blob";
+    *why = "the snapshot's stamp does not match this Node, flag, place, blob or bundles";
     return NULL;
   }
   return blob;

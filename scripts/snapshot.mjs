@@ -6,9 +6,10 @@
 // another's (exit code 14), and V8 aborts on a damaged one. So beside each blob is its
 // stamp, what the launcher (native/tend-launch.c, choose_snapshot) must find byte for byte
 // to use it: the V8 flag it was made under (Node rejects a blob made under other flags),
-// tend's directory (a snapshot holds the paths it was built at), and this Node binary and
-// the blob as stat() sees them (size and mtime to the nanosecond: not device and inode,
-// which change when an image build copies tend from one stage to another).
+// tend's directory (a snapshot holds the paths it was built at), and this Node binary, the
+// blob, the entry stub and the bundles it holds as stat() sees them (size and mtime to the
+// nanosecond: not device and inode, which change when an image build copies tend from one
+// stage to another).
 //
 //   node scripts/snapshot.mjs [ROOT]     makes both for the tend in ROOT (default: this one)
 import { spawnSync } from 'node:child_process';
@@ -30,9 +31,10 @@ function statLine(label, path) {
   return `${label} ${st.size} ${st.mtimeNs / 1_000_000_000n}.${nanos}\n`;
 }
 
-/** The stamp the launcher expects for `blob`, made by `node`, for the tend in `root`. */
-export function snapshotStamp(root, blob, node = process.execPath) {
-  return `tend start-up snapshot 1\nflags ${v8Flag(root)}\nat ${realpathSync(root)}\n${statLine('node', node)}${statLine('blob', blob)}`;
+/** The stamp the launcher expects for `mode`'s `blob`, made by `node`, for the tend in `root`. */
+export function snapshotStamp(root, mode, blob, node = process.execPath) {
+  const from = ['bin/tend.cjs', 'dist/tend.cjs', `dist/${mode}.cjs`].map((file) => statLine('from', join(root, file))).join('');
+  return `tend start-up snapshot 1\nflags ${v8Flag(root)}\nat ${realpathSync(root)}\n${statLine('node', node)}${statLine('blob', blob)}${from}`;
 }
 
 function writeAtomically(path, contents) {
@@ -73,7 +75,7 @@ export function makeSnapshots(root, env = process.env) {
       continue;
     }
     renameSync(temporary, blob);
-    writeAtomically(`${blob}.stamp`, snapshotStamp(root, blob));
+    writeAtomically(`${blob}.stamp`, snapshotStamp(root, mode, blob));
   }
   return failed;
 }

@@ -46,6 +46,8 @@ export class RingBuffer {
   /** Storage of trimmed blocks, for the next appends: a ring that keeps up with a service
    * logging as fast as it can then copies into the same few buffers instead of allocating. */
   private spare: Buffer[] = [];
+  /** Lines of each block appendBlocks was given. */
+  private readonly counted: number[] = [];
 
   constructor(options: RingBufferOptions = {}) {
     this.maxLines = options.maxLines ?? 1000;
@@ -62,17 +64,49 @@ export class RingBuffer {
    * `count` is the number of lines in it when the caller already knows.
    */
   append(block: Buffer, stream: StreamName, count?: number, time = Date.now()): void {
-    if (block.length === 0) return;
+    this.appendBlocks([block], stream, [count], time);
+  }
+
+  /**
+   * Appends blocks of whole lines (one read's, in order) as one block: one copy, one
+   * storage. `counts[i]`: the lines in blocks[i] when the caller already knows.
+   * `lastLinesStart(block, n)`, when given, says where a block's last n lines begin: a read
+   * of more lines than the ring shows is then copied from its last maxLines lines only
+   * (unless someone follows every line).
+   */
+  appendBlocks(blocks: readonly Buffer[], stream: StreamName, counts: readonly (number | undefined)[], time = Date.now(), lastLinesStart?: (block: Buffer, n: number) => number): void {
+    let length = 0;
+    let lines = 0;
+    for (let i = 0; i < blocks.length; i++) {
+      const count = counts[i] ?? countLines(blocks[i]!);
+      this.counted[i] = count;
+      length += blocks[i]!.length;
+      lines += count;
+    }
+    if (length === 0) return;
+    let first = 0;
+    let from = 0;
+    if (lines > this.maxLines && this.maxLines > 0 && lastLinesStart !== undefined && this.listeners.size === 0) {
+      // Whole blocks before the last maxLines lines are skipped, the first kept one cut.
+      let skip = lines - this.maxLines;
+      while (this.counted[first]! <= skip) skip -= this.counted[first++]!;
+      from = skip > 0 ? lastLinesStart(blocks[first]!, this.counted[first]! - skip) : 0;
+      length = blocks[first]!.length - from;
+      for (let i = first + 1; i < blocks.length; i++) length += blocks[i]!.length;
+      lines = this.maxLines;
+    }
+    // Trimmed first: the blocks this one pushes out lend it their storage (a service
+    // logging as fast as it can then cycles through the same buffer or two).
+    this.lines += lines;
+    this.bytes += length;
+    this.trim();
     // Always a copy: the block may be a read buffer that the next read overwrites, and a
     // small block cut from a big read would keep all of it alive.
-    const storage = this.storageFor(block.length);
-    block.copy(storage);
-    const buf = storage.length === block.length ? storage : storage.subarray(0, block.length);
-    const lines = count ?? countLines(buf);
+    const storage = this.storageFor(length);
+    let at = blocks[first]!.copy(storage, 0, from);
+    for (let i = first + 1; i < blocks.length; i++) at += blocks[i]!.copy(storage, at);
+    const buf = storage.length === length ? storage : storage.subarray(0, length);
     this.blocks.push({ buf, storage, start: 0, lines, stream, time });
-    this.lines += lines;
-    this.bytes += buf.length;
-    this.trim();
     if (this.listeners.size > 0) {
       for (const line of splitBlock(buf, 0, stream, time)) for (const listener of this.listeners) listener(line);
     }
@@ -128,6 +162,16 @@ export class RingBuffer {
     return Buffer.allocUnsafeSlow(length);
   }
 
+  /** Keeps the two largest storages trimmed: a line cut short of a read must not push out a read's storage. */
+  private keepSpare(storage: Buffer): void {
+    if (this.spare.length < 2) {
+      this.spare.push(storage);
+      return;
+    }
+    const smaller = this.spare[0]!.length <= this.spare[1]!.length ? 0 : 1;
+    if (this.spare[smaller]!.length < storage.length) this.spare[smaller] = storage;
+  }
+
   clear(): void {
     this.spare = [];
     this.blocks = [];
@@ -136,11 +180,12 @@ export class RingBuffer {
     this.bytes = 0;
   }
 
+  /** Drops old blocks while the ring is over its bounds. */
   private trim(): void {
     // Whole blocks only: cutting lines off the head block one indexOf at a time scanned
     // every chunk a second time (~6% of tend's log throughput). The ring may hold up to a
     // block more lines than maxLines; last() and size never show more than maxLines.
-    while (this.head < this.blocks.length - 1) {
+    while (this.head < this.blocks.length) {
       const block = this.blocks[this.head]!;
       const keptBytes = block.buf.length - block.start;
       // Memory is a hard bound; lines only need to be enough for last(maxLines).
@@ -148,7 +193,7 @@ export class RingBuffer {
       this.lines -= block.lines;
       this.bytes -= keptBytes;
       this.head += 1;
-      if (this.spare.length < 4) this.spare.push(block.storage);
+      this.keepSpare(block.storage);
       this.blocks[this.head - 1] = DROPPED;
     }
     // Compact now and then instead of shifting the array on every drop.

@@ -10,7 +10,7 @@ import { closeSync, existsSync, openSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import { coreDumped, errnoName, exitedCode, nativeArtifact, pipe, signaledSignal, spawnChild } from '../../native/libc';
+import { coreDumped, errnoName, exitedCode, nativeArtifact, pipe, setPipeSize, signaledSignal, spawnChild } from '../../native/libc';
 import { startReaper } from './reaper';
 import type { ExitStatus } from '../vocab/exit';
 import { errnoText } from '../vocab/errno';
@@ -231,6 +231,14 @@ function readerOf(fd: number): Socket {
  * (src/log/output.ts). Without `onChunk`, 'data' listeners get copies; with neither,
  * reads are kept (copied) for the first `onChunk`. pause(), resume(), 'end', 'close' and
  * 'error' work as on any socket.
+ *
+ * A pipe whose read fills the buffer (the service writes faster than tend reads) is grown
+ * to BUSY_SIZE and read 256 KiB at a time from then on, into a second shared buffer:
+ * a quarter of the reads, wake-ups of the writer and turns of the event loop per byte
+ * (measured: tend's CPU for 1 GiB of 100-byte lines -15 to -25 %). Only busy pipes grow:
+ * a pipe's pages are the kernel's memory, charged to the container, and a pipe tend has
+ * paused (its output backed up) fills to its capacity; an unprivileged user's pipes are
+ * also bounded in total (fs.pipe-user-pages-soft).
  */
 export type OutputReader = Socket & {
   onChunk: ((chunk: Buffer) => void) | null;
@@ -242,17 +250,20 @@ export type OutputReader = Socket & {
 export { lineKernel } from '../../native/lines';
 
 const READ_SIZE = 64 * 1024;
+const BUSY_SIZE = 256 * 1024;
 let sharedRead: Buffer | null = null;
+let sharedBusyRead: Buffer | null = null;
 
 function outputReaderOf(fd: number): OutputReader {
-  sharedRead ??= Buffer.allocUnsafe(READ_SIZE);
   let early: Buffer[] = [];
   let earlyBytes = 0;
-  // `onread` is a net.Socket option since Node 12 (missing from @types/node's constructor options).
+  let busy = false;
+  // `onread` is a net.Socket option since Node 12 (missing from @types/node's constructor
+  // options); a function `buffer` is asked for the buffer of each next read.
   const reader = new Socket({
     fd, readable: true, writable: false,
     onread: {
-      buffer: sharedRead,
+      buffer: () => (busy ? (sharedBusyRead ??= Buffer.allocUnsafeSlow(BUSY_SIZE)) : (sharedRead ??= Buffer.allocUnsafeSlow(READ_SIZE))),
       callback: (bytes: number, buffer: Uint8Array): boolean => {
         const chunk = Buffer.from(buffer.buffer, buffer.byteOffset, bytes);
         if (reader.onChunk !== null) reader.onChunk(chunk);
@@ -264,6 +275,8 @@ function outputReaderOf(fd: number): OutputReader {
           // Nobody reads yet: stop at a read's worth, as a socket stops at its high-water mark.
           if (earlyBytes >= READ_SIZE) reader.pause();
         }
+        // The kernel may refuse (the user's pipe pages are used up): reads stay small then.
+        if (!busy && bytes === READ_SIZE) busy = setPipeSize(fd, BUSY_SIZE) >= BUSY_SIZE;
         return true;
       },
     },

@@ -5,7 +5,7 @@ import { describe, expect, test } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, TEND_LAUNCHER, tempDir, writeManifest } from '../helpers/tend';
+import { canUnshare, ROOT, TEND_LAUNCHER, tempDir, writeManifest } from '../helpers/tend';
 
 // Built-in modules tend run and tend -- must not load on their way to the main process:
 // each costs 1–4 ms, and none is needed there (see the comments where they are used).
@@ -131,6 +131,22 @@ describe.skipIf(!existsSync(TEND_LAUNCHER))('the start-up snapshot', () => {
     expect(outcome(without)).toEqual(same);
   });
 
+  test.skipIf(!canUnshare())('as PID 1 of a PID namespace, from the snapshot and without: the same pids, output and exit codes', () => {
+    const dir = tempDir();
+    const manifest = writeManifest(dir, 'services:\n  app:\n    command: ["sh", "-c", "echo pid $$$$; exit 3"]\n    main: true\n', 'pid1.yaml'); // $$ is a $ in a manifest
+    for (const [extra, said] of [[{}, 'from the start-up snapshot'], [{ TEND_NO_SNAPSHOT: '1' }, 'without a start-up snapshot']] as const) {
+      for (const args of [['--', 'sh', '-c', 'echo pid $$; exit 3'], ['run', '-c', manifest]]) {
+        const r = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', TEND_LAUNCHER, ...args], {
+          cwd: dir, env: cleanEnv({ TEND_SOCKET: args[0] === 'run' ? join(dir, 'pid1.sock') : '', ...extra }), encoding: 'utf8', timeout: 20_000,
+        });
+        expect({ args, status: r.status, said: r.stderr.includes(`tend: start-up: ${said}`), pid: /pid (\d+)/.exec(r.stdout)?.[1] }, r.stderr)
+          .toEqual({ args, status: 3, said: true, pid: expect.stringMatching(/^\d+$/) });
+        // tend is PID 1: what it starts has another pid.
+        expect(Number(/pid (\d+)/.exec(r.stdout)?.[1])).toBeGreaterThan(1);
+      }
+    }
+  });
+
   test('a moved, missing, rewritten, truncated, other-Node or other-flag snapshot is not used; tend starts the same without it', () => {
     // A copy of tend elsewhere, as `npm ci` would leave it (ffi-rs from this node_modules).
     const root = tempDir('tend-copy-');
@@ -142,7 +158,7 @@ describe.skipIf(!existsSync(TEND_LAUNCHER))('the start-up snapshot', () => {
     }
     symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'));
     const dir = tempDir();
-    const MISMATCH = "without a start-up snapshot (the snapshot's stamp does not match this Node, flag, place or blob)";
+    const MISMATCH = "without a start-up snapshot (the snapshot's stamp does not match this Node, flag, place, blob or bundles)";
     const fallsBack = (why: string, expected = MISMATCH) => {
       const rows = starts(root, dir);
       expect({ why, said: rows.map((r) => r.said) }).toEqual({ why, said: [expected, expected] });
@@ -181,6 +197,10 @@ describe.skipIf(!existsSync(TEND_LAUNCHER))('the start-up snapshot', () => {
     make();
     for (const mode of ['run', 'tini']) truncateSync(join(root, 'dist', `${mode}.snapshot`), 1000);
     fallsBack('truncated');
+    make();
+    // The stub edited after the snapshot was made (it runs as the snapshot's main function).
+    writeFileSync(join(root, 'bin', 'tend.cjs'), `${readFileSync(join(root, 'bin', 'tend.cjs'), 'utf8')}\n`);
+    fallsBack('made from another bin/tend.cjs');
     for (const mode of ['run', 'tini']) rmSync(join(root, 'dist', `${mode}.snapshot`));
     fallsBack('missing', 'without a start-up snapshot (no snapshot made (npm run build or scripts/snapshot.mjs makes it))');
   }, 120_000);

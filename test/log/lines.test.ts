@@ -81,4 +81,25 @@ describe('LineSplitter', () => {
       expect(text.split('\n').slice(0, -1)).toEqual(expected(lines, max));
     }
   });
+
+  it('finds over-long lines anywhere in a chunk holding many lines (lines of the cap, one over, empty)', () => {
+    const max = 50;
+    const random = prng(7);
+    for (let round = 0; round < 200; round++) {
+      const lines = Array.from({ length: 1 + Math.floor(random() * 120) }, (_, i) => {
+        const pick = random();
+        const length = pick < 0.1 ? max : pick < 0.2 ? max + 1 : pick < 0.3 ? 0 : pick < 0.35 ? max * 2 + 1 : Math.floor(random() * max);
+        return `${i}:`.padEnd(length, 'q').slice(0, length);
+      });
+      const input = Buffer.from(`${lines.join('\n')}\n`, 'latin1');
+      const chunks: Buffer[] = [];
+      for (let at = 0; at < input.length; ) {
+        const size = 1 + Math.floor(random() * 3000);
+        chunks.push(input.subarray(at, at + size));
+        at += size;
+      }
+      const { text } = run(new LineSplitter(max), chunks);
+      expect(text.split('\n').slice(0, -1)).toEqual(expected(lines, max));
+    }
+  });
 });

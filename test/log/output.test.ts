@@ -224,6 +224,10 @@ describe('the native line kernel', () => {
     expect(k.prefixLines(Buffer.alloc(0), Buffer.from('p | '), Buffer.alloc(0), 0, count)).toBe(0);
     expect(count[0]).toBe(0);
     expect(k.countLines(Buffer.from('a\n\nb'))).toBe(2);
+    const lines = Buffer.from('a\nbb\nccc\n');
+    expect([0, 1, 2, 3, 4].map((n) => k.lastLinesStart(lines, n))).toEqual([9, 5, 2, 0, 0]);
+    expect(k.lastLinesStart(Buffer.from('\n\n\n'), 2)).toBe(1);
+    expect(k.lastLinesStart(Buffer.alloc(0), 2)).toBe(0);
     expect(k.countLines(Buffer.from('x'.repeat(100) + '\n').subarray(50))).toBe(1);
     expect(() => k.prefixLines('a\n' as unknown as Uint8Array, Buffer.from('p'), dst, 0, count)).toThrow(/prefixLines\(src/);
     expect(() => k.prefixLines(Buffer.from('a\n'), Buffer.from('p'), dst, 41, count)).toThrow(TypeError);

@@ -42,4 +42,44 @@ describe('RingBuffer', () => {
     ring.append(block('z'), 'stdout');
     expect(seen).toEqual(['stdout:x', 'stdout:y']);
   });
+
+  it('keeps one read given as several blocks as one, counted or not, and reuses what it trims', () => {
+    const ring = new RingBuffer({ maxLines: 4 });
+    const seen: string[] = [];
+    ring.subscribe((line) => seen.push(line.text));
+    ring.appendBlocks([block('a'), block('b', 'c')], 'stdout', [1, undefined]);
+    ring.appendBlocks([block('d'), block('e', 'f', 'g', 'h')], 'stderr', [undefined, 4]);
+    expect(texts(ring)).toEqual(['e', 'f', 'g', 'h']);
+    expect(ring.last(5).map((l) => l.stream)).toEqual(['stderr', 'stderr', 'stderr', 'stderr']);
+    expect(seen).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']);
+    // A service logging as fast as it can: the storage of the block each read pushes out
+    // holds the next read, so the text stays right while buffers are reused.
+    for (let i = 0; i < 1000; i++) ring.appendBlocks([block(`${i}a`), block(`${i}b`, `${i}c`, `${i}d`, `${i}e`)], 'stdout', [1, 4]);
+    expect(texts(ring)).toEqual(['999b', '999c', '999d', '999e']);
+  });
+
+  it('copies only the lines it can show from a read of more, unless someone follows every line', () => {
+    // What native/lines.c's lastLinesStart answers, in JavaScript.
+    const lastLinesStart = (b: Buffer, n: number): number => {
+      let start = b.length;
+      for (let k = 0; k < n && start > 0; k++) start = start > 1 ? b.lastIndexOf(10, start - 2) + 1 : 0;
+      return start;
+    };
+    const ring = new RingBuffer({ maxLines: 3 });
+    const read = (from: number, to: number) => {
+      const lines = Array.from({ length: to - from }, (_, i) => String(from + i));
+      return block(...lines);
+    };
+    ring.appendBlocks([read(0, 2), read(2, 10)], 'stdout', [2, 8], 1, lastLinesStart);
+    expect(texts(ring)).toEqual(['7', '8', '9']);
+    ring.appendBlocks([read(10, 12), read(12, 13)], 'stdout', [2, 1], 2, lastLinesStart);
+    expect(texts(ring)).toEqual(['10', '11', '12']);
+    ring.appendBlocks([read(13, 20), read(20, 21)], 'stdout', [7, undefined], 3, lastLinesStart);
+    expect(texts(ring)).toEqual(['18', '19', '20']);
+    const seen: string[] = [];
+    ring.subscribe((line) => seen.push(line.text));
+    ring.appendBlocks([read(21, 30)], 'stdout', [9], 4, lastLinesStart);
+    expect(seen).toHaveLength(9);
+    expect(texts(ring)).toEqual(['27', '28', '29']);
+  });
 });

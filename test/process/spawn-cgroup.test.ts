@@ -31,6 +31,7 @@ const noClone3 = ((): string | null => {
 interface Seen {
   services: { expected: string; cgroup: string; sid: number; pid: number; exit: unknown }[];
   failures: unknown[];
+  gone: string;
   raw: string | null;
   rawExpected: string;
   stats: { clone3: boolean; refusal: string | null; bornInLeaf: number; joinedLeaf: number; clone3Failures: number };
@@ -54,6 +55,7 @@ function expectInLeaves(seen: Seen): void {
     { kind: 'failed', code: 127, reason: 'command not found: nginxx' },
     { kind: 'failed', code: 126, reason: 'cannot change directory to /nonexistent/dir: no such file' },
     { kind: 'failed', code: 126, reason: 'unknown user: no-such-user-x' },
+    { kind: 'failed', code: 126, reason: `cannot join cgroup ${seen.gone}: no such file` },
   ]);
 }
 
@@ -63,7 +65,7 @@ describe.skipIf(!cgroupV2)('spawn: born in the cgroup leaf', () => {
   it('as a subreaper: clone3 starts each service in its leaf; a program no helper joins is in its leaf too', () => {
     const seen = run([]);
     expectInLeaves(seen);
-    expect(seen.stats).toEqual({ clone3: true, refusal: null, bornInLeaf: 7, joinedLeaf: 0, clone3Failures: 0 });
+    expect(seen.stats).toEqual({ clone3: true, refusal: null, bornInLeaf: 7, joinedLeaf: 1, clone3Failures: 0 });
     // Born in its leaf; every signal unblocked and none ignored (Node ignores SIGPIPE); its own session.
     expect(seen.raw).toBe(`${seen.rawExpected}\nsession: its own\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000000`);
   });
@@ -71,17 +73,17 @@ describe.skipIf(!cgroupV2)('spawn: born in the cgroup leaf', () => {
   it.skipIf(!pid1)('as PID 1 of a PID namespace: the same', () => {
     const seen = run(UNSHARE);
     expectInLeaves(seen);
-    expect(seen.stats).toEqual({ clone3: true, refusal: null, bornInLeaf: 7, joinedLeaf: 0, clone3Failures: 0 });
+    expect(seen.stats).toEqual({ clone3: true, refusal: null, bornInLeaf: 7, joinedLeaf: 1, clone3Failures: 0 });
     expect(seen.raw).toBe(`${seen.rawExpected}\nsession: its own\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000000`);
   });
 
   it.skipIf(noClone3 === null)('clone3 refused by seccomp (ENOSYS, as Docker does): tried once, then posix_spawn and the join; nothing else differs', () => {
     const seen = run([noClone3!, '38']);
     expectInLeaves(seen);
-    expect(seen.stats).toEqual({ clone3: false, refusal: 'ENOSYS', bornInLeaf: 0, joinedLeaf: 6, clone3Failures: 1 });
+    expect(seen.stats).toEqual({ clone3: false, refusal: 'ENOSYS', bornInLeaf: 0, joinedLeaf: 7, clone3Failures: 1 });
     const inPid1 = run([noClone3!, '38', ...UNSHARE]);
     expectInLeaves(inPid1);
-    expect(inPid1.stats.joinedLeaf).toBe(6);
+    expect(inPid1.stats.joinedLeaf).toBe(7);
   });
 
   describe.skipIf(!pid1)('tend end to end', () => {

@@ -49,6 +49,9 @@ async function main(): Promise<void> {
     for (const more of [{ argv: ['nginxx'] }, { argv: ['true'], cwd: '/nonexistent/dir' }, { argv: ['true'], user: 'no-such-user-x' }] as const) {
       failures.push(await spawnProcess(spec([...more.argv], leaf, more), context).exit);
     }
+    // A leaf removed behind tend's back: this spawn falls back to the helper's join, which
+    // says why it cannot; clone3 stays in use for the next ones.
+    failures.push(await spawnProcess(spec(['true'], `${cgroups.root}/gone`), context).exit);
     let raw: string | null = null; // what a program libtend started without the helper sees
     if (spawnStats().clone3) {
       const [read, write] = pipe();
@@ -61,7 +64,7 @@ async function main(): Promise<void> {
       }
       closeSync(read);
     }
-    console.log(JSON.stringify({ services, failures, raw, rawExpected: `0::/${relative(mount, cgroups.leaf('raw'))}`, stats: spawnStats() }));
+    console.log(JSON.stringify({ services, failures, gone: `${cgroups.root}/gone`, raw, rawExpected: `0::/${relative(mount, cgroups.leaf('raw'))}`, stats: spawnStats() }));
   } finally {
     cgroups.removeAll();
   }
