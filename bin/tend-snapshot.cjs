@@ -16,8 +16,8 @@
 // Evaluated from source alone, a snapshot saved only the top level; each function the
 // start then ran was compiled from scratch, without a cache — the earlier trial's 10–15 ms.
 //
-// What cannot be in a snapshot is loaded after it, at run time, as before: ffi-rs (a
-// native addon) on its first use, Node's handles (the signal intake's pipe, sockets,
+// What cannot be in a snapshot is loaded after it, at run time, as before: the native
+// addons (ffi-rs, native/lines.c's tend-lines.node) on their first use, Node's handles (the signal intake's pipe, sockets,
 // timers: nothing is opened at the top level of a bundle). A snapshot holds the paths it
 // was built at (the bundles' __dirname): the stamp names that place too.
 const { startupSnapshot } = require('node:v8');

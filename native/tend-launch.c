@@ -159,11 +159,12 @@ static const char *choose_snapshot(const char *root, const char *node, const cha
   used += strlen(expected + used);
   /* What the snapshot was made from: a stub or a bundle rebuilt since would otherwise run
    * as it was (only scripts/build.mjs rebuilds dist/, and it remakes the snapshots). */
-  static char made_from[3][PATH_MAX];
-  snprintf(made_from[0], sizeof made_from[0], "%s/bin/tend.cjs", root);
-  snprintf(made_from[1], sizeof made_from[1], "%s/dist/tend.cjs", root);
-  snprintf(made_from[2], sizeof made_from[2], "%s/dist/%s.cjs", root, mode);
-  for (int i = 0; i < 3; i++) {
+  static char made_from[4][PATH_MAX];
+  snprintf(made_from[0], sizeof made_from[0], "%s/bin/tend-snapshot.cjs", root);
+  snprintf(made_from[1], sizeof made_from[1], "%s/bin/tend.cjs", root);
+  snprintf(made_from[2], sizeof made_from[2], "%s/dist/tend.cjs", root);
+  snprintf(made_from[3], sizeof made_from[3], "%s/dist/%s.cjs", root, mode);
+  for (int i = 0; i < 4; i++) {
     if (!stamp_line(expected + used, sizeof expected - used, "from", made_from[i])) {
       *why = "a file the snapshot was made from is missing";
       return NULL;

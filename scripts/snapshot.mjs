@@ -7,9 +7,9 @@
 // stamp, what the launcher (native/tend-launch.c, choose_snapshot) must find byte for byte
 // to use it: the V8 flag it was made under (Node rejects a blob made under other flags),
 // tend's directory (a snapshot holds the paths it was built at), and this Node binary, the
-// blob, the entry stub and the bundles it holds as stat() sees them (size and mtime to the
-// nanosecond: not device and inode, which change when an image build copies tend from one
-// stage to another).
+// blob, what made it (bin/tend-snapshot.cjs), the entry stub and the bundles it holds as
+// stat() sees them (size and mtime to the nanosecond: not device and inode, which change
+// when an image build copies tend from one stage to another).
 //
 //   node scripts/snapshot.mjs [ROOT]     makes both for the tend in ROOT (default: this one)
 import { spawnSync } from 'node:child_process';
@@ -33,7 +33,7 @@ function statLine(label, path) {
 
 /** The stamp the launcher expects for `mode`'s `blob`, made by `node`, for the tend in `root`. */
 export function snapshotStamp(root, mode, blob, node = process.execPath) {
-  const from = ['bin/tend.cjs', 'dist/tend.cjs', `dist/${mode}.cjs`].map((file) => statLine('from', join(root, file))).join('');
+  const from = ['bin/tend-snapshot.cjs', 'bin/tend.cjs', 'dist/tend.cjs', `dist/${mode}.cjs`].map((file) => statLine('from', join(root, file))).join('');
   return `tend start-up snapshot 1\nflags ${v8Flag(root)}\nat ${realpathSync(root)}\n${statLine('node', node)}${statLine('blob', blob)}${from}`;
 }
 
