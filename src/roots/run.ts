@@ -11,6 +11,7 @@ import { resolveSecretFiles, withSecretFiles } from '../process/secrets';
 import { readEnvFiles } from '../process/env-files';
 import { startFiles } from './start-files';
 import { closeInspectorSoon } from './inspector-guard';
+import { compactHeapSoon } from './heap';
 import { assertNative, listenTcp, listenUnix, NativeUnavailableError } from '../../native/libc';
 import { closeSync } from 'node:fs';
 import { showListen } from '../vocab/listen';
@@ -298,6 +299,7 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     log.info(say.reloaded(file, parts.length > 0 ? parts.join('; ') : 'nothing changed'));
     const summary: ReloadSummary = { added: diff.added, removed: diff.removed, changed: diff.changed, unchanged: diff.unchanged, pending: diff.pending };
     edges?.handler.publish({ type: 'reload', time: Date.now(), summary });
+    compactHeapSoon();
     return { ok: true, summary };
   };
 
@@ -396,6 +398,8 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
   let shutdownBegan: number | null = null;
   supervisor.subscribe((event) => {
     if (shutdownBegan === null && event.type === 'phase' && event.phase === 'shutting-down') shutdownBegan = Date.now();
+    // The start's garbage sits in the old space until compacted (roots/heap.ts).
+    if (event.type === 'phase' && event.phase === 'running') compactHeapSoon();
   });
 
   log.info(say.tendStarting(pkg.version, plan.services.length, plan.file ?? 'the command line', process.pid, control.socketPath));
