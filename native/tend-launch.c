@@ -182,6 +182,11 @@ static const char *choose_snapshot(const char *root, const char *node, const cha
     *why = "the snapshot's stamp does not match this Node, flag, place, blob or bundles";
     return NULL;
   }
+  /* Node ends with exit code 14 on a blob it cannot open (tend run as another user). */
+  if (access(blob, R_OK) != 0) {
+    *why = "the snapshot is not readable by this user";
+    return NULL;
+  }
   return blob;
 }
 
