@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // Output throughput of tend's log path (run by hand, not in CI):
 //   node bench/logs.mjs [--size 1G] [--runs 5] [--node='--max-semi-space-size=4']
-// A service writes SIZE of 100-byte lines; tend routes them through OutputRouter
+// A service writes SIZE of 100-byte lines; tend routes them through OutputRouter, with the
+// ring of recent lines tend keeps for every service,
 //   prefix → /dev/null          (AsyncWriter's file path: fs.writev in the threadpool)
+//   prefix (JavaScript)         the same without the native line kernel (native/lines.c)
 //   prefix → pipe → cat         (the docker case: a real pipe, non-blocking writes)
 //   raw    → /dev/null          (no prefixing: the router's floor)
 //   file   → RotatingFile       (64 MB files, keep 3, console none)
@@ -26,7 +28,7 @@ const work = mkdtempSync(join(tmpdir(), 'tend-bench-logs-'));
 const harness = join(work, 'harness.cjs');
 buildSync({ entryPoints: [join(here, 'fixtures/logs-harness.ts')], outfile: harness, bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'error' });
 const generator = join(here, 'fixtures/gen-lines.mjs');
-const env = { ...process.env };
+const env = { ...process.env, TEND_LINES_NODE: join(here, '..', 'native', 'build', 'tend-lines.node') };
 delete env.NODE_EXTRA_CA_CERTS;
 
 const q = (s) => `'${s}'`;
@@ -34,6 +36,7 @@ const node = q(process.execPath);
 const cases = {
   'cat (baseline)': () => shell(`${node} ${q(generator)} ${size} | cat > /dev/null`),
   'prefix → /dev/null': () => tend('prefix', '> /dev/null'),
+  'prefix (JavaScript) → /dev/null': () => tend('prefix-js', '> /dev/null'),
   'prefix → pipe → cat': () => tend('prefix', '| cat > /dev/null'),
   'raw → /dev/null': () => tend('raw', '> /dev/null'),
   'file (rotating)': () => tend('file', '> /dev/null'),

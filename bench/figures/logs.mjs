@@ -4,11 +4,13 @@
 // reader's pace, so this is the init's log throughput (within one pipe buffer).
 //   prefixed: tend's stdout is /dev/null; baseline `gen | cat > /dev/null`.
 //   rotating files: 64 MiB files, keep 3; tend (console: none) vs supervisord's logfile.
-// Also tend's peak RSS (VmHWM) during the prefixed run.
+// Also tend's peak RSS (VmHWM) during the prefixed and rotating-file runs, and the CPU
+// time tend spent on the GiB (all its threads, the last poll before it exits): steadier
+// than MB/s on a shared machine, where the generator and `cat` compete for the cores.
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, openSync, readSync, closeSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { launch, msBetween, procStatus, stamps, waitFor, withTimeout, workDir, cleanEnv } from '../lib/common.mjs';
+import { CLK_TCK, cpuTicks, launch, msBetween, procStatus, stamps, waitFor, withTimeout, workDir, cleanEnv } from '../lib/common.mjs';
 import { forSubjects, metric, notApplicable } from '../lib/figure.mjs';
 
 export const id = 'logs';
@@ -50,6 +52,20 @@ export async function run(ctx) {
   const files = metric({ id: 'logs-file', title: 'log throughput to rotating files', goal: '≥ supervisord', unit: 'MB/s', better: 'higher',
     holds: (x, self) => { const s = self.results.supervisord?.samples; return s?.length ? x >= [...s].sort((a, b) => a - b)[Math.floor(s.length / 2)] : null; } });
   const peaks = [];
+  const cpu = { prefixed: [], files: [] };
+  /** Polls tend's VmHWM and CPU time every 50 ms; stop() returns the last values seen. */
+  const watch = (pid) => {
+    let peak = 0;
+    let ticks = 0;
+    const timer = setInterval(() => {
+      peak = Math.max(peak, procStatus(pid, 'VmHWM') ?? 0);
+      try { ticks = cpuTicks(pid); } catch { /* exited */ }
+    }, 50);
+    return () => {
+      clearInterval(timer);
+      return { peak, cpuMs: (ticks * 1000) / CLK_TCK };
+    };
+  };
   const peakRss = metric({ id: 'logs-peak-rss', title: "tend's peak RSS while one service logs as fast as it can", goal: '≤ Node floor + 25 MiB', unit: 'MiB',
     holds: (x, self) => { const s = self.results['node (floor)']?.samples; return s?.length ? x <= [...s].sort((a, b) => a - b)[Math.floor(s.length / 2)] + 25 : null; } });
   const floorRss = async () => {
@@ -71,21 +87,22 @@ export async function run(ctx) {
       const dir = workDir(ctx, 'logs-prefixed');
       const file = join(dir, 'gen');
       const init = launch(subject, [{ name: 'gen', argv: [ctx.tools, 'gen', String(size), file], main: true }], dir);
-      let peak = 0;
-      const timer = setInterval(() => { peak = Math.max(peak, procStatus(init.child.pid, 'VmHWM') ?? 0); }, 50);
+      const stop = watch(init.child.pid);
+      let seen;
       try {
         await withTimeout(init.exited, 120_000, 'tend with a log generator');
       } finally {
-        clearInterval(timer);
+        seen = stop();
         await init.kill();
       }
       if (stamps(file, 'E').length === 0) throw new Error(`generator did not finish: ${init.output().slice(-300)}`);
       samples.push(rate(size, file));
-      peaks.push(peak / 1024);
+      peaks.push(seen.peak / 1024);
+      cpu.prefixed.push(seen.cpuMs);
     }
     return samples;
   }, [prefixed], { interleave: true });
-  prefixed.notes.push(`${mib} of 100-byte lines per run. tend's peak RSS (VmHWM, MiB) in the runs: ${peaks.map((p) => p.toFixed(0)).join(', ')} (issue 6 goal: < 80 MB).`);
+  prefixed.notes.push(`${mib} of 100-byte lines per run. tend's peak RSS (VmHWM, MiB) in the runs: ${peaks.map((p) => p.toFixed(0)).join(', ')} (issue 6 goal: < 80 MB). tend's CPU time for the run (ms, all threads): ${cpuSummary(cpu.prefixed)}.`);
   peakRss.results['tend run'] = { samples: [...peaks] };
   notApplicable(prefixed, ['tini', 'dumb-init', 'supervisord'], 'no prefixed console output (tini and dumb-init do not capture; supervisord logs to files)');
 
@@ -97,8 +114,8 @@ export async function run(ctx) {
       const file = join(dir, 'gen');
       const service = { name: 'svc', argv: [ctx.tools, 'gen', String(size), file], main: true, logFile: join(dir, 'svc.log'), maxSize: '64MB', maxSizeBytes: 64 * 1024 * 1024, keep: 3 };
       const init = launch(subject, [service], dir);
-      let top = 0;
-      const timer = subject === 'tend run' ? setInterval(() => { top = Math.max(top, procStatus(init.child.pid, 'VmHWM') ?? 0); }, 50) : null;
+      const stop = subject === 'tend run' ? watch(init.child.pid) : null;
+      let seen = null;
       try {
         if (subject === 'supervisord') {
           await waitFor(() => stamps(file, 'E').length > 0, { timeout: 120_000, interval: 20, what: 'the generator under supervisord' });
@@ -106,18 +123,28 @@ export async function run(ctx) {
         }
         await withTimeout(init.exited, 120_000, `${subject} with a log generator`);
       } finally {
-        if (timer !== null) clearInterval(timer);
+        if (stop !== null) seen = stop();
         await init.kill();
       }
       samples.push(rate(size, file));
-      if (subject === 'tend run') (peakRss.results['tend run, to rotating files'] ??= { samples: [] }).samples.push(top / 1024);
+      if (seen !== null) {
+        (peakRss.results['tend run, to rotating files'] ??= { samples: [] }).samples.push(seen.peak / 1024);
+        cpu.files.push(seen.cpuMs);
+      }
       const problem = wholeLines(dir);
       if (problem) problems.push(`${subject}: ${problem}`);
     }
     return samples;
   }, [files], { interleave: true });
-  files.notes.push(`${mib} per run into 64 MiB files, keep 3. Whole lines: ${problems.length === 0 ? 'every file ends with a newline' : problems.join('; ')}.`);
+  files.notes.push(`${mib} per run into 64 MiB files, keep 3. Whole lines: ${problems.length === 0 ? 'every file ends with a newline' : problems.join('; ')}. tend's CPU time for the run (ms, all threads): ${cpuSummary(cpu.files)}.`);
   notApplicable(files, ['tini', 'dumb-init'], 'no log files');
   peakRss.notes.push(`VmHWM of tend's process (not its service), polled every 50 ms, in the runs above (${mib} each); \`node (floor)\`: VmRSS of a bare \`node -e\` idle for 1 s, measured beside each \`cat\` run.`);
   return [prefixed, files, peakRss];
+}
+
+/** Median (min–max) of CPU times in ms. */
+function cpuSummary(samples) {
+  if (samples.length === 0) return 'not measured';
+  const sorted = [...samples].sort((a, b) => a - b);
+  return `${Math.round(sorted[Math.floor(sorted.length / 2)])} (${Math.round(sorted[0])}–${Math.round(sorted.at(-1))})`;
 }

@@ -294,6 +294,25 @@ function outputReaderOf(fd: number): OutputReader {
   return reader;
 }
 
+/**
+ * The exec helper's report: empty when exec succeeded (the pipe is close-on-exec), else one
+ * line "<step> <errno> <detail>" written just before it exits 126 or 127. Read in a scope
+ * of its own: the socket is garbage once the pipe closes, where a variable of spawnProcess
+ * was kept by the exit watch's closure for as long as the service ran (~1 KiB a service).
+ */
+function readReport(fd: number): Promise<string> {
+  let text = '';
+  const stream = readerOf(fd);
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => { if (text.length < 8192) text += chunk; });
+  // An unread report must not hold the loop open on its own: the exit is what matters.
+  stream.unref();
+  return new Promise<string>((done) => {
+    stream.once('close', () => done(text));
+    stream.once('error', () => done(text));
+  });
+}
+
 function environmentList(env: Readonly<Record<string, string>>): string[] {
   const list: string[] = [];
   // A NUL cannot cross execve: such an entry could only be cut short, so it is left out.
@@ -383,20 +402,9 @@ export function spawnProcess(spec: SpawnSpec, context: SpawnContext): Spawned {
     return failed(execFailure(spec.argv[0] ?? '', code, spec.cwd));
   }
 
-  // The helper's report: empty when exec succeeded (the pipe is close-on-exec), else one
-  // line "<step> <errno> <detail>" written just before it exits 126 or 127.
-  let reportText = '';
-  const reportStream = readerOf(report);
-  reportStream.setEncoding('utf8');
-  reportStream.on('data', (text: string) => { if (reportText.length < 8192) reportText += text; });
-  const reportDone = new Promise<void>((done) => {
-    reportStream.once('close', () => done());
-    reportStream.once('error', () => done());
-  });
+  const reportDone = readReport(report);
   // The report pipe is close-on-exec: its end of file with nothing in it is the exec.
-  const execed = reportDone.then(() => reportText === '');
-  // An unread report must not hold the loop open on its own: the exit is what matters.
-  reportStream.unref();
+  const execed = reportDone.then((text) => text === '');
 
   const exit = new Promise<ExitStatus>((settle) => {
     reaper.watch(pid, (status) => {
@@ -412,7 +420,7 @@ export function spawnProcess(spec: SpawnSpec, context: SpawnContext): Spawned {
       }
       // The helper wrote its report before exiting and nothing else holds the pipe, so
       // its EOF is already on its way: this wait is bounded by the loop, not by time.
-      void reportDone.then(() => settle(reportText !== '' ? helperFailure(reportText, spec, code) ?? { kind: 'exited', code } : { kind: 'exited', code }));
+      void reportDone.then((text) => settle(text !== '' ? helperFailure(text, spec, code) ?? { kind: 'exited', code } : { kind: 'exited', code }));
     });
   });
   return {

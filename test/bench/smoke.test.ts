@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { ROOT, tempDir } from '../helpers/tend';
 
 const FIGURES = ['startup', 'idle-rss', 'idle-cpu', 'storm', 'sigterm', 'daemons', 'restart', 'logs-prefixed', 'logs-file', 'logs-peak-rss', 'status', 'status-cli', 'fleet-start', 'fleet-stop', 'tracking', 'shutdown',
-  'scale-start', 'scale-stop', 'scale-rss', 'scale-rss-per-service', 'scale-status', 'scale-reload-reply', 'scale-reload-up', 'scale-idle-cpu', 'scale-wakeups',
+  'scale-start', 'scale-stop', 'scale-rss', 'scale-rss-per-service', 'scale-rss-idle', 'scale-rss-idle-per-service', 'scale-status', 'scale-reload-reply', 'scale-reload-up', 'scale-idle-cpu', 'scale-wakeups',
   'sd-notify', 'sd-notify-exec', 'syslog', 'socket-restart'];
 
 interface Report {
