@@ -3,7 +3,7 @@
 // against a change that quietly brings back a costly module or breaks the code caches.
 import { describe, expect, test } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canUnshare, ROOT, TEND_LAUNCHER, tempDir, writeManifest } from '../helpers/tend';
 
@@ -186,12 +186,15 @@ describe.skipIf(!existsSync(TEND_LAUNCHER))('the start-up snapshot', () => {
     rewriteStamps((text) => text.replace(/^flags .*/m, 'flags --max-semi-space-size=16'));
     fallsBack('made under another V8 flag');
     make();
-    // Rewritten after the stamp, same size: the mtime says so. Truncated: the size does.
+    // Rewritten after the stamp, same size (later: the stamp holds whole seconds): the
+    // mtime says so. Truncated: the size does.
     for (const mode of ['run', 'tini']) {
       const blob = join(root, 'dist', `${mode}.snapshot`);
       const bytes = readFileSync(blob);
       bytes.fill(0xff, bytes.length >> 1, (bytes.length >> 1) + 64);
       writeFileSync(blob, bytes);
+      const later = new Date(statSync(blob).mtimeMs + 2000);
+      utimesSync(blob, later, later);
     }
     fallsBack('damaged after its stamp was written');
     make();
