@@ -106,21 +106,22 @@ static const char *snapshot_mode(int argc, char **argv) {
   return NULL;
 }
 
-/* One line of a stamp: what stat() says of `path`, or 0 when it cannot. */
+/* One line of a stamp: what stat() says of `path` (size, mtime in whole seconds: image
+ * builds keep a file's mtime when they copy it, but not always below the second), or 0
+ * when it cannot. */
 static int stamp_line(char *out, size_t size, const char *label, const char *path) {
   struct stat st;
   if (stat(path, &st) != 0) return 0;
-  int n = snprintf(out, size, "%s %jd %jd.%09ld\n", label, (intmax_t)st.st_size, (intmax_t)st.st_mtim.tv_sec,
-                   (long)st.st_mtim.tv_nsec);
+  int n = snprintf(out, size, "%s %jd %jd\n", label, (intmax_t)st.st_size, (intmax_t)st.st_mtim.tv_sec);
   return n > 0 && (size_t)n < size;
 }
 
 /*
  * The blob to start Node from, or NULL with *why set. A blob is used only when its stamp
  * (written by scripts/build.mjs right after the blob) is, byte for byte, what this launcher
- * sees now: the Node binary it is about to run and the blob (size and mtime to the
- * nanosecond; not device and inode, which a copy into an image layer changes), the entry
- * stub and the bundles it was made from (likewise), the V8 flag, and tend's directory (a
+ * sees now: the Node binary it is about to run and the blob (size and mtime; not device
+ * and inode, which a copy into an image layer changes), what made it, the entry stub and
+ * the bundles it was made from (likewise), the V8 flag, and tend's directory (a
  * snapshot holds the paths it was built at). A rebuilt or replaced Node, a blob rewritten
  * after its stamp, an edited stub, a moved checkout: each changes a line, and Node runs
  * without the snapshot.
@@ -141,7 +142,7 @@ static const char *choose_snapshot(const char *root, const char *node, const cha
     return NULL;
   }
   static char expected[PATH_MAX + 512], found[sizeof expected + 1];
-  int n = snprintf(expected, sizeof expected, "tend start-up snapshot 1\nflags %s\nat %s\n", V8_FLAG, root);
+  int n = snprintf(expected, sizeof expected, "tend start-up snapshot 2\nflags %s\nat %s\n", V8_FLAG, root);
   if (n <= 0 || (size_t)n >= sizeof expected) {
     *why = "path too long";
     return NULL;
@@ -180,6 +181,11 @@ static const char *choose_snapshot(const char *root, const char *node, const cha
   close(fd);
   if (length != (ssize_t)used || memcmp(found, expected, used) != 0) {
     *why = "the snapshot's stamp does not match this Node, flag, place, blob or bundles";
+    return NULL;
+  }
+  /* Node ends with exit code 14 on a blob it cannot open (tend run as another user). */
+  if (access(blob, R_OK) != 0) {
+    *why = "the snapshot is not readable by this user";
     return NULL;
   }
   return blob;

@@ -8,8 +8,9 @@
 // to use it: the V8 flag it was made under (Node rejects a blob made under other flags),
 // tend's directory (a snapshot holds the paths it was built at), and this Node binary, the
 // blob, what made it (bin/tend-snapshot.cjs), the entry stub and the bundles it holds as
-// stat() sees them (size and mtime to the nanosecond: not device and inode, which change
-// when an image build copies tend from one stage to another).
+// stat() sees them: size and mtime in whole seconds (not device and inode, which change
+// when an image build copies tend from one stage to another, nor the nanoseconds, which
+// Docker's layers do not always keep).
 //
 //   node scripts/snapshot.mjs [ROOT]     makes both for the tend in ROOT (default: this one)
 import { spawnSync } from 'node:child_process';
@@ -27,14 +28,13 @@ export function v8Flag(root) {
 
 function statLine(label, path) {
   const st = statSync(path, { bigint: true });
-  const nanos = String(st.mtimeNs % 1_000_000_000n).padStart(9, '0');
-  return `${label} ${st.size} ${st.mtimeNs / 1_000_000_000n}.${nanos}\n`;
+  return `${label} ${st.size} ${st.mtimeNs / 1_000_000_000n}\n`;
 }
 
 /** The stamp the launcher expects for `mode`'s `blob`, made by `node`, for the tend in `root`. */
 export function snapshotStamp(root, mode, blob, node = process.execPath) {
   const from = ['bin/tend-snapshot.cjs', 'bin/tend.cjs', 'dist/tend.cjs', `dist/${mode}.cjs`].map((file) => statLine('from', join(root, file))).join('');
-  return `tend start-up snapshot 1\nflags ${v8Flag(root)}\nat ${realpathSync(root)}\n${statLine('node', node)}${statLine('blob', blob)}${from}`;
+  return `tend start-up snapshot 2\nflags ${v8Flag(root)}\nat ${realpathSync(root)}\n${statLine('node', node)}${statLine('blob', blob)}${from}`;
 }
 
 function writeAtomically(path, contents) {

@@ -44,6 +44,14 @@ export interface AsyncWriterOptions {
    * honour write()'s false never reach it; it bounds memory against ones that do not.
    */
   readonly maxQueued?: number;
+  /**
+   * Given a pipe the writer writes to (its own description of it): sets the pipe's
+   * capacity (the supervisor hands in F_SETPIPE_SZ; log/ imports no native code). A
+   * service logging as fast as it can is prefixed into ~256 KiB chunks, and a reader on a
+   * 64 KiB pipe (docker's, `| cat`) takes each in five write/wake-up rounds: measured
+   * through `| cat`, 570-670 MB/s with 64 KiB, 1,100-1,300 with 256 KiB.
+   */
+  readonly growPipe?: (fd: number) => void;
 }
 
 export type WriterKind = 'pipe' | 'tty' | 'socket' | 'file';
@@ -80,7 +88,7 @@ export class AsyncWriter extends EventEmitter {
     const opened = openBackend(fd, this.highWaterMark, {
       drained: () => this.onDrained(),
       failed: (code) => this.onFailed(code),
-    });
+    }, options.growPipe);
     this.backend = opened;
     this.kind = opened.kind;
   }
@@ -211,7 +219,7 @@ interface BackendEvents {
   failed(code: string): void;
 }
 
-function openBackend(fd: number, highWaterMark: number, events: BackendEvents): Backend {
+function openBackend(fd: number, highWaterMark: number, events: BackendEvents, growPipe?: (fd: number) => void): Backend {
   let stat: fs.Stats;
   try {
     stat = fs.fstatSync(fd);
@@ -224,7 +232,10 @@ function openBackend(fd: number, highWaterMark: number, events: BackendEvents): 
   if (stat.isFIFO() || stat.isCharacterDevice() && tty.isatty(fd)) {
     const own = reopen(fd);
     if (own !== null) {
-      if (stat.isFIFO()) return new StreamBackend('pipe', new net.Socket({ fd: own, readable: false, writable: true }), highWaterMark, events, true);
+      if (stat.isFIFO()) {
+        growQuietly(growPipe, own);
+        return new StreamBackend('pipe', new net.Socket({ fd: own, readable: false, writable: true }), highWaterMark, events, true);
+      }
       const stream = new tty.WriteStream(own);
       // tty.WriteStream makes the tty blocking; this description is tend's own, so undo it.
       (stream as unknown as { _handle?: { setBlocking?: (on: boolean) => number } })._handle?.setBlocking?.(false);
@@ -232,9 +243,19 @@ function openBackend(fd: number, highWaterMark: number, events: BackendEvents): 
     }
   }
   if (stat.isFIFO() || stat.isSocket()) {
+    if (stat.isFIFO()) growQuietly(growPipe, fd);
     return new StreamBackend('socket', new net.Socket({ fd, readable: false, writable: true }), highWaterMark, events, false);
   }
   return new FileBackend(fd, highWaterMark, events);
+}
+
+/** A pipe that cannot grow (the user's pipe pages are used up) is written as it is. */
+function growQuietly(growPipe: ((fd: number) => void) | undefined, fd: number): void {
+  try {
+    growPipe?.(fd);
+  } catch {
+    // Its capacity stays: only the number of write rounds changes.
+  }
 }
 
 /** A private open file description of fd's pipe or tty, or null when /proc refuses. */

@@ -254,6 +254,14 @@ const BUSY_SIZE = 256 * 1024;
 let sharedRead: Buffer | null = null;
 let sharedBusyRead: Buffer | null = null;
 
+/**
+ * Grows a pipe tend writes its console to (docker's, `| cat`) to BUSY_SIZE, for the same
+ * reason: the supervisor hands it to the console writer. False when the kernel refused.
+ */
+export function growOutputPipe(fd: number): boolean {
+  return setPipeSize(fd, BUSY_SIZE) >= BUSY_SIZE;
+}
+
 function outputReaderOf(fd: number): OutputReader {
   let early: Buffer[] = [];
   let earlyBytes = 0;

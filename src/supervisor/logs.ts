@@ -2,7 +2,7 @@
 // tend's own log and every service's output, a rotating file and an in-memory ring per
 // service, and the pino logger. Created once in `tend run`.
 import type { Plan, ServicePlan, LogLevel } from '../plan/types';
-import { lineKernel, type Spawned } from '../process/spawn';
+import { growOutputPipe, lineKernel, type Spawned } from '../process/spawn';
 import { openConsole } from '../log/writer';
 import { createLogger, type TendLog } from '../log/logger';
 import { OutputRouter, type Drainable, type OutputSink } from '../log/output';
@@ -50,7 +50,7 @@ export interface ServiceLogs {
 export function createServiceLogs(plan: Plan): ServiceLogs {
   // One writer per fd; when 2>&1 (or docker -t) makes them the same file, one writer for
   // both, so lines never interleave mid-line.
-  const { stdout, stderr } = openConsole();
+  const { stdout, stderr } = openConsole({ growPipe: growOutputPipe });
   // tend's own events go to stderr, as tini's and dumb-init's do: stdout carries only
   // what the services print.
   const root: TendLog = createLogger({ format: plan.settings.logFormat, level: plan.settings.logLevel, writer: stderr, streamName: 'stderr' });

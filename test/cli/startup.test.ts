@@ -3,7 +3,7 @@
 // against a change that quietly brings back a costly module or breaks the code caches.
 import { describe, expect, test } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canUnshare, ROOT, TEND_LAUNCHER, tempDir, writeManifest } from '../helpers/tend';
 
@@ -186,12 +186,15 @@ describe.skipIf(!existsSync(TEND_LAUNCHER))('the start-up snapshot', () => {
     rewriteStamps((text) => text.replace(/^flags .*/m, 'flags --max-semi-space-size=16'));
     fallsBack('made under another V8 flag');
     make();
-    // Rewritten after the stamp, same size: the mtime says so. Truncated: the size does.
+    // Rewritten after the stamp, same size (later: the stamp holds whole seconds): the
+    // mtime says so. Truncated: the size does.
     for (const mode of ['run', 'tini']) {
       const blob = join(root, 'dist', `${mode}.snapshot`);
       const bytes = readFileSync(blob);
       bytes.fill(0xff, bytes.length >> 1, (bytes.length >> 1) + 64);
       writeFileSync(blob, bytes);
+      const later = new Date(statSync(blob).mtimeMs + 2000);
+      utimesSync(blob, later, later);
     }
     fallsBack('damaged after its stamp was written');
     make();
@@ -201,6 +204,19 @@ describe.skipIf(!existsSync(TEND_LAUNCHER))('the start-up snapshot', () => {
     // The stub edited after the snapshot was made (it runs as the snapshot's main function).
     writeFileSync(join(root, 'bin', 'tend.cjs'), `${readFileSync(join(root, 'bin', 'tend.cjs'), 'utf8')}\n`);
     fallsBack('made from another bin/tend.cjs');
+    make();
+    // Unreadable (tend started as a user the blob is not readable by; Node would end, exit 14).
+    const setpriv = spawnSync('setpriv', ['--version']).status === 0;
+    if (process.getuid?.() !== 0 || !setpriv) console.warn('skipped the unreadable-snapshot case: it needs root and setpriv (util-linux)');
+    if (process.getuid?.() === 0 && setpriv) {
+      for (const mode of ['run', 'tini']) chmodSync(join(root, 'dist', `${mode}.snapshot`), 0o600);
+      for (const dir of [root, join(root, 'bin'), join(root, 'dist'), join(root, 'native'), join(root, 'native', 'build')]) chmodSync(dir, 0o755);
+      chmodSync(dir, 0o777);
+      const rows = ['run', 'tini'].map((mode) => spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', join(root, 'bin', 'tend'), ...(mode === 'run' ? ['run', '-c', writeManifest(dir, `services:\n  app:\n    command: ["sh", "-c", ${JSON.stringify(MAIN)}]\n    main: true\n`, 'nobody.yaml')] : ['--', 'sh', '-c', MAIN])], {
+        cwd: dir, env: cleanEnv({ TEND_SOCKET: mode === 'run' ? join(dir, 'nobody.sock') : '' }), encoding: 'utf8', timeout: 20_000,
+      }));
+      expect(rows.map((r) => ({ status: r.status, said: /tend: start-up: (.*)\n/.exec(r.stderr)?.[1] ?? r.stderr }))).toEqual(Array(2).fill({ status: 3, said: 'without a start-up snapshot (the snapshot is not readable by this user)' }));
+    }
     for (const mode of ['run', 'tini']) rmSync(join(root, 'dist', `${mode}.snapshot`));
     fallsBack('missing', 'without a start-up snapshot (no snapshot made (npm run build or scripts/snapshot.mjs makes it))');
   }, 120_000);

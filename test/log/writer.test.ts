@@ -95,4 +95,19 @@ describe('AsyncWriter', () => {
     apart.stdout.close();
     for (const fd of [read, a, b, devNull]) closeSync(fd);
   });
+
+  it('grows a pipe it writes to when given the means, and writes on when that fails', async () => {
+    const grown: number[] = [];
+    const out = collector({ writer: { growPipe: (fd) => { grown.push(fd); } } });
+    expect(out.writer.kind).toBe('pipe');
+    // Its own description of the pipe, not the fd it was given.
+    expect(grown).toHaveLength(1);
+    expect(grown[0]).not.toBe(out.writer.fd);
+    out.writer.write('through\n');
+    expect(await out.close()).toBe('through\n');
+
+    const refused = collector({ writer: { growPipe: () => { throw new Error('EPERM'); } } });
+    refused.writer.write('still written\n');
+    expect(await refused.close()).toBe('still written\n');
+  });
 });

@@ -2,7 +2,9 @@
 // that fills the buffer (a service writing faster than tend reads) grown to 256 KiB and
 // read a quarter as often.
 import { describe, expect, test } from 'vitest';
-import { spawnProcess, type OutputReader, type SpawnSpec } from '../../src/process/spawn';
+import { closeSync } from 'node:fs';
+import { pipe } from '../../native/libc';
+import { growOutputPipe, spawnProcess, type OutputReader, type SpawnSpec } from '../../src/process/spawn';
 
 const context = { instance: 'test-instance', socket: null };
 const F_GETPIPE_SZ = 1032;
@@ -12,10 +14,13 @@ function spec(argv: string[]): SpawnSpec {
 }
 
 function pipeSize(reader: OutputReader): number {
+  return fdPipeSize((reader as unknown as { _handle: { fd: number } })._handle.fd);
+}
+
+function fdPipeSize(fd: number): number {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const ffi = require('ffi-rs') as typeof import('ffi-rs');
   ffi.open({ library: 'output-pipe-test-libc', path: '' });
-  const fd = (reader as unknown as { _handle: { fd: number } })._handle.fd;
   return ffi.load({ library: 'output-pipe-test-libc', funcName: 'fcntl', retType: ffi.DataType.I32, paramsType: [ffi.DataType.I32, ffi.DataType.I32], paramsValue: [fd, F_GETPIPE_SZ] }) as number;
 }
 
@@ -51,5 +56,17 @@ describe('a service output pipe', () => {
     expect(text).toBe('line 1\nline 2\nline 3\n');
     expect(Math.max(...sizes)).toBeLessThan(64 * 1024);
     expect(size).toBe(64 * 1024);
+  });
+
+  test('the console pipe tend writes to is grown to 256 KiB (the supervisor hands this to the console writer)', () => {
+    const [read, write] = pipe();
+    try {
+      expect(fdPipeSize(write)).toBe(64 * 1024);
+      expect(growOutputPipe(write)).toBe(true);
+      expect(fdPipeSize(read)).toBe(256 * 1024);
+    } finally {
+      closeSync(read);
+      closeSync(write);
+    }
   });
 });
