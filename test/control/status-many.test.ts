@@ -37,10 +37,14 @@ describe.skipIf(why !== null)(`status with ${SLEEPERS} services (PID 1, tracking
   afterAll(async () => {
     client?.socket.destroy();
     if (tend !== null && tend.child.exitCode === null) {
-      tend.child.kill('SIGKILL'); // unshare --kill-child: the whole namespace goes with it
+      // SIGTERM first: tend stops its services and removes its cgroup leaves (a SIGKILLed
+      // tend leaves 300 of them behind); SIGKILL to unshare (--kill-child) if that stalls.
+      await tend.signal('SIGTERM').catch(() => undefined);
+      const killer = setTimeout(() => tend?.child.kill('SIGKILL'), 30_000);
       await tend.exited;
+      clearTimeout(killer);
     }
-  });
+  }, 60_000);
 
   test('processes, orphans and states of every service', async () => {
     const dir = tempDir('tend-status-many-');
