@@ -5,7 +5,7 @@
 // (tracking: proc) tend's own check stops the service gracefully and restarts it.
 import { afterEach, describe, expect, it } from 'vitest';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
-import { canUnshare, tempDir, writeManifest } from '../helpers/tend';
+import { canUnshare, tempDir, waitFor, writeManifest } from '../helpers/tend';
 import { freePort, get, killLeftovers, startManifest } from '../examples/helpers';
 import { ServiceResources } from '../../src/process/limits';
 import { ServiceCgroups } from '../../src/process/cgroup';
@@ -122,8 +122,11 @@ services:
     const sample = async () => ({ at: Date.now(), seconds: (await example.service('busy')).cpu_seconds ?? NaN });
     await example.waitStatus((d) => (d.services[0]!.cpu_seconds ?? 0) > 0.1, 'busy using CPU');
     const first = await sample();
-    await new Promise((resolve) => setTimeout(resolve, 4000)); // the measuring window itself, not a wait for a condition
-    const last = await sample();
+    // Until it has used 0.8 s of CPU: about 4 s of wall time at 20 %, under 1 s unlimited.
+    const last = await waitFor(async () => {
+      const now = await sample();
+      return now.seconds - first.seconds >= 0.8 ? now : undefined;
+    }, { timeout: 15_000, interval: 200, what: 'busy to use 0.8 s of CPU' });
     const share = (last.seconds - first.seconds) / ((last.at - first.at) / 1000);
     // A tolerance band: the quota is exact over 100 ms periods, the two samples are not.
     expect(share).toBeGreaterThan(0.12);
