@@ -5,6 +5,13 @@
 // memory.events is watched with inotify (it changes on each OOM event); a v1 leaf tells
 // through an eventfd registered with cgroup.event_control, which native/oom.c watches on a
 // thread of its own and forwards as a token on a pipe. Nothing runs while nothing is killed.
+//
+// A notice can come before the kill it is about: cgroup v1 signals the eventfd when the
+// leaf goes out of memory, before its OOM killer has chosen a victim (the count rises a
+// moment later), and v2's memory.events changes for the `oom` line before `oom_kill`. So
+// each notice is followed by a few more reads on a short, widening schedule, until one of
+// them sees the count rise; an OOM that reclaim resolved without a kill ends the schedule
+// with nothing said.
 import { watch, type FSWatcher } from 'node:fs';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
@@ -15,7 +22,12 @@ export interface MemoryLeaf {
   readonly dir: string;
 }
 
+/** When the count is read again after a notice (ms after the one before). */
+const SETTLE_MS = [2, 10, 50, 250, 1000] as const;
+
 export class OomWatch {
+  /** Per service with reads still to come after its last notice: the next one's timer. */
+  private readonly settling = new Map<string, NodeJS.Timeout>();
   private readonly watches = new Map<string, { dir: string; close(): void }>();
   /** v1 registrations by token, and the pipe their notices come down. */
   private readonly tokens = new Map<number, string>();
@@ -23,8 +35,11 @@ export class OomWatch {
   private pipe: Socket | null = null;
   private pending = Buffer.alloc(0);
 
-  /** `notice(service)`: the leaf's memory events changed; read its count. `problem`: said when a leaf cannot be watched. */
-  constructor(private readonly notice: (service: string) => void, private readonly problem: (service: string, why: string) => void) {}
+  /**
+   * `read(service)`: the leaf's memory events changed; read its count and say whether it had
+   * risen since the last read. `problem`: said when a leaf cannot be watched.
+   */
+  constructor(private readonly read: (service: string) => boolean, private readonly problem: (service: string, why: string) => void) {}
 
   /** Watches the service's memory leaf (again only if it moved). */
   watch(service: string, leaf: MemoryLeaf): void {
@@ -35,6 +50,8 @@ export class OomWatch {
   }
 
   unwatch(service: string): void {
+    clearTimeout(this.settling.get(service));
+    this.settling.delete(service);
     this.watches.get(service)?.close();
     this.watches.delete(service);
   }
@@ -49,7 +66,7 @@ export class OomWatch {
     const file = join(dir, 'memory.events');
     let watcher: FSWatcher;
     try {
-      watcher = watch(file, { persistent: false }, () => this.notice(service));
+      watcher = watch(file, { persistent: false }, () => this.noticed(service));
     } catch (error) {
       return `cannot watch ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`;
     }
@@ -97,6 +114,31 @@ export class OomWatch {
       if (service !== undefined) services.add(service);
     }
     this.pending = Buffer.from(bytes.subarray(whole));
-    for (const service of services) this.notice(service);
+    for (const service of services) this.noticed(service);
+  }
+
+  /**
+   * A notice: the count is read now (a rise then may be an earlier kill's) and again on the
+   * settle schedule, which a later notice starts over, until a later read sees it rise.
+   */
+  noticed(service: string): void {
+    if (!this.watches.has(service)) return;
+    this.read(service);
+    clearTimeout(this.settling.get(service));
+    this.settleAfter(service, 0);
+  }
+
+  private settleAfter(service: string, step: number): void {
+    const delay = SETTLE_MS[step];
+    if (delay === undefined) {
+      this.settling.delete(service);
+      return;
+    }
+    const timer = setTimeout(() => {
+      if (this.read(service)) this.settling.delete(service);
+      else this.settleAfter(service, step + 1);
+    }, delay);
+    timer.unref();
+    this.settling.set(service, timer);
   }
 }

@@ -84,10 +84,11 @@ export function wireResources(deps: ResourceDeps): ResourceWiring {
   const oom = new OomWatch((service) => {
     const seen = oomSeen.get(service);
     const count = resources.leafOomKills(service);
-    if (seen === undefined || count === null || count <= seen.count) return;
+    if (seen === undefined || count === null || count <= seen.count) return false;
     const killed = count - seen.count;
     seen.count = count;
     deps.log.warn(`${service}: the kernel's OOM killer killed ${killed === 1 ? 'one of its processes' : `${killed} of its processes`} (limits.memory ${formatBytes(seen.limit)}; ${count} since tend started)`);
+    return true;
   }, (service, why) => sayOnce(service, 'oom', why, `${service}: OOM kills of its processes other than the one tend started will not be said as they happen (${why})`, 'warn'));
   const watchOom = (service: string, limit: number | null): void => {
     const leaf = resources.memoryLeaf(service);
