@@ -616,3 +616,22 @@ export function readPidsOf(fds: Buffer, n: number): { readonly pids: Int32Array;
     readPidsOut = Buffer.alloc(readPidsOut.length * 2);
   }
 }
+
+let childrenOut: Buffer | null = null;
+
+/**
+ * The children of every thread of `pid` (tend's own by default), in one call
+ * (native/libtend.c tend_children); null when its task directory cannot be listed (it is
+ * gone).
+ */
+export function childrenOfProcess(pid = 0): Int32Array | null {
+  const t = native().DataType;
+  childrenOut ??= Buffer.alloc(1024 * 4);
+  for (;;) {
+    const max = childrenOut.length / 4;
+    const total = callLibtend('tend_children', t.I32, [t.I32, t.U8Array, t.I32], [pid, childrenOut, max]);
+    if (total < 0) return null;
+    if (total <= max) return new Int32Array(childrenOut.buffer, childrenOut.byteOffset, total);
+    childrenOut = Buffer.alloc(childrenOut.length * 2);
+  }
+}

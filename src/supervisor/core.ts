@@ -36,16 +36,17 @@ import { runTimedOut, scheduledRun } from './core/schedules';
 import { advanceShutdown, checkEndings, deadline, delayOver, fault, swept, sweepGone, sweepGraceOver, sweepStuck } from './core/shutdown';
 import { launchQueued } from './core/start';
 import { graceOver, serviceGone, stopCommandExited, stuckOver } from './core/stop';
-import type { CoreState, Seen, ServiceRecord, StepResult } from './core/types';
+import { NO_TALLY, type CoreState, type Seen, type ServiceRecord, type StepResult } from './core/types';
 
 export * from './core/types';
 export { classifyExit, exitVariables } from './core/exit-status';
 export { outcomeOf } from './core/shutdown';
 
-export function initialCore(plan: Plan): CoreState {
+/** `startSlots`: how many services may be mid-start at once (core/start.ts); Infinity: no cap. */
+export function initialCore(plan: Plan, startSlots = Infinity): CoreState {
   const services = new Map<string, ServiceRecord>();
   for (const service of plan.services) services.set(service.name, freshRecord(service));
-  return { plan, services, phase: { id: 'idle' }, schedules: new Set() };
+  return { plan, services, phase: { id: 'idle' }, schedules: new Set(), startSlots, tally: NO_TALLY };
 }
 
 /** What follows `event`. Pure: `core` is not modified. */

@@ -11,6 +11,7 @@ import type { Event, Fact, Request, TimerName } from './events';
 import { initialCore, step, type Change, type CoreState, type Effect, type Reply, type ServiceRecord } from './core';
 import type { AttachOutput, Clock, ProbeRunner, ProcessPort, ScheduleClock, SupervisorLog, TimerHandle } from './port';
 import { SIGKILL } from '../vocab/signals';
+import { availableParallelism } from 'node:os';
 
 /** What observers (the control socket, metrics) are told: each change of a step, in order, timed. */
 export type SupervisorEvent = Change & { readonly time: number };
@@ -23,6 +24,24 @@ export interface LoopDeps {
   readonly probes: ProbeRunner;
   readonly schedule: ScheduleClock;
   readonly attachOutput: AttachOutput;
+  /**
+   * How many services may be mid-start at once (spawned, their exec helper not exec'd
+   * yet); absent: START_SLOTS_PER_CPU per CPU tend may run on. Infinity: no cap.
+   */
+  readonly startSlots?: number;
+}
+
+/**
+ * Services mid-start per CPU. Measured with 1,000 services on 2 CPUs (docs/benchmarks.md,
+ * "Why the misses at 1,000 services"): enough in flight to keep the CPUs busy while tend
+ * spawns the next, few enough that tend's spawning thread is not queued behind hundreds of
+ * helpers and commands loading at once.
+ */
+export const START_SLOTS_PER_CPU = 4;
+
+export function defaultStartSlots(): number {
+  if (process.env.TEND_START_SLOTS_EXPERIMENT) return Number(process.env.TEND_START_SLOTS_EXPERIMENT); // TEMP
+  return START_SLOTS_PER_CPU * Math.max(1, availableParallelism());
 }
 
 /** A reply to a request: the core's, plus the pids a signal reached. */
@@ -124,7 +143,7 @@ export class SupervisorLoop {
   readonly done: Promise<number> = new Promise((resolve) => { this.finished = resolve; });
 
   constructor(plan: Plan, private readonly deps: LoopDeps) {
-    this.core = initialCore(plan);
+    this.core = initialCore(plan, deps.startSlots ?? defaultStartSlots());
   }
 
   /** The current state: immutable, safe to keep. */

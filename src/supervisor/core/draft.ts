@@ -15,7 +15,7 @@ import { Records } from '../records';
 import { exitVariables } from './exit-status';
 import {
   reasonOf,
-  type Change, type CoreState, type Effect, type LogLevel, type Phase, type Reply, type Seen, type ServiceRecord, type StepResult,
+  type Change, type CoreState, type Effect, type LogLevel, type Phase, type Reply, type Seen, type ServiceRecord, type StepResult, type Tally,
 } from './types';
 
 export function freshRecord(plan: ServicePlan): ServiceRecord {
@@ -28,6 +28,9 @@ export class Draft {
   readonly services: Records<ServiceRecord>;
   phase: Phase;
   readonly schedules: Set<string>;
+  readonly startSlots: number;
+  /** Kept by every write of a record here (`write`, `forget`). */
+  tally: Tally;
   readonly effects: Effect[] = [];
   readonly changes: Change[] = [];
   reply: Reply = { kind: 'none' };
@@ -40,12 +43,14 @@ export class Draft {
     this.services = Records.draft(core.services);
     this.phase = core.phase;
     this.schedules = new Set(core.schedules);
+    this.startSlots = core.startSlots;
+    this.tally = core.tally;
     this.now = seen.now;
   }
 
   result(): StepResult {
     return {
-      core: { plan: this.plan, services: this.services.done(), phase: this.phase, schedules: this.schedules },
+      core: { plan: this.plan, services: this.services.done(), phase: this.phase, schedules: this.schedules, startSlots: this.startSlots, tally: this.tally },
       effects: this.effects,
       changes: this.changes,
       reply: this.reply,
@@ -81,8 +86,7 @@ export class Draft {
   update(name: string, change: Partial<ServiceRecord>): ServiceRecord {
     const previous = this.services.get(name)!;
     const next = { ...previous, ...change };
-    this.services.set(name, next);
-    this.revision += 1;
+    this.write(name, previous, next);
     this.noteHealth(name, previous, next);
     return next;
   }
@@ -117,8 +121,7 @@ export class Draft {
     // Health is a property of a run that is up: it goes when the run does.
     const health = isUp(next) ? (change.health !== undefined ? change.health : record.health) : null;
     const updated = { ...record, ...change, health, state: next };
-    this.services.set(name, updated);
-    this.revision += 1;
+    this.write(name, record, updated);
     const from = stateName(record.state);
     const to = stateName(next);
     if (from !== to) this.changes.push({ type: 'state', service: name, from, to, pid: pidOf(next), reason: reasonOf(next) });
@@ -169,8 +172,7 @@ export class Draft {
   private finish(name: string, record: ServiceRecord, then: AfterRun, change: Partial<Omit<ServiceRecord, 'state'>>): void {
     const next: ServiceState = { id: 'finishing', since: this.now, then };
     const updated = { ...record, ...change, health: null, state: next };
-    this.services.set(name, updated);
-    this.revision += 1;
+    this.write(name, record, updated);
     const from = stateName(record.state);
     if (from !== 'stopping') this.changes.push({ type: 'state', service: name, from, to: 'stopping', pid: null, reason: null });
     const exit = updated.lastExit;
@@ -180,7 +182,37 @@ export class Draft {
 
   /** A service a reload removed has stopped: it is no longer supervised. */
   forget(name: string): void {
+    const record = this.services.get(name);
     this.emit({ kind: 'release', service: name });
     this.services.delete(name);
+    if (record !== undefined) this.retally(record, -1);
+  }
+
+  /** A record replaced: the only write of an existing record, so the tally stays true. */
+  private write(name: string, previous: ServiceRecord, next: ServiceRecord): void {
+    this.services.set(name, next);
+    this.revision += 1;
+    if (previous.state.id !== next.state.id || previous.plan !== next.plan) {
+      this.retally(previous, -1);
+      this.retally(next, 1);
+    }
+  }
+
+  private retally(record: ServiceRecord, by: 1 | -1): void {
+    const t = this.tally;
+    switch (record.state.id) {
+      case 'spawning':
+        this.tally = { ...t, spawning: t.spawning + by };
+        return;
+      case 'queued':
+        this.tally = { ...t, queued: t.queued + by, waiting: t.waiting + (record.plan.dependsOn.length > 0 ? by : 0) };
+        return;
+      case 'exited':
+      case 'fatal':
+      case 'failed':
+        this.tally = { ...t, down: t.down + by };
+        return;
+      default:
+    }
   }
 }

@@ -9,6 +9,8 @@ import type { Plan } from '../../plan/types';
 interface Lookup {
   /** Position in start order (the plan's start waves, flattened). */
   readonly startIndex: ReadonlyMap<string, number>;
+  /** The plan's start waves, flattened. */
+  readonly startOrder: readonly string[];
   /** The plan's stop waves, flattened. */
   readonly stopOrder: readonly string[];
   /** Who depends on each service directly. */
@@ -28,8 +30,10 @@ export function lookupOf(plan: Plan): Lookup {
         dependents.set(dep.name, list);
       }
     }
+    const startOrder = plan.startWaves.flat();
     lookup = {
-      startIndex: new Map(plan.startWaves.flat().map((name, index) => [name, index])),
+      startIndex: new Map(startOrder.map((name, index) => [name, index])),
+      startOrder,
       stopOrder: plan.stopWaves.flat(),
       dependents,
     };

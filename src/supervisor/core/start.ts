@@ -100,7 +100,12 @@ export function restartByHand(d: Draft, name: string): void {
   queue(d, name);
 }
 
-function tryLaunch(d: Draft, name: string): void {
+/**
+ * Launches a queued service whose dependencies are met, when `slot` says one is free; else
+ * it stays queued. What its dependencies call for (pulling one in, giving up on one that
+ * never can be met) happens either way.
+ */
+function tryLaunch(d: Draft, name: string, slot: boolean): void {
   const record = d.record(name)!;
   for (const dependency of record.plan.dependsOn) {
     const dep = d.record(dependency.name);
@@ -114,7 +119,7 @@ function tryLaunch(d: Draft, name: string): void {
     if (dep.state.id === 'stopped') queue(d, dependency.name); // pulled in: a dependency starts first
     return;
   }
-  launch(d, name);
+  if (slot) launch(d, name);
 }
 
 function conditionMet(d: Draft, dep: ServiceRecord, condition: DependencyCondition): boolean {
@@ -163,6 +168,23 @@ function reachedTarget(d: Draft, name: string): boolean {
   return state.id === 'ready' || (state.id === 'running' && record.plan.ready === null) || isSettled(state);
 }
 
+const lastFirstOf = new WeakMap<ReadonlySet<string>, readonly string[]>();
+
+/**
+ * The start's targets, those that start last first: the check that the start is over
+ * stops at the first target not there yet, which is then nearly always the first it looks
+ * at, where in the targets' own order it went past every service already up on every step.
+ */
+function lastFirst(d: Draft, targets: ReadonlySet<string>): readonly string[] {
+  let list = lastFirstOf.get(targets);
+  if (list === undefined) {
+    const order = lookupOf(d.plan).startIndex;
+    list = [...targets].sort((a, b) => (order.get(b) ?? Infinity) - (order.get(a) ?? Infinity));
+    lastFirstOf.set(targets, list);
+  }
+  return list;
+}
+
 /** Dependencies met: spawn — after stopping what the previous run left behind. */
 function launch(d: Draft, name: string): void {
   const record = d.record(name)!;
@@ -181,14 +203,45 @@ function launch(d: Draft, name: string): void {
   begin(d, name);
 }
 
-/** Queued services whose dependencies are met launch; the start phase ends once its targets got there. */
+/**
+ * Queued services whose dependencies are met launch, in start order, while fewer than
+ * `startSlots` services are mid-start (`spawning`: their exec helper has not exec'd the
+ * command yet); the start phase ends once its targets got there.
+ *
+ * Why a cap: every service that has been spawned is runnable at once — its exec helper,
+ * then its command, each loading itself — and with hundreds of them the two cores they
+ * share with tend's spawning thread (which waits in clone3, vfork-style, for its newest
+ * child to be given a CPU) are all theirs. A few in flight keep the cores busy without
+ * the herd. A slot frees when the helper's exec is seen (`spawned`) or it could not start.
+ * A run that spawns from `preparing` (pre_start passed) or `clearing` (leftovers stopped)
+ * does not wait: it was launched from here, when it had a slot.
+ */
 export function launchQueued(d: Draft): void {
-  const queued: string[] = [];
-  for (const [name, record] of d.services) if (record.state.id === 'queued') queued.push(name);
-  for (const name of inStartOrder(d, queued)) {
-    if (d.record(name)?.state.id === 'queued') tryLaunch(d, name);
+  // What to look at, from the tally rather than from every record: with no slot free, only
+  // the queued services that have dependencies (one may be pulled in, or never can be met);
+  // with slots free, queued services in start order until the slots are taken — and all of
+  // them when some have dependencies. Without sorting: a capped start keeps most services
+  // queued, and visiting or sorting all of them on every step cost O(services) per event.
+  let free = d.startSlots - d.tally.spawning;
+  if (d.tally.queued > 0 && (free > 0 || d.tally.waiting > 0)) {
+    const order = lookupOf(d.plan);
+    const visit = (name: string): boolean => {
+      const record = d.record(name);
+      if (record?.state.id !== 'queued') return true;
+      // No slot, nothing to wait for: it would launch, so it waits; nothing to do.
+      if (free <= 0 && record.plan.dependsOn.length === 0) return d.tally.waiting > 0;
+      tryLaunch(d, name, free > 0);
+      if (d.record(name)?.state.id === 'spawning') free -= 1;
+      return free > 0 || d.tally.waiting > 0;
+    };
+    let goOn = true;
+    for (let i = 0; goOn && i < order.startOrder.length; i++) goOn = visit(order.startOrder[i]!);
+    // Names the plan does not order (a reload can leave one) come last, as a sort put them.
+    if (goOn && d.services.size > order.startIndex.size) {
+      for (const name of [...d.services.keys()]) if (!order.startIndex.has(name) && !visit(name)) break;
+    }
   }
-  if (d.phase.id === 'starting' && [...d.phase.targets].every((name) => reachedTarget(d, name))) {
+  if (d.phase.id === 'starting' && lastFirst(d, d.phase.targets).every((name) => reachedTarget(d, name))) {
     const since = d.phase.since;
     d.setPhase({ id: 'running' });
     d.log('info', say.allStarted(d.now - since));

@@ -107,7 +107,33 @@ export interface CoreState {
   readonly phase: Phase;
   /** Services whose schedule is armed. */
   readonly schedules: ReadonlySet<string>;
+  /**
+   * How many services may be mid-start at once (`spawning`: asked for, their exec helper
+   * not exec'd yet); a queued service whose dependencies are met waits for a slot.
+   * Infinity: no cap.
+   */
+  readonly startSlots: number;
+  /** How many services are in the states the start scheduler counts (kept by the Draft's writes). */
+  readonly tally: Tally;
 }
+
+/**
+ * Counts the start scheduler (core/start.ts) reads on every step, kept as records change
+ * rather than counted over every service per step (O(services) per event, thousands of
+ * events in a start).
+ */
+export interface Tally {
+  /** In `queued`. */
+  readonly queued: number;
+  /** In `queued` with dependencies: each step must look at these (one may be pulled in, or never can start). */
+  readonly waiting: number;
+  /** In `spawning`: mid-start. */
+  readonly spawning: number;
+  /** In `exited`, `fatal` or `failed`: only these can end the container as critical or failed (shutdown.ts). */
+  readonly down: number;
+}
+
+export const NO_TALLY: Tally = { queued: 0, waiting: 0, spawning: 0, down: 0 };
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
