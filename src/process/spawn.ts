@@ -218,9 +218,20 @@ function nullFd(): number {
   return devNull;
 }
 
+/**
+ * net.Socket under a class of tend's own, for every pipe tend reads. The start-up snapshot
+ * (bin/tend-snapshot.cjs) builds one bare net.Socket, which fixes the in-object room of
+ * net.Socket's instances to that socket's fields; a pipe reader sets more (onread's, its
+ * fd's), stored by symbol (keyed stores), and went to dictionary mode: 1.6 KiB of property
+ * dictionary per socket, two per service (heap snapshots, 1,000 services), and slower
+ * property access. A subclass gets an instance layout of its own, made at run time by the
+ * first pipe reader, so every reader keeps fast properties, snapshot or not.
+ */
+class PipeReader extends Socket {}
+
 /** Where a pipe's read end becomes a stream on the loop (libuv reads it non-blocking). */
 function readerOf(fd: number): Socket {
-  return new Socket({ fd, readable: true, writable: false });
+  return new PipeReader({ fd, readable: true, writable: false });
 }
 
 /**
@@ -262,44 +273,69 @@ export function growOutputPipe(fd: number): boolean {
   return setPipeSize(fd, BUSY_SIZE) >= BUSY_SIZE;
 }
 
-function outputReaderOf(fd: number): OutputReader {
-  let early: Buffer[] = [];
-  let earlyBytes = 0;
-  let busy = false;
-  // `onread` is a net.Socket option since Node 12 (missing from @types/node's constructor
-  // options); a function `buffer` is asked for the buffer of each next read.
-  const reader = new Socket({
-    fd, readable: true, writable: false,
-    onread: {
-      buffer: () => (busy ? (sharedBusyRead ??= Buffer.allocUnsafeSlow(BUSY_SIZE)) : (sharedRead ??= Buffer.allocUnsafeSlow(READ_SIZE))),
-      callback: (bytes: number, buffer: Uint8Array): boolean => {
-        const chunk = Buffer.from(buffer.buffer, buffer.byteOffset, bytes);
-        if (reader.onChunk !== null) reader.onChunk(chunk);
-        // A plain reader (tests, tools): 'data' events with copies, as any socket gives.
-        else if (reader.listenerCount('data') > 0) reader.emit('data', Buffer.from(chunk));
-        else {
-          early.push(Buffer.from(chunk));
-          earlyBytes += bytes;
-          // Nobody reads yet: stop at a read's worth, as a socket stops at its high-water mark.
-          if (earlyBytes >= READ_SIZE) reader.pause();
-        }
-        // The kernel may refuse (the user's pipe pages are used up): reads stay small then.
-        if (!busy && bytes === READ_SIZE) busy = setPipeSize(fd, BUSY_SIZE) >= BUSY_SIZE;
-        return true;
-      },
-    },
-  } as ConstructorParameters<typeof Socket>[0]) as OutputReader;
-  reader.onChunk = null;
-  reader.handTo = (onChunk) => {
-    const kept = early;
-    early = [];
-    const paused = earlyBytes >= READ_SIZE;
-    earlyBytes = 0;
+/**
+ * Which shared buffer the next read of the pipe just read goes to: set by `onOutputRead`
+ * for its pipe, then read at once by `outputBuffer`, which Node calls right after it (as a
+ * plain function: it cannot tell the pipes apart itself).
+ */
+let nextBusy = false;
+
+function outputBuffer(): Buffer {
+  return nextBusy ? (sharedBusyRead ??= Buffer.allocUnsafeSlow(BUSY_SIZE)) : (sharedRead ??= Buffer.allocUnsafeSlow(READ_SIZE));
+}
+
+/** A read of an output pipe; Node calls it on the pipe's socket (`this`). */
+function onOutputRead(this: OutputPipe, bytes: number, buffer: Uint8Array): boolean {
+  const chunk = Buffer.from(buffer.buffer, buffer.byteOffset, bytes);
+  if (this.onChunk !== null) this.onChunk(chunk);
+  // A plain reader (tests, tools): 'data' events with copies, as any socket gives.
+  else if (this.listenerCount('data') > 0) this.emit('data', Buffer.from(chunk));
+  else {
+    (this.early ??= []).push(Buffer.from(chunk));
+    this.earlyBytes += bytes;
+    // Nobody reads yet: stop at a read's worth, as a socket stops at its high-water mark.
+    if (this.earlyBytes >= READ_SIZE) this.pause();
+  }
+  // The kernel may refuse (the user's pipe pages are used up): reads stay small then.
+  if (!this.busy && bytes === READ_SIZE) this.busy = setPipeSize(this.pipeFd, BUSY_SIZE) >= BUSY_SIZE;
+  nextBusy = this.busy;
+  return true;
+}
+
+/**
+ * `onread` is a net.Socket option since Node 12 (missing from @types/node's constructor
+ * options); a function `buffer` is asked for the buffer of each next read. One object and
+ * two functions for every pipe: per-pipe closures (and their contexts) were ~0.5 KiB a
+ * service with 1,000 services.
+ */
+const ONREAD = { buffer: outputBuffer, callback: onOutputRead };
+
+class OutputPipe extends PipeReader implements OutputReader {
+  onChunk: ((chunk: Buffer) => void) | null = null;
+  /** Reads kept (copied) until the first `onChunk`. */
+  early: Buffer[] | null = null;
+  earlyBytes = 0;
+  busy = false;
+
+  constructor(readonly pipeFd: number) {
+    super({ fd: pipeFd, readable: true, writable: false, onread: ONREAD } as ConstructorParameters<typeof Socket>[0]);
+  }
+
+  handTo(onChunk: (chunk: Buffer) => void): void {
+    const kept = this.early ?? [];
+    this.early = null;
+    const paused = this.earlyBytes >= READ_SIZE;
+    this.earlyBytes = 0;
     for (const chunk of kept) onChunk(chunk);
-    reader.onChunk = onChunk;
-    if (paused) reader.resume();
-  };
-  return reader;
+    this.onChunk = onChunk;
+    if (paused) this.resume();
+  }
+}
+
+function outputReaderOf(fd: number): OutputReader {
+  // The first buffer is asked for while the socket is made: a new pipe is not busy.
+  nextBusy = false;
+  return new OutputPipe(fd);
 }
 
 /**
