@@ -131,47 +131,49 @@ export class OutputRouter {
    * service did not, has been handed to the writers. Never rejects.
    */
   attach(service: string, stream: StreamName, source: Readable, sink: OutputSink): Promise<void> {
-    const splitter = new LineSplitter();
-    const writer = stream === 'stdout' ? this.stdout : this.stderr;
-    return new Promise((resolve) => {
-      let waiting = 0;
-      let ended = false;
-      const resume = () => {
-        waiting -= 1;
-        if (waiting === 0 && !ended) source.resume();
-      };
-      const transient = isChunkSource(source);
-      const route = (blocks: Buffer[]) => {
-        const full = this.route(service, stream, blocks, sink, writer, undefined, transient);
-        if (full.length === 0) return;
-        source.pause();
-        waiting += full.length;
-        for (const target of full) target.once('drain', resume);
-      };
-      const onData = (chunk: Buffer | string) => {
-        const blocks = splitter.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-        if (blocks.length > 0) route(blocks);
-      };
-      const finish = () => {
-        if (ended) return;
-        ended = true;
-        if (isChunkSource(source)) source.onChunk = null;
-        else source.off('data', onData);
-        const last = splitter.flush();
-        if (last) route([last]);
-        resolve();
-      };
-      if (isChunkSource(source)) {
-        source.handTo(onData);
-      } else {
-        source.on('data', onData);
-      }
-      source.once('end', finish);
-      source.once('close', finish);
-      // A read error (EIO from a pty, say) ends the stream like EOF; the service's exit is
-      // what the supervisor acts on. `on`, not `once`: an 'error' with no listener throws.
-      source.on('error', finish);
-    });
+    return new Promise((resolve) => this.follow(service, stream, source, sink, resolve));
+  }
+
+  /**
+   * `attach` without a promise of its own (a service's pipes, for as long as it runs: the
+   * supervisor waits for them all at once, `allEnded`). A stream is attached once.
+   */
+  follow(service: string, stream: StreamName, source: Readable, sink: OutputSink, ended: (() => void) | null = null): void {
+    const route = new PipeRoute(this, service, stream, source, sink, stream === 'stdout' ? this.stdout : this.stderr, ended);
+    ROUTES.set(source, route);
+    this.live += 1;
+    // A chunk source may call its reader as a plain function (reads kept before this): bound to the stream.
+    if (route.transient) (source as unknown as ChunkSource).handTo(routeChunk.bind(source));
+    else source.on('data', routeChunk);
+    source.on('end', routeEnd);
+    source.on('close', routeEnd);
+    // A read error (EIO from a pty, say) ends the stream like EOF; the service's exit is
+    // what the supervisor acts on. An 'error' with no listener throws.
+    source.on('error', routeEnd);
+  }
+
+  /** Streams attached that have not ended. */
+  private live = 0;
+  private whenNoneLive: Array<() => void> = [];
+
+  /** How many attached streams have not ended. */
+  get following(): number {
+    return this.live;
+  }
+
+  /** Resolves once every stream attached so far has ended (at once when none is attached). */
+  allEnded(): Promise<void> {
+    if (this.live === 0) return Promise.resolve();
+    return new Promise((resolve) => this.whenNoneLive.push(resolve));
+  }
+
+  /** PipeRoute's: its stream ended. */
+  routeEnded(): void {
+    this.live -= 1;
+    if (this.live > 0) return;
+    const waiters = this.whenNoneLive;
+    this.whenNoneLive = [];
+    for (const resolve of waiters) resolve();
   }
 
   /**
@@ -184,8 +186,8 @@ export class OutputRouter {
     return this.route(service, stream, [block], sink, stream === 'stdout' ? this.stdout : this.stderr, records);
   }
 
-  /** Hands blocks of whole lines to every sink; returns the sinks that are backed up. */
-  private route(service: string, stream: StreamName, blocks: Buffer[], sink: OutputSink, writer: AsyncWriter, records?: () => string, transient = false): Drainable[] {
+  /** Hands blocks of whole lines to every sink; returns the sinks that are backed up. (PipeRoute's too.) */
+  route(service: string, stream: StreamName, blocks: Buffer[], sink: OutputSink, writer: AsyncWriter, records?: () => string, transient = false): Drainable[] {
     // Blocks of a transient read are overwritten by the next read: a sink that queues them
     // gets a copy in a recycled buffer, handed back once written; the ring copies what it
     // keeps itself. The prefixed and json forms are buffers of their own already.
@@ -428,4 +430,78 @@ export class OutputRouter {
 
 function assertNever(value: never): never {
   throw new Error(`unexpected console mode ${String(value)}`);
+}
+
+/**
+ * One attached stream's routing: its line splitter and whether it waits for backed-up
+ * sinks. The listeners on its stream are the shared functions below, which find it by
+ * the stream (`this`): a service's two pipes had ~10 closures, their contexts and two
+ * `once` wrappers each, for as long as the service ran (heap snapshots, 1,000 services).
+ */
+class PipeRoute {
+  readonly splitter = new LineSplitter();
+  readonly transient: boolean;
+  /** Backed-up sinks not drained yet: the stream stays paused until none is left. */
+  waiting = 0;
+  ended = false;
+  private resumer: (() => void) | null = null;
+
+  constructor(
+    private readonly router: OutputRouter,
+    private readonly service: string,
+    private readonly stream: StreamName,
+    private readonly source: Readable,
+    private readonly sink: OutputSink,
+    private readonly writer: AsyncWriter,
+    private readonly ended_: (() => void) | null,
+  ) {
+    this.transient = isChunkSource(source);
+  }
+
+  read(chunk: Buffer | string): void {
+    const blocks = this.splitter.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+    if (blocks.length > 0) this.routeBlocks(blocks);
+  }
+
+  finish(): void {
+    if (this.ended) return;
+    this.ended = true;
+    const source = this.source;
+    if (this.transient) (source as unknown as ChunkSource).onChunk = null;
+    else source.off('data', routeChunk);
+    source.off('end', routeEnd);
+    source.off('close', routeEnd);
+    // 'error' stays: a later error with no listener would throw.
+    const last = this.splitter.flush();
+    if (last) this.routeBlocks([last]);
+    ROUTES.delete(source);
+    this.router.routeEnded();
+    this.ended_?.();
+  }
+
+  private routeBlocks(blocks: Buffer[]): void {
+    const full = this.router.route(this.service, this.stream, blocks, this.sink, this.writer, undefined, this.transient);
+    if (full.length === 0) return;
+    this.source.pause();
+    this.waiting += full.length;
+    // Backed up is the exception: a closure for it then, not one per stream.
+    const resume = (this.resumer ??= () => {
+      this.waiting -= 1;
+      if (this.waiting === 0 && !this.ended) this.source.resume();
+    });
+    for (const target of full) target.once('drain', resume);
+  }
+}
+
+/** Each attached stream's route, found by the stream its listeners are called on. */
+const ROUTES = new WeakMap<object, PipeRoute>();
+
+/** A read (ChunkSource's onChunk, or 'data'), called on the stream. */
+function routeChunk(this: object, chunk: Buffer | string): void {
+  ROUTES.get(this)?.read(chunk);
+}
+
+/** 'end', 'close' or 'error' on the stream: the route ends. */
+function routeEnd(this: object): void {
+  ROUTES.get(this)?.finish();
 }

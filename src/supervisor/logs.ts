@@ -69,7 +69,6 @@ export function createServiceLogs(plan: Plan): ServiceLogs {
   const rings = new Map<string, RingBuffer>();
   /** A sink per service, kept across restarts; rebuilt when a reload changes its log settings. */
   const sinks = new Map<string, { sink: OutputSink; key: string }>();
-  const open = new Set<Promise<void>>();
 
   const ringOf = (service: string): RingBuffer => {
     let ring = rings.get(service);
@@ -160,12 +159,9 @@ export function createServiceLogs(plan: Plan): ServiceLogs {
       const sink = sinkOf(service);
       // Read on every chunk: the runner's callback feeds a `log` readiness probe.
       sink.onLine = service.ready?.check.kind === 'log' ? (line) => onLine(line) : undefined;
-      for (const [name, stream] of [['stdout', spawned.stdout], ['stderr', spawned.stderr]] as const) {
-        if (stream === null) continue;
-        const done = router.attach(service.name, name, stream, sink);
-        open.add(done);
-        void done.then(() => open.delete(done));
-      }
+      // Followed without a promise or a closure per pipe: drain() waits for them all at once.
+      if (spawned.stdout !== null) router.follow(service.name, 'stdout', spawned.stdout, sink);
+      if (spawned.stderr !== null) router.follow(service.name, 'stderr', spawned.stderr, sink);
     },
     recent(service, lines) {
       return ringOf(service).last(lines ?? Infinity).map((l) => ({ service, stream: l.stream, time: l.time, line: l.text }));
@@ -180,10 +176,11 @@ export function createServiceLogs(plan: Plan): ServiceLogs {
     async drain(timeoutMs = 100) {
       // A daemon that inherited a service's pipe may hold it open forever: the pipes
       // drain until end of file, or `timeoutMs` after the last process is gone.
-      if (open.size === 0) return;
+      if (router.following === 0) return;
+      const ended = router.allEnded();
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
-        Promise.all([...open]),
+        ended,
         new Promise((resolve) => { timer = setTimeout(resolve, timeoutMs); }),
       ]);
       clearTimeout(timer);
