@@ -11,7 +11,6 @@ import type { Event, Fact, Request, TimerName } from './events';
 import { initialCore, step, type Change, type CoreState, type Effect, type Reply, type ServiceRecord } from './core';
 import type { AttachOutput, Clock, ProbeRunner, ProcessPort, ScheduleClock, SupervisorLog, TimerHandle } from './port';
 import { SIGKILL } from '../vocab/signals';
-import { availableParallelism } from 'node:os';
 
 /** What observers (the control socket, metrics) are told: each change of a step, in order, timed. */
 export type SupervisorEvent = Change & { readonly time: number };
@@ -26,22 +25,23 @@ export interface LoopDeps {
   readonly attachOutput: AttachOutput;
   /**
    * How many services may be mid-start at once (spawned, their exec helper not exec'd
-   * yet); absent: START_SLOTS_PER_CPU per CPU tend may run on. Infinity: no cap.
+   * yet); absent: `startSlotsFrom(process.env)`. Infinity: no cap.
    */
   readonly startSlots?: number;
 }
 
 /**
- * Services mid-start per CPU. Measured with 1,000 services on 2 CPUs (docs/benchmarks.md,
- * "Why the misses at 1,000 services"): enough in flight to keep the CPUs busy while tend
- * spawns the next, few enough that tend's spawning thread is not queued behind hundreds of
- * helpers and commands loading at once.
+ * The cap on services mid-start: TEND_START_SLOTS when it is a positive integer, else none.
+ * No cap by default, from measurements (docs/benchmarks.md, "Why the misses at 1,000
+ * services"): with 1,000 services on 2 CPUs, caps of 8 to 128 made the start no faster at
+ * loads 1.4-4.7 (8: ~1 s slower) and cost tend ~0.2 s more CPU (a wake-up of the loop per
+ * slot freed, where without a cap the helpers' answers come in batches). Kept for machines
+ * where a herd of starting services does starve tend's spawning thread.
  */
-export const START_SLOTS_PER_CPU = 4;
-
-export function defaultStartSlots(): number {
-  if (process.env.TEND_START_SLOTS_EXPERIMENT) return Number(process.env.TEND_START_SLOTS_EXPERIMENT); // TEMP
-  return START_SLOTS_PER_CPU * Math.max(1, availableParallelism());
+export function startSlotsFrom(env: NodeJS.ProcessEnv): number {
+  const text = env.TEND_START_SLOTS;
+  if (text === undefined || !/^[1-9][0-9]*$/.test(text)) return Infinity;
+  return Number(text);
 }
 
 /** A reply to a request: the core's, plus the pids a signal reached. */
@@ -143,7 +143,7 @@ export class SupervisorLoop {
   readonly done: Promise<number> = new Promise((resolve) => { this.finished = resolve; });
 
   constructor(plan: Plan, private readonly deps: LoopDeps) {
-    this.core = initialCore(plan, deps.startSlots ?? defaultStartSlots());
+    this.core = initialCore(plan, deps.startSlots ?? startSlotsFrom(process.env));
   }
 
   /** The current state: immutable, safe to keep. */
