@@ -5,6 +5,7 @@ import { describe, expect, test } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { canUnshare, ROOT, TEND_LAUNCHER, tempDir, writeManifest } from '../helpers/tend';
 
 // Built-in modules tend run and tend -- must not load on their way to the main process:
@@ -134,7 +135,7 @@ describe.skipIf(!existsSync(TEND_LAUNCHER))('the start-up snapshot', () => {
   test('each blob keeps only the code cache of Node modules tend may still load; a blob of unknown layout is kept whole', async () => {
     // scripts/snapshot.mjs, trimBuiltinCache: Node's cache of its own ~320 modules was 2.8 MB
     // of a 7 MB blob, read and held in memory at every start.
-    const { builtinCache, trimBuiltinCache } = await import('../../scripts/snapshot.mjs') as {
+    const { builtinCache, trimBuiltinCache } = await import(pathToFileURL(join(ROOT, 'scripts', 'snapshot.mjs')).href) as {
       builtinCache(blob: Buffer): { start: number; entries: { id: string }[] } | null;
       trimBuiltinCache(from: string, to: string, loaded: Set<string>): boolean;
     };
