@@ -128,6 +128,24 @@ describe.skipIf(!launcherBuilt).each([['from the start-up snapshot', true], ['wi
     expect(out.status).toBe(0);
   });
 
+  // issue 20 (idle RSS): glibc's malloc pads each growth of its heap by 128 KiB and keeps
+  // it; tend's own Node runs with MALLOC_TOP_PAD_=0 (1.4 MiB less idle RSS), but what it
+  // starts must see the environment the user gave — unset, or the user's own value.
+  it('tend runs with MALLOC_TOP_PAD_=0; CMD and services see the user\'s MALLOC_TOP_PAD_ or none', () => {
+    const show = 'printf "%s|%s|%s" "${MALLOC_TOP_PAD_-unset}" "${TEND_HELD_MALLOC_TOP_PAD_-unset}" "${TEND_LAUNCH_UNSET-unset}"';
+    const tendsOwn = 'tr "\\0" "\\n" < /proc/$PPID/environ | grep "^MALLOC_TOP_PAD_=" || echo none';
+    const run = (extra: NodeJS.ProcessEnv, args: string[]) => spawnSync(TEND_LAUNCHER, args, { env: { ...env(), ...extra }, encoding: 'utf8', timeout: 20_000, cwd: dir });
+    const tini = (extra: NodeJS.ProcessEnv) => run({ ...extra, TEND_EXEC_HELPER: 'none' }, ['--', 'sh', '-c', show]).stdout;
+    const withoutPad = { ...env() };
+    delete withoutPad.MALLOC_TOP_PAD_;
+    expect(spawnSync(TEND_LAUNCHER, ['--', 'sh', '-c', show], { env: withoutPad, encoding: 'utf8', timeout: 20_000 }).stdout).toBe('unset|unset|unset');
+    expect(tini({ MALLOC_TOP_PAD_: '65536' })).toBe('65536|unset|unset');
+    // tend's own environment as exec'd (the main's parent without the exec helper is tend)
+    expect(run({ TEND_EXEC_HELPER: 'none', MALLOC_TOP_PAD_: '65536' }, ['--', 'sh', '-c', tendsOwn]).stdout.trim()).toBe('MALLOC_TOP_PAD_=0');
+    const manifest = writeManifest(dir, `services:\n  a:\n    command: ["sh", "-c", ${JSON.stringify(show)}]\n    main: true\n`, 'top-pad.yaml');
+    expect(run({ TEND_SOCKET: join(dir, 'top-pad.sock'), MALLOC_TOP_PAD_: '4096' }, ['-c', manifest]).stdout).toBe('a | 4096|unset|unset\n');
+  });
+
   it('a closed stdin stays /dev/null for CMD: neither libtend\'s descriptor nor the intake\'s pipe takes fd 0', () => {
     const out = spawnSync('sh', ['-c', `'${TEND_LAUNCHER}' -- sh -c 'readlink /proc/self/fd/0' <&-`], { env: env(), encoding: 'utf8', timeout: 20_000 });
     expect(out.stdout.trim(), out.stderr).toBe('/dev/null');
