@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
 import { build } from 'esbuild';
 import { makeSnapshots, removeSnapshots } from './snapshot.mjs';
 
@@ -42,6 +43,17 @@ const unreachable = {
   },
 };
 
+// re2js, the log-pattern engine (src/vocab/pattern.ts; 150 KB), is a file of its own,
+// dist/re2js.cjs, which a bundle requires only when a manifest has a `ready: { log: … }`
+// pattern: in the run bundle its source was a sixth of what the start-up snapshot holds,
+// and reads, at every start.
+const separate = {
+  name: 'separate',
+  setup(b) {
+    b.onResolve({ filter: /^re2js$/ }, () => ({ path: './re2js.cjs', external: true }));
+  },
+};
+
 // The dispatcher (tend.cjs) and one bundle per mode, each loaded only when its mode runs.
 const ENTRY_POINTS = {
   tend: 'src/roots/main.ts',
@@ -72,7 +84,21 @@ const built = await build({
   external: ['ffi-rs'],
   legalComments: 'none',
   logLevel: 'warning',
-  plugins: [unreachable],
+  plugins: [unreachable, separate],
+  write: false,
+});
+const engines = await build({
+  entryPoints: { re2js: createRequire(import.meta.url).resolve('re2js') },
+  outdir: 'dist',
+  outExtension: { '.js': '.cjs' },
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  minify: true,
+  sourcemap: 'linked',
+  legalComments: 'none',
+  logLevel: 'warning',
   write: false,
 });
 // The old start-up snapshots go first (they hold the old bundles), then the old code
@@ -82,7 +108,7 @@ const built = await build({
 // it is rebuilt, and must never read half a bundle.
 removeSnapshots(process.cwd());
 for (const mode of MODES) rmSync(resolve('dist', `${mode}.cjs.cache`), { force: true });
-for (const file of built.outputFiles) writeAtomically(file.path, file.contents);
+for (const file of [...built.outputFiles, ...engines.outputFiles]) writeAtomically(file.path, file.contents);
 
 // V8 code caches for the mode bundles (dist/<mode>.cjs.cache, loaded by src/roots/main.ts):
 // without one, compiling run.cjs and then compiling each function as it first runs costs
