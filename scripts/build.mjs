@@ -3,7 +3,7 @@
 // small dispatcher; each mode is a bundle of its own, loaded only when that mode runs, so
 // `tend -- CMD` never parses yaml, zod or pino and `tend status` never loads the
 // supervisor. ffi-rs stays external: it loads a platform-specific .node binary.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -122,15 +122,21 @@ const manifest = join(work, 'tend.yaml');
 const ready = join(work, 'ready');
 // The run is ended the way a container is: SIGTERM while everything runs, so that the
 // stop path (signals to each service's processes, the ordered shutdown) is in the cache.
+// Where python3 is there, a second sidecar reports READY=1 over sd_notify, so that the
+// notify socket, its receiver and the readiness it gates a dependent on are in the cache
+// too: untrained, READY=1 → dependent started took ~1–2 ms more.
+const python = spawnSync('python3', ['-c', ''], { stdio: 'ignore' }).status === 0;
+const NOTIFIER = 'import os,socket,time\np=os.environ["NOTIFY_SOCKET"]\ns=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\ns.connect("\\0"+p[1:])\ns.send(b"READY=1\\nSTATUS=trained")\ntime.sleep(30)';
 writeFileSync(manifest, [
   'services:',
   '  sidecar:',
   '    command: ["sleep", "30"]',
   '    ready: { command: ["true"], interval: 50ms }',
+  ...(python ? ['  notifier:', `    command: ${JSON.stringify(['python3', '-c', NOTIFIER])}`, '    ready: { sd_notify: true }'] : []),
   '  app:',
   `    command: ["sh", "-c", "echo started; touch '${ready}'; exec sleep 30"]`,
   '    main: true',
-  '    depends_on: { sidecar: { condition: ready } }',
+  `    depends_on: { sidecar: { condition: ready }${python ? ', notifier: { condition: ready }' : ''} }`,
   '',
 ].join('\n'));
 // Not the builder's own TEND_* (a build run under tend): the training runs are top-level tends.
