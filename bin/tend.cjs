@@ -26,6 +26,10 @@
 const TEND_V8_FLAG = '--max-semi-space-size=1';
 if (!process.execArgv.includes(TEND_V8_FLAG)) require('v8').setFlagsFromString(TEND_V8_FLAG);
 const env = process.env;
+// The launcher's own variables (MALLOC_TOP_PAD_=0 for this Node's malloc) go first; a
+// user's value of the same name is among the held ones, put back below.
+for (const name of (env.TEND_LAUNCH_UNSET ?? '').split(',')) if (name !== '') delete env[name];
+delete env.TEND_LAUNCH_UNSET;
 for (const key of Object.keys(env)) {
   if (!key.startsWith('TEND_HELD_')) continue;
   env[key.slice('TEND_HELD_'.length)] = env[key];

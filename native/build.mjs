@@ -31,7 +31,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   // signals.c: the signal intake the launcher preloads (it interposes the mask calls: -ldl).
   // -z now: every libc call is bound at load, so the child libtend's clone3 starts (which
   // shares tend's memory until it execs) never runs the dynamic linker's lazy resolver.
-  compile(['libtend.c', 'signals.c', 'dgram.c', 'sockets.c', 'oom.c'], 'libtend.so', ['-shared', '-fPIC', '-pthread', '-ldl', '-Wl,-z,now'],
+  compile(['libtend.c', 'signals.c', 'dgram.c', 'sockets.c', 'oom.c', 'thread.c'], 'libtend.so', ['-shared', '-fPIC', '-pthread', '-ldl', '-Wl,-z,now'],
     'tend cannot start: it spawns, reaps and signals its children through libtend');
   // The line kernel of prefixed service output, a Node-API addon: built against this
   // Node's own headers (Node's release archives, its Docker images and Debian's nodejs

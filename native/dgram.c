@@ -41,6 +41,7 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#include "thread.h"
 
 #define ANCESTORS 8          /* parents of the sender read at once, nearest first */
 #define RECEIVERS 4          /* sockets per tend: notify, syslog, room to spare */
@@ -335,9 +336,6 @@ static void receive_notify(receiver *r) {
 
 static void *receive(void *arg) {
     receiver *r = arg;
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the event loop's */
     /*
      * The sender's ancestry is a race against its parent reaping it (`logger` in a script
      * sends, exits and is reaped at once): on a busy machine this thread must run before
@@ -439,13 +437,7 @@ int tend_dgram_open(const char *path, int kind, const char *cgroup_mount) {
         r->sock = fd;
         r->wake_read = fds[0];
         r->wake_write = fds[1];
-        pthread_t thread;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        pthread_attr_setstacksize(&attr, 64 * 1024);
-        err = pthread_create(&thread, &attr, receive, r);
-        pthread_attr_destroy(&attr);
+        err = tend_start_thread("tend-dgram", receive, r);
         if (err != 0 && !abstract) unlink(path);
     }
     if (err != 0) {

@@ -33,6 +33,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "thread.h"
 
 /* ---------------------------------------------------------------------------------- */
 /* The table of tend's children whose exit the event loop has not been told yet.       */
@@ -146,9 +147,6 @@ static void record_exit(int32_t pid, int32_t status) {
  */
 static void *reaper_main(void *unused) {
     (void)unused;
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the event loop's */
     for (;;) {
         pthread_mutex_lock(&lock);
         uint64_t news = child_news;
@@ -206,13 +204,7 @@ int tend_reaper_start(void) {
         pthread_mutex_unlock(&lock);
         return -err;
     }
-    pthread_t thread;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 64 * 1024);
-    int err = pthread_create(&thread, &attr, reaper_main, NULL);
-    pthread_attr_destroy(&attr);
+    int err = tend_start_thread("tend-reaper", reaper_main, NULL);
     if (err != 0) {
         close(fds[0]);
         close(fds[1]);

@@ -24,6 +24,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+#include "thread.h"
 
 static pthread_mutex_t oom_lock = PTHREAD_MUTEX_INITIALIZER;
 static int epoll_fd = -1;
@@ -31,9 +32,6 @@ static int pipe_read = -1, pipe_write = -1;
 
 static void *oom_main(void *unused) {
     (void)unused;
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the event loop's */
     struct epoll_event events[16];
     for (;;) {
         int n = epoll_wait(epoll_fd, events, 16, -1);
@@ -63,14 +61,8 @@ static int oom_start(void) {
         close(fds[1]);
         return -err;
     }
-    pthread_t thread;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 64 * 1024);
     epoll_fd = ep;
-    int err = pthread_create(&thread, &attr, oom_main, NULL);
-    pthread_attr_destroy(&attr);
+    int err = tend_start_thread("tend-oom", oom_main, NULL);
     if (err != 0) {
         epoll_fd = -1;
         close(ep);

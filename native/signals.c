@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "thread.h"
 
 typedef int (*mask_call)(int, const sigset_t *, sigset_t *);
 
@@ -149,13 +150,7 @@ __attribute__((constructor)) static void tend_signals_init(void) {
     return;
   }
   intake_write = fds[1];
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, 64 * 1024);
-  pthread_t thread;
-  int failed = pthread_create(&thread, &attr, intake_main, NULL);
-  pthread_attr_destroy(&attr);
+  int failed = tend_start_thread("tend-signals", intake_main, NULL);
   if (failed) {
     close(fds[0]);
     close(fds[1]);

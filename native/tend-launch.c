@@ -13,7 +13,12 @@
  *   3. hold Node's and libuv's own variables (NODE_OPTIONS and every other NODE_* and UV_*,
  *      except NODE_EXTRA_CA_CERTS) away from the Node that runs tend, as TEND_HELD_<NAME>:
  *      a NODE_OPTIONS=--inspect or --require from the target must not reach tend itself.
- *      tend puts them back before it starts anything, so services see them unchanged;
+ *      tend puts them back before it starts anything, so services see them unchanged.
+ *      tend's own malloc gets MALLOC_TOP_PAD_=0 (the user's value, if any, held the same
+ *      way; TEND_LAUNCH_UNSET names the launcher's own variable for tend to remove): glibc
+ *      otherwise pads each growth of its heap by 128 KiB and keeps it, ~1.4 MiB of an idle
+ *      tend's RSS (issue 20). It is read once, when Node's malloc starts; a mallopt() from
+ *      JavaScript comes too late to matter;
  *   4. choose a V8 start-up snapshot for the mode (dist/run.snapshot for `tend run`,
  *      dist/tini.snapshot for `tend -- CMD`; bin/tend-snapshot.cjs says what is in one) when
  *      the stamp beside it says it was built by this very Node binary, with the V8 flag
@@ -56,6 +61,8 @@
 #define HELD_PREFIX "TEND_HELD_"
 /* Young generation held at 1 MiB per semi-space: see step 5 in main. */
 #define V8_FLAG "--max-semi-space-size=1"
+/* glibc's malloc padding, set to 0 for tend's own Node only: see step 3. */
+#define TOP_PAD "MALLOC_TOP_PAD_"
 
 extern char **environ;
 
@@ -84,13 +91,15 @@ static void up(char *path) {
 /* Variables Node or libuv read at start-up, held away from tend's own runtime. */
 static int held_name(const char *entry) {
   if (strncmp(entry, "NODE_EXTRA_CA_CERTS=", 20) == 0) return 0; /* TLS trust: tend's https probes */
-  return strncmp(entry, "NODE_", 5) == 0 || strncmp(entry, "UV_", 3) == 0 || strncmp(entry, "LD_PRELOAD=", 11) == 0;
+  return strncmp(entry, "NODE_", 5) == 0 || strncmp(entry, "UV_", 3) == 0 || strncmp(entry, "LD_PRELOAD=", 11) == 0 ||
+         strncmp(entry, TOP_PAD "=", sizeof TOP_PAD) == 0;
 }
 
 /* Variables of an enclosing launch, never passed on (a tend started by a tend's service). */
 static int launch_name(const char *entry) {
   return strncmp(entry, HELD_PREFIX, sizeof HELD_PREFIX - 1) == 0 || strncmp(entry, "TEND_LAUNCH_FD=", 15) == 0 ||
-         strncmp(entry, "TEND_SIGNAL_INTAKE=", 19) == 0 || strncmp(entry, "TEND_LAUNCH_SNAPSHOT=", 21) == 0;
+         strncmp(entry, "TEND_SIGNAL_INTAKE=", 19) == 0 || strncmp(entry, "TEND_LAUNCH_SNAPSHOT=", 21) == 0 ||
+         strncmp(entry, "TEND_LAUNCH_UNSET=", 18) == 0;
 }
 
 /* The snapshot for the mode argv asks for, as src/cli/args.ts reads it: `tend -- CMD` (any
@@ -249,7 +258,7 @@ int main(int argc, char **argv) {
   /* 3. The environment Node gets. */
   size_t count = 0;
   while (environ[count] != NULL) count++;
-  char **env = calloc(count + 4, sizeof *env);
+  char **env = calloc(count + 6, sizeof *env);
   if (env == NULL) die("cannot start", node, ENOMEM);
   size_t out = 0;
   for (size_t i = 0; i < count; i++) {
@@ -265,6 +274,8 @@ int main(int argc, char **argv) {
     }
     env[out++] = entry_i;
   }
+  env[out++] = TOP_PAD "=0";
+  env[out++] = "TEND_LAUNCH_UNSET=" TOP_PAD;
   static char preload_var[64], launch_var[64];
   if (preload >= 0) {
     snprintf(preload_var, sizeof preload_var, "LD_PRELOAD=/proc/self/fd/%d", preload);

@@ -3,7 +3,7 @@
 // sizes to bytes, signals to numbers, commands to argv — so nothing downstream parses
 // again. Defaults are not here: they depend on a service's role and live in src/plan.
 // The same schema, read on its input side, is what `tend schema` prints.
-import { z } from 'zod';
+import * as z from 'zod';
 import { Cron } from 'croner';
 import { signalNumber, signalNames } from '../vocab/signals';
 import { parseDuration, parseSize, parseHostPort, DURATION_HINT, SIZE_HINT, MAX_DURATION_MS, MAX_DURATION_TEXT } from './units';

@@ -6,7 +6,7 @@
 //                                     until the client closes
 // A reply to something that had no usable id (bad JSON, a refused peer) carries id null.
 // Requests are parsed here with zod, once; the server and handler then trust them.
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   ERROR_CODES,
   type ActionResult, type ErrorCode, type HealthDocument, type LogLine, type ReloadSummary,

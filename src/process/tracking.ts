@@ -202,13 +202,16 @@ export class ProcessTracker {
 
 
   /**
-   * The service that owned `pid` when it was last seen, if it is gone since (at most 5 s
-   * ago): a process that sends a message and exits at once (a syslog datagram read after
-   * its reap). Ask processesOf first: a live process's owner is the answer.
+   * The service that owned `pid` if it has exited since: gone (at most 5 s ago), or dead and
+   * not yet reaped — a process that sends a message and exits at once (a syslog datagram
+   * read after its exit). Ask processesOf first: a live process's owner is the answer, and
+   * that call's scan leaves in the proc table only processes that still exist, so one
+   * there that processesOf did not count is a zombie.
    */
   formerOwner(pid: number): string | null {
     const entry = this.departed.get(pid);
-    return entry !== undefined && Date.now() - entry.at <= DEPARTED_MS ? entry.service : null;
+    if (entry !== undefined && Date.now() - entry.at <= DEPARTED_MS) return entry.service;
+    return this.known.get(pid)?.service ?? null;
   }
 
   private depart(pid: number, service: string): void {

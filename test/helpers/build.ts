@@ -16,7 +16,7 @@ function newestSource(): number {
     if (stat.isDirectory()) for (const name of readdirSync(path)) visit(join(path, name));
     else newest = Math.max(newest, stat.mtimeMs);
   };
-  for (const path of ['src', 'native/libc.ts', 'scripts/build.mjs', 'bin/tend.cjs', 'bin/tend-snapshot.cjs', 'scripts/snapshot.mjs', 'package.json']) visit(join(ROOT, path));
+  for (const path of ['src', 'native/libc.ts', 'scripts/build.mjs', 'bin/tend.cjs', 'bin/tend-snapshot.cjs', 'scripts/snapshot.mjs', 'scripts/snapshot-builtins.cjs', 'package.json']) visit(join(ROOT, path));
   return newest;
 }
 

@@ -20,7 +20,10 @@ describe('AsyncWriter', () => {
     const during = await waitFor(() => reports.find((r) => r.ticks >= stalledAt + 50), { timeout: 5_000, what: '50 more timer ticks while stalled' });
     expect(during.kind).toBe(via);
     expect(during.paused).toBe(true);
-    expect(during.worstLag).toBeLessThan(200); // timers kept firing on time (generous for a busy CI box)
+    // Timers kept firing: a write that blocked would stop them until the reader came back
+    // (the 50 ticks above would never come). The bound is for scheduling on a loaded box:
+    // 247 ms was seen at load 17, against 1–5 ms on a quiet one.
+    expect(during.worstLag).toBeLessThan(1_000);
     const worstQueued = Math.max(...reports.map((r) => r.queued));
     expect(worstQueued).toBeLessThan(1024 * 1024 + 256 * 1024); // the writer's mark + a prefixed read
     expect(Math.max(...reports.map((r) => r.rss))).toBeLessThan(150 * 1024 * 1024);

@@ -1,8 +1,9 @@
 // The relocatable package (`npm run package`, SPEC §12): unpacked into a root filesystem
 // that has no Node at all, under a path with spaces, run through a symlink, as PID 1.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BUSYBOX, ensurePackaged, minimalRoot, unpack } from '../helpers/package';
 import { canUnshare, childrenOf, ROOT, tempDir, waitFor } from '../helpers/tend';
@@ -165,6 +166,25 @@ describe.skipIf(!ready)('the package', () => {
     expect(tini.stdout.trim()).toBe(join(unpacked, 'runtime', 'node'));
     expect(tini.status).toBe(0);
   }, 30_000);
+
+  // Where it is unpacked, the package makes its own start-up snapshots (the Dockerfile runs
+  // this): trimmed of the code cache of Node's modules tend never loads (scripts/snapshot.mjs).
+  it('makes its start-up snapshots where it is unpacked, with Node\'s code cache trimmed', async () => {
+    const made = spawnSync(join(packageDir, 'runtime', 'node'), [join(packageDir, 'scripts', 'snapshot.mjs')], { encoding: 'utf8', timeout: 60_000, env: { PATH: process.env.PATH } });
+    try {
+      expect(made.status, made.stderr).toBe(0);
+      expect(made.stderr).toBe('');
+      const { builtinCache } = await import(pathToFileURL(join(ROOT, 'scripts', 'snapshot.mjs')).href) as { builtinCache(blob: Buffer): { entries: unknown[] } | null };
+      for (const mode of ['run', 'tini']) {
+        expect(existsSync(join(packageDir, 'dist', `${mode}.snapshot.stamp`)), mode).toBe(true);
+        const found = builtinCache(readFileSync(join(packageDir, 'dist', `${mode}.snapshot`)));
+        expect(found?.entries.length, mode).toBeLessThan(120);
+      }
+    } finally {
+      // The other tests run the package as shipped: without snapshots.
+      for (const mode of ['run', 'tini']) for (const file of [`${mode}.snapshot.stamp`, `${mode}.snapshot`]) rmSync(join(packageDir, 'dist', file), { force: true });
+    }
+  }, 90_000);
 });
 
 function readText(file: string): string {

@@ -121,3 +121,28 @@ for (const mode of modes) {
     });
   });
 }
+
+// A syslog sender that logs and exits at once (`logger` as a service's command): its
+// datagram can be read while it is a zombie — dead, not yet reaped — which no longer counts
+// among the service's processes and has not been seen gone either. With tracking: proc the
+// message went to "(syslog)" (test/supervisor/syslog-pid1.test.ts, about 1 run in 6 at load 2).
+describe('formerOwner, tracking: proc', () => {
+  test("a process of the service that has exited but is not reaped yet is still the service's sender", async () => {
+    const tracker = new ProcessTracker({ tracking: 'proc', reaper });
+    // python's child exits after 0.3 s and is never waited for: it stays a zombie.
+    const parent = spawnProcess({
+      service: '', argv: ['python3', '-c', 'import os,sys,time\npid=os.fork()\nif pid == 0:\n    time.sleep(0.3)\n    os._exit(0)\nprint(pid, flush=True)\ntime.sleep(300)'],
+      env: {}, cwd: null, user: null, group: null, stdin: 'null', output: 'pipe', notifyFd: null, cgroup: null, session: 'new',
+    }, { instance: 'nobody', socket: null, markers: false });
+    let text = '';
+    parent.stdout!.on('data', (chunk: Buffer) => { text += chunk.toString(); });
+    const child = await waitFor(() => (text.includes('\n') ? Number(text.trim()) : null), { what: "python's child's pid" });
+    tracker.noteSpawned('svc', child);
+    await waitFor(() => readProc(child)?.state === 'Z', { what: 'the child to be a zombie' });
+    expect(tracker.processesOf('svc')).toEqual([]); // a zombie is nobody's live process
+    expect(tracker.formerOwner(child)).toBe('svc');
+    process.kill(parent.pid, 'SIGKILL');
+    await parent.exit;
+    tracker.close();
+  });
+});

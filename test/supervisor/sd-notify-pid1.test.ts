@@ -113,7 +113,9 @@ services:
     const t = scenario(`
 services:
   api:
-    command: [sh, -c, 'echo "env $$WATCHDOG_USEC $$WATCHDOG_PID $$$$" >> "$$EVENTS"; exec sd-notify READY=1 0.2 WATCHDOG=1 0.2 WATCHDOG=1 forever']
+    # The first run hangs after two pings; the next one pings on (a second hang would
+    # restart it again while the test reads its status).
+    command: [sh, -c, 'echo "env $$WATCHDOG_USEC $$WATCHDOG_PID $$$$" >> "$$EVENTS"; if [ -e "$$EVENTS.hung" ]; then exec sd-notify READY=1 every 0.2 WATCHDOG=1; fi; touch "$$EVENTS.hung"; exec sd-notify READY=1 0.2 WATCHDOG=1 0.2 WATCHDOG=1 forever']
     ready: { sd_notify: true }
     watchdog: 700ms
     restart: { policy: on-failure, backoff: { initial: 100ms, jitter: 0 } }
