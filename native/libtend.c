@@ -26,6 +26,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -793,7 +794,6 @@ int tend_read_pids(const int32_t *fds, int n, int32_t *out, int max, int32_t *co
     return total;
 }
 
-#include <stdio.h> /* snprintf, for tend_children's paths */
 
 /*
  * The children of every thread of `pid` (0: this process), from
