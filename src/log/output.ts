@@ -453,7 +453,7 @@ class PipeRoute {
     private readonly source: Readable,
     private readonly sink: OutputSink,
     private readonly writer: AsyncWriter,
-    private readonly ended_: (() => void) | null,
+    private readonly onEnded: (() => void) | null,
   ) {
     this.transient = isChunkSource(source);
   }
@@ -476,7 +476,7 @@ class PipeRoute {
     if (last) this.routeBlocks([last]);
     ROUTES.delete(source);
     this.router.routeEnded();
-    this.ended_?.();
+    this.onEnded?.();
   }
 
   private routeBlocks(blocks: Buffer[]): void {
