@@ -71,24 +71,8 @@ const ENTRY_POINTS = {
 /** The bundles src/roots/bundle.ts loads, each with its code cache. */
 const MODES = Object.keys(ENTRY_POINTS).filter((name) => name !== 'tend');
 
-const built = await build({
-  entryPoints: ENTRY_POINTS,
-  outdir: 'dist',
-  outExtension: { '.js': '.cjs' },
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'cjs',
-  minify: true,
-  sourcemap: 'linked',
-  external: ['ffi-rs'],
-  legalComments: 'none',
-  logLevel: 'warning',
-  plugins: [unreachable, separate],
-  write: false,
-});
-const engines = await build({
-  entryPoints: { re2js: createRequire(import.meta.url).resolve('re2js') },
+/** How every file in dist/ is bundled: one CommonJS file for Node 20, minified, with its map. */
+const BUNDLE = {
   outdir: 'dist',
   outExtension: { '.js': '.cjs' },
   bundle: true,
@@ -100,7 +84,9 @@ const engines = await build({
   legalComments: 'none',
   logLevel: 'warning',
   write: false,
-});
+};
+const built = await build({ ...BUNDLE, entryPoints: ENTRY_POINTS, external: ['ffi-rs'], plugins: [unreachable, separate] });
+const engines = await build({ ...BUNDLE, entryPoints: { re2js: createRequire(import.meta.url).resolve('re2js') } });
 // The old start-up snapshots go first (they hold the old bundles), then the old code
 // caches: V8 checks a cache against its source by length only, so an old cache beside a
 // new bundle of the same length would run stale code. Then each file is

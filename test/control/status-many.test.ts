@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ServiceCgroups } from '../../src/process/cgroup';
-import { canUnshare, childrenOf, startTend, tempDir, waitFor, writeManifest, type RunningTend } from '../helpers/tend';
+import { canUnshare, childrenOf, startTend, tempDir, waitFor, writeManifest, type RunningTend, stopGracefully } from '../helpers/tend';
 import { raw, type Raw } from './raw';
 
 const SLEEPERS = 300;
@@ -36,14 +36,7 @@ describe.skipIf(why !== null)(`status with ${SLEEPERS} services (PID 1, tracking
   let client: Raw | null = null;
   afterAll(async () => {
     client?.socket.destroy();
-    if (tend !== null && tend.child.exitCode === null) {
-      // SIGTERM first: tend stops its services and removes its cgroup leaves (a SIGKILLed
-      // tend leaves 300 of them behind); SIGKILL to unshare (--kill-child) if that stalls.
-      await tend.signal('SIGTERM').catch(() => undefined);
-      const killer = setTimeout(() => tend?.child.kill('SIGKILL'), 30_000);
-      await tend.exited;
-      clearTimeout(killer);
-    }
+    await stopGracefully(tend, 30_000);
   }, 60_000);
 
   test('processes, orphans and states of every service', async () => {

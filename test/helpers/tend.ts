@@ -215,3 +215,16 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/**
+ * Ends a tend started as PID 1 the way a container runtime does: SIGTERM, so that it stops
+ * its services and removes its cgroup leaves (a SIGKILLed tend leaves them behind), and
+ * SIGKILL to unshare (--kill-child) if that has not ended it within `graceMs`.
+ */
+export async function stopGracefully(tend: RunningTend | null, graceMs: number): Promise<void> {
+  if (tend === null || tend.child.exitCode !== null) return;
+  await tend.signal('SIGTERM').catch(() => undefined);
+  const killer = setTimeout(() => tend.child.kill('SIGKILL'), graceMs);
+  await tend.exited;
+  clearTimeout(killer);
+}

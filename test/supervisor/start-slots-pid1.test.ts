@@ -11,7 +11,7 @@
 import { afterAll, describe, expect, test } from 'vitest';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { canUnshare, ROOT, startTend, tempDir, waitFor, writeManifest, type RunningTend } from '../helpers/tend';
+import { canUnshare, ROOT, startTend, tempDir, waitFor, writeManifest, type RunningTend, stopGracefully } from '../helpers/tend';
 import { raw, type Raw } from '../control/raw';
 
 const SERVICES = 1000;
@@ -43,13 +43,7 @@ describe.skipIf(why !== null)(`TEND_START_SLOTS=${SLOTS} with ${SERVICES} servic
   let client: Raw | null = null;
   afterAll(async () => {
     client?.socket.destroy();
-    if (tend !== null && tend.child.exitCode === null) {
-      // SIGTERM: tend stops its services and removes its cgroup leaves; SIGKILL to unshare if that stalls.
-      await tend.signal('SIGTERM').catch(() => undefined);
-      const killer = setTimeout(() => tend?.child.kill('SIGKILL'), 60_000);
-      await tend.exited;
-      clearTimeout(killer);
-    }
+    await stopGracefully(tend, 60_000);
   }, 90_000);
 
   test('never more than the cap of exec helpers at once, and every service starts', async () => {
