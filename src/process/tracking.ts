@@ -439,7 +439,7 @@ export class ProcessTracker {
     // tend's own children in one native call: with 1,000 services they are 1,000, and a
     // readdir of tend's threads, a read of each one's children file and the parsing cost
     // ~1 ms of every `status` from JavaScript. Their descendants (orphans' trees: few) as before.
-    const queue: number[] = Array.from(childrenOfProcess() ?? childrenOf(process.pid));
+    const queue: number[] = Array.from(childrenOfProcess() ?? []); // null: tend's task list unreadable
     for (let i = 0; i < queue.length; i++) {
       const pid = queue[i]!;
       if (skipStarted && this.reaper?.watching(pid) === true) continue;

@@ -49,6 +49,20 @@ export interface RunCommand {
 
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
+/**
+ * The cap on services mid-start: TEND_START_SLOTS when it is a positive integer, else none.
+ * No cap by default, from measurements (docs/benchmarks.md, "Why the misses at 1,000
+ * services"): with 1,000 services on 2 CPUs, caps of 8 to 128 made the start no faster at
+ * loads 1.4-4.7 (8: ~1 s slower) and cost tend ~0.2 s more CPU (a wake-up of the loop per
+ * slot freed, where without a cap the helpers' answers come in batches). Kept for machines
+ * where a herd of starting services does starve tend's spawning thread.
+ */
+function startSlotsFrom(env: NodeJS.ProcessEnv): number {
+  const text = env.TEND_START_SLOTS;
+  if (text === undefined || !/^[1-9][0-9]*$/.test(text)) return Infinity;
+  return Number(text);
+}
+
 async function load(file: string): Promise<{ ok: true; plan: Plan; warnings: string[] } | { ok: false; lines: string[] }> {
   const result = await loadPlan(file, process.env, { cgroupWritable: writableCgroup2 });
   return result.ok
@@ -251,6 +265,7 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     probes: createProbeRunner(SYSTEM_CLOCK, spawnPlain),
     schedule: (service, schedule, fire) => scheduler.add(service, schedule, fire),
     attachOutput: (service, spawned, onLine) => logs.attach(service, spawned, onLine),
+    startSlots: startSlotsFrom(process.env),
   });
   supervisor.subscribe((event) => edges?.handler.publish(event));
   supervisor.subscribe((event) => files.onChange(event, supervisor.state));

@@ -25,23 +25,9 @@ export interface LoopDeps {
   readonly attachOutput: AttachOutput;
   /**
    * How many services may be mid-start at once (spawned, their exec helper not exec'd
-   * yet); absent: `startSlotsFrom(process.env)`. Infinity: no cap.
+   * yet); absent: no cap (the composition root reads TEND_START_SLOTS).
    */
   readonly startSlots?: number;
-}
-
-/**
- * The cap on services mid-start: TEND_START_SLOTS when it is a positive integer, else none.
- * No cap by default, from measurements (docs/benchmarks.md, "Why the misses at 1,000
- * services"): with 1,000 services on 2 CPUs, caps of 8 to 128 made the start no faster at
- * loads 1.4-4.7 (8: ~1 s slower) and cost tend ~0.2 s more CPU (a wake-up of the loop per
- * slot freed, where without a cap the helpers' answers come in batches). Kept for machines
- * where a herd of starting services does starve tend's spawning thread.
- */
-export function startSlotsFrom(env: NodeJS.ProcessEnv): number {
-  const text = env.TEND_START_SLOTS;
-  if (text === undefined || !/^[1-9][0-9]*$/.test(text)) return Infinity;
-  return Number(text);
 }
 
 /** A reply to a request: the core's, plus the pids a signal reached. */
@@ -143,7 +129,7 @@ export class SupervisorLoop {
   readonly done: Promise<number> = new Promise((resolve) => { this.finished = resolve; });
 
   constructor(plan: Plan, private readonly deps: LoopDeps) {
-    this.core = initialCore(plan, deps.startSlots ?? startSlotsFrom(process.env));
+    this.core = initialCore(plan, deps.startSlots ?? Infinity);
   }
 
   /** The current state: immutable, safe to keep. */
