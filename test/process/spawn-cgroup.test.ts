@@ -34,7 +34,7 @@ interface Seen {
   gone: string;
   raw: string | null;
   rawExpected: string;
-  stats: { clone3: boolean; refusal: string | null; bornInLeaf: number; joinedLeaf: number; clone3Failures: number };
+  stats: { clone3: boolean; refusal: string | null; bornInLeaf: number; joinedLeaf: number; clone3Failures: number; direct: number; viaHelper: number; directUsable: boolean };
 }
 
 function run(prefix: readonly string[]): Seen {
@@ -65,7 +65,10 @@ describe.skipIf(!cgroupV2)('spawn: born in the cgroup leaf', () => {
   it('as a subreaper: clone3 starts each service in its leaf; a program no helper joins is in its leaf too', () => {
     const seen = run([]);
     expectInLeaves(seen);
-    expect(seen.stats).toEqual({ clone3: true, refusal: null, bornInLeaf: 7, joinedLeaf: 1, clone3Failures: 0 });
+    // One exec (libtend's child does the helper's steps): the three services, the command
+    // not found, the missing cwd; through the helper: the unknown user (NSS) and the
+    // removed leaf (a join).
+    expect(seen.stats).toEqual({ clone3: true, refusal: null, bornInLeaf: 7, joinedLeaf: 1, clone3Failures: 0, direct: 5, viaHelper: 2, directUsable: true });
     // Born in its leaf; every signal unblocked and none ignored (Node ignores SIGPIPE); its own session.
     expect(seen.raw).toBe(`${seen.rawExpected}\nsession: its own\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000000`);
   });
@@ -73,14 +76,18 @@ describe.skipIf(!cgroupV2)('spawn: born in the cgroup leaf', () => {
   it.skipIf(!pid1)('as PID 1 of a PID namespace: the same', () => {
     const seen = run(UNSHARE);
     expectInLeaves(seen);
-    expect(seen.stats).toEqual({ clone3: true, refusal: null, bornInLeaf: 7, joinedLeaf: 1, clone3Failures: 0 });
+    // One exec (libtend's child does the helper's steps): the three services, the command
+    // not found, the missing cwd; through the helper: the unknown user (NSS) and the
+    // removed leaf (a join).
+    expect(seen.stats).toEqual({ clone3: true, refusal: null, bornInLeaf: 7, joinedLeaf: 1, clone3Failures: 0, direct: 5, viaHelper: 2, directUsable: true });
     expect(seen.raw).toBe(`${seen.rawExpected}\nsession: its own\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000000`);
   });
 
   it.skipIf(noClone3 === null)('clone3 refused by seccomp (ENOSYS, as Docker does): tried once, then posix_spawn and the join; nothing else differs', () => {
     const seen = run([noClone3!, '38']);
     expectInLeaves(seen);
-    expect(seen.stats).toEqual({ clone3: false, refusal: 'ENOSYS', bornInLeaf: 0, joinedLeaf: 7, clone3Failures: 1 });
+    // No clone3 at all: every start goes through the helper, as before.
+    expect(seen.stats).toEqual({ clone3: false, refusal: 'ENOSYS', bornInLeaf: 0, joinedLeaf: 7, clone3Failures: 1, direct: 0, viaHelper: 7, directUsable: false });
     const inPid1 = run([noClone3!, '38', ...UNSHARE]);
     expectInLeaves(inPid1);
     expect(inPid1.stats.joinedLeaf).toBe(7);
