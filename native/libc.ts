@@ -332,19 +332,21 @@ function callLibtend(funcName: string, retType: FFI.DataType, paramsType: FFI.Fi
  * (-1: closed); the child leads a new session or a new process group in tend's. `leaf`:
  * the service's cgroup v2 leaf, where the child is born (clone3 with CLONE_INTO_CGROUP),
  * or, where the kernel or a seccomp profile refuses that, which the helper joins
- * (libtend adds `-c LEAF` after argv[0]). `helperSteps`: argv is the exec helper's
- * (native/tend-exec.c's options, `--`, the command) and fds are laid out as it expects;
- * where none of its steps needs libc (no user or group, no runtime directory, no join),
- * libtend does them in the child and execs the command itself: one exec per start.
+ * (libtend adds `-c LEAF` after argv[0]). `helper`: 'direct' or 'helper' when argv is
+ * the exec helper's (native/tend-exec.c's options, `--`, the command) and fds are laid
+ * out as it expects; with 'direct', where none of its steps needs libc (no user or group,
+ * no runtime directory, no join), libtend does them in the child and execs the command
+ * itself: one exec per start. 'helper' always execs the helper (counted as such).
  * Returns the pid, or a negative errno when nothing started (ENOENT, EAGAIN, ENOMEM...).
  * The pid is tend's child from then on: its exit reaches the event loop through
  * reaperDrain, never anyone else's waitpid.
  */
-export function spawnChild(path: string, argv: readonly string[], env: readonly string[], fds: readonly number[], group: 'session' | 'group' | 'caller', leaf: string | null = null, helperSteps = false): number {
+export function spawnChild(path: string, argv: readonly string[], env: readonly string[], fds: readonly number[], group: 'session' | 'group' | 'caller', leaf: string | null = null, helper: 'direct' | 'helper' | null = null): number {
   const t = native().DataType;
   const strings = Buffer.from([path, ...argv, ...env].join('\0') + '\0');
-  // TEND_SPAWN_SESSION, TEND_SPAWN_GROUP, or the caller's group; TEND_SPAWN_STEPS.
-  const flags = (group === 'session' ? 1 : group === 'group' ? 2 : 0) | (helperSteps ? 8 : 0);
+  // TEND_SPAWN_SESSION, TEND_SPAWN_GROUP, or the caller's group; TEND_SPAWN_STEPS
+  // (a helper argv), TEND_SPAWN_DIRECT (which may be done in the child).
+  const flags = (group === 'session' ? 1 : group === 'group' ? 2 : 0) | (helper !== null ? 8 : 0) | (helper === 'direct' ? 16 : 0);
   return callLibtend('tend_spawn', t.I32, [t.U8Array, t.I32, t.I32, t.I32Array, t.I32, t.I32, t.String], [strings, argv.length, env.length, fds.length > 0 ? [...fds] : [-1], fds.length, flags, leaf ?? '']);
 }
 

@@ -319,7 +319,8 @@ int tend_reaper_adopt(int32_t pid, int32_t *status) {
  * calls — does those steps in the child itself and execs the service's command directly
  * (one exec per start instead of two: see "One exec per start" below). `flags`:
  * TEND_SPAWN_SESSION, TEND_SPAWN_GROUP or 0 (tend's group), plus TEND_SPAWN_STEPS when
- * argv is the exec helper's (then the direct path may be taken). `strings` holds, each
+ * argv is the exec helper's, and TEND_SPAWN_DIRECT when its steps may be done in the
+ * child (else the helper is exec'd, as TEND_SPAWN_DIRECT=0 asks: for comparisons). `strings` holds, each
  * ending in a NUL byte, the program's path, then `argc` arguments, then `envc`
  * environment entries (one buffer: ffi-rs copies a buffer in one go, and string arrays
  * would need their own terminating NULL). fds[i] becomes the child's fd i for i < nfds
@@ -333,7 +334,8 @@ int tend_reaper_adopt(int32_t pid, int32_t *status) {
  */
 #define TEND_SPAWN_SESSION 1 /* the child leads a new session (and its process group) */
 #define TEND_SPAWN_GROUP 2   /* the child leads a new process group in tend's session */
-#define TEND_SPAWN_STEPS 8   /* argv is the exec helper's: its steps may be done in the child */
+#define TEND_SPAWN_STEPS 8   /* argv is the exec helper's (counted in tend_spawn_stats) */
+#define TEND_SPAWN_DIRECT 16 /* ... and its steps may be done in the child */
 #define MAX_FDS 64
 
 /* The child's fds as sources to move: see plan_fds. */
@@ -418,7 +420,7 @@ int tend_spawn(const char *strings, int argc, int envc, const int32_t *fds, int 
      * would hold tend's thread for the move's RCU grace period (10–20 ms), where the
      * helper's join runs beside it. */
     direct_args *direct = NULL;
-    if (err == 0 && (flags & TEND_SPAWN_STEPS) && direct_usable && (!has_leaf || cgroup_fd >= 0))
+    if (err == 0 && (flags & TEND_SPAWN_STEPS) && (flags & TEND_SPAWN_DIRECT) && direct_usable && (!has_leaf || cgroup_fd >= 0))
         direct = direct_prepare(plain, argc, envp, envc, fds, nfds, group);
     pid_t pid = -1;
     pthread_mutex_lock(&lock);

@@ -440,8 +440,8 @@ export function spawnProcess(spec: SpawnSpec, context: SpawnContext): Spawned {
   // libtend does the helper's steps itself and execs the command directly where none needs
   // libc (one exec per start instead of two); TEND_SPAWN_DIRECT=0 sends every start
   // through the helper (read per spawn: a module-level read would be the snapshot's).
-  const direct = process.env.TEND_SPAWN_DIRECT !== '0';
-  const pid = spawnChild(helper, [spec.argv[0] ?? 'tend-exec', ...args], environmentList(serviceEnvironment(spec, context)), fds, spec.session === 'new' ? 'session' : spec.session === 'foreground' ? 'group' : 'caller', spec.cgroup, direct);
+  const path = process.env.TEND_SPAWN_DIRECT === '0' ? 'helper' : 'direct';
+  const pid = spawnChild(helper, [spec.argv[0] ?? 'tend-exec', ...args], environmentList(serviceEnvironment(spec, context)), fds, spec.session === 'new' ? 'session' : spec.session === 'foreground' ? 'group' : 'caller', spec.cgroup, path);
   // The child has its copies (or nothing started): the parent's write ends must go, or
   // the read ends would never see EOF.
   for (const fd of childEnds) closeSync(fd);
