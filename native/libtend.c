@@ -366,15 +366,16 @@ static int clone3_refusal;            /* the errno that turned it off */
 static uint64_t spawns_born_in_leaf;  /* children clone3 started in their leaf */
 static uint64_t spawns_joined_leaf;   /* children with a leaf started by posix_spawn (+ -c) */
 static uint64_t clone3_failures;      /* clone3 calls that started nothing */
-/* The direct path (one exec): plain clone3 where there is no leaf. Off for good once the
- * kernel refuses a plain clone3 (ENOSYS: an old kernel, or a seccomp profile). */
+/* The direct path (one exec): clone3 into the leaf, or clone where there is no leaf. Off
+ * for good if the kernel ever refuses that clone (a seccomp profile stricter than Docker's). */
 static int direct_usable = 1;
 static uint64_t spawns_direct;        /* helper argvs done in the child: one exec */
 static uint64_t spawns_helper;        /* helper argvs that exec'd the helper */
 
-/* A refusal of clone3 that every later call would meet too (see clone3_usable). */
+/* A refused clone3 into a leaf (into_cgroup), or clone of the direct path: off for good
+ * unless the refusal passes (see clone3_usable). */
 static void clone3_refused(long result, int into_cgroup) {
-    clone3_failures++;
+    if (into_cgroup) clone3_failures++;
     /* Unless it is a passing shortage (EAGAIN: also the leaf's pids.max, which a join may
      * exceed and a fork into it may not) or this leaf was removed meanwhile (ENODEV),
      * clone3 will not do, here, for any spawn. */
@@ -383,9 +384,7 @@ static void clone3_refused(long result, int into_cgroup) {
         clone3_usable = 0;
         clone3_refusal = (int)-result;
     }
-    /* ENOSYS: no clone3 at all (a seccomp profile, an old kernel); the plain call of the
-     * direct path would meet it too. Any refusal of a plain clone3 is for good as well. */
-    if (!into_cgroup || -result == ENOSYS) direct_usable = 0;
+    if (!into_cgroup) direct_usable = 0;
 }
 
 int tend_spawn(const char *strings, int argc, int envc, const int32_t *fds, int nfds, int flags, const char *leaf) {
@@ -643,6 +642,63 @@ __asm__(
     ".size clone3_run, .-clone3_run\n");
 #endif
 
+/* long clone_run(unsigned long flags, void *stack_top, int (*fn)(void *), void *arg): the
+ * same with the older clone system call, for a child with no cgroup to be born in. Docker's
+ * default seccomp profile answers clone3 with ENOSYS (so that glibc falls back to clone)
+ * and lets this clone's flags through. parent_tid, child_tid and tls are 0 (no
+ * CLONE_*TID, no CLONE_SETTLS: the kernel reads none of them). */
+long clone_run(unsigned long flags, void *stack_top, int (*fn)(void *), void *arg) __attribute__((visibility("hidden")));
+#if defined(__x86_64__)
+__asm__(
+    ".text\n"
+    ".globl clone_run\n"
+    ".hidden clone_run\n"
+    ".type clone_run, @function\n"
+    "clone_run:\n"
+    "    mov %rdx, %r8\n"         /* fn (r8 is clone's tls argument: unread without CLONE_SETTLS) */
+    "    mov %rcx, %r9\n"         /* arg */
+    "    xor %edx, %edx\n"        /* parent_tid */
+    "    xor %r10d, %r10d\n"      /* child_tid */
+    "    mov $56, %eax\n"         /* SYS_clone: flags in rdi, the stack's top in rsi */
+    "    syscall\n"
+    "    test %rax, %rax\n"
+    "    jnz 1f\n"
+    "    xor %ebp, %ebp\n"        /* the child, on the new stack: as in clone3_run */
+    "    and $-16, %rsp\n"
+    "    mov %r9, %rdi\n"
+    "    call *%r8\n"
+    "    mov %eax, %edi\n"
+    "    mov $60, %eax\n"
+    "    syscall\n"
+    "    hlt\n"
+    "1:  ret\n"
+    ".size clone_run, .-clone_run\n");
+#else
+__asm__(
+    ".text\n"
+    ".globl clone_run\n"
+    ".hidden clone_run\n"
+    ".type clone_run, %function\n"
+    "clone_run:\n"
+    "    mov x10, x2\n"           /* fn */
+    "    mov x11, x3\n"           /* arg */
+    "    mov x2, xzr\n"           /* parent_tid, tls, child_tid (arm64's order) */
+    "    mov x3, xzr\n"
+    "    mov x4, xzr\n"
+    "    mov x8, #220\n"          /* SYS_clone: flags in x0, the stack's top in x1 */
+    "    svc #0\n"
+    "    cbnz x0, 1f\n"
+    "    mov x29, xzr\n"
+    "    mov x30, xzr\n"
+    "    mov x0, x11\n"
+    "    blr x10\n"
+    "    mov x8, #93\n"
+    "    svc #0\n"
+    "    brk #0\n"
+    "1:  ret\n"
+    ".size clone_run, .-clone_run\n");
+#endif
+
 typedef struct {
     const char *path;
     char *const *argv, *const *envp;
@@ -699,10 +755,10 @@ fail:
 #define CHILD_STACK (64 * 1024)
 static void *child_stack;
 
-/* Runs fn(arg) in a child made by clone3 (CLONE_VM|CLONE_VFORK; born in cgroup_fd's
- * leaf unless it is -1) and waits, as vfork does, for it to exec or end. 0 and *pid;
- * > 0: *err, set by a child that could not get as far as its exec (it was reaped here,
- * as posix_spawn does); < 0: -errno from clone3, nothing was started. */
+/* Runs fn(arg) in a child made with CLONE_VM|CLONE_VFORK — by clone3, born in cgroup_fd's
+ * leaf, or by clone when cgroup_fd is -1 — and waits, as vfork does, for it to exec or
+ * end. 0 and *pid; > 0: *err, set by a child that could not get as far as its exec (it
+ * was reaped here, as posix_spawn does); < 0: -errno from the clone, nothing started. */
 static int clone_child(int (*fn)(void *), void *arg, volatile int *err, int cgroup_fd, pid_t *pid) {
     if (child_stack == NULL) {
         long page = sysconf(_SC_PAGESIZE);
@@ -715,18 +771,19 @@ static int clone_child(int (*fn)(void *), void *arg, volatile int *err, int cgro
         child_stack = (char *)map + page;
     }
     struct clone3_args clone = {
-        .flags = CLONE_VM | CLONE_VFORK | (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0),
+        .flags = CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP,
         .exit_signal = SIGCHLD,
         .stack = (uint64_t)(uintptr_t)child_stack,
         .stack_size = CHILD_STACK,
-        .cgroup = cgroup_fd >= 0 ? (uint64_t)cgroup_fd : 0,
+        .cgroup = (uint64_t)cgroup_fd,
     };
     /* Every signal blocked across the clone, so none is handled in the child while it
      * shares tend's memory; raw calls, so that signals.c's interposed mask calls (which
      * keep held signals blocked) are not in the way of putting the mask back exactly. */
     uint64_t all = ~(uint64_t)0, old = 0; /* the kernel's mask: 64 signals, one bit each */
     syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof all);
-    long result = clone3_run(&clone, sizeof clone, fn, arg);
+    long result = cgroup_fd >= 0 ? clone3_run(&clone, sizeof clone, fn, arg)
+                                 : clone_run(CLONE_VM | CLONE_VFORK | SIGCHLD, (char *)child_stack + CHILD_STACK, fn, arg);
     syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof old);
     if (result < 0) return (int)result;
     if (*err != 0) {
