@@ -924,8 +924,10 @@ static direct_args *direct_prepare(char **argv, int argc, char **envp, int envc,
         if (strcmp(arg, "--") == 0) break;
         if (arg[0] != '-' || arg[1] == '\0' || arg[2] != '\0') { ok = 0; break; }
         char flag = arg[1];
-        if (flag == 's') continue; /* setsid: the child makes the session (group) */
-        if (flag == 'f') { d->foreground = 1; continue; }
+        /* The session or group the child makes (tend_spawn's flags) must be what the
+         * helper was asked to make. */
+        if (flag == 's') { ok = group == TEND_SPAWN_SESSION; continue; }
+        if (flag == 'f') { ok = group == TEND_SPAWN_GROUP; d->foreground = 1; continue; }
         if (i + 1 >= argc) { ok = 0; break; }
         const char *value = argv[++i];
         unsigned long number;
