@@ -2,10 +2,13 @@
  * libtend: the native half of tend's process layer. It owns three kernel resources that
  * must have exactly one owner in a PID 1:
  *
- *   - starting processes: tend_spawn, a clone(CLONE_VM|CLONE_VFORK) of the exec helper —
- *     no copy of Node's page tables, and an exec failure comes back as an errno instead
- *     of a child that exits —: clone3 straight into the service's cgroup leaf where it
- *     has one and the kernel allows it, else glibc's posix_spawn;
+ *   - starting processes: tend_spawn, a clone(CLONE_VM|CLONE_VFORK) — no copy of Node's
+ *     page tables, and an exec failure comes back as an errno instead of a child that
+ *     exits —, clone3 straight into the service's cgroup leaf where it has one and the
+ *     kernel allows it. The child does the exec helper's steps itself and execs the
+ *     service's command (one exec per start) unless a step needs libc (a user or group:
+ *     NSS) or would hold tend's thread (a cgroup join); then it execs the helper
+ *     (native/tend-exec.c), through glibc's posix_spawn where clone3 cannot be used;
  *   - waiting for them: one reaper thread is the only caller of waitid/waitpid in tend.
  *     It sleeps in the kernel until a child ends, reaps it at once — orphans in a storm
  *     never wait for JavaScript — and queues the exit of every process tend started for
@@ -815,7 +818,7 @@ static int spawn_into_cgroup(const char *path, char *const argv[], char *const e
  * and caches: ~70 cpuid calls at ~7 µs), and a start through the helper is two such
  * execs: the helper, then the command. Most services ask the helper for nothing that
  * needs libc — no user or group to look up (NSS: /etc/passwd, LDAP...), no runtime
- * directory to make for them —, and those steps are done here, in the clone3 child,
+ * directory to make for them —, and those steps are done here, in the clone child,
  * with raw system calls, before it execs the command itself.
  *
  * The child shares tend's memory (CLONE_VM) until it execs, on a stack of its own, and
