@@ -120,6 +120,8 @@ function anyWith(text) {
   });
 }
 
+const groups = []; // removed at the end: a group is busy until its last task is gone
+
 /** A cpuacct (cgroup v1) group of its own for a run, or null where there is none to make. */
 function cpuGroup(label) {
   const dir = `/sys/fs/cgroup/cpuacct/tend-spawn-ab-${process.pid}-${label}`;
@@ -164,13 +166,7 @@ async function startAll(name, subject, n) {
     await new Promise((done) => init.once('exit', done));
     // The namespace's services die after unshare: the next run must not start during this teardown.
     await waitFor(() => !anyWith(file), { timeout: 60_000, interval: 50, what: 'the services of the last run to end' });
-    if (group !== null) {
-      try {
-        rmdirSync(group); // empty once the namespace is gone
-      } catch {
-        // left for the machine's next reboot: a few bytes
-      }
-    }
+    if (group !== null) groups.push(group);
   }
 }
 
@@ -189,6 +185,9 @@ for (const figure of values.figures.split(',')) {
   }
 }
 rmSync(work, { recursive: true, force: true });
+for (const group of groups) {
+  await waitFor(() => { try { rmdirSync(group); return true; } catch { return false; } }, { timeout: 30_000, interval: 50, what: `${group} to empty` }).catch(() => console.warn(`left behind: ${group}`));
+}
 console.log(`spawn A/B, ${rounds} rounds, ${new Date().toISOString()}, load average ${loadBefore} before, ${load()} after`);
 for (const [key, xs] of Object.entries(samples)) {
   const s = stats(xs);
