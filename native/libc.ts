@@ -367,16 +367,40 @@ export interface SpawnStats {
   readonly viaHelper: number;
   /** Whether the direct path is still usable (false once a plain clone3 was refused). */
   readonly directUsable: boolean;
+  /** Clone children tend did not wait for to exec (no CLONE_VFORK). */
+  readonly unwaited: number;
+  /** Slots taken back once their child was past its exec (or had ended). */
+  readonly slotsReclaimed: number;
+  /** Slots whose child may not have exec'd yet, after taking back what could be. */
+  readonly slotsInFlight: number;
+  /** Slots made (each a stack and a place for what the child reads until its exec). */
+  readonly slotsMade: number;
+  /** Spawns that waited for a slot, every one being in flight. */
+  readonly slotWaits: number;
+  /** The cap on slots in flight. */
+  readonly slotCap: number;
+}
+
+/**
+ * How libtend starts its clone children: `wait` keeps CLONE_VFORK (tend waits for each
+ * child's exec, as before it kept slots: TEND_SPAWN_WAIT=1, to compare); `slots` caps the
+ * children in flight before their exec (1..256; 0 leaves the cap, 32 by default).
+ */
+export function configureSpawn(wait: boolean, slots = 0): void {
+  const t = native().DataType;
+  callLibtend('tend_spawn_configure', t.Void, [t.I32, t.I32], [wait ? 1 : 0, slots]);
 }
 
 /** How libtend has started its children (native/libtend.c tend_spawn_stats). */
 export function spawnStats(): SpawnStats {
-  const out = Buffer.alloc(8 * 8);
+  const out = Buffer.alloc(14 * 8);
   callLibtend('tend_spawn_stats', native().DataType.Void, [native().DataType.U8Array], [out]);
   const refusal = out.readDoubleLE(8);
   return {
     clone3: out.readDoubleLE(0) === 1, refusal: refusal === 0 ? null : errnoName(refusal), bornInLeaf: out.readDoubleLE(16), joinedLeaf: out.readDoubleLE(24), clone3Failures: out.readDoubleLE(32),
     direct: out.readDoubleLE(40), viaHelper: out.readDoubleLE(48), directUsable: out.readDoubleLE(56) === 1,
+    unwaited: out.readDoubleLE(64), slotsReclaimed: out.readDoubleLE(72), slotsInFlight: out.readDoubleLE(80), slotsMade: out.readDoubleLE(88),
+    slotWaits: out.readDoubleLE(96), slotCap: out.readDoubleLE(104),
   };
 }
 

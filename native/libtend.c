@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -348,13 +349,20 @@ typedef struct {
 } fd_plan;
 
 typedef struct direct_args direct_args;
+typedef struct spawn_slot spawn_slot;
 static int plan_fds(const int32_t *fds, int nfds, fd_plan *plan);
 static void release_fds(fd_plan *plan);
 static int spawn_posix(const char *path, char *const argv[], char *const envp[], const fd_plan *plan, int group, pid_t *pid);
-static int spawn_into_cgroup(const char *path, char *const argv[], char *const envp[], const fd_plan *plan, int group, int cgroup_fd, pid_t *pid);
+static int spawn_into_cgroup(const char *path, char *const argv[], char *const envp[], const fd_plan *plan, int group, int cgroup_fd, spawn_slot *slot, int async, pid_t *pid);
 static direct_args *direct_prepare(char **argv, int argc, char **envp, int envc, const int32_t *fds, int nfds, int group);
-static void direct_release(direct_args *d);
-static int spawn_direct(direct_args *d, int cgroup_fd, pid_t *pid);
+static void direct_close(direct_args *d);
+static void direct_free(direct_args *d);
+static int spawn_direct(direct_args *d, spawn_slot *slot, int async, int cgroup_fd, pid_t *pid);
+static spawn_slot *slot_take(void);
+static void slot_keep(spawn_slot *slot, char *strings, char **vector, direct_args *direct);
+static void slot_wait_session(spawn_slot *slot);
+static void slots_reclaim(void);
+static int slots_in_flight(void);
 
 /*
  * Whether clone3 can start a child in its cgroup: 1 until it is refused in a way that
@@ -374,6 +382,15 @@ static uint64_t clone3_failures;      /* clone3 calls that started nothing */
 static int direct_usable = 1;
 static uint64_t spawns_direct;        /* helper argvs done in the child: one exec */
 static uint64_t spawns_helper;        /* helper argvs that exec'd the helper */
+/* The clone children in flight (spawn_slot, below): the event loop's thread only. */
+#define SPAWN_SLOTS_MAX 256
+static int spawn_slots_made;
+static int spawn_slots_cap = 32;    /* tend_spawn_configure: TEND_SPAWN_INFLIGHT */
+static int spawn_wait;              /* tend_spawn_configure: TEND_SPAWN_WAIT=1 keeps CLONE_VFORK */
+static uint64_t spawn_slot_seq;
+static uint64_t slots_reclaimed;    /* slots taken back once their child was past its exec */
+static uint64_t slot_waits;         /* spawns that waited for a slot (all were in flight) */
+static uint64_t spawns_unwaited;    /* clone children tend did not wait for to exec */
 
 /* A refused clone3 into a leaf (into_cgroup), or clone of the direct path: off for good
  * unless the refusal passes (see clone3_usable). */
@@ -394,21 +411,34 @@ int tend_spawn(const char *strings, int argc, int envc, const int32_t *fds, int 
     if (argc < 1 || envc < 0) return -EINVAL;
     int group = flags & (TEND_SPAWN_SESSION | TEND_SPAWN_GROUP);
     int has_leaf = leaf != NULL && leaf[0] != '\0';
+    /* A clone child is not waited for to exec when it has a report pipe for what stops it
+     * before (a helper argv: fd 3), unless TEND_SPAWN_WAIT=1 keeps CLONE_VFORK. */
+    int async = (flags & TEND_SPAWN_STEPS) && nfds > 3 && fds[3] >= 0 && !spawn_wait;
+    /* The strings, copied: such a child reads its argv and envp after tend_spawn returned,
+     * and the caller's buffer is not tend_spawn's to keep. */
+    size_t bytes = 0;
+    for (int i = 0; i < 1 + argc + envc; i++) bytes += strlen(strings + bytes) + 1;
+    char *copy = malloc(bytes);
+    if (copy == NULL) return -ENOMEM;
+    memcpy(copy, strings, bytes);
     /* Two argument vectors share the environment: plain (the child is born in its leaf)
      * and joining (argv[0], "-c", leaf, the rest), then NULL and the environment. */
     size_t slots = (size_t)argc + 1 + (size_t)argc + 3 + (size_t)envc + 1;
     char **vector = calloc(slots, sizeof *vector);
-    if (vector == NULL) return -ENOMEM;
+    if (vector == NULL) {
+        free(copy);
+        return -ENOMEM;
+    }
     char **plain = vector, **joining = vector + argc + 1, **envp = joining + argc + 3;
-    const char *path = strings;
-    const char *next = strings + strlen(strings) + 1;
+    const char *path = copy;
+    const char *next = copy + strlen(copy) + 1;
     for (int i = 0; i < argc + envc; i++) {
         if (i < argc) plain[i] = joining[i == 0 ? 0 : i + 2] = (char *)next;
         else envp[i - argc] = (char *)next;
         next += strlen(next) + 1;
     }
     joining[1] = "-c";
-    joining[2] = (char *)leaf;
+    joining[2] = (char *)leaf; /* read only by posix_spawn, which is done when it returns */
     if (!has_leaf) joining = plain;
 
     fd_plan plan;
@@ -424,28 +454,32 @@ int tend_spawn(const char *strings, int argc, int envc, const int32_t *fds, int 
     direct_args *direct = NULL;
     if (err == 0 && (flags & TEND_SPAWN_STEPS) && (flags & TEND_SPAWN_DIRECT) && direct_usable && (!has_leaf || cgroup_fd >= 0))
         direct = direct_prepare(plain, argc, envp, envc, fds, nfds, group);
+    /* A stack and a place for what the child reads until its exec; taken before the lock,
+     * as it may wait for a child in flight. None (out of memory): posix_spawn, below. */
+    spawn_slot *slot = NULL;
+    if (err == 0 && (direct != NULL || cgroup_fd >= 0)) slot = slot_take();
     pid_t pid = -1;
     pthread_mutex_lock(&lock);
     /* Room first: a pid that cannot be recorded must not be started. */
     if (err == 0 && (table_used + 1) * 2 > table_size && table_grow() != 0) err = ENOMEM;
-    int started = 0, tried_into = 0, one_exec = 0;
-    if (err == 0 && direct != NULL && direct_usable && (!has_leaf || clone3_usable)) {
-        int result = spawn_direct(direct, has_leaf ? cgroup_fd : -1, &pid);
+    int started = 0, tried_into = 0, one_exec = 0, cloned = 0;
+    if (err == 0 && slot != NULL && direct != NULL && direct_usable && (!has_leaf || clone3_usable)) {
+        int result = spawn_direct(direct, slot, async, has_leaf ? cgroup_fd : -1, &pid);
         if (result == 0) {
-            started = one_exec = 1;
+            started = one_exec = cloned = 1;
             spawns_direct++;
             if (has_leaf) spawns_born_in_leaf++;
         } else if (result > 0) {
-            err = result; /* the child could not make its fds or session: as below */
+            err = result; /* the vfork child could not make its fds or session: as below */
         } else {
             tried_into = has_leaf;
             clone3_refused(result, has_leaf);
         }
     }
-    if (err == 0 && !started && cgroup_fd >= 0 && clone3_usable && !tried_into) {
-        int result = spawn_into_cgroup(path, plain, envp, &plan, group, cgroup_fd, &pid);
+    if (err == 0 && !started && slot != NULL && cgroup_fd >= 0 && clone3_usable && !tried_into) {
+        int result = spawn_into_cgroup(path, plain, envp, &plan, group, cgroup_fd, slot, async, &pid);
         if (result == 0) {
-            started = 1;
+            started = cloned = 1;
             spawns_born_in_leaf++;
         } else if (result > 0) {
             err = result; /* the child could not exec the helper: as posix_spawn reports it */
@@ -464,10 +498,21 @@ int tend_spawn(const char *strings, int argc, int envc, const int32_t *fds, int 
         if (reaper_parked) pthread_cond_signal(&wake_reaper);
     }
     pthread_mutex_unlock(&lock);
+    /* The child has its own copies of every fd (no CLONE_FILES): tend's go at once. */
     if (cgroup_fd >= 0) close(cgroup_fd);
-    if (direct != NULL) direct_release(direct);
+    if (direct != NULL) direct_close(direct);
     release_fds(&plan);
+    if (err == 0 && cloned && async) {
+        /* The rest stays until the child is past its exec; the session or process group
+         * must exist when tend_spawn returns (a kill of the group at once finds it). */
+        slot_keep(slot, copy, vector, one_exec ? direct : NULL);
+        if (!one_exec && direct != NULL) direct_free(direct);
+        if (group != 0) slot_wait_session(slot);
+        return pid;
+    }
+    if (direct != NULL) direct_free(direct);
     free(vector);
+    free(copy);
     return err == 0 ? pid : -err;
 }
 
@@ -476,9 +521,13 @@ int tend_spawn(const char *strings, int argc, int envc, const int32_t *fds, int 
  * it off (0: none), out[2] = children born in their leaf, out[3] = children started by
  * posix_spawn that joined theirs, out[4] = clone3 calls that started nothing; of the
  * spawns of a helper argv (TEND_SPAWN_STEPS): out[5] = done in the child with one exec,
- * out[6] = through the helper; out[7] = 1 while the direct path is usable.
+ * out[6] = through the helper; out[7] = 1 while the direct path is usable; the clone
+ * slots: out[8] = children not waited for to exec, out[9] = slots taken back once their
+ * child was past its exec, out[10] = slots still in flight (after taking back what can
+ * be), out[11] = slots made, out[12] = spawns that waited for a slot, out[13] = the cap.
  */
 void tend_spawn_stats(double *out) {
+    slots_reclaim();
     pthread_mutex_lock(&lock);
     out[0] = clone3_usable;
     out[1] = clone3_refusal;
@@ -489,6 +538,22 @@ void tend_spawn_stats(double *out) {
     out[6] = (double)spawns_helper;
     out[7] = direct_usable;
     pthread_mutex_unlock(&lock);
+    out[8] = (double)spawns_unwaited;
+    out[9] = (double)slots_reclaimed;
+    out[10] = slots_in_flight();
+    out[11] = spawn_slots_made;
+    out[12] = (double)slot_waits;
+    out[13] = spawn_slots_cap;
+}
+
+/*
+ * wait: 1 keeps CLONE_VFORK (tend waits for every clone child's exec, as before the
+ * slots: TEND_SPAWN_WAIT=1, to compare); slots: the cap on children in flight (1..256;
+ * 0 leaves it). From the event loop's thread, like tend_spawn.
+ */
+void tend_spawn_configure(int wait, int slots) {
+    spawn_wait = wait != 0;
+    if (slots > 0) spawn_slots_cap = slots > SPAWN_SLOTS_MAX ? SPAWN_SLOTS_MAX : slots;
 }
 
 /* A source below nfds that goes elsewhere would be overwritten by an earlier move: such
@@ -645,12 +710,13 @@ __asm__(
     ".size clone3_run, .-clone3_run\n");
 #endif
 
-/* long clone_run(unsigned long flags, void *stack_top, int (*fn)(void *), void *arg): the
- * same with the older clone system call, for a child with no cgroup to be born in. Docker's
- * default seccomp profile answers clone3 with ENOSYS (so that glibc falls back to clone)
- * and lets this clone's flags through. parent_tid, child_tid and tls are 0 (no
- * CLONE_*TID, no CLONE_SETTLS: the kernel reads none of them). */
-long clone_run(unsigned long flags, void *stack_top, int (*fn)(void *), void *arg) __attribute__((visibility("hidden")));
+/* long clone_run(unsigned long flags, void *stack_top, int (*fn)(void *), void *arg,
+ * volatile uint32_t *child_tid): the same with the older clone system call, for a child
+ * with no cgroup to be born in. Docker's default seccomp profile answers clone3 with
+ * ENOSYS (so that glibc falls back to clone) and lets this clone's flags through.
+ * parent_tid and tls are 0 (no CLONE_PARENT_SETTID, no CLONE_SETTLS: the kernel reads
+ * neither); child_tid is CLONE_CHILD_CLEARTID's word. */
+long clone_run(unsigned long flags, void *stack_top, int (*fn)(void *), void *arg, volatile uint32_t *child_tid) __attribute__((visibility("hidden")));
 #if defined(__x86_64__)
 __asm__(
     ".text\n"
@@ -658,10 +724,10 @@ __asm__(
     ".hidden clone_run\n"
     ".type clone_run, @function\n"
     "clone_run:\n"
+    "    mov %r8, %r10\n"         /* child_tid */
     "    mov %rdx, %r8\n"         /* fn (r8 is clone's tls argument: unread without CLONE_SETTLS) */
     "    mov %rcx, %r9\n"         /* arg */
     "    xor %edx, %edx\n"        /* parent_tid */
-    "    xor %r10d, %r10d\n"      /* child_tid */
     "    mov $56, %eax\n"         /* SYS_clone: flags in rdi, the stack's top in rsi */
     "    syscall\n"
     "    test %rax, %rax\n"
@@ -685,9 +751,8 @@ __asm__(
     "clone_run:\n"
     "    mov x10, x2\n"           /* fn */
     "    mov x11, x3\n"           /* arg */
-    "    mov x2, xzr\n"           /* parent_tid, tls, child_tid (arm64's order) */
+    "    mov x2, xzr\n"           /* parent_tid, tls (arm64's order); child_tid stays in x4 */
     "    mov x3, xzr\n"
-    "    mov x4, xzr\n"
     "    mov x8, #220\n"          /* SYS_clone: flags in x0, the stack's top in x1 */
     "    svc #0\n"
     "    cbnz x0, 1f\n"
@@ -702,82 +767,238 @@ __asm__(
     ".size clone_run, .-clone_run\n");
 #endif
 
+/*
+ * System calls for the clone child, which shares tend's memory and its thread pointer:
+ * glibc's syscall() writes errno, and errno is tend's event-loop thread's (the child has
+ * its TLS), which now runs beside the child. These return -errno and write nothing.
+ */
+static inline long raw6(long n, long a, long b, long c, long d, long e, long f) {
+#if defined(__x86_64__)
+    register long r10 __asm__("r10") = d, r8 __asm__("r8") = e, r9 __asm__("r9") = f;
+    long ret;
+    __asm__ volatile("syscall" : "=a"(ret) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9) : "rcx", "r11", "memory");
+    return ret;
+#else
+    register long x8 __asm__("x8") = n, x0 __asm__("x0") = a, x1 __asm__("x1") = b, x2 __asm__("x2") = c,
+                  x3 __asm__("x3") = d, x4 __asm__("x4") = e, x5 __asm__("x5") = f;
+    __asm__ volatile("svc #0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5) : "memory");
+    return x0;
+#endif
+}
+#define RAW_ARGS(n, a, b, c, d, e, f, ...) raw6((long)(n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
+#define raw(...) RAW_ARGS(__VA_ARGS__, 0, 0, 0, 0, 0, 0)
+
+/*
+ * A spawn in flight. Without CLONE_VFORK the child runs beside tend, on shared memory,
+ * until its exec: it needs a stack of its own, and its arguments (the strings, argv and
+ * envp, the direct path's prepared steps, the fd plan) must stay where they are until the
+ * kernel is done with them. CLONE_CHILD_CLEARTID makes the kernel write 0 to `word` and
+ * futex-wake it when the child releases tend's memory — at its exec (the new program has
+ * its own) or its exit —; after that nothing of the slot is read any more, and the next
+ * spawn takes it back (slot_take). `word`: 1 from the clone, 2 once the child has made
+ * its session or process group (tend_spawn waits for that: the group exists when it
+ * returns), 0 from the kernel.
+ */
+#define SPAWN_STACK (16 * 1024)  /* the child uses < 4.5 KiB (gcc -fstack-usage: child_report's line); RSS: the pages it touches */
 typedef struct {
     const char *path;
     char *const *argv, *const *envp;
     const fd_plan *plan;
     int group;
-    volatile int err; /* written by the child when it cannot exec (shared memory: CLONE_VM) */
+    int async;                 /* no CLONE_VFORK: failures go on the report pipe */
+    int report_fd;             /* the helper's report pipe (fd 3's source), -1: none */
+    volatile uint32_t *word;   /* the slot's word: 2 once the session is made */
+    volatile int err;          /* CLONE_VFORK: written by a child that cannot exec, read by tend after */
 } child_args;
+
+struct spawn_slot {
+    volatile uint32_t word;    /* see above; the kernel's CLONE_CHILD_CLEARTID target */
+    int busy;                  /* a child may still be on the stack or reading what is kept */
+    uint64_t seq;              /* when it was taken: the oldest is waited for when all are busy */
+    char *stack;               /* SPAWN_STACK bytes above a guard page */
+    char *strings;             /* kept until the child is past its exec: */
+    char **vector;
+    direct_args *direct;
+    child_args args;
+    fd_plan plan;
+};
+
+static spawn_slot *spawn_slots[SPAWN_SLOTS_MAX];
 
 /* The kernel's struct sigaction with SIG_DFL, no flags, no mask: all zeros on x86-64 and
  * arm64 alike. glibc's sigaction refuses its own signals 32 and 33; the raw call does not. */
 struct kernel_sigaction { unsigned long handler, flags, restorer, mask; };
 
+/* Every disposition to its default, ignored ones included (posix_spawn's SETSIGDEF of every
+ * signal): tend's handlers and ignores are not the child's. Signals are still blocked. */
+static void child_default_signals(void) {
+    struct kernel_sigaction dfl = { 0, 0, 0, 0 };
+    for (int sig = 1; sig <= 64; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP) raw(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
+}
+
+/* The session or process group is made: tend_spawn, waiting for it, may return. */
+static void child_session_made(volatile uint32_t *word) {
+    __atomic_store_n(word, 2, __ATOMIC_RELEASE);
+    raw(SYS_futex, word, FUTEX_WAKE, 1);
+}
+
+/* The helper's fail(): "<step> <errno> <detail>\n" in one write on the report pipe; the
+ * exit status is 127 for a command not found, else 126. */
+static int child_report(int fd, const char *step, int err, const char *detail) {
+    char line[PATH_MAX + 128]; /* the helper's line, cut where its snprintf would cut it */
+    size_t n = 0, cap = sizeof line - 1;
+    for (const char *c = step; *c != '\0' && n < cap; c++) line[n++] = *c;
+    if (n < cap) line[n++] = ' ';
+    char digits[12];
+    int k = 0;
+    unsigned value = err < 0 ? 0 : (unsigned)err;
+    do digits[k++] = (char)('0' + value % 10); while ((value /= 10) != 0 && k < 11);
+    while (k > 0 && n < cap) line[n++] = digits[--k];
+    if (n < cap) line[n++] = ' ';
+    for (const char *c = detail != NULL ? detail : ""; *c != '\0' && n < cap; c++) line[n++] = *c;
+    if (n < cap) line[n++] = '\n';
+    if (fd >= 0) raw(SYS_write, fd, line, n);
+    return step[0] == 'e' && step[1] == 'x' && err == ENOENT ? 127 : 126; /* "exec" */
+}
+
 /*
- * The child, on its own stack, sharing tend's memory until exec: raw system calls only (no
- * libc wrapper's cancellation point or cached state), in posix_spawn's order. Every
- * signal is still blocked (the parent blocked all before the clone), so no handler of
- * tend's can run here before the dispositions are reset.
+ * The child, on its own stack, sharing tend's memory until exec: raw system calls only
+ * (no errno, no libc lock), in posix_spawn's order but for the session, made first so that
+ * tend waits no longer than that. Every signal is still blocked (the parent blocked all
+ * before the clone), so no handler of tend's can run here before the dispositions are reset.
  */
 static int child_main(void *opaque) {
     child_args *a = opaque;
-    /* Every disposition to its default, ignored ones included (posix_spawn's SETSIGDEF of
-     * every signal): tend's handlers and ignores are not the helper's. */
-    struct kernel_sigaction dfl = { 0, 0, 0, 0 };
-    for (int sig = 1; sig <= 64; sig++)
-        if (sig != SIGKILL && sig != SIGSTOP) syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
-    /* The session or process group exists before tend_spawn returns (the parent waits
-     * for the exec), so a signal to the group cannot miss it. */
-    if (a->group == TEND_SPAWN_SESSION && syscall(SYS_setsid) < 0) goto fail;
-    if (a->group == TEND_SPAWN_GROUP && syscall(SYS_setpgid, 0, 0) != 0) goto fail;
+    const char *step = "exec";
+    long r = 0;
+    if (a->group == TEND_SPAWN_SESSION) r = raw(SYS_setsid);
+    else if (a->group == TEND_SPAWN_GROUP) r = raw(SYS_setpgid, 0, 0);
+    if (r < 0) goto fail;
+    if (a->async) child_session_made(a->word);
+    child_default_signals();
     const fd_plan *plan = a->plan;
     for (int i = 0; i < plan->nfds; i++) {
         int source = plan->source[i];
         if (source == i) {
             /* An fd kept in place: it must survive the exec (posix_spawn's dup2 onto itself). */
-            long flags = syscall(SYS_fcntl, i, F_GETFD);
-            if (flags < 0 || syscall(SYS_fcntl, i, F_SETFD, flags & ~FD_CLOEXEC) != 0) goto fail;
+            r = raw(SYS_fcntl, i, F_GETFD);
+            if (r >= 0) r = raw(SYS_fcntl, i, F_SETFD, r & ~FD_CLOEXEC);
         } else if (source >= 0) {
             /* dup3 (arm64 has no dup2); source differs from i, and the copy is not close-on-exec. */
-            if (syscall(SYS_dup3, source, i, 0) < 0) goto fail;
+            r = raw(SYS_dup3, source, i, 0);
         } else {
-            syscall(SYS_close, i); /* not open: nothing to close, as posix_spawn's close action allows */
+            raw(SYS_close, i); /* not open: nothing to close, as posix_spawn's close action allows */
+            r = 0;
         }
+        if (r < 0) goto fail;
     }
     uint64_t none = 0;
-    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
-    syscall(SYS_execve, a->path, a->argv, a->envp);
+    raw(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
+    r = raw(SYS_execve, a->path, a->argv, a->envp);
+    step = "helper";
 fail:
-    a->err = errno; /* syscall() set it: the errno of tend's thread, which waits meanwhile */
-    return 127;
+    if (!a->async) {
+        a->err = (int)-r; /* tend reads it once the clone returns */
+        return 127;
+    }
+    /* Nothing waits for this child's exec: the failure goes on the report pipe, which
+     * spawn.ts reads when the child exits 126. A session or fd step is reported as "exec":
+     * spawn.ts then shows the message an errno from tend_spawn got (execFailure). */
+    child_report(a->report_fd, step, (int)-r, step[0] == 'h' ? a->path : a->argv[0]);
+    return 126;
 }
 
-/* The child's stack, made once: spawns are made one at a time, under the lock. 64 KiB
- * with a guard page below; the child needs a few hundred bytes. */
-#define CHILD_STACK (64 * 1024)
-static void *child_stack;
+/* A free slot, its child past its exec or never started; NULL: none could be made (then
+ * no clone path is taken). Takes back every slot whose child the kernel has let go of;
+ * when all SPAWN cap slots are in flight, waits for the oldest. Called on the event
+ * loop's thread, without the lock (a wait must not hold up the reaper). */
+static void slot_reclaim(spawn_slot *s) {
+    if (!s->busy || __atomic_load_n(&s->word, __ATOMIC_ACQUIRE) != 0) return;
+    free(s->strings);
+    free(s->vector);
+    if (s->direct != NULL) direct_free(s->direct);
+    s->strings = NULL;
+    s->vector = NULL;
+    s->direct = NULL;
+    s->busy = 0;
+    slots_reclaimed++;
+}
 
-/* Runs fn(arg) in a child made with CLONE_VM|CLONE_VFORK — by clone3, born in cgroup_fd's
- * leaf, or by clone when cgroup_fd is -1 — and waits, as vfork does, for it to exec or
- * end. 0 and *pid; > 0: *err, set by a child that could not get as far as its exec (it
- * was reaped here, as posix_spawn does); < 0: -errno from the clone, nothing started. */
-static int clone_child(int (*fn)(void *), void *arg, volatile int *err, int cgroup_fd, pid_t *pid) {
-    if (child_stack == NULL) {
-        long page = sysconf(_SC_PAGESIZE);
-        void *map = mmap(NULL, CHILD_STACK + (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-        if (map == MAP_FAILED) return -ENOMEM;
-        if (mprotect(map, (size_t)page, PROT_NONE) != 0) {
-            munmap(map, CHILD_STACK + (size_t)page);
-            return -ENOMEM;
-        }
-        child_stack = (char *)map + page;
+static spawn_slot *slot_take(void) {
+    spawn_slot *found = NULL, *oldest = NULL;
+    for (int i = 0; i < spawn_slots_made; i++) {
+        spawn_slot *s = spawn_slots[i];
+        slot_reclaim(s);
+        if (!s->busy && found == NULL && i < spawn_slots_cap) found = s;
+        if (s->busy && (oldest == NULL || s->seq < oldest->seq)) oldest = s;
     }
+    if (found == NULL && spawn_slots_made < spawn_slots_cap) {
+        spawn_slot *s = calloc(1, sizeof *s);
+        long page = sysconf(_SC_PAGESIZE);
+        void *map = s == NULL ? MAP_FAILED : mmap(NULL, SPAWN_STACK + (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (map == MAP_FAILED || mprotect(map, (size_t)page, PROT_NONE) != 0) {
+            if (map != MAP_FAILED) munmap(map, SPAWN_STACK + (size_t)page);
+            free(s);
+            return NULL;
+        }
+        s->stack = (char *)map + page;
+        spawn_slots[spawn_slots_made++] = found = s;
+    }
+    if (found == NULL && oldest != NULL) {
+        /* Every slot in flight: the oldest child is the likeliest to be done soonest. */
+        slot_waits++;
+        uint32_t value;
+        while ((value = __atomic_load_n(&oldest->word, __ATOMIC_ACQUIRE)) != 0)
+            syscall(SYS_futex, &oldest->word, FUTEX_WAIT, value, NULL, NULL, 0);
+        slot_reclaim(oldest);
+        found = oldest;
+    }
+    if (found != NULL) found->seq = ++spawn_slot_seq;
+    return found;
+}
+
+/* The spawn's memory, kept until its child is past its exec. */
+static void slot_keep(spawn_slot *s, char *strings, char **vector, direct_args *direct) {
+    s->strings = strings;
+    s->vector = vector;
+    s->direct = direct;
+    s->busy = 1;
+    spawns_unwaited++;
+}
+
+static void slots_reclaim(void) {
+    for (int i = 0; i < spawn_slots_made; i++) slot_reclaim(spawn_slots[i]);
+}
+
+static int slots_in_flight(void) {
+    int n = 0;
+    for (int i = 0; i < spawn_slots_made; i++) n += spawn_slots[i]->busy;
+    return n;
+}
+
+/* tend waits here, after the lock, until the child has made its session or process group
+ * (word 2) or has let go of tend's memory (0: exec'd or ended) — not for its exec. */
+static void slot_wait_session(spawn_slot *s) {
+    while (__atomic_load_n(&s->word, __ATOMIC_ACQUIRE) == 1)
+        syscall(SYS_futex, &s->word, FUTEX_WAIT, 1, NULL, NULL, 0);
+}
+
+/* Runs fn(arg) on the slot's stack in a child made with CLONE_VM — by clone3, born in
+ * cgroup_fd's leaf, or by clone when cgroup_fd is -1 —, and, unless `async`, waits as
+ * vfork does for it to exec or end (CLONE_VFORK: TEND_SPAWN_WAIT=1, and spawns with no
+ * report pipe). 0 and *pid; > 0: *err, set by a vfork child that could not get as far as
+ * its exec (it was reaped here, as posix_spawn does); < 0: -errno from the clone, nothing
+ * started. */
+static int clone_child(int (*fn)(void *), void *arg, volatile int *err, spawn_slot *slot, int async, int cgroup_fd, pid_t *pid) {
+    uint64_t flags = CLONE_VM | CLONE_CHILD_CLEARTID | (async ? 0 : CLONE_VFORK);
+    __atomic_store_n(&slot->word, 1, __ATOMIC_RELEASE);
     struct clone3_args clone = {
-        .flags = CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP,
+        .flags = flags | CLONE_INTO_CGROUP,
+        .child_tid = (uint64_t)(uintptr_t)&slot->word,
         .exit_signal = SIGCHLD,
-        .stack = (uint64_t)(uintptr_t)child_stack,
-        .stack_size = CHILD_STACK,
+        .stack = (uint64_t)(uintptr_t)slot->stack,
+        .stack_size = SPAWN_STACK,
         .cgroup = (uint64_t)cgroup_fd,
     };
     /* Every signal blocked across the clone, so none is handled in the child while it
@@ -786,10 +1007,13 @@ static int clone_child(int (*fn)(void *), void *arg, volatile int *err, int cgro
     uint64_t all = ~(uint64_t)0, old = 0; /* the kernel's mask: 64 signals, one bit each */
     syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof all);
     long result = cgroup_fd >= 0 ? clone3_run(&clone, sizeof clone, fn, arg)
-                                 : clone_run(CLONE_VM | CLONE_VFORK | SIGCHLD, (char *)child_stack + CHILD_STACK, fn, arg);
+                                 : clone_run(flags | SIGCHLD, slot->stack + SPAWN_STACK, fn, arg, &slot->word);
     syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof old);
-    if (result < 0) return (int)result;
-    if (*err != 0) {
+    if (result < 0) {
+        __atomic_store_n(&slot->word, 0, __ATOMIC_RELEASE);
+        return (int)result;
+    }
+    if (!async && *err != 0) {
         /* Reaped here, under the lock: the reaper thread will not count it as an orphan. */
         int status;
         while (waitpid((pid_t)result, &status, 0) < 0 && errno == EINTR) {}
@@ -799,14 +1023,21 @@ static int clone_child(int (*fn)(void *), void *arg, volatile int *err, int cgro
     return 0;
 }
 
-static int spawn_into_cgroup(const char *path, char *const argv[], char *const envp[], const fd_plan *plan, int group, int cgroup_fd, pid_t *pid) {
-    child_args args = { path, argv, envp, plan, group, 0 };
-    return clone_child(child_main, &args, &args.err, cgroup_fd, pid);
+static int spawn_into_cgroup(const char *path, char *const argv[], char *const envp[], const fd_plan *plan, int group, int cgroup_fd, spawn_slot *slot, int async, pid_t *pid) {
+    slot->plan = *plan; /* the child reads it after tend_spawn has returned */
+    slot->args = (child_args){ path, argv, envp, &slot->plan, group, async, plan->nfds > 3 ? plan->source[3] : -1, &slot->word, 0 };
+    return clone_child(child_main, &slot->args, &slot->args.err, slot, async, cgroup_fd, pid);
 }
 #else
 /* No clone3_run for this architecture: every spawn takes posix_spawn and the helper joins. */
-static int spawn_into_cgroup(const char *path, char *const argv[], char *const envp[], const fd_plan *plan, int group, int cgroup_fd, pid_t *pid) {
-    (void)path, (void)argv, (void)envp, (void)plan, (void)group, (void)cgroup_fd, (void)pid;
+struct spawn_slot { int unused; };
+static spawn_slot *slot_take(void) { return NULL; }
+static void slot_keep(spawn_slot *s, char *strings, char **vector, direct_args *direct) { (void)s, (void)strings, (void)vector, (void)direct; }
+static void slot_wait_session(spawn_slot *s) { (void)s; }
+static void slots_reclaim(void) {}
+static int slots_in_flight(void) { return 0; }
+static int spawn_into_cgroup(const char *path, char *const argv[], char *const envp[], const fd_plan *plan, int group, int cgroup_fd, spawn_slot *slot, int async, pid_t *pid) {
+    (void)path, (void)argv, (void)envp, (void)plan, (void)group, (void)cgroup_fd, (void)slot, (void)async, (void)pid;
     return -ENOSYS;
 }
 #endif
@@ -865,7 +1096,9 @@ struct direct_args {
     char **shell_argv;        /* /bin/sh, the file, argv[1..]: execvp's ENOEXEC fallback */
     int copies[DIRECT_MAX_LISTEN + 8], ncopies; /* the parent's fd copies, closed after */
     void *arena;              /* everything else the parent allocated */
-    volatile int err;         /* set by a child that could not make its fds or session */
+    int async;                /* no CLONE_VFORK: a failure before exec goes on the report pipe */
+    volatile uint32_t *word;  /* the slot's word: 2 once the session is made */
+    volatile int err;         /* CLONE_VFORK: set by a child that could not make its fds or session */
 };
 
 /* What the helper's parse_id accepts (decimal, no sign, < 2^32 - 1). */
@@ -899,8 +1132,15 @@ static int direct_copy(direct_args *d, int fd, int floor) {
     return copy;
 }
 
-static void direct_release(direct_args *d) {
+/* The parent's fd copies go right after the clone (the child has its own fd table: no
+ * CLONE_FILES); the memory stays until the child is past its exec (direct_free). */
+static void direct_close(direct_args *d) {
     for (int i = 0; i < d->ncopies; i++) close(d->copies[i]);
+    d->ncopies = 0;
+}
+
+static void direct_free(direct_args *d) {
+    direct_close(d);
     free(d->arena);
     free(d);
 }
@@ -1071,7 +1311,7 @@ static direct_args *direct_prepare(char **argv, int argc, char **envp, int envc,
     d->shell_argv[cmd_argc > 1 ? cmd_argc + 1 : 2] = NULL;
     return d;
 helper:
-    direct_release(d);
+    direct_free(d);
     return NULL;
 #endif
 }
@@ -1084,23 +1324,9 @@ helper:
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
-/* The helper's fail(): "<step> <errno> <detail>\n" in one write, then 127 for a command
- * not found, else 126 (the child's exit status: clone3_run exits with it). */
+/* A failed step, as the helper reports it (child_report). */
 static int direct_fail(const direct_args *d, const char *step, int err, const char *detail) {
-    char line[PATH_MAX + 128]; /* the helper's line, cut where its snprintf would cut it */
-    size_t n = 0, cap = sizeof line - 1;
-    for (const char *c = step; *c != '\0' && n < cap; c++) line[n++] = *c;
-    if (n < cap) line[n++] = ' ';
-    char digits[12];
-    int k = 0;
-    unsigned value = err < 0 ? 0 : (unsigned)err;
-    do digits[k++] = (char)('0' + value % 10); while ((value /= 10) != 0 && k < 11);
-    while (k > 0 && n < cap) line[n++] = digits[--k];
-    if (n < cap) line[n++] = ' ';
-    for (const char *c = detail != NULL ? detail : ""; *c != '\0' && n < cap; c++) line[n++] = *c;
-    if (n < cap) line[n++] = '\n';
-    syscall(SYS_write, d->report_fd, line, n);
-    return step[0] == 'e' && step[1] == 'x' && err == ENOENT ? 127 : 126; /* "exec" */
+    return child_report(d->report_fd, step, err, detail);
 }
 
 /* Writes `value` as decimal digits and a NUL at `out` (room: DIRECT_PID_ROOM). */
@@ -1113,102 +1339,101 @@ static void direct_decimal(char *out, long value) {
     out[n] = '\0';
 }
 
-/* fd `source` onto `target`, not close-on-exec; in place: only the flag is cleared. */
-static int direct_move(int source, int target) {
+/* fd `source` onto `target`, not close-on-exec; in place: only the flag is cleared.
+ * 0, or -errno. */
+static long direct_move(int source, int target) {
     if (source == target) {
-        long flags = syscall(SYS_fcntl, target, F_GETFD);
-        return flags < 0 ? -1 : (int)syscall(SYS_fcntl, target, F_SETFD, flags & ~FD_CLOEXEC);
+        long flags = raw(SYS_fcntl, target, F_GETFD);
+        return flags < 0 ? flags : raw(SYS_fcntl, target, F_SETFD, flags & ~FD_CLOEXEC);
     }
-    return syscall(SYS_dup3, source, target, 0) < 0 ? -1 : 0;
+    long r = raw(SYS_dup3, source, target, 0);
+    return r < 0 ? r : 0;
 }
 
 /* The child of the direct path: see "One exec per start" above. Its steps are numbered
- * as native/tend-exec.c numbers them. */
+ * as native/tend-exec.c numbers them. Raw system calls only (raw(): no errno). */
 static int direct_main(void *opaque) {
     direct_args *d = opaque;
+    long r = 0;
+    /* 3. The session or process group first, before tend_spawn returns (it waits for this
+     * step, not for the exec): a signal to the group cannot miss it. */
+    if (d->group == TEND_SPAWN_SESSION) r = raw(SYS_setsid);
+    else if (d->group == TEND_SPAWN_GROUP) r = raw(SYS_setpgid, 0, 0);
+    if (r < 0) goto early;
+    if (d->async) child_session_made(d->word);
     /* Every disposition to its default, ignored ones included, as the helper's child and
      * the helper both do: tend's handlers and ignores (Node's SIGPIPE, and any SIG_IGN
      * tend's own parent left it) are not the service's. Signals stay blocked. */
-    struct kernel_sigaction dfl = { 0, 0, 0, 0 };
-    for (int sig = 1; sig <= 64; sig++)
-        if (sig != SIGKILL && sig != SIGSTOP) syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
-    /* 3. The session or process group, before tend_spawn returns (as for the helper). */
-    if (d->group == TEND_SPAWN_SESSION && syscall(SYS_setsid) < 0) goto fail;
-    if (d->group == TEND_SPAWN_GROUP && syscall(SYS_setpgid, 0, 0) != 0) goto fail;
+    child_default_signals();
     for (int t = 0; t < 3; t++) {
-        if (d->stdio[t] < 0) syscall(SYS_close, t);
-        else if (direct_move(d->stdio[t], t) != 0) goto fail;
+        if (d->stdio[t] < 0) raw(SYS_close, t);
+        else if ((r = direct_move(d->stdio[t], t)) != 0) goto early;
     }
     /* 0. Every other fd close-on-exec (a leaked one must not reach the service); on a
      * kernel before 5.11, one fcntl per possible fd up to the soft limit. */
-    if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+    if (raw(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
         uint64_t limit[2] = { 0, 0 };
-        long max = syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, limit) == 0 && limit[0] < 65536 ? (long)limit[0] : 65536;
+        long max = raw(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, limit) == 0 && limit[0] < 65536 ? (long)limit[0] : 65536;
         for (long fd = 3; fd < max; fd++) {
-            long flags = syscall(SYS_fcntl, fd, F_GETFD);
-            if (flags >= 0 && !(flags & FD_CLOEXEC)) syscall(SYS_fcntl, fd, F_SETFD, flags | FD_CLOEXEC);
+            long flags = raw(SYS_fcntl, fd, F_GETFD);
+            if (flags >= 0 && !(flags & FD_CLOEXEC)) raw(SYS_fcntl, fd, F_SETFD, flags | FD_CLOEXEC);
         }
     }
     /* 1b. rlimits and oom_score_adj. */
-    if (d->set_nofile && syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, d->nofile, NULL) != 0) return direct_fail(d, "nofile", errno, d->nofile_text);
-    if (d->set_core && syscall(SYS_prlimit64, 0, RLIMIT_CORE, d->core, NULL) != 0) return direct_fail(d, "core", errno, d->core_text);
+    if (d->set_nofile && (r = raw(SYS_prlimit64, 0, RLIMIT_NOFILE, d->nofile, NULL)) != 0) return direct_fail(d, "nofile", (int)-r, d->nofile_text);
+    if (d->set_core && (r = raw(SYS_prlimit64, 0, RLIMIT_CORE, d->core, NULL)) != 0) return direct_fail(d, "core", (int)-r, d->core_text);
     if (d->oom != NULL) {
-        long fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-        if (fd < 0) return direct_fail(d, "oom_score_adj", errno, d->oom);
-        if (syscall(SYS_write, fd, d->oom, d->oom_len) != (long)d->oom_len) return direct_fail(d, "oom_score_adj", errno, d->oom);
-        syscall(SYS_close, fd);
+        long fd = raw(SYS_openat, AT_FDCWD, "/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+        if (fd < 0) return direct_fail(d, "oom_score_adj", (int)-fd, d->oom);
+        r = raw(SYS_write, fd, d->oom, d->oom_len);
+        if (r != (long)d->oom_len) return direct_fail(d, "oom_score_adj", r < 0 ? (int)-r : EIO, d->oom);
+        raw(SYS_close, fd);
     }
     /* 3. Tini mode: the terminal's foreground to the new group when stdin is a terminal.
      * SIGTTOU is blocked here, which the kernel treats as ignored: a background group's
      * tcsetpgrp goes through, as the helper's SIG_IGN around the call makes it. */
     if (d->foreground) {
         char termios[64]; /* struct termios is 36 bytes on Linux; isatty's TCGETS */
-        if (syscall(SYS_ioctl, 0, TCGETS, termios) == 0) {
-            int pgrp = (int)syscall(SYS_getpid);
-            if (syscall(SYS_ioctl, 0, TIOCSPGRP, &pgrp) != 0 && errno != ENOTTY && errno != ENXIO && errno != EPERM)
-                return direct_fail(d, "tcsetpgrp", errno, NULL);
+        if (raw(SYS_ioctl, 0, TCGETS, termios) == 0) {
+            int pgrp = (int)raw(SYS_getpid);
+            r = raw(SYS_ioctl, 0, TIOCSPGRP, &pgrp);
+            if (r != 0 && r != -ENOTTY && r != -ENXIO && r != -EPERM) return direct_fail(d, "tcsetpgrp", (int)-r, NULL);
         }
     }
     /* 4. The readiness pipe on the fd the service expects. */
-    if (d->notify_target >= 0 && direct_move(d->notify_source, d->notify_target) != 0) return direct_fail(d, "notify", errno, NULL);
+    if (d->notify_target >= 0 && (r = direct_move(d->notify_source, d->notify_target)) != 0) return direct_fail(d, "notify", (int)-r, NULL);
     /* 5. Working directory. */
-    if (d->dir != NULL && syscall(SYS_chdir, d->dir) != 0) return direct_fail(d, "chdir", errno, d->dir);
+    if (d->dir != NULL && (r = raw(SYS_chdir, d->dir)) != 0) return direct_fail(d, "chdir", (int)-r, d->dir);
     /* 6a. umask. */
-    if (d->mask >= 0) syscall(SYS_umask, (mode_t)d->mask);
+    if (d->mask >= 0) raw(SYS_umask, d->mask);
     /* 6b. The variables that name the service's pid (this child's: exec keeps it), and
      * the listening sockets on fds 3, 4, ... */
     if (d->pid_vars > 0) {
-        long self = syscall(SYS_getpid);
+        long self = raw(SYS_getpid);
         for (int v = 0; v < d->pid_vars; v++) direct_decimal(d->pid_slot[v], self);
     }
     for (int k = 0; k < d->listen_count; k++)
-        if (direct_move(d->listen_source[k], 3 + k) != 0) return direct_fail(d, "listen", errno, NULL);
+        if ((r = direct_move(d->listen_source[k], 3 + k)) != 0) return direct_fail(d, "listen", (int)-r, NULL);
     /* 6. An empty mask, last: the dispositions are the defaults already. */
     uint64_t none = 0;
-    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
+    raw(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
     /* 7. execvp, as glibc does it: a name with a '/' as is, else each PATH candidate in
      * turn, going on past the errors that mean "not here" and past EACCES (reported if
      * nothing else ran); a file the kernel cannot execute (ENOEXEC) is run by /bin/sh. */
     int err;
     if (!d->search) {
-        syscall(SYS_execve, d->command, d->argv, d->envp);
-        err = errno;
-        if (err == ENOEXEC) {
-            syscall(SYS_execve, d->shell_argv[0], d->shell_argv, d->envp);
-            err = errno;
-        }
+        err = (int)-raw(SYS_execve, d->command, d->argv, d->envp);
+        if (err == ENOEXEC) err = (int)-raw(SYS_execve, d->shell_argv[0], d->shell_argv, d->envp);
     } else {
         int eacces = 0;
         err = ENOENT;
         for (char **candidate = d->candidates; *candidate != NULL; candidate++) {
-            syscall(SYS_execve, *candidate, d->argv, d->envp);
-            err = errno;
+            err = (int)-raw(SYS_execve, *candidate, d->argv, d->envp);
             if (err == EACCES) { eacces = 1; continue; }
             if (err == ENOENT || err == ESTALE || err == ENOTDIR || err == ENODEV || err == ETIMEDOUT) continue;
             if (err == ENOEXEC) {
                 d->shell_argv[1] = *candidate;
-                syscall(SYS_execve, d->shell_argv[0], d->shell_argv, d->envp);
-                err = errno;
+                err = (int)-raw(SYS_execve, d->shell_argv[0], d->shell_argv, d->envp);
             }
             goto failed;
         }
@@ -1218,24 +1443,32 @@ static int direct_main(void *opaque) {
         if (err == EACCES) {
             int found = 0;
             for (char **candidate = d->candidates; *candidate != NULL && !found; candidate++)
-                found = syscall(SYS_faccessat, AT_FDCWD, *candidate, F_OK, 0) == 0;
+                found = raw(SYS_faccessat, AT_FDCWD, *candidate, F_OK, 0) == 0;
             if (!found) err = ENOENT;
         }
     }
 failed:
     return direct_fail(d, "exec", err, d->command);
-fail:
-    d->err = errno; /* syscall() set it: the errno of tend's thread, which waits meanwhile */
-    return 127;
+early:
+    /* The session or the stdio moves: under CLONE_VFORK tend_spawn returns the errno, as
+     * it did before there was a direct path; else nothing waits for it, and it goes on the
+     * report pipe as "exec", for which spawn.ts shows the same message (execFailure). */
+    if (!d->async) {
+        d->err = (int)-r;
+        return 127;
+    }
+    return direct_fail(d, "exec", (int)-r, d->command);
 }
 
-static int spawn_direct(direct_args *d, int cgroup_fd, pid_t *pid) {
+static int spawn_direct(direct_args *d, spawn_slot *slot, int async, int cgroup_fd, pid_t *pid) {
     d->err = 0;
-    return clone_child(direct_main, d, &d->err, cgroup_fd, pid);
+    d->async = async;
+    d->word = &slot->word;
+    return clone_child(direct_main, d, &d->err, slot, async, cgroup_fd, pid);
 }
 #else
-static int spawn_direct(direct_args *d, int cgroup_fd, pid_t *pid) {
-    (void)d, (void)cgroup_fd, (void)pid;
+static int spawn_direct(direct_args *d, spawn_slot *slot, int async, int cgroup_fd, pid_t *pid) {
+    (void)d, (void)slot, (void)async, (void)cgroup_fd, (void)pid;
     return -ENOSYS;
 }
 #endif

@@ -176,6 +176,10 @@ const errnoByNumber: Record<number, string> = {
   26: 'ETXTBSY', 28: 'ENOSPC', 30: 'EROFS', 36: 'ENAMETOOLONG', 40: 'ELOOP',
 };
 
+function helperUnrunnable(command: string, helper: string, code: string): string {
+  return `cannot start ${command}: tend's exec helper ${helper} cannot be run (${code})`;
+}
+
 /** Turns the helper's report line ("<step> <errno> <detail>") into a status. */
 function helperFailure(report: string, spec: SpawnSpec, helperCode: number): ExitStatus | null {
   const match = /^(\S+) (\d+) ?(.*)$/.exec(report.trim());
@@ -187,6 +191,8 @@ function helperFailure(report: string, spec: SpawnSpec, helperCode: number): Exi
   const fallbackCode: 126 | 127 = helperCode === 127 ? 127 : 126;
   switch (step) {
     case 'exec': return execFailure(command, code, spec.cwd);
+    // libtend's clone child could not exec the helper (no longer waited for, it reports).
+    case 'helper': return code === 'ENOENT' || code === 'EACCES' ? failedStatus(126, helperUnrunnable(command, detail, code)) : execFailure(command, code, spec.cwd);
     // An unknown user or group is a configuration the kernel cannot run: 126, like a file
     // that cannot be executed (docker run reports "unable to find user" likewise as 126).
     case 'user': return failedStatus(126, `unknown user: ${detail}`);
@@ -448,7 +454,7 @@ export function spawnProcess(spec: SpawnSpec, context: SpawnContext): Spawned {
   if (pid < 0) {
     for (const fd of readEnds) closeSync(fd);
     const code = errnoName(-pid);
-    if (code === 'ENOENT' || code === 'EACCES') return failed(failedStatus(126, `cannot start ${spec.argv[0] ?? ''}: tend's exec helper ${helper} cannot be run (${code})`));
+    if (code === 'ENOENT' || code === 'EACCES') return failed(failedStatus(126, helperUnrunnable(spec.argv[0] ?? '', helper, code)));
     return failed(execFailure(spec.argv[0] ?? '', code, spec.cwd));
   }
 

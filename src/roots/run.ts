@@ -12,7 +12,7 @@ import { readEnvFiles } from '../process/env-files';
 import { startFiles } from './start-files';
 import { closeInspectorSoon } from './inspector-guard';
 import { compactHeapSoon } from './heap';
-import { assertNative, listenTcp, listenUnix, NativeUnavailableError } from '../../native/libc';
+import { assertNative, configureSpawn, listenTcp, listenUnix, NativeUnavailableError } from '../../native/libc';
 import { closeSync } from 'node:fs';
 import { showListen } from '../vocab/listen';
 import { adoptProcess, serviceEnvironment, spawnProcess, type SpawnSpec } from '../process/spawn';
@@ -61,6 +61,17 @@ function startSlotsFrom(env: NodeJS.ProcessEnv): number {
   const text = env.TEND_START_SLOTS;
   if (text === undefined || !/^[1-9][0-9]*$/.test(text)) return Infinity;
   return Number(text);
+}
+
+/**
+ * How libtend starts services (read once, here, at run time: a module-level read would be
+ * the snapshot's). By default tend does not wait for a child's exec, only for its session
+ * (docs/benchmarks.md, "Spawns in flight"): TEND_SPAWN_WAIT=1 waits, as before, to
+ * compare; TEND_SPAWN_INFLIGHT caps the children in flight before their exec (32).
+ */
+function spawnKnobsFrom(env: NodeJS.ProcessEnv): { wait: boolean; slots: number } {
+  const text = env.TEND_SPAWN_INFLIGHT;
+  return { wait: env.TEND_SPAWN_WAIT === '1', slots: text !== undefined && /^[1-9][0-9]{0,2}$/.test(text) ? Number(text) : 0 };
 }
 
 async function load(file: string): Promise<{ ok: true; plan: Plan; warnings: string[] } | { ok: false; lines: string[] }> {
@@ -116,6 +127,9 @@ export async function runSupervisor(command: RunCommand): Promise<number> {
     }
     throw error;
   }
+
+  const knobs = spawnKnobsFrom(process.env);
+  configureSpawn(knobs.wait, knobs.slots);
 
   // 3. Logs, reaping, tracking.
   const logs = createServiceLogs(plan);

@@ -35,7 +35,7 @@ interface Seen {
   gone: string;
   raw: string | null;
   rawExpected: string;
-  stats: { clone3: boolean; refusal: string | null; bornInLeaf: number; joinedLeaf: number; clone3Failures: number; direct: number; viaHelper: number; directUsable: boolean };
+  stats: { clone3: boolean; refusal: string | null; bornInLeaf: number; joinedLeaf: number; clone3Failures: number; direct: number; viaHelper: number; directUsable: boolean; unwaited: number; slotsReclaimed: number; slotsInFlight: number; slotsMade: number; slotWaits: number; slotCap: number };
 }
 
 function run(prefix: readonly string[]): Seen {
@@ -62,6 +62,16 @@ function expectInLeaves(seen: Seen): void {
   expect(seen.noLeaf.text).toBe(`${seen.noLeaf.pid} ${seen.noLeaf.pid}\n`);
 }
 
+/**
+ * libtend's clone children: `unwaited` were not waited for to exec (the six direct ones and
+ * the unknown user's helper, born in its leaf; the raw spawnChild has no report pipe and is
+ * waited for), and every slot came back once its child had exec'd or ended. One at a time
+ * here: one slot, never waited for.
+ */
+function slots(unwaited: number): Record<string, number> {
+  return { unwaited, slotsReclaimed: unwaited, slotsInFlight: 0, slotsMade: 1, slotWaits: 0, slotCap: 32 };
+}
+
 const UNSHARE = ['unshare', '--pid', '--fork', '--mount-proc', '--kill-child'];
 
 describe.skipIf(!cgroupV2)('spawn: born in the cgroup leaf', () => {
@@ -71,7 +81,7 @@ describe.skipIf(!cgroupV2)('spawn: born in the cgroup leaf', () => {
     // One exec (libtend's child does the helper's steps): the three services, the command
     // not found, the missing cwd, the one with no leaf; through the helper: the unknown
     // user (NSS) and the removed leaf (a join).
-    expect(seen.stats).toEqual({ clone3: true, refusal: null, bornInLeaf: 7, joinedLeaf: 1, clone3Failures: 0, direct: 6, viaHelper: 2, directUsable: true });
+    expect(seen.stats).toEqual({ clone3: true, refusal: null, bornInLeaf: 7, joinedLeaf: 1, clone3Failures: 0, direct: 6, viaHelper: 2, directUsable: true, ...slots(7) });
     // Born in its leaf; every signal unblocked and none ignored (Node ignores SIGPIPE); its own session.
     expect(seen.raw).toBe(`${seen.rawExpected}\nsession: its own\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000000`);
   });
@@ -82,7 +92,7 @@ describe.skipIf(!cgroupV2)('spawn: born in the cgroup leaf', () => {
     // One exec (libtend's child does the helper's steps): the three services, the command
     // not found, the missing cwd, the one with no leaf; through the helper: the unknown
     // user (NSS) and the removed leaf (a join).
-    expect(seen.stats).toEqual({ clone3: true, refusal: null, bornInLeaf: 7, joinedLeaf: 1, clone3Failures: 0, direct: 6, viaHelper: 2, directUsable: true });
+    expect(seen.stats).toEqual({ clone3: true, refusal: null, bornInLeaf: 7, joinedLeaf: 1, clone3Failures: 0, direct: 6, viaHelper: 2, directUsable: true, ...slots(7) });
     expect(seen.raw).toBe(`${seen.rawExpected}\nsession: its own\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000000`);
   });
 
@@ -91,7 +101,7 @@ describe.skipIf(!cgroupV2)('spawn: born in the cgroup leaf', () => {
     expectInLeaves(seen);
     // No clone3 at all: every start with a leaf goes through the helper, as before; the
     // one without a leaf is started by clone, one exec.
-    expect(seen.stats).toEqual({ clone3: false, refusal: 'ENOSYS', bornInLeaf: 0, joinedLeaf: 7, clone3Failures: 1, direct: 1, viaHelper: 7, directUsable: true });
+    expect(seen.stats).toEqual({ clone3: false, refusal: 'ENOSYS', bornInLeaf: 0, joinedLeaf: 7, clone3Failures: 1, direct: 1, viaHelper: 7, directUsable: true, ...slots(1) });
     const inPid1 = run([noClone3!, '38', ...UNSHARE]);
     expectInLeaves(inPid1);
     expect(inPid1.stats.joinedLeaf).toBe(7);
