@@ -6,6 +6,10 @@
 //              after `node native/build.mjs && node scripts/build.mjs` in it)
 //   fallback   this checkout under a seccomp filter failing clone3 with ENOSYS, as Docker's
 //              default profile does (test/process/drivers/no-clone3.c, compiled here)
+//   wait       this checkout with TEND_SPAWN_WAIT=1: tend waits for each child's exec
+//              (CLONE_VFORK), as before libtend kept spawns in flight
+//   slotsN     this checkout with TEND_SPAWN_INFLIGHT=N (N children in flight at most)
+//   nohint     this checkout with TEND_SPAWN_HINT=0 (no short slice across the spawn)
 //
 //   node bench/spawn-ab.mjs --base DIR [--rounds 5] [--figures first,notify,start] [--sizes 10,100,1000]
 //
@@ -43,6 +47,9 @@ const cc = spawnSync(process.env.CC || 'cc', ['-O2', '-o', noClone3, join(ROOT, 
 const subjects = {};
 for (const name of values.subjects.split(',')) {
   if (name === 'this') subjects.this = { tree: ROOT, prefix: [] };
+  else if (name === 'nohint') subjects.nohint = { tree: ROOT, prefix: [], env: { TEND_SPAWN_HINT: '0' } };
+  else if (name === 'wait') subjects.wait = { tree: ROOT, prefix: [], env: { TEND_SPAWN_WAIT: '1' } };
+  else if (/^slots[1-9][0-9]*$/.test(name)) subjects[name] = { tree: ROOT, prefix: [], env: { TEND_SPAWN_INFLIGHT: name.slice(5) } };
   else if (name === 'base') {
     if (values.base === undefined) throw new Error('--base DIR: a built checkout to compare with (or --subjects this,fallback)');
     subjects.base = { tree: resolve(values.base), prefix: [] };
@@ -94,7 +101,7 @@ async function notify(name, subject) {
   } }));
   const log = openSync(join(dir, 'tend.log'), 'w');
   const argv = tendOf(subject, 'run', '--log-format', 'json', '-c', join(dir, 'tend.yaml'));
-  const init = spawn(argv[0], argv.slice(1), { env: cleanEnv({ TEND_SOCKET: join(dir, 'tend.sock') }), cwd: dir, stdio: ['ignore', 'ignore', log] });
+  const init = spawn(argv[0], argv.slice(1), { env: cleanEnv({ TEND_SOCKET: join(dir, 'tend.sock'), ...subject.env }), cwd: dir, stdio: ['ignore', 'ignore', log] });
   closeSync(log);
   try {
     const started = await waitFor(() => readText(join(dir, 'tend.log')).split('\n').map((line) => { try { return JSON.parse(line); } catch { return null; } })
@@ -148,7 +155,7 @@ async function startAll(name, subject, n) {
   // The shell joins the group and execs unshare, so tend and everything it starts count there.
   if (group !== null) argv = ['sh', '-c', `echo $$ > ${group}/cgroup.procs && exec "$@"`, 'sh', ...argv];
   const t0 = process.hrtime.bigint();
-  const init = spawn(argv[0], argv.slice(1), { env: cleanEnv({ TEND_SOCKET: join(dir, 'tend.sock') }), cwd: dir, stdio: 'ignore' });
+  const init = spawn(argv[0], argv.slice(1), { env: cleanEnv({ TEND_SOCKET: join(dir, 'tend.sock'), ...subject.env }), cwd: dir, stdio: 'ignore' });
   try {
     await waitFor(() => stamps(file).length >= n, { timeout: 180_000, interval: 20, what: `${n} services` });
     push(`${name}: start all ${n}`, msBetween(t0, stamps(file).reduce((a, b) => (a > b ? a : b))));

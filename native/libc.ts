@@ -379,6 +379,8 @@ export interface SpawnStats {
   readonly slotWaits: number;
   /** The cap on slots in flight. */
   readonly slotCap: number;
+  /** Milliseconds tend waited for new children to make their session or process group. */
+  readonly sessionWaitMs: number;
 }
 
 /**
@@ -386,21 +388,21 @@ export interface SpawnStats {
  * child's exec, as before it kept slots: TEND_SPAWN_WAIT=1, to compare); `slots` caps the
  * children in flight before their exec (1..256; 0 leaves the cap, 32 by default).
  */
-export function configureSpawn(wait: boolean, slots = 0): void {
+export function configureSpawn(wait: boolean, slots = 0, hint = true): void {
   const t = native().DataType;
-  callLibtend('tend_spawn_configure', t.Void, [t.I32, t.I32], [wait ? 1 : 0, slots]);
+  callLibtend('tend_spawn_configure', t.Void, [t.I32, t.I32, t.I32], [wait ? 1 : 0, slots, hint ? 1 : 0]);
 }
 
 /** How libtend has started its children (native/libtend.c tend_spawn_stats). */
 export function spawnStats(): SpawnStats {
-  const out = Buffer.alloc(14 * 8);
+  const out = Buffer.alloc(15 * 8);
   callLibtend('tend_spawn_stats', native().DataType.Void, [native().DataType.U8Array], [out]);
   const refusal = out.readDoubleLE(8);
   return {
     clone3: out.readDoubleLE(0) === 1, refusal: refusal === 0 ? null : errnoName(refusal), bornInLeaf: out.readDoubleLE(16), joinedLeaf: out.readDoubleLE(24), clone3Failures: out.readDoubleLE(32),
     direct: out.readDoubleLE(40), viaHelper: out.readDoubleLE(48), directUsable: out.readDoubleLE(56) === 1,
     unwaited: out.readDoubleLE(64), slotsReclaimed: out.readDoubleLE(72), slotsInFlight: out.readDoubleLE(80), slotsMade: out.readDoubleLE(88),
-    slotWaits: out.readDoubleLE(96), slotCap: out.readDoubleLE(104),
+    slotWaits: out.readDoubleLE(96), slotCap: out.readDoubleLE(104), sessionWaitMs: out.readDoubleLE(112),
   };
 }
 
