@@ -388,9 +388,9 @@ export interface SpawnStats {
  * child's exec, as before it kept slots: TEND_SPAWN_WAIT=1, to compare); `slots` caps the
  * children in flight before their exec (1..256; 0 leaves the cap, 32 by default).
  */
-export function configureSpawn(wait: boolean, slots = 0, hint = true): void {
+export function configureSpawn(wait: boolean, slots = 0, hint: 0 | 1 | 2 = 2): void {
   const t = native().DataType;
-  callLibtend('tend_spawn_configure', t.Void, [t.I32, t.I32, t.I32], [wait ? 1 : 0, slots, hint ? 1 : 0]);
+  callLibtend('tend_spawn_configure', t.Void, [t.I32, t.I32, t.I32], [wait ? 1 : 0, slots, hint]);
 }
 
 /** How libtend has started its children (native/libtend.c tend_spawn_stats). */

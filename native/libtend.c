@@ -362,6 +362,7 @@ static spawn_slot *slot_take(void);
 static void slot_keep(spawn_slot *slot, char *strings, char **vector, direct_args *direct);
 static void slot_wait_session(spawn_slot *slot);
 static void slot_hint(spawn_slot *slot, int hinted);
+static void slot_pin(spawn_slot *slot);
 static void slots_reclaim(void);
 static int slots_in_flight(void);
 
@@ -433,6 +434,24 @@ struct sched_attr_v1 {
 static int sched_hint = -1;    /* -1 unknown, 0 not usable, 1 usable; TEND_SPAWN_HINT=0 turns it off */
 static struct sched_attr_v1 sched_own, sched_short;
 
+static cpu_set_t affinity_own;  /* tend's thread's, while it is pinned for a spawn */
+static int affinity_pinned, affinity_cpu;
+static int sched_pin = 1;      /* TEND_SPAWN_HINT=1: the slice only */
+
+/* Pins tend's thread (and so the child it clones) to the CPU it runs on: the child then
+ * waits behind no task of another CPU's queue, and runs as soon as tend sleeps. */
+static void sched_pin_begin(void) {
+    affinity_pinned = 0;
+    if (!sched_pin || sched_getaffinity(0, sizeof affinity_own, &affinity_own) != 0 || CPU_COUNT(&affinity_own) < 2) return;
+    int cpu = sched_getcpu();
+    if (cpu < 0 || cpu >= CPU_SETSIZE) return;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    affinity_pinned = sched_setaffinity(0, sizeof one, &one) == 0;
+    affinity_cpu = cpu;
+}
+
 static int sched_hint_begin(void) {
     if (sched_hint < 0) {
         sched_hint = 0;
@@ -453,6 +472,11 @@ static int sched_hint_begin(void) {
 
 static void sched_hint_end(void) {
     syscall(SYS_sched_setattr, 0, &sched_own, 0);
+}
+
+static void sched_pin_end(void) {
+    if (affinity_pinned) sched_setaffinity(0, sizeof affinity_own, &affinity_own);
+    affinity_pinned = 0;
 }
 
 int tend_spawn(const char *strings, int argc, int envc, const int32_t *fds, int nfds, int flags, const char *leaf) {
@@ -508,6 +532,10 @@ int tend_spawn(const char *strings, int argc, int envc, const int32_t *fds, int 
     if (err == 0 && (direct != NULL || cgroup_fd >= 0)) slot = slot_take();
     int hinted = 0;
     if (slot != NULL) slot_hint(slot, hinted = async && group != 0 && sched_hint_begin());
+    if (hinted) {
+        sched_pin_begin();
+        slot_pin(slot);
+    }
     pid_t pid = -1;
     pthread_mutex_lock(&lock);
     /* Room first: a pid that cannot be recorded must not be started. */
@@ -539,6 +567,7 @@ int tend_spawn(const char *strings, int argc, int envc, const int32_t *fds, int 
     }
     if (err == 0 && !started) {
         if (hinted) sched_hint_end(); /* posix_spawn's child keeps what it inherits */
+        if (hinted) sched_pin_end();
         hinted = 0;
         err = spawn_posix(path, joining, envp, &plan, group, &pid);
         if (err == 0 && has_leaf) spawns_joined_leaf++;
@@ -559,11 +588,13 @@ int tend_spawn(const char *strings, int argc, int envc, const int32_t *fds, int 
          * must exist when tend_spawn returns (a kill of the group at once finds it). */
         slot_keep(slot, copy, vector, one_exec ? direct : NULL);
         if (!one_exec && direct != NULL) direct_free(direct);
+        if (hinted) sched_pin_end();
         if (group != 0) slot_wait_session(slot);
         if (hinted) sched_hint_end();
         return pid;
     }
     if (hinted) sched_hint_end();
+    if (hinted) sched_pin_end();
     if (direct != NULL) direct_free(direct);
     free(vector);
     free(copy);
@@ -610,6 +641,7 @@ void tend_spawn_stats(double *out) {
 void tend_spawn_configure(int wait, int slots, int hint) {
     spawn_wait = wait != 0;
     if (!hint) sched_hint = 0;
+    sched_pin = hint != 1;
     if (slots > 0) spawn_slots_cap = slots > SPAWN_SLOTS_MAX ? SPAWN_SLOTS_MAX : slots;
 }
 
@@ -866,6 +898,7 @@ typedef struct {
     int report_fd;             /* the helper's report pipe (fd 3's source), -1: none */
     volatile uint32_t *word;   /* the slot's word: 2 once the session is made */
     int hinted;                /* born with the short slice: tend's attributes back before exec */
+    const spawn_slot *slot;
     volatile int err;          /* CLONE_VFORK: written by a child that cannot exec, read by tend after */
 } child_args;
 
@@ -873,6 +906,9 @@ struct spawn_slot {
     volatile uint32_t word;    /* see above; the kernel's CLONE_CHILD_CLEARTID target */
     int busy;                  /* a child may still be on the stack or reading what is kept */
     int hinted;                /* this spawn's child is born with the short slice */
+    int pinned;                /* ... and pinned to tend's CPU: `affinity` back after its session */
+    int pinned_cpu;
+    cpu_set_t affinity;
     uint64_t seq;              /* when it was taken: the oldest is waited for when all are busy */
     char *stack;               /* SPAWN_STACK bytes above a guard page */
     char *strings;             /* kept until the child is past its exec: */
@@ -900,6 +936,21 @@ static void child_default_signals(void) {
 static void child_session_made(volatile uint32_t *word) {
     __atomic_store_n(word, 2, __ATOMIC_RELEASE);
     raw(SYS_futex, word, FUTEX_WAKE, 1);
+}
+
+/* Back on every CPU tend may use, once the session is made: its exec (which picks the
+ * idlest CPU) and the service are not tied to tend's. Unless the kernel has set the mask
+ * itself meanwhile: a child born in a leaf with a cpuset of its own gets that cpuset's
+ * CPUs, as before. */
+static void child_unpin(const spawn_slot *s) {
+    if (!s->pinned) return;
+    cpu_set_t now;
+    long n = raw(SYS_sched_getaffinity, 0, sizeof now, &now);
+    if (n <= 0) return;
+    const unsigned char *bytes = (const unsigned char *)&now;
+    for (long i = 0; i < n; i++)
+        if (bytes[i] != (i == s->pinned_cpu / 8 ? 1u << (s->pinned_cpu % 8) : 0u)) return;
+    raw(SYS_sched_setaffinity, 0, sizeof s->affinity, &s->affinity);
 }
 
 /* The helper's fail(): "<step> <errno> <detail>\n" in one write on the report pipe; the
@@ -935,6 +986,7 @@ static int child_main(void *opaque) {
     else if (a->group == TEND_SPAWN_GROUP) r = raw(SYS_setpgid, 0, 0);
     if (r < 0) goto fail;
     if (a->async) child_session_made(a->word);
+    child_unpin(a->slot);
     child_default_signals();
     const fd_plan *plan = a->plan;
     for (int i = 0; i < plan->nfds; i++) {
@@ -1020,6 +1072,13 @@ static spawn_slot *slot_take(void) {
 
 static void slot_hint(spawn_slot *s, int hinted) {
     s->hinted = hinted;
+    s->pinned = 0;
+}
+
+static void slot_pin(spawn_slot *s) {
+    s->pinned = affinity_pinned;
+    s->pinned_cpu = affinity_cpu;
+    if (s->pinned) s->affinity = affinity_own;
 }
 
 /* The spawn's memory, kept until its child is past its exec. */
@@ -1093,7 +1152,7 @@ static int clone_child(int (*fn)(void *), void *arg, volatile int *err, spawn_sl
 
 static int spawn_into_cgroup(const char *path, char *const argv[], char *const envp[], const fd_plan *plan, int group, int cgroup_fd, spawn_slot *slot, int async, pid_t *pid) {
     slot->plan = *plan; /* the child reads it after tend_spawn has returned */
-    slot->args = (child_args){ path, argv, envp, &slot->plan, group, async, plan->nfds > 3 ? plan->source[3] : -1, &slot->word, slot->hinted, 0 };
+    slot->args = (child_args){ path, argv, envp, &slot->plan, group, async, plan->nfds > 3 ? plan->source[3] : -1, &slot->word, slot->hinted, slot, 0 };
     return clone_child(child_main, &slot->args, &slot->args.err, slot, async, cgroup_fd, pid);
 }
 #else
@@ -1103,6 +1162,7 @@ static spawn_slot *slot_take(void) { return NULL; }
 static void slot_keep(spawn_slot *s, char *strings, char **vector, direct_args *direct) { (void)s, (void)strings, (void)vector, (void)direct; }
 static void slot_wait_session(spawn_slot *s) { (void)s; }
 static void slot_hint(spawn_slot *s, int hinted) { (void)s, (void)hinted; }
+static void slot_pin(spawn_slot *s) { (void)s; }
 static void slots_reclaim(void) {}
 static int slots_in_flight(void) { return 0; }
 static int spawn_into_cgroup(const char *path, char *const argv[], char *const envp[], const fd_plan *plan, int group, int cgroup_fd, spawn_slot *slot, int async, pid_t *pid) {
@@ -1168,6 +1228,7 @@ struct direct_args {
     int async;                /* no CLONE_VFORK: a failure before exec goes on the report pipe */
     volatile uint32_t *word;  /* the slot's word: 2 once the session is made */
     int hinted;               /* born with the short slice: tend's attributes back before exec */
+    const spawn_slot *slot;
     volatile int err;         /* CLONE_VFORK: set by a child that could not make its fds or session */
 };
 
@@ -1431,6 +1492,7 @@ static int direct_main(void *opaque) {
     else if (d->group == TEND_SPAWN_GROUP) r = raw(SYS_setpgid, 0, 0);
     if (r < 0) goto early;
     if (d->async) child_session_made(d->word);
+    child_unpin(d->slot);
     /* Every disposition to its default, ignored ones included, as the helper's child and
      * the helper both do: tend's handlers and ignores (Node's SIGPIPE, and any SIG_IGN
      * tend's own parent left it) are not the service's. Signals stay blocked. */
@@ -1536,6 +1598,7 @@ static int spawn_direct(direct_args *d, spawn_slot *slot, int async, int cgroup_
     d->async = async;
     d->word = &slot->word;
     d->hinted = slot->hinted;
+    d->slot = slot;
     return clone_child(direct_main, d, &d->err, slot, async, cgroup_fd, pid);
 }
 #else

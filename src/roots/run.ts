@@ -69,9 +69,9 @@ function startSlotsFrom(env: NodeJS.ProcessEnv): number {
  * (docs/benchmarks.md, "Spawns in flight"): TEND_SPAWN_WAIT=1 waits, as before, to
  * compare; TEND_SPAWN_INFLIGHT caps the children in flight before their exec (32).
  */
-function spawnKnobsFrom(env: NodeJS.ProcessEnv): { wait: boolean; slots: number; hint: boolean } {
+function spawnKnobsFrom(env: NodeJS.ProcessEnv): { wait: boolean; slots: number; hint: 0 | 1 | 2 } {
   const text = env.TEND_SPAWN_INFLIGHT;
-  return { wait: env.TEND_SPAWN_WAIT === '1', slots: text !== undefined && /^[1-9][0-9]{0,2}$/.test(text) ? Number(text) : 0, hint: env.TEND_SPAWN_HINT !== '0' };
+  return { wait: env.TEND_SPAWN_WAIT === '1', slots: text !== undefined && /^[1-9][0-9]{0,2}$/.test(text) ? Number(text) : 0, hint: env.TEND_SPAWN_HINT === '0' ? 0 : env.TEND_SPAWN_HINT === '1' ? 1 : 2 };
 }
 
 async function load(file: string): Promise<{ ok: true; plan: Plan; warnings: string[] } | { ok: false; lines: string[] }> {
