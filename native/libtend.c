@@ -452,22 +452,21 @@ static void sched_pin_begin(void) {
     affinity_cpu = cpu;
 }
 
+/* Read at each spawn: tend's nice value may have been changed meanwhile (renice). */
 static int sched_hint_begin(void) {
-    if (sched_hint < 0) {
-        sched_hint = 0;
-        memset(&sched_own, 0, sizeof sched_own);
-        /* sched_runtime reads as the slice in use (the base one, scaled by the CPU count,
-         * unless set); written as 0, it is the base slice again, as tend has it. */
-        if (syscall(SYS_sched_getattr, 0, &sched_own, sizeof sched_own, 0) == 0 && sched_own.sched_policy == SCHED_OTHER
-            && sched_own.sched_flags == 0) {
-            sched_own.size = sizeof sched_own;
-            sched_own.sched_runtime = 0;
-            sched_short = sched_own;
-            sched_short.sched_runtime = SPAWN_SLICE_NS;
-            sched_hint = syscall(SYS_sched_setattr, 0, &sched_own, 0) == 0;
-        }
-    }
-    return sched_hint == 1 && syscall(SYS_sched_setattr, 0, &sched_short, 0) == 0;
+    if (sched_hint == 0) return 0;
+    memset(&sched_own, 0, sizeof sched_own);
+    /* Only the default policy without reset-on-fork. sched_runtime reads as the slice in
+     * use (the base one, scaled by the CPU count, unless one was set); written as 0, it
+     * is the base slice again, which tend has (it sets none). */
+    if (syscall(SYS_sched_getattr, 0, &sched_own, sizeof sched_own, 0) != 0 || sched_own.sched_policy != SCHED_OTHER || sched_own.sched_flags != 0) return 0;
+    sched_own.size = sizeof sched_own;
+    sched_own.sched_runtime = 0;
+    sched_short = sched_own;
+    sched_short.sched_runtime = SPAWN_SLICE_NS;
+    int ok = syscall(SYS_sched_setattr, 0, &sched_short, 0) == 0;
+    if (sched_hint < 0) sched_hint = ok; /* refused once (seccomp, an old kernel): never again */
+    return ok;
 }
 
 static void sched_hint_end(void) {
@@ -909,6 +908,7 @@ struct spawn_slot {
     int pinned;                /* ... and pinned to tend's CPU: `affinity` back after its session */
     int pinned_cpu;
     cpu_set_t affinity;
+    struct sched_attr_v1 sched_restore; /* tend's attributes, which the child takes back before exec */
     uint64_t seq;              /* when it was taken: the oldest is waited for when all are busy */
     char *stack;               /* SPAWN_STACK bytes above a guard page */
     char *strings;             /* kept until the child is past its exec: */
@@ -1006,7 +1006,7 @@ static int child_main(void *opaque) {
     }
     uint64_t none = 0;
     raw(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
-    if (a->hinted) raw(SYS_sched_setattr, 0, &sched_own, 0);
+    if (a->hinted) raw(SYS_sched_setattr, 0, &a->slot->sched_restore, 0);
     r = raw(SYS_execve, a->path, a->argv, a->envp);
     step = "helper";
 fail:
@@ -1073,6 +1073,7 @@ static spawn_slot *slot_take(void) {
 static void slot_hint(spawn_slot *s, int hinted) {
     s->hinted = hinted;
     s->pinned = 0;
+    if (hinted) s->sched_restore = sched_own;
 }
 
 static void slot_pin(spawn_slot *s) {
@@ -1549,7 +1550,7 @@ static int direct_main(void *opaque) {
     /* 6. An empty mask, last: the dispositions are the defaults already. */
     uint64_t none = 0;
     raw(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
-    if (d->hinted) raw(SYS_sched_setattr, 0, &sched_own, 0); /* the service runs with tend's slice */
+    if (d->hinted) raw(SYS_sched_setattr, 0, &d->slot->sched_restore, 0); /* the service runs with tend's slice */
     /* 7. execvp, as glibc does it: a name with a '/' as is, else each PATH candidate in
      * turn, going on past the errors that mean "not here" and past EACCES (reported if
      * nothing else ran); a file the kernel cannot execute (ENOEXEC) is run by /bin/sh. */

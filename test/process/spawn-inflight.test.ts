@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { closeSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setPriority } from 'node:os';
 import { tempDir } from '../helpers/tend';
 import { execHelper, spawnProcess, type SpawnSpec } from '../../src/process/spawn';
 import { configureSpawn, pipe, spawnChild, spawnStats } from '../../native/libc';
@@ -64,11 +65,20 @@ describe('spawns in flight (no wait for the exec)', () => {
     expect(after.slotCap).toBe(4);
   });
 
-  test("a service runs on tend's CPUs with tend's time slice (the spawn's scheduler hint is undone before exec)", async () => {
-    const { out } = await outcome(spawnProcess(spec(['sh', '-c', 'grep ^Cpus_allowed_list: /proc/self/status; grep ^se.slice /proc/self/sched']), context));
-    expect(out.split('\n').filter(Boolean).map((line) => line.replace(/\s+/g, ' '))).toEqual([
-      own('/proc/self/status', 'Cpus_allowed_list:'), own('/proc/self/sched', 'se.slice'),
-    ]);
+  test("a service runs on tend's CPUs with tend's time slice and nice value (the spawn's scheduler hint is undone before exec)", async () => {
+    const show = ['sh', '-c', 'grep ^Cpus_allowed_list: /proc/self/status; grep ^se.slice /proc/self/sched; echo "nice $(cut -d" " -f19 /proc/self/stat)"'];
+    for (const nice of [0, 5]) {
+      // Read at each spawn: a renice of tend reaches the services started after it.
+      setPriority(nice);
+      try {
+        const { out } = await outcome(spawnProcess(spec(show), context));
+        expect(out.split('\n').filter(Boolean).map((line) => line.replace(/\s+/g, ' '))).toEqual([
+          own('/proc/self/status', 'Cpus_allowed_list:'), own('/proc/self/sched', 'se.slice'), `nice ${nice}`,
+        ]);
+      } finally {
+        setPriority(0);
+      }
+    }
   });
 
   test('a child that fails a step before its exec still reports it, with the status and message the old synchronous errno got', async () => {
