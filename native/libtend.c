@@ -2,13 +2,19 @@
  * libtend: the native half of tend's process layer. It owns three kernel resources that
  * must have exactly one owner in a PID 1:
  *
- *   - starting processes: tend_spawn, a clone(CLONE_VM|CLONE_VFORK) — no copy of Node's
- *     page tables, and an exec failure comes back as an errno instead of a child that
- *     exits —, clone3 straight into the service's cgroup leaf where it has one and the
+ *   - starting processes: tend_spawn, a clone(CLONE_VM) — no copy of Node's page
+ *     tables —, clone3 straight into the service's cgroup leaf where it has one and the
  *     kernel allows it. The child does the exec helper's steps itself and execs the
  *     service's command (one exec per start) unless a step needs libc (a user or group:
  *     NSS) or would hold tend's thread (a cgroup join); then it execs the helper
- *     (native/tend-exec.c), through glibc's posix_spawn where clone3 cannot be used;
+ *     (native/tend-exec.c), through glibc's posix_spawn where clone3 cannot be used.
+ *     tend does not wait for the child's exec (no CLONE_VFORK): only for its session,
+ *     which exists when tend_spawn returns. Until its exec the child runs beside tend on
+ *     a slot of its own (a stack, its strings and prepared steps), which the kernel hands
+ *     back through CLONE_CHILD_CLEARTID (see spawn_slot); it reports a failure on the
+ *     report pipe as the helper does. A short scheduler slice and tend's CPU across the
+ *     clone let the child make its session at once on a busy machine (see "The
+ *     scheduler hint"). TEND_SPAWN_WAIT=1 keeps CLONE_VFORK, to compare;
  *   - waiting for them: one reaper thread is the only caller of waitid/waitpid in tend.
  *     It sleeps in the kernel until a child ends, reaps it at once — orphans in a storm
  *     never wait for JavaScript — and queues the exit of every process tend started for
@@ -19,7 +25,9 @@
  *
  * And the loop that must run at C speed: listing /proc (tend_proc_list).
  *
- * Every function is called from the event loop's thread through ffi-rs, and none blocks.
+ * Every function is called from the event loop's thread through ffi-rs, and none blocks
+ * (tend_spawn waits for a new child's first system call, and for a slot when
+ * TEND_SPAWN_INFLIGHT children, 32, have not exec'd yet).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -727,10 +735,10 @@ static int spawn_posix(const char *path, char *const argv[], char *const envp[],
  * period (measured 11–20 ms from spawn to the service's first instruction, against 1–3 ms
  * without a leaf); a child forked into its cgroup never moves.
  *
- * What posix_spawn gives is kept, the same way glibc gets it: CLONE_VM|CLONE_VFORK, so
- * Node's page tables are not copied and the parent resumes once the child has exec'd (or
- * died); the child runs on a stack of its own, since it shares the parent's memory, and
- * does only async-signal-safe things. The raw syscall returns twice on two stacks, which
+ * What posix_spawn gives is kept, the same way glibc gets it: CLONE_VM, so Node's page
+ * tables are not copied; the child runs on a stack of its own, since it shares the
+ * parent's memory, and does only async-signal-safe things. Unlike posix_spawn the parent
+ * does not wait for the exec (no CLONE_VFORK, unless TEND_SPAWN_WAIT=1): see spawn_slot. The raw syscall returns twice on two stacks, which
  * C cannot express: a few lines of assembly (clone3_run) make the call and, in the child,
  * call child_main on the new stack and never return.
  */
@@ -1183,10 +1191,12 @@ static int spawn_into_cgroup(const char *path, char *const argv[], char *const e
  * with raw system calls, before it execs the command itself.
  *
  * The child shares tend's memory (CLONE_VM) until it execs, on a stack of its own, and
- * only its parent thread is suspended meanwhile: so it calls no malloc, no stdio, no
- * locale, nothing that takes a lock another thread of tend's may hold, and everything it
- * uses — argv, envp, the "NAME=" slots it writes its own pid into, the PATH candidates,
- * the fds it moves — was made by the parent before the clone. Every signal stays blocked
+ * runs beside every thread of tend's, the event loop's included: so it calls no malloc,
+ * no stdio, no locale, nothing that takes a lock, and not even glibc's syscall() (which
+ * writes errno, the event loop thread's: the child has its TLS) — raw() only —, and
+ * everything it uses — argv, envp, the "NAME=" slots it writes its own pid into, the PATH
+ * candidates, the fds it moves — was made by the parent before the clone and stays in
+ * its slot until the kernel says the child is past its exec. Every signal stays blocked
  * until the dispositions are back at their defaults (a handler of Node's running here
  * would write into the parent's signal pipe).
  *
