@@ -367,7 +367,9 @@ static void direct_close(direct_args *d);
 static void direct_free(direct_args *d);
 static int spawn_direct(direct_args *d, spawn_slot *slot, int async, int cgroup_fd, pid_t *pid);
 static spawn_slot *slot_take(void);
-static void slot_keep(spawn_slot *slot, char *strings, char **vector, direct_args *direct);
+static void slot_keep(spawn_slot *slot, direct_args *direct);
+static void slot_keep_strings(spawn_slot *slot, char *strings, char **vector);
+static int slot_buffers(spawn_slot *slot, size_t bytes, size_t pointers, char **strings, char ***vector);
 static void slot_wait_session(spawn_slot *slot);
 static void slot_hint(spawn_slot *slot, int hinted);
 static void slot_pin(spawn_slot *slot);
@@ -493,21 +495,32 @@ int tend_spawn(const char *strings, int argc, int envc, const int32_t *fds, int 
     /* A clone child is not waited for to exec when it has a report pipe for what stops it
      * before (a helper argv: fd 3), unless TEND_SPAWN_WAIT=1 keeps CLONE_VFORK. */
     int async = (flags & TEND_SPAWN_STEPS) && nfds > 3 && fds[3] >= 0 && !spawn_wait;
+    /* A stack and a place for what a clone child reads until its exec, where one of the
+     * clone paths may start it; taken first, as it may wait for a child in flight. None
+     * (out of memory): posix_spawn, below. */
+    spawn_slot *slot = NULL;
+    if (((flags & TEND_SPAWN_STEPS) && (flags & TEND_SPAWN_DIRECT) && direct_usable) || (has_leaf && clone3_usable)) slot = slot_take();
     /* The strings, copied: such a child reads its argv and envp after tend_spawn returned,
-     * and the caller's buffer is not tend_spawn's to keep. */
+     * and the caller's buffer is not tend_spawn's to keep. Two argument vectors share the
+     * environment: plain (the child is born in its leaf) and joining (argv[0], "-c",
+     * leaf, the rest), then NULL and the environment. In the slot's own buffers (kept
+     * from spawn to spawn: freed and made again among libuv's long-lived allocations,
+     * they left heap holes, ~2 MiB at 1,000 services), else malloc's. */
     size_t bytes = 0;
     for (int i = 0; i < 1 + argc + envc; i++) bytes += strlen(strings + bytes) + 1;
-    char *copy = malloc(bytes);
-    if (copy == NULL) return -ENOMEM;
-    memcpy(copy, strings, bytes);
-    /* Two argument vectors share the environment: plain (the child is born in its leaf)
-     * and joining (argv[0], "-c", leaf, the rest), then NULL and the environment. */
     size_t slots = (size_t)argc + 1 + (size_t)argc + 3 + (size_t)envc + 1;
-    char **vector = calloc(slots, sizeof *vector);
-    if (vector == NULL) {
-        free(copy);
-        return -ENOMEM;
+    char *copy = NULL, **vector = NULL;
+    int owned = slot == NULL || !slot_buffers(slot, bytes, slots, &copy, &vector);
+    if (owned) {
+        copy = malloc(bytes);
+        vector = calloc(slots, sizeof *vector);
+        if (copy == NULL || vector == NULL) {
+            free(copy);
+            free(vector);
+            return -ENOMEM;
+        }
     }
+    memcpy(copy, strings, bytes);
     char **plain = vector, **joining = vector + argc + 1, **envp = joining + argc + 3;
     const char *path = copy;
     const char *next = copy + strlen(copy) + 1;
@@ -533,12 +546,8 @@ int tend_spawn(const char *strings, int argc, int envc, const int32_t *fds, int 
     direct_args *direct = NULL;
     if (err == 0 && (flags & TEND_SPAWN_STEPS) && (flags & TEND_SPAWN_DIRECT) && direct_usable && (!has_leaf || cgroup_fd >= 0))
         direct = direct_prepare(plain, argc, envp, envc, fds, nfds, group);
-    /* A stack and a place for what the child reads until its exec; taken before the lock,
-     * as it may wait for a child in flight. None (out of memory): posix_spawn, below. */
-    spawn_slot *slot = NULL;
-    if (err == 0 && (direct != NULL || cgroup_fd >= 0)) slot = slot_take();
     int hinted = 0;
-    if (slot != NULL) slot_hint(slot, hinted = async && group != 0 && sched_hint_begin());
+    if (slot != NULL && err == 0 && (direct != NULL || cgroup_fd >= 0)) slot_hint(slot, hinted = async && group != 0 && sched_hint_begin());
     if (hinted) {
         sched_pin_begin();
         slot_pin(slot);
@@ -593,7 +602,8 @@ int tend_spawn(const char *strings, int argc, int envc, const int32_t *fds, int 
     if (err == 0 && cloned && async) {
         /* The rest stays until the child is past its exec; the session or process group
          * must exist when tend_spawn returns (a kill of the group at once finds it). */
-        slot_keep(slot, copy, vector, one_exec ? direct : NULL);
+        if (owned) slot_keep_strings(slot, copy, vector);
+        slot_keep(slot, one_exec ? direct : NULL);
         if (!one_exec && direct != NULL) direct_free(direct);
         if (hinted) sched_pin_end();
         if (group != 0) slot_wait_session(slot);
@@ -603,8 +613,10 @@ int tend_spawn(const char *strings, int argc, int envc, const int32_t *fds, int 
     if (hinted) sched_hint_end();
     if (hinted) sched_pin_end();
     if (direct != NULL) direct_free(direct);
-    free(vector);
-    free(copy);
+    if (owned) {
+        free(vector);
+        free(copy);
+    }
     return err == 0 ? pid : -err;
 }
 
@@ -919,8 +931,10 @@ struct spawn_slot {
     struct sched_attr_v1 sched_restore; /* tend's attributes, which the child takes back before exec */
     uint64_t seq;              /* when it was taken: the oldest is waited for when all are busy */
     char *stack;               /* SPAWN_STACK bytes above a guard page */
-    char *strings;             /* kept until the child is past its exec: */
-    char **vector;
+    char *buffer;              /* the slot's own: the strings, then the vectors (slot_buffers) */
+    size_t buffer_size;
+    char *strings;             /* kept until the child is past its exec: malloc's, when */
+    char **vector;             /* the slot's buffer could not be grown */
     direct_args *direct;
     child_args args;
     fd_plan plan;
@@ -1091,12 +1105,33 @@ static void slot_pin(spawn_slot *s) {
 }
 
 /* The spawn's memory, kept until its child is past its exec. */
-static void slot_keep(spawn_slot *s, char *strings, char **vector, direct_args *direct) {
-    s->strings = strings;
-    s->vector = vector;
+static void slot_keep(spawn_slot *s, direct_args *direct) {
     s->direct = direct;
     s->busy = 1;
     spawns_unwaited++;
+}
+
+static void slot_keep_strings(spawn_slot *s, char *strings, char **vector) {
+    s->strings = strings;
+    s->vector = vector;
+}
+
+/* The strings (bytes) and the vectors (pointers, zeroed) in the slot's buffer, grown as
+ * needed (the slot is free: nothing reads it). 0: it could not be grown. */
+static int slot_buffers(spawn_slot *s, size_t bytes, size_t pointers, char **strings, char ***vector) {
+    size_t at = (bytes + sizeof(char *) - 1) / sizeof(char *) * sizeof(char *);
+    size_t need = at + pointers * sizeof(char *);
+    if (need > s->buffer_size) {
+        size_t size = need < 4096 ? 4096 : need + need / 2;
+        char *grown = realloc(s->buffer, size);
+        if (grown == NULL) return 0;
+        s->buffer = grown;
+        s->buffer_size = size;
+    }
+    *strings = s->buffer;
+    *vector = (char **)(s->buffer + at);
+    memset(*vector, 0, pointers * sizeof(char *));
+    return 1;
 }
 
 static void slots_reclaim(void) {
@@ -1168,7 +1203,9 @@ static int spawn_into_cgroup(const char *path, char *const argv[], char *const e
 /* No clone3_run for this architecture: every spawn takes posix_spawn and the helper joins. */
 struct spawn_slot { int unused; };
 static spawn_slot *slot_take(void) { return NULL; }
-static void slot_keep(spawn_slot *s, char *strings, char **vector, direct_args *direct) { (void)s, (void)strings, (void)vector, (void)direct; }
+static void slot_keep(spawn_slot *s, direct_args *direct) { (void)s, (void)direct; }
+static void slot_keep_strings(spawn_slot *s, char *strings, char **vector) { (void)s, (void)strings, (void)vector; }
+static int slot_buffers(spawn_slot *s, size_t bytes, size_t pointers, char **strings, char ***vector) { (void)s, (void)bytes, (void)pointers, (void)strings, (void)vector; return 0; }
 static void slot_wait_session(spawn_slot *s) { (void)s; }
 static void slot_hint(spawn_slot *s, int hinted) { (void)s, (void)hinted; }
 static void slot_pin(spawn_slot *s) { (void)s; }
