@@ -48,14 +48,28 @@ export class RingBuffer {
   private spare: Buffer[] = [];
   /** Lines of each block appendBlocks was given. */
   private readonly counted: number[] = [];
+  /**
+   * Set by the output router while the native console reader feeds this ring
+   * (src/log/output.ts): it keeps a service's recent lines on its side until they are
+   * asked for, so last(), size and subscribe() first bring them in.
+   */
+  pull: (() => void) | null = null;
+  /** Called when listeners come or go: the router then has every line handed over, or only the recent ones. */
+  onListeners: (() => void) | null = null;
 
   constructor(options: RingBufferOptions = {}) {
     this.maxLines = options.maxLines ?? 1000;
     this.maxBytes = options.maxBytes ?? 1024 * 1024;
   }
 
+  /** Whether someone follows every line. */
+  get listening(): boolean {
+    return this.listeners.size > 0;
+  }
+
   /** Lines currently kept. */
   get size(): number {
+    this.pull?.();
     return Math.min(this.lines, this.maxLines);
   }
 
@@ -119,6 +133,7 @@ export class RingBuffer {
 
   /** The last n lines (all kept lines when n is omitted), oldest first. */
   last(n = Infinity): RingLine[] {
+    this.pull?.();
     const out: RingLine[] = [];
     let need = Math.min(n, this.lines, this.maxLines);
     // Walk back to the block where the wanted lines start, then split forward.
@@ -144,9 +159,13 @@ export class RingBuffer {
 
   /** Calls listener for every line appended from now on; returns the unsubscribe function. */
   subscribe(listener: RingListener): () => void {
+    // Lines read before it subscribed are not news to it.
+    this.pull?.();
     this.listeners.add(listener);
+    this.onListeners?.();
     return () => {
       this.listeners.delete(listener);
+      this.onListeners?.();
     };
   }
 
