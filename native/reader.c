@@ -37,6 +37,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
@@ -84,20 +85,34 @@ struct route {
     size_t pend_lines;
 };
 
-enum { CMD_WRITE, CMD_ADD, CMD_PREFIX, CMD_REARM };
+enum { CMD_ADD, CMD_PREFIX, CMD_REARM };
 
 struct cmd {
     struct cmd *next;
     int kind;
-    int id;     /* route, or target for CMD_WRITE */
+    int id;
     size_t len;
     unsigned char data[];
 };
 
+/* Bytes waiting for a console, in order: JavaScript's writes and what a route could not write at once. */
+struct chunk {
+    struct chunk *next;
+    size_t len, off;
+    unsigned char data[];
+};
+
+#define TARGET_HIGH_WATER (1024 * 1024) /* src/log/writer.ts DEFAULT_HIGH_WATER_MARK */
+#define TARGET_TAG 0x40000000u          /* epoll data of a console waiting for room */
+
 struct target {
-    int fd;         /* -1: not native */
-    int failed;     /* an errno once it failed */
-    double written; /* bytes JavaScript handed over that are written or discarded */
+    int fd;                     /* -1: not native */
+    int failed;                 /* an errno once it failed; its output is discarded from then on */
+    struct chunk *head, *tail;  /* under the lock */
+    size_t queued;              /* under the lock */
+    int want_drain, want_empty; /* JavaScript waits for the queue below the high-water mark, or empty */
+    int held;                   /* thread: routes writing here stopped reading (queue over the mark) */
+    int polling;                /* thread: in the epoll set for EPOLLOUT */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -109,10 +124,12 @@ static size_t route_high; /* ids below this have been used */
 static int *free_ids;
 static size_t free_count, free_cap;
 static struct cmd *cmd_head, *cmd_tail;
-static struct target targets[2] = {{-1, 0, 0}, {-1, 0, 0}};
+static struct target targets[2] = {{.fd = -1}, {.fd = -1}};
 static int *ready;  /* routes with pending lines for JavaScript (full mode) or ended */
 static size_t ready_count, ready_cap;
 static int notified; /* a call to JavaScript is on its way */
+static int reffed;   /* the event loop is kept alive: JavaScript waits for a console's queue (main thread's) */
+static int closing;  /* the Node environment is going away: no more calls into it */
 static napi_threadsafe_function tsfn;
 static double next_seq = 1;
 
@@ -136,7 +153,7 @@ static void wake_thread(void) {
 
 /* Under the lock: asks the event loop to look (once until it has). */
 static void notify_js(void) {
-    if (notified) return;
+    if (notified || closing) return;
     notified = 1;
     napi_call_threadsafe_function(tsfn, NULL, napi_tsfn_nonblocking);
 }
@@ -157,33 +174,138 @@ static void push_ready(struct route *r, int id) {
 
 /* ---- writing (thread) ---- */
 
-/* Writes all of buf to the target; a failure marks it failed, its output discarded from then on. */
-static void write_target(int t, const unsigned char *buf, size_t len) {
-    if (t < 0 || t > 1) return;
+/* Under the lock: the console failed; what it holds is dropped. */
+static void fail_target(struct target *tg, int err) {
+    tg->failed = err ? err : EIO;
+    for (struct chunk *c = tg->head, *next; c != NULL; c = next) {
+        next = c->next;
+        free(c);
+    }
+    tg->head = tg->tail = NULL;
+    tg->queued = 0;
+    notify_js();
+}
+
+/* Under the lock: JavaScript hears of the queue it waits for. */
+static void queue_changed(struct target *tg) {
+    if ((tg->want_drain && tg->queued < TARGET_HIGH_WATER) || (tg->want_empty && tg->queued == 0)) {
+        tg->want_drain = tg->want_empty = 0;
+        notify_js();
+    }
+}
+
+/* Waiting for room: with epoll where the fd allows it (pipes, ttys), else in poll(). */
+static void wait_for_room(int t) {
     struct target *tg = &targets[t];
-    if (tg->fd < 0 || tg->failed) return;
-    while (len > 0) {
+    if (tg->polling) return;
+    struct epoll_event ev = {.events = EPOLLOUT, .data.u32 = TARGET_TAG | (uint32_t)t};
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, tg->fd, &ev) == 0) {
+        tg->polling = 1;
+        return;
+    }
+    struct pollfd pfd = {.fd = tg->fd, .events = POLLOUT};
+    while (poll(&pfd, 1, -1) < 0 && errno == EINTR) {}
+}
+
+static void route_arm(int id, struct route *r);
+
+/* Writes what the target's queue holds until it is empty or the console is full. */
+static void pump(int t) {
+    struct target *tg = &targets[t];
+    for (;;) {
+        pthread_mutex_lock(&lock);
+        struct chunk *c = tg->head;
+        pthread_mutex_unlock(&lock);
+        if (c == NULL || tg->failed) break;
+        ssize_t w = write(tg->fd, c->data + c->off, c->len - c->off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && errno == EAGAIN) {
+            wait_for_room(t);
+            if (tg->polling) return;
+            continue;
+        }
+        pthread_mutex_lock(&lock);
+        if (w < 0) {
+            fail_target(tg, errno);
+        } else {
+            c->off += (size_t)w;
+            tg->queued -= (size_t)w;
+            if (c->off == c->len) {
+                tg->head = c->next;
+                if (tg->head == NULL) tg->tail = NULL;
+                free(c);
+            }
+            queue_changed(tg);
+        }
+        pthread_mutex_unlock(&lock);
+    }
+    if (tg->polling) {
+        epoll_ctl(epfd, EPOLL_CTL_DEL, tg->fd, NULL);
+        tg->polling = 0;
+    }
+    /* Room again: the routes held for it read on. */
+    pthread_mutex_lock(&lock);
+    int release = tg->held && tg->queued < TARGET_HIGH_WATER;
+    pthread_mutex_unlock(&lock);
+    if (release) {
+        tg->held = 0;
+        for (size_t id = 0; id < route_high; id++) {
+            struct route *r = &routes[id];
+            if (r->used && !r->ended && r->target == t) route_arm((int)id, r);
+        }
+    }
+}
+
+/* Under the lock: appends bytes to the target's queue (a copy). */
+static int enqueue(struct target *tg, const unsigned char *buf, size_t len) {
+    struct chunk *c = malloc(sizeof *c + len);
+    if (c == NULL) return 0;
+    c->next = NULL;
+    c->len = len;
+    c->off = 0;
+    memcpy(c->data, buf, len);
+    if (tg->tail) tg->tail->next = c;
+    else tg->head = c;
+    tg->tail = c;
+    tg->queued += len;
+    return 1;
+}
+
+/*
+ * A route's output: written at once when nothing is queued before it (the usual case:
+ * no copy), else queued behind what is. Over the high-water mark, the routes writing
+ * this console stop reading (their services block on their pipes) until it drains.
+ */
+static void put_out(int t, const unsigned char *buf, size_t len) {
+    struct target *tg = &targets[t];
+    pthread_mutex_lock(&lock);
+    int direct = tg->head == NULL && !tg->failed;
+    int failed = tg->failed;
+    pthread_mutex_unlock(&lock);
+    if (failed || tg->fd < 0) return;
+    while (direct && len > 0) {
         ssize_t w = write(tg->fd, buf, len);
         if (w < 0) {
             if (errno == EINTR) continue;
-            if (errno == EAGAIN) {
-                /* A description someone else made non-blocking: wait for room rather than spin. */
-                struct pollfd pfd = {.fd = tg->fd, .events = POLLOUT};
-                if (poll(&pfd, 1, -1) >= 0 || errno == EINTR) continue;
-            }
+            if (errno == EAGAIN) break;
             pthread_mutex_lock(&lock);
-            tg->failed = errno ? errno : EIO;
-            notify_js();
+            fail_target(tg, errno);
             pthread_mutex_unlock(&lock);
             return;
         }
         buf += w;
         len -= (size_t)w;
     }
+    if (len == 0) return;
+    pthread_mutex_lock(&lock);
+    if (!tg->failed) enqueue(tg, buf, len);
+    if (tg->queued >= TARGET_HIGH_WATER) tg->held = 1;
+    pthread_mutex_unlock(&lock);
+    pump(t);
 }
 
 static void flush_out(int t) {
-    if (olen > 0) write_target(t, obuf, olen);
+    if (olen > 0 && t >= 0) put_out(t, obuf, olen);
     olen = 0;
 }
 
@@ -283,6 +405,14 @@ static void arm(int id, struct route *r, int on) {
     if (r->armed == on || r->ended) return;
     struct epoll_event ev = {.events = on ? EPOLLIN : 0, .data.u32 = (uint32_t)id + 1};
     if (epoll_ctl(epfd, EPOLL_CTL_MOD, r->fd, &ev) == 0) r->armed = on;
+}
+
+/* Thread: reads the route again unless JavaScript (full mode) or its console holds it. */
+static void route_arm(int id, struct route *r) {
+    pthread_mutex_lock(&lock);
+    int on = !r->paused;
+    pthread_mutex_unlock(&lock);
+    if (on && (r->target < 0 || !targets[r->target].held)) arm(id, r, 1);
 }
 
 /* The line at p (len bytes, '\n' included unless `cut`) to the console buffer. */
@@ -401,6 +531,7 @@ static void read_route(int id, struct route *r) {
     ssize_t got = read(r->fd, rbuf + have, want);
     if (got < 0 && (errno == EAGAIN || errno == EINTR)) return;
     if (got <= 0) {
+        if (getenv("READER_DEBUG")) { char m[128]; int n = snprintf(m, sizeof m, "reader: route %d fd %d got %zd errno %d\n", id, r->fd, got, errno); ssize_t ig = write(2, m, (size_t)n); (void)ig; }
         /* End of file, or a read error (EIO from a pty): the stream ends as at EOF. */
         end_route(id, r);
         return;
@@ -445,13 +576,6 @@ static void run_commands(void) {
         pthread_mutex_unlock(&lock);
         if (c == NULL) return;
         switch (c->kind) {
-        case CMD_WRITE:
-            write_target(c->id, c->data, c->len);
-            pthread_mutex_lock(&lock);
-            targets[c->id].written += (double)c->len;
-            if (cmd_head == NULL) notify_js(); /* the queue is empty: drained */
-            pthread_mutex_unlock(&lock);
-            break;
         case CMD_PREFIX: {
             struct route *r = &routes[c->id];
             unsigned char *p = malloc(c->len ? c->len : 1);
@@ -471,10 +595,7 @@ static void run_commands(void) {
             break;
         }
         case CMD_REARM: {
-            struct route *r = &routes[c->id];
-            pthread_mutex_lock(&lock);
-            if (!r->paused) arm(c->id, r, 1);
-            pthread_mutex_unlock(&lock);
+            route_arm(c->id, &routes[c->id]);
             break;
         }
         }
@@ -492,17 +613,29 @@ static void *console_main(void *arg) {
             return NULL;
         }
         for (int i = 0; i < n; i++) {
-            if (evs[i].data.u32 == 0) {
+            uint32_t tag = evs[i].data.u32;
+            if (tag == 0) {
                 uint64_t count;
                 ssize_t ignored = read(wakefd, &count, sizeof count);
                 (void)ignored;
                 continue;
             }
-            int id = (int)evs[i].data.u32 - 1;
+            if (tag & TARGET_TAG) {
+                pump((int)(tag & ~TARGET_TAG));
+                continue;
+            }
+            int id = (int)tag - 1;
             struct route *r = &routes[id];
-            if (r->fd >= 0 && r->armed) read_route(id, r);
+            if (r->fd < 0 || !r->armed) continue;
+            if (r->target >= 0 && targets[r->target].held) {
+                arm(id, r, 0); /* its console is backed up: read again once it drains */
+                continue;
+            }
+            read_route(id, r);
         }
         run_commands();
+        /* JavaScript's writes, queued meanwhile. */
+        for (int t = 0; t < 2; t++) if (targets[t].head != NULL && !targets[t].polling) pump(t);
     }
     return NULL;
 }
@@ -550,6 +683,14 @@ static int int_arg(napi_env env, napi_value value, int64_t *out) {
     return napi_get_value_int64(env, value, out) == napi_ok;
 }
 
+/* The environment is being torn down (tend exits): the thread must not call into it any more. */
+static void on_cleanup(void *arg) {
+    (void)arg;
+    pthread_mutex_lock(&lock);
+    closing = 1;
+    pthread_mutex_unlock(&lock);
+}
+
 static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
     (void)context;
     (void)data;
@@ -585,6 +726,8 @@ static napi_value reader_start(napi_env env, napi_callback_info info) {
         napi_create_threadsafe_function(env, argv[0], NULL, name, 0, 1, NULL, NULL, NULL, call_js, &tsfn) == napi_ok) {
         /* The thread never keeps the event loop alive. */
         napi_unref_threadsafe_function(env, tsfn);
+        /* Registered after the thread-safe function: cleanup hooks run last-first, so this one before its own. */
+        napi_add_env_cleanup_hook(env, on_cleanup, NULL);
         targets[0].fd = (int)fds[0];
         targets[1].fd = (int)fds[1];
         ok = tend_start_thread("tend-console", console_main, NULL) == 0;
@@ -605,16 +748,35 @@ static napi_value reader_write(napi_env env, napi_callback_info info) {
         napi_throw_type_error(env, NULL, "readerWrite(target: 0 | 1, bytes: Uint8Array)");
         return NULL;
     }
-    struct cmd *c = new_cmd(CMD_WRITE, (int)t, data, len);
     pthread_mutex_lock(&lock);
-    if (c != NULL) push_cmd(c);
-    else targets[t].written += (double)len; /* no memory: discarded, as a full queue would */
+    int ok = targets[t].failed == 0 && len > 0 && enqueue(&targets[t], data, len);
     pthread_mutex_unlock(&lock);
-    if (c != NULL) wake_thread();
-    return number(env, c != NULL ? 1 : 0);
+    if (ok) wake_thread();
+    return number(env, ok);
 }
 
-/* readerStatus(out: Float64Array(4)): [written0, failed0, written1, failed1]; clears the pending call. */
+/* readerWant(target, empty): an event when the target's queue is below the high-water mark (or empty). */
+static napi_value reader_want(napi_env env, napi_callback_info info) {
+    size_t argc = 2;
+    napi_value argv[2];
+    int64_t t;
+    bool empty;
+    if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || !int_arg(env, argv[0], &t) || t < 0 || t > 1 || napi_get_value_bool(env, argv[1], &empty) != napi_ok) {
+        napi_throw_type_error(env, NULL, "readerWant(target: 0 | 1, empty: boolean)");
+        return NULL;
+    }
+    /* A flush at exit waits on this alone (its timer does not keep the loop alive): the
+       loop must not end, and tend exit, while the thread still holds what it waits for. */
+    if (!reffed && napi_ref_threadsafe_function(env, tsfn) == napi_ok) reffed = 1;
+    pthread_mutex_lock(&lock);
+    if (empty) targets[t].want_empty = 1;
+    else targets[t].want_drain = 1;
+    queue_changed(&targets[t]);
+    pthread_mutex_unlock(&lock);
+    return number(env, 0);
+}
+
+/* readerStatus(out: Float64Array(4)): [queued0, failed0, queued1, failed1]: bytes the thread holds for each console, and its errno once it failed. */
 static napi_value reader_status(napi_env env, napi_callback_info info) {
     size_t argc = 1;
     napi_value argv[1];
@@ -626,9 +788,9 @@ static napi_value reader_status(napi_env env, napi_callback_info info) {
     }
     double *out = (double *)data;
     pthread_mutex_lock(&lock);
-    out[0] = targets[0].written;
+    out[0] = (double)targets[0].queued;
     out[1] = targets[0].failed;
-    out[2] = targets[1].written;
+    out[2] = (double)targets[1].queued;
     out[3] = targets[1].failed;
     pthread_mutex_unlock(&lock);
     return number(env, 0);
@@ -651,6 +813,8 @@ static napi_value reader_ready(napi_env env, napi_callback_info info) {
     }
     pthread_mutex_lock(&lock);
     notified = 0;
+    int waited = targets[0].want_drain || targets[0].want_empty || targets[1].want_drain || targets[1].want_empty;
+    if (reffed && !waited && napi_unref_threadsafe_function(env, tsfn) == napi_ok) reffed = 0;
     double result;
     if (ready_count > count) {
         result = -(double)ready_count;
@@ -881,7 +1045,7 @@ int tend_reader_init(napi_env env, napi_value exports) {
         if (routes == NULL) return 0;
         route_cap = MAX_ROUTES;
     }
-    return export_function(env, exports, "readerStart", reader_start) && export_function(env, exports, "readerWrite", reader_write) &&
+    return export_function(env, exports, "readerStart", reader_start) && export_function(env, exports, "readerWrite", reader_write) && export_function(env, exports, "readerWant", reader_want) &&
            export_function(env, exports, "readerStatus", reader_status) && export_function(env, exports, "readerReady", reader_ready) &&
            export_function(env, exports, "readerAdd", reader_add) && export_function(env, exports, "readerPrefix", reader_prefix) &&
            export_function(env, exports, "readerMode", reader_mode) && export_function(env, exports, "readerTake", reader_take) &&

@@ -8,6 +8,7 @@ import { constants } from 'node:os';
 export interface ConsoleBinding {
   readerStart(onEvents: () => void, stdoutFd: number, stderrFd: number): boolean;
   readerWrite(target: number, bytes: Uint8Array): number;
+  readerWant(target: number, empty: boolean): number;
   readerStatus(out: Float64Array): number;
   readerReady(out: Int32Array): number;
   readerAdd(fd: number, target: number, prefix: Uint8Array, carry: Uint8Array, maxLines: number, maxBytes: number, full: boolean): number;
@@ -56,10 +57,15 @@ export class NativeConsole {
     this.binding.readerWrite(target, bytes);
   }
 
-  /** Bytes handed to `write` for the target that are written or discarded. */
-  written(target: number): number {
+  /** Bytes the thread holds for the target: JavaScript's writes and the routes' output it could not write yet. */
+  queued(target: number): number {
     this.binding.readerStatus(this.status);
     return this.status[target * 2]!;
+  }
+
+  /** Asks for an event once the target's queue is below the high-water mark, or (`empty`) empty. */
+  want(target: number, empty: boolean): void {
+    this.binding.readerWant(target, empty);
   }
 
   /** The error code that failed the target (EPIPE, ENOSPC...), or null. */

@@ -475,7 +475,6 @@ class FileBackend implements Backend {
  * bytes written says what is still queued. It blocks on a stalled console; this never does.
  */
 class NativeBackend implements Backend, ConsoleTargetListener {
-  private submitted = 0;
   private failedCode: string | null = null;
   private readonly emptyListeners = new Set<() => void>();
 
@@ -490,18 +489,19 @@ class NativeBackend implements Backend, ConsoleTargetListener {
   }
 
   queued(): number {
-    return this.submitted - this.console.written(this.target);
+    return this.console.queued(this.target);
   }
 
   write(chunk: Buffer | string, release?: () => void): boolean {
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     this.console.write(this.target, bytes);
-    this.submitted += bytes.length;
     release?.();
-    return this.queued() < this.highWaterMark;
+    const below = this.queued() < this.highWaterMark;
+    if (!below) this.console.want(this.target, false);
+    return below;
   }
 
-  /** The thread wrote, or the console failed. */
+  /** The thread's event: the queue drained (or emptied), or the console failed. */
   onStatus(): void {
     const code = this.failedCode === null ? this.console.failed(this.target) : null;
     if (code !== null) {
@@ -510,11 +510,14 @@ class NativeBackend implements Backend, ConsoleTargetListener {
     }
     const queued = this.queued();
     if (queued < this.highWaterMark) this.events.drained();
+    else this.console.want(this.target, false);
     if (queued === 0) for (const listener of [...this.emptyListeners]) listener();
+    else if (this.emptyListeners.size > 0) this.console.want(this.target, true);
   }
 
   onEmpty(listener: () => void): void {
     this.emptyListeners.add(listener);
+    this.console.want(this.target, true);
   }
 
   offEmpty(listener: () => void): void {
