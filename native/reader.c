@@ -9,8 +9,9 @@
 // reads (the pipe mutex contended by the writer), libuv threadpool wake-ups for each
 // /dev/null or file write, and prefixing in between (docs/benchmarks.md, "Throughput
 // against cat"). This thread reads with large reads, prefixes with memchr and memcpy into
-// one output buffer and writes it with a blocking write(): the reader that a C program
-// would be.
+// one output buffer and writes it with one write(): the reader that a C program would be
+// (bench/ceiling.c). Only text consoles: json records are made in JavaScript, a socket
+// console (systemd's journal) stays with libuv, and so does everything without the addon.
 //
 // What JavaScript still gets: each route keeps what its service's ring (`tend logs`)
 // needs, its *pending* lines, for JavaScript to take (readerTake):
@@ -24,10 +25,15 @@
 // Lines are cut exactly as src/log/lines.ts cuts them (pieces of MAX_LINE bytes, each
 // given a '\n'), and a last line without '\n' is given one at end of file.
 //
-// Flow control towards the console: write() blocks this thread when the console is a
-// stalled pipe or tty; the services behind it then block on their own pipes. JavaScript
-// never waits for this thread: its writes are queued (copied) and counted, and the
-// AsyncWriter reports backpressure from the count (src/log/writer.ts). A console that
+// Flow control towards the console: a route's output is written at once when nothing is
+// queued before it (no copy), else queued; a console that is full (a stalled pipe or tty)
+// is waited for in epoll (EPOLLOUT), never in a blocking write, so the thread reads on,
+// sees the services' end of file and keeps each console's queue apart. Over 1 MiB queued
+// (src/log/writer.ts's high-water mark), the routes writing that console stop reading
+// and their services block on their pipes: memory stays bounded, nothing is lost.
+// JavaScript never waits for this thread: its writes are copied into the same queue, and
+// the AsyncWriter reports backpressure from the queue's length (src/log/writer.ts); while
+// it waits for the queue (a flush at exit) the event loop is kept alive. A console that
 // fails (EPIPE, ENOSPC, EBADF...) is marked failed and its output discarded from then on.
 // Idle, the thread sleeps in epoll_wait with no timeout.
 #define _GNU_SOURCE
@@ -37,7 +43,6 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
@@ -322,7 +327,8 @@ static int pend_reserve(struct route *r, size_t len) {
         r->pend_end = live;
         if (live + len <= r->pend_cap) return 1;
     }
-    size_t cap = r->pend_cap ? r->pend_cap : 4096;
+    /* From 256 bytes: a quiet service's few lines keep a small buffer (1,000 services idle). */
+    size_t cap = r->pend_cap ? r->pend_cap : 256;
     while (cap < live + len) cap *= 2;
     unsigned char *grown = realloc(r->pend, cap);
     if (grown == NULL) return 0;
@@ -531,7 +537,6 @@ static void read_route(int id, struct route *r) {
     ssize_t got = read(r->fd, rbuf + have, want);
     if (got < 0 && (errno == EAGAIN || errno == EINTR)) return;
     if (got <= 0) {
-        if (getenv("READER_DEBUG")) { char m[128]; int n = snprintf(m, sizeof m, "reader: route %d fd %d got %zd errno %d\n", id, r->fd, got, errno); ssize_t ig = write(2, m, (size_t)n); (void)ig; }
         /* End of file, or a read error (EIO from a pty): the stream ends as at EOF. */
         end_route(id, r);
         return;
