@@ -17,7 +17,14 @@ if (!native) console.warn('skipped: native/build/tend-lines.node has no console 
 
 const running: ChildProcess[] = [];
 afterEach(() => {
-  for (const child of running.splice(0)) child.kill('SIGKILL');
+  // Each was started in a process group of its own (detached): tend and the shell's pipeline go with it.
+  for (const child of running.splice(0)) {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
 });
 
 /** A service writing `text` (a file) to stdout in pieces of `piece` bytes, then exiting. */
@@ -120,7 +127,7 @@ describe.skipIf(!native)('the native console reader', () => {
     command: [sh, -c, 'i=0; while [ $$i -lt 2000 ]; do echo "to file $$i"; i=$$((i+1)); done; exec sleep 1000']
     log: { file: ${JSON.stringify(join(dir, 'filed.log'))} }
 `);
-    const child = spawn(tendCommand('run', '-c', file)[0]!, tendCommand('run', '-c', file).slice(1), { env: env(dir), stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(tendCommand('run', '-c', file)[0]!, tendCommand('run', '-c', file).slice(1), { env: env(dir), stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     running.push(child);
     let stderr = '';
     child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
@@ -156,7 +163,6 @@ describe.skipIf(!native)('the native console reader', () => {
     expect(cli('status', '--json').code).toBe(0);
     expect(readFileSync(join(dir, 'head'), 'utf8')).toMatch(/^app \| line 0 x+\n$/);
     cli('stop', 'app');
-    process.kill(-gone.pid!, 'SIGKILL');
   }, 60_000);
 
   it('a stalled console: tend answers, its memory stays bounded, and the lines come whole once it reads again', async () => {
@@ -169,7 +175,7 @@ describe.skipIf(!native)('the native console reader', () => {
     const argv = tendCommand('run', '-c', file).map((a) => `'${a}'`).join(' ');
     // The reader sleeps until told, then reads everything.
     const go = join(dir, 'go');
-    const stalled = spawn('sh', ['-c', `${argv} 2>'${join(dir, 'err')}' | (while [ ! -f '${go}' ]; do sleep 0.05; done; cat >'${join(dir, 'out')}')`], { env: env(dir), stdio: 'ignore' });
+    const stalled = spawn('sh', ['-c', `${argv} 2>'${join(dir, 'err')}' | (while [ ! -f '${go}' ]; do sleep 0.05; done; cat >'${join(dir, 'out')}')`], { env: env(dir), stdio: 'ignore', detached: true });
     running.push(stalled);
     const cli = (...args: string[]) => runTendSync(args, { env: env(dir), timeout: 5000 });
     await waitFor(() => cli('status', '--json').code === 0, { what: 'tend to answer' });
