@@ -15,9 +15,13 @@
 //   notify   sd_notify READY=1 → tend's "dep: started" and → dep's first instruction
 //            (bench/figures/sd-notify.mjs's services, tend as PID 1)
 //   start    N services of `tools procs 1 FILE`, tend as PID 1: hrtime before spawn() → the
-//            last service's first stamp (bench/figures/scale.mjs's start all)
+//            last service's first stamp (bench/figures/scale.mjs's start all); and the CPU
+//            that start cost, per service: the whole namespace's (a cgroup v1 cpuacct group
+//            made for the run, exact to the ns: tend, the exec helpers, the commands), tend's
+//            own (utime + stime of its /proc stat) and the rest (spawn children: the helper
+//            and the command it becomes share a pid). Without a writable cpuacct, no CPU.
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -116,21 +120,53 @@ function anyWith(text) {
   });
 }
 
+const groups = []; // removed at the end: a group is busy until its last task is gone
+
+/** A cpuacct (cgroup v1) group of its own for a run, or null where there is none to make. */
+function cpuGroup(label) {
+  const dir = `/sys/fs/cgroup/cpuacct/tend-spawn-ab-${process.pid}-${label}`;
+  try {
+    mkdirSync(dir);
+    return dir;
+  } catch {
+    return null;
+  }
+}
+
+/** utime + stime of a process, in ms (clock ticks of 10 ms: fine for tend's ~1 s). */
+function cpuOf(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/.*\) /s, '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 async function startAll(name, subject, n) {
   const dir = mkdtempSync(join(work, 'start-'));
   const file = join(dir, 'stamps');
   writeFileSync(file, '');
-  const argv = tendOf(subject, 'run', '-c', manifest(dir, Array.from({ length: n }, (_, i) => ({ name: `s${i}`, argv: [tools, 'procs', '1', file] }))));
+  let argv = tendOf(subject, 'run', '-c', manifest(dir, Array.from({ length: n }, (_, i) => ({ name: `s${i}`, argv: [tools, 'procs', '1', file] }))));
+  const group = cpuGroup(`${name}-${n}-${Date.now()}`);
+  // The shell joins the group and execs unshare, so tend and everything it starts count there.
+  if (group !== null) argv = ['sh', '-c', `echo $$ > ${group}/cgroup.procs && exec "$@"`, 'sh', ...argv];
   const t0 = process.hrtime.bigint();
   const init = spawn(argv[0], argv.slice(1), { env: cleanEnv({ TEND_SOCKET: join(dir, 'tend.sock') }), cwd: dir, stdio: 'ignore' });
   try {
     await waitFor(() => stamps(file).length >= n, { timeout: 180_000, interval: 20, what: `${n} services` });
     push(`${name}: start all ${n}`, msBetween(t0, stamps(file).reduce((a, b) => (a > b ? a : b))));
+    if (group !== null) {
+      const total = Number(readFileSync(`${group}/cpuacct.usage`, 'utf8')) / 1e6;
+      // unshare's child is tend (PID 1 of the namespace).
+      const tendPid = readFileSync(`/proc/${init.pid}/task/${init.pid}/children`, 'utf8').trim().split(' ')[0];
+      const tend = cpuOf(tendPid);
+      push(`${name}: CPU per start ${n}, all (ms)`, total / n);
+      push(`${name}: CPU per start ${n}, tend (ms)`, tend / n);
+      push(`${name}: CPU per start ${n}, the rest (ms)`, (total - tend) / n);
+    }
   } finally {
     init.kill('SIGKILL');
     await new Promise((done) => init.once('exit', done));
     // The namespace's services die after unshare: the next run must not start during this teardown.
     await waitFor(() => !anyWith(file), { timeout: 60_000, interval: 50, what: 'the services of the last run to end' });
+    if (group !== null) groups.push(group);
   }
 }
 
@@ -149,6 +185,9 @@ for (const figure of values.figures.split(',')) {
   }
 }
 rmSync(work, { recursive: true, force: true });
+for (const group of groups) {
+  await waitFor(() => { try { rmdirSync(group); return true; } catch { return false; } }, { timeout: 30_000, interval: 50, what: `${group} to empty` }).catch(() => console.warn(`left behind: ${group}`));
+}
 console.log(`spawn A/B, ${rounds} rounds, ${new Date().toISOString()}, load average ${loadBefore} before, ${load()} after`);
 for (const [key, xs] of Object.entries(samples)) {
   const s = stats(xs);

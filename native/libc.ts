@@ -332,15 +332,22 @@ function callLibtend(funcName: string, retType: FFI.DataType, paramsType: FFI.Fi
  * (-1: closed); the child leads a new session or a new process group in tend's. `leaf`:
  * the service's cgroup v2 leaf, where the child is born (clone3 with CLONE_INTO_CGROUP),
  * or, where the kernel or a seccomp profile refuses that, which the helper joins
- * (libtend adds `-c LEAF` after argv[0]). Returns the pid, or a negative errno when
- * nothing started (ENOENT, EAGAIN, ENOMEM...). The pid is tend's child from then on: its
- * exit reaches the event loop through reaperDrain, never anyone else's waitpid.
+ * (libtend adds `-c LEAF` after argv[0]). `helper`: 'direct' or 'helper' when argv is
+ * the exec helper's (native/tend-exec.c's options, `--`, the command) and fds are laid
+ * out as it expects; with 'direct', where none of its steps needs libc (no user or group,
+ * no runtime directory, no join), libtend does them in the child and execs the command
+ * itself: one exec per start. 'helper' always execs the helper (counted as such).
+ * Returns the pid, or a negative errno when nothing started (ENOENT, EAGAIN, ENOMEM...).
+ * The pid is tend's child from then on: its exit reaches the event loop through
+ * reaperDrain, never anyone else's waitpid.
  */
-export function spawnChild(path: string, argv: readonly string[], env: readonly string[], fds: readonly number[], group: 'session' | 'group' | 'caller', leaf: string | null = null): number {
+export function spawnChild(path: string, argv: readonly string[], env: readonly string[], fds: readonly number[], group: 'session' | 'group' | 'caller', leaf: string | null = null, helper: 'direct' | 'helper' | null = null): number {
   const t = native().DataType;
   const strings = Buffer.from([path, ...argv, ...env].join('\0') + '\0');
-  const flag = group === 'session' ? 1 : group === 'group' ? 2 : 0; // TEND_SPAWN_SESSION, TEND_SPAWN_GROUP, or the caller's group
-  return callLibtend('tend_spawn', t.I32, [t.U8Array, t.I32, t.I32, t.I32Array, t.I32, t.I32, t.String], [strings, argv.length, env.length, fds.length > 0 ? [...fds] : [-1], fds.length, flag, leaf ?? '']);
+  // TEND_SPAWN_SESSION, TEND_SPAWN_GROUP, or the caller's group; TEND_SPAWN_STEPS
+  // (a helper argv), TEND_SPAWN_DIRECT (which may be done in the child).
+  const flags = (group === 'session' ? 1 : group === 'group' ? 2 : 0) | (helper !== null ? 8 : 0) | (helper === 'direct' ? 16 : 0);
+  return callLibtend('tend_spawn', t.I32, [t.U8Array, t.I32, t.I32, t.I32Array, t.I32, t.I32, t.String], [strings, argv.length, env.length, fds.length > 0 ? [...fds] : [-1], fds.length, flags, leaf ?? '']);
 }
 
 export interface SpawnStats {
@@ -354,14 +361,23 @@ export interface SpawnStats {
   readonly joinedLeaf: number;
   /** clone3 calls that started nothing (the spawn then fell back). */
   readonly clone3Failures: number;
+  /** Spawns of a helper argv done in the child with one exec (no helper). */
+  readonly direct: number;
+  /** Spawns of a helper argv that went through the helper. */
+  readonly viaHelper: number;
+  /** Whether the direct path is still usable (false once a plain clone3 was refused). */
+  readonly directUsable: boolean;
 }
 
-/** How libtend has started the children that have a cgroup leaf (native/libtend.c tend_spawn_stats). */
+/** How libtend has started its children (native/libtend.c tend_spawn_stats). */
 export function spawnStats(): SpawnStats {
-  const out = Buffer.alloc(5 * 8);
+  const out = Buffer.alloc(8 * 8);
   callLibtend('tend_spawn_stats', native().DataType.Void, [native().DataType.U8Array], [out]);
   const refusal = out.readDoubleLE(8);
-  return { clone3: out.readDoubleLE(0) === 1, refusal: refusal === 0 ? null : errnoName(refusal), bornInLeaf: out.readDoubleLE(16), joinedLeaf: out.readDoubleLE(24), clone3Failures: out.readDoubleLE(32) };
+  return {
+    clone3: out.readDoubleLE(0) === 1, refusal: refusal === 0 ? null : errnoName(refusal), bornInLeaf: out.readDoubleLE(16), joinedLeaf: out.readDoubleLE(24), clone3Failures: out.readDoubleLE(32),
+    direct: out.readDoubleLE(40), viaHelper: out.readDoubleLE(48), directUsable: out.readDoubleLE(56) === 1,
+  };
 }
 
 /** Starts the reaper thread (idempotent); the fd the event loop reads to learn of exits. */

@@ -2,10 +2,13 @@
  * libtend: the native half of tend's process layer. It owns three kernel resources that
  * must have exactly one owner in a PID 1:
  *
- *   - starting processes: tend_spawn, a clone(CLONE_VM|CLONE_VFORK) of the exec helper —
- *     no copy of Node's page tables, and an exec failure comes back as an errno instead
- *     of a child that exits —: clone3 straight into the service's cgroup leaf where it
- *     has one and the kernel allows it, else glibc's posix_spawn;
+ *   - starting processes: tend_spawn, a clone(CLONE_VM|CLONE_VFORK) — no copy of Node's
+ *     page tables, and an exec failure comes back as an errno instead of a child that
+ *     exits —, clone3 straight into the service's cgroup leaf where it has one and the
+ *     kernel allows it. The child does the exec helper's steps itself and execs the
+ *     service's command (one exec per start) unless a step needs libc (a user or group:
+ *     NSS) or would hold tend's thread (a cgroup join); then it execs the helper
+ *     (native/tend-exec.c), through glibc's posix_spawn where clone3 cannot be used;
  *   - waiting for them: one reaper thread is the only caller of waitid/waitpid in tend.
  *     It sleeps in the kernel until a child ends, reaps it at once — orphans in a storm
  *     never wait for JavaScript — and queues the exit of every process tend started for
@@ -22,6 +25,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -29,7 +33,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -312,13 +318,18 @@ int tend_reaper_adopt(int32_t pid, int32_t *status) {
 /* Spawning.                                                                            */
 
 /*
- * Starts the exec helper. `group`: TEND_SPAWN_SESSION, TEND_SPAWN_GROUP or 0 (tend's
- * group). `strings` holds, each ending in a NUL byte, the program's path, then `argc`
- * arguments, then `envc` environment entries (one buffer: ffi-rs copies a buffer in one
- * go, and string arrays would need their own terminating NULL). fds[i] becomes the
- * child's fd i for i < nfds (-1: fd i closed). Everything else tend has open is
- * close-on-exec, and the exec helper closes whatever a library leaked. `leaf` ("" for
- * none) is the service's cgroup v2 leaf: the child is born in it (clone3 with
+ * Starts the exec helper, or — where none of the helper's steps needs more than system
+ * calls — does those steps in the child itself and execs the service's command directly
+ * (one exec per start instead of two: see "One exec per start" below). `flags`:
+ * TEND_SPAWN_SESSION, TEND_SPAWN_GROUP or 0 (tend's group), plus TEND_SPAWN_STEPS when
+ * argv is the exec helper's, and TEND_SPAWN_DIRECT when its steps may be done in the
+ * child (else the helper is exec'd, as TEND_SPAWN_DIRECT=0 asks: for comparisons). `strings` holds, each
+ * ending in a NUL byte, the program's path, then `argc` arguments, then `envc`
+ * environment entries (one buffer: ffi-rs copies a buffer in one go, and string arrays
+ * would need their own terminating NULL). fds[i] becomes the child's fd i for i < nfds
+ * (-1: fd i closed). Everything else tend has open is close-on-exec, and the exec helper
+ * (or the direct child) marks whatever a library leaked close-on-exec too. `leaf` (""
+ * for none) is the service's cgroup v2 leaf: the child is born in it (clone3 with
  * CLONE_INTO_CGROUP), or, where that cannot be done, the helper is told to join it
  * (`-c LEAF` after argv[0]) before it execs. The pid enters the table before the reaper
  * can look at it, so its exit is never mistaken for an orphan's.
@@ -326,6 +337,8 @@ int tend_reaper_adopt(int32_t pid, int32_t *status) {
  */
 #define TEND_SPAWN_SESSION 1 /* the child leads a new session (and its process group) */
 #define TEND_SPAWN_GROUP 2   /* the child leads a new process group in tend's session */
+#define TEND_SPAWN_STEPS 8   /* argv is the exec helper's (counted in tend_spawn_stats) */
+#define TEND_SPAWN_DIRECT 16 /* ... and its steps may be done in the child */
 #define MAX_FDS 64
 
 /* The child's fds as sources to move: see plan_fds. */
@@ -334,10 +347,14 @@ typedef struct {
     int source[MAX_FDS], copied[MAX_FDS];
 } fd_plan;
 
+typedef struct direct_args direct_args;
 static int plan_fds(const int32_t *fds, int nfds, fd_plan *plan);
 static void release_fds(fd_plan *plan);
 static int spawn_posix(const char *path, char *const argv[], char *const envp[], const fd_plan *plan, int group, pid_t *pid);
 static int spawn_into_cgroup(const char *path, char *const argv[], char *const envp[], const fd_plan *plan, int group, int cgroup_fd, pid_t *pid);
+static direct_args *direct_prepare(char **argv, int argc, char **envp, int envc, const int32_t *fds, int nfds, int group);
+static void direct_release(direct_args *d);
+static int spawn_direct(direct_args *d, int cgroup_fd, pid_t *pid);
 
 /*
  * Whether clone3 can start a child in its cgroup: 1 until it is refused in a way that
@@ -352,9 +369,30 @@ static int clone3_refusal;            /* the errno that turned it off */
 static uint64_t spawns_born_in_leaf;  /* children clone3 started in their leaf */
 static uint64_t spawns_joined_leaf;   /* children with a leaf started by posix_spawn (+ -c) */
 static uint64_t clone3_failures;      /* clone3 calls that started nothing */
+/* The direct path (one exec): clone3 into the leaf, or clone where there is no leaf. Off
+ * for good if the kernel ever refuses that clone (a seccomp profile stricter than Docker's). */
+static int direct_usable = 1;
+static uint64_t spawns_direct;        /* helper argvs done in the child: one exec */
+static uint64_t spawns_helper;        /* helper argvs that exec'd the helper */
 
-int tend_spawn(const char *strings, int argc, int envc, const int32_t *fds, int nfds, int group, const char *leaf) {
+/* A refused clone3 into a leaf (into_cgroup), or clone of the direct path: off for good
+ * unless the refusal passes (see clone3_usable). */
+static void clone3_refused(long result, int into_cgroup) {
+    if (into_cgroup) clone3_failures++;
+    /* Unless it is a passing shortage (EAGAIN: also the leaf's pids.max, which a join may
+     * exceed and a fork into it may not) or this leaf was removed meanwhile (ENODEV),
+     * clone3 will not do, here, for any spawn. */
+    if (-result == EAGAIN || -result == ENOMEM || (into_cgroup && -result == ENODEV)) return;
+    if (into_cgroup) {
+        clone3_usable = 0;
+        clone3_refusal = (int)-result;
+    }
+    if (!into_cgroup) direct_usable = 0;
+}
+
+int tend_spawn(const char *strings, int argc, int envc, const int32_t *fds, int nfds, int flags, const char *leaf) {
     if (argc < 1 || envc < 0) return -EINVAL;
+    int group = flags & (TEND_SPAWN_SESSION | TEND_SPAWN_GROUP);
     int has_leaf = leaf != NULL && leaf[0] != '\0';
     /* Two argument vectors share the environment: plain (the child is born in its leaf)
      * and joining (argv[0], "-c", leaf, the rest), then NULL and the environment. */
@@ -379,12 +417,32 @@ int tend_spawn(const char *strings, int argc, int envc, const int32_t *fds, int 
      * be opened is left to the helper, whose join then says why it cannot. */
     int cgroup_fd = -1;
     if (err == 0 && has_leaf && clone3_usable) cgroup_fd = open(leaf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    /* The direct path, prepared (allocations, PATH candidates, fd copies) before the lock.
+     * Only where the child can be born in its leaf, or has none: a join in the child
+     * would hold tend's thread for the move's RCU grace period (10–20 ms), where the
+     * helper's join runs beside it. */
+    direct_args *direct = NULL;
+    if (err == 0 && (flags & TEND_SPAWN_STEPS) && (flags & TEND_SPAWN_DIRECT) && direct_usable && (!has_leaf || cgroup_fd >= 0))
+        direct = direct_prepare(plain, argc, envp, envc, fds, nfds, group);
     pid_t pid = -1;
     pthread_mutex_lock(&lock);
     /* Room first: a pid that cannot be recorded must not be started. */
     if (err == 0 && (table_used + 1) * 2 > table_size && table_grow() != 0) err = ENOMEM;
-    int started = 0;
-    if (err == 0 && cgroup_fd >= 0) {
+    int started = 0, tried_into = 0, one_exec = 0;
+    if (err == 0 && direct != NULL && direct_usable && (!has_leaf || clone3_usable)) {
+        int result = spawn_direct(direct, has_leaf ? cgroup_fd : -1, &pid);
+        if (result == 0) {
+            started = one_exec = 1;
+            spawns_direct++;
+            if (has_leaf) spawns_born_in_leaf++;
+        } else if (result > 0) {
+            err = result; /* the child could not make its fds or session: as below */
+        } else {
+            tried_into = has_leaf;
+            clone3_refused(result, has_leaf);
+        }
+    }
+    if (err == 0 && !started && cgroup_fd >= 0 && clone3_usable && !tried_into) {
         int result = spawn_into_cgroup(path, plain, envp, &plan, group, cgroup_fd, &pid);
         if (result == 0) {
             started = 1;
@@ -392,20 +450,14 @@ int tend_spawn(const char *strings, int argc, int envc, const int32_t *fds, int 
         } else if (result > 0) {
             err = result; /* the child could not exec the helper: as posix_spawn reports it */
         } else {
-            clone3_failures++;
-            /* Unless it is a passing shortage (EAGAIN: also the leaf's pids.max, which a
-             * join may exceed and a fork into it may not) or this leaf was removed meanwhile
-             * (ENODEV), clone3 will not do, here, for any spawn. */
-            if (-result != EAGAIN && -result != ENOMEM && -result != ENODEV) {
-                clone3_usable = 0;
-                clone3_refusal = -result;
-            }
+            clone3_refused(result, 1);
         }
     }
     if (err == 0 && !started) {
         err = spawn_posix(path, joining, envp, &plan, group, &pid);
         if (err == 0 && has_leaf) spawns_joined_leaf++;
     }
+    if (err == 0 && !one_exec && (flags & TEND_SPAWN_STEPS)) spawns_helper++;
     if (err == 0) {
         table_insert(pid);
         child_news++;
@@ -413,15 +465,18 @@ int tend_spawn(const char *strings, int argc, int envc, const int32_t *fds, int 
     }
     pthread_mutex_unlock(&lock);
     if (cgroup_fd >= 0) close(cgroup_fd);
+    if (direct != NULL) direct_release(direct);
     release_fds(&plan);
     free(vector);
     return err == 0 ? pid : -err;
 }
 
 /*
- * How spawns with a leaf were made: out[0] = 1 while clone3 is used, out[1] = the errno
- * that turned it off (0: none), out[2] = children born in their leaf, out[3] = children
- * started by posix_spawn that joined theirs, out[4] = clone3 calls that started nothing.
+ * How spawns were made: out[0] = 1 while clone3 is used, out[1] = the errno that turned
+ * it off (0: none), out[2] = children born in their leaf, out[3] = children started by
+ * posix_spawn that joined theirs, out[4] = clone3 calls that started nothing; of the
+ * spawns of a helper argv (TEND_SPAWN_STEPS): out[5] = done in the child with one exec,
+ * out[6] = through the helper; out[7] = 1 while the direct path is usable.
  */
 void tend_spawn_stats(double *out) {
     pthread_mutex_lock(&lock);
@@ -430,6 +485,9 @@ void tend_spawn_stats(double *out) {
     out[2] = (double)spawns_born_in_leaf;
     out[3] = (double)spawns_joined_leaf;
     out[4] = (double)clone3_failures;
+    out[5] = (double)spawns_direct;
+    out[6] = (double)spawns_helper;
+    out[7] = direct_usable;
     pthread_mutex_unlock(&lock);
 }
 
@@ -587,6 +645,63 @@ __asm__(
     ".size clone3_run, .-clone3_run\n");
 #endif
 
+/* long clone_run(unsigned long flags, void *stack_top, int (*fn)(void *), void *arg): the
+ * same with the older clone system call, for a child with no cgroup to be born in. Docker's
+ * default seccomp profile answers clone3 with ENOSYS (so that glibc falls back to clone)
+ * and lets this clone's flags through. parent_tid, child_tid and tls are 0 (no
+ * CLONE_*TID, no CLONE_SETTLS: the kernel reads none of them). */
+long clone_run(unsigned long flags, void *stack_top, int (*fn)(void *), void *arg) __attribute__((visibility("hidden")));
+#if defined(__x86_64__)
+__asm__(
+    ".text\n"
+    ".globl clone_run\n"
+    ".hidden clone_run\n"
+    ".type clone_run, @function\n"
+    "clone_run:\n"
+    "    mov %rdx, %r8\n"         /* fn (r8 is clone's tls argument: unread without CLONE_SETTLS) */
+    "    mov %rcx, %r9\n"         /* arg */
+    "    xor %edx, %edx\n"        /* parent_tid */
+    "    xor %r10d, %r10d\n"      /* child_tid */
+    "    mov $56, %eax\n"         /* SYS_clone: flags in rdi, the stack's top in rsi */
+    "    syscall\n"
+    "    test %rax, %rax\n"
+    "    jnz 1f\n"
+    "    xor %ebp, %ebp\n"        /* the child, on the new stack: as in clone3_run */
+    "    and $-16, %rsp\n"
+    "    mov %r9, %rdi\n"
+    "    call *%r8\n"
+    "    mov %eax, %edi\n"
+    "    mov $60, %eax\n"
+    "    syscall\n"
+    "    hlt\n"
+    "1:  ret\n"
+    ".size clone_run, .-clone_run\n");
+#else
+__asm__(
+    ".text\n"
+    ".globl clone_run\n"
+    ".hidden clone_run\n"
+    ".type clone_run, %function\n"
+    "clone_run:\n"
+    "    mov x10, x2\n"           /* fn */
+    "    mov x11, x3\n"           /* arg */
+    "    mov x2, xzr\n"           /* parent_tid, tls, child_tid (arm64's order) */
+    "    mov x3, xzr\n"
+    "    mov x4, xzr\n"
+    "    mov x8, #220\n"          /* SYS_clone: flags in x0, the stack's top in x1 */
+    "    svc #0\n"
+    "    cbnz x0, 1f\n"
+    "    mov x29, xzr\n"
+    "    mov x30, xzr\n"
+    "    mov x0, x11\n"
+    "    blr x10\n"
+    "    mov x8, #93\n"
+    "    svc #0\n"
+    "    brk #0\n"
+    "1:  ret\n"
+    ".size clone_run, .-clone_run\n");
+#endif
+
 typedef struct {
     const char *path;
     char *const *argv, *const *envp;
@@ -643,9 +758,11 @@ fail:
 #define CHILD_STACK (64 * 1024)
 static void *child_stack;
 
-/* 0 and *pid; > 0: the errno of a child that could not exec (it was reaped here, as
- * posix_spawn does); < 0: -errno from clone3, nothing was started. */
-static int spawn_into_cgroup(const char *path, char *const argv[], char *const envp[], const fd_plan *plan, int group, int cgroup_fd, pid_t *pid) {
+/* Runs fn(arg) in a child made with CLONE_VM|CLONE_VFORK — by clone3, born in cgroup_fd's
+ * leaf, or by clone when cgroup_fd is -1 — and waits, as vfork does, for it to exec or
+ * end. 0 and *pid; > 0: *err, set by a child that could not get as far as its exec (it
+ * was reaped here, as posix_spawn does); < 0: -errno from the clone, nothing started. */
+static int clone_child(int (*fn)(void *), void *arg, volatile int *err, int cgroup_fd, pid_t *pid) {
     if (child_stack == NULL) {
         long page = sysconf(_SC_PAGESIZE);
         void *map = mmap(NULL, CHILD_STACK + (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
@@ -656,7 +773,6 @@ static int spawn_into_cgroup(const char *path, char *const argv[], char *const e
         }
         child_stack = (char *)map + page;
     }
-    child_args args = { path, argv, envp, plan, group, 0 };
     struct clone3_args clone = {
         .flags = CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP,
         .exit_signal = SIGCHLD,
@@ -669,17 +785,23 @@ static int spawn_into_cgroup(const char *path, char *const argv[], char *const e
      * keep held signals blocked) are not in the way of putting the mask back exactly. */
     uint64_t all = ~(uint64_t)0, old = 0; /* the kernel's mask: 64 signals, one bit each */
     syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof all);
-    long result = clone3_run(&clone, sizeof clone, child_main, &args);
+    long result = cgroup_fd >= 0 ? clone3_run(&clone, sizeof clone, fn, arg)
+                                 : clone_run(CLONE_VM | CLONE_VFORK | SIGCHLD, (char *)child_stack + CHILD_STACK, fn, arg);
     syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof old);
     if (result < 0) return (int)result;
-    if (args.err != 0) {
+    if (*err != 0) {
         /* Reaped here, under the lock: the reaper thread will not count it as an orphan. */
         int status;
         while (waitpid((pid_t)result, &status, 0) < 0 && errno == EINTR) {}
-        return args.err;
+        return *err;
     }
     *pid = (pid_t)result;
     return 0;
+}
+
+static int spawn_into_cgroup(const char *path, char *const argv[], char *const envp[], const fd_plan *plan, int group, int cgroup_fd, pid_t *pid) {
+    child_args args = { path, argv, envp, plan, group, 0 };
+    return clone_child(child_main, &args, &args.err, cgroup_fd, pid);
 }
 #else
 /* No clone3_run for this architecture: every spawn takes posix_spawn and the helper joins. */
@@ -689,6 +811,434 @@ static int spawn_into_cgroup(const char *path, char *const argv[], char *const e
 }
 #endif
 
+/* ---------------------------------------------------------------------------------- */
+/*
+ * One exec per start. Every exec of a glibc program costs ~0.5 ms of CPU before main on
+ * a VM where cpuid traps to the hypervisor (glibc's start-up probes the CPU's features
+ * and caches: ~70 cpuid calls at ~7 µs), and a start through the helper is two such
+ * execs: the helper, then the command. Most services ask the helper for nothing that
+ * needs libc — no user or group to look up (NSS: /etc/passwd, LDAP...), no runtime
+ * directory to make for them —, and those steps are done here, in the clone child,
+ * with raw system calls, before it execs the command itself.
+ *
+ * The child shares tend's memory (CLONE_VM) until it execs, on a stack of its own, and
+ * only its parent thread is suspended meanwhile: so it calls no malloc, no stdio, no
+ * locale, nothing that takes a lock another thread of tend's may hold, and everything it
+ * uses — argv, envp, the "NAME=" slots it writes its own pid into, the PATH candidates,
+ * the fds it moves — was made by the parent before the clone. Every signal stays blocked
+ * until the dispositions are back at their defaults (a handler of Node's running here
+ * would write into the parent's signal pipe).
+ *
+ * It does the helper's steps in the helper's order, with the helper's effects, and
+ * reports a failed step as the helper does — the line "<step> <errno> <detail>" on the
+ * report pipe, then exit 127 (exec: not found) or 126 —, so tend's messages and exit
+ * codes are the same on either path (native/tend-exec.c says what each step is for).
+ * Whatever this path does not handle, or any argument it does not understand, goes
+ * through the helper as before: -u, -g, -H, -R (NSS, a directory owned by the user), -j
+ * and -c (a join in the child would hold tend's thread for the move's RCU grace period,
+ * where the helper's join runs beside tend), an empty PATH, names too long for execvp.
+ */
+#define DIRECT_MAX_VARS 8     /* the helper's MAX_JOIN for -P */
+#define DIRECT_MAX_LISTEN 32  /* the helper's bound for -L */
+#define DIRECT_PID_ROOM 24    /* digits of a pid, and the NUL */
+
+struct direct_args {
+    int group;                /* TEND_SPAWN_SESSION / TEND_SPAWN_GROUP / 0, made by the child */
+    int stdio[3];             /* sources of fds 0-2 (-1: closed); see plan_fds */
+    int report_fd;            /* the report pipe: close-on-exec, above every target */
+    int set_nofile, set_core;
+    uint64_t nofile[2], core[2];  /* soft, hard: the kernel's struct rlimit64 */
+    const char *nofile_text, *core_text, *oom;
+    size_t oom_len;
+    int foreground;           /* -f: the terminal's foreground group when stdin is one */
+    int notify_source, notify_target;
+    const char *dir;
+    long mask;                /* -1: tend's */
+    int pid_vars;
+    char *pid_slot[DIRECT_MAX_VARS]; /* just after "NAME=": the child writes its pid there */
+    int listen_count;
+    int listen_source[DIRECT_MAX_LISTEN];
+    char *const *argv, *const *envp;
+    const char *command;      /* argv[0]: the report's detail */
+    int search;               /* no '/' in it: execvp's PATH search over `candidates` */
+    char **candidates;        /* NULL-terminated "dir/command" (or "command" for an empty dir) */
+    char **shell_argv;        /* /bin/sh, the file, argv[1..]: execvp's ENOEXEC fallback */
+    int copies[DIRECT_MAX_LISTEN + 8], ncopies; /* the parent's fd copies, closed after */
+    void *arena;              /* everything else the parent allocated */
+    volatile int err;         /* set by a child that could not make its fds or session */
+};
+
+/* What the helper's parse_id accepts (decimal, no sign, < 2^32 - 1). */
+static int direct_id(const char *text, unsigned long *out) {
+    char *end;
+    if (*text < '0' || *text > '9') return 0;
+    errno = 0;
+    unsigned long value = strtoul(text, &end, 10);
+    if (errno != 0 || *end != '\0' || value > 0xfffffffeUL) return 0;
+    *out = value;
+    return 1;
+}
+
+/* What the helper's parse_limit accepts: "unlimited", or decimal bytes/fds. */
+static int direct_limit(const char *text, uint64_t *out) {
+    if (strcmp(text, "unlimited") == 0) { *out = ~(uint64_t)0; return 1; }
+    char *end;
+    if (*text == '\0' || *text == '-') return 0;
+    errno = 0;
+    unsigned long long value = strtoull(text, &end, 10);
+    if (errno != 0 || *end != '\0') return 0;
+    *out = value;
+    return 1;
+}
+
+/* A copy of fd, close-on-exec, at or above `floor`, recorded for release; -1 on failure. */
+static int direct_copy(direct_args *d, int fd, int floor) {
+    if (d->ncopies >= (int)(sizeof d->copies / sizeof d->copies[0])) return -1;
+    int copy = fcntl(fd, F_DUPFD_CLOEXEC, floor);
+    if (copy >= 0) d->copies[d->ncopies++] = copy;
+    return copy;
+}
+
+static void direct_release(direct_args *d) {
+    for (int i = 0; i < d->ncopies; i++) close(d->copies[i]);
+    free(d->arena);
+    free(d);
+}
+
+/*
+ * Reads the helper's argv (argv[0], options, "--", the command) and the fds tend_spawn
+ * was given for it (0-2 stdio, 3 the report pipe, 4 the readiness pipe, 5.. the
+ * listening sockets), and prepares everything the child needs. NULL: the helper does it.
+ */
+static direct_args *direct_prepare(char **argv, int argc, char **envp, int envc, const int32_t *fds, int nfds, int group) {
+#ifndef HAVE_CLONE3_RUN
+    (void)argv, (void)argc, (void)envp, (void)envc, (void)fds, (void)nfds, (void)group;
+    return NULL;
+#else
+    direct_args *d = calloc(1, sizeof *d);
+    if (d == NULL) return NULL;
+    d->group = group;
+    d->mask = -1;
+    d->notify_target = -1;
+    const char *pid_names[DIRECT_MAX_VARS];
+    int i = 1, ok = 1;
+    for (; i < argc && ok; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--") == 0) break;
+        if (arg[0] != '-' || arg[1] == '\0' || arg[2] != '\0') { ok = 0; break; }
+        char flag = arg[1];
+        /* The session or group the child makes (tend_spawn's flags) must be what the
+         * helper was asked to make. */
+        if (flag == 's') { ok = group == TEND_SPAWN_SESSION; continue; }
+        if (flag == 'f') { ok = group == TEND_SPAWN_GROUP; d->foreground = 1; continue; }
+        if (i + 1 >= argc) { ok = 0; break; }
+        const char *value = argv[++i];
+        unsigned long number;
+        char *end;
+        switch (flag) {
+            case 'N': ok = direct_limit(value, &d->nofile[0]); d->nofile[1] = d->nofile[0]; d->set_nofile = 1; d->nofile_text = value; break;
+            case 'C': ok = direct_limit(value, &d->core[0]); d->core[1] = d->core[0]; d->set_core = 1; d->core_text = value; break;
+            case 'O': {
+                errno = 0;
+                long adj = strtol(value, &end, 10);
+                ok = errno == 0 && *value != '\0' && *end == '\0' && adj >= -1000 && adj <= 1000;
+                d->oom = value;
+                d->oom_len = strlen(value);
+                break;
+            }
+            case 'd': d->dir = value; break;
+            case 'm':
+                errno = 0;
+                d->mask = strtol(value, &end, 8);
+                ok = errno == 0 && *value != '\0' && *end == '\0' && d->mask >= 0 && d->mask <= 0777;
+                break;
+            case 'L':
+                ok = direct_id(value, &number) && number <= DIRECT_MAX_LISTEN;
+                d->listen_count = (int)number;
+                break;
+            case 'P':
+                ok = d->pid_vars < DIRECT_MAX_VARS && value[0] != '\0' && strchr(value, '=') == NULL;
+                if (ok) pid_names[d->pid_vars++] = value;
+                break;
+            case 'n':
+                ok = direct_id(value, &number) && number <= 1024;
+                d->notify_target = (int)number;
+                break;
+            default: ok = 0; /* -u -g -H -R -j -c, or one the helper refuses: its to do */
+        }
+    }
+    char **command = argv + i + 1;
+    if (!ok || i >= argc || *command == NULL || (*command)[0] == '\0') goto helper;
+    d->argv = command;
+    d->command = command[0];
+
+    /* The fds: stdio, the report pipe, the readiness pipe, the listening sockets, each
+     * where the helper would find it. A target must not be overwritten by another (a
+     * readiness fd among 0-2 or among the sockets' 3.. is left to the helper), and every
+     * source that is not already in place is first copied above every target, so no
+     * move overwrites a source still to come. */
+    if (nfds < 4 || fds[3] < 0 || nfds > MAX_FDS) goto helper;
+    if (d->notify_target >= 0 && (nfds < 5 || fds[4] < 0 || d->notify_target < 3 ||
+        (d->notify_target >= 3 && d->notify_target < 3 + d->listen_count))) goto helper;
+    if (nfds < 5 + d->listen_count && d->listen_count > 0) goto helper;
+    int limit = 3 + d->listen_count;
+    if (d->notify_target >= limit) limit = d->notify_target + 1;
+    for (int t = 0; t < 3; t++) d->stdio[t] = t < nfds ? fds[t] : -1;
+    for (int t = 0; t < 3; t++) {
+        int source = d->stdio[t];
+        if (source >= 0 && source != t && source < limit && (d->stdio[t] = direct_copy(d, source, limit)) < 0) goto helper;
+    }
+    d->report_fd = fds[3] >= limit ? fds[3] : direct_copy(d, fds[3], limit);
+    if (d->report_fd < 0) goto helper;
+    if (d->notify_target >= 0) {
+        d->notify_source = fds[4] >= limit || fds[4] == d->notify_target ? fds[4] : direct_copy(d, fds[4], limit);
+        if (d->notify_source < 0) goto helper;
+    }
+    for (int k = 0; k < d->listen_count; k++) {
+        int source = fds[5 + k];
+        if (source < 0) goto helper;
+        d->listen_source[k] = source >= limit || source == 3 + k ? source : direct_copy(d, source, limit);
+        if (d->listen_source[k] < 0) goto helper;
+    }
+
+    /* The environment: each -P variable replaces the entry of its name where there is
+     * one, else is added at the end (setenv's effect), with room for the digits. Then the
+     * search list from the service's PATH, as glibc's execvp builds it. */
+    const char *path = NULL;
+    for (int e = 0; e < envc; e++)
+        if (strncmp(envp[e], "PATH=", 5) == 0) { path = envp[e] + 5; break; }
+    size_t command_len = strlen(d->command);
+    d->search = strchr(d->command, '/') == NULL;
+    if (path == NULL) path = "/bin:/usr/bin"; /* execvp's default, and the helper's in_path's */
+    /* An empty PATH: execvp looks in the working directory, the helper's "not found"
+     * check in /bin:/usr/bin; names execvp refuses as too long: both left to the helper. */
+    if (d->search && (path[0] == '\0' || command_len >= NAME_MAX || strlen(path) + command_len + 2 >= PATH_MAX)) goto helper;
+    size_t entries = 1;
+    for (const char *c = path; *c != '\0'; c++) entries += *c == ':';
+    int cmd_argc = 0;
+    while (command[cmd_argc] != NULL) cmd_argc++;
+    /* One allocation: the pointer arrays (envp, the candidates, the shell's argv), then
+     * the bytes (NAME=pid entries, candidate paths). */
+    size_t pointers = (size_t)(envc + DIRECT_MAX_VARS + 1) + (entries + 1) + (size_t)(cmd_argc + 2);
+    size_t room = pointers * sizeof(char *)
+                + (size_t)d->pid_vars * (NAME_MAX + 1 + DIRECT_PID_ROOM)
+                + strlen(path) + entries * (command_len + 2);
+    char *arena = malloc(room);
+    if (arena == NULL) goto helper;
+    d->arena = arena;
+    char **env = (char **)arena;
+    d->candidates = env + envc + DIRECT_MAX_VARS + 1;
+    d->shell_argv = d->candidates + entries + 1;
+    char *cursor = arena + pointers * sizeof(char *);
+    memcpy(env, envp, (size_t)envc * sizeof(char *));
+    int count = envc;
+    for (int v = 0; v < d->pid_vars; v++) {
+        size_t name_len = strlen(pid_names[v]);
+        if (name_len >= NAME_MAX) goto helper;
+        char *entry = cursor;
+        cursor += name_len + 1 + DIRECT_PID_ROOM;
+        memcpy(entry, pid_names[v], name_len);
+        entry[name_len] = '=';
+        entry[name_len + 1] = '\0';
+        d->pid_slot[v] = entry + name_len + 1;
+        int e = 0;
+        while (e < count && strncmp(env[e], entry, name_len + 1) != 0) e++;
+        env[e] = entry;
+        if (e == count) count++;
+    }
+    env[count] = NULL;
+    d->envp = env;
+    size_t n = 0;
+    if (d->search) {
+        for (const char *p = path;; ) {
+            const char *colon = strchr(p, ':');
+            size_t len = colon == NULL ? strlen(p) : (size_t)(colon - p);
+            char *candidate = cursor;
+            memcpy(candidate, p, len);
+            if (len > 0) candidate[len++] = '/';
+            memcpy(candidate + len, d->command, command_len + 1);
+            cursor += len + command_len + 1;
+            d->candidates[n++] = candidate;
+            if (colon == NULL) break;
+            p = colon + 1;
+        }
+    }
+    d->candidates[n] = NULL;
+    /* execvp's fallback for a file the kernel cannot execute (no #!): /bin/sh runs it. */
+    d->shell_argv[0] = "/bin/sh";
+    d->shell_argv[1] = (char *)d->command; /* the child puts the candidate that failed here */
+    for (int a = 1; a < cmd_argc; a++) d->shell_argv[a + 1] = command[a];
+    d->shell_argv[cmd_argc > 1 ? cmd_argc + 1 : 2] = NULL;
+    return d;
+helper:
+    direct_release(d);
+    return NULL;
+#endif
+}
+
+#ifdef HAVE_CLONE3_RUN
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+/* The helper's fail(): "<step> <errno> <detail>\n" in one write, then 127 for a command
+ * not found, else 126 (the child's exit status: clone3_run exits with it). */
+static int direct_fail(const direct_args *d, const char *step, int err, const char *detail) {
+    char line[PATH_MAX + 128]; /* the helper's line, cut where its snprintf would cut it */
+    size_t n = 0, cap = sizeof line - 1;
+    for (const char *c = step; *c != '\0' && n < cap; c++) line[n++] = *c;
+    if (n < cap) line[n++] = ' ';
+    char digits[12];
+    int k = 0;
+    unsigned value = err < 0 ? 0 : (unsigned)err;
+    do digits[k++] = (char)('0' + value % 10); while ((value /= 10) != 0 && k < 11);
+    while (k > 0 && n < cap) line[n++] = digits[--k];
+    if (n < cap) line[n++] = ' ';
+    for (const char *c = detail != NULL ? detail : ""; *c != '\0' && n < cap; c++) line[n++] = *c;
+    if (n < cap) line[n++] = '\n';
+    syscall(SYS_write, d->report_fd, line, n);
+    return step[0] == 'e' && step[1] == 'x' && err == ENOENT ? 127 : 126; /* "exec" */
+}
+
+/* Writes `value` as decimal digits and a NUL at `out` (room: DIRECT_PID_ROOM). */
+static void direct_decimal(char *out, long value) {
+    char digits[DIRECT_PID_ROOM];
+    int k = 0;
+    do digits[k++] = (char)('0' + value % 10); while ((value /= 10) != 0 && k < DIRECT_PID_ROOM - 1);
+    int n = 0;
+    while (k > 0) out[n++] = digits[--k];
+    out[n] = '\0';
+}
+
+/* fd `source` onto `target`, not close-on-exec; in place: only the flag is cleared. */
+static int direct_move(int source, int target) {
+    if (source == target) {
+        long flags = syscall(SYS_fcntl, target, F_GETFD);
+        return flags < 0 ? -1 : (int)syscall(SYS_fcntl, target, F_SETFD, flags & ~FD_CLOEXEC);
+    }
+    return syscall(SYS_dup3, source, target, 0) < 0 ? -1 : 0;
+}
+
+/* The child of the direct path: see "One exec per start" above. Its steps are numbered
+ * as native/tend-exec.c numbers them. */
+static int direct_main(void *opaque) {
+    direct_args *d = opaque;
+    /* Every disposition to its default, ignored ones included, as the helper's child and
+     * the helper both do: tend's handlers and ignores (Node's SIGPIPE, and any SIG_IGN
+     * tend's own parent left it) are not the service's. Signals stay blocked. */
+    struct kernel_sigaction dfl = { 0, 0, 0, 0 };
+    for (int sig = 1; sig <= 64; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP) syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
+    /* 3. The session or process group, before tend_spawn returns (as for the helper). */
+    if (d->group == TEND_SPAWN_SESSION && syscall(SYS_setsid) < 0) goto fail;
+    if (d->group == TEND_SPAWN_GROUP && syscall(SYS_setpgid, 0, 0) != 0) goto fail;
+    for (int t = 0; t < 3; t++) {
+        if (d->stdio[t] < 0) syscall(SYS_close, t);
+        else if (direct_move(d->stdio[t], t) != 0) goto fail;
+    }
+    /* 0. Every other fd close-on-exec (a leaked one must not reach the service); on a
+     * kernel before 5.11, one fcntl per possible fd up to the soft limit. */
+    if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+        uint64_t limit[2] = { 0, 0 };
+        long max = syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, limit) == 0 && limit[0] < 65536 ? (long)limit[0] : 65536;
+        for (long fd = 3; fd < max; fd++) {
+            long flags = syscall(SYS_fcntl, fd, F_GETFD);
+            if (flags >= 0 && !(flags & FD_CLOEXEC)) syscall(SYS_fcntl, fd, F_SETFD, flags | FD_CLOEXEC);
+        }
+    }
+    /* 1b. rlimits and oom_score_adj. */
+    if (d->set_nofile && syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, d->nofile, NULL) != 0) return direct_fail(d, "nofile", errno, d->nofile_text);
+    if (d->set_core && syscall(SYS_prlimit64, 0, RLIMIT_CORE, d->core, NULL) != 0) return direct_fail(d, "core", errno, d->core_text);
+    if (d->oom != NULL) {
+        long fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+        if (fd < 0) return direct_fail(d, "oom_score_adj", errno, d->oom);
+        if (syscall(SYS_write, fd, d->oom, d->oom_len) != (long)d->oom_len) return direct_fail(d, "oom_score_adj", errno, d->oom);
+        syscall(SYS_close, fd);
+    }
+    /* 3. Tini mode: the terminal's foreground to the new group when stdin is a terminal.
+     * SIGTTOU is blocked here, which the kernel treats as ignored: a background group's
+     * tcsetpgrp goes through, as the helper's SIG_IGN around the call makes it. */
+    if (d->foreground) {
+        char termios[64]; /* struct termios is 36 bytes on Linux; isatty's TCGETS */
+        if (syscall(SYS_ioctl, 0, TCGETS, termios) == 0) {
+            int pgrp = (int)syscall(SYS_getpid);
+            if (syscall(SYS_ioctl, 0, TIOCSPGRP, &pgrp) != 0 && errno != ENOTTY && errno != ENXIO && errno != EPERM)
+                return direct_fail(d, "tcsetpgrp", errno, NULL);
+        }
+    }
+    /* 4. The readiness pipe on the fd the service expects. */
+    if (d->notify_target >= 0 && direct_move(d->notify_source, d->notify_target) != 0) return direct_fail(d, "notify", errno, NULL);
+    /* 5. Working directory. */
+    if (d->dir != NULL && syscall(SYS_chdir, d->dir) != 0) return direct_fail(d, "chdir", errno, d->dir);
+    /* 6a. umask. */
+    if (d->mask >= 0) syscall(SYS_umask, (mode_t)d->mask);
+    /* 6b. The variables that name the service's pid (this child's: exec keeps it), and
+     * the listening sockets on fds 3, 4, ... */
+    if (d->pid_vars > 0) {
+        long self = syscall(SYS_getpid);
+        for (int v = 0; v < d->pid_vars; v++) direct_decimal(d->pid_slot[v], self);
+    }
+    for (int k = 0; k < d->listen_count; k++)
+        if (direct_move(d->listen_source[k], 3 + k) != 0) return direct_fail(d, "listen", errno, NULL);
+    /* 6. An empty mask, last: the dispositions are the defaults already. */
+    uint64_t none = 0;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
+    /* 7. execvp, as glibc does it: a name with a '/' as is, else each PATH candidate in
+     * turn, going on past the errors that mean "not here" and past EACCES (reported if
+     * nothing else ran); a file the kernel cannot execute (ENOEXEC) is run by /bin/sh. */
+    int err;
+    if (!d->search) {
+        syscall(SYS_execve, d->command, d->argv, d->envp);
+        err = errno;
+        if (err == ENOEXEC) {
+            syscall(SYS_execve, d->shell_argv[0], d->shell_argv, d->envp);
+            err = errno;
+        }
+    } else {
+        int eacces = 0;
+        err = ENOENT;
+        for (char **candidate = d->candidates; *candidate != NULL; candidate++) {
+            syscall(SYS_execve, *candidate, d->argv, d->envp);
+            err = errno;
+            if (err == EACCES) { eacces = 1; continue; }
+            if (err == ENOENT || err == ESTALE || err == ENOTDIR || err == ENODEV || err == ETIMEDOUT) continue;
+            if (err == ENOEXEC) {
+                d->shell_argv[1] = *candidate;
+                syscall(SYS_execve, d->shell_argv[0], d->shell_argv, d->envp);
+                err = errno;
+            }
+            goto failed;
+        }
+        if (eacces) err = EACCES;
+        /* The helper's correction: EACCES from a PATH directory that cannot be searched,
+         * with the command in none of them, is "not found" (127), as a shell says. */
+        if (err == EACCES) {
+            int found = 0;
+            for (char **candidate = d->candidates; *candidate != NULL && !found; candidate++)
+                found = syscall(SYS_faccessat, AT_FDCWD, *candidate, F_OK, 0) == 0;
+            if (!found) err = ENOENT;
+        }
+    }
+failed:
+    return direct_fail(d, "exec", err, d->command);
+fail:
+    d->err = errno; /* syscall() set it: the errno of tend's thread, which waits meanwhile */
+    return 127;
+}
+
+static int spawn_direct(direct_args *d, int cgroup_fd, pid_t *pid) {
+    d->err = 0;
+    return clone_child(direct_main, d, &d->err, cgroup_fd, pid);
+}
+#else
+static int spawn_direct(direct_args *d, int cgroup_fd, pid_t *pid) {
+    (void)d, (void)cgroup_fd, (void)pid;
+    return -ENOSYS;
+}
+#endif
 /*
  * kill(pid, sig) for a process tend started, only while it is still tend's unreaped
  * child: 0, or -ESRCH once it has ended (its exit may still be on its way to the event

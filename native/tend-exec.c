@@ -1,9 +1,19 @@
 /*
  * tend-exec: the steps between fork and exec that make a process a service.
  *
- * libtend spawns this helper (tend's only way of starting a process), with the
+ * src/process/spawn.ts writes every start as this helper's command line, with the
  * service's stdio on fds 0-2, a report pipe on fd 3 and, when asked for, a readiness pipe
- * on fd 4. The helper execs the service in place, so its pid becomes the service's pid.
+ * on fd 4 (listening sockets on 5..). libtend reads that command line and, for most
+ * starts, does the steps below itself, in its clone child, with raw system calls, and
+ * execs the command directly — one exec per start instead of two (each exec of a glibc
+ * program costs ~0.5 ms of CPU where cpuid traps to a hypervisor; see native/libtend.c,
+ * "One exec per start"). The helper is exec'd for what needs libc or should not hold
+ * tend's thread: a user or group (-u, -g, -H: NSS lookups, initgroups), a runtime
+ * directory (-R), a cgroup join (-c, -j), an argument libtend does not understand (the
+ * helper's usage report), or TEND_SPAWN_DIRECT=0. Both paths do the same steps in the
+ * same order and report the same way; a change here is a change there.
+ *
+ * The helper execs the service in place, so its pid becomes the service's pid.
  * Before exec it does, in this order:
  *
  *   0. close every other inherited fd (marked close-on-exec: a library of tend's that

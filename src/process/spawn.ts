@@ -2,7 +2,9 @@
 // CMD are all started here, by libtend's spawn of the exec helper (native/tend-exec.c) —
 // clone3 straight into the service's cgroup leaf, else posix_spawn —, which becomes the
 // process: its pid is the service's pid, and the reaper thread is the only one that waits
-// for it. The child's output comes through
+// for it. Where none of the helper's steps needs libc (no user:, group:,
+// runtime_directory:, no v1 limit leaves), libtend does them in its clone3 child and execs
+// the command itself: the same steps, the same report, one exec instead of two. The child's output comes through
 // pipes tend makes (pipe2), so /dev/stdout, /dev/stderr and /proc/self/fd/1 open in the
 // service as they do under Docker; its exit comes from the reaper (reaper.ts), never from
 // a pipe closing.
@@ -435,7 +437,11 @@ export function spawnProcess(spec: SpawnSpec, context: SpawnContext): Spawned {
 
   // argv0 of the helper is the service's command, so ps shows something meaningful during
   // the microseconds before exec.
-  const pid = spawnChild(helper, [spec.argv[0] ?? 'tend-exec', ...args], environmentList(serviceEnvironment(spec, context)), fds, spec.session === 'new' ? 'session' : spec.session === 'foreground' ? 'group' : 'caller', spec.cgroup);
+  // libtend does the helper's steps itself and execs the command directly where none needs
+  // libc (one exec per start instead of two); TEND_SPAWN_DIRECT=0 sends every start
+  // through the helper (read per spawn: a module-level read would be the snapshot's).
+  const path = process.env.TEND_SPAWN_DIRECT === '0' ? 'helper' : 'direct';
+  const pid = spawnChild(helper, [spec.argv[0] ?? 'tend-exec', ...args], environmentList(serviceEnvironment(spec, context)), fds, spec.session === 'new' ? 'session' : spec.session === 'foreground' ? 'group' : 'caller', spec.cgroup, path);
   // The child has its copies (or nothing started): the parent's write ends must go, or
   // the read ends would never see EOF.
   for (const fd of childEnds) closeSync(fd);

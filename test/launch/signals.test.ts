@@ -171,6 +171,20 @@ describe.skipIf(!launcherBuilt).each([['from the start-up snapshot', true], ['wi
     expect(masks({ TEND_SOCKET: join(dir, 'masks.sock') }, ['-c', manifest])).toEqual(clean);
   });
 
+  // A signal tend's own parent left ignored (SIG_IGN survives exec) is not ignored in what
+  // tend starts, on either spawn path: libtend's child (direct: one exec) and the exec
+  // helper both put every disposition back to its default. HUP: one tend handles; XFSZ:
+  // one it does not.
+  it('what tend\'s parent ignored is not ignored in CMD or a service, direct or through the helper', () => {
+    const manifest = writeManifest(dir, `services:\n  a:\n    command: ["cat", "/proc/self/status"]\n    main: true\n`, 'ignored.yaml');
+    for (const direct of ['1', '0']) {
+      for (const args of [['--', 'cat', '/proc/self/status'], ['-c', manifest]]) {
+        const out = spawnSync('sh', ['-c', `trap '' HUP XFSZ; exec "$@"`, 'sh', TEND_LAUNCHER, ...args], { env: { ...env(), TEND_SPAWN_DIRECT: direct, TEND_SOCKET: join(dir, 'ignored.sock') }, encoding: 'utf8', timeout: 20_000, cwd: dir });
+        expect((out.stdout.match(/Sig(Blk|Ign|Cgt):\s*[0-9a-f]+/g) ?? []).map((line) => line.replace(/^a \| /, '')), `${direct} ${args.join(' ')}\n${out.stderr}`).toEqual(['SigBlk:\t0000000000000000', 'SigIgn:\t0000000000000000', 'SigCgt:\t0000000000000000']);
+      }
+    }
+  });
+
   // peer-init report §5.3 (bug 3): real-time signals were neither caught nor forwarded.
   for (const pid1 of [true, false]) {
     it.skipIf(pid1 && !ns)(`bug 3: SIGRTMIN+3 reaches CMD in tini mode (${pid1 ? 'as PID 1' : 'not PID 1'})`, async () => {

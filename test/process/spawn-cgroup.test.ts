@@ -31,10 +31,11 @@ const noClone3 = ((): string | null => {
 interface Seen {
   services: { expected: string; cgroup: string; sid: number; pid: number; exit: unknown }[];
   failures: unknown[];
+  noLeaf: { text: string; exit: unknown; pid: number };
   gone: string;
   raw: string | null;
   rawExpected: string;
-  stats: { clone3: boolean; refusal: string | null; bornInLeaf: number; joinedLeaf: number; clone3Failures: number };
+  stats: { clone3: boolean; refusal: string | null; bornInLeaf: number; joinedLeaf: number; clone3Failures: number; direct: number; viaHelper: number; directUsable: boolean };
 }
 
 function run(prefix: readonly string[]): Seen {
@@ -57,6 +58,8 @@ function expectInLeaves(seen: Seen): void {
     { kind: 'failed', code: 126, reason: 'unknown user: no-such-user-x' },
     { kind: 'failed', code: 126, reason: `cannot join cgroup ${seen.gone}: no such file` },
   ]);
+  expect(seen.noLeaf.exit).toEqual({ kind: 'exited', code: 0 });
+  expect(seen.noLeaf.text).toBe(`${seen.noLeaf.pid} ${seen.noLeaf.pid}\n`);
 }
 
 const UNSHARE = ['unshare', '--pid', '--fork', '--mount-proc', '--kill-child'];
@@ -65,7 +68,10 @@ describe.skipIf(!cgroupV2)('spawn: born in the cgroup leaf', () => {
   it('as a subreaper: clone3 starts each service in its leaf; a program no helper joins is in its leaf too', () => {
     const seen = run([]);
     expectInLeaves(seen);
-    expect(seen.stats).toEqual({ clone3: true, refusal: null, bornInLeaf: 7, joinedLeaf: 1, clone3Failures: 0 });
+    // One exec (libtend's child does the helper's steps): the three services, the command
+    // not found, the missing cwd, the one with no leaf; through the helper: the unknown
+    // user (NSS) and the removed leaf (a join).
+    expect(seen.stats).toEqual({ clone3: true, refusal: null, bornInLeaf: 7, joinedLeaf: 1, clone3Failures: 0, direct: 6, viaHelper: 2, directUsable: true });
     // Born in its leaf; every signal unblocked and none ignored (Node ignores SIGPIPE); its own session.
     expect(seen.raw).toBe(`${seen.rawExpected}\nsession: its own\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000000`);
   });
@@ -73,17 +79,23 @@ describe.skipIf(!cgroupV2)('spawn: born in the cgroup leaf', () => {
   it.skipIf(!pid1)('as PID 1 of a PID namespace: the same', () => {
     const seen = run(UNSHARE);
     expectInLeaves(seen);
-    expect(seen.stats).toEqual({ clone3: true, refusal: null, bornInLeaf: 7, joinedLeaf: 1, clone3Failures: 0 });
+    // One exec (libtend's child does the helper's steps): the three services, the command
+    // not found, the missing cwd, the one with no leaf; through the helper: the unknown
+    // user (NSS) and the removed leaf (a join).
+    expect(seen.stats).toEqual({ clone3: true, refusal: null, bornInLeaf: 7, joinedLeaf: 1, clone3Failures: 0, direct: 6, viaHelper: 2, directUsable: true });
     expect(seen.raw).toBe(`${seen.rawExpected}\nsession: its own\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000000`);
   });
 
   it.skipIf(noClone3 === null)('clone3 refused by seccomp (ENOSYS, as Docker does): tried once, then posix_spawn and the join; nothing else differs', () => {
     const seen = run([noClone3!, '38']);
     expectInLeaves(seen);
-    expect(seen.stats).toEqual({ clone3: false, refusal: 'ENOSYS', bornInLeaf: 0, joinedLeaf: 7, clone3Failures: 1 });
+    // No clone3 at all: every start with a leaf goes through the helper, as before; the
+    // one without a leaf is started by clone, one exec.
+    expect(seen.stats).toEqual({ clone3: false, refusal: 'ENOSYS', bornInLeaf: 0, joinedLeaf: 7, clone3Failures: 1, direct: 1, viaHelper: 7, directUsable: true });
     const inPid1 = run([noClone3!, '38', ...UNSHARE]);
     expectInLeaves(inPid1);
     expect(inPid1.stats.joinedLeaf).toBe(7);
+    expect(inPid1.stats.direct).toBe(1);
   });
 
   describe.skipIf(!pid1)('tend end to end', () => {

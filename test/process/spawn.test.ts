@@ -1,9 +1,13 @@
-// spawnProcess: libtend's posix_spawn of the exec helper, output through pipes, exits from the reaper.
-import { describe, expect, test } from 'vitest';
+// spawnProcess: libtend's spawn, output through pipes, exits from the reaper. Every test runs
+// on both paths: direct (libtend's child does the exec helper's steps and execs the command:
+// one exec) and helper (TEND_SPAWN_DIRECT=0: every start execs native/build/tend-exec),
+// and each checks, through libtend's counters, that it took the path it is named for.
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, rmdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/tend';
 import { execHelper, spawnProcess, type SpawnSpec } from '../../src/process/spawn';
+import { spawnStats } from '../../native/libc';
 import { describeExit, exitCodeOf } from '../../src/vocab/exit';
 
 function dupWithoutCloexec(fd: number): number {
@@ -42,11 +46,37 @@ chmodSync(badInterp, 0o755);
 
 const CGROUP_MOUNT = ['/sys/fs/cgroup/unified', '/sys/fs/cgroup'].find((m) => existsSync(join(m, 'cgroup.subtree_control')));
 
-const mode = 'helper';
-{
-  describe('spawnProcess', () => {
+const noShebang = join(dir, 'no-shebang');
+writeFileSync(noShebang, 'echo "run by sh: $0 $1"\n');
+chmodSync(noShebang, 0o755);
+const pathDirs = [join(dir, 'path-a'), join(dir, 'path-b')];
+for (const d of pathDirs) mkdirSync(d);
+writeFileSync(join(pathDirs[0]!, 'twice'), '#!/bin/sh\necho a\n');
+chmodSync(join(pathDirs[0]!, 'twice'), 0o644); // found first, cannot run: execvp goes on
+writeFileSync(join(pathDirs[1]!, 'twice'), '#!/bin/sh\necho b\n');
+chmodSync(join(pathDirs[1]!, 'twice'), 0o755);
+writeFileSync(join(pathDirs[0]!, 'only-here'), '#!/bin/sh\necho x\n');
+chmodSync(join(pathDirs[0]!, 'only-here'), 0o644);
+
+for (const mode of ['direct', 'helper'] as const) {
+  describe(`spawnProcess (${mode})`, () => {
     if (helper === null) throw new Error('native/build/tend-exec is not built: run node native/build.mjs');
     const use = (): void => {};
+    let before = spawnStats();
+    beforeEach(() => {
+      process.env.TEND_SPAWN_DIRECT = mode === 'direct' ? '1' : '0';
+      before = spawnStats();
+    });
+    // Each test's starts took this describe's path, but those that need the helper's user
+    // lookup (NSS) always take the helper: the user: test's, and one unknown user.
+    afterEach((context) => {
+      const after = spawnStats();
+      const took = { direct: after.direct - before.direct, viaHelper: after.viaHelper - before.viaHelper };
+      const name = context.task.name;
+      if (mode === 'helper' || name.startsWith('user:')) expect({ direct: took.direct, viaHelper: took.viaHelper > 0 }).toEqual({ direct: 0, viaHelper: true });
+      else expect({ direct: took.direct > 0, viaHelper: took.viaHelper }).toEqual({ direct: true, viaHelper: name.includes('unknown user') ? 1 : 0 });
+      delete process.env.TEND_SPAWN_DIRECT;
+    });
 
     test('exit codes, signal deaths and markers', async () => {
       use();
@@ -71,7 +101,7 @@ const mode = 'helper';
       expect(codes).toEqual(Array.from({ length: 256 }, (_, i) => i));
     });
 
-    test('missing command is 127, non-executable 126, missing interpreter 127, with a precise reason', async () => {
+    test('missing command is 127, non-executable 126, missing interpreter 127, with a precise reason (and an unknown user)', async () => {
       use();
       const missing = await run(spec(['no-such-command-xyz']));
       expect(missing.status).toEqual({ kind: 'failed', code: 127, reason: 'command not found: no-such-command-xyz' });
@@ -93,8 +123,17 @@ const mode = 'helper';
       // signals while it waits for a child).
       const ids = await run(spec(['cut', '-d', ' ', '-f5,6', '/proc/self/stat']));
       expect(ids.out.trim()).toBe(`${ids.pid} ${ids.pid}`);
-      const sig = await run(spec(['grep', '-E', '^Sig(Blk|Ign)', '/proc/self/status']));
-      expect(sig.out).toMatch(/^SigBlk:\s+0+\nSigIgn:\s+0+\n$/);
+      // tend handles signals (Node's own, and this one) and ignores SIGPIPE: none of it
+      // reaches the service.
+      const handler = (): void => {};
+      process.on('SIGUSR2', handler);
+      try {
+        // cat: grep catches SIGSEGV itself.
+        const sig = await run(spec(['cat', '/proc/self/status']));
+        expect(sig.out.split('\n').filter((line) => /^Sig(Blk|Ign|Cgt):/.test(line)).join('\n')).toMatch(/^SigBlk:\s+0+\nSigIgn:\s+0+\nSigCgt:\s+0+$/);
+      } finally {
+        process.off('SIGUSR2', handler);
+      }
       const pwd = await run(spec(['pwd'], { cwd: dir }));
       expect(pwd.out).toBe(`${dir}\n`);
     });
@@ -137,6 +176,30 @@ const mode = 'helper';
     test('output is a pipe, so /dev/stdout, /dev/stderr and /proc/self/fd/2 can be opened', async () => {
       const r = await run(spec(['sh', '-c', 'stat -L -c %F /proc/self/fd/1; echo to-stderr > /dev/stderr && echo opened /dev/stderr; echo x > /proc/self/fd/2 && echo opened fd 2']));
       expect(r.out).toBe('fifo\nopened /dev/stderr\nopened fd 2\n');
+    });
+
+    test('execvp as glibc does it: PATH order, a candidate that cannot run is passed over, a file without #! runs under sh', async () => {
+      const path = `${pathDirs.join(':')}:/usr/bin:/bin`;
+      expect((await run(spec(['twice'], { env: { PATH: path } }))).out).toBe('b\n');
+      // Found only where it cannot run: permission denied (126), not "not found".
+      expect((await run(spec(['only-here'], { env: { PATH: path } }))).status).toEqual({ kind: 'failed', code: 126, reason: 'permission denied: only-here' });
+      expect((await run(spec([noShebang, 'arg']))).out).toBe(`run by sh: ${noShebang} arg\n`);
+      expect((await run(spec(['no-shebang', 'arg'], { env: { PATH: `${dir}:/usr/bin:/bin` } }))).out).toBe(`run by sh: ${join(dir, 'no-shebang')} arg\n`);
+      // The working directory is the service's when the path is relative.
+      expect((await run(spec(['./no-shebang'], { cwd: dir }))).out).toBe('run by sh: ./no-shebang \n');
+    });
+
+    test('pid variables name the service itself; listening sockets land on 3, 4; umask, rlimits', async () => {
+      const [read, write] = [openSync('/dev/null', 'r'), openSync('/dev/zero', 'r')];
+      try {
+        const r = await run(spec(['sh', '-c', 'echo "$LISTEN_PID $WATCHDOG_PID $$ $OTHER"; readlink /proc/self/fd/3 /proc/self/fd/4; umask; ulimit -n; ulimit -c'], {
+          env: { WATCHDOG_PID: '1', OTHER: 'kept' }, pidVariables: ['LISTEN_PID', 'WATCHDOG_PID'], listenFds: [read, write], umask: 0o027, nofile: 4096, core: 0,
+        }));
+        expect(r.out).toBe(`${r.pid} ${r.pid} ${r.pid} kept\n/dev/null\n/dev/zero\n0027\n4096\n0\n`);
+      } finally {
+        closeSync(read);
+        closeSync(write);
+      }
     });
 
     test("no fd of tend's is inherited beyond stdio and the pipes it means to pass", async () => {

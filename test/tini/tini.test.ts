@@ -105,10 +105,11 @@ describe('tini mode (not PID 1)', () => {
     expect(Buffer.compare(result.stdout, input)).toBe(0);
   });
 
-  test('under a terminal, CMD is its own process group and the terminal\'s foreground', () => {
+  // Both spawn paths: libtend's child calls tcsetpgrp itself (direct), or the exec helper does.
+  test.each(['1', '0'])('under a terminal, CMD is its own process group and the terminal\'s foreground (TEND_SPAWN_DIRECT=%s)', (direct) => {
     // ps: pgid of CMD, the terminal's foreground group (tpgid), and the pgid of tend ($PPID).
     const inner = `${process.execPath} ${TEND_BIN} -- sh -c 'echo "$(ps -o pgid= -p $$) $(ps -o tpgid= -p $$) $(ps -o pgid= -p $PPID) $$"'`;
-    const result = spawnSync('script', ['-qec', inner, '/dev/null'], { env, encoding: 'utf8', timeout: 20_000 });
+    const result = spawnSync('script', ['-qec', inner, '/dev/null'], { env: { ...env, TEND_SPAWN_DIRECT: direct }, encoding: 'utf8', timeout: 20_000 });
     expect(result.status).toBe(0);
     const [pgid, tpgid, tendPgid, pid] = result.stdout.trim().split(/\s+/).map(Number);
     expect(pgid).toBe(pid);

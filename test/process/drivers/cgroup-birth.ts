@@ -12,13 +12,13 @@ import { startReaper } from '../../../src/process/reaper';
 import { spawnProcess, type SpawnSpec } from '../../../src/process/spawn';
 
 const context = { instance: 'x', socket: null };
-const spec = (argv: string[], cgroup: string, more: Partial<SpawnSpec> = {}): SpawnSpec => ({
+const spec = (argv: string[], cgroup: string | null, more: Partial<SpawnSpec> = {}): SpawnSpec => ({
   service: 'birth', argv, env: {}, cwd: null, user: null, group: null,
   stdin: 'null', output: 'pipe', notifyFd: null, cgroup, session: 'new', ...more,
 });
 
-async function outputOf(argv: string[], cgroup: string): Promise<{ text: string; exit: unknown; pid: number }> {
-  const child = spawnProcess(spec(argv, cgroup), context);
+async function outputOf(argv: string[], cgroup: string | null, more: Partial<SpawnSpec> = {}): Promise<{ text: string; exit: unknown; pid: number }> {
+  const child = spawnProcess(spec(argv, cgroup, more), context);
   let text = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => { text += d; });
   const ended = new Promise((done) => child.stdout!.once('close', done));
@@ -52,6 +52,9 @@ async function main(): Promise<void> {
     // A leaf removed behind tend's back: this spawn falls back to the helper's join, which
     // says why it cannot; clone3 stays in use for the next ones.
     failures.push(await spawnProcess(spec(['true'], `${cgroups.root}/gone`), context).exit);
+    // No leaf (Docker's read-only cgroupfs): libtend's direct path starts it with clone,
+    // which Docker's seccomp profile allows where it refuses clone3.
+    const noLeaf = await outputOf(['sh', '-c', 'echo "$LISTEN_PID $$"'], null, { pidVariables: ['LISTEN_PID'] });
     let raw: string | null = null; // what a program libtend started without the helper sees
     if (spawnStats().clone3) {
       const [read, write] = pipe();
@@ -64,7 +67,7 @@ async function main(): Promise<void> {
       }
       closeSync(read);
     }
-    console.log(JSON.stringify({ services, failures, gone: `${cgroups.root}/gone`, raw, rawExpected: `0::/${relative(mount, cgroups.leaf('raw'))}`, stats: spawnStats() }));
+    console.log(JSON.stringify({ services, failures, noLeaf, gone: `${cgroups.root}/gone`, raw, rawExpected: `0::/${relative(mount, cgroups.leaf('raw'))}`, stats: spawnStats() }));
   } finally {
     cgroups.removeAll();
   }
