@@ -159,8 +159,8 @@ export class RingBuffer {
 
   /** Calls listener for every line appended from now on; returns the unsubscribe function. */
   subscribe(listener: RingListener): () => void {
-    // Lines read before it subscribed are not news to it.
-    this.pull?.();
+    // No pull first: lines the native reader holds were read after the last pull (`tend logs
+    // -f` pulls with last() just before), and are news to the listener.
     this.listeners.add(listener);
     this.onListeners?.();
     return () => {

@@ -143,6 +143,35 @@ describe.skipIf(!native)('the native console reader', () => {
     child.kill('SIGTERM');
   }, 60_000);
 
+  it('`tend logs -f` follows every new line while the thread reads the pipe, and the console keeps them all', async () => {
+    const dir = tempDir();
+    const file = writeManifest(dir, `services:
+  app:
+    main: true
+    command: [sh, -c, 'i=0; while true; do echo "tick $$i"; i=$$((i+1)); sleep 0.02; done']
+`);
+    const out = join(dir, 'out');
+    const argv = tendCommand('run', '-c', file).map((a) => `'${a}'`).join(' ');
+    const tend = spawn('sh', ['-c', `${argv} >'${out}' 2>'${join(dir, 'err')}'`], { env: env(dir), stdio: 'ignore', detached: true });
+    running.push(tend);
+    await waitFor(() => readFileSync(out, 'utf8').includes('tick 5\n'), { what: 'the first ticks' });
+    const followArgv = tendCommand('logs', 'app', '-f');
+    const follower = spawn(followArgv[0]!, followArgv.slice(1), { env: env(dir), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    running.push(follower);
+    let followed = '';
+    follower.stdout!.setEncoding('utf8').on('data', (d: string) => { followed += d; });
+    const ticks = () => [...followed.matchAll(/tick (\d+)/g)].map((m) => Number(m[1]));
+    await waitFor(() => ticks().length >= 60, { timeout: 15_000, what: () => `the follower to see new ticks:\n${followed.slice(-500)}` });
+    // Consecutive: no line lost between the ring's last ones and the followed ones.
+    const seen = ticks();
+    for (let i = 1; i < seen.length; i++) expect(seen[i]).toBe(seen[i - 1]! + 1);
+    process.kill(-follower.pid!, 'SIGKILL');
+    const after = Math.max(...seen) + 40;
+    await waitFor(() => readFileSync(out, 'utf8').includes(`tick ${after}\n`), { what: 'the console to go on after the follower left' });
+    const console = readFileSync(out, 'utf8').split('\n').filter((l) => l !== '').slice(0, after);
+    expect(console).toEqual(Array.from({ length: after }, (_, i) => `app | tick ${i}`));
+  }, 60_000);
+
   it('a console that goes away (EPIPE) or stalls never stalls tend: the control socket answers and services run on', async () => {
     const dir = tempDir();
     const file = writeManifest(dir, `services:
