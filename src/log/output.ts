@@ -24,7 +24,7 @@ import type { ConsoleMode, LogFormat } from '../plan/types';
 import type { NativeConsole } from './console';
 import type { RotatingFile } from './filesink';
 import { LineSplitter } from './lines';
-import type { RingBuffer, StreamName } from './ring';
+import type { RingBuffer, RingFeeder, StreamName } from './ring';
 import type { AsyncWriter } from './writer';
 
 export interface OutputSink {
@@ -104,7 +104,7 @@ const OUT_SLACK = 32 * 1024;
  */
 const MAX_OWNED_BYTES = 4 * 1024 * 1024;
 
-export class OutputRouter {
+export class OutputRouter implements RingFeeder {
   private readonly format: LogFormat;
   private readonly stdout: AsyncWriter;
   private readonly stderr: AsyncWriter;
@@ -145,7 +145,7 @@ export class OutputRouter {
   /** Native routes by id, until they end and are taken for the last time. */
   private readonly nativeRoutes = new Map<number, NativeRoute>();
   /** The native routes feeding each ring: a ring's lines are taken from all of them at once, in the order they were read. */
-  private readonly ringRoutes = new Map<RingBuffer, Set<NativeRoute>>();
+  private readonly ringRoutes = new Map<RingBuffer, NativeRoute[]>();
   private readonly pendingOut = new Float64Array(2);
   private takeBuffer = Buffer.alloc(0);
 
@@ -182,14 +182,10 @@ export class OutputRouter {
     this.nativeRoutes.set(id, route);
     this.live += 1;
     if (ring !== null) {
-      let routes = this.ringRoutes.get(ring);
-      if (routes === undefined) {
-        routes = new Set();
-        this.ringRoutes.set(ring, routes);
-        ring.pull = () => this.pullRing(ring, null);
-        ring.onListeners = () => this.setModes(ring);
-      }
-      routes.add(route);
+      const routes = this.ringRoutes.get(ring);
+      if (routes === undefined) this.ringRoutes.set(ring, [route]);
+      else routes.push(route);
+      ring.feeder = this;
     }
     // The thread reads its own duplicate of the pipe; tend's socket on it goes.
     source.on('error', ignore);
@@ -197,8 +193,13 @@ export class OutputRouter {
     return true;
   }
 
-  /** Every line to JavaScript while a file, a readiness probe or a follower wants them; only the recent ones otherwise. */
-  private setModes(ring: RingBuffer): void {
+  /** RingFeeder's: `ring` is about to be read. */
+  pull(ring: RingBuffer): void {
+    this.pullRing(ring, null);
+  }
+
+  /** RingFeeder's: every line to JavaScript while a file, a readiness probe or a follower wants them; only the recent ones otherwise. */
+  listenersChanged(ring: RingBuffer): void {
     for (const route of this.ringRoutes.get(ring) ?? []) this.setMode(route);
   }
 
@@ -324,8 +325,10 @@ export class OutputRouter {
     const ring = route.sink.ring;
     if (ring !== null) {
       const routes = this.ringRoutes.get(ring);
-      routes?.delete(route);
-      // The ring keeps its hooks: its next runs' routes will use them.
+      const at = routes?.indexOf(route) ?? -1;
+      if (at >= 0) routes!.splice(at, 1);
+      if (routes?.length === 0) this.ringRoutes.delete(ring);
+      // The ring keeps its feeder: its next runs' routes feed it too.
     }
     this.native!.binding.readerFree(route.id);
     this.routeEnded();
