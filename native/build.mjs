@@ -38,7 +38,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   // ship them). Optional: without it the router prefixes in JavaScript.
   const headers = join(dirname(process.execPath), '..', 'include', 'node');
   if (existsSync(join(headers, 'node_api.h'))) {
-    compile('lines.c', 'tend-lines.node', ['-shared', '-fPIC', `-I${headers}`], 'service output is prefixed in JavaScript (slower)');
+    compile(['lines.c', 'reader.c', 'thread.c'], 'tend-lines.node', ['-shared', '-fPIC', '-pthread', `-I${headers}`], 'service output is prefixed in JavaScript (slower)');
   } else {
     console.warn(`tend: no Node-API headers at ${headers}; service output is prefixed in JavaScript (slower)`);
   }

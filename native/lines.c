@@ -127,7 +127,11 @@ static int export_function(napi_env env, napi_value exports, const char *name, n
   return napi_create_function(env, name, NAPI_AUTO_LENGTH, function, NULL, &fn) == napi_ok && napi_set_named_property(env, exports, name, fn) == napi_ok;
 }
 
+/* native/reader.c: the console reader thread's functions, on the same addon. */
+int tend_reader_init(napi_env env, napi_value exports);
+
 NAPI_MODULE_INIT() {
+  if (!tend_reader_init(env, exports)) return NULL;
   if (!export_function(env, exports, "prefixLines", prefix_lines) || !export_function(env, exports, "countLines", count_lines) ||
       !export_function(env, exports, "lastLinesStart", last_lines_start)) return NULL;
   return exports;

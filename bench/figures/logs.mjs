@@ -3,11 +3,19 @@
 // figure is SIZE / (end − start) in MB/s (10^6 bytes): a blocking writer runs at the
 // reader's pace, so this is the init's log throughput (within one pipe buffer).
 //   prefixed: tend's stdout is /dev/null; baseline `gen | cat > /dev/null`.
+//   Placement: `cat` is bimodal on a 2-CPU machine, ~0.8 or 3-9 GB/s from run to run, and
+//   the modes are where the scheduler puts the reader and the generator: on one CPU the
+//   pipe's pages stay in that CPU's cache and no wake-up crosses CPUs; on two, every read
+//   waits on the writer's pipe lock and a cross-CPU wake-up (bench/ceiling.c, a C reader
+//   that prefixes as tend does, shows the same two modes). So with taskset and at least
+//   two CPUs, both subjects also run pinned the same two ways: `one CPU` (reader and
+//   generator on CPU 0) and `two CPUs` (reader on 0, generator on 1), like against like.
 //   rotating files: 64 MiB files, keep 3; tend (console: none) vs supervisord's logfile.
 // Also tend's peak RSS (VmHWM) during the prefixed and rotating-file runs, and the CPU
 // time tend spent on the GiB (all its threads, the last poll before it exits): steadier
 // than MB/s on a shared machine, where the generator and `cat` compete for the cores.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { existsSync, readdirSync, readFileSync, openSync, readSync, closeSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLK_TCK, cpuTicks, launch, msBetween, procStatus, stamps, waitFor, withTimeout, workDir, cleanEnv } from '../lib/common.mjs';
@@ -21,10 +29,17 @@ function rate(size, file) {
   return size / (msBetween(s, e) / 1000) / 1e6;
 }
 
-async function viaCat(ctx, size) {
+/** The placements the prefixed run is measured in: unpinned, and pinned when taskset and two CPUs allow. */
+function placements() {
+  const pinned = availableParallelism() >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+  return pinned ? [['', null], [', one CPU', { reader: '0', gen: '0' }], [', two CPUs', { reader: '0', gen: '1' }]] : [['', null]];
+}
+
+async function viaCat(ctx, size, place = null) {
   const dir = workDir(ctx, 'logs-cat');
   const file = join(dir, 'gen');
-  const child = spawn('sh', ['-c', `'${ctx.tools}' gen ${size} '${file}' | cat > /dev/null`], { stdio: 'ignore', env: cleanEnv() });
+  const pin = (cpu) => (place === null ? '' : `taskset -c ${cpu} `);
+  const child = spawn('sh', ['-c', `${pin(place?.gen)}'${ctx.tools}' gen ${size} '${file}' | ${pin(place?.reader)}cat > /dev/null`], { stdio: 'ignore', env: cleanEnv() });
   const code = await new Promise((r) => child.on('exit', r));
   if (code !== 0) throw new Error(`gen | cat exited ${code}`);
   return rate(size, file);
@@ -76,17 +91,21 @@ export async function run(ctx) {
     await new Promise((r) => child.on('exit', r));
     return rss;
   };
-  await forSubjects(ctx, ['tend run', 'cat'], async (subject, runs) => {
+  const places = placements();
+  const placeOf = new Map(places.flatMap(([suffix, place]) => [[`tend run${suffix}`, place], [`cat${suffix}`, place]]));
+  await forSubjects(ctx, [...placeOf.keys()], async (subject, runs) => {
     const samples = [];
+    const place = placeOf.get(subject);
     for (let i = 0; i < runs; i++) {
-      if (subject === 'cat') {
-        samples.push(await viaCat(ctx, size));
-        (peakRss.results['node (floor)'] ??= { samples: [] }).samples.push(await floorRss());
+      if (subject.startsWith('cat')) {
+        samples.push(await viaCat(ctx, size, place));
+        if (place === null) (peakRss.results['node (floor)'] ??= { samples: [] }).samples.push(await floorRss());
         continue;
       }
       const dir = workDir(ctx, 'logs-prefixed');
       const file = join(dir, 'gen');
-      const init = launch(subject, [{ name: 'gen', argv: [ctx.tools, 'gen', String(size), file], main: true }], dir);
+      const gen = [ctx.tools, 'gen', String(size), file];
+      const init = launch('tend run', [{ name: 'gen', argv: place === null ? gen : ['taskset', '-c', place.gen, ...gen], main: true }], dir, place === null ? {} : { wrap: ['taskset', '-c', place.reader] });
       const stop = watch(init.child.pid);
       let seen;
       try {
@@ -97,11 +116,18 @@ export async function run(ctx) {
       }
       if (stamps(file, 'E').length === 0) throw new Error(`generator did not finish: ${init.output().slice(-300)}`);
       samples.push(rate(size, file));
-      peaks.push(seen.peak / 1024);
-      cpu.prefixed.push(seen.cpuMs);
+      if (place === null) {
+        peaks.push(seen.peak / 1024);
+        cpu.prefixed.push(seen.cpuMs);
+      }
     }
     return samples;
   }, [prefixed], { interleave: true });
+  const median = (subject) => {
+    const s = prefixed.results[subject]?.samples;
+    return s?.length ? [...s].sort((a, b) => a - b)[Math.floor(s.length / 2)] : NaN;
+  };
+  prefixed.notes.push(`tend ÷ cat by placement (medians): ${places.map(([suffix]) => `${suffix === '' ? 'unpinned' : suffix.slice(2)} ${(median(`tend run${suffix}`) / median(`cat${suffix}`)).toFixed(2)}×`).join(', ')}. Pinned: \`one CPU\` runs the reader and the generator on CPU 0, \`two CPUs\` the reader on 0 and the generator on 1 (see the figure's header: cat's two modes are these placements).`);
   prefixed.notes.push(`${mib} of 100-byte lines per run. tend's peak RSS (VmHWM, MiB) in the runs: ${peaks.map((p) => p.toFixed(0)).join(', ')} (issue 6 goal: < 80 MB). tend's CPU time for the run (ms, all threads): ${cpuSummary(cpu.prefixed)}.`);
   peakRss.results['tend run'] = { samples: [...peaks] };
   notApplicable(prefixed, ['tini', 'dumb-init', 'supervisord'], 'no prefixed console output (tini and dumb-init do not capture; supervisord logs to files)');

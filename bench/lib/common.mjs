@@ -196,7 +196,8 @@ export function commandFor(subject, services, dir, { pid1 = false, settings = {}
  */
 export function launch(subject, services, dir, options = {}) {
   const { argv, env, socket } = commandFor(subject, services, dir, options);
-  const full = options.pid1 ? ['unshare', '--pid', '--fork', '--mount-proc', '--kill-child', ...argv] : argv;
+  const wrapped = options.wrap ? [...options.wrap, ...argv] : argv; // e.g. taskset -c 0 (the logs figure's placements)
+  const full = options.pid1 ? ['unshare', '--pid', '--fork', '--mount-proc', '--kill-child', ...wrapped] : wrapped;
   const out = join(dir, 'init.out');
   const fd = options.stdout ?? 'ignore';
   const logFd = openSync(out, 'a');

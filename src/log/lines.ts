@@ -52,6 +52,14 @@ export class LineSplitter {
     return this.partialLength > 0 ? this.takePartial() : null;
   }
 
+  /** The unfinished line's bytes (no '\n'), handed over to another reader: the splitter then holds none. */
+  takeUnfinished(): Buffer {
+    const bytes = Buffer.concat(this.partial);
+    this.partial = [];
+    this.partialLength = 0;
+    return bytes;
+  }
+
   /** Bytes of the unfinished line held. */
   get pending(): number {
     return this.partialLength;

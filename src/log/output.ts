@@ -21,9 +21,10 @@
 //   inherit        not routed at all: the supervisor gives the service tend's fds
 import type { Readable } from 'node:stream';
 import type { ConsoleMode, LogFormat } from '../plan/types';
+import type { NativeConsole } from './console';
 import type { RotatingFile } from './filesink';
 import { LineSplitter } from './lines';
-import type { RingBuffer, StreamName } from './ring';
+import type { RingBuffer, RingFeeder, StreamName } from './ring';
 import type { AsyncWriter } from './writer';
 
 export interface OutputSink {
@@ -49,6 +50,13 @@ export interface OutputRouterOptions {
    * or null: lines are prefixed in JavaScript, with the same result.
    */
   readonly kernel?: () => LineKernel | null;
+  /**
+   * The native console reader (src/log/console.ts), when it runs: the pipes of services
+   * whose output goes to a console it writes, as text (prefix or raw), are read, split,
+   * prefixed and written by its thread; the router takes what the ring, the files and the
+   * readiness probe need from it.
+   */
+  readonly native?: NativeConsole | null;
 }
 
 /** What the router needs of native/lines.c (the supervisor hands it in: log/ imports no native code). */
@@ -96,7 +104,7 @@ const OUT_SLACK = 32 * 1024;
  */
 const MAX_OWNED_BYTES = 4 * 1024 * 1024;
 
-export class OutputRouter {
+export class OutputRouter implements RingFeeder {
   private readonly format: LogFormat;
   private readonly stdout: AsyncWriter;
   private readonly stderr: AsyncWriter;
@@ -117,12 +125,214 @@ export class OutputRouter {
     this.stdout = options.stdout;
     this.stderr = options.stderr;
     this.loadKernel = options.kernel ?? (() => null);
+    this.native = options.native ?? null;
+    if (this.native !== null) this.native.onReady = (ids, count) => this.nativeReady(ids, count);
   }
 
   /** Pads prefixes to the longest of these names (call again after a reload). */
   setServiceNames(names: readonly string[]): void {
     this.pad = names.reduce((max, name) => Math.max(max, name.length), 0);
     this.prefixes.clear();
+    // The native thread's routes take the new padding from their next line on, as these do.
+    for (const route of this.nativeRoutes.values()) {
+      if (route.sink.console === 'prefix') this.native!.binding.readerPrefix(route.id, this.prefix(route.service));
+    }
+  }
+
+  // ---- the native console reader's routes ----
+
+  private readonly native: NativeConsole | null;
+  /** Native routes by id, until they end and are taken for the last time. */
+  private readonly nativeRoutes = new Map<number, NativeRoute>();
+  /** The native routes feeding each ring: a ring's lines are taken from all of them at once, in the order they were read. */
+  private readonly ringRoutes = new Map<RingBuffer, NativeRoute[]>();
+  private readonly pendingOut = new Float64Array(2);
+  private takeBuffer = Buffer.alloc(0);
+
+  /**
+   * Hands the pipe to the native thread: what was read before is routed here first (its
+   * console lines queue ahead of the thread's own), the unfinished line goes with the pipe.
+   * False when the thread would not take it (the JavaScript route then reads it).
+   */
+  private followNatively(service: string, stream: StreamName, source: PipeSource, sink: OutputSink, target: number, ended: (() => void) | null): boolean {
+    const native = this.native!;
+    const writer = stream === 'stdout' ? this.stdout : this.stderr;
+    source.pause();
+    const early = new LineSplitter();
+    source.handTo((chunk) => {
+      const blocks = early.push(chunk);
+      if (blocks.length > 0) this.route(service, stream, blocks, sink, writer, undefined, true);
+    });
+    source.onChunk = null;
+    const carry = early.takeUnfinished();
+    const ring = sink.ring;
+    const route = new NativeRoute(service, stream, sink, ended);
+    route.full = wantsEveryLine(sink);
+    const prefix = sink.console === 'prefix' ? this.prefix(service) : EMPTY;
+    const id = native.binding.readerAdd(source.pipeFd, target, prefix, carry, ring?.maxLines ?? 0, ring?.maxBytes ?? 0, route.full);
+    if (id < 0) {
+      // The JavaScript route reads on, from the unfinished line.
+      const js = new PipeRoute(this, service, stream, source, sink, writer, ended);
+      if (carry.length > 0) js.splitter.push(carry);
+      this.followInJs(js, source);
+      source.resume();
+      return true;
+    }
+    route.id = id;
+    this.nativeRoutes.set(id, route);
+    this.live += 1;
+    if (ring !== null) {
+      const routes = this.ringRoutes.get(ring);
+      if (routes === undefined) this.ringRoutes.set(ring, [route]);
+      else routes.push(route);
+      ring.feeder = this;
+    }
+    // The thread reads its own duplicate of the pipe; tend's socket on it goes.
+    source.on('error', ignore);
+    source.destroy();
+    return true;
+  }
+
+  /** RingFeeder's: `ring` is about to be read. */
+  pull(ring: RingBuffer): void {
+    this.pullRing(ring, null);
+  }
+
+  /** RingFeeder's: every line to JavaScript while a file, a readiness probe or a follower wants them; only the recent ones otherwise. */
+  listenersChanged(ring: RingBuffer): void {
+    for (const route of this.ringRoutes.get(ring) ?? []) this.setMode(route);
+  }
+
+  private setMode(route: NativeRoute): void {
+    const full = wantsEveryLine(route.sink);
+    if (full === route.full) return;
+    route.full = full;
+    this.native!.binding.readerMode(route.id, full);
+  }
+
+  /** The thread's list: routes with lines to take, or ended. */
+  private nativeReady(ids: Int32Array, count: number): void {
+    const seen = new Set<NativeRoute>();
+    for (let i = 0; i < count; i++) {
+      const route = this.nativeRoutes.get(ids[i]!);
+      if (route !== undefined) seen.add(route);
+    }
+    for (const route of seen) {
+      if (route.waiting > 0 && !route.ended) continue; // taken once its sinks drain
+      const ring = route.sink.ring;
+      this.pullRing(ring, route);
+    }
+  }
+
+  /**
+   * Takes the pending lines of the routes feeding `ring` (or of `only`, when it has none)
+   * and hands them to the ring, the files and the probe, in the order they were read.
+   * Routes whose sinks are backed up wait for their 'drain'; ended routes are finished.
+   */
+  private pullRing(ring: RingBuffer | null, only: NativeRoute | null): void {
+    const routes = ring !== null ? [...(this.ringRoutes.get(ring) ?? [])] : only !== null ? [only] : [];
+    const binding = this.native!.binding;
+    const ended: NativeRoute[] = [];
+    const order: Segment[] = [];
+    // The routes' lines lie side by side in the take buffer until delivered; a new one is
+    // started when it runs out (the blocks already taken keep the old one alive). A sink
+    // called from here that reads the ring (pulling again) gets buffers of its own.
+    const reentered = this.pulling;
+    let buffer = reentered ? EMPTY : this.takeBuffer;
+    let at = 0;
+    for (const route of routes) {
+      if (route.waiting > 0 && route !== only) continue;
+      for (;;) {
+        const isEnded = binding.readerPending(route.id, this.pendingOut) === 1;
+        const bytes = this.pendingOut[0]!;
+        const segs = this.pendingOut[1]!;
+        if (isEnded && !route.ended) {
+          route.ended = true;
+          ended.push(route);
+        }
+        if (segs === 0) break;
+        if (at + bytes > buffer.length) {
+          buffer = Buffer.allocUnsafeSlow(Math.max(bytes, 64 * 1024));
+          at = 0;
+          if (!reentered && buffer.length <= 4 * 1024 * 1024 && buffer.length > this.takeBuffer.length) this.takeBuffer = buffer;
+        }
+        const meta = new Float64Array(segs * 4);
+        const dst = buffer.subarray(at, at + bytes);
+        // -1: more arrived between the two calls (the thread reads on): asked again.
+        const n = binding.readerTake(route.id, dst, meta);
+        if (n < 0) continue;
+        let offset = 0;
+        for (let i = 0; i < n; i++) {
+          const length = meta[i * 4]!;
+          order.push({ route, block: dst.subarray(offset, offset + length), lines: meta[i * 4 + 1]!, time: meta[i * 4 + 2]!, seq: meta[i * 4 + 3]! });
+          offset += length;
+        }
+        at += offset;
+        break;
+      }
+    }
+    if (order.length > 0) {
+      if (routes.length > 1) order.sort((a, b) => a.seq - b.seq);
+      this.pulling = true;
+      try {
+        for (const segment of order) this.deliver(segment.route, segment.block, segment.lines, segment.time);
+      } finally {
+        this.pulling = reentered;
+      }
+    }
+    for (const route of routes) if (!route.ended) this.setMode(route);
+    for (const route of ended) {
+      if (binding.readerPending(route.id, this.pendingOut) === 1 && this.pendingOut[0] === 0) this.finishNative(route);
+    }
+  }
+
+  /** Set while pulled lines are being delivered. */
+  private pulling = false;
+
+  /** One read's lines from the thread to the sinks the console writer is not. */
+  private deliver(route: NativeRoute, block: Buffer, lines: number, time: number): void {
+    const sink = route.sink;
+    const stream = route.stream;
+    const file = stream === 'stderr' && sink.stderrFile ? sink.stderrFile : sink.file;
+    let backedUp: Drainable | null = null;
+    if (file && !this.writeBlocks(file, [block], true)) backedUp = file;
+    if (sink.ring) {
+      if (this.kernel === undefined) this.kernel = this.loadKernel();
+      this.blockLines.length = 1;
+      this.blockLines[0] = lines;
+      sink.ring.appendBlocks([block], stream, this.blockLines, time, this.kernel ? this.lastLinesStart : undefined);
+    }
+    const onLine = sink.onLine;
+    if (onLine) {
+      for (let from = 0; from < block.length; ) {
+        const nl = block.indexOf(NL, from);
+        onLine(block.toString('utf8', from, nl), stream);
+        from = nl + 1;
+      }
+    }
+    if (backedUp !== null && route.waiting === 0) {
+      // The thread stops reading at its high-water mark until this route takes again.
+      route.waiting = 1;
+      backedUp.once('drain', () => {
+        route.waiting = 0;
+        if (this.nativeRoutes.get(route.id) === route) this.pullRing(route.sink.ring, route);
+      });
+    }
+  }
+
+  private finishNative(route: NativeRoute): void {
+    this.nativeRoutes.delete(route.id);
+    const ring = route.sink.ring;
+    if (ring !== null) {
+      const routes = this.ringRoutes.get(ring);
+      const at = routes?.indexOf(route) ?? -1;
+      if (at >= 0) routes!.splice(at, 1);
+      if (routes?.length === 0) this.ringRoutes.delete(ring);
+      // The ring keeps its feeder: its next runs' routes feed it too.
+    }
+    this.native!.binding.readerFree(route.id);
+    this.routeEnded();
+    route.onEnded?.();
   }
 
   /**
@@ -139,7 +349,15 @@ export class OutputRouter {
    * supervisor waits for them all at once, `allEnded`). A stream is attached once.
    */
   follow(service: string, stream: StreamName, source: Readable, sink: OutputSink, ended: (() => void) | null = null): void {
-    const route = new PipeRoute(this, service, stream, source, sink, stream === 'stdout' ? this.stdout : this.stderr, ended);
+    const writer = stream === 'stdout' ? this.stdout : this.stderr;
+    if (this.native !== null && this.format === 'text' && (sink.console === 'prefix' || sink.console === 'raw') && writer.nativeTarget !== null && isPipeSource(source)) {
+      if (this.followNatively(service, stream, source, sink, writer.nativeTarget, ended)) return;
+    }
+    const route = new PipeRoute(this, service, stream, source, sink, writer, ended);
+    this.followInJs(route, source);
+  }
+
+  private followInJs(route: PipeRoute, source: Readable): void {
     ROUTES.set(source, route);
     this.live += 1;
     // A chunk source may call its reader as a plain function (reads kept before this): bound to the stream.
@@ -426,6 +644,46 @@ export class OutputRouter {
     bigger.set(this.ends);
     this.ends = bigger;
   }
+}
+
+/** The whole lines' consumers that need every line, not just the ring's last ones. */
+function wantsEveryLine(sink: OutputSink): boolean {
+  return sink.file !== null || (sink.stderrFile ?? null) !== null || sink.onLine !== undefined || (sink.ring?.listening ?? false);
+}
+
+function ignore(): void {}
+
+/** A service's pipe as src/process/spawn.ts makes it: a chunk source with its fd. */
+type PipeSource = Readable & ChunkSource & { readonly pipeFd: number };
+
+function isPipeSource(source: Readable): source is PipeSource {
+  return isChunkSource(source) && typeof (source as { pipeFd?: unknown }).pipeFd === 'number';
+}
+
+/** One read's lines taken from the native thread. */
+interface Segment {
+  readonly route: NativeRoute;
+  readonly block: Buffer;
+  readonly lines: number;
+  readonly time: number;
+  readonly seq: number;
+}
+
+/** A pipe the native thread reads: what JavaScript knows of it. */
+class NativeRoute {
+  id = -1;
+  /** Whether the thread hands over every line (else only the ring's recent ones). */
+  full = false;
+  /** 1 while a sink is backed up: taken again after its 'drain'. */
+  waiting = 0;
+  ended = false;
+
+  constructor(
+    readonly service: string,
+    readonly stream: StreamName,
+    readonly sink: OutputSink,
+    readonly onEnded: (() => void) | null,
+  ) {}
 }
 
 function assertNever(value: never): never {

@@ -17,6 +17,14 @@ export interface RingLine {
 
 export type RingListener = (line: RingLine) => void;
 
+/** What feeds a ring from elsewhere (the output router's native routes). */
+export interface RingFeeder {
+  /** Brings in the lines held for `ring`. */
+  pull(ring: RingBuffer): void;
+  /** Listeners came or went. */
+  listenersChanged(ring: RingBuffer): void;
+}
+
 export interface RingBufferOptions {
   readonly maxLines?: number;
   readonly maxBytes?: number;
@@ -48,14 +56,27 @@ export class RingBuffer {
   private spare: Buffer[] = [];
   /** Lines of each block appendBlocks was given. */
   private readonly counted: number[] = [];
+  /**
+   * Set by the output router while the native console reader feeds this ring
+   * (src/log/output.ts): it keeps a service's recent lines on its side until they are
+   * asked for, so last() and size first bring them in, and it hands over every line while
+   * someone listens. One object for every ring, not closures per ring (1,000 services).
+   */
+  feeder: RingFeeder | null = null;
 
   constructor(options: RingBufferOptions = {}) {
     this.maxLines = options.maxLines ?? 1000;
     this.maxBytes = options.maxBytes ?? 1024 * 1024;
   }
 
+  /** Whether someone follows every line. */
+  get listening(): boolean {
+    return this.listeners.size > 0;
+  }
+
   /** Lines currently kept. */
   get size(): number {
+    this.feeder?.pull(this);
     return Math.min(this.lines, this.maxLines);
   }
 
@@ -119,6 +140,7 @@ export class RingBuffer {
 
   /** The last n lines (all kept lines when n is omitted), oldest first. */
   last(n = Infinity): RingLine[] {
+    this.feeder?.pull(this);
     const out: RingLine[] = [];
     let need = Math.min(n, this.lines, this.maxLines);
     // Walk back to the block where the wanted lines start, then split forward.
@@ -144,9 +166,13 @@ export class RingBuffer {
 
   /** Calls listener for every line appended from now on; returns the unsubscribe function. */
   subscribe(listener: RingListener): () => void {
+    // No pull first: lines the native reader holds were read after the last pull (`tend logs
+    // -f` pulls with last() just before), and are news to the listener.
     this.listeners.add(listener);
+    this.feeder?.listenersChanged(this);
     return () => {
       this.listeners.delete(listener);
+      this.feeder?.listenersChanged(this);
     };
   }
 

@@ -35,6 +35,7 @@ import * as net from 'node:net';
 import * as tty from 'node:tty';
 import type { Writable } from 'node:stream';
 import { remainder } from './batch';
+import { isConsoleBinding, NativeConsole, type ConsoleTargetListener } from './console';
 
 export interface AsyncWriterOptions {
   /** Queued bytes above which write() returns false. */
@@ -52,6 +53,20 @@ export interface AsyncWriterOptions {
    * through `| cat`, 570-670 MB/s with 64 KiB, 1,100-1,300 with 256 KiB.
    */
   readonly growPipe?: (fd: number) => void;
+  /**
+   * The native console reader's functions (native/reader.c, handed in by the supervisor):
+   * openConsole then has its thread write the console (pipes, ttys, files, /dev/null; not
+   * sockets), and the output router has it read the pipes of services whose output goes
+   * there as text. Absent: libuv writes it, as without the addon.
+   */
+  readonly native?: unknown;
+}
+
+/** A console fd the native thread writes: its own description of a pipe or tty, or fd N itself. */
+interface NativeTargetSpec {
+  readonly console: NativeConsole;
+  readonly target: number;
+  readonly kind: WriterKind;
 }
 
 export type WriterKind = 'pipe' | 'tty' | 'socket' | 'file';
@@ -78,17 +93,22 @@ export class AsyncWriter extends EventEmitter {
   /** write() calls discarded because the fd was gone or the hard cap was reached. */
   discardedWrites = 0;
 
-  constructor(fd: number, options: AsyncWriterOptions = {}) {
+  /** The native console's target this writer writes through (0 or 1), or null. */
+  readonly nativeTarget: number | null;
+
+  constructor(fd: number, options: AsyncWriterOptions = {}, native: NativeTargetSpec | null = null) {
     super();
     // Many paused service streams wait on one writer's 'drain'.
     this.setMaxListeners(0);
     this.fd = fd;
     this.highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
     this.maxQueued = Math.max(options.maxQueued ?? DEFAULT_MAX_QUEUED, this.highWaterMark);
-    const opened = openBackend(fd, this.highWaterMark, {
+    const events: BackendEvents = {
       drained: () => this.onDrained(),
       failed: (code) => this.onFailed(code),
-    }, options.growPipe);
+    };
+    const opened = native !== null ? new NativeBackend(native.kind, native.console, native.target, this.highWaterMark, events) : openBackend(fd, this.highWaterMark, events, options.growPipe);
+    this.nativeTarget = native !== null ? native.target : null;
     this.backend = opened;
     this.kind = opened.kind;
   }
@@ -185,9 +205,40 @@ export class AsyncWriter extends EventEmitter {
  * pipe, and a chunk one of them could write only in part (non-blocking, over PIPE_BUF)
  * could have the other's chunk land inside it — mixing lines mid-line.
  */
-export function openConsole(options: AsyncWriterOptions = {}, fds: readonly [number, number] = [1, 2]): { stdout: AsyncWriter; stderr: AsyncWriter } {
-  const stdout = new AsyncWriter(fds[0], options);
-  return { stdout, stderr: sameFile(fds[0], fds[1]) ? stdout : new AsyncWriter(fds[1], options) };
+export function openConsole(options: AsyncWriterOptions = {}, fds: readonly [number, number] = [1, 2]): { stdout: AsyncWriter; stderr: AsyncWriter; native: NativeConsole | null } {
+  const same = sameFile(fds[0], fds[1]);
+  const targets = isConsoleBinding(options.native) ? [nativeFd(fds[0], options.growPipe), same ? null : nativeFd(fds[1], options.growPipe)] : [null, null];
+  let native: NativeConsole | null = null;
+  if (isConsoleBinding(options.native) && (targets[0] !== null || targets[1] !== null)) {
+    native = NativeConsole.start(options.native, [targets[0]?.fd ?? -1, targets[1]?.fd ?? -1]);
+    if (native === null) for (const target of targets) if (target?.own) fs.closeSync(target.fd);
+  }
+  const spec = (i: number): NativeTargetSpec | null => (native !== null && targets[i] ? { console: native, target: i, kind: targets[i]!.kind } : null);
+  const stdout = new AsyncWriter(fds[0], options, spec(0));
+  return { stdout, stderr: same ? stdout : new AsyncWriter(fds[1], options, spec(1)), native };
+}
+
+/**
+ * The fd the native thread would write for console fd `fd`: for a pipe or tty its own
+ * description (reopened as the stream backend does, so O_NONBLOCK stays off fd N, which
+ * `console: inherit` services share; the thread waits in poll() when it is full), for a
+ * file or /dev/null fd N itself. Null for a socket, or when /proc refuses: libuv then.
+ */
+function nativeFd(fd: number, growPipe?: (fd: number) => void): { fd: number; own: boolean; kind: WriterKind } | null {
+  let stat: fs.Stats;
+  try {
+    stat = fs.fstatSync(fd);
+  } catch {
+    return null;
+  }
+  if (stat.isSocket()) return null;
+  if (stat.isFIFO() || stat.isCharacterDevice() && tty.isatty(fd)) {
+    const own = reopen(fd);
+    if (own === null) return null;
+    if (stat.isFIFO()) growQuietly(growPipe, own);
+    return { fd: own, own: true, kind: stat.isFIFO() ? 'pipe' : 'tty' };
+  }
+  return { fd, own: false, kind: 'file' };
 }
 
 function sameFile(a: number, b: number): boolean {
@@ -417,3 +468,63 @@ class FileBackend implements Backend {
   }
 }
 
+
+/**
+ * The native console thread writes (native/reader.c): write() copies the chunk into its
+ * queue, in order with the output of the service pipes it reads, and the thread's count of
+ * bytes written says what is still queued. It blocks on a stalled console; this never does.
+ */
+class NativeBackend implements Backend, ConsoleTargetListener {
+  private failedCode: string | null = null;
+  private readonly emptyListeners = new Set<() => void>();
+
+  constructor(
+    readonly kind: WriterKind,
+    private readonly console: NativeConsole,
+    private readonly target: number,
+    private readonly highWaterMark: number,
+    private readonly events: BackendEvents,
+  ) {
+    console.listen(target, this);
+  }
+
+  queued(): number {
+    return this.console.queued(this.target);
+  }
+
+  write(chunk: Buffer | string, release?: () => void): boolean {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    this.console.write(this.target, bytes);
+    release?.();
+    const below = this.queued() < this.highWaterMark;
+    if (!below) this.console.want(this.target, false);
+    return below;
+  }
+
+  /** The thread's event: the queue drained (or emptied), or the console failed. */
+  onStatus(): void {
+    const code = this.failedCode === null ? this.console.failed(this.target) : null;
+    if (code !== null) {
+      this.failedCode = code;
+      this.events.failed(code);
+    }
+    const queued = this.queued();
+    if (queued < this.highWaterMark) this.events.drained();
+    else this.console.want(this.target, false);
+    if (queued === 0) for (const listener of [...this.emptyListeners]) listener();
+    else if (this.emptyListeners.size > 0) this.console.want(this.target, true);
+  }
+
+  onEmpty(listener: () => void): void {
+    this.emptyListeners.add(listener);
+    this.console.want(this.target, true);
+  }
+
+  offEmpty(listener: () => void): void {
+    this.emptyListeners.delete(listener);
+  }
+
+  close(): void {
+    // The thread may be writing the fd: it stays open until tend exits.
+  }
+}

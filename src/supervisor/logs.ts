@@ -50,7 +50,9 @@ export interface ServiceLogs {
 export function createServiceLogs(plan: Plan): ServiceLogs {
   // One writer per fd; when 2>&1 (or docker -t) makes them the same file, one writer for
   // both, so lines never interleave mid-line.
-  const { stdout, stderr } = openConsole({ growPipe: growOutputPipe });
+  // In text format, the native console reader (native/reader.c) writes the console and
+  // reads the pipes of services whose output goes there (src/log/output.ts).
+  const { stdout, stderr, native } = openConsole({ growPipe: growOutputPipe, native: plan.settings.logFormat === 'text' ? lineKernel() : null });
   // tend's own events go to stderr, as tini's and dumb-init's do: stdout carries only
   // what the services print.
   const root: TendLog = createLogger({ format: plan.settings.logFormat, level: plan.settings.logLevel, writer: stderr, streamName: 'stderr' });
@@ -65,7 +67,7 @@ export function createServiceLogs(plan: Plan): ServiceLogs {
   // its services carry on, their output to that fd discarded.
   stdout.once('closed', (code: string) => tend.warn(consoleClosed('stdout', code)));
   if (stderr !== stdout) stderr.once('closed', (code: string) => tend.warn(consoleClosed('stderr', code)));
-  const router = new OutputRouter({ format: plan.settings.logFormat, stdout, stderr, kernel: lineKernel });
+  const router = new OutputRouter({ format: plan.settings.logFormat, stdout, stderr, kernel: lineKernel, native });
   const rings = new Map<string, RingBuffer>();
   /** A sink per service, kept across restarts; rebuilt when a reload changes its log settings. */
   const sinks = new Map<string, { sink: OutputSink; key: string }>();
