@@ -107,6 +107,26 @@ describe('systemd semantics', () => {
     expect(result.lost.map((n) => `${n.setting}: ${n.text}`)).toContain('After=web@a\\x2db.service: a dependency cycle: systemd breaks it at start; tend refuses it, so this order is dropped');
   });
 
+  // Found by the fuzz test: `WorkingDirectory=-` became `cwd: ""`, which tend's loader refuses.
+  // systemd: an empty value resets the setting; a path after '-' that is not absolute is
+  // ignored with a warning; without '-', a relative path fails the unit.
+  it.each([
+    ['WorkingDirectory=', undefined, null],
+    ['WorkingDirectory=-', undefined, 'WorkingDirectory=-: not an absolute path: systemd ignores it (the "-" makes it non-fatal)'],
+    ['WorkingDirectory=-srv', undefined, 'WorkingDirectory=-srv: not an absolute path: systemd ignores it (the "-" makes it non-fatal)'],
+    ['WorkingDirectory=-/srv/app', '/srv/app', null],
+    ['WorkingDirectory=/srv/app', '/srv/app', null],
+  ])('%s imports as cwd %s', (line, cwd, note) => {
+    const result = run('systemd', { 'a.service': `[Service]\nExecStart=/bin/x\n${line}\n` });
+    expect(result.error).toBeUndefined();
+    expect(result.services?.a?.cwd).toBe(cwd);
+    if (note !== null) expect(result.lost).toContain(note);
+  });
+
+  it('WorkingDirectory= with a relative path and no "-" fails the unit, as systemd does', () => {
+    expect(run('systemd', { 'a.service': '[Service]\nExecStart=/bin/x\nWorkingDirectory=srv\n' })).toEqual({ error: 'a.service:3: WorkingDirectory=srv: systemd wants an absolute path (or ~)' });
+  });
+
   it.each([
     ['daily', '0 0 * * *'],
     ['weekly', '0 0 * * 1'],

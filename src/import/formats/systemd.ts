@@ -486,10 +486,15 @@ function service(unit: Unit, names: Names): Plan {
   if (user !== null) draft.set('user', /^\d+$/.test(user) ? Number(user) : literal(user));
   if (group) draft.set('group', /^\d+$/.test(group.value) ? Number(group.value) : literal(group.value));
   const cwd = take('WorkingDirectory');
-  if (cwd) {
+  if (cwd && cwd.value !== '') {
+    // systemd: "-" makes a directory that is not there non-fatal, and a path that is not
+    // absolute is then ignored with a warning; without "-" that path fails the unit.
+    const optional = cwd.value.startsWith('-');
     const path = specifiers(cwd.value.replace(/^-/, ''), cwd, spec, draft);
     if (path === '~') draft.lost(cwd.origin, 'WorkingDirectory=~', 'the user\'s home: write its path');
-    else draft.set('cwd', literal(path));
+    else if (path.startsWith('/')) draft.set('cwd', literal(path));
+    else if (optional) draft.lost(cwd.origin, `WorkingDirectory=${cwd.value}`, 'not an absolute path: systemd ignores it (the "-" makes it non-fatal)');
+    else throw new ImportError(cwd.origin, `WorkingDirectory=${cwd.value}: systemd wants an absolute path (or ~)`);
   }
   // A file name alone reads best; the long form ({ path, required }) is only allowed in a list.
   if (envFiles.length > 0) draft.set('env_file', envFiles.length === 1 && typeof envFiles[0] === 'string' ? envFiles[0] : envFiles);
