@@ -49,6 +49,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "exec-args.h"
 #include "thread.h"
 
 /* ---------------------------------------------------------------------------------- */
@@ -1280,29 +1281,6 @@ struct direct_args {
     volatile int err;         /* CLONE_VFORK: set by a child that could not make its fds or session */
 };
 
-/* What the helper's parse_id accepts (decimal, no sign, < 2^32 - 1). */
-static int direct_id(const char *text, unsigned long *out) {
-    char *end;
-    if (*text < '0' || *text > '9') return 0;
-    errno = 0;
-    unsigned long value = strtoul(text, &end, 10);
-    if (errno != 0 || *end != '\0' || value > 0xfffffffeUL) return 0;
-    *out = value;
-    return 1;
-}
-
-/* What the helper's parse_limit accepts: "unlimited", or decimal bytes/fds. */
-static int direct_limit(const char *text, uint64_t *out) {
-    if (strcmp(text, "unlimited") == 0) { *out = ~(uint64_t)0; return 1; }
-    char *end;
-    if (*text == '\0' || *text == '-') return 0;
-    errno = 0;
-    unsigned long long value = strtoull(text, &end, 10);
-    if (errno != 0 || *end != '\0') return 0;
-    *out = value;
-    return 1;
-}
-
 /* A copy of fd, close-on-exec, at or above `floor`, recorded for release; -1 on failure. */
 static int direct_copy(direct_args *d, int fd, int floor) {
     if (d->ncopies >= (int)(sizeof d->copies / sizeof d->copies[0])) return -1;
@@ -1352,11 +1330,11 @@ static direct_args *direct_prepare(char **argv, int argc, char **envp, int envc,
         if (flag == 'f') { ok = group == TEND_SPAWN_GROUP; d->foreground = 1; continue; }
         if (i + 1 >= argc) { ok = 0; break; }
         const char *value = argv[++i];
-        unsigned long number;
+        unsigned long number = 0;
         char *end;
         switch (flag) {
-            case 'N': ok = direct_limit(value, &d->nofile[0]); d->nofile[1] = d->nofile[0]; d->set_nofile = 1; d->nofile_text = value; break;
-            case 'C': ok = direct_limit(value, &d->core[0]); d->core[1] = d->core[0]; d->set_core = 1; d->core_text = value; break;
+            case 'N': ok = exec_arg_limit(value, &d->nofile[0]); d->nofile[1] = d->nofile[0]; d->set_nofile = 1; d->nofile_text = value; break;
+            case 'C': ok = exec_arg_limit(value, &d->core[0]); d->core[1] = d->core[0]; d->set_core = 1; d->core_text = value; break;
             case 'O': {
                 errno = 0;
                 long adj = strtol(value, &end, 10);
@@ -1372,7 +1350,7 @@ static direct_args *direct_prepare(char **argv, int argc, char **envp, int envc,
                 ok = errno == 0 && *value != '\0' && *end == '\0' && d->mask >= 0 && d->mask <= 0777;
                 break;
             case 'L':
-                ok = direct_id(value, &number) && number <= DIRECT_MAX_LISTEN;
+                ok = exec_arg_id(value, &number) && number <= DIRECT_MAX_LISTEN;
                 d->listen_count = (int)number;
                 break;
             case 'P':
@@ -1380,7 +1358,7 @@ static direct_args *direct_prepare(char **argv, int argc, char **envp, int envc,
                 if (ok) pid_names[d->pid_vars++] = value;
                 break;
             case 'n':
-                ok = direct_id(value, &number) && number <= 1024;
+                ok = exec_arg_id(value, &number) && number <= 1024;
                 d->notify_target = (int)number;
                 break;
             default: ok = 0; /* -u -g -H -R -j -c, or one the helper refuses: its to do */

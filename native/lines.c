@@ -18,21 +18,9 @@
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
 #include <node_api.h>
+#include "napi-bytes.h"
 #include <stdint.h>
 #include <string.h>
-
-static int bytes_of(napi_env env, napi_value value, uint8_t **data, size_t *length) {
-  bool is_typed = false;
-  if (napi_is_typedarray(env, value, &is_typed) != napi_ok || !is_typed) return 0;
-  napi_typedarray_type type;
-  napi_value buffer;
-  size_t offset;
-  void *base;
-  if (napi_get_typedarray_info(env, value, &type, length, &base, &buffer, &offset) != napi_ok) return 0;
-  if (type != napi_uint8_array) return 0;
-  *data = base;
-  return 1;
-}
 
 static napi_value prefix_lines(napi_env env, napi_callback_info info) {
   size_t argc = 5;
@@ -47,7 +35,7 @@ static napi_value prefix_lines(napi_env env, napi_callback_info info) {
   void *count_data;
   napi_value count_buffer;
   size_t count_offset;
-  if (argc < 5 || !bytes_of(env, argv[0], &src, &len) || !bytes_of(env, argv[1], &prefix, &plen) || !bytes_of(env, argv[2], &dst, &cap) ||
+  if (argc < 5 || !napi_bytes(env, argv[0], &src, &len, 0) || !napi_bytes(env, argv[1], &prefix, &plen, 0) || !napi_bytes(env, argv[2], &dst, &cap, 0) ||
       napi_get_value_int64(env, argv[3], &offset) != napi_ok || offset < 0 || (size_t)offset > cap ||
       napi_is_typedarray(env, argv[4], &is_typed) != napi_ok || !is_typed ||
       napi_get_typedarray_info(env, argv[4], &count_type, &count_length, &count_data, &count_buffer, &count_offset) != napi_ok ||
@@ -85,7 +73,7 @@ static napi_value count_lines(napi_env env, napi_callback_info info) {
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
   uint8_t *src;
   size_t len;
-  if (argc < 1 || !bytes_of(env, argv[0], &src, &len)) {
+  if (argc < 1 || !napi_bytes(env, argv[0], &src, &len, 0)) {
     napi_throw_type_error(env, NULL, "countLines(src: Uint8Array)");
     return NULL;
   }
@@ -107,7 +95,7 @@ static napi_value last_lines_start(napi_env env, napi_callback_info info) {
   uint8_t *src;
   size_t len;
   int64_t n = 0;
-  if (argc < 2 || !bytes_of(env, argv[0], &src, &len) || napi_get_value_int64(env, argv[1], &n) != napi_ok || n < 0) {
+  if (argc < 2 || !napi_bytes(env, argv[0], &src, &len, 0) || napi_get_value_int64(env, argv[1], &n) != napi_ok || n < 0) {
     napi_throw_type_error(env, NULL, "lastLinesStart(src: Uint8Array, n: number)");
     return NULL;
   }

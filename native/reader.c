@@ -39,6 +39,7 @@
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
 #include <node_api.h>
+#include "napi-bytes.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -664,20 +665,6 @@ static struct cmd *new_cmd(int kind, int id, const void *data, size_t len) {
     return c;
 }
 
-static int bytes_of(napi_env env, napi_value value, uint8_t **data, size_t *length) {
-    bool is_typed = false;
-    if (napi_is_typedarray(env, value, &is_typed) != napi_ok || !is_typed) return 0;
-    napi_typedarray_type type;
-    napi_value buffer;
-    size_t offset;
-    void *base;
-    if (napi_get_typedarray_info(env, value, &type, length, &base, &buffer, &offset) != napi_ok) return 0;
-    if (type != napi_uint8_array && type != napi_float64_array) return 0;
-    *data = base;
-    if (type == napi_float64_array) *length *= sizeof(double);
-    return 1;
-}
-
 static napi_value number(napi_env env, double value) {
     napi_value result;
     napi_create_double(env, value, &result);
@@ -749,7 +736,7 @@ static napi_value reader_write(napi_env env, napi_callback_info info) {
     int64_t t;
     uint8_t *data;
     size_t len;
-    if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || !int_arg(env, argv[0], &t) || t < 0 || t > 1 || !bytes_of(env, argv[1], &data, &len)) {
+    if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || !int_arg(env, argv[0], &t) || t < 0 || t > 1 || !napi_bytes(env, argv[1], &data, &len, 1)) {
         napi_throw_type_error(env, NULL, "readerWrite(target: 0 | 1, bytes: Uint8Array)");
         return NULL;
     }
@@ -787,7 +774,7 @@ static napi_value reader_status(napi_env env, napi_callback_info info) {
     napi_value argv[1];
     uint8_t *data;
     size_t len;
-    if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || !bytes_of(env, argv[0], &data, &len) || len < 4 * sizeof(double)) {
+    if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || !napi_bytes(env, argv[0], &data, &len, 1) || len < 4 * sizeof(double)) {
         napi_throw_type_error(env, NULL, "readerStatus(out: Float64Array)");
         return NULL;
     }
@@ -849,7 +836,7 @@ static napi_value reader_add(napi_env env, napi_callback_info info) {
     size_t plen, clen;
     bool full;
     if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 7 || !int_arg(env, argv[0], &fd) || !int_arg(env, argv[1], &t) ||
-        !bytes_of(env, argv[2], &prefix, &plen) || !bytes_of(env, argv[3], &carry, &clen) || !int_arg(env, argv[4], &max_lines) ||
+        !napi_bytes(env, argv[2], &prefix, &plen, 1) || !napi_bytes(env, argv[3], &carry, &clen, 1) || !int_arg(env, argv[4], &max_lines) ||
         !int_arg(env, argv[5], &max_bytes) || napi_get_value_bool(env, argv[6], &full) != napi_ok || t < -1 || t > 1 || clen > MAX_LINE || max_lines < 0 || max_bytes < 0) {
         napi_throw_type_error(env, NULL, "readerAdd(fd, target, prefix, carry, maxLines, maxBytes, full)");
         return NULL;
@@ -902,7 +889,7 @@ static napi_value reader_prefix(napi_env env, napi_callback_info info) {
     int64_t id;
     uint8_t *prefix;
     size_t plen;
-    if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || !int_arg(env, argv[0], &id) || id < 0 || (size_t)id >= route_cap || !bytes_of(env, argv[1], &prefix, &plen)) {
+    if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || !int_arg(env, argv[0], &id) || id < 0 || (size_t)id >= route_cap || !napi_bytes(env, argv[1], &prefix, &plen, 1)) {
         napi_throw_type_error(env, NULL, "readerPrefix(route, prefix)");
         return NULL;
     }
@@ -953,7 +940,7 @@ static napi_value reader_take(napi_env env, napi_callback_info info) {
     uint8_t *dst, *meta;
     size_t cap, mcap;
     if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 || !int_arg(env, argv[0], &id) || id < 0 || (size_t)id >= route_cap ||
-        !bytes_of(env, argv[1], &dst, &cap) || !bytes_of(env, argv[2], &meta, &mcap)) {
+        !napi_bytes(env, argv[1], &dst, &cap, 1) || !napi_bytes(env, argv[2], &meta, &mcap, 1)) {
         napi_throw_type_error(env, NULL, "readerTake(route, dst, meta)");
         return NULL;
     }
@@ -992,7 +979,7 @@ static napi_value reader_pending(napi_env env, napi_callback_info info) {
     uint8_t *out;
     size_t len;
     if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || !int_arg(env, argv[0], &id) || id < 0 || (size_t)id >= route_cap ||
-        !bytes_of(env, argv[1], &out, &len) || len < 2 * sizeof(double)) {
+        !napi_bytes(env, argv[1], &out, &len, 1) || len < 2 * sizeof(double)) {
         napi_throw_type_error(env, NULL, "readerPending(route, out)");
         return NULL;
     }

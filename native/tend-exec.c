@@ -77,6 +77,8 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "exec-args.h"
+
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
@@ -99,16 +101,6 @@ static void fail(const char *step, int err, const char *detail) {
   ssize_t ignored = write(fd, line, (size_t)n);
   (void)ignored;
   _exit(strcmp(step, "exec") == 0 && err == ENOENT ? 127 : 126); /* not found: 127 */
-}
-
-static int parse_id(const char *text, unsigned long *out) {
-  char *end;
-  if (*text == '\0') return 0;
-  errno = 0;
-  unsigned long value = strtoul(text, &end, 10);
-  if (errno != 0 || *end != '\0' || value > 0xfffffffeUL) return 0;
-  *out = value;
-  return 1;
 }
 
 /* Moves fd to a close-on-exec descriptor >= HIGH_FD; returns it, or -1 if fd is not open. */
@@ -146,18 +138,6 @@ static void join_cgroup(const char *leaf) {
   if (fd < 0) fail("cgroup", errno, leaf);
   if (write(fd, "0", 1) != 1) fail("cgroup", errno, leaf);
   close(fd);
-}
-
-/* A limit as soft = hard; "unlimited" for RLIM_INFINITY. 0 when the text is no limit. */
-static int parse_limit(const char *text, rlim_t *out) {
-  if (strcmp(text, "unlimited") == 0) { *out = RLIM_INFINITY; return 1; }
-  char *end;
-  if (*text == '\0' || *text == '-') return 0;
-  errno = 0;
-  unsigned long long value = strtoull(text, &end, 10);
-  if (errno != 0 || *end != '\0') return 0;
-  *out = (rlim_t)value;
-  return 1;
 }
 
 /* The runtime directory: its parents as tend's umask makes them (root's, under /run), the
@@ -235,7 +215,7 @@ int main(int argc, char **argv) {
         break;
       }
       case 'L':
-        if (!parse_id(value, &listen_count) || listen_count > 32) fail("usage", EINVAL, value);
+        if (!exec_arg_id(value, &listen_count) || listen_count > 32) fail("usage", EINVAL, value);
         break;
       case 'P':
         if (pid_var_count >= MAX_JOIN || value[0] == '\0' || strchr(value, '=') != NULL) fail("usage", EINVAL, value);
@@ -243,7 +223,7 @@ int main(int argc, char **argv) {
         break;
       case 'n': {
         unsigned long fd;
-        if (!parse_id(value, &fd) || fd > 1024) fail("usage", EINVAL, value);
+        if (!exec_arg_id(value, &fd) || fd > 1024) fail("usage", EINVAL, value);
         notify_target = (int)fd;
         break;
       }
@@ -279,9 +259,9 @@ int main(int argc, char **argv) {
     const char *steps[2] = { "nofile", "core" };
     for (int r = 0; r < 2; r++) {
       if (values[r] == NULL) continue;
-      rlim_t limit;
-      if (!parse_limit(values[r], &limit)) fail("usage", EINVAL, values[r]);
-      struct rlimit rl = { limit, limit };
+      uint64_t limit; /* soft = hard: the service cannot raise it back */
+      if (!exec_arg_limit(values[r], &limit)) fail("usage", EINVAL, values[r]);
+      struct rlimit rl = { (rlim_t)limit, (rlim_t)limit };
       if (setrlimit(resources[r], &rl) != 0) fail(steps[r], errno, values[r]);
     }
   }
@@ -303,7 +283,7 @@ int main(int argc, char **argv) {
 
     if (user != NULL) {
       errno = 0;
-      if (parse_id(user, &number)) {
+      if (exec_arg_id(user, &number)) {
         uid = (uid_t)number;
         pw = getpwuid(uid); /* a numeric uid with no passwd entry is allowed */
       } else {
@@ -318,7 +298,7 @@ int main(int argc, char **argv) {
       }
     }
     if (group != NULL) {
-      if (parse_id(group, &number)) {
+      if (exec_arg_id(group, &number)) {
         gid = (gid_t)number;
       } else {
         errno = 0;
