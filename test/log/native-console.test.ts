@@ -59,6 +59,19 @@ function runToFiles(dir: string, manifest: string): { stdout: string; stderr: st
   return { stdout: readFileSync(out, 'latin1'), stderr: readFileSync(err, 'latin1'), status: r.status };
 }
 
+
+/** The pid of the service `app` from `tend status --json`. */
+function mainPid(statusJson: string): number {
+  const app = (JSON.parse(statusJson) as { services: { name: string; pid: number | null }[] }).services.find((s) => s.name === 'app');
+  if (!app?.pid) throw new Error(`no pid for app in ${statusJson}`);
+  return app.pid;
+}
+
+/** Bytes a process has passed to write() so far (/proc/PID/io). */
+function wchar(pid: number): number {
+  return Number(/wchar:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? 0);
+}
+
 describe.skipIf(!native)('the native console reader', () => {
   ensureBuilt();
 
@@ -187,8 +200,10 @@ describe.skipIf(!native)('the native console reader', () => {
     await waitFor(() => readFileSync(join(dir, 'err'), 'utf8').includes('is gone (EPIPE)'), { what: () => `tend to say its stdout closed:\n${readFileSync(join(dir, 'err'), 'utf8')}` });
     const first = cli('status', '--json');
     expect(first.code).toBe(0);
-    // The service is not blocked: it keeps writing (its output discarded).
-    await new Promise((r) => setTimeout(r, 300));
+    // The service is not blocked: it keeps writing (its output discarded), a MiB more.
+    const app = mainPid(first.stdout);
+    const written = wchar(app);
+    await waitFor(() => wchar(app) > written + 2 ** 20, { what: 'the service to go on writing after its console went away' });
     expect(cli('status', '--json').code).toBe(0);
     expect(readFileSync(join(dir, 'head'), 'utf8')).toMatch(/^app \| line 0 x+\n$/);
     cli('stop', 'app');
@@ -208,7 +223,9 @@ describe.skipIf(!native)('the native console reader', () => {
     running.push(stalled);
     const cli = (...args: string[]) => runTendSync(args, { env: env(dir), timeout: 5000 });
     await waitFor(() => cli('status', '--json').code === 0, { what: 'tend to answer' });
-    await new Promise((r) => setTimeout(r, 500));
+    // The stall is real: the service sleeps in a write to its full pipe.
+    const app = mainPid(cli('status', '--json').stdout);
+    await waitFor(() => /pipe_write$/.test(readFileSync(`/proc/${app}/wchan`, 'utf8')), { what: 'the service to block on its full pipe' });
     const before = Date.now();
     const status = cli('status', '--json');
     expect(status.code).toBe(0);
