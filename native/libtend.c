@@ -976,6 +976,21 @@ static void child_unpin(const spawn_slot *s) {
     raw(SYS_sched_setaffinity, 0, sizeof s->affinity, &s->affinity);
 }
 
+/* What every clone child does first: its session or process group, before tend_spawn
+ * returns (it waits for this step, not for the exec: a signal to the group cannot miss
+ * it); then back on tend's CPUs and every disposition to its default, signals still
+ * blocked. < 0: the session or group could not be made (-errno). */
+static long child_begin(int group, int async, volatile uint32_t *word, const spawn_slot *slot) {
+    long r = 0;
+    if (group == TEND_SPAWN_SESSION) r = raw(SYS_setsid);
+    else if (group == TEND_SPAWN_GROUP) r = raw(SYS_setpgid, 0, 0);
+    if (r < 0) return r;
+    if (async) child_session_made(word);
+    child_unpin(slot);
+    child_default_signals();
+    return 0;
+}
+
 /* The helper's fail(): "<step> <errno> <detail>\n" in one write on the report pipe; the
  * exit status is 127 for a command not found, else 126. */
 static int child_report(int fd, const char *step, int err, const char *detail) {
@@ -1004,13 +1019,8 @@ static int child_report(int fd, const char *step, int err, const char *detail) {
 static int child_main(void *opaque) {
     child_args *a = opaque;
     const char *step = "exec";
-    long r = 0;
-    if (a->group == TEND_SPAWN_SESSION) r = raw(SYS_setsid);
-    else if (a->group == TEND_SPAWN_GROUP) r = raw(SYS_setpgid, 0, 0);
+    long r = child_begin(a->group, a->async, a->word, a->slot);
     if (r < 0) goto fail;
-    if (a->async) child_session_made(a->word);
-    child_unpin(a->slot);
-    child_default_signals();
     const fd_plan *plan = a->plan;
     for (int i = 0; i < plan->nfds; i++) {
         int source = plan->source[i];
@@ -1511,18 +1521,12 @@ static long direct_move(int source, int target) {
  * as native/tend-exec.c numbers them. Raw system calls only (raw(): no errno). */
 static int direct_main(void *opaque) {
     direct_args *d = opaque;
-    long r = 0;
-    /* 3. The session or process group first, before tend_spawn returns (it waits for this
-     * step, not for the exec): a signal to the group cannot miss it. */
-    if (d->group == TEND_SPAWN_SESSION) r = raw(SYS_setsid);
-    else if (d->group == TEND_SPAWN_GROUP) r = raw(SYS_setpgid, 0, 0);
+    /* 3. The session or process group first (see child_begin), then every disposition to
+     * its default, ignored ones included, as the helper's child and the helper both do:
+     * tend's handlers and ignores (Node's SIGPIPE, and any SIG_IGN tend's own parent left
+     * it) are not the service's. */
+    long r = child_begin(d->group, d->async, d->word, d->slot);
     if (r < 0) goto early;
-    if (d->async) child_session_made(d->word);
-    child_unpin(d->slot);
-    /* Every disposition to its default, ignored ones included, as the helper's child and
-     * the helper both do: tend's handlers and ignores (Node's SIGPIPE, and any SIG_IGN
-     * tend's own parent left it) are not the service's. Signals stay blocked. */
-    child_default_signals();
     for (int t = 0; t < 3; t++) {
         if (d->stdio[t] < 0) raw(SYS_close, t);
         else if ((r = direct_move(d->stdio[t], t)) != 0) goto early;
